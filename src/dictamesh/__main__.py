@@ -1,0 +1,3 @@
+from dictamesh.cli.main import main
+
+main()

@@ -1,0 +1,1000 @@
+"""AdapterBase: the contract implemented around a few source-specific hooks.
+
+A subclass writes only what is particular to its source: how to fetch raw records over
+HTTP and how to turn one into a canonical :class:`Entity`. The base adds timeouts, retry
+with backoff (retryable errors only), a circuit breaker, a bulkhead, the entity cache,
+metrics, and change detection (cursor polling with a persisted watermark, and webhooks).
+``docs/adapters.md`` is the guide; the short version::
+
+    class CrmAdapter(AdapterBase):
+        entity_type = "contact"
+        source = SourceRef(domain="sales", system="crm")
+        source_collection = "contacts"            # lineage: crm/contacts → dictamesh/...
+        schema = EntitySchema(entity_type="contact", domain="sales", fields=[...])
+        sla = SLA(freshness_seconds=60, availability_target=0.99, latency_p95_ms=300)
+
+        async def fetch_one(self, client, entity_id):
+            return read_json(await client.get(f"/contacts/{entity_id}"), self.name)
+
+        async def fetch_page(self, client, query): ...
+        async def fetch_changed_since(self, client, watermark, limit): ...
+
+        def transform(self, raw):
+            return Entity(type="contact", id=str(raw["id"]), attributes={...}, source=self.source)
+
+    async with CrmAdapter(AdapterConfig(name="crm", kind="crm", base_url=URL)) as crm:
+        contact = await crm.get_entity("42")
+
+**Reads.** ``get_entity`` and ``get_entities`` go through the tenant-scoped
+:class:`~dictamesh.cache.tiered.TieredCache` (single-flight; ``get_entities`` makes *one*
+``fetch_many`` call for all misses). Every source call runs through the adapter's
+:class:`~dictamesh.resilience.ResiliencePolicy`. Hook errors are mapped to typed errors:
+httpx timeouts/transport errors → ``SourceUnavailable``, a ``KeyError``/``ValueError``/
+``TypeError`` from a hook or ``transform`` → ``SourceResponseError``.
+
+**Staleness (read info).** When the source fails and the cache still holds an expired copy,
+the read returns that copy instead of failing, and records it in the active
+:class:`ReadInfo` collector, so the transport can tell the client::
+
+    with collect_read_info() as info:
+        customer = await adapter.get_entity("c-1")
+    if info.stale:
+        response.headers.update(info.to_headers())      # REST: Age + X-DictaMesh-Stale
+        result.extensions = info.to_extensions()         # GraphQL: {"stale": ..., ...}
+
+The collector lives in a contextvar holding a *mutable* object, so reads made in tasks
+started inside the ``with`` block (e.g. DataLoader batches) are collected too. Without an
+active collector nothing is recorded (the stale value is still returned).
+
+**Change detection.** ``stream_changes()`` yields :class:`ChangeEvent` from cursor polling
+(every ``config.poll_interval_seconds``, via ``fetch_changed_since``) and from webhook
+pushes (``handle_webhook``), through one detection path. The watermark and the entity's
+seen snapshot are committed **when the consumer asks for the next event** ("ack on
+next()"), or earlier with :meth:`AdapterBase.ack`. Event ids are deterministic
+(:func:`change_event_id`), so an event re-emitted after a crash has the same id. See
+ADR 0002 and ``docs/adapters.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, ClassVar, Literal, Self, TypeVar
+
+import httpx
+
+from dictamesh import __version__
+from dictamesh.adapters._metrics import AdapterCounters
+from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter
+from dictamesh.adapters.http import parse_retry_after
+from dictamesh.adapters.state import ChangeStateStore, MemoryChangeStateStore, SeenRow
+from dictamesh.cache.base import JsonDict
+from dictamesh.cache.keys import entity_key
+from dictamesh.cache.memory import MemoryCache
+from dictamesh.cache.tiered import SOURCE_LAYER, CacheResult, TieredCache
+from dictamesh.core.context import tenant_id
+from dictamesh.core.errors import (
+    ConfigurationError,
+    DictaMeshError,
+    EntityNotFound,
+    NotFoundError,
+    SourceError,
+    SourceRateLimited,
+    SourceResponseError,
+    SourceUnavailable,
+    ValidationError,
+)
+from dictamesh.core.models import (
+    MAX_QUERY_LIMIT,
+    SLA,
+    AdapterMetrics,
+    ChangeEvent,
+    DatasetRef,
+    Entity,
+    EntitySchema,
+    EntityVersionRef,
+    EventType,
+    HealthState,
+    HealthStatus,
+    Lineage,
+    LineageEdge,
+    Page,
+    Query,
+    diff_fields,
+    validate_entity_id,
+)
+from dictamesh.core.settings import AdapterConfig
+from dictamesh.resilience.breaker import BreakerState
+from dictamesh.resilience.policy import ResiliencePolicy
+
+__all__ = [
+    "CHANGE_EVENT_NAMESPACE",
+    "AdapterBase",
+    "RawPage",
+    "ReadInfo",
+    "StaleRead",
+    "change_event_id",
+    "collect_read_info",
+    "current_read_info",
+]
+
+log = logging.getLogger("dictamesh.adapters")
+
+T = TypeVar("T")
+
+_SHAPE_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError)
+"""What parsing an unexpected record shape raises; becomes SourceResponseError."""
+
+
+# --- read info: which answers were served stale ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRead:
+    """One entity served from a stale cache copy because its source failed."""
+
+    adapter: str
+    entity_type: str
+    entity_id: str
+    age_seconds: float
+    #: error code of the source failure (e.g. ``SOURCE_UNAVAILABLE``)
+    reason: str
+
+
+@dataclass
+class ReadInfo:
+    """Collects what the transport should tell the client about the reads it made."""
+
+    stale_entities: list[StaleRead] = field(default_factory=list)
+    _parent: ReadInfo | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.stale_entities)
+
+    @property
+    def max_age_seconds(self) -> float | None:
+        """Age of the oldest stale answer, ``None`` when nothing was stale."""
+        return max((s.age_seconds for s in self.stale_entities), default=None)
+
+    def record(self, item: StaleRead) -> None:
+        info: ReadInfo | None = self
+        while info is not None:  # nested collectors all see it
+            info.stale_entities.append(item)
+            info = info._parent
+
+    def to_extensions(self) -> dict[str, Any]:
+        """For GraphQL ``extensions`` (empty when nothing was stale)."""
+        if not self.stale:
+            return {}
+        return {
+            "stale": True,
+            "staleEntities": [
+                {
+                    "type": s.entity_type,
+                    "id": s.entity_id,
+                    "ageSeconds": round(s.age_seconds, 3),
+                    "adapter": s.adapter,
+                    "reason": s.reason,
+                }
+                for s in self.stale_entities
+            ],
+        }
+
+    def to_headers(self) -> dict[str, str]:
+        """For REST: ``Age`` (oldest stale answer, whole seconds) and ``X-DictaMesh-Stale``
+        (``type:id`` of each stale entity); empty when nothing was stale."""
+        if not self.stale:
+            return {}
+        refs = ",".join(
+            dict.fromkeys(f"{s.entity_type}:{s.entity_id}" for s in self.stale_entities)
+        )
+        return {"Age": str(int(self.max_age_seconds or 0)), "X-DictaMesh-Stale": refs}
+
+
+_READ_INFO: ContextVar[ReadInfo | None] = ContextVar("dictamesh_read_info", default=None)
+
+
+@contextlib.contextmanager
+def collect_read_info() -> Iterator[ReadInfo]:
+    """Collect read info for everything read inside the block (see the module docstring)."""
+    info = ReadInfo(_parent=_READ_INFO.get())
+    token = _READ_INFO.set(info)
+    try:
+        yield info
+    finally:
+        _READ_INFO.reset(token)
+
+
+def current_read_info() -> ReadInfo | None:
+    """The innermost active collector, if any."""
+    return _READ_INFO.get()
+
+
+# --- change event ids ------------------------------------------------------------------
+
+CHANGE_EVENT_NAMESPACE = uuid.UUID("e9539dd2-a13d-5380-8f57-29bcb86d3bdd")
+"""uuid5(NAMESPACE_URL, 'https://dictamesh.dev/ns/change-event'); never change it."""
+
+
+def change_event_id(
+    adapter: str,
+    entity_type: str,
+    entity_id: str,
+    version: int,
+    event_type: EventType,
+    content_digest: str | None = None,
+) -> uuid.UUID:
+    """``uuid5(NAMESPACE, "adapter:type:id:version:event_type")`` (ADR 0002).
+
+    ``content_digest`` is appended only when a source changed a record *without* changing
+    its version: the plain id would then equal the previous change's id and downstream
+    dedupe would drop a real change. The digest keeps the id deterministic for re-emission.
+    """
+    name = f"{adapter}:{entity_type}:{entity_id}:{version}:{event_type.value}"
+    if content_digest:
+        name += f":{content_digest}"
+    return uuid.uuid5(CHANGE_EVENT_NAMESPACE, name)
+
+
+def _digest(snapshot: JsonDict | None) -> str:
+    blob = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# --- internals --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RawPage:
+    """One page of raw source records, before transformation."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    total: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Commit:
+    seq: int
+    watermark: str | None
+    seen: list[SeenRow]
+
+
+@dataclass(slots=True)
+class _Inbound:
+    """Records a webhook made us re-fetch, and ids the source no longer returns."""
+
+    raws: list[dict[str, Any]]
+    vanished: list[str]
+
+
+_BREAKER: dict[BreakerState, Literal["closed", "open", "half_open"]] = {
+    BreakerState.CLOSED: "closed",
+    BreakerState.OPEN: "open",
+    BreakerState.HALF_OPEN: "half_open",
+}
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+class AdapterBase(DataProductAdapter):
+    # --- declared by subclasses -------------------------------------------------------
+    schema: ClassVar[EntitySchema]
+    sla: ClassVar[SLA]
+    #: source dataset name for lineage; default ``entity_type + "s"``
+    source_collection: ClassVar[str | None] = None
+
+    # --- tuning knobs (class level, override in a subclass) -----------------------------
+    #: records per ``fetch_changed_since`` call
+    change_batch_size: ClassVar[int] = 100
+    #: a full page whose records all share the watermark doubles the batch up to this
+    max_change_batch_size: ClassVar[int] = 10_000
+    #: concurrent ``fetch_one`` calls of the default ``fetch_many``
+    fetch_many_concurrency: ClassVar[int] = 8
+    #: webhook batches waiting for ``stream_changes``; beyond it webhooks get 503
+    webhook_queue_size: ClassVar[int] = 10_000
+    #: TTL of the private cache made when none is injected (capped by the SLA's freshness)
+    default_cache_ttl: ClassVar[float] = 60.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not hasattr(cls, "entity_type") and "schema" in cls.__dict__:
+            cls.entity_type = cls.schema.entity_type
+
+    def __init__(
+        self,
+        config: AdapterConfig,
+        *,
+        client: httpx.AsyncClient | None = None,
+        cache: TieredCache | None = None,
+        state: ChangeStateStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``client``: an httpx client to use (not closed by us); by default one is built
+        from ``config.base_url`` and :meth:`auth_headers` on first use. ``cache``: shared
+        tiered cache (default: a private L1). ``state``: change-detection state (default:
+        in memory). ``clock``/``sleep``: injectable for tests (breaker, backoff, latency)."""
+        cls = type(self)
+        for attr in ("schema", "sla", "entity_type", "source"):
+            if not hasattr(cls, attr):
+                raise ConfigurationError(f"adapter class {cls.__name__} must declare {attr!r}")
+        if cls.schema.entity_type != cls.entity_type:
+            raise ConfigurationError(
+                f"{cls.__name__}: schema is for {cls.schema.entity_type!r},"
+                f" adapter serves {cls.entity_type!r}"
+            )
+        self.config = config
+        self.name = config.name
+        self._client = client
+        self._owns_client = client is None
+        self.cache = (
+            cache
+            if cache is not None
+            else TieredCache(
+                [MemoryCache(1_000, ttl=min(self.default_cache_ttl, cls.sla.freshness_seconds))]
+            )
+        )
+        self.state: ChangeStateStore = state if state is not None else MemoryChangeStateStore()
+        self._clock = clock
+        self._counters = AdapterCounters()
+        self.policy = ResiliencePolicy.from_settings(
+            config.resilience,
+            name=config.name,
+            clock=clock,
+            sleep=sleep,
+            on_retry=self._on_retry,
+            on_state_change=self._on_breaker_change,
+        )
+        self.capabilities = cls.capabilities | self._detected_capabilities()
+        self._closed = False
+        self._inbox: deque[_Inbound] = deque()
+        self._wakeup = asyncio.Event()
+        self._pending: dict[uuid.UUID, _Commit] = {}
+        self._seq = itertools.count(1)
+        self._committed_seq = 0
+
+    # --- hooks: source-specific code ----------------------------------------------------
+    async def fetch_one(self, client: httpx.AsyncClient, entity_id: str) -> dict[str, Any] | None:
+        """The raw record, or ``None`` when the source says it does not exist."""
+        raise NotImplementedError
+
+    async def fetch_many(
+        self, client: httpx.AsyncClient, entity_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Raw records for these ids in as few source calls as the source allows.
+
+        Missing ids are simply absent. The default calls :meth:`fetch_one` per id
+        (at most ``fetch_many_concurrency`` at once); override it where the source has a
+        batch endpoint or an ``in`` filter.
+        """
+        limit = asyncio.Semaphore(self.fetch_many_concurrency)
+
+        async def one(entity_id: str) -> dict[str, Any] | None:
+            async with limit:
+                return await self.fetch_one(client, entity_id)
+
+        tasks = [asyncio.ensure_future(one(i)) for i in entity_ids]
+        try:
+            found = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:  # one failed: the rest would only waste the source's time
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return [raw for raw in found if raw is not None]
+
+    async def fetch_page(self, client: httpx.AsyncClient, query: Query) -> RawPage:
+        """One page of raw records matching ``query`` (filters, sort, cursor, limit).
+
+        ``query.cursor`` is the opaque cursor this method returned before (or None);
+        return ``next_cursor=None`` on the last page. Raise
+        :class:`~dictamesh.core.errors.ValidationError` for a filter the source cannot do.
+        """
+        raise NotImplementedError
+
+    async def fetch_changed_since(
+        self, client: httpx.AsyncClient, watermark: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Raw records changed at or after ``watermark`` (None = from the beginning),
+        ordered by (watermark_of(raw), id) ascending, at most ``limit`` of them.
+        Soft-deleted records must be included so deletions are detected."""
+        raise NotImplementedError
+
+    def transform(self, raw: dict[str, Any]) -> Entity:
+        """Canonical entity from a raw record; raise ValueError/KeyError on garbage."""
+        raise NotImplementedError
+
+    def watermark_of(self, raw: dict[str, Any]) -> str:
+        """Sortable change marker of a raw record (default: its ``updated_at``)."""
+        return str(raw["updated_at"])
+
+    def is_deleted(self, raw: dict[str, Any]) -> bool:
+        """Whether a raw record is a (soft) deletion."""
+        return False
+
+    def parse_webhook(self, payload: Any) -> list[str]:
+        """Entity ids a webhook payload says have changed (the base re-fetches them)."""
+        raise NotImplementedError
+
+    # --- client -------------------------------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers authenticating every request (default: ``Authorization: Bearer``)."""
+        if self.config.api_key:
+            return {"Authorization": f"Bearer {self.config.api_key}"}
+        return {}
+
+    def build_client(self) -> httpx.AsyncClient:
+        """The httpx client used when none was injected (override to add TLS, proxies...)."""
+        return httpx.AsyncClient(
+            base_url=self.config.base_url,
+            headers={"User-Agent": f"dictamesh/{__version__}", **self.auth_headers()},
+            # a backstop only: the policy's asyncio timeout is the real per-call bound
+            timeout=httpx.Timeout(self.config.resilience.timeout_seconds * 2),
+        )
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = self.build_client()
+        return self._client
+
+    async def connect(self) -> None:
+        """Open the client; idempotent (and undoes a previous :meth:`aclose`)."""
+        self._closed = False
+        _ = self.client
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def aclose(self) -> None:
+        """Stop ``stream_changes`` and close the client if we built it; idempotent."""
+        self._closed = True
+        self._wakeup.set()
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def get_entity(self, entity_id: str) -> Entity:
+        self._check_id(entity_id)
+
+        async def load() -> JsonDict:
+            raw = await self._call("fetch_one", lambda c: self.fetch_one(c, entity_id))
+            if raw is None or self._is_deleted(raw):
+                raise EntityNotFound(self.entity_type, entity_id)
+            return self._transform(raw).model_dump(mode="json")
+
+        result = await self.cache.get_or_load(self._key(entity_id), load)
+        self._account(entity_id, result)
+        return Entity.model_validate(result.value)
+
+    async def get_entities(self, entity_ids: Sequence[str]) -> list[Entity | None]:
+        """Aligned with ``entity_ids`` (``None`` for unknown ids). Cache misses are fetched
+        with **one** ``fetch_many`` call (one per ``MAX_QUERY_LIMIT`` ids)."""
+        ids = list(entity_ids)
+        for entity_id in ids:
+            self._check_id(entity_id)
+        unique = list(dict.fromkeys(ids))
+        key_of = {i: self._key(i) for i in unique}
+        id_of = {k: i for i, k in key_of.items()}
+        found: dict[str, Entity] = {}
+        for chunk in _chunks(unique, MAX_QUERY_LIMIT):
+            results = await self.cache.get_many_or_load(
+                [key_of[i] for i in chunk], partial(self._load_many, id_of, key_of)
+            )
+            for entity_id in chunk:
+                result = results.get(key_of[entity_id])
+                if result is None:
+                    self._counters.cache_misses += 1
+                    continue
+                self._account(entity_id, result)
+                found[entity_id] = Entity.model_validate(result.value)
+        return [found.get(i) for i in ids]
+
+    async def _load_many(
+        self, id_of: dict[str, str], key_of: dict[str, str], keys: list[str]
+    ) -> dict[str, JsonDict]:
+        wanted = [id_of[k] for k in keys]
+        raws = await self._call("fetch_many", partial(self._fetch_many_hook, wanted))
+        if not isinstance(raws, list):
+            raise SourceResponseError(f"{self.name}: fetch_many did not return a list")
+        requested = set(keys)
+        out: dict[str, JsonDict] = {}
+        for raw in raws:
+            if self._is_deleted(raw):
+                continue
+            entity = self._transform(raw)
+            key = key_of.get(entity.id)
+            if key in requested:
+                out[key] = entity.model_dump(mode="json")
+        return out
+
+    async def query_entities(self, query: Query) -> Page:
+        """A page from the source (not cached: filters make poor cache keys)."""
+        if not isinstance(query, Query):
+            raise ValidationError("query_entities expects a dictamesh Query")
+        raw = await self._call("fetch_page", lambda c: self.fetch_page(c, query))
+        if not isinstance(raw, RawPage):
+            raise SourceResponseError(f"{self.name}: fetch_page did not return a RawPage")
+        items = [self._transform(r) for r in raw.items if not self._is_deleted(r)]
+        return Page(items=items, next_cursor=raw.next_cursor, total=raw.total)
+
+    # --- descriptors --------------------------------------------------------------------
+
+    def get_schema(self) -> EntitySchema:
+        return self.schema
+
+    def get_sla(self) -> SLA:
+        return self.sla
+
+    def get_lineage(self) -> Lineage:
+        collection = self.source_collection or f"{self.entity_type}s"
+        return Lineage(
+            entity_type=self.entity_type,
+            edges=[
+                LineageEdge(
+                    upstream=DatasetRef(namespace=self.source.system, name=collection),
+                    downstream=DatasetRef(
+                        namespace="dictamesh", name=f"{self.source.domain}.{self.entity_type}"
+                    ),
+                    transformation=f"adapter:{self.name}",
+                )
+            ],
+        )
+
+    # --- health & metrics ---------------------------------------------------------------
+
+    async def health_check(self) -> HealthStatus:
+        """A cheap probe (``fetch_page(Query(limit=1))``), bypassing cache, retry and
+        breaker but bounded by the timeout. Never raises."""
+        started = self._clock()
+        details: dict[str, Any] = {"adapter": self.name, "entity_type": self.entity_type}
+        try:
+            await self.policy.probe(
+                lambda: self._guarded("health_check", self.fetch_page(self.client, Query(limit=1)))
+            )
+        except Exception as exc:
+            details["breaker"] = self.policy.breaker.state.value
+            details["error"] = (
+                exc.to_dict()["error"]
+                if isinstance(exc, DictaMeshError)
+                else {"code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}
+            )
+            return HealthStatus(
+                status=HealthState.UNHEALTHY,
+                latency_ms=round((self._clock() - started) * 1000, 2),
+                details=details,
+            )
+        latency_ms = (self._clock() - started) * 1000
+        breaker = self.policy.breaker.state
+        reasons = []
+        if breaker is not BreakerState.CLOSED:
+            reasons.append(f"circuit breaker {breaker.value}")
+        if latency_ms > self.sla.latency_p95_ms:
+            reasons.append(
+                f"latency {latency_ms:.0f} ms above SLA p95 {self.sla.latency_p95_ms} ms"
+            )
+        details.update(breaker=breaker.value, reasons=reasons)
+        return HealthStatus(
+            status=HealthState.DEGRADED if reasons else HealthState.HEALTHY,
+            latency_ms=round(latency_ms, 2),
+            details=details,
+        )
+
+    async def check_connection(self) -> dict[str, Any]:
+        """A report for ``dictamesh`` CLI / operators: can we reach the source?"""
+        health = await self.health_check()
+        return {
+            "adapter": self.name,
+            "kind": self.config.kind,
+            "base_url": self.config.base_url,
+            "ok": health.status is not HealthState.UNHEALTHY,
+            "status": health.status.value,
+            "latency_ms": health.latency_ms,
+            "details": health.details,
+        }
+
+    def get_metrics(self) -> AdapterMetrics:
+        c = self._counters
+        return AdapterMetrics(
+            adapter=self.name,
+            calls=c.calls,
+            errors=c.errors,
+            retries=c.retries,
+            cache_hits=c.cache_hits,
+            cache_misses=c.cache_misses,
+            events_emitted=c.events_emitted,
+            latency_p50_ms=c.latency.percentile(50),
+            latency_p95_ms=c.latency.percentile(95),
+            breaker_state=_BREAKER[self.policy.breaker.state],
+        )
+
+    # --- change detection -----------------------------------------------------------------
+
+    async def stream_changes(self) -> AsyncGenerator[ChangeEvent, None]:
+        """Change events from webhooks and polling until :meth:`aclose` (one consumer per
+        adapter). State is committed when you ask for the next event, or on :meth:`ack`.
+
+        A failing source does not end the stream: the poll is logged and tried again at
+        the next interval (the breaker and backoff bound how hard we push).
+        """
+        interval = self.config.poll_interval_seconds
+        polling = interval is not None and self._overrides("fetch_changed_since")
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
+        while not self._closed:
+            if self._inbox:
+                item = self._inbox.popleft()
+                async with contextlib.aclosing(self._inbound_changes(item)) as events:
+                    async for event in events:
+                        yield event
+                continue
+            if polling and loop.time() >= next_poll:
+                assert interval is not None
+                try:
+                    async with contextlib.aclosing(self._poll_changes()) as events:
+                        async for event in events:
+                            yield event
+                except SourceError as exc:
+                    log.warning("%s: polling for changes failed: %s", self.name, exc)
+                next_poll = loop.time() + interval
+                continue
+            self._wakeup.clear()
+            timeout = max(0.0, next_poll - loop.time()) if polling else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+
+    async def ack(self, event: ChangeEvent) -> None:
+        """Persist the state for ``event`` now (instead of on the next ``__anext__``).
+
+        Idempotent. Acks should come in order; a late ack of an older event records its
+        seen row but never moves the watermark backwards.
+        """
+        commit = self._pending.pop(event.event_id, None)
+        if commit is None:
+            return
+        watermark = commit.watermark if commit.seq > self._committed_seq else None
+        await self.state.commit(self.name, watermark, commit.seen)
+        self._committed_seq = max(self._committed_seq, commit.seq)
+
+    async def handle_webhook(self, payload: Any) -> int:
+        """Accept a source's change notification: re-fetch the ids it names (one
+        ``fetch_many``) and queue them for ``stream_changes``. Returns how many ids."""
+        try:
+            ids = list(dict.fromkeys(self.parse_webhook(payload)))
+        except NotImplementedError:
+            raise NotFoundError(
+                f"adapter {self.name!r} does not accept webhooks", adapter=self.name
+            ) from None
+        except DictaMeshError:
+            raise
+        except _SHAPE_ERRORS as exc:
+            raise ValidationError(
+                f"webhook payload for {self.name!r} not understood: {exc}", adapter=self.name
+            ) from None
+        for entity_id in ids:
+            self._check_id(entity_id)
+        if not ids:
+            return 0
+        if len(self._inbox) >= self.webhook_queue_size:
+            raise SourceUnavailable(
+                f"{self.name}: change queue full; retry the webhook later", adapter=self.name
+            )
+        self._counters.webhooks_received += 1
+        for entity_id in ids:  # readers should not wait for the stream to see the change
+            await self._invalidate(entity_id)
+        raws: list[dict[str, Any]] = []
+        for chunk in _chunks(ids, MAX_QUERY_LIMIT):
+            raws.extend(await self._call("fetch_many", partial(self._fetch_many_hook, chunk)))
+        returned = {self._transform(raw).id for raw in raws}
+        self._inbox.append(_Inbound(raws=raws, vanished=[i for i in ids if i not in returned]))
+        self._wakeup.set()
+        return len(ids)
+
+    async def _poll_changes(self) -> AsyncGenerator[ChangeEvent, None]:
+        """Page through ``fetch_changed_since`` from the stored watermark (inclusive)."""
+        watermark = await self.state.get_watermark(self.name)
+        limit = self.change_batch_size
+        while not self._closed:
+            start, size = watermark, limit
+            raws = await self._call(
+                "fetch_changed_since", partial(self._changed_since_hook, start, size)
+            )
+            if not isinstance(raws, list):
+                raise SourceResponseError(f"{self.name}: fetch_changed_since did not return a list")
+            committed = watermark
+            for raw in raws:
+                try:
+                    mark = self.watermark_of(raw)
+                except _SHAPE_ERRORS as exc:
+                    self._poison(raw, exc)
+                    continue
+                detected = await self._detect(raw)
+                if detected is not None:
+                    event, row = detected
+                    await self._invalidate(event.entity.id)
+                    self._stage(event, row, watermark=mark)
+                    yield event
+                    # the consumer asks for the next event: it has handled this one
+                    await self.ack(event)
+                    committed = mark
+                watermark = mark
+            if watermark != committed:
+                # trailing records were already seen: move past them without an event
+                await self.state.commit(self.name, watermark, [])
+            if len(raws) < size:
+                return
+            if watermark == start:
+                # a full page sharing one watermark: an inclusive cursor cannot move past
+                # it, so ask for a bigger page until the page reaches a later record
+                if size >= self.max_change_batch_size:
+                    log.error(
+                        "%s: more than %d records share watermark %r; cannot advance",
+                        self.name,
+                        size,
+                        start,
+                    )
+                    return
+                limit = min(size * 2, self.max_change_batch_size)
+            else:
+                limit = self.change_batch_size
+
+    async def _inbound_changes(self, item: _Inbound) -> AsyncGenerator[ChangeEvent, None]:
+        for raw in item.raws:
+            detected = await self._detect(raw)
+            if detected is not None:
+                event, row = detected
+                await self._invalidate(event.entity.id)
+                self._stage(event, row, watermark=None)  # pushes never move the watermark
+                yield event
+                await self.ack(event)
+        for entity_id in item.vanished:
+            seen = await self.state.get_seen(self.name, entity_id)
+            if seen is None or seen[1] is None:
+                continue  # never seen, or already deleted
+            version, before = seen
+            entity = Entity(
+                type=self.entity_type, id=entity_id, version=version, source=self.source
+            )
+            event = self._event(EventType.DELETED, entity, before, None, None)
+            await self._invalidate(entity_id)
+            self._stage(event, (entity_id, version, None), watermark=None)
+            yield event
+            await self.ack(event)
+
+    async def _changed_since_hook(
+        self, watermark: str | None, limit: int, client: httpx.AsyncClient
+    ) -> list[dict[str, Any]]:
+        return await self.fetch_changed_since(client, watermark, limit)
+
+    async def _fetch_many_hook(
+        self, entity_ids: list[str], client: httpx.AsyncClient
+    ) -> list[dict[str, Any]]:
+        return await self.fetch_many(client, entity_ids)
+
+    def _stage(self, event: ChangeEvent, row: SeenRow, *, watermark: str | None) -> None:
+        """Remember what to commit once ``event`` is handled (ack on next, or ``ack``)."""
+        self._pending[event.event_id] = _Commit(next(self._seq), watermark, [row])
+        self._counters.events_emitted += 1
+
+    async def _detect(self, raw: dict[str, Any]) -> tuple[ChangeEvent, SeenRow] | None:
+        """The event this record means (None: nothing new), and the seen row to commit."""
+        try:
+            entity = self._transform(raw)
+            deleted = self._is_deleted(raw)
+        except SourceResponseError as exc:
+            self._poison(raw, exc)
+            return None
+        snapshot: JsonDict | None = (
+            None if deleted else entity.model_dump(mode="json")["attributes"]
+        )
+        seen = await self.state.get_seen(self.name, entity.id)
+        before: JsonDict | None = None
+        digest: str | None = None
+        if seen is not None:
+            seen_version, before = seen
+            if entity.version < seen_version:
+                return None  # older than what we already emitted (a late webhook fetch)
+            if entity.version == seen_version and before == snapshot:
+                return None  # the boundary record of an inclusive poll, or a repeat push
+            if deleted and before is None:
+                return None  # still deleted
+            if entity.version == seen_version:
+                digest = _digest(snapshot)  # content changed but the version did not
+        if deleted:
+            event_type = EventType.DELETED
+        elif before is None:
+            event_type = EventType.CREATED  # never seen, or re-created after a deletion
+        else:
+            event_type = EventType.UPDATED
+        event = self._event(event_type, entity, before, snapshot, digest)
+        return event, (entity.id, entity.version, snapshot)
+
+    def _event(
+        self,
+        event_type: EventType,
+        entity: Entity,
+        before: JsonDict | None,
+        after: JsonDict | None,
+        digest: str | None,
+    ) -> ChangeEvent:
+        return ChangeEvent(
+            event_id=change_event_id(
+                self.name, entity.type, entity.id, entity.version, event_type, digest
+            ),
+            event_type=event_type,
+            entity=EntityVersionRef(type=entity.type, id=entity.id, version=entity.version),
+            source=entity.source,
+            # both sides in JSON form, so a datetime and its string never differ
+            changed_fields=diff_fields(before, after),
+            before=before,
+            after=after,
+            tenant_id=tenant_id() or entity.tenant_id,
+        )
+
+    def _poison(self, raw: Any, exc: Exception) -> None:
+        # a record we cannot read must not stall capture forever: log it, count it, skip it
+        self._counters.change_errors += 1
+        log.error("%s: skipping unreadable change record %.200r: %s", self.name, raw, exc)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _check_id(self, entity_id: str) -> None:
+        try:
+            validate_entity_id(entity_id)
+        except ValueError as exc:
+            raise ValidationError(
+                str(exc), entity_type=self.entity_type, entity_id=str(entity_id)[:200]
+            ) from None
+
+    def _key(self, entity_id: str) -> str:
+        return entity_key(tenant_id(), self.entity_type, entity_id)
+
+    async def _invalidate(self, entity_id: str) -> None:
+        try:
+            await self.cache.invalidate(self._key(entity_id))
+        except Exception:
+            log.warning("%s: could not invalidate %s in the cache", self.name, entity_id)
+
+    def _account(self, entity_id: str, result: CacheResult) -> None:
+        if result.layer == SOURCE_LAYER:
+            self._counters.cache_misses += 1
+        elif result.stale:
+            self._counters.cache_misses += 1
+            self._counters.stale_served += 1
+            info = _READ_INFO.get()
+            if info is not None:
+                info.record(
+                    StaleRead(
+                        adapter=self.name,
+                        entity_type=self.entity_type,
+                        entity_id=entity_id,
+                        age_seconds=result.age_seconds,
+                        reason=result.error.code if result.error else "STALE",
+                    )
+                )
+        else:
+            self._counters.cache_hits += 1
+
+    def _transform(self, raw: Any) -> Entity:
+        try:
+            entity = self.transform(raw)
+        except DictaMeshError:
+            raise
+        except _SHAPE_ERRORS as exc:
+            self._counters.errors += 1
+            raise SourceResponseError(
+                f"{self.name}: unexpected record shape ({type(exc).__name__}: {exc})",
+                adapter=self.name,
+            ) from exc
+        if not isinstance(entity, Entity) or entity.type != self.entity_type:
+            self._counters.errors += 1
+            raise SourceResponseError(
+                f"{self.name}: transform did not return a {self.entity_type!r} Entity",
+                adapter=self.name,
+            )
+        return entity
+
+    def _is_deleted(self, raw: Any) -> bool:
+        try:
+            return bool(self.is_deleted(raw))
+        except _SHAPE_ERRORS as exc:
+            raise SourceResponseError(
+                f"{self.name}: unexpected record shape ({type(exc).__name__}: {exc})",
+                adapter=self.name,
+            ) from exc
+
+    async def _call(
+        self,
+        op: str,
+        fn: Callable[[httpx.AsyncClient], Awaitable[T]],
+        *,
+        retry: bool = True,
+    ) -> T:
+        """One logical source call through the resilience policy, with metrics."""
+        client = self.client
+        self._counters.calls += 1
+        started = self._clock()
+        try:
+            return await self.policy.run(lambda: self._guarded(op, fn(client)), retry=retry)
+        except SourceError:
+            self._counters.errors += 1
+            raise
+        finally:
+            self._counters.latency.add((self._clock() - started) * 1000)
+
+    async def _guarded(self, op: str, awaitable: Awaitable[T]) -> T:
+        """Await a hook, turning httpx and parsing errors into typed SourceErrors."""
+        try:
+            return await awaitable
+        except DictaMeshError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise SourceUnavailable(
+                f"{self.name}: {op} timed out", adapter=self.name, reason="timeout"
+            ) from exc
+        except httpx.HTTPStatusError as exc:
+            raise self._status_error(op, exc.response) from exc
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(
+                f"{self.name}: {op} failed: {type(exc).__name__}: {exc}", adapter=self.name
+            ) from exc
+        except _SHAPE_ERRORS as exc:
+            raise SourceResponseError(
+                f"{self.name}: {op} got an unexpected answer ({type(exc).__name__}: {exc})",
+                adapter=self.name,
+            ) from exc
+
+    def _status_error(self, op: str, response: httpx.Response) -> SourceError:
+        status = response.status_code
+        if status == 429:
+            return SourceRateLimited(
+                f"{self.name} rate-limited {op}",
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+                adapter=self.name,
+            )
+        if status >= 500:
+            return SourceUnavailable(f"{self.name}: {op} got HTTP {status}", status=status)
+        return SourceResponseError(f"{self.name}: {op} got HTTP {status}", status=status)
+
+    def _overrides(self, hook: str) -> bool:
+        return getattr(type(self), hook) is not getattr(AdapterBase, hook)
+
+    def _detected_capabilities(self) -> frozenset[AdapterCapability]:
+        found = set()
+        if self._overrides("fetch_many"):
+            found.add(AdapterCapability.BATCH_GET)
+        if self._overrides("fetch_changed_since"):
+            found.add(AdapterCapability.CHANGE_POLLING)
+        if self._overrides("parse_webhook"):
+            found.add(AdapterCapability.WEBHOOKS)
+        return frozenset(found)
+
+    def _on_retry(self, attempt: int, exc: BaseException, wait: float) -> None:
+        self._counters.retries += 1
+        log.info("%s: attempt %d failed (%s); retrying in %.2fs", self.name, attempt, exc, wait)
+
+    def _on_breaker_change(self, name: str, old: BreakerState, new: BreakerState) -> None:
+        level = logging.WARNING if new is BreakerState.OPEN else logging.INFO
+        log.log(level, "%s: circuit breaker %s → %s", name, old.value, new.value)

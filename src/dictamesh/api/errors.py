@@ -1,0 +1,143 @@
+"""Every HTTP error as ``{"error": {"code", "message", "details"?}}``, never a stack trace.
+
+* :class:`~dictamesh.core.errors.DictaMeshError` → its ``http_status`` and ``code``;
+* request validation (path/query parameters) → 400 ``VALIDATION_ERROR`` with the problems;
+* unknown routes → 404 ``NOT_FOUND``, wrong method → 405 ``METHOD_NOT_ALLOWED``;
+* anything else → 500 ``INTERNAL`` with a generic message (the stack trace goes to the log).
+
+Example::
+
+    app = FastAPI()
+    install_error_handlers(app)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic_core import to_jsonable_python
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dictamesh.core.errors import DictaMeshError, SourceRateLimited
+
+__all__ = [
+    "InternalErrorMiddleware",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+]
+
+logger = logging.getLogger("dictamesh.api")
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = to_jsonable_python(details, fallback=str)
+    return {"error": body}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, message, details),
+        status_code=status,
+        headers=dict(headers) if headers else None,
+    )
+
+
+async def _dictamesh_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DictaMeshError)
+    headers = None
+    if isinstance(exc, SourceRateLimited) and exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    if exc.http_status >= 500:
+        logger.warning(
+            "%s %s failed: %s %s", request.method, request.url.path, exc.code, exc.message
+        )
+    return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Without the offending input values: they may be large, and they are the client's own.
+    problems = [
+        {
+            "loc": [str(p) for p in err.get("loc", ())],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
+        for err in exc.errors()
+    ]
+    return error_response(
+        400, "VALIDATION_ERROR", "invalid request parameters", {"problems": problems}
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = "no such route" if exc.status_code == 404 else str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+class InternalErrorMiddleware:
+    """Turns an unexpected exception into a JSON 500 (logged with its stack trace).
+
+    Starlette's own last-resort handler re-raises after answering; this one answers and
+    stops, so servers and tests see a response, not a crash.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for a clean answer; let the server close the connection
+            response = error_response(500, "INTERNAL", "internal error")
+            await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the JSON error handlers and the last-resort 500 middleware on ``app``."""
+    app.add_exception_handler(DictaMeshError, _dictamesh_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(InternalErrorMiddleware)

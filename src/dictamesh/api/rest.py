@@ -1,0 +1,310 @@
+"""REST routes: the catalog (locations, graph, lineage, events, schemas), the data products
+(lists, live reads, adapters), webhooks, and liveness/readiness.
+
+Routes are built by :func:`api_router` and :func:`ops_router` around one :class:`ApiContext`;
+:func:`dictamesh.api.app.create_app` mounts them. Every error is JSON (see
+:mod:`dictamesh.api.errors`).
+
+Example::
+
+    app = FastAPI()
+    app.include_router(api_router(ctx))   # /api/v1/...
+    app.include_router(ops_router(ctx))   # /webhooks/{adapter}, /health, /ready
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from dictamesh.api.errors import error_response
+from dictamesh.core.errors import (
+    DictaMeshError,
+    EntityNotFound,
+    NotFoundError,
+    QueryLimitExceeded,
+    UnknownEntityType,
+    ValidationError,
+)
+from dictamesh.core.models import (
+    MAX_QUERY_LIMIT,
+    EntityRef,
+    HealthState,
+    HealthStatus,
+    validate_entity_id,
+)
+from dictamesh.core.models import Query as EntityQuery
+
+if TYPE_CHECKING:
+    from dictamesh.api.app import ApiContext
+
+__all__ = ["MAX_WEBHOOK_BYTES", "api_router", "default_webhook_sink", "ops_router"]
+
+logger = logging.getLogger("dictamesh.api")
+
+MAX_WEBHOOK_BYTES = 1_048_576
+"""Largest webhook body accepted (1 MiB); sources send change notices, not data dumps."""
+
+_READY_STATES = frozenset({HealthState.HEALTHY.value, HealthState.DEGRADED.value})
+
+Limit = Annotated[int, Query(ge=1, description=f"page size, at most {MAX_QUERY_LIMIT}")]
+Cursor = Annotated[str | None, Query(max_length=512, description="from a previous page")]
+
+
+def _checked_id(entity_id: str) -> str:
+    try:
+        return validate_entity_id(entity_id)
+    except ValueError as exc:
+        raise ValidationError(str(exc), entity_id=entity_id) from None
+
+
+def _json(value: Any) -> Any:
+    return jsonable_encoder(value)
+
+
+def api_router(ctx: ApiContext) -> APIRouter:
+    """The ``/api/v1`` routes."""
+    router = APIRouter(prefix="/api/v1")
+    registry, catalog = ctx.registry, ctx.catalog
+
+    async def type_known(entity_type: str) -> bool:
+        """Served by an adapter here, or known to the catalog (schema or entities)."""
+        if entity_type in set(registry.entity_types()):
+            return True
+        try:
+            await catalog.get_schema(entity_type)
+            return True
+        except NotFoundError:
+            pass
+        items, _ = await catalog.list_entities(entity_type, limit=1)
+        return bool(items)
+
+    async def ensure_known(entity_type: str) -> None:
+        if not await type_known(entity_type):
+            raise UnknownEntityType(entity_type, list(registry.entity_types()))
+
+    @router.get("/entities/{entity_type}/{entity_id}", tags=["entities"])
+    async def get_entity(entity_type: str, entity_id: str, live: bool = False) -> Any:
+        """Where an entity lives (catalog); ``live=true`` adds the source's current record.
+
+        When the live read fails the location is still returned, with ``live: null`` and
+        ``live_error`` saying why (the catalog answers even when a source is down).
+        """
+        _checked_id(entity_id)
+        try:
+            location = await catalog.get_entity_location(entity_type, entity_id)
+        except EntityNotFound:
+            await ensure_known(entity_type)
+            raise
+        body = _json(location)
+        if live:
+            try:
+                entity = await registry.for_type(entity_type).get_entity(entity_id)
+                body["live"] = _json(entity)
+            except DictaMeshError as exc:
+                body["live"] = None
+                body["live_error"] = exc.to_dict()["error"]
+        return body
+
+    @router.get("/entities/{entity_type}", tags=["entities"])
+    async def list_entities(entity_type: str, limit: Limit = 50, cursor: Cursor = None) -> Any:
+        """A page of entities, read from the data product's source."""
+        adapter = registry.for_type(entity_type)
+        if limit > MAX_QUERY_LIMIT:
+            raise QueryLimitExceeded(
+                f"limit {limit} exceeds the maximum of {MAX_QUERY_LIMIT}",
+                limit=limit,
+                max_limit=MAX_QUERY_LIMIT,
+            )
+        page = await adapter.query_entities(EntityQuery(limit=limit, cursor=cursor))
+        return _json(page)
+
+    @router.get("/entities/{entity_type}/{entity_id}/graph", tags=["catalog"])
+    async def get_graph(
+        entity_type: str,
+        entity_id: str,
+        depth: Annotated[int, Query(ge=1, le=10)] = 3,
+        direction: str = "both",
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> Any:
+        """Entities related to this one, up to ``depth`` hops."""
+        _checked_id(entity_id)
+        try:
+            graph = await catalog.query_relationship_graph(
+                EntityRef(type=entity_type, id=entity_id),
+                max_depth=depth,
+                direction=direction,
+                limit=limit,
+            )
+        except EntityNotFound:
+            await ensure_known(entity_type)
+            raise
+        return _json(graph)
+
+    @router.get("/entities/{entity_type}/{entity_id}/events", tags=["catalog"])
+    async def get_events(
+        entity_type: str,
+        entity_id: str,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        since_ms: Annotated[int | None, Query(ge=0)] = None,
+    ) -> Any:
+        """Recorded change events of this entity, newest first."""
+        _checked_id(entity_id)
+        await ensure_known(entity_type)
+        events = await catalog.get_event_log(
+            entity_type=entity_type, entity_id=entity_id, limit=limit, since_ms=since_ms
+        )
+        return {"events": _json(list(events))}
+
+    @router.get("/lineage/{entity_type}", tags=["catalog"])
+    async def get_type_lineage(entity_type: str) -> Any:
+        """Where this data product's data comes from and goes to."""
+        await ensure_known(entity_type)
+        return _json(await catalog.get_lineage(entity_type))
+
+    @router.get("/lineage/{entity_type}/{entity_id}", tags=["catalog"])
+    async def get_entity_lineage(entity_type: str, entity_id: str) -> Any:
+        _checked_id(entity_id)
+        await ensure_known(entity_type)
+        return _json(await catalog.get_lineage(entity_type, entity_id))
+
+    @router.get("/schemas", tags=["schemas"])
+    async def list_schemas() -> Any:
+        """The current schema of every data product served here."""
+        schemas = registry.schemas()
+        return {"schemas": [_json(schemas[t]) for t in sorted(schemas)]}
+
+    @router.get("/schemas/{entity_type}", tags=["schemas"])
+    async def get_schema(
+        entity_type: str, version: Annotated[int | None, Query(ge=1)] = None
+    ) -> Any:
+        """The current schema, or with ``version`` a registered version from the catalog."""
+        if version is None:
+            schemas = registry.schemas()
+            if entity_type in schemas:
+                return _json(schemas[entity_type])
+        try:
+            return _json(await catalog.get_schema(entity_type, version))
+        except NotFoundError:
+            if version is None or not await type_known(entity_type):
+                raise UnknownEntityType(entity_type, list(registry.entity_types())) from None
+            raise
+
+    @router.get("/adapters", tags=["adapters"])
+    async def list_adapters() -> Any:
+        """Every adapter: what it serves, from where, what it can do and promises, metrics."""
+        return {
+            "adapters": [
+                {
+                    "name": adapter.name,
+                    "entity_type": adapter.entity_type,
+                    "source": _json(adapter.source),
+                    "capabilities": sorted(c.value for c in adapter.capabilities),
+                    "sla": _json(adapter.get_sla()),
+                    "metrics": _json(adapter.get_metrics()),
+                }
+                for adapter in sorted(registry.adapters(), key=lambda a: a.name)
+            ]
+        }
+
+    return router
+
+
+async def default_webhook_sink(ctx: ApiContext, adapter_name: str, payload: Any) -> int:
+    """Hand the payload to the adapter's ``handle_webhook`` (it re-fetches what changed)."""
+    adapter = ctx.registry.by_name(adapter_name)
+    handle = getattr(adapter, "handle_webhook", None)
+    if handle is None:
+        raise NotFoundError(
+            f"adapter {adapter_name!r} does not accept webhooks", adapter=adapter_name
+        )
+    accepted = await handle(payload)
+    return int(accepted)
+
+
+def ops_router(ctx: ApiContext) -> APIRouter:
+    """Webhooks, liveness and readiness."""
+    router = APIRouter()
+
+    @router.post("/webhooks/{adapter_name}", status_code=202, tags=["webhooks"])
+    async def webhook(adapter_name: str, request: Request) -> Any:
+        """A source's change notification; answers how many changes were accepted."""
+        names = sorted(a.name for a in ctx.registry.adapters())
+        if adapter_name not in names:
+            raise NotFoundError(
+                f"unknown adapter {adapter_name!r}", adapter=adapter_name, known_adapters=names
+            )
+        body = await _read_limited(request, MAX_WEBHOOK_BYTES)
+        if body is None:
+            return error_response(
+                413, "PAYLOAD_TOO_LARGE", f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise ValidationError("webhook body must be JSON") from None
+        if ctx.webhook_sink is not None:
+            accepted = await ctx.webhook_sink(adapter_name, payload)
+        else:
+            accepted = await default_webhook_sink(ctx, adapter_name, payload)
+        return JSONResponse({"accepted": accepted}, status_code=202)
+
+    @router.get("/health", tags=["ops"])
+    async def health() -> Any:
+        """Liveness: answers while the process runs, whatever its dependencies do."""
+        return {"status": "ok", "version": ctx.version}
+
+    @router.get("/ready", tags=["ops"])
+    async def ready() -> Any:
+        """Readiness: 200 when every dependency is healthy or degraded, else 503."""
+        if ctx.readiness is None:
+            return {"status": "ready", "checks": {}}
+        try:
+            async with asyncio.timeout(ctx.readiness_timeout):
+                results = await ctx.readiness()
+        except Exception as exc:
+            logger.warning("readiness check failed: %r", exc)
+            reason = "timed out" if isinstance(exc, TimeoutError) else "readiness check failed"
+            return JSONResponse(
+                {"status": "not_ready", "checks": {}, "reasons": {"readiness": reason}},
+                status_code=503,
+            )
+        checks = {name: _check_json(value) for name, value in results.items()}
+        reasons = {
+            name: check
+            for name, check in checks.items()
+            if check.get("status") not in _READY_STATES
+        }
+        if reasons:
+            return JSONResponse(
+                {"status": "not_ready", "checks": checks, "reasons": reasons}, status_code=503
+            )
+        return {"status": "ready", "checks": checks}
+
+    return router
+
+
+def _check_json(value: HealthStatus | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(value, HealthStatus):
+        return dict(value.model_dump(mode="json"))
+    return dict(jsonable_encoder(dict(value)))
+
+
+async def _read_limited(request: Request, max_bytes: int) -> bytes | None:
+    """The body, or ``None`` when it is larger than ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            return None
+    return bytes(body)

@@ -1,0 +1,35 @@
+"""Cache keys. The tenant is always part of a key, so one tenant never reads another's.
+
+Example::
+
+    entity_key("acme", "customer", "c-1")   # 'dm:v1:acme:entity:customer:c-1'
+    entity_key(None, "customer", "c-1")     # 'dm:v1:_default:entity:customer:c-1'
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+__all__ = ["DEFAULT_TENANT", "KEY_PREFIX", "entity_key", "tenant_prefix"]
+
+KEY_PREFIX = "dm:v1"
+"""Bump the version when the cached value's shape changes, so old copies are ignored."""
+
+DEFAULT_TENANT = "_default"
+"""Stands for "no tenant" (``None`` or empty)."""
+
+
+def _part(value: str) -> str:
+    # percent-encode so a ':' inside a tenant or type can never forge another key
+    return quote(value, safe="")
+
+
+def tenant_prefix(tenant: str | None) -> str:
+    """The prefix shared by every key of ``tenant``."""
+    return f"{KEY_PREFIX}:{_part(tenant or DEFAULT_TENANT)}:"
+
+
+def entity_key(tenant: str | None, entity_type: str, entity_id: str) -> str:
+    """The key of one canonical entity. ``entity_id`` goes last, unencoded (ids are
+    already restricted to a safe alphabet, and being last it cannot shift other parts)."""
+    return f"{tenant_prefix(tenant)}entity:{_part(entity_type)}:{entity_id}"

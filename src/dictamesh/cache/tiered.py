@@ -1,0 +1,349 @@
+"""TieredCache: L1 → L2 → … → loader, with single-flight and stale-while-error.
+
+* **Read-through.** :meth:`TieredCache.get_or_load` asks each layer in order; the first
+  *fresh* entry answers and is back-filled into the layers above it. If none is fresh, the
+  loader runs and its value is written to every layer.
+* **Single-flight.** Concurrent misses on one key share one loader call, also across
+  :meth:`get_or_load` and :meth:`get_many_or_load`. The load runs in its own task, so a
+  cancelled caller does not cancel it for the others.
+* **Stale-while-error.** Layers keep an expired entry as a stale copy for a while (their
+  ``stale_ttl``). If the loader raises a :class:`~dictamesh.core.errors.SourceError` and a
+  stale copy exists, it is returned as ``CacheResult(stale=True, age_seconds=...)``;
+  otherwise the error propagates. Other errors (not found, validation) always propagate.
+* **Invalidation.** :meth:`invalidate` deletes a key from every layer and detaches any
+  in-flight load of it, so a value read before the change is not written back after it.
+* A failing layer (say Redis is down) reads as a miss and is logged; the cache keeps
+  serving from the other layers and the source.
+
+A ``TieredCache([])`` has no layers but still gives single-flight.
+
+Example::
+
+    cache = TieredCache([MemoryCache(10_000, ttl=60)])
+    result = await cache.get_or_load(entity_key(None, "customer", "c-1"), load_customer)
+    result.value, result.stale, result.age_seconds, result.layer  # layer: 'memory'|'source'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dictamesh.cache.base import CacheBackend, CacheEntry, JsonDict
+from dictamesh.core.errors import SourceError
+
+__all__ = ["SOURCE_LAYER", "CacheResult", "LayerStats", "TieredCache"]
+
+log = logging.getLogger("dictamesh.cache")
+
+SOURCE_LAYER = "source"
+"""``CacheResult.layer`` of a value the loader has just produced."""
+
+SingleLoader = Callable[[], Awaitable[JsonDict]]
+BatchLoader = Callable[[list[str]], Awaitable[Mapping[str, JsonDict]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheResult:
+    value: JsonDict
+    #: True when served from a stale copy because the source failed
+    stale: bool
+    #: seconds since the value was read from the source
+    age_seconds: float
+    #: name of the layer that answered, or ``"source"``
+    layer: str
+    #: the error that made us serve a stale copy
+    error: SourceError | None = None
+
+
+@dataclass(slots=True)
+class LayerStats:
+    hits: int = 0
+    misses: int = 0
+    #: misses where the layer held a stale copy
+    stale: int = 0
+    #: get/set/delete calls that raised
+    errors: int = 0
+
+
+@dataclass(slots=True)
+class _Flight:
+    future: asyncio.Future[JsonDict | None]
+    task: asyncio.Task[None] | None = None
+    invalidated: bool = False
+
+
+@dataclass(slots=True)
+class _Lookup:
+    fresh: CacheResult | None = None
+    stale: CacheEntry | None = None
+    stale_layer: str = ""
+
+
+def _retrieve(fut: asyncio.Future[JsonDict | None]) -> None:
+    # a flight's error may have no waiter left (all cancelled): mark it retrieved
+    if not fut.cancelled():
+        fut.exception()
+
+
+@dataclass
+class _Counters:
+    loads: int = 0
+    load_errors: int = 0
+    stale_served: int = 0
+    layers: dict[str, LayerStats] = field(default_factory=dict)
+
+
+class TieredCache:
+    def __init__(
+        self, layers: Sequence[CacheBackend] = (), *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._layers: list[tuple[str, CacheBackend]] = []
+        for index, layer in enumerate(layers):
+            label = getattr(layer, "name", "") or f"l{index + 1}"
+            if any(label == existing for existing, _ in self._layers):
+                label = f"{label}{index + 1}"
+            self._layers.append((label, layer))
+        self._clock = clock
+        self._flights: dict[str, _Flight] = {}
+        self._counters = _Counters(layers={label: LayerStats() for label, _ in self._layers})
+
+    # --- introspection ------------------------------------------------------------------
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [label for label, _ in self._layers]
+
+    def stats(self) -> dict[str, LayerStats]:
+        """Hit/miss counters per layer (copies)."""
+        return {
+            label: LayerStats(s.hits, s.misses, s.stale, s.errors)
+            for label, s in self._counters.layers.items()
+        }
+
+    @property
+    def loads(self) -> int:
+        """Loader calls made (a batch load counts once)."""
+        return self._counters.loads
+
+    @property
+    def load_errors(self) -> int:
+        return self._counters.load_errors
+
+    @property
+    def stale_served(self) -> int:
+        return self._counters.stale_served
+
+    # --- plain operations ---------------------------------------------------------------
+
+    async def get(self, key: str, *, allow_stale: bool = False) -> CacheResult | None:
+        """A cached value without loading: fresh, or (``allow_stale``) the newest stale copy."""
+        found = await self._lookup(key)
+        if found.fresh is not None:
+            return found.fresh
+        if allow_stale and found.stale is not None:
+            return self._stale_result(found, None)
+        return None
+
+    async def set(self, key: str, value: JsonDict) -> None:
+        """Write a value just read from the source to every layer."""
+        now = self._clock()
+        for label, layer in self._layers:
+            try:
+                await layer.set(key, value, stored_at=now)
+            except Exception:
+                self._layer_error(label, "set", key)
+
+    async def invalidate(self, key: str) -> None:
+        """Drop ``key`` from every layer; a load in flight for it is not written back.
+
+        Every layer is attempted; the first layer error is raised afterwards (an entry that
+        could not be deleted would be served stale, so the caller must know).
+        """
+        flight = self._flights.pop(key, None)
+        if flight is not None:
+            flight.invalidated = True
+        first_error: Exception | None = None
+        for label, layer in self._layers:
+            try:
+                await layer.delete(key)
+            except Exception as exc:
+                self._layer_error(label, "delete", key)
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+    async def clear(self) -> None:
+        for flight in self._flights.values():
+            flight.invalidated = True
+        self._flights.clear()
+        for _, layer in self._layers:
+            await layer.clear()
+
+    # --- read-through -------------------------------------------------------------------
+
+    async def get_or_load(self, key: str, loader: SingleLoader) -> CacheResult:
+        """The fresh cached value, else the loader's (shared by concurrent callers), else —
+        if the loader raised a SourceError — a stale copy; otherwise the error propagates."""
+        found = await self._lookup(key)
+        if found.fresh is not None:
+            return found.fresh
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = self._start_flight([key], _single(loader))[key]
+        try:
+            value = await asyncio.shield(flight.future)
+        except SourceError as exc:
+            if found.stale is None:
+                raise
+            return self._stale_result(found, exc)
+        if value is None:  # a single loader always returns a value; be defensive
+            raise KeyError(key)
+        return CacheResult(value=value, stale=False, age_seconds=0.0, layer=SOURCE_LAYER)
+
+    async def get_many_or_load(
+        self, keys: Sequence[str], loader: BatchLoader
+    ) -> dict[str, CacheResult]:
+        """Values for ``keys``: cached ones, then **one** loader call for the keys neither
+        cached nor already in flight. Keys the loader does not return are absent from the
+        result. On a SourceError, stale copies answer for their keys; if any missing key
+        has none, the error propagates."""
+        unique = list(dict.fromkeys(keys))
+        lookups = await asyncio.gather(*(self._lookup(k) for k in unique))
+        results: dict[str, CacheResult] = {}
+        pending: dict[str, _Lookup] = {}
+        for key, found in zip(unique, lookups, strict=True):
+            if found.fresh is not None:
+                results[key] = found.fresh
+            else:
+                pending[key] = found
+        if not pending:
+            return results
+        flights = {k: self._flights[k] for k in pending if k in self._flights}
+        new_keys = [k for k in pending if k not in flights]
+        if new_keys:
+            flights.update(self._start_flight(new_keys, loader))
+        outcomes = await asyncio.gather(
+            *(asyncio.shield(flights[k].future) for k in pending), return_exceptions=True
+        )
+        for key, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                found = pending[key]
+                if isinstance(outcome, SourceError) and found.stale is not None:
+                    results[key] = self._stale_result(found, outcome)
+                    continue
+                raise outcome
+            if outcome is not None:
+                results[key] = CacheResult(
+                    value=outcome, stale=False, age_seconds=0.0, layer=SOURCE_LAYER
+                )
+        return results
+
+    # --- internals ----------------------------------------------------------------------
+
+    async def _lookup(self, key: str) -> _Lookup:
+        found = _Lookup()
+        now = self._clock()
+        for index, (label, layer) in enumerate(self._layers):
+            stats = self._counters.layers[label]
+            try:
+                entry = await layer.get(key)
+            except Exception:
+                self._layer_error(label, "get", key)
+                entry = None
+            if entry is not None and entry.is_fresh(now):
+                stats.hits += 1
+                await self._backfill(key, entry, self._layers[:index])
+                found.fresh = CacheResult(
+                    value=entry.value, stale=False, age_seconds=entry.age(now), layer=label
+                )
+                return found
+            stats.misses += 1
+            if entry is not None:
+                stats.stale += 1
+                if found.stale is None or entry.stored_at > found.stale.stored_at:
+                    found.stale, found.stale_layer = entry, label
+        return found
+
+    async def _backfill(
+        self, key: str, entry: CacheEntry, upper: list[tuple[str, CacheBackend]]
+    ) -> None:
+        for label, layer in upper:
+            try:
+                await layer.set(
+                    key, entry.value, stored_at=entry.stored_at, expires_at=entry.expires_at
+                )
+            except Exception:
+                self._layer_error(label, "set", key)
+
+    def _stale_result(self, found: _Lookup, error: SourceError | None) -> CacheResult:
+        assert found.stale is not None
+        if error is not None:
+            self._counters.stale_served += 1
+        return CacheResult(
+            value=found.stale.value,
+            stale=True,
+            age_seconds=found.stale.age(self._clock()),
+            layer=found.stale_layer,
+            error=error,
+        )
+
+    def _start_flight(self, keys: list[str], loader: BatchLoader) -> dict[str, _Flight]:
+        loop = asyncio.get_running_loop()
+        flights: dict[str, _Flight] = {}
+        for key in keys:
+            fut: asyncio.Future[JsonDict | None] = loop.create_future()
+            fut.add_done_callback(_retrieve)
+            flights[key] = self._flights[key] = _Flight(fut)
+        task = asyncio.create_task(self._fly(keys, flights, loader))
+        for flight in flights.values():
+            flight.task = task  # keep a strong reference while it runs
+        return flights
+
+    async def _fly(self, keys: list[str], flights: dict[str, _Flight], loader: BatchLoader) -> None:
+        self._counters.loads += 1
+        try:
+            values = await loader(list(keys))
+        except asyncio.CancelledError:
+            for flight in flights.values():
+                flight.future.cancel()
+            self._land(flights)
+            raise
+        except BaseException as exc:
+            self._counters.load_errors += 1
+            for flight in flights.values():
+                flight.future.set_exception(exc)
+            self._land(flights)
+            return
+        for key, flight in flights.items():
+            flight.future.set_result(values.get(key))
+        try:
+            for key, flight in flights.items():
+                value = values.get(key)
+                if value is not None and not flight.invalidated:
+                    await self.set(key, value)
+                    if flight.invalidated:  # invalidated while we were writing
+                        with contextlib.suppress(Exception):  # already logged per layer
+                            await self.invalidate(key)
+        finally:
+            self._land(flights)
+
+    def _land(self, flights: dict[str, _Flight]) -> None:
+        for key, flight in flights.items():
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+
+    def _layer_error(self, label: str, op: str, key: str) -> None:
+        self._counters.layers[label].errors += 1
+        log.warning("cache layer %s: %s %r failed", label, op, key, exc_info=True)
+
+
+def _single(loader: SingleLoader) -> BatchLoader:
+    async def batch(keys: list[str]) -> Mapping[str, JsonDict]:
+        return {keys[0]: await loader()}
+
+    return batch

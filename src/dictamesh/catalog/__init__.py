@@ -1,0 +1,51 @@
+"""The metadata catalog: entity registry, relationship graph, schemas, event log, lineage.
+
+* :class:`~dictamesh.catalog.service.CatalogService` — the async API over SQLite/PostgreSQL;
+* :class:`~dictamesh.catalog.ingest.CatalogIngestor` — change events → catalog, idempotent;
+* :mod:`~dictamesh.catalog.migrate` — Alembic migrations driven from code;
+* :mod:`~dictamesh.catalog.schemas` — schema compatibility rules;
+* :mod:`~dictamesh.catalog.records` — the result models.
+
+Example::
+
+    from dictamesh.catalog import CatalogIngestor, CatalogService
+
+    async with await CatalogService.open("sqlite+aiosqlite:///catalog.db") as catalog:
+        ingestor = CatalogIngestor(catalog, schemas)
+        await ingestor.handle_batch([(event, topic) for event, topic in received])
+        graph = await catalog.query_relationship_graph(EntityRef(type="customer", id="1"))
+"""
+
+from dictamesh.catalog.ingest import CatalogIngestor
+from dictamesh.catalog.records import (
+    CacheStatusRecord,
+    Compatibility,
+    EntityLocation,
+    EventLogRecord,
+    GraphEdge,
+    GraphNode,
+    LineageRecord,
+    LineageView,
+    RelationshipGraph,
+    RelationshipRecord,
+    SchemaVersion,
+    StoredSchema,
+)
+from dictamesh.catalog.service import CatalogService
+
+__all__ = [
+    "CacheStatusRecord",
+    "CatalogIngestor",
+    "CatalogService",
+    "Compatibility",
+    "EntityLocation",
+    "EventLogRecord",
+    "GraphEdge",
+    "GraphNode",
+    "LineageRecord",
+    "LineageView",
+    "RelationshipGraph",
+    "RelationshipRecord",
+    "SchemaVersion",
+    "StoredSchema",
+]

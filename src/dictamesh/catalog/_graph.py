@@ -1,0 +1,134 @@
+"""The relationship-graph walk: one ``WITH RECURSIVE`` statement for SQLite and PostgreSQL.
+
+``walk`` expands breadth-first from the root over *current* edges (``valid_to IS NULL``) in
+the chosen direction, one hop per iteration, until ``max_depth``. Each row carries the path
+it took as ``|type:id|type:id|``; a step to a node already on its own path is refused, so
+cycles end. (``replace(path, '|t:i|', '') = path`` tests membership: unlike ``LIKE`` it has
+no wildcards and is case-sensitive on both engines; ids cannot contain ``|``.)
+
+Distinct simple paths can grow exponentially in dense graphs, so the walk is cut after
+``max_paths`` rows; both engines produce recursive rows level by level, so the rows kept
+are the shallowest and each node's minimum depth stays exact. ``nodes`` keeps each node
+once at its minimum depth (``limit + 1`` of them, to detect truncation), and the final
+SELECT returns those nodes plus every current edge between two of them, in one round trip.
+All values are bound parameters; only fixed fragments are spliced in for ``direction``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dictamesh.catalog.records import GraphDirection
+
+__all__ = ["GraphRows", "walk_graph"]
+
+_IS_SUBJECT = "(r.subject_type = w.node_type AND r.subject_id = w.node_id)"
+_IS_OBJECT = "(r.object_type = w.node_type AND r.object_id = w.node_id)"
+
+_JOIN = {
+    "out": _IS_SUBJECT,
+    "in": _IS_OBJECT,
+    "both": f"({_IS_SUBJECT} OR {_IS_OBJECT})",
+}
+_NEXT = {
+    "out": ("r.object_type", "r.object_id"),
+    "in": ("r.subject_type", "r.subject_id"),
+    "both": (
+        f"CASE WHEN {_IS_SUBJECT} THEN r.object_type ELSE r.subject_type END",
+        f"CASE WHEN {_IS_SUBJECT} THEN r.object_id ELSE r.subject_id END",
+    ),
+}
+
+_SQL = """
+WITH RECURSIVE walk(node_type, node_id, depth, path) AS (
+    SELECT CAST(:root_type AS TEXT), CAST(:root_id AS TEXT), CAST(0 AS INTEGER),
+           CAST(:root_path AS TEXT)
+    UNION ALL
+    SELECT CAST({next_type} AS TEXT), CAST({next_id} AS TEXT), w.depth + 1,
+           w.path || {next_type} || ':' || {next_id} || '|'
+    FROM walk w
+    JOIN dictamesh_entity_relationships r
+      ON r.tenant_id = :tenant AND r.valid_to IS NULL AND {join}
+    WHERE w.depth < :max_depth
+      AND replace(w.path, '|' || {next_type} || ':' || {next_id} || '|', '') = w.path
+),
+capped AS (
+    SELECT node_type, node_id, depth FROM walk LIMIT :max_paths
+),
+nodes AS (
+    SELECT node_type, node_id, MIN(depth) AS depth
+    FROM capped
+    GROUP BY node_type, node_id
+    ORDER BY MIN(depth), node_type, node_id
+    LIMIT :node_limit
+)
+SELECT 'n' AS kind, node_type AS a_type, node_id AS a_id, depth,
+       NULL AS relationship_type, NULL AS b_type, NULL AS b_id,
+       (SELECT COUNT(*) FROM capped) AS paths
+FROM nodes
+UNION ALL
+SELECT 'e', r.subject_type, r.subject_id, NULL, r.relationship_type, r.object_type,
+       r.object_id, NULL
+FROM dictamesh_entity_relationships r
+JOIN nodes s ON s.node_type = r.subject_type AND s.node_id = r.subject_id
+JOIN nodes o ON o.node_type = r.object_type AND o.node_id = r.object_id
+WHERE r.tenant_id = :tenant AND r.valid_to IS NULL
+"""
+
+_STATEMENTS = {
+    direction: text(
+        _SQL.format(
+            join=_JOIN[direction], next_type=_NEXT[direction][0], next_id=_NEXT[direction][1]
+        )
+    )
+    for direction in ("out", "in", "both")
+}
+
+
+@dataclass(slots=True)
+class GraphRows:
+    #: (type, id, depth), ordered by depth, type, id; at most ``limit + 1``
+    nodes: list[tuple[str, str, int]]
+    #: (subject_type, subject_id, relationship_type, object_type, object_id)
+    edges: list[tuple[str, str, str, str, str]]
+    paths: int
+
+
+async def walk_graph(
+    conn: AsyncConnection,
+    *,
+    tenant: str,
+    root_type: str,
+    root_id: str,
+    direction: GraphDirection,
+    max_depth: int,
+    node_limit: int,
+    max_paths: int,
+) -> GraphRows:
+    result = await conn.execute(
+        _STATEMENTS[direction],
+        {
+            "tenant": tenant,
+            "root_type": root_type,
+            "root_id": root_id,
+            "root_path": f"|{root_type}:{root_id}|",
+            "max_depth": max_depth,
+            "node_limit": node_limit,
+            "max_paths": max_paths,
+        },
+    )
+    nodes: list[tuple[str, str, int]] = []
+    edges: list[tuple[str, str, str, str, str]] = []
+    paths = 0
+    for kind, a_type, a_id, depth, rel, b_type, b_id, count in result.all():
+        if kind == "n":
+            nodes.append((a_type, a_id, int(depth)))
+            paths = int(count)
+        else:
+            edges.append((a_type, a_id, rel, b_type, b_id))
+    nodes.sort(key=lambda n: (n[2], n[0], n[1]))
+    edges.sort()
+    return GraphRows(nodes=nodes, edges=edges, paths=paths)

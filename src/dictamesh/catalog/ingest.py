@@ -1,0 +1,554 @@
+"""Change events → catalog: event log, entity registry, relationships and lineage.
+
+:class:`CatalogIngestor` applies each event (or a whole batch) in **one transaction**: a crash
+leaves either everything of it or nothing, and a redelivered event is recognised by its
+``event_id`` and skipped — so at-least-once delivery gives exactly-once effects.
+
+For every event not seen before:
+
+1. it is appended to ``dictamesh_event_log``;
+2. the registry row of ``event.entity`` is upserted from ``event.after`` (the full snapshot);
+   ``DELETED`` marks it deleted (its last snapshot is kept);
+3. relationships are derived from the type's schema (``relationships`` via their
+   ``via_field``; every ``nested`` object list item becomes a child entity
+   ``<parent id>:<item id>`` with ``parent --has_item--> child`` and the child's own
+   relationships). Relationships the new snapshot no longer implies are ended
+   (``valid_to``), new ones opened — history is kept. ``DELETED`` ends all of the entity's
+   (and its children's) outgoing relationships and marks its children deleted;
+4. lineage: ``<source.system>/<collection>`` → ``dictamesh/<domain>.<entity_type>`` with
+   transformation ``adapter:<domain>.<system>`` (the collection defaults to the entity
+   type), and for children ``dictamesh/<domain>.<parent>`` → ``dictamesh/<domain>.<child>``
+   (``nested:<field>``) at dataset and entity level.
+
+Out-of-order events: an event whose entity version is *lower* than the registry's is logged
+(and counted in lineage) but changes neither the registry nor relationships. Equal versions
+are applied (a re-sent snapshot).
+
+Example::
+
+    ingestor = CatalogIngestor(catalog, {"invoice": invoice_schema})
+    await ingestor.handle(event, "billing.shop.entity_changed")     # True: applied
+    await ingestor.handle(event, "billing.shop.entity_changed")     # False: already seen
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dictamesh.catalog import _sql
+from dictamesh.catalog._derive import NESTED_RELATIONSHIP, Derived, DerivedChild, derive
+from dictamesh.catalog._sql import ENTITY, RELS
+from dictamesh.catalog.service import DATA_PRODUCT_NAMESPACE, CatalogService
+from dictamesh.core.models import ChangeEvent, EntitySchema, EventType
+
+__all__ = ["CatalogIngestor", "IngestStats"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]
+"""(tenant, entity type, entity id)"""
+Link = tuple[str, str, str]
+"""(relationship type, object type, object id)"""
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters since the ingestor was created (for metrics)."""
+
+    events: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    batches: int = 0
+
+
+@dataclass(slots=True)
+class _State:
+    version: int
+    attributes: dict[str, Any]
+    status: str
+
+
+@dataclass(slots=True)
+class _Edge:
+    valid_from: datetime
+    db_id: int | None = None
+    row: dict[str, Any] | None = None  # not yet inserted
+
+
+@dataclass(slots=True)
+class _Fresh:
+    event: ChangeEvent
+    topic: str
+    event_id: str
+    tenant: str
+    payload: dict[str, Any]
+    derived: Derived | None
+
+
+class CatalogIngestor:
+    """Applies change events to a :class:`CatalogService`, idempotently.
+
+    ``schemas``: entity type → schema (relationships and nested lists are derived from it;
+    events of other types are registered without relationships). ``collections``: entity
+    type → the source's name for its dataset (lineage upstream), default the entity type.
+    """
+
+    def __init__(
+        self,
+        catalog: CatalogService,
+        schemas: Mapping[str, EntitySchema],
+        *,
+        collections: Mapping[str, str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.schemas = schemas
+        self.collections = dict(collections or {})
+        self.stats = IngestStats()
+        self._managed: dict[str, frozenset[tuple[str, str]]] = {}
+        for schema in schemas.values():
+            self._collect(schema)
+
+    def _collect(self, schema: EntitySchema) -> None:
+        if schema.entity_type in self._managed:
+            return
+        links = {(r.relationship_type, r.target_type) for r in schema.relationships}
+        links |= {(NESTED_RELATIONSHIP, n.entity_type) for n in schema.nested.values()}
+        self._managed[schema.entity_type] = frozenset(links)
+        for nested in schema.nested.values():
+            self._collect(nested)
+
+    def managed(self, entity_type: str) -> frozenset[tuple[str, str]]:
+        """(relationship type, object type) pairs ingest derives for ``entity_type``.
+
+        Only these are ended when a snapshot no longer implies them, so relationships
+        recorded by other means (``record_relationship``) survive updates.
+        """
+        return self._managed.get(entity_type, frozenset())
+
+    async def handle(self, event: ChangeEvent, topic: str) -> bool:
+        """Apply one event; False if its ``event_id`` was already ingested."""
+        return await self.handle_batch([(event, topic)]) == 1
+
+    async def handle_batch(self, events: Sequence[tuple[ChangeEvent, str]]) -> int:
+        """Apply events in order, all in one transaction; returns how many were new."""
+        unique: dict[str, tuple[ChangeEvent, str]] = {}
+        for event, topic in events:
+            unique.setdefault(str(event.event_id), (event, topic))
+        if not unique:
+            return 0
+        catalog = self.catalog
+        now = catalog._now()
+        prepared: dict[str, _Fresh] = {}
+        log_rows = []
+        for event_id, (event, topic) in unique.items():
+            tenant = catalog.tenant(event.tenant_id)
+            row = _sql.event_log_row(event, topic, tenant, now)
+            payload = row["payload"]
+            derived = None
+            if event.event_type is not EventType.DELETED and payload["after"] is not None:
+                derived = derive(
+                    event.entity.type,
+                    event.entity.id,
+                    payload["after"],
+                    self.schemas.get(event.entity.type),
+                )
+            prepared[event_id] = _Fresh(event, topic, event_id, tenant, payload, derived)
+            log_rows.append(row)
+
+        async with catalog.write() as conn:
+            inserted = await _insert_log(conn, catalog.dialect, log_rows)
+            fresh = [f for event_id, f in prepared.items() if event_id in inserted]
+            if fresh:
+                batch = _Batch(self, conn, now)
+                await batch.load(fresh)
+                for item in fresh:
+                    batch.apply(item)
+                await batch.flush()
+                self.stats.stale += batch.stale
+        self.stats.batches += 1
+        self.stats.events += len(fresh)
+        self.stats.duplicates += len(events) - len(fresh)
+        return len(fresh)
+
+
+async def _insert_log(conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert log rows, skipping known event ids; the ids actually inserted."""
+    inserted: set[str] = set()
+    stmt = _sql.event_log_insert(dialect, returning=True)
+    for chunk in _sql.chunks(rows):
+        result = await conn.execute(stmt, list(chunk))
+        inserted.update(result.scalars())
+    return inserted
+
+
+_REGISTRY_SELECT = select(
+    ENTITY.c.tenant_id,
+    ENTITY.c.entity_type,
+    ENTITY.c.entity_id,
+    ENTITY.c.version,
+    ENTITY.c.attributes,
+    ENTITY.c.status,
+).where(
+    ENTITY.c.tenant_id.in_(bindparam("tenants", expanding=True)),
+    ENTITY.c.entity_type.in_(bindparam("types", expanding=True)),
+    ENTITY.c.entity_id.in_(bindparam("ids", expanding=True)),
+)
+_EDGES_SELECT = select(
+    RELS.c.tenant_id,
+    RELS.c.subject_type,
+    RELS.c.subject_id,
+    RELS.c.id,
+    RELS.c.relationship_type,
+    RELS.c.object_type,
+    RELS.c.object_id,
+    RELS.c.valid_from,
+).where(
+    RELS.c.tenant_id.in_(bindparam("tenants", expanding=True)),
+    RELS.c.subject_type.in_(bindparam("types", expanding=True)),
+    RELS.c.subject_id.in_(bindparam("ids", expanding=True)),
+    RELS.c.valid_to.is_(None),
+)
+
+
+class _Batch:
+    """In-memory view of the touched part of the catalog while a batch is applied.
+
+    Loaded with a few set-based queries, changed per event in memory (so intermediate
+    relationship history inside one batch is preserved), written back with ``executemany``.
+    """
+
+    def __init__(self, ingestor: CatalogIngestor, conn: AsyncConnection, now: datetime) -> None:
+        self.ingestor = ingestor
+        self.conn = conn
+        self.now = now
+        self.dialect = ingestor.catalog.dialect
+        self.registry: dict[Key, _State] = {}
+        self.edges: dict[Key, dict[Link, _Edge]] = {}
+        self.upserts: dict[Key, dict[str, Any]] = {}
+        self.deletes: dict[Key, dict[str, Any]] = {}
+        self.new_edges: list[dict[str, Any]] = []
+        self.ended: list[dict[str, Any]] = []
+        self.lineage: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.known_attributes: dict[Key, dict[str, Any]] = {}
+        self.stale = 0
+
+    # --- loading --------------------------------------------------------------------------
+
+    async def load(self, fresh: list[_Fresh]) -> None:
+        parents = {(f.tenant, f.event.entity.type, f.event.entity.id) for f in fresh}
+        await self._load_registry(parents)
+        # Edges matter only where the ingestor manages some (or the entity is deleted).
+        subjects = {
+            (f.tenant, f.event.entity.type, f.event.entity.id)
+            for f in fresh
+            if f.event.event_type is EventType.DELETED or self.ingestor.managed(f.event.entity.type)
+        }
+        for f in fresh:
+            if f.derived is not None:
+                subjects.update((f.tenant, c.type, c.id) for c in f.derived.children)
+        # Children are found through current has_item edges, possibly several levels deep.
+        while subjects:
+            await self._load_edges(subjects)
+            subjects = {
+                (key[0], obj_type, obj_id)
+                for key in list(self.edges)
+                for (rel, obj_type, obj_id) in self.edges[key]
+                if rel == NESTED_RELATIONSHIP
+            } - self.edges.keys()
+
+    @staticmethod
+    def _params(keys: set[Key]) -> list[dict[str, list[str]]]:
+        tenants = sorted({k[0] for k in keys})
+        types = sorted({k[1] for k in keys})
+        ids = sorted({k[2] for k in keys})
+        return [
+            {"tenants": tenants, "types": types, "ids": list(chunk)} for chunk in _sql.chunks(ids)
+        ]
+
+    async def _load_registry(self, keys: set[Key]) -> None:
+        # One prepared statement for any mix of tenants/types; the superset it may return
+        # (same id, other type) is filtered here.
+        for params in self._params(keys):
+            for (
+                tenant,
+                entity_type,
+                entity_id,
+                version,
+                attributes,
+                status,
+            ) in await self.conn.execute(_REGISTRY_SELECT, params):
+                key = (tenant, entity_type, entity_id)
+                if key in keys:
+                    self.registry[key] = _State(version, attributes or {}, status)
+
+    async def _load_edges(self, keys: set[Key]) -> None:
+        for key in keys:
+            self.edges.setdefault(key, {})
+        for params in self._params(keys):
+            for (
+                tenant,
+                subject_type,
+                subject_id,
+                rid,
+                rel,
+                obj_type,
+                obj_id,
+                valid_from,
+            ) in await self.conn.execute(_EDGES_SELECT, params):
+                subject = (tenant, subject_type, subject_id)
+                if subject in keys:
+                    self.edges[subject][(rel, obj_type, obj_id)] = _Edge(
+                        valid_from=valid_from, db_id=rid
+                    )
+
+    # --- applying ---------------------------------------------------------------------------
+
+    def apply(self, item: _Fresh) -> None:
+        event, tenant = item.event, item.tenant
+        key: Key = (tenant, event.entity.type, event.entity.id)
+        event_id = item.event_id
+        at = _sql.ms_to_datetime(event.timestamp)
+        self._dataset_lineage(item)
+        state = self.registry.get(key)
+        if state is not None and event.entity.version < state.version:
+            self.stale += 1
+            log.debug(
+                "event %s: %s %s version %d < %d in the catalog; logged only",
+                event_id,
+                event.entity.type,
+                event.entity.id,
+                event.entity.version,
+                state.version,
+            )
+            return
+        old_children = self._descendants(key)
+        if event.event_type is EventType.DELETED:
+            attributes = state.attributes if state else (item.payload["before"] or {})
+            self._put(key, item, attributes, source_id=event.entity.id, deleted=True)
+            for subject in (key, *old_children):
+                self._sync(subject, {}, at, event_id, None)
+            for old in old_children:
+                self._put_child_deleted(old, item)
+            self.registry[key] = _State(event.entity.version, attributes, "deleted")
+            return
+
+        derived = item.derived
+        attributes = item.payload["after"]
+        if attributes is None:  # a metadata-only change: keep the last snapshot
+            attributes = state.attributes if state else {}
+            derived = derive(
+                key[1], key[2], attributes, self.ingestor.schemas.get(event.entity.type)
+            )
+        assert derived is not None
+        self._put(key, item, attributes, source_id=event.entity.id, deleted=False)
+        wanted: dict[Key, dict[Link, dict[str, Any]]] = defaultdict(dict)
+        for (st, si, rel, ot, oi), meta in derived.edges.items():
+            wanted[(tenant, st, si)][(rel, ot, oi)] = meta
+        new_children: set[Key] = set()
+        for child in derived.children:
+            child_key: Key = (tenant, child.type, child.id)
+            new_children.add(child_key)
+            self.known_attributes[child_key] = child.attributes
+            self._put(
+                child_key,
+                item,
+                child.attributes,
+                source_id=child.source_id,
+                deleted=False,
+                domain=child.domain,
+            )
+            self._nested_lineage(item, child)
+        managed = self.ingestor.managed
+        for subject in (key, *new_children):
+            self._sync(subject, wanted.get(subject, {}), at, event_id, managed(subject[1]))
+        for child_key in old_children:
+            if child_key not in new_children:  # gone from the list: the child is deleted
+                self._sync(child_key, {}, at, event_id, None)
+                self._put_child_deleted(child_key, item)
+        self.registry[key] = _State(event.entity.version, attributes, "active")
+
+    def _descendants(self, key: Key) -> list[Key]:
+        found: list[Key] = []
+        todo = [key]
+        while todo:
+            current = todo.pop()
+            for rel, obj_type, obj_id in self.edges.get(current, {}):
+                child = (key[0], obj_type, obj_id)
+                if rel == NESTED_RELATIONSHIP and child not in found and child != key:
+                    found.append(child)
+                    todo.append(child)
+        return found
+
+    def _sync(
+        self,
+        subject: Key,
+        wanted: dict[Link, dict[str, Any]],
+        at: datetime,
+        event_id: str,
+        managed: frozenset[tuple[str, str]] | None,
+    ) -> None:
+        """Make ``subject``'s current edges match ``wanted``; only edges of a ``managed``
+        (relationship type, object type) are ended (None: all, the subject is gone)."""
+        current = self.edges.setdefault(subject, {})
+        stale = [
+            link
+            for link in current
+            if link not in wanted and (managed is None or (link[0], link[1]) in managed)
+        ]
+        for link in stale:
+            edge = current.pop(link)
+            ended = max(at, edge.valid_from)
+            if edge.row is not None:
+                edge.row["valid_to"] = ended
+            else:
+                self.ended.append({"rid": edge.db_id, "ended": ended})
+        for link, meta in wanted.items():
+            if link in current:
+                continue
+            rel, obj_type, obj_id = link
+            row = {
+                "tenant_id": subject[0],
+                "subject_type": subject[1],
+                "subject_id": subject[2],
+                "relationship_type": rel,
+                "object_type": obj_type,
+                "object_id": obj_id,
+                "metadata": meta,
+                "valid_from": at,
+                "valid_to": None,
+                "created_by_event_id": event_id,
+            }
+            self.new_edges.append(row)
+            current[link] = _Edge(valid_from=at, row=row)
+
+    def _put(
+        self,
+        key: Key,
+        item: _Fresh,
+        attributes: dict[str, Any],
+        *,
+        source_id: str,
+        deleted: bool,
+        domain: str | None = None,
+    ) -> None:
+        event = item.event
+        row = {
+            "tenant_id": key[0],
+            "entity_type": key[1],
+            "entity_id": key[2],
+            "domain": domain or event.source.domain,
+            "source_system": event.source.system,
+            "source_entity_id": source_id,
+            "api_base_path": _sql.default_api_base_path(key[1]),
+            "version": event.entity.version,
+            "schema_version": event.schema_version,
+            "attributes": attributes,
+            "status": "deleted" if deleted else "active",
+            "last_event_id": item.event_id,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        # One final row per entity: the last event of the batch wins.
+        (self.deletes if deleted else self.upserts)[key] = row
+        (self.upserts if deleted else self.deletes).pop(key, None)
+
+    def _put_child_deleted(self, child: Key, item: _Fresh) -> None:
+        schema = self.ingestor.schemas.get(item.event.entity.type)
+        domain = (
+            next((n.domain for n in schema.nested.values() if n.entity_type == child[1]), None)
+            if schema
+            else None
+        )
+        source_id = child[2].rsplit(":", 1)[-1]
+        self._put(
+            child,
+            item,
+            self.known_attributes.get(child, {}),
+            source_id=source_id,
+            deleted=True,
+            domain=domain,
+        )
+
+    # --- lineage ----------------------------------------------------------------------------
+
+    def _count(
+        self,
+        item: _Fresh,
+        upstream: tuple[str, str],
+        downstream: tuple[str, str],
+        transformation: str,
+        upstream_entity: tuple[str, str] = ("", ""),
+        downstream_entity: tuple[str, str] = ("", ""),
+    ) -> None:
+        # Plain tuples, not DatasetRef/EntityRef: this runs several times per event.
+        key = (
+            item.tenant,
+            *upstream,
+            *downstream,
+            transformation,
+            *upstream_entity,
+            *downstream_entity,
+        )
+        known = self.lineage.get(key)
+        if known is not None:
+            known["occurrences"] += 1
+            known["last_event_id"] = item.event_id
+            return
+        self.lineage[key] = {
+            **dict(zip(_sql.LINEAGE_KEY, key, strict=True)),
+            "last_event_id": item.event_id,
+            "first_seen_at": self.now,
+            "last_seen_at": self.now,
+            "occurrences": 1,
+        }
+
+    def _dataset_lineage(self, item: _Fresh) -> None:
+        event = item.event
+        entity_type = event.entity.type
+        self._count(
+            item,
+            (event.source.system, self.ingestor.collections.get(entity_type, entity_type)),
+            (DATA_PRODUCT_NAMESPACE, f"{event.source.domain}.{entity_type}"),
+            f"adapter:{event.source.domain}.{event.source.system}",
+        )
+
+    def _nested_lineage(self, item: _Fresh, child: DerivedChild) -> None:
+        event = item.event
+        # The top entity's dataset is named after the event's domain, as in _dataset_lineage.
+        top = child.parent_type == event.entity.type and child.parent_id == event.entity.id
+        parent_domain = event.source.domain if top else child.parent_domain
+        upstream = (DATA_PRODUCT_NAMESPACE, f"{parent_domain}.{child.parent_type}")
+        downstream = (DATA_PRODUCT_NAMESPACE, f"{child.domain}.{child.type}")
+        transformation = f"nested:{child.parent_type}.{child.field}"
+        self._count(item, upstream, downstream, transformation)
+        self._count(
+            item,
+            upstream,
+            downstream,
+            transformation,
+            (child.parent_type, child.parent_id),
+            (child.type, child.id),
+        )
+
+    # --- writing ----------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        conn, dialect = self.conn, self.dialect
+        if self.upserts:
+            await conn.execute(_sql.entity_upsert(dialect), list(self.upserts.values()))
+        if self.deletes:
+            await conn.execute(_sql.entity_delete_upsert(dialect), list(self.deletes.values()))
+        if self.ended:
+            await conn.execute(_sql.end_relationships_by_id(), self.ended)
+        if self.new_edges:
+            await conn.execute(_sql.relationship_insert(dialect), self.new_edges)
+        if self.lineage:
+            await conn.execute(_sql.lineage_upsert(dialect), list(self.lineage.values()))

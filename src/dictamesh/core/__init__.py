@@ -1,0 +1,1 @@
+"""Core vocabulary: models, errors, settings and request context."""

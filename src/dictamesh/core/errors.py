@@ -1,0 +1,178 @@
+"""One error hierarchy for the whole mesh.
+
+Every error carries a stable machine-readable ``code`` and the HTTP status an API
+should answer with, so REST, GraphQL and the CLI translate errors the same way::
+
+    DictaMeshError
+    ├── ConfigurationError (ValueError)          400 / CLI exit 2
+    │   └── MissingDependencyError (ImportError)
+    ├── ValidationError (ValueError)             400
+    │   └── QueryLimitExceeded                   400
+    ├── NotFoundError (LookupError)              404
+    │   ├── UnknownEntityType
+    │   └── EntityNotFound
+    ├── SourceError                              502
+    │   ├── SourceUnavailable                    503
+    │   │   └── CircuitOpenError                 503
+    │   ├── SourceRateLimited                    503
+    │   └── SourceResponseError                  502 (garbage / unexpected shape)
+    ├── EventBusError                            503
+    │   └── SerializationError                   400
+    └── CatalogError                             500
+        └── SchemaCompatibilityError             409
+
+Example::
+
+    try:
+        await adapter.get_entity("42")
+    except EntityNotFound as exc:
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "CatalogError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "DictaMeshError",
+    "EntityNotFound",
+    "EventBusError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "QueryLimitExceeded",
+    "SchemaCompatibilityError",
+    "SerializationError",
+    "SourceError",
+    "SourceRateLimited",
+    "SourceResponseError",
+    "SourceUnavailable",
+    "UnknownEntityType",
+    "ValidationError",
+]
+
+
+class DictaMeshError(Exception):
+    """Root of every error DictaMesh raises on purpose."""
+
+    code: ClassVar[str] = "INTERNAL"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class ConfigurationError(DictaMeshError, ValueError):
+    code = "CONFIGURATION_ERROR"
+    http_status = 400
+
+
+class MissingDependencyError(ConfigurationError, ImportError):
+    """An optional backend was selected but its extra is not installed."""
+
+    code = "MISSING_DEPENDENCY"
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is required for this backend: pip install 'dictamesh[{extra}]'",
+            package=package,
+            extra=extra,
+        )
+
+
+class ValidationError(DictaMeshError, ValueError):
+    code = "VALIDATION_ERROR"
+    http_status = 400
+
+
+class QueryLimitExceeded(ValidationError):
+    code = "QUERY_LIMIT_EXCEEDED"
+
+
+class NotFoundError(DictaMeshError, LookupError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class UnknownEntityType(NotFoundError):
+    code = "UNKNOWN_ENTITY_TYPE"
+
+    def __init__(self, entity_type: str, known: list[str] | None = None) -> None:
+        super().__init__(
+            f"unknown entity type {entity_type!r}",
+            entity_type=entity_type,
+            known_types=sorted(known or []),
+        )
+
+
+class EntityNotFound(NotFoundError):
+    code = "ENTITY_NOT_FOUND"
+
+    def __init__(self, entity_type: str, entity_id: str) -> None:
+        super().__init__(
+            f"{entity_type} {entity_id!r} not found", entity_type=entity_type, entity_id=entity_id
+        )
+
+
+class SourceError(DictaMeshError):
+    """A source system answered wrongly or not at all."""
+
+    code = "SOURCE_ERROR"
+    http_status = 502
+    retryable: ClassVar[bool] = False
+
+
+class SourceUnavailable(SourceError):
+    code = "SOURCE_UNAVAILABLE"
+    http_status = 503
+    retryable = True
+
+
+class CircuitOpenError(SourceUnavailable):
+    code = "SOURCE_UNAVAILABLE"
+    retryable = False
+
+
+class SourceRateLimited(SourceError):
+    code = "SOURCE_RATE_LIMITED"
+    http_status = 503
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class SourceResponseError(SourceError):
+    code = "SOURCE_BAD_RESPONSE"
+    http_status = 502
+
+
+class EventBusError(DictaMeshError):
+    code = "EVENT_BUS_ERROR"
+    http_status = 503
+
+
+class SerializationError(EventBusError, ValueError):
+    code = "SERIALIZATION_ERROR"
+    http_status = 400
+
+
+class CatalogError(DictaMeshError):
+    code = "CATALOG_ERROR"
+    http_status = 500
+
+
+class SchemaCompatibilityError(CatalogError):
+    code = "SCHEMA_INCOMPATIBLE"
+    http_status = 409

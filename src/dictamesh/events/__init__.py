@@ -1,0 +1,1 @@
+"""Event bus: topics, serialization, the embedded durable log and the Kafka backend."""

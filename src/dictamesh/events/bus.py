@@ -1,0 +1,100 @@
+"""The event bus interface every backend (embedded SQLite log, Apache Kafka) implements.
+
+Delivery is at-least-once: a consumer group sees every message of its topics, and a message
+is delivered again to the group until it is committed (acked). Ordering holds per partition,
+and the partition follows the key (the entity id), so one entity's changes stay in order.
+
+Example::
+
+    async with EmbeddedBus(path) as bus:
+        await bus.ensure_topic(TopicSpec(name="customers.directus.entity_changed"))
+        await bus.publish("customers.directus.entity_changed", b"{...}", key="c-1")
+        async with bus.consumer("catalog-ingest", ["customers.directus.entity_changed"]) as c:
+            for msg in await c.poll(max_records=100, timeout=1.0):
+                handle(msg)
+                await c.commit(msg)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from dictamesh.events.topics import TopicSpec
+
+__all__ = ["Consumer", "EventBus", "Message", "RecordMetadata"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+    timestamp_ms: int = 0
+    #: how many times this message was handed to this group before (0 on first delivery),
+    #: where the backend knows it; used to route poison messages to the DLQ
+    delivery_count: int = 0
+
+
+@runtime_checkable
+class Consumer(Protocol):
+    """A member of a consumer group reading some topics."""
+
+    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:  # noqa: ASYNC109
+        """Next uncommitted messages (may be empty after ``timeout`` seconds)."""
+        ...
+
+    async def commit(self, message: Message) -> None:
+        """Ack ``message`` and every earlier message of its partition for this group."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+@runtime_checkable
+class EventBus(Protocol):
+    async def connect(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def ensure_topic(self, spec: TopicSpec) -> None:
+        """Create the topic if missing (idempotent)."""
+        ...
+
+    async def publish(
+        self,
+        topic: str,
+        value: bytes,
+        key: str | None = None,
+        headers: Mapping[str, bytes] | None = None,
+    ) -> RecordMetadata: ...
+
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        """A consumer in ``group``; offsets start at the earliest uncommitted message."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

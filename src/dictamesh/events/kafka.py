@@ -1,0 +1,779 @@
+"""The Apache Kafka backend of the event bus, on aiokafka.
+
+:class:`KafkaBus` implements :class:`~dictamesh.events.bus.EventBus`: an idempotent producer
+(``enable_idempotence``, ``acks=all``), topics created from :class:`TopicSpec` (partitions,
+``retention.ms``, ``cleanup.policy``) and consumer groups with manual commits
+(:class:`KafkaConsumer`, ``enable.auto.commit=false``, ``auto.offset.reset=earliest``,
+``isolation.level=read_committed``).
+
+Keys are partitioned by aiokafka's default partitioner, which is the Java client's murmur2
+(:func:`dictamesh.events.partitioner.partition_for_key`), so one entity's changes land on
+the same partition here, in the embedded bus and from any Java producer. (librdkafka's
+default, ``consistent_random``, differs: set ``partitioner=murmur2_random`` there.)
+
+The same semantics as the embedded bus (the shared contract, ``tests/contract``), with
+these differences, all inherent to Kafka:
+
+* ``Message.delivery_count`` is always 0: Kafka does not count deliveries. The retry/DLQ
+  logic (:mod:`dictamesh.events.consume`) counts attempts in-process instead; its "handed
+  out ``max_attempts`` times without a commit" rule cannot fire here, so a message that
+  crashes the whole process is retried from its committed offset on every restart.
+* Group membership is coordinated by the broker, across processes. Rebalances revoke
+  every partition (the classic eager protocol), so a member may get its own uncommitted
+  messages again after another member joins or leaves. A :meth:`KafkaConsumer.commit` for
+  a partition lost to a rebalance is skipped with a warning instead of failing: its new
+  owner reads from the last commit, exactly as if this member had crashed.
+* :meth:`KafkaBus.publish_many` is pipelined, not all-or-none.
+* Topics are created by :meth:`KafkaBus.ensure_topic` (and, with ``auto_create_topics``,
+  on first publish to / subscription of a topic this bus has not created yet); a topic that
+  already exists is left as it is, even if its configuration differs from the spec.
+
+Example::
+
+    async with KafkaBus("127.0.0.1:9092") as bus:   # creates DEFAULT_TOPICS
+        await bus.publish("customers.directus.entity_changed", value, key="c-1")
+        async with bus.consumer("catalog-ingest", ["customers.directus.entity_changed"]) as c:
+            for msg in await c.poll(max_records=100, timeout=1.0):
+                handle(msg)
+                await c.commit(msg)
+        print(await bus.lag("catalog-ingest"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Self
+
+from dictamesh.core.errors import (
+    DictaMeshError,
+    EventBusError,
+    MissingDependencyError,
+    ValidationError,
+)
+from dictamesh.events.bus import Message, RecordMetadata
+from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
+
+__all__ = ["KafkaBus", "KafkaConsumer", "PartitionLag", "Record", "topic_configs"]
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS: Final = 36
+_DLQ_SUFFIX: Final = ".dlq"
+
+
+def _aiokafka() -> Any:
+    try:
+        import aiokafka
+        import aiokafka.admin
+        import aiokafka.admin.config_resource
+        import aiokafka.codec
+        import aiokafka.errors
+    except ImportError as exc:
+        raise MissingDependencyError("aiokafka", "kafka") from exc
+    return aiokafka
+
+
+@contextmanager
+def _kafka_errors(action: str, **details: Any) -> Iterator[None]:
+    """Turn aiokafka's (and socket) errors into :class:`EventBusError` at the boundary."""
+    errors = _aiokafka().errors
+    try:
+        yield
+    except DictaMeshError:
+        raise
+    except (errors.KafkaError, OSError, TimeoutError) as exc:
+        raise EventBusError(f"Kafka {action} failed: {exc!r}", **details) from exc
+
+
+def topic_configs(spec: TopicSpec) -> dict[str, str]:
+    """The topic-level Kafka configs a :class:`TopicSpec` asks for."""
+    return {
+        "retention.ms": "-1" if spec.retention_ms is None else str(spec.retention_ms),
+        "cleanup.policy": spec.cleanup_policy.value,
+    }
+
+
+Record = tuple[bytes, str | None, Mapping[str, bytes] | None]
+"""``(value, key, headers)`` for :meth:`KafkaBus.publish_many` (as for the embedded bus)."""
+
+
+def _check_record(value: object, key: object, headers: object) -> None:
+    # Same checks and error type as the embedded bus, before anything reaches aiokafka.
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ValidationError(f"record value must be bytes, got {type(value).__name__}")
+    if key is not None and not isinstance(key, str):
+        raise ValidationError(f"record key must be str or None, got {type(key).__name__}")
+    if headers is not None:
+        if not isinstance(headers, Mapping):
+            raise ValidationError(f"record headers must be a mapping, got {type(headers).__name__}")
+        for name, val in headers.items():
+            if not isinstance(name, str) or not isinstance(val, bytes | bytearray | memoryview):
+                raise ValidationError("headers must map str to bytes")
+
+
+def _default_compression() -> str | None:
+    codec = _aiokafka().codec
+    # lz4 needs the optional `lz4` wheel; without it, send uncompressed (events are small).
+    return "lz4" if codec.has_lz4() else None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """How far a consumer group is behind on one partition."""
+
+    topic: str
+    partition: int
+    #: next offset the group will read (None: the group never committed here)
+    committed: int | None
+    #: offset of the next message to be written (last stable offset under read_committed)
+    end_offset: int
+    lag: int
+
+
+class KafkaBus:
+    """An :class:`~dictamesh.events.bus.EventBus` on Apache Kafka (aiokafka).
+
+    ``topic_specs`` are the topics this bus knows how to create; :meth:`connect` creates
+    them when ``auto_create_topics`` is on (the default), and they give the partitions and
+    retention of their ``.dlq`` topics too. Topics outside them are created with
+    :class:`TopicSpec` defaults on first use. Set ``auto_create_topics=False`` where topics
+    are managed outside the application (and the principal may not create topics).
+
+    Consumer group timings default to a quick failover (``session_timeout_ms=10000``,
+    ``heartbeat_interval_ms=1000``): a member that dies without leaving the group holds its
+    partitions for up to the session timeout. Any other aiokafka option goes through
+    ``producer_config``/``consumer_config``.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "dictamesh",
+        topic_specs: Iterable[TopicSpec] = DEFAULT_TOPICS,
+        auto_create_topics: bool = True,
+        linger_ms: int = 5,
+        compression_type: str | None = "auto",
+        request_timeout_ms: int = 30_000,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 1_000,
+        max_poll_interval_ms: int = 300_000,
+        producer_config: Mapping[str, Any] | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        _aiokafka()  # fail at construction, not at first use, if the extra is missing
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.auto_create_topics = auto_create_topics
+        self.request_timeout_ms = request_timeout_ms
+        self.ping_timeout = 5.0
+        self._specs: dict[str, TopicSpec] = {s.name: s for s in topic_specs}
+        self.producer_config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": linger_ms,
+            "compression_type": (
+                _default_compression() if compression_type == "auto" else compression_type
+            ),
+            "request_timeout_ms": request_timeout_ms,
+            **(producer_config or {}),
+        }
+        self.consumer_config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+            "max_poll_interval_ms": max_poll_interval_ms,
+            "request_timeout_ms": request_timeout_ms,
+            **(consumer_config or {}),
+        }
+        self._producer: Any = None
+        self._admin_client: Any = None
+        self._offsets_client: Any = None
+        self._created: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._consumers: weakref.WeakSet[KafkaConsumer] = weakref.WeakSet()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Start the producer (and create ``topic_specs``); idempotent."""
+        if self._closed:
+            raise EventBusError("KafkaBus is closed", bootstrap_servers=self.bootstrap_servers)
+        if self._producer is not None:
+            return
+        async with self._lock:
+            if self._producer is not None:
+                return
+            aiokafka = _aiokafka()
+            producer = aiokafka.AIOKafkaProducer(**self.producer_config)
+            try:
+                with _kafka_errors("connect", bootstrap_servers=self.bootstrap_servers):
+                    await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        if self.auto_create_topics and self._specs:
+            await self.ensure_topics(self._specs.values())
+
+    async def aclose(self) -> None:
+        """Close live consumers, the producer (flushing it) and the admin clients."""
+        self._closed = True
+        for consumer in list(self._consumers):
+            try:
+                await consumer.aclose()
+            except EventBusError:
+                log.warning("closing a consumer of group %s failed", consumer.group, exc_info=True)
+        producer, self._producer = self._producer, None
+        admin, self._admin_client = self._admin_client, None
+        offsets, self._offsets_client = self._offsets_client, None
+        try:
+            if producer is not None:
+                with _kafka_errors("closing the producer"):
+                    await producer.stop()
+        finally:
+            if admin is not None:
+                await admin.close()
+            if offsets is not None:
+                await offsets.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def ping(self) -> bool:
+        """True if the cluster answers a metadata request within ``ping_timeout`` seconds."""
+        producer = self._producer
+        if producer is None or self._closed:
+            return False
+        try:
+            async with asyncio.timeout(self.ping_timeout):
+                await producer.client.fetch_all_metadata()
+        except Exception:
+            log.debug("kafka ping failed", exc_info=True)
+            return False
+        return True
+
+    async def _ready_producer(self) -> Any:
+        if self._producer is None:
+            await self.connect()
+        return self._producer
+
+    async def _admin(self) -> Any:
+        if self._closed:
+            raise EventBusError("KafkaBus is closed")
+        if self._admin_client is None:
+            aiokafka = _aiokafka()
+            admin = aiokafka.admin.AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=f"{self.client_id}-admin",
+                request_timeout_ms=self.request_timeout_ms,
+            )
+            try:
+                with _kafka_errors("admin connect", bootstrap_servers=self.bootstrap_servers):
+                    await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin_client = admin
+        return self._admin_client
+
+    # -- topics ----------------------------------------------------------------------------
+
+    def spec_for(self, topic: str) -> TopicSpec | None:
+        """The spec this bus would create ``topic`` with (None: not a valid mesh topic name).
+
+        A ``.dlq`` topic takes its base topic's partitions, replication and retention, but
+        is never compacted (compaction would drop all but the last poison message per key).
+        """
+        spec = self._specs.get(topic)
+        if spec is not None:
+            return spec
+        if topic.endswith(_DLQ_SUFFIX):
+            base = self._specs.get(topic.removesuffix(_DLQ_SUFFIX))
+            if base is not None:
+                return TopicSpec(
+                    name=topic,
+                    partitions=base.partitions,
+                    replication_factor=base.replication_factor,
+                    retention_ms=base.retention_ms,
+                )
+        try:
+            return TopicSpec(name=topic)
+        except ValueError:
+            return None
+
+    async def ensure_topic(self, spec: TopicSpec) -> None:
+        """Create the topic if missing (idempotent); an existing topic is left untouched."""
+        self._specs.setdefault(spec.name, spec)
+        await self.ensure_topics([spec])
+
+    async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
+        """Create several topics in one request (those that exist are left untouched)."""
+        wanted = {s.name: s for s in specs}
+        if not wanted:
+            return
+        aiokafka = _aiokafka()
+        admin = await self._admin()
+        new_topics = [
+            aiokafka.admin.NewTopic(
+                name=s.name,
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                topic_configs=topic_configs(s),
+            )
+            for s in wanted.values()
+        ]
+        with _kafka_errors("create topics", topics=sorted(wanted)):
+            response = await admin.create_topics(new_topics)
+        failures = []
+        for item in response.topic_errors:
+            name, code = item[0], item[1]
+            message = item[2] if len(item) > 2 else None
+            if code in (0, _TOPIC_ALREADY_EXISTS):
+                self._created.add(name)
+                continue
+            error = aiokafka.errors.for_code(code)
+            failures.append(f"{name}: {error.__name__} ({message or error.description})")
+        if failures:
+            raise EventBusError(
+                "Kafka refused to create topic(s): " + "; ".join(failures),
+                topics=sorted(wanted),
+            )
+
+    async def _maybe_create(self, topics: Iterable[str]) -> None:
+        if not self.auto_create_topics:
+            return
+        missing = [t for t in dict.fromkeys(topics) if t not in self._created]
+        specs = [spec for t in missing if (spec := self.spec_for(t)) is not None]
+        if specs:
+            await self.ensure_topics(specs)
+
+    async def describe_topic_configs(self, topic: str) -> dict[str, str]:
+        """A topic's effective configuration (``retention.ms``, ``cleanup.policy``, ...)."""
+        aiokafka = _aiokafka()
+        admin = await self._admin()
+        resource = aiokafka.admin.config_resource.ConfigResource(
+            aiokafka.admin.config_resource.ConfigResourceType.TOPIC, topic
+        )
+        with _kafka_errors("describe configs", topic=topic):
+            responses = await admin.describe_configs([resource])
+        configs: dict[str, str] = {}
+        for response in responses:
+            for resource_result in response.resources:
+                error_code, error_message = resource_result[0], resource_result[1]
+                if error_code:
+                    error = aiokafka.errors.for_code(error_code)
+                    raise EventBusError(
+                        f"Kafka describe configs of {topic!r} failed: {error.__name__}"
+                        f" ({error_message or error.description})",
+                        topic=topic,
+                    )
+                for entry in resource_result[4]:
+                    configs[entry[0]] = entry[1]
+        return configs
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        """The partition ids of ``topic`` (EventBusError if it does not exist)."""
+        return (await self._partitions([topic]))[topic]
+
+    async def _partitions(self, topics: Sequence[str]) -> dict[str, list[int]]:
+        aiokafka = _aiokafka()
+        admin = await self._admin()
+        with _kafka_errors("describe topics", topics=list(topics)):
+            described = await admin.describe_topics(list(topics))
+        result: dict[str, list[int]] = {}
+        for item in described:
+            if item["error_code"]:
+                error = aiokafka.errors.for_code(item["error_code"])
+                raise EventBusError(
+                    f"Kafka topic {item['topic']!r}: {error.__name__}", topic=item["topic"]
+                )
+            result[item["topic"]] = sorted(p["partition"] for p in item["partitions"])
+        return result
+
+    # -- producing -------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        topic: str,
+        value: bytes,
+        key: str | None = None,
+        headers: Mapping[str, bytes] | None = None,
+    ) -> RecordMetadata:
+        """Append one record and wait until all in-sync replicas have it (``acks=all``)."""
+        _check_record(value, key, headers)
+        producer = await self._ready_producer()
+        await self._maybe_create([topic])
+        future = await self._send(producer, topic, value, key, headers)
+        with _kafka_errors("publish", topic=topic):
+            metadata = await future
+        return RecordMetadata(metadata.topic, metadata.partition, metadata.offset)
+
+    async def publish_many(self, topic: str, records: Iterable[Record]) -> list[RecordMetadata]:
+        """Publish ``(value, key, headers)`` records to ``topic``, pipelined.
+
+        Same partitioning and per-key order as calling :meth:`publish` for each in turn
+        (the idempotent producer keeps per-partition order across retries), but batched:
+        much faster than awaiting one publish after another. Unlike the embedded bus it is
+        not all-or-none: on failure some records may have been written.
+        """
+        producer = await self._ready_producer()
+        batch = list(records)
+        for value, key, headers in batch:
+            _check_record(value, key, headers)
+        if not batch:
+            return []
+        await self._maybe_create([topic])
+        futures = [await self._send(producer, topic, *record) for record in batch]
+        with _kafka_errors("publish", topic=topic, records=len(batch)):
+            results = await asyncio.gather(*futures)
+        return [RecordMetadata(m.topic, m.partition, m.offset) for m in results]
+
+    async def _send(
+        self,
+        producer: Any,
+        topic: str,
+        value: bytes,
+        key: str | None,
+        headers: Mapping[str, bytes] | None,
+    ) -> Any:
+        _check_record(value, key, headers)
+        kafka_headers = [(k, bytes(v)) for k, v in headers.items()] if headers else None
+        with _kafka_errors("publish", topic=topic):
+            return await producer.send(
+                topic,
+                value=bytes(value),
+                key=None if key is None else key.encode(),
+                headers=kafka_headers,
+            )
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def consumer(self, group: str, topics: Sequence[str], **config: Any) -> KafkaConsumer:
+        """A member of ``group`` subscribed to ``topics``; it joins on ``__aenter__`` (or the
+        first poll). ``config`` overrides aiokafka consumer options for this member."""
+        if self._closed:
+            raise EventBusError("KafkaBus is closed")
+        consumer = KafkaConsumer(self, group, topics, {**self.consumer_config, **config})
+        self._consumers.add(consumer)
+        return consumer
+
+    # -- offsets and lag -------------------------------------------------------------------
+
+    async def _offsets(self) -> Any:
+        # A group-less consumer only used for ListOffsets (the admin client has no API for it).
+        if self._closed:
+            raise EventBusError("KafkaBus is closed")
+        if self._offsets_client is None:
+            aiokafka = _aiokafka()
+            client = aiokafka.AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=f"{self.client_id}-offsets",
+                isolation_level=self.consumer_config.get("isolation_level", "read_committed"),
+                request_timeout_ms=self.request_timeout_ms,
+                enable_auto_commit=False,
+            )
+            try:
+                with _kafka_errors("offsets client connect"):
+                    await client.start()
+            except BaseException:
+                await client.stop()
+                raise
+            self._offsets_client = client
+        return self._offsets_client
+
+    async def end_offsets(self, topics: Sequence[str] | None = None) -> dict[str, dict[int, int]]:
+        """Next offset to be written per partition (``{topic: {partition: offset}}``); under
+        ``read_committed`` that is the last stable offset. ``None``: every non-internal topic.
+        """
+        return _nest(await self._list_offsets(topics, end=True))
+
+    async def beginning_offsets(
+        self, topics: Sequence[str] | None = None
+    ) -> dict[str, dict[int, int]]:
+        """Earliest offset still retained per partition (``{topic: {partition: offset}}``)."""
+        return _nest(await self._list_offsets(topics, end=False))
+
+    async def _list_offsets(
+        self, topics: Sequence[str] | None, *, end: bool
+    ) -> dict[tuple[str, int], int]:
+        if topics is None:
+            admin = await self._admin()
+            with _kafka_errors("list topics"):
+                topics = sorted(t for t in await admin.list_topics() if not t.startswith("__"))
+        if not topics:
+            return {}
+        aiokafka = _aiokafka()
+        partitions = await self._partitions(topics)
+        tps = [aiokafka.TopicPartition(t, p) for t, ps in partitions.items() for p in ps]
+        client = await self._offsets()
+        with _kafka_errors("list offsets", topics=list(topics)):
+            offsets = await (client.end_offsets(tps) if end else client.beginning_offsets(tps))
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}
+
+    async def committed_offsets(
+        self, group: str, topics: Sequence[str] | None = None
+    ) -> dict[str, dict[int, int]]:
+        """Next offset the group reads per partition it committed on."""
+        return _nest(await self._committed(group, topics))
+
+    async def _committed(
+        self, group: str, topics: Sequence[str] | None
+    ) -> dict[tuple[str, int], int]:
+        admin = await self._admin()
+        with _kafka_errors("list consumer group offsets", group=group):
+            offsets = await admin.list_consumer_group_offsets(group)
+        wanted = None if topics is None else set(topics)
+        return {
+            (tp.topic, tp.partition): int(meta.offset)
+            for tp, meta in offsets.items()
+            if meta.offset >= 0 and (wanted is None or tp.topic in wanted)
+        }
+
+    async def lag(
+        self, group: str, topics: Sequence[str] | None = None
+    ) -> dict[str, dict[int, int]]:
+        """Messages the group has yet to commit, per partition (as the embedded bus reports).
+
+        Without ``topics``: the topics the group has committed offsets on. A partition the
+        group never committed on counts from its earliest retained offset (where the group
+        would start: ``auto.offset.reset=earliest``).
+        """
+        out: dict[str, dict[int, int]] = {}
+        for item in await self.lag_details(group, topics):
+            out.setdefault(item.topic, {})[item.partition] = item.lag
+        return out
+
+    async def lag_details(
+        self, group: str, topics: Sequence[str] | None = None
+    ) -> list[PartitionLag]:
+        """:meth:`lag` with the committed and end offsets behind each number."""
+        committed = await self._committed(group, topics)
+        names = sorted({t for t, _ in committed} if topics is None else set(topics))
+        if not names:
+            return []
+        ends = await self._list_offsets(names, end=True)
+        starts = await self._list_offsets(names, end=False)
+        result = []
+        for (topic, partition), end in sorted(ends.items()):
+            done = committed.get((topic, partition))
+            start = starts.get((topic, partition), 0)
+            position = start if done is None else max(done, start)
+            result.append(PartitionLag(topic, partition, done, end, max(0, end - position)))
+        return result
+
+    async def total_lag(self, group: str, topics: Sequence[str] | None = None) -> int:
+        return sum(p.lag for p in await self.lag_details(group, topics))
+
+
+def _nest(flat: Mapping[tuple[str, int], int]) -> dict[str, dict[int, int]]:
+    out: dict[str, dict[int, int]] = {}
+    for (topic, partition), value in sorted(flat.items()):
+        out.setdefault(topic, {})[partition] = value
+    return out
+
+
+class KafkaConsumer:
+    """A consumer group member (:class:`~dictamesh.events.bus.Consumer`) on aiokafka.
+
+    Offsets are committed only by :meth:`commit` (never automatically) and never move
+    backwards through it. ``Message.delivery_count`` is always 0 on Kafka (see the module
+    docstring): redelivery counting belongs to the in-process retry logic.
+    """
+
+    def __init__(
+        self, bus: KafkaBus, group: str, topics: Sequence[str], config: dict[str, Any]
+    ) -> None:
+        if not group or not isinstance(group, str):
+            raise ValidationError("consumer group must be a non-empty string")
+        if isinstance(topics, str) or not topics:
+            raise ValidationError("topics must be a non-empty list of topic names")
+        self.bus = bus
+        self.group = group
+        self.topics: tuple[str, ...] = tuple(dict.fromkeys(topics))
+        self.config = config
+        self._consumer: Any = None
+        self._committed: dict[tuple[str, int], int] = {}
+        self._start_lock = asyncio.Lock()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Join the group and wait for a partition assignment; idempotent."""
+        if self._closed:
+            raise EventBusError("consumer is closed", group=self.group)
+        if self._consumer is not None:
+            return
+        async with self._start_lock:
+            if self._consumer is not None:
+                return
+            await self.bus._ready_producer()
+            # Subscribing to a missing topic would wait request_timeout_ms, then fail.
+            await self.bus._maybe_create(self.topics)
+            aiokafka = _aiokafka()
+            consumer = aiokafka.AIOKafkaConsumer(*self.topics, group_id=self.group, **self.config)
+            try:
+                with _kafka_errors("consumer join", group=self.group, topics=list(self.topics)):
+                    await consumer.start()
+            except BaseException:
+                await consumer.stop()
+                raise
+            self._consumer = consumer
+
+    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:  # noqa: ASYNC109
+        """Up to ``max_records`` next messages, waiting up to ``timeout`` s for the first.
+
+        Messages come grouped by partition (topic, then partition number), each partition's
+        in offset order.
+        """
+        if max_records < 1:
+            raise ValidationError("max_records must be >= 1")
+        await self.start()
+        with _kafka_errors("poll", group=self.group):
+            batch = await self._consumer.getmany(
+                timeout_ms=max(0, int(timeout * 1000)), max_records=max_records
+            )
+        messages: list[Message] = []
+        for tp in sorted(batch, key=lambda tp: (tp.topic, tp.partition)):
+            messages.extend(_message(record) for record in batch[tp])
+        return messages
+
+    async def commit(self, message: Message) -> None:
+        """Commit ``message`` and everything before it on its partition (offset + 1).
+
+        A commit at or below what this member already committed is a no-op. If a rebalance
+        took the partition away since the poll, nothing is committed and a warning logged:
+        the partition's new owner gets the message again (at-least-once), just as it would
+        had this member crashed. Other failures raise :class:`EventBusError`.
+        """
+        await self.commit_many([message])
+
+    async def commit_many(self, messages: Iterable[Message]) -> None:
+        """Commit the highest offset per partition among ``messages``, in one request."""
+        if self._closed:
+            raise EventBusError(f"consumer of group {self.group!r} is closed", group=self.group)
+        top: dict[tuple[str, int], int] = {}
+        for m in messages:
+            key = (m.topic, m.partition)
+            top[key] = max(top.get(key, -1), m.offset + 1)
+        todo = {k: n for k, n in top.items() if n > self._committed.get(k, -1)}
+        if not todo:
+            return
+        await self.start()
+        aiokafka = _aiokafka()
+        owned = self.assignment
+        revoked = sorted(k for k in todo if k not in owned)
+        if revoked:
+            log.warning(
+                "group %s: not committing %s, no longer assigned to this member after a"
+                " rebalance (its new owner gets those messages again)",
+                self.group,
+                revoked,
+            )
+        todo = {k: n for k, n in todo.items() if k in owned}
+        if not todo:
+            return
+        offsets = {aiokafka.TopicPartition(t, p): n for (t, p), n in todo.items()}
+        try:
+            with _kafka_errors("commit", group=self.group, partitions=sorted(todo)):
+                await self._consumer.commit(offsets)
+        except EventBusError as exc:
+            # A rebalance between poll and commit is routine on Kafka, not a failure of the
+            # bus: at-least-once holds, the partitions' new owner reads from the last commit.
+            rebalanced = (aiokafka.errors.CommitFailedError, aiokafka.errors.IllegalStateError)
+            if not isinstance(exc.__cause__, rebalanced):
+                raise
+            log.warning(
+                "group %s: commit of %s lost to a rebalance; those messages will be delivered"
+                " again",
+                self.group,
+                sorted(todo),
+            )
+            return
+        for k, n in todo.items():
+            self._committed[k] = max(n, self._committed.get(k, -1))
+
+    async def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Make the next poll of this partition start at ``offset`` (nothing is committed)."""
+        if offset < 0:
+            raise ValidationError("offset must be >= 0")
+        await self.start()
+        if (topic, partition) not in self.assignment:
+            raise EventBusError(
+                f"{topic}[{partition}] is not assigned to this consumer",
+                topic=topic,
+                partition=partition,
+            )
+        with _kafka_errors("seek", group=self.group, topic=topic, partition=partition):
+            self._consumer.seek(_aiokafka().TopicPartition(topic, partition), offset)
+
+    async def seek_to_committed(self) -> None:
+        """Rewind every assigned partition to the group's committed offset (redelivers
+        whatever was polled but not committed; partitions never committed go to the
+        earliest offset, as ``auto.offset.reset=earliest`` does on join)."""
+        await self.start()
+        consumer = self._consumer
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        with _kafka_errors("seek to committed", group=self.group):
+            committed = await consumer.seek_to_committed(*assigned)
+            # aiokafka leaves partitions with no (or a zero) committed offset where they are
+            uncommitted = [tp for tp in assigned if not committed.get(tp)]
+            if uncommitted:
+                await consumer.seek_to_beginning(*uncommitted)
+
+    @property
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        """The ``(topic, partition)`` pairs currently assigned to this member."""
+        if self._consumer is None:
+            return frozenset()
+        return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    async def aclose(self) -> None:
+        """Leave the group (its partitions are reassigned at once) and stop fetching."""
+        self._closed = True
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with _kafka_errors("consumer close", group=self.group):
+                await consumer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _message(record: Any) -> Message:
+    key = record.key
+    return Message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=None if key is None else bytes(key).decode("utf-8", errors="backslashreplace"),
+        value=b"" if record.value is None else bytes(record.value),
+        headers={k: (b"" if v is None else bytes(v)) for k, v in (record.headers or ())},
+        timestamp_ms=int(record.timestamp),
+    )

@@ -1,0 +1,158 @@
+"""Per-request DataLoaders: every entity fetch of one GraphQL request is batched.
+
+Two kinds, created lazily on first use and cached for the request:
+
+* :meth:`Loaders.entity` — by id, one per entity type. One batch is one
+  ``adapter.get_entities(ids)`` call (at most ``MAX_QUERY_LIMIT`` ids per batch).
+* :meth:`Loaders.related` — "which ``invoice`` entities have ``customer_id`` = key", one
+  per (entity type, via field). One batch is one ``adapter.query_entities`` call with an
+  ``in`` filter on the via field and ``limit=MAX_QUERY_LIMIT``, grouped back per key. If
+  that page has a ``next_cursor`` the loader follows it (same query, next cursor) until the
+  last page, refusing with ``QUERY_LIMIT_EXCEEDED`` beyond ``max_related_items`` entities
+  per batch rather than answering with a silently truncated list.
+
+Entities fetched by either loader (or primed by a page query) also fill the by-id cache,
+so ``invoice.customer`` after ``customers { invoices }`` costs no further call.
+
+Example::
+
+    loaders = Loaders(registry)
+    customer = await loaders.entity("customer").load("c-1")         # Entity | None
+    invoices = await loaders.related("invoice", "customer_id").load("c-1")  # list[Entity]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import partial
+from typing import Any, Protocol
+
+from strawberry.dataloader import DataLoader
+
+from dictamesh.adapters.contract import DataProductAdapter
+from dictamesh.core.errors import QueryLimitExceeded, SourceResponseError
+from dictamesh.core.models import (
+    MAX_QUERY_LIMIT,
+    Entity,
+    FieldFilter,
+    FieldType,
+    FilterOp,
+    Query,
+)
+
+__all__ = ["DEFAULT_MAX_RELATED_ITEMS", "Loaders"]
+
+DEFAULT_MAX_RELATED_ITEMS = 10_000
+"""Most entities one related-entities batch may gather across pages."""
+
+
+class _AdapterLookup(Protocol):
+    def for_type(self, entity_type: str) -> DataProductAdapter: ...
+
+
+class Loaders:
+    """The DataLoaders of one request (never share an instance between requests)."""
+
+    def __init__(
+        self, registry: _AdapterLookup, *, max_related_items: int = DEFAULT_MAX_RELATED_ITEMS
+    ) -> None:
+        self._registry = registry
+        self.max_related_items = max_related_items
+        self._entity: dict[str, DataLoader[str, Entity | None]] = {}
+        self._related: dict[tuple[str, str], DataLoader[str, list[Entity]]] = {}
+
+    def entity(self, entity_type: str) -> DataLoader[str, Entity | None]:
+        """Entities of ``entity_type`` by id (``None`` for ids the source does not know)."""
+        loader = self._entity.get(entity_type)
+        if loader is None:
+            loader = DataLoader(
+                partial(self._load_entities, entity_type), max_batch_size=MAX_QUERY_LIMIT
+            )
+            self._entity[entity_type] = loader
+        return loader
+
+    def related(
+        self, entity_type: str, via_field: str, key_type: FieldType | None = None
+    ) -> DataLoader[str, list[Entity]]:
+        """Entities of ``entity_type`` whose ``via_field`` equals the key, in source order.
+
+        ``key_type`` is the via field's declared type: ids are strings, but an ``integer``
+        via field is filtered with integers so strict sources match.
+        """
+        loader = self._related.get((entity_type, via_field))
+        if loader is None:
+            loader = DataLoader(
+                partial(self._load_related, entity_type, via_field, key_type),
+                max_batch_size=MAX_QUERY_LIMIT,  # the `in` filter accepts no more values
+            )
+            self._related[(entity_type, via_field)] = loader
+        return loader
+
+    def prime(self, entities: Iterable[Entity]) -> None:
+        """Remember entities fetched some other way, so by-id loads reuse them."""
+        for entity in entities:
+            self.entity(entity.type).prime(entity.id, entity)
+
+    # --- batch functions --------------------------------------------------------------
+
+    async def _load_entities(self, entity_type: str, ids: list[str]) -> list[Entity | None]:
+        adapter = self._registry.for_type(entity_type)
+        found = list(await adapter.get_entities(ids))
+        if len(found) != len(ids):
+            raise SourceResponseError(
+                f"adapter {adapter.name!r} returned {len(found)} results for {len(ids)} ids",
+                adapter=adapter.name,
+            )
+        return found
+
+    async def _load_related(
+        self, entity_type: str, via_field: str, key_type: FieldType | None, keys: list[str]
+    ) -> list[list[Entity]]:
+        adapter = self._registry.for_type(entity_type)
+        groups: dict[str, list[Entity]] = {key: [] for key in keys}
+        values: list[Any] = [_filter_value(key, key_type) for key in keys]
+        query = Query(
+            filters=[FieldFilter(field=via_field, op=FilterOp.IN, value=values)],
+            limit=MAX_QUERY_LIMIT,
+        )
+        fetched: list[Entity] = []
+        while True:
+            page = await adapter.query_entities(query)
+            fetched.extend(page.items)
+            for entity in page.items:
+                for key in _keys_of(entity.attributes.get(via_field)):
+                    group = groups.get(key)
+                    if group is not None:
+                        group.append(entity)
+            if not page.next_cursor:
+                break
+            if len(fetched) >= self.max_related_items:
+                raise QueryLimitExceeded(
+                    f"more than {self.max_related_items} {entity_type} entities match"
+                    f" {via_field} for one batch; query {entity_type} with filters instead",
+                    entity_type=entity_type,
+                    via_field=via_field,
+                    limit=self.max_related_items,
+                )
+            if page.next_cursor == query.cursor:
+                raise SourceResponseError(
+                    f"adapter {adapter.name!r} returned the same cursor twice",
+                    adapter=adapter.name,
+                )
+            query = query.model_copy(update={"cursor": page.next_cursor})
+        self.prime(fetched)
+        return [groups[key] for key in keys]
+
+
+def _filter_value(key: str, key_type: FieldType | None) -> str | int:
+    if key_type is FieldType.INTEGER and key.lstrip("-").isdigit():
+        return int(key)
+    return key
+
+
+def _keys_of(value: Any) -> Sequence[str]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return [str(v) for v in value if v is not None]
+    return (str(value),)

@@ -1,0 +1,761 @@
+"""The GraphQL schema, generated from the registered adapters' :class:`EntitySchema`.
+
+A new adapter appears in GraphQL without code. For every entity type ``invoice``:
+
+* an object type ``Invoice`` with ``id: ID!`` and one field per :class:`FieldSpec`
+  (``string``→String, ``integer``→Int, ``number``→Float, ``boolean``→Boolean,
+  ``datetime``→DateTime, ``date``→Date, ``json``→JSON; ``many``→list; ``required``→non-null;
+  snake_case names become camelCase);
+* ``Invoice.items: [InvoiceItem!]!`` for every ``EntitySchema.nested`` object list, built from
+  the entity's own attribute (no source call);
+* ``Invoice.customer: Customer`` for every :class:`RelationshipSpec` (``[Customer!]`` when its
+  cardinality is ``many``), loaded by id through the per-request DataLoader;
+* ``Customer.invoices: [Invoice!]`` when the relationship names an ``inverse``, loaded with
+  one ``in``-filtered query per batch of customers;
+* root fields ``invoice(id: ID!): Invoice`` (``null`` when not found) and
+  ``invoices(filter, sort, limit = 50, cursor): InvoicePage`` (plural: type + "s", or
+  ``plurals={"category": "categories"}``), plus ``entityTypes: [String!]!``.
+
+Fields that call another data product (relationships, root fields) are nullable on purpose:
+when one source fails, that field is ``null`` with an error (``extensions.code``, e.g.
+``SOURCE_UNAVAILABLE``) and the rest of the answer still arrives.
+
+How the types are made: one plain class per object type is created first with ``type()``;
+fields are then attached as ``strawberry.field(resolver=..., graphql_type=...)`` whose types
+are those class objects (so ``Customer`` ↔ ``Invoice`` cycles need no forward references);
+finally ``strawberry.type`` decorates each class in place. Every resolver receives a
+:class:`Node` (entity type, id, attributes) as its root.
+
+Example::
+
+    schema = build_schema(registry)
+    result = await schema.execute(
+        "{ customers(limit: 10) { items { name invoices { invoiceNumber } } } }",
+        context_value=GatewayContext(registry),
+    )
+"""
+
+from __future__ import annotations
+
+import keyword
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from functools import partial
+from typing import Any, Optional
+
+import strawberry
+from graphql import GraphQLError
+from pydantic import ValidationError as PydanticValidationError
+from strawberry.extensions import QueryDepthLimiter, SchemaExtension
+from strawberry.scalars import JSON
+from strawberry.types import Info
+from strawberry.types.execution import ExecutionContext
+from strawberry.types.field import StrawberryField
+from strawberry.utils.str_converters import to_camel_case
+
+from dictamesh.core.errors import ConfigurationError, QueryLimitExceeded, SourceResponseError
+from dictamesh.core.models import (
+    MAX_QUERY_LIMIT,
+    Cardinality,
+    Classification,
+    Entity,
+    EntitySchema,
+    FieldFilter,
+    FieldSpec,
+    FieldType,
+    FilterOp,
+    Page,
+    Query,
+    RelationshipSpec,
+    SortSpec,
+    validate_entity_id,
+)
+from dictamesh.gateway.context import AdapterSource, gateway_context
+from dictamesh.gateway.errors import (
+    DictaMeshErrorExtension,
+    bad_user_input,
+    log_errors,
+    pydantic_problems,
+)
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_DEPTH",
+    "ExtensionFactory",
+    "FilterInput",
+    "FilterOperator",
+    "GatewaySchema",
+    "Node",
+    "SchemaBuilder",
+    "SortInput",
+    "build_schema",
+    "type_name",
+]
+
+logger = logging.getLogger("dictamesh.gateway")
+
+DEFAULT_LIMIT = 50
+MAX_DEPTH = 12
+"""Default deepest document nesting; every level may fan out to another data product."""
+
+ExtensionFactory = type[SchemaExtension] | Callable[[], SchemaExtension]
+
+_RESERVED_TYPE_NAMES = frozenset(
+    {
+        "Query",
+        "FilterInput",
+        "SortInput",
+        "FilterOp",
+        "JSON",
+        "DateTime",
+        "Date",
+        "ID",
+        "String",
+        "Int",
+        "Float",
+        "Boolean",
+    }
+)
+
+
+# --- static input types ---------------------------------------------------------------
+
+
+@strawberry.enum(name="FilterOp", description="Comparison of a filter (see core FilterOp).")
+class FilterOperator(Enum):
+    EQ = "eq"
+    IN = "in"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    CONTAINS = "contains"
+
+
+@strawberry.input(name="FilterInput", description="One condition; conditions combine with AND.")
+class FilterInput:
+    field: str = strawberry.field(description="field name, camelCase or snake_case")
+    value: JSON = strawberry.field(description="a scalar, or a list of scalars for IN")
+    op: FilterOperator = FilterOperator.EQ
+
+
+@strawberry.input(name="SortInput")
+class SortInput:
+    field: str = strawberry.field(description="field name, camelCase or snake_case")
+    descending: bool = False
+
+
+# --- root values ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """The root value every generated object type resolves its fields from."""
+
+    type: str
+    attributes: Mapping[str, Any]
+    id: str | None = None  # None for nested objects (invoice items)
+
+    @classmethod
+    def of(cls, entity: Entity) -> Node:
+        return cls(type=entity.type, attributes=entity.attributes, id=entity.id)
+
+    def describe(self) -> str:
+        return f"{self.type} {self.id!r}" if self.id is not None else f"a nested {self.type}"
+
+
+# --- naming ---------------------------------------------------------------------------
+
+
+def type_name(entity_type: str) -> str:
+    """GraphQL type name of an entity type: ``invoice_item`` → ``InvoiceItem``."""
+    return "".join(part[:1].upper() + part[1:] for part in entity_type.split("_"))
+
+
+def _attr(name: str) -> str:
+    """A Python attribute name for a field (GraphQL names are always given explicitly)."""
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+# --- value conversion (sources send ISO strings where GraphQL wants dates) --------------
+
+
+def _to_datetime(node: Node, name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise SourceResponseError(f"{name} of {node.describe()} is not a datetime", field=name)
+
+
+def _to_date(node: Node, name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            pass
+    raise SourceResponseError(f"{name} of {node.describe()} is not a date", field=name)
+
+
+def _to_float(node: Node, name: str, value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _as_is(node: Node, name: str, value: Any) -> Any:
+    return value
+
+
+_Converter = Callable[[Node, str, Any], Any]
+
+_CONVERTERS: dict[FieldType, _Converter] = {
+    FieldType.DATETIME: _to_datetime,
+    FieldType.DATE: _to_date,
+    FieldType.NUMBER: _to_float,
+}
+
+_SCALARS: dict[FieldType, Any] = {
+    FieldType.STRING: str,
+    FieldType.INTEGER: int,
+    FieldType.NUMBER: float,
+    FieldType.BOOLEAN: bool,
+    FieldType.DATETIME: datetime,
+    FieldType.DATE: date,
+    FieldType.JSON: JSON,
+}
+
+
+def _field(
+    resolver: Callable[..., Any],
+    *,
+    name: str | None = None,
+    graphql_type: Any = None,
+    description: str | None = None,
+) -> StrawberryField:
+    """``strawberry.field`` typed for generated fields (its overloads type the resolver)."""
+    made: Any = strawberry.field(
+        resolver=resolver, name=name, graphql_type=graphql_type, description=description
+    )
+    assert isinstance(made, StrawberryField)
+    return made
+
+
+# Runtime type expressions for Strawberry (mypy only knows static ones).
+def _nullable(annotation: Any) -> Any:
+    return Optional[annotation]  # noqa: UP045
+
+
+def _list_of(annotation: Any) -> Any:
+    return list[annotation]
+
+
+# --- the builder ----------------------------------------------------------------------
+
+
+@dataclass
+class _Inverse:
+    name: str
+    source_type: str
+    via_field: str
+    key_type: FieldType | None
+    description: str
+
+
+@dataclass
+class _ObjectType:
+    schema: EntitySchema
+    top_level: bool
+    cls: type
+    fields: dict[str, StrawberryField] = field(default_factory=dict)
+    inverses: list[_Inverse] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return type_name(self.schema.entity_type)
+
+    def add(self, attr: str, strawberry_field: StrawberryField) -> None:
+        graphql_name = strawberry_field.graphql_name or attr
+        taken = {f.graphql_name for f in self.fields.values()}
+        if attr in self.fields or graphql_name in taken:
+            raise ConfigurationError(
+                f"{self.name}.{graphql_name} is defined twice (a field and a relationship,"
+                f" or two relationships, share a name)",
+                entity_type=self.schema.entity_type,
+                field=graphql_name,
+            )
+        self.fields[attr] = strawberry_field
+
+
+class SchemaBuilder:
+    """Builds the gateway's Strawberry types from entity schemas.
+
+    :meth:`build` gives the whole :class:`GatewaySchema`; :attr:`object_types` and
+    :meth:`query_type` are there for transports that assemble their own schema (e.g. a
+    federation subgraph overriding :meth:`decorate`).
+    """
+
+    def __init__(
+        self, schemas: Mapping[str, EntitySchema], *, plurals: Mapping[str, str] | None = None
+    ) -> None:
+        self.schemas = {t: schemas[t] for t in sorted(schemas)}
+        self.plurals = {t: (plurals or {}).get(t, f"{t}s") for t in self.schemas}
+        self._types: dict[str, _ObjectType] = {}
+        self.object_types: dict[str, type] = {}
+        self.page_types: dict[str, type] = {}
+        self._built = False
+
+    # --- hooks ------------------------------------------------------------------------
+
+    def decorate(self, cls: type, *, name: str, description: str, top_level: bool) -> type:
+        """Turn a prepared class into a Strawberry type (override for federation keys).
+
+        Must decorate ``cls`` in place (``strawberry.type`` and
+        ``strawberry.federation.type`` do): other types already refer to it.
+        """
+        return strawberry.type(cls, name=name, description=description)
+
+    # --- assembly ---------------------------------------------------------------------
+
+    def build(
+        self, *, extensions: Sequence[ExtensionFactory] = (), max_depth: int | None = MAX_DEPTH
+    ) -> GatewaySchema:
+        """The schema; ``max_depth`` refuses deeper documents before anything runs."""
+        factories: list[ExtensionFactory] = [DictaMeshErrorExtension]
+        if max_depth is not None:
+            factories.append(partial(QueryDepthLimiter, max_depth=max_depth))
+        return GatewaySchema(query=self.query_type(), extensions=[*factories, *extensions])
+
+    def query_type(self) -> type:
+        self._build_types()
+        namespace: dict[str, Any] = {"__module__": __name__}
+        for entity_type in self.schemas:
+            obj = self._types[entity_type]
+            namespace[_attr(entity_type)] = _one_field(entity_type, obj.cls)
+            namespace[_attr(self.plurals[entity_type])] = _page_field(
+                entity_type, self.page_types[entity_type], self._field_names(obj.schema)
+            )
+        known = list(self.schemas)
+
+        def entity_types() -> list[str]:
+            return known
+
+        namespace["entity_types"] = _field(
+            resolver=entity_types,
+            name="entityTypes",
+            graphql_type=list[str],
+            description="Entity types served by this gateway.",
+        )
+        cls = type("Query", (), namespace)
+        return strawberry.type(cls, name="Query")
+
+    def _build_types(self) -> None:
+        if self._built:
+            return
+        self._check_names()
+        self._collect(self.schemas.values(), top_level=True)
+        self._collect_inverses()
+        for obj in self._types.values():
+            self._add_fields(obj)
+        for obj in self._types.values():
+            for attr, strawberry_field in obj.fields.items():
+                setattr(obj.cls, attr, strawberry_field)
+            description = obj.schema.description or (
+                f"`{obj.schema.entity_type}` of the `{obj.schema.domain}` domain"
+                f" (schema v{obj.schema.version})"
+            )
+            decorated = self.decorate(
+                obj.cls, name=obj.name, description=description, top_level=obj.top_level
+            )
+            self.object_types[obj.schema.entity_type] = decorated
+        for entity_type in self.schemas:
+            self.page_types[entity_type] = _page_type(
+                type_name(entity_type), self.object_types[entity_type]
+            )
+        self._built = True
+
+    def _check_names(self) -> None:
+        fields = {_attr(t) for t in self.schemas}
+        for entity_type, plural in self.plurals.items():
+            if plural in fields or plural == "entity_types" or plural in self.schemas:
+                raise ConfigurationError(
+                    f"plural {plural!r} of {entity_type!r} clashes with another root field",
+                    entity_type=entity_type,
+                )
+            fields.add(plural)
+
+    def _collect(self, schemas: Iterable[EntitySchema], *, top_level: bool) -> None:
+        for schema in schemas:
+            name = type_name(schema.entity_type)
+            existing = self._types.get(schema.entity_type)
+            if existing is not None:
+                if existing.schema == schema and not top_level and not existing.top_level:
+                    continue  # the same nested schema used by two parents
+                raise ConfigurationError(
+                    f"GraphQL type {name} would be generated twice with different shapes",
+                    entity_type=schema.entity_type,
+                )
+            taken = {o.name for o in self._types.values()} | _RESERVED_TYPE_NAMES
+            taken |= {f"{o.name}Page" for o in self._types.values() if o.top_level}
+            if name in taken or (top_level and f"{name}Page" in taken):
+                raise ConfigurationError(
+                    f"GraphQL type name {name} of {schema.entity_type!r} is already taken",
+                    entity_type=schema.entity_type,
+                )
+            cls = type(name, (), {"__module__": __name__, "__doc__": schema.description})
+            self._types[schema.entity_type] = _ObjectType(schema, top_level, cls)
+            self._collect(schema.nested.values(), top_level=False)
+
+    def _collect_inverses(self) -> None:
+        for schema in self.schemas.values():
+            for rel in schema.relationships:
+                if rel.inverse is None:
+                    continue
+                target = self._types.get(rel.target_type)
+                if target is None or not target.top_level:
+                    logger.warning(
+                        "inverse %s.%s skipped: %r is not served here",
+                        rel.target_type,
+                        rel.inverse,
+                        rel.target_type,
+                    )
+                    continue
+                if "." in rel.via_field or rel.cardinality is not Cardinality.ONE:
+                    logger.warning(
+                        "inverse %s.%s skipped: only a plain via_field of cardinality 'one'"
+                        " can be queried with an 'in' filter",
+                        rel.target_type,
+                        rel.inverse,
+                    )
+                    continue
+                via = schema.field(rel.via_field)
+                target.inverses.append(
+                    _Inverse(
+                        name=rel.inverse,
+                        source_type=schema.entity_type,
+                        via_field=rel.via_field,
+                        key_type=via.type if via is not None else None,
+                        description=f"{type_name(schema.entity_type)} entities whose"
+                        f" `{rel.via_field}` is this entity ({rel.relationship_type}).",
+                    )
+                )
+            for nested in schema.nested.values():
+                for rel in nested.relationships:
+                    if rel.inverse is not None:
+                        logger.warning(
+                            "inverse %s.%s skipped: relationships of nested"
+                            " objects have no inverse",
+                            rel.target_type,
+                            rel.inverse,
+                        )
+
+    def _add_fields(self, obj: _ObjectType) -> None:
+        schema = obj.schema
+        if obj.top_level:
+            obj.add(
+                "id",
+                _field(
+                    resolver=_resolve_id,
+                    name="id",
+                    graphql_type=strawberry.ID,
+                    description="Entity id, unique within its type.",
+                ),
+            )
+        for spec in schema.fields:
+            if obj.top_level and spec.name == "id":
+                continue  # the entity id above is the id
+            obj.add(_attr(spec.name), _attribute_field(spec))
+        for name, nested in schema.nested.items():
+            obj.add(_attr(name), _nested_field(name, nested, self._types[nested.entity_type].cls))
+        for rel in schema.relationships:
+            target = self._types.get(rel.target_type)
+            if target is None or not target.top_level:
+                logger.warning(
+                    "relationship %s.%s skipped: %r is not served here",
+                    schema.entity_type,
+                    rel.name,
+                    rel.target_type,
+                )
+                continue
+            obj.add(_attr(rel.name), _relationship_field(rel, target.cls))
+        for inverse in obj.inverses:
+            source = self._types[inverse.source_type]
+            obj.add(_attr(inverse.name), _inverse_field(inverse, source.cls))
+
+    @staticmethod
+    def _field_names(schema: EntitySchema) -> dict[str, str]:
+        """GraphQL (camelCase) name → attribute name, for filters and sorts."""
+        return {to_camel_case(f.name): f.name for f in schema.fields}
+
+
+def build_schema(
+    registry: AdapterSource,
+    *,
+    plurals: Mapping[str, str] | None = None,
+    extensions: Sequence[ExtensionFactory] = (),
+    max_depth: int | None = MAX_DEPTH,
+) -> GatewaySchema:
+    """The gateway schema for every entity type ``registry.schemas()`` returns.
+
+    ``extensions`` are Strawberry extension classes or factories (one instance per
+    request); ``max_depth`` bounds how deeply a document may nest (None: unbounded).
+    """
+    return SchemaBuilder(registry.schemas(), plurals=plurals).build(
+        extensions=extensions, max_depth=max_depth
+    )
+
+
+class GatewaySchema(strawberry.Schema):
+    """A Strawberry schema that logs expected errors briefly and bugs with stack traces."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
+
+# --- field factories ------------------------------------------------------------------
+
+
+def _resolve_id(root: Node) -> str | None:
+    return root.id
+
+
+def _attribute_field(spec: FieldSpec) -> StrawberryField:
+    convert = _CONVERTERS.get(spec.type, _as_is)
+    name, many = spec.name, spec.many
+
+    def resolve(root: Node) -> Any:
+        value = root.attributes.get(name)
+        if value is None or convert is _as_is:
+            return value
+        if many:
+            if not isinstance(value, list):
+                raise SourceResponseError(f"{name} of {root.describe()} is not a list", field=name)
+            return [None if v is None else convert(root, name, v) for v in value]
+        return convert(root, name, value)
+
+    annotation: Any = _SCALARS[spec.type]
+    if spec.many:
+        annotation = _list_of(annotation)
+    if not spec.required:
+        annotation = _nullable(annotation)
+    description = spec.description
+    if spec.classification is not Classification.PUBLIC:
+        # Governance travels with the schema: consumers see which fields are personal data.
+        tag = f"classification: {spec.classification.value}"
+        description = f"{description} ({tag})" if description else tag.capitalize()
+    return _field(
+        resolver=resolve,
+        name=to_camel_case(name),
+        graphql_type=annotation,
+        description=description,
+    )
+
+
+def _nested_field(name: str, nested: EntitySchema, cls: type) -> StrawberryField:
+    def resolve(root: Node) -> list[Node]:
+        raw = root.attributes.get(name)
+        if raw is None:
+            return []
+        if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
+            raise SourceResponseError(
+                f"{name} of {root.describe()} is not a list of objects", field=name
+            )
+        return [Node(type=nested.entity_type, attributes=item) for item in raw]
+
+    return _field(
+        resolver=resolve,
+        name=to_camel_case(name),
+        graphql_type=_list_of(cls),
+        description=nested.description,
+    )
+
+
+def _ids_at(attributes: Mapping[str, Any], path: str) -> list[str]:
+    """Ids under a (possibly dotted, through nested lists) via_field, in order."""
+    values: list[Any] = [attributes]
+    for part in path.split("."):
+        found: list[Any] = []
+        for value in values:
+            items = value if isinstance(value, list) else [value]
+            found.extend(item.get(part) for item in items if isinstance(item, Mapping))
+        values = found
+    flat: list[str] = []
+    for value in values:
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not isinstance(item, bool | dict | list):
+                flat.append(str(item))
+    return list(dict.fromkeys(i for i in flat if _is_entity_id(i)))
+
+
+def _is_entity_id(value: str) -> bool:
+    try:
+        validate_entity_id(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _relationship_field(rel: RelationshipSpec, target_cls: type) -> StrawberryField:
+    target, via = rel.target_type, rel.via_field
+    description = f"The {type_name(target)} referenced by `{via}` ({rel.relationship_type})."
+
+    if rel.cardinality is Cardinality.MANY:
+
+        async def resolve_many(root: Node, info: Info) -> list[Node]:
+            ids = _ids_at(root.attributes, via)
+            if not ids:
+                return []
+            loaded = await gateway_context(info).loaders.entity(target).load_many(ids)
+            return [Node.of(e) for e in loaded if e is not None]
+
+        return _field(
+            resolver=resolve_many,
+            name=to_camel_case(rel.name),
+            graphql_type=_nullable(_list_of(target_cls)),
+            description=description,
+        )
+
+    async def resolve_one(root: Node, info: Info) -> Node | None:
+        ids = _ids_at(root.attributes, via)
+        if not ids:
+            return None
+        entity = await gateway_context(info).loaders.entity(target).load(ids[0])
+        return None if entity is None else Node.of(entity)
+
+    return _field(
+        resolver=resolve_one,
+        name=to_camel_case(rel.name),
+        graphql_type=_nullable(target_cls),
+        description=description,
+    )
+
+
+def _inverse_field(inverse: _Inverse, source_cls: type) -> StrawberryField:
+    async def resolve(root: Node, info: Info) -> list[Node]:
+        if root.id is None:
+            return []
+        loader = gateway_context(info).loaders.related(
+            inverse.source_type, inverse.via_field, inverse.key_type
+        )
+        return [Node.of(e) for e in await loader.load(root.id)]
+
+    return _field(
+        resolver=resolve,
+        name=to_camel_case(inverse.name),
+        graphql_type=_nullable(_list_of(source_cls)),
+        description=inverse.description,
+    )
+
+
+def _page_type(name: str, item_cls: type) -> type:
+    def items(root: Page) -> list[Node]:
+        return [Node.of(e) for e in root.items]
+
+    def next_cursor(root: Page) -> str | None:
+        return root.next_cursor
+
+    def total(root: Page) -> int | None:
+        return root.total
+
+    namespace = {
+        "__module__": __name__,
+        "items": _field(resolver=items, graphql_type=_list_of(item_cls)),
+        "next_cursor": _field(
+            resolver=next_cursor,
+            name="nextCursor",
+            description="Pass as `cursor` for the next page; null on the last page.",
+        ),
+        "total": _field(resolver=total, description="Total matches, when the source reports it."),
+    }
+    return strawberry.type(type(f"{name}Page", (), namespace), name=f"{name}Page")
+
+
+def _one_field(entity_type: str, cls: type) -> StrawberryField:
+    async def resolve(info: Info, id: strawberry.ID) -> Node | None:
+        try:
+            validate_entity_id(id)
+        except ValueError as exc:
+            raise bad_user_input(str(exc)) from None
+        entity = await gateway_context(info).loaders.entity(entity_type).load(id)
+        return None if entity is None else Node.of(entity)
+
+    return _field(
+        resolver=resolve,
+        name=to_camel_case(entity_type),
+        graphql_type=_nullable(cls),
+        description=f"One {type_name(entity_type)} by id; null when it does not exist.",
+    )
+
+
+def _page_field(
+    entity_type: str, page_cls: type, field_names: Mapping[str, str]
+) -> StrawberryField:
+    async def resolve(
+        info: Info,
+        filter: list[FilterInput] | None = None,
+        sort: list[SortInput] | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page:
+        limit = DEFAULT_LIMIT if limit is None else limit
+        if limit > MAX_QUERY_LIMIT:
+            raise QueryLimitExceeded(
+                f"limit {limit} exceeds the maximum of {MAX_QUERY_LIMIT}",
+                limit=limit,
+                max_limit=MAX_QUERY_LIMIT,
+            )
+        query = _to_query(filter or [], sort or [], limit, cursor, field_names)
+        ctx = gateway_context(info)
+        page = await ctx.registry.for_type(entity_type).query_entities(query)
+        ctx.loaders.prime(page.items)
+        return page
+
+    plural = type_name(entity_type)
+    return _field(
+        resolver=resolve,
+        graphql_type=_nullable(page_cls),
+        description=f"{plural} entities, filtered, sorted and paginated by cursor.",
+    )
+
+
+def _to_query(
+    filters: Sequence[FilterInput],
+    sorts: Sequence[SortInput],
+    limit: int,
+    cursor: str | None,
+    field_names: Mapping[str, str],
+) -> Query:
+    ids: list[Any] | None = None
+    field_filters: list[dict[str, Any]] = []
+    for f in filters:
+        name = field_names.get(f.field, f.field)
+        op = FilterOp(f.op.value)
+        # `id` is no attribute: the core query selects by id with `ids`.
+        if name == "id" and op in (FilterOp.EQ, FilterOp.IN) and ids is None:
+            ids = f.value if isinstance(f.value, list) else [f.value]
+            continue
+        field_filters.append({"field": name, "op": op, "value": f.value})
+    try:
+        return Query(
+            ids=ids,
+            filters=[FieldFilter.model_validate(f) for f in field_filters],
+            sort=[
+                SortSpec(field=field_names.get(s.field, s.field), descending=s.descending)
+                for s in sorts
+            ],
+            limit=limit,
+            cursor=cursor,
+        )
+    except PydanticValidationError as exc:
+        raise bad_user_input("invalid query arguments", pydantic_problems(exc)) from None

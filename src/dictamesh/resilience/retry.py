@@ -1,0 +1,118 @@
+"""Retry with exponential backoff and jitter, on retryable source errors only (tenacity).
+
+Only errors whose ``retryable`` flag is set are retried: :class:`SourceUnavailable` (5xx,
+connection errors, timeouts) and :class:`SourceRateLimited` (429). A garbage answer
+(:class:`SourceResponseError`), a refusal (4xx), a not-found, and an open circuit
+(:class:`CircuitOpenError`) are raised at once: asking again would not help.
+
+Backoff before attempt ``n + 1`` ("equal jitter")::
+
+    base = min(backoff_max, backoff_initial * 2 ** (n - 1))
+    wait = base / 2 + uniform(0, base / 2)
+
+``Retry-After``: a :class:`SourceRateLimited` with ``retry_after`` waits
+``max(backoff, retry_after)``. **The cap:** when ``retry_after`` is larger than
+``backoff_max`` the call is *not* retried and the 429 error propagates at once (its
+``retry_after`` detail lets the API pass the hint on). Waiting less would only earn another
+429; waiting longer would hold the caller beyond the configured budget.
+
+Example::
+
+    retry = RetryPolicy(max_attempts=3, backoff_initial=0.1, backoff_max=5.0)
+    data = await retry.call(lambda: fetch("c-1"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from dictamesh.core.errors import DictaMeshError, SourceRateLimited
+
+__all__ = ["RetryCallback", "RetryPolicy", "is_retryable"]
+
+T = TypeVar("T")
+
+#: ``callback(attempt_number_that_failed, error, seconds_to_wait)``; must not raise
+RetryCallback = Callable[[int, BaseException, float], None]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether asking the source again may help."""
+    return isinstance(exc, DictaMeshError) and bool(getattr(exc, "retryable", False))
+
+
+class RetryPolicy:
+    """Retries retryable errors up to ``max_attempts`` attempts in total."""
+
+    def __init__(
+        self,
+        max_attempts: int = 3,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        *,
+        jitter: bool = True,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        on_retry: RetryCallback | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if backoff_initial < 0 or backoff_max < 0:
+            raise ValueError("backoff times must be >= 0")
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.jitter = jitter
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._on_retry = on_retry
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based), before jitter."""
+        return float(min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, attempt - 1)))
+
+    def should_retry(self, exc: BaseException) -> bool:
+        if not is_retryable(exc):
+            return False
+        if isinstance(exc, SourceRateLimited) and exc.retry_after is not None:
+            return exc.retry_after <= self.backoff_max  # see "the cap" in the module docstring
+        return True
+
+    def _wait(self, state: RetryCallState) -> float:
+        base = self.backoff(state.attempt_number)
+        wait = base / 2 + self._rng.uniform(0, base / 2) if self.jitter else base
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, SourceRateLimited) and exc.retry_after is not None:
+            wait = max(wait, exc.retry_after)
+        return wait
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        if self._on_retry is None or state.outcome is None:
+            return
+        exc = state.outcome.exception()
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        if exc is not None:
+            self._on_retry(state.attempt_number, exc, wait)
+
+    async def call(self, factory: Callable[[], Awaitable[T]]) -> T:
+        """Run ``factory()`` (a fresh coroutine per attempt) until success or give-up."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(self.should_retry),
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+
+        # tenacity awaits only functions it recognises as coroutine functions; a lambda
+        # returning a coroutine would be handed back un-awaited, so wrap it
+        async def attempt() -> T:
+            return await factory()
+
+        return await retrying(attempt)

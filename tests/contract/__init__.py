@@ -1,0 +1,1 @@
+"""Backend-independent contract tests: each backend subclasses the contract with a fixture."""
