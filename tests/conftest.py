@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,12 +24,11 @@ SERVER_URLS = {
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No DICTAMESH_* setting leaks from the developer's shell into a test."""
     for name in list(os.environ):
         if name.startswith("DICTAMESH_") and not name.startswith("DICTAMESH_TEST_"):
             monkeypatch.delenv(name)
-    yield
 
 
 def _reachable(address: str) -> bool:

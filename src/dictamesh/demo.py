@@ -41,15 +41,27 @@ def demo_settings(
 ) -> DictaMeshSettings:
     """Settings of a node wired to the sample sources on the chosen backend."""
     adapters = [
-        AdapterConfig(name="customers_directus", kind="customers_directus",
-                      base_url=sources.customers_url, api_key=sources.customers_token,
-                      poll_interval_seconds=poll),
-        AdapterConfig(name="products_rest", kind="products_rest",
-                      base_url=sources.products_url, api_key=sources.products_api_key,
-                      poll_interval_seconds=poll),
-        AdapterConfig(name="invoices_ecommerce", kind="invoices_ecommerce",
-                      base_url=sources.invoices_url, api_key=sources.invoices_token,
-                      poll_interval_seconds=poll),
+        AdapterConfig(
+            name="customers_directus",
+            kind="customers_directus",
+            base_url=sources.customers_url,
+            api_key=sources.customers_token,
+            poll_interval_seconds=poll,
+        ),
+        AdapterConfig(
+            name="products_rest",
+            kind="products_rest",
+            base_url=sources.products_url,
+            api_key=sources.products_api_key,
+            poll_interval_seconds=poll,
+        ),
+        AdapterConfig(
+            name="invoices_ecommerce",
+            kind="invoices_ecommerce",
+            base_url=sources.invoices_url,
+            api_key=sources.invoices_token,
+            poll_interval_seconds=poll,
+        ),
     ]
     raw: dict[str, Any] = {
         "node_name": "demo",
@@ -231,8 +243,9 @@ async def _scenario(check: _Check, state_dir: Path, backend: Backend, timeout: f
             await check.step("initial sync: sources → bus → catalog", initial_sync)
 
             async def graphql(variables: dict[str, Any]) -> dict[str, Any]:
-                r = await api.post("/graphql", json={"query": CUSTOMER_QUERY,
-                                                     "variables": variables})
+                r = await api.post(
+                    "/graphql", json={"query": CUSTOMER_QUERY, "variables": variables}
+                )
                 r.raise_for_status()
                 body = r.json()
                 if body.get("errors"):
@@ -254,8 +267,9 @@ async def _scenario(check: _Check, state_dir: Path, backend: Backend, timeout: f
                     base_url=m.sources.customers_url,
                     headers={"Authorization": f"Bearer {m.sources.customers_token}"},
                 ) as cms:
-                    r = await cms.patch(f"/items/customers/{customer_id}",
-                                        json={"email": new_email})
+                    r = await cms.patch(
+                        f"/items/customers/{customer_id}", json={"email": new_email}
+                    )
                     r.raise_for_status()
                 return f"PATCH /items/customers/{customer_id} email={new_email}"
 
@@ -263,7 +277,7 @@ async def _scenario(check: _Check, state_dir: Path, backend: Backend, timeout: f
 
             async def visible_in_graphql() -> str:
                 async def fresh() -> bool:
-                    return (await graphql({"id": customer_id}))["email"] == new_email
+                    return bool((await graphql({"id": customer_id}))["email"] == new_email)
 
                 await _until(fresh, timeout, "new email through GraphQL")
                 return "GraphQL answers the new email"
@@ -275,8 +289,11 @@ async def _scenario(check: _Check, state_dir: Path, backend: Backend, timeout: f
                     r = await api.get(f"/api/v1/entities/customer/{customer_id}/events")
                     r.raise_for_status()
                     return next(
-                        (e for e in r.json()["events"]
-                         if e["event_type"] == "UPDATED" and "email" in e["changed_fields"]),
+                        (
+                            e
+                            for e in r.json()["events"]
+                            if e["event_type"] == "UPDATED" and "email" in e["changed_fields"]
+                        ),
                         None,
                     )
 
@@ -286,8 +303,9 @@ async def _scenario(check: _Check, state_dir: Path, backend: Backend, timeout: f
             await check.step("change recorded in the catalog event log", in_event_log)
 
             async def graph() -> str:
-                r = await api.get(f"/api/v1/entities/customer/{customer_id}/graph",
-                                  params={"depth": 3})
+                r = await api.get(
+                    f"/api/v1/entities/customer/{customer_id}/graph", params={"depth": 3}
+                )
                 r.raise_for_status()
                 types = sorted({n["type"] for n in r.json()["nodes"]})
                 if "product" not in types:

@@ -63,8 +63,9 @@ class DataProductAdapter(ABC):
 
         The result is aligned with ``entity_ids``. DataLoaders depend on this.
         """
-        page = await self.query_entities(Query(ids=list(dict.fromkeys(entity_ids)),
-                                               limit=max(1, len(set(entity_ids)))))
+        page = await self.query_entities(
+            Query(ids=list(dict.fromkeys(entity_ids)), limit=max(1, len(set(entity_ids))))
+        )
         by_id = {e.id: e for e in page.items}
         return [by_id.get(i) for i in entity_ids]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx

@@ -59,12 +59,14 @@ def demo(
 ) -> None:
     """Start three sample sources and a mesh node; with --check, prove the flow end to end."""
     chosen = _backend(backend)
+    try:
+        import dictamesh.sources.runner  # noqa: F401
+    except ImportError:
+        _fail("the sample source systems are not part of this build yet; the demo needs them")
     if check:
         raise typer.Exit(asyncio.run(_demo_check(chosen, timeout)))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_demo_forever(chosen, port))
-    except KeyboardInterrupt:
-        pass
 
 
 async def _demo_check(backend: Literal["embedded", "production"], timeout: float) -> int:

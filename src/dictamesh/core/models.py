@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "MAX_QUERY_LIMIT",
+    "SLA",
     "AdapterMetrics",
     "Cardinality",
     "ChangeEvent",
@@ -48,7 +49,6 @@ __all__ = [
     "Page",
     "Query",
     "RelationshipSpec",
-    "SLA",
     "SortSpec",
     "SourceRef",
     "TraceContext",

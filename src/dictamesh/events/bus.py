@@ -52,7 +52,7 @@ class Message:
 class Consumer(Protocol):
     """A member of a consumer group reading some topics."""
 
-    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:  # noqa: ASYNC109
+    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:
         """Next uncommitted messages (may be empty after ``timeout`` seconds)."""
         ...
 

@@ -515,7 +515,7 @@ class EmbeddedConsumer:
 
     # --- Consumer protocol -----------------------------------------------------------------
 
-    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:  # noqa: ASYNC109
+    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:
         """Up to ``max_records`` next messages, in offset order per partition.
 
         Waits up to ``timeout`` seconds for the first one: woken at once by publishes in this

@@ -638,7 +638,7 @@ class KafkaConsumer:
                 raise
             self._consumer = consumer
 
-    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:  # noqa: ASYNC109
+    async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:
         """Up to ``max_records`` next messages, waiting up to ``timeout`` s for the first.
 
         Messages come grouped by partition (topic, then partition number), each partition's

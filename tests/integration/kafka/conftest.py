@@ -62,7 +62,7 @@ async def kafka_bus(kafka_bootstrap: str) -> AsyncIterator[KafkaBus]:
 async def _poll_until(
     consumer: Consumer,
     count: int,
-    timeout: float = 15.0,  # noqa: ASYNC109 - the helper's overall deadline
+    timeout: float = 15.0,
     max_records: int = 500,
 ) -> list[Message]:
     """Poll until ``count`` messages arrived (or fail after ``timeout`` seconds)."""
