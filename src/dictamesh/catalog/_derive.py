@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dictamesh.core.models import EntitySchema, validate_entity_id
+from dictamesh.core.models import EntitySchema, ids_at, is_entity_id
 
 __all__ = [
     "NESTED_RELATIONSHIP",
@@ -26,7 +26,6 @@ __all__ = [
     "EdgeTriple",
     "child_id",
     "derive",
-    "ids_at",
     "item_key",
 ]
 
@@ -57,31 +56,6 @@ class Derived:
     #: every edge the snapshot implies (parent's and children's), with its metadata
     edges: dict[EdgeTriple, dict[str, Any]] = field(default_factory=dict)
     children: list[DerivedChild] = field(default_factory=list)
-
-
-def _valid_id(value: str) -> bool:
-    try:
-        validate_entity_id(value)
-    except ValueError:
-        return False
-    return True
-
-
-def ids_at(attributes: Mapping[str, Any], path: str) -> list[str]:
-    """Ids under a (possibly dotted, through nested lists) attribute path, in order."""
-    values: list[Any] = [attributes]
-    for part in path.split("."):
-        found: list[Any] = []
-        for value in values:
-            items = value if isinstance(value, list) else [value]
-            found.extend(item.get(part) for item in items if isinstance(item, Mapping))
-        values = found
-    flat: list[str] = []
-    for value in values:
-        for item in value if isinstance(value, list) else [value]:
-            if item is not None and not isinstance(item, bool | dict | list):
-                flat.append(str(item))
-    return list(dict.fromkeys(i for i in flat if _valid_id(i)))
 
 
 def item_key(item: Mapping[str, Any], position: int) -> str:
@@ -128,7 +102,7 @@ def _derive_into(
                 continue
             key = item_key(item, position)
             cid = f"{entity_id}:{key}"
-            if not _valid_id(cid):
+            if not is_entity_id(cid):
                 log.warning(
                     "skipping %s item of %s %r: derived id %r is not a valid entity id",
                     name,

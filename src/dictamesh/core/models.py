@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -52,6 +53,8 @@ __all__ = [
     "SortSpec",
     "SourceRef",
     "TraceContext",
+    "ids_at",
+    "is_entity_id",
 ]
 
 MAX_QUERY_LIMIT = 500
@@ -73,6 +76,35 @@ def validate_entity_id(value: str) -> str:
             " starting with a letter or digit"
         )
     return value
+
+
+def is_entity_id(value: str) -> bool:
+    try:
+        validate_entity_id(value)
+    except ValueError:
+        return False
+    return True
+
+
+def ids_at(attributes: Mapping[str, Any], path: str) -> list[str]:
+    """Valid entity ids under a (possibly dotted, through nested lists) attribute path.
+
+    This is how a :class:`RelationshipSpec`'s ``via_field`` is read, by the catalog ingest
+    and the gateway alike; order is kept, duplicates dropped.
+    """
+    values: list[Any] = [attributes]
+    for part in path.split("."):
+        found: list[Any] = []
+        for value in values:
+            items = value if isinstance(value, list) else [value]
+            found.extend(item.get(part) for item in items if isinstance(item, Mapping))
+        values = found
+    flat: list[str] = []
+    for value in values:
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not isinstance(item, bool | dict | list):
+                flat.append(str(item))
+    return list(dict.fromkeys(i for i in flat if is_entity_id(i)))
 
 
 EntityId = Annotated[str, Field(min_length=1, max_length=128)]

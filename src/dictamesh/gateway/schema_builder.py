@@ -72,6 +72,7 @@ from dictamesh.core.models import (
     Query,
     RelationshipSpec,
     SortSpec,
+    ids_at,
     validate_entity_id,
 )
 from dictamesh.gateway.context import AdapterSource, gateway_context
@@ -581,31 +582,6 @@ def _nested_field(name: str, nested: EntitySchema, cls: type) -> StrawberryField
     )
 
 
-def _ids_at(attributes: Mapping[str, Any], path: str) -> list[str]:
-    """Ids under a (possibly dotted, through nested lists) via_field, in order."""
-    values: list[Any] = [attributes]
-    for part in path.split("."):
-        found: list[Any] = []
-        for value in values:
-            items = value if isinstance(value, list) else [value]
-            found.extend(item.get(part) for item in items if isinstance(item, Mapping))
-        values = found
-    flat: list[str] = []
-    for value in values:
-        for item in value if isinstance(value, list) else [value]:
-            if item is not None and not isinstance(item, bool | dict | list):
-                flat.append(str(item))
-    return list(dict.fromkeys(i for i in flat if _is_entity_id(i)))
-
-
-def _is_entity_id(value: str) -> bool:
-    try:
-        validate_entity_id(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _relationship_field(rel: RelationshipSpec, target_cls: type) -> StrawberryField:
     target, via = rel.target_type, rel.via_field
     description = f"The {type_name(target)} referenced by `{via}` ({rel.relationship_type})."
@@ -613,7 +589,7 @@ def _relationship_field(rel: RelationshipSpec, target_cls: type) -> StrawberryFi
     if rel.cardinality is Cardinality.MANY:
 
         async def resolve_many(root: Node, info: Info) -> list[Node]:
-            ids = _ids_at(root.attributes, via)
+            ids = ids_at(root.attributes, via)
             if not ids:
                 return []
             loaded = await gateway_context(info).loaders.entity(target).load_many(ids)
@@ -627,7 +603,7 @@ def _relationship_field(rel: RelationshipSpec, target_cls: type) -> StrawberryFi
         )
 
     async def resolve_one(root: Node, info: Info) -> Node | None:
-        ids = _ids_at(root.attributes, via)
+        ids = ids_at(root.attributes, via)
         if not ids:
             return None
         entity = await gateway_context(info).loaders.entity(target).load(ids[0])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.unit.catalog.catalog_contract import INVOICE
 
-from dictamesh.catalog._derive import NESTED_RELATIONSHIP, derive, ids_at
-from dictamesh.core.models import EntitySchema, FieldSpec, FieldType, RelationshipSpec
+from dictamesh.catalog._derive import NESTED_RELATIONSHIP, derive
+from dictamesh.core.models import EntitySchema, FieldSpec, FieldType, RelationshipSpec, ids_at
 
 
 def test_ids_at_follows_dotted_paths_and_lists() -> None:
