@@ -32,7 +32,7 @@ from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
-from dictamesh.core.errors import ConfigurationError, SerializationError
+from dictamesh.core.errors import SerializationError
 from dictamesh.core.models import HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
@@ -65,11 +65,9 @@ def _build_cache(settings: DictaMeshSettings) -> TieredCache:
         MemoryCache(max_entries=settings.cache.l1_max_entries, ttl=settings.cache.l1_ttl_seconds)
     ]
     if settings.cache.redis_url:
-        # The Redis L2 layer is part of the production-backends work and not in yet;
-        # refusing beats silently running without the cache the user configured.
-        raise ConfigurationError(
-            "cache.redis_url is set, but the Redis L2 cache is not available yet"
-        )
+        from dictamesh.cache.redis import RedisCache
+
+        layers.append(RedisCache(settings.cache.redis_url, ttl=settings.cache.l1_ttl_seconds * 5))
     return TieredCache(layers)
 
 

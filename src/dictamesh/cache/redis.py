@@ -1,0 +1,112 @@
+"""L2 cache layer on Redis (redis-py asyncio), shared by every node of a mesh.
+
+Entries are JSON ``{"value", "stored_at", "expires_at"}`` with a server-side expiry of
+``expires_at + stale_ttl``, so Redis itself drops what even stale-while-error may no longer
+serve. Connection problems surface as exceptions; :class:`~dictamesh.cache.tiered.TieredCache`
+reads a failing layer as a miss (and counts the error), so a Redis outage degrades to the
+source instead of failing requests.
+
+Example::
+
+    l2 = RedisCache("redis://127.0.0.1:6379/0", ttl=300)
+    cache = TieredCache([MemoryCache(ttl=60), l2])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dictamesh.cache.base import CacheEntry, JsonDict
+from dictamesh.core.errors import MissingDependencyError
+
+__all__ = ["RedisCache"]
+
+
+class RedisCache:
+    def __init__(
+        self,
+        url: str,
+        ttl: float = 300.0,
+        *,
+        stale_ttl: float = 300.0,
+        key_prefix: str = "",
+        clock: Callable[[], float] = time.time,
+        name: str = "redis",
+    ) -> None:
+        try:
+            import redis.asyncio as aioredis
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise MissingDependencyError("redis", "redis") from exc
+        if ttl <= 0 or stale_ttl < 0:
+            raise ValueError("ttl must be > 0 and stale_ttl >= 0")
+        self.name = name
+        self.ttl = ttl
+        self.stale_ttl = stale_ttl
+        self.key_prefix = key_prefix
+        self._clock = clock
+        self._redis: Any = aioredis.Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0
+        )
+
+    async def get(self, key: str) -> CacheEntry | None:
+        raw = await self._redis.get(self.key_prefix + key)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            return CacheEntry(
+                value=data["value"],
+                stored_at=float(data["stored_at"]),
+                expires_at=float(data["expires_at"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            # Written by something else or truncated: a miss, and gone for the next reader.
+            await self._redis.delete(self.key_prefix + key)
+            return None
+
+    async def set(
+        self,
+        key: str,
+        value: JsonDict,
+        *,
+        stored_at: float | None = None,
+        expires_at: float | None = None,
+    ) -> None:
+        now = self._clock()
+        fresh_until = now + self.ttl if expires_at is None else min(now + self.ttl, expires_at)
+        keep_ms = math.ceil((fresh_until + self.stale_ttl - now) * 1000)
+        if keep_ms <= 0:
+            return
+        body = json.dumps(
+            {
+                "value": value,
+                "stored_at": now if stored_at is None else stored_at,
+                "expires_at": fresh_until,
+            },
+            separators=(",", ":"),
+        )
+        await self._redis.set(self.key_prefix + key, body, px=keep_ms)
+
+    async def delete(self, key: str) -> None:
+        await self._redis.delete(self.key_prefix + key)
+
+    async def clear(self) -> None:
+        """Delete this cache's keys only (``<key_prefix>dm:*``), never the whole database."""
+        batch: list[bytes] = []
+        async for k in self._redis.scan_iter(match=f"{self.key_prefix}dm:*", count=500):
+            batch.append(k)
+            if len(batch) >= 500:
+                await self._redis.delete(*batch)
+                batch.clear()
+        if batch:
+            await self._redis.delete(*batch)
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
