@@ -35,7 +35,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import pydantic
 
-from dictamesh.core.errors import ConfigurationError, EventBusError, SerializationError
+from dictamesh.core.errors import (
+    ConfigurationError,
+    EventBusError,
+    NotFoundError,
+    SerializationError,
+)
 from dictamesh.core.models import ChangeEvent
 from dictamesh.events.bus import Consumer, EventBus, Message
 from dictamesh.events.serde import JsonEventSerializer, Serializer
@@ -249,8 +254,13 @@ class _Runner:
                 continue
             if self.serializer is not None:
                 try:
+                    # Avro values may carry a writer schema this process has not seen yet
+                    # (another producer, a newer version): fetch it before the sync decode.
+                    resolve = getattr(self.serializer, "resolve", None)
+                    if resolve is not None:
+                        await resolve(m.value)
                     self.serializer.decode(m.value, m.headers)
-                except SerializationError as exc:
+                except (SerializationError, NotFoundError) as exc:
                     await self._dead_letter(m, exc, 0)
                     continue
             todo.append(m)

@@ -360,3 +360,29 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
             delay = backoff_delay(attempt, 0.1, 0.5, rng)
             assert ceiling / 2 <= delay <= ceiling
     assert backoff_delay(3, 0, 1, rng) == 0
+
+
+async def test_avro_value_from_another_producer_is_resolved_not_dead_lettered(
+    bus: EmbeddedBus,
+) -> None:
+    from dictamesh.events.avro import AvroEventSerializer
+    from dictamesh.events.schema_registry import InMemorySchemaRegistry
+
+    registry = InMemorySchemaRegistry()
+    producer_side = AvroEventSerializer(registry)
+    consumer_side = AvroEventSerializer(registry)  # has never seen the writer schema id
+    event = ChangeEvent(
+        event_type=EventType.CREATED,
+        entity=EntityVersionRef(type="order", id="o-1", version=1),
+        source=SourceRef(domain="orders", system="shop"),
+    )
+    value, headers = await producer_side.encode_async(event)
+    await bus.publish(T, value, key="o-1", headers=headers)
+    seen: list[ChangeEvent] = []
+
+    async def handler(messages: list[Message]) -> None:
+        seen.extend(consumer_side.decode(m.value, m.headers) for m in messages)
+
+    stats = await Runner(bus, handler, serializer=consumer_side).until(lambda s: s.committed == 1)
+    assert seen == [event]
+    assert stats.dead_lettered == 0
