@@ -44,6 +44,23 @@ class CacheEntry:
     #: epoch seconds after which the entry is stale
     expires_at: float
 
+    @classmethod
+    def create(
+        cls,
+        value: JsonDict,
+        *,
+        now: float,
+        ttl: float,
+        stored_at: float | None = None,
+        expires_at: float | None = None,
+    ) -> CacheEntry:
+        """The entry a layer with ``ttl`` stores: fresh until ``min(now + ttl, expires_at)``,
+        keeping the original read time so a back-filled copy is never younger than its source."""
+        fresh_until = now + ttl if expires_at is None else min(now + ttl, expires_at)
+        return cls(
+            value=value, stored_at=now if stored_at is None else stored_at, expires_at=fresh_until
+        )
+
     def is_fresh(self, now: float) -> bool:
         return now < self.expires_at
 

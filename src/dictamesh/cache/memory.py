@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -71,10 +70,8 @@ class MemoryCache:
     ) -> None:
         if self.max_entries == 0:
             return
-        now = self._clock()
-        expiry = min(now + self.ttl, math.inf if expires_at is None else expires_at)
-        self._data[key] = CacheEntry(
-            value=value, stored_at=now if stored_at is None else stored_at, expires_at=expiry
+        self._data[key] = CacheEntry.create(
+            value, now=self._clock(), ttl=self.ttl, stored_at=stored_at, expires_at=expires_at
         )
         self._data.move_to_end(key)
         while len(self._data) > self.max_entries:

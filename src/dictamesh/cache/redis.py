@@ -77,16 +77,14 @@ class RedisCache:
         expires_at: float | None = None,
     ) -> None:
         now = self._clock()
-        fresh_until = now + self.ttl if expires_at is None else min(now + self.ttl, expires_at)
-        keep_ms = math.ceil((fresh_until + self.stale_ttl - now) * 1000)
+        entry = CacheEntry.create(
+            value, now=now, ttl=self.ttl, stored_at=stored_at, expires_at=expires_at
+        )
+        keep_ms = math.ceil((entry.expires_at + self.stale_ttl - now) * 1000)
         if keep_ms <= 0:
             return
         body = json.dumps(
-            {
-                "value": value,
-                "stored_at": now if stored_at is None else stored_at,
-                "expires_at": fresh_until,
-            },
+            {"value": value, "stored_at": entry.stored_at, "expires_at": entry.expires_at},
             separators=(",", ":"),
         )
         await self._redis.set(self.key_prefix + key, body, px=keep_ms)
