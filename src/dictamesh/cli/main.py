@@ -59,10 +59,6 @@ def demo(
 ) -> None:
     """Start three sample sources and a mesh node; with --check, prove the flow end to end."""
     chosen = _backend(backend)
-    try:
-        import dictamesh.sources.runner  # noqa: F401
-    except ImportError:
-        _fail("the sample source systems are not part of this build yet; the demo needs them")
     if check:
         raise typer.Exit(asyncio.run(_demo_check(chosen, timeout)))
     with contextlib.suppress(KeyboardInterrupt):

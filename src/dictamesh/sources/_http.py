@@ -1,0 +1,184 @@
+"""What the three sample source apps share: admin routes, stats, auth, faults, rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dictamesh.sources._store import RecordStore, webhook_admin_routes
+
+__all__ = [
+    "ADMIN_PREFIX",
+    "FAULT_MODES",
+    "AdminState",
+    "TokenBucket",
+    "build_app",
+    "json_body",
+    "retry_after",
+]
+
+ADMIN_PREFIX = "/_admin"
+FAULT_MODES = ("error500", "hang", "garbage")
+
+
+class TokenBucket:
+    """``rate`` requests per second, bursts up to ``capacity``."""
+
+    def __init__(self, rate: float, capacity: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else rate
+        self.tokens = self.capacity
+        self._at = time.monotonic()
+
+    def take(self) -> float:
+        """0 when a token was taken, else the seconds until one is available."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass
+class AdminState:
+    store: RecordStore
+    requests: Counter[str] = field(default_factory=Counter)
+    fault_mode: str | None = None
+    fault_probability: float = 1.0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def should_fault(self) -> str | None:
+        if self.fault_mode is None:
+            return None
+        return self.fault_mode if self.rng.random() < self.fault_probability else None
+
+
+async def json_body(request: Request) -> Any:
+    """The parsed JSON body, or ``None`` when it is missing or not JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _admin_routes(state: AdminState) -> list[BaseRoute]:
+    async def stats(request: Request) -> Response:
+        return JSONResponse(
+            {"requests": dict(state.requests), "total": sum(state.requests.values())}
+        )
+
+    async def set_faults(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict) or body.get("mode") not in FAULT_MODES:
+            return JSONResponse({"error": f"mode must be one of {list(FAULT_MODES)}"}, 400)
+        probability = body.get("probability", 1.0)
+        if (
+            isinstance(probability, bool)
+            or not isinstance(probability, int | float)
+            or not 0 <= probability <= 1
+        ):
+            return JSONResponse({"error": "probability must be a number in [0, 1]"}, 400)
+        state.fault_mode = str(body["mode"])
+        state.fault_probability = float(probability)
+        return JSONResponse({"mode": state.fault_mode, "probability": probability})
+
+    async def clear_faults(request: Request) -> Response:
+        state.fault_mode = None
+        return Response(status_code=204)
+
+    return [
+        *webhook_admin_routes(state.store),
+        Route(f"{ADMIN_PREFIX}/stats", stats, methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/faults", set_faults, methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/faults", clear_faults, methods=["DELETE"]),
+    ]
+
+
+class _Guard:
+    """Counts requests, then (outside ``/_admin``) injects faults, rate-limits, authenticates."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: AdminState,
+        authorize: Callable[[Request], Response | None],
+        bucket: TokenBucket | None,
+        rate_limited: Callable[[float], Response] | None,
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.authorize = authorize
+        self.bucket = bucket
+        self.rate_limited = rate_limited
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        self.state.requests[path] += 1
+        if path.startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        fault = self.state.should_fault()
+        if fault == "hang":
+            await asyncio.sleep(3600)  # the client's timeout (or shutdown) ends it
+            return
+        if fault == "error500":
+            await JSONResponse({"error": "injected fault"}, 500)(scope, receive, send)
+            return
+        if fault == "garbage":
+            garbage = Response(b"<html>\x00not json{", 200, media_type="application/json")
+            await garbage(scope, receive, send)
+            return
+        if self.bucket is not None and self.rate_limited is not None:
+            wait = self.bucket.take()
+            if wait > 0:
+                await self.rate_limited(wait)(scope, receive, send)
+                return
+        refusal = self.authorize(Request(scope))
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+def build_app(
+    routes: Sequence[BaseRoute],
+    state: AdminState,
+    authorize: Callable[[Request], Response | None],
+    *,
+    bucket: TokenBucket | None = None,
+    rate_limited: Callable[[float], Response] | None = None,
+) -> Starlette:
+    app = Starlette(routes=[*_admin_routes(state), *routes])
+    app.state.admin = state
+    app.state.store = state.store
+    app.add_middleware(
+        _Guard,
+        state=state,
+        authorize=authorize,
+        bucket=bucket,
+        rate_limited=rate_limited,
+    )
+    return app
