@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-import uvicorn
 
+from dictamesh._serving import serve_in_process
 from dictamesh.core.settings import AdapterConfig, DictaMeshSettings
 from dictamesh.node import MeshNode
 from dictamesh.sources.runner import SampleSources, run_sample_sources
@@ -101,26 +101,6 @@ class DemoMesh:
 
 
 @contextlib.asynccontextmanager
-async def _serve(app: Any, host: str, port: int) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                await task  # re-raise why it could not start
-                raise RuntimeError(f"API server on {host}:{port} stopped during start-up")
-            await asyncio.sleep(0.02)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://{host}:{bound}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@contextlib.asynccontextmanager
 async def run_demo_mesh(
     state_dir: Path,
     *,
@@ -131,7 +111,10 @@ async def run_demo_mesh(
 ) -> AsyncIterator[DemoMesh]:
     async with run_sample_sources(host=host) as sources:
         settings = demo_settings(sources, state_dir, backend, poll)
-        async with MeshNode(settings) as node, _serve(node.asgi_app(), host, port) as api_url:
+        async with (
+            MeshNode(settings) as node,
+            serve_in_process(node.asgi_app(), host, port, what="API server") as api_url,
+        ):
             # Sources push webhooks to the node; polling stays on as the safety net.
             async with httpx.AsyncClient(timeout=5) as client:
                 for name, base in (

@@ -9,14 +9,11 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
-import uvicorn
-
+from dictamesh._serving import serve_in_process
 from dictamesh.sources import directus, invoices, products
 from dictamesh.sources._store import RecordStore
 from dictamesh.sources.seed import StoreClock
@@ -35,26 +32,6 @@ class SampleSources:
     customers_token: str = directus.DEFAULT_TOKEN
     products_api_key: str = products.DEFAULT_API_KEY
     invoices_token: str = invoices.DEFAULT_TOKEN
-
-
-@contextlib.asynccontextmanager
-async def _serve(app: Any, host: str, port: int) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                await task  # re-raise why it could not start
-                raise RuntimeError(f"sample source on {host}:{port} stopped during start-up")
-            await asyncio.sleep(0.01)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://{host}:{bound}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +57,7 @@ async def run_sample_sources(
         for store in stores:
             stack.push_async_callback(store.aclose)
         urls = [
-            await stack.enter_async_context(_serve(app, host, port))
+            await stack.enter_async_context(serve_in_process(app, host, port, what="sample source"))
             for app, port in zip(apps, ports, strict=True)
         ]
         yield SampleSources(
