@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo demo-check test test-unit lint typecheck services-up services-down bench clean
+.PHONY: install node-deps demo demo-check test test-unit lint typecheck services-up services-down bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,18 +14,32 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The real Apollo gateway the `federation` tests run (Node.js 20+, versions from the lockfile).
+FEDERATION := tests/federation
+$(FEDERATION)/node_modules/.installed: $(FEDERATION)/package.json $(FEDERATION)/package-lock.json
+	cd $(FEDERATION) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# graphql-http's GraphQL-over-HTTP audit of /graphql (tests/graphql_http).
+GRAPHQL_HTTP := tests/graphql_http
+$(GRAPHQL_HTTP)/node_modules/.installed: $(GRAPHQL_HTTP)/package.json $(GRAPHQL_HTTP)/package-lock.json
+	cd $(GRAPHQL_HTTP) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+node-deps: $(FEDERATION)/node_modules/.installed $(GRAPHQL_HTTP)/node_modules/.installed
+
 demo: install
 	$(BIN)/dictamesh demo
 
 demo-check: install
 	$(BIN)/dictamesh demo --check
 
-# The whole suite, every marker, against real PostgreSQL, Redis and Kafka.
-test: install services-up
+# The whole suite, every marker, against real PostgreSQL, Redis, Kafka and an Apollo gateway.
+test: install services-up node-deps
 	$(BIN)/pytest
 
 test-unit: install
-	$(BIN)/pytest -m "not postgres and not redis and not kafka"
+	$(BIN)/pytest -m "not postgres and not redis and not kafka and not federation"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -40,8 +54,11 @@ services-up:
 services-down:
 	bash scripts/services.sh down
 
-bench: install
+bench: install services-up
 	$(BIN)/python benchmarks/ingest_embedded.py
+	$(BIN)/python benchmarks/kafka_pg_ingest.py
+	$(BIN)/python benchmarks/graph_query.py
+	$(BIN)/python benchmarks/graphql_cross_domain.py
 
 clean:
 	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache

@@ -700,9 +700,11 @@ status_line() {
 print_env() {
   cat <<EOF
 export DICTAMESH_POSTGRES_URL=postgresql+asyncpg://dictamesh:dictamesh@$HOST:$PG_PORT/dictamesh
+export DICTAMESH_POSTGRES_OWNER_URL=postgresql+asyncpg://dictamesh_owner:dictamesh@$HOST:$PG_PORT/dictamesh
 export DICTAMESH_REDIS_URL=redis://$HOST:$REDIS_PORT/0
 export DICTAMESH_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
 export DICTAMESH_TEST_POSTGRES_URL=postgresql+asyncpg://dictamesh:dictamesh@$HOST:$PG_PORT/dictamesh_test
+export DICTAMESH_TEST_POSTGRES_OWNER_URL=postgresql+asyncpg://dictamesh_owner:dictamesh@$HOST:$PG_PORT/dictamesh_test
 export DICTAMESH_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/1
 export DICTAMESH_TEST_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
 EOF

@@ -14,11 +14,27 @@ __all__ = ["serve_in_process"]
 
 @contextlib.asynccontextmanager
 async def serve_in_process(
-    app: Any, host: str, port: int, *, what: str = "server"
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    what: str = "server",
+    shutdown_timeout: int | None = None,
 ) -> AsyncIterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (``port`` 0 = any free port)."""
+    """Serve ``app`` until the block ends; yields its base URL (``port`` 0 = any free port).
+
+    ``shutdown_timeout``: seconds to let requests in flight finish when the block ends
+    before they are cancelled (None: wait for them).
+    """
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=shutdown_timeout,
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

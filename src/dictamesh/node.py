@@ -4,9 +4,17 @@ The node runs three kinds of background work beside the ASGI app:
 
 * change capture — per adapter, ``stream_changes()`` → publish to the adapter's topic;
 * catalog ingest — consumer group ``dictamesh-catalog-ingest`` (one per mesh: with Kafka,
-  nodes share the work) writes events into the catalog, idempotently;
+  nodes share the work; meshes with different catalogs on one Kafka cluster must pass
+  their own ``ingest_group``) writes events into the catalog, idempotently;
 * cache invalidation — consumer group ``dictamesh-cache-<node>`` (one per node: every node
-  must drop its own copies) invalidates cached entities on every change.
+  must drop its own copies) invalidates cached entities on every change, then hands the
+  event to :attr:`MeshNode.changes` (GraphQL subscriptions, response-cache invalidation).
+
+With ``tenancy.topic_prefix_per_tenant`` events carrying a tenant go to
+``<tenant>.<domain>.<source>.<event>`` and both consumers also read the topics of every tenant
+in ``tenancy.tenants``; each event is handled in its tenant's context, the topic's tenant
+being the authority (``docs/tenancy.md``). ``tenancy.quotas`` limit each tenant's requests,
+GraphQL cost and published events.
 
 Example::
 
@@ -32,16 +40,26 @@ from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
-from dictamesh.core.errors import SerializationError
+from dictamesh.core.errors import PermissionDenied, SerializationError
 from dictamesh.core.models import HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
-from dictamesh.events.consume import run_consumer
+from dictamesh.events.consume import BatchHandler, run_consumer
+from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.serde import JsonEventSerializer, Serializer
-from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
+from dictamesh.governance.runtime import NodeGovernance
+from dictamesh.observability import setup_observability
+from dictamesh.observability.metrics import MeshMetrics
+from dictamesh.resilience.events import BREAKER_TOPIC_SPEC, BreakerEventRelay
+from dictamesh.tenancy import (
+    TenantQuotas,
+    event_for_topic,
+    subscription_topics,
+    tenant_context,
+)
 
-__all__ = ["INGEST_GROUP", "MeshNode", "build_bus"]
+__all__ = ["INGEST_GROUP", "MeshNode", "build_bus", "catalog_ingest_handler"]
 
 log = logging.getLogger("dictamesh.node")
 
@@ -60,7 +78,7 @@ def build_bus(settings: DictaMeshSettings) -> EventBus:
     return EmbeddedBus(settings.bus.path)
 
 
-def _build_cache(settings: DictaMeshSettings) -> TieredCache:
+def _cache_layers(settings: DictaMeshSettings) -> list[Any]:
     layers: list[Any] = [
         MemoryCache(max_entries=settings.cache.l1_max_entries, ttl=settings.cache.l1_ttl_seconds)
     ]
@@ -68,7 +86,32 @@ def _build_cache(settings: DictaMeshSettings) -> TieredCache:
         from dictamesh.cache.redis import RedisCache
 
         layers.append(RedisCache(settings.cache.redis_url, ttl=settings.cache.l1_ttl_seconds * 5))
-    return TieredCache(layers)
+    return layers
+
+
+def catalog_ingest_handler(
+    ingestor: CatalogIngestor, serializer: Serializer, *, tenant_topics: bool = False
+) -> BatchHandler:
+    """The catalog-ingest consumer's batch handler: decode each message, then apply the
+    batch in one catalog transaction (``benchmarks/kafka_pg_ingest.py`` times this one).
+
+    An event on a ``<tenant>.…`` topic belongs to that tenant (one naming another tenant
+    is refused and dead-lettered); with ``tenant_topics`` so must a tenant's events on the
+    shared topics (:func:`dictamesh.tenancy.event_for_topic`)."""
+
+    async def handle(batch: list[Message]) -> None:
+        events = [
+            (
+                event_for_topic(
+                    serializer.decode(m.value, m.headers), m.topic, strict=tenant_topics
+                ),
+                m.topic,
+            )
+            for m in batch
+        ]
+        await ingestor.handle_batch(events)
+
+    return handle
 
 
 class MeshNode:
@@ -78,16 +121,31 @@ class MeshNode:
         *,
         adapters: Sequence[AdapterBase] | None = None,
         serializer: Serializer | None = None,
+        ingest_group: str = INGEST_GROUP,
     ) -> None:
         self.settings = settings
+        self.ingest_group = ingest_group
         self.registry = AdapterRegistry()
-        self.cache = _build_cache(settings)
+        self._cache_layers = _cache_layers(settings)
+        self.cache = TieredCache(self._cache_layers)
         self.bus: EventBus = build_bus(settings)
         self.serializer: Serializer = serializer or JsonEventSerializer()
-        self.publisher = EventPublisher(self.bus, self.serializer)
+        self.quotas = TenantQuotas(settings.tenancy.quotas)
+        self.publisher = EventPublisher(
+            self.bus,
+            self.serializer,
+            tenant_topics=settings.tenancy.topic_prefix_per_tenant,
+            quota=self.quotas if self.quotas.enabled else None,
+        )
+        self.metrics = MeshMetrics.for_node(self)  # served at /metrics by asgi_app()
+        #: every change this node's invalidation consumer handled, after the invalidation:
+        #: GraphQL subscriptions and the response cache listen here (docs/graphql.md)
+        self.changes = ChangeFeed(queue_size=settings.graphql.subscription_queue_size)
         self._extra_adapters = list(adapters or [])
         self._state = SqliteChangeStateStore(Path(settings.state_dir) / "changes.sqlite3")
         self._catalog: CatalogService | None = None
+        #: policy, masking, audit writer, retention (``docs/governance.md``); set by start()
+        self.governance: NodeGovernance | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._started = False
@@ -100,20 +158,32 @@ class MeshNode:
 
     @property
     def topics(self) -> list[str]:
-        return sorted(
-            {
-                f"{a.source.domain}.{a.source.system}.entity_changed"
-                for a in self.registry.adapters()
-            }
+        """The adapters' topics, then (per-tenant prefixes) each configured tenant's copy."""
+        return subscription_topics(
+            sorted(
+                {
+                    f"{a.source.domain}.{a.source.system}.entity_changed"
+                    for a in self.registry.adapters()
+                }
+            ),
+            self.settings.tenancy,
         )
 
     async def start(self) -> None:
         if self._started:
             return
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
+        setup_observability(self.settings)
         self._catalog = await CatalogService.open(
-            self.settings.catalog.url, migrate=self.settings.catalog.migrate_on_start
+            self.settings.catalog.url,
+            migrate=self.settings.catalog.migrate_on_start,
+            pool=self.settings.catalog.pool,
+            migration_url=self.settings.catalog.migration_url,
         )
+        await _check_row_level_security(self._catalog)
+        self.metrics.instrument_engine(self._catalog.engine)
+        self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
+        await self.governance.start(self.metrics)
         await self.bus.connect()
         for config in self.settings.adapters:
             self.registry.register(self.registry.build(config, cache=self.cache, state=self._state))
@@ -122,15 +192,20 @@ class MeshNode:
         for registered in self.registry.adapters():
             await registered.connect()
             await self.catalog.register_schema(registered.get_schema())
-        specs = {s.name: s for s in DEFAULT_TOPICS}
-        for topic in self.topics:
-            await self.bus.ensure_topic(specs.get(topic, TopicSpec(name=topic)))
+        for topic in self.topics:  # a tenant's topic gets its base topic's spec
+            await self.bus.ensure_topic(self.publisher.spec_for(topic))
 
         ingestor = CatalogIngestor(self.catalog, self.registry.schemas())
+        self.metrics.watch_ingest(ingestor.stats)
         self._spawn("catalog-ingest", self._run_ingest(ingestor))
         self._spawn("cache-invalidation", self._run_invalidation())
         for member in self.registry.adapters():
             self._spawn(f"capture:{member.name}", self._capture(member))
+        # circuit breaker state changes → system.adapters.breaker_changed (best effort)
+        await self.bus.ensure_topic(BREAKER_TOPIC_SPEC)
+        breaker_events = BreakerEventRelay(self.bus, node=self.settings.node_name)
+        breaker_events.watch_adapters(self.registry.adapters())
+        self._spawn("breaker-events", breaker_events.run())
         self._started = True
 
     def _spawn(self, name: str, coro: Any) -> None:
@@ -153,36 +228,45 @@ class MeshNode:
                     await asyncio.wait_for(self._stop.wait(), timeout=1.0)
 
     async def _run_ingest(self, ingestor: CatalogIngestor) -> None:
-        async def handle(batch: list[Message]) -> None:
-            events = [(self.serializer.decode(m.value, m.headers), m.topic) for m in batch]
-            await ingestor.handle_batch(events)
-
         await run_consumer(
             self.bus,
-            INGEST_GROUP,
+            self.ingest_group,
             self.topics,
-            handle,
+            catalog_ingest_handler(
+                ingestor,
+                self.serializer,
+                tenant_topics=self.settings.tenancy.topic_prefix_per_tenant,
+            ),
             max_attempts=self.settings.bus.max_delivery_attempts,
             stop=self._stop,
+            stats=self.metrics.watch_consumer(self.bus, self.ingest_group, lambda: self.topics),
         )
 
     async def _run_invalidation(self) -> None:
         async def handle(batch: list[Message]) -> None:
             for message in batch:
                 try:
-                    event = self.serializer.decode(message.value, message.headers)
-                except SerializationError:
+                    event = event_for_topic(
+                        self.serializer.decode(message.value, message.headers),
+                        message.topic,
+                        strict=self.settings.tenancy.topic_prefix_per_tenant,
+                    )
+                except (SerializationError, PermissionDenied):
                     continue  # ingest dead-letters it; nothing to invalidate
-                await self.cache.invalidate(
-                    entity_key(event.tenant_id, event.entity.type, event.entity.id)
-                )
+                with tenant_context(event.tenant_id):
+                    await self.cache.invalidate(
+                        entity_key(event.tenant_id, event.entity.type, event.entity.id)
+                    )
+                self.changes.publish(event)  # never blocks: slow subscribers are dropped
 
+        group = f"dictamesh-cache-{self.settings.node_name}"
         await run_consumer(
             self.bus,
-            f"dictamesh-cache-{self.settings.node_name}",
+            group,
             self.topics,
             handle,
             stop=self._stop,
+            stats=self.metrics.watch_consumer(self.bus, group, lambda: self.topics),
         )
 
     async def readiness(self) -> dict[str, HealthStatus]:
@@ -198,13 +282,27 @@ class MeshNode:
                 )
         return checks
 
-    def asgi_app(self) -> Any:
+    def asgi_app(self, *, graphql_schema: Any = None) -> Any:
+        """The node's HTTP app; ``graphql_schema`` replaces the one-node GraphQL schema at
+        ``/graphql`` (``dictamesh serve --subgraph`` serves a federation subgraph there)."""
         return create_app(
-            ApiContext(registry=self.registry, catalog=self.catalog, readiness=self.readiness)
+            ApiContext(
+                registry=self.registry,
+                catalog=self.catalog,
+                readiness=self.readiness,
+                auth=self.settings.auth,
+                graphql_schema=graphql_schema,
+                graphql=self.settings.graphql,
+                metrics=self.metrics,
+                quotas=self.quotas,
+                changes=self.changes,
+                governance=self.governance.governance if self.governance else None,
+            )
         )
 
     async def stop(self) -> None:
         self._stop.set()
+        self.changes.close()  # live subscriptions end
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -213,9 +311,16 @@ class MeshNode:
         self._tasks.clear()
         for adapter in self.registry.adapters():
             await adapter.aclose()
+        if self.governance is not None:
+            await self.governance.aclose()  # writes the queued audit entries
         await self.bus.aclose()
         if self._catalog is not None:
             await self._catalog.aclose()
+        for layer in self._cache_layers:
+            # Redis holds a connection pool; a node that is stopped must not leak it.
+            close = getattr(layer, "aclose", None)
+            if close is not None:
+                await close()
         self._started = False
 
     async def __aenter__(self) -> MeshNode:
@@ -228,6 +333,19 @@ class MeshNode:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def _check_row_level_security(catalog: CatalogService) -> None:
+    if catalog.dialect != "postgresql":
+        return
+    from dictamesh.tenancy.rls import rls_status
+
+    status = await rls_status(catalog)
+    if not status.enforced:
+        log.warning(
+            "row-level security does not separate tenants for this node: %s (docs/tenancy.md)",
+            "; ".join(status.reasons),
+        )
 
 
 async def _probe(check: Any) -> HealthStatus:

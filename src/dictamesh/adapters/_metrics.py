@@ -1,9 +1,13 @@
-"""Counters and a bounded latency reservoir behind ``AdapterBase.get_metrics()``."""
+"""Counters and a bounded latency reservoir behind ``AdapterBase.get_metrics()``; the
+per-operation counts and duration histograms are what ``/metrics`` exports
+(:mod:`dictamesh.observability.metrics` reads them at scrape time)."""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+
+from dictamesh.observability.stats import DURATION_BUCKETS, BucketHistogram
 
 __all__ = ["AdapterCounters", "LatencyReservoir"]
 
@@ -42,3 +46,17 @@ class AdapterCounters:
     webhooks_received: int = 0
     change_errors: int = 0
     latency: LatencyReservoir = field(default_factory=LatencyReservoir)
+    #: (operation, outcome) → logical source calls
+    ops: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: operation → call durations in seconds
+    durations: dict[str, BucketHistogram] = field(default_factory=dict)
+    #: (from state, to state) → circuit breaker transitions
+    breaker_transitions: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def record_call(self, operation: str, outcome: str, seconds: float) -> None:
+        key = (operation, outcome)
+        self.ops[key] = self.ops.get(key, 0) + 1
+        hist = self.durations.get(operation)
+        if hist is None:
+            hist = self.durations[operation] = BucketHistogram(DURATION_BUCKETS)
+        hist.observe(seconds)

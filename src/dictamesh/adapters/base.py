@@ -39,8 +39,8 @@ the read returns that copy instead of failing, and records it in the active
     with collect_read_info() as info:
         customer = await adapter.get_entity("c-1")
     if info.stale:
-        response.headers.update(info.to_headers())      # REST: Age + X-DictaMesh-Stale
-        result.extensions = info.to_extensions()         # GraphQL: {"stale": ..., ...}
+        response.headers.update(info.to_headers())      # REST: X-DictaMesh-Stale, Age, ...
+        result.extensions = info.to_extensions()         # {"dictamesh": {"stale": [...]}}
 
 The collector lives in a contextvar holding a *mutable* object, so reads made in tasks
 started inside the ``with`` block (e.g. DataLoader batches) are collected too. Without an
@@ -68,7 +68,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
@@ -85,6 +85,7 @@ from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.tiered import SOURCE_LAYER, CacheResult, TieredCache
 from dictamesh.core.context import tenant_id
 from dictamesh.core.errors import (
+    CircuitOpenError,
     ConfigurationError,
     DictaMeshError,
     EntityNotFound,
@@ -115,6 +116,13 @@ from dictamesh.core.models import (
     validate_entity_id,
 )
 from dictamesh.core.settings import AdapterConfig
+from dictamesh.observability.tracing import (
+    capture_context,
+    instrument_http_client,
+    record_change,
+    span,
+    traced,
+)
 from dictamesh.resilience.breaker import BreakerState
 from dictamesh.resilience.policy import ResiliencePolicy
 
@@ -174,33 +182,51 @@ class ReadInfo:
             info.stale_entities.append(item)
             info = info._parent
 
+    def unique(self) -> list[StaleRead]:
+        """One record per (adapter, type, id) — the oldest answer — in first-seen order."""
+        out: dict[tuple[str, str, str], StaleRead] = {}
+        for s in self.stale_entities:
+            key = (s.adapter, s.entity_type, s.entity_id)
+            if key not in out or s.age_seconds > out[key].age_seconds:
+                out[key] = s
+        return list(out.values())
+
     def to_extensions(self) -> dict[str, Any]:
-        """For GraphQL ``extensions`` (empty when nothing was stale)."""
+        """For GraphQL ``extensions``: ``{"dictamesh": {"stale": [{type, id, ageSeconds,
+        reason, adapter}, ...]}}`` (empty when nothing was stale)."""
         if not self.stale:
             return {}
         return {
-            "stale": True,
-            "staleEntities": [
-                {
-                    "type": s.entity_type,
-                    "id": s.entity_id,
-                    "ageSeconds": round(s.age_seconds, 3),
-                    "adapter": s.adapter,
-                    "reason": s.reason,
-                }
-                for s in self.stale_entities
-            ],
+            "dictamesh": {
+                "stale": [
+                    {
+                        "type": s.entity_type,
+                        "id": s.entity_id,
+                        "ageSeconds": round(s.age_seconds, 3),
+                        "reason": s.reason,
+                        "adapter": s.adapter,
+                    }
+                    for s in self.unique()
+                ]
+            }
         }
 
     def to_headers(self) -> dict[str, str]:
-        """For REST: ``Age`` (oldest stale answer, whole seconds) and ``X-DictaMesh-Stale``
-        (``type:id`` of each stale entity); empty when nothing was stale."""
+        """For REST (empty when nothing was stale): ``X-DictaMesh-Stale: true``, ``Age``
+        (oldest stale answer, whole seconds), ``Warning: 110 - "Response is Stale"``,
+        ``X-DictaMesh-Stale-Reason`` (error codes) and ``X-DictaMesh-Stale-Entities``
+        (``type:id``, at most 50)."""
         if not self.stale:
             return {}
-        refs = ",".join(
-            dict.fromkeys(f"{s.entity_type}:{s.entity_id}" for s in self.stale_entities)
-        )
-        return {"Age": str(int(self.max_age_seconds or 0)), "X-DictaMesh-Stale": refs}
+        unique = self.unique()
+        refs = [f"{s.entity_type}:{s.entity_id}" for s in unique]
+        return {
+            "X-DictaMesh-Stale": "true",
+            "Age": str(int(self.max_age_seconds or 0)),
+            "Warning": '110 - "Response is Stale"',
+            "X-DictaMesh-Stale-Reason": ",".join(dict.fromkeys(s.reason for s in unique)),
+            "X-DictaMesh-Stale-Entities": ",".join(refs[:50]) + (",..." if len(refs) > 50 else ""),
+        }
 
 
 _READ_INFO: ContextVar[ReadInfo | None] = ContextVar("dictamesh_read_info", default=None)
@@ -279,6 +305,8 @@ class _Inbound:
 
     raws: list[dict[str, Any]]
     vanished: list[str]
+    #: trace context of the webhook request (parent of the change spans), if traced
+    parent: Any = None
 
 
 _BREAKER: dict[BreakerState, Literal["closed", "open", "half_open"]] = {
@@ -286,6 +314,10 @@ _BREAKER: dict[BreakerState, Literal["closed", "open", "half_open"]] = {
     BreakerState.OPEN: "open",
     BreakerState.HALF_OPEN: "half_open",
 }
+
+
+def _span_attributes(adapter: AdapterBase, *_: Any, **__: Any) -> dict[str, str]:
+    return {"dictamesh.adapter": adapter.name, "dictamesh.entity.type": adapter.entity_type}
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -454,7 +486,13 @@ class AdapterBase(DataProductAdapter):
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = self.build_client()
+        instrument_http_client(self._client)  # source requests traced while tracing is on
         return self._client
+
+    @property
+    def counters(self) -> AdapterCounters:
+        """The raw in-process counters (``/metrics`` reads them at scrape time)."""
+        return self._counters
 
     async def connect(self) -> None:
         """Open the client; idempotent (and undoes a previous :meth:`aclose`)."""
@@ -475,6 +513,7 @@ class AdapterBase(DataProductAdapter):
 
     # --- reads --------------------------------------------------------------------------
 
+    @traced("adapter.get_entity", attributes=_span_attributes)
     async def get_entity(self, entity_id: str) -> Entity:
         self._check_id(entity_id)
 
@@ -488,6 +527,7 @@ class AdapterBase(DataProductAdapter):
         self._account(entity_id, result)
         return Entity.model_validate(result.value)
 
+    @traced("adapter.get_entities", attributes=_span_attributes)
     async def get_entities(self, entity_ids: Sequence[str]) -> list[Entity | None]:
         """Aligned with ``entity_ids`` (``None`` for unknown ids). Cache misses are fetched
         with **one** ``fetch_many`` call (one per ``MAX_QUERY_LIMIT`` ids)."""
@@ -529,6 +569,28 @@ class AdapterBase(DataProductAdapter):
                 out[key] = entity.model_dump(mode="json")
         return out
 
+    async def get_cached_entities(
+        self, entity_ids: Sequence[str], *, error: SourceError
+    ) -> list[Entity | None]:
+        """Cached copies (fresh or stale) of ``entity_ids``, aligned, ``None`` where the
+        cache has none — **without** calling the source. For a batch that failed with
+        ``error`` although some of its ids are cached: the gateway answers those and
+        fails only the rest (``dictamesh.gateway.loaders``). Stale copies are recorded in
+        the read-info collector with ``error.code`` as the reason."""
+        found: list[Entity | None] = []
+        for entity_id in entity_ids:
+            self._check_id(entity_id)
+            result = await self.cache.get(self._key(entity_id), allow_stale=True)
+            if result is None:
+                found.append(None)
+                continue
+            if result.stale:
+                result = replace(result, error=error)
+            self._account(entity_id, result)
+            found.append(Entity.model_validate(result.value))
+        return found
+
+    @traced("adapter.query_entities", attributes=_span_attributes)
     async def query_entities(self, query: Query) -> Page:
         """A page from the source (not cached: filters make poor cache keys)."""
         if not isinstance(query, Query):
@@ -616,6 +678,7 @@ class AdapterBase(DataProductAdapter):
 
     def get_metrics(self) -> AdapterMetrics:
         c = self._counters
+        r = self.policy.stats()
         return AdapterMetrics(
             adapter=self.name,
             calls=c.calls,
@@ -626,7 +689,17 @@ class AdapterBase(DataProductAdapter):
             events_emitted=c.events_emitted,
             latency_p50_ms=c.latency.percentile(50),
             latency_p95_ms=c.latency.percentile(95),
-            breaker_state=_BREAKER[self.policy.breaker.state],
+            breaker_state=_BREAKER[r.breaker.state],
+            stale_served=c.stale_served,
+            timeouts=r.timeouts,
+            deadline_exceeded=r.deadline_exceeded,
+            circuit_rejected=r.circuit_rejected,
+            bulkhead_rejected=r.bulkhead_rejected,
+            breaker_opened=r.breaker.opened,
+            breaker_transitions=r.breaker.transitions,
+            breaker_retry_in_seconds=r.breaker.retry_in_seconds,
+            in_flight=r.bulkhead.in_flight,
+            peak_in_flight=r.bulkhead.peak_in_flight,
         )
 
     # --- change detection -----------------------------------------------------------------
@@ -678,6 +751,7 @@ class AdapterBase(DataProductAdapter):
         await self.state.commit(self.name, watermark, commit.seen)
         self._committed_seq = max(self._committed_seq, commit.seq)
 
+    @traced("adapter.handle_webhook", attributes=_span_attributes)
     async def handle_webhook(self, payload: Any) -> int:
         """Accept a source's change notification: re-fetch the ids it names (one
         ``fetch_many``) and queue them for ``stream_changes``. Returns how many ids."""
@@ -708,7 +782,13 @@ class AdapterBase(DataProductAdapter):
         for chunk in _chunks(ids, MAX_QUERY_LIMIT):
             raws.extend(await self._call("fetch_many", partial(self._fetch_many_hook, chunk)))
         returned = {self._transform(raw).id for raw in raws}
-        self._inbox.append(_Inbound(raws=raws, vanished=[i for i in ids if i not in returned]))
+        self._inbox.append(
+            _Inbound(
+                raws=raws,
+                vanished=[i for i in ids if i not in returned],
+                parent=capture_context(),
+            )
+        )
         self._wakeup.set()
         return len(ids)
 
@@ -762,7 +842,7 @@ class AdapterBase(DataProductAdapter):
 
     async def _inbound_changes(self, item: _Inbound) -> AsyncGenerator[ChangeEvent, None]:
         for raw in item.raws:
-            detected = await self._detect(raw)
+            detected = await self._detect(raw, parent=item.parent)
             if detected is not None:
                 event, row = detected
                 await self._invalidate(event.entity.id)
@@ -777,7 +857,7 @@ class AdapterBase(DataProductAdapter):
             entity = Entity(
                 type=self.entity_type, id=entity_id, version=version, source=self.source
             )
-            event = self._event(EventType.DELETED, entity, before, None, None)
+            event = self._event(EventType.DELETED, entity, before, None, None, item.parent)
             await self._invalidate(entity_id)
             self._stage(event, (entity_id, version, None), watermark=None)
             yield event
@@ -798,7 +878,9 @@ class AdapterBase(DataProductAdapter):
         self._pending[event.event_id] = _Commit(next(self._seq), watermark, [row])
         self._counters.events_emitted += 1
 
-    async def _detect(self, raw: dict[str, Any]) -> tuple[ChangeEvent, SeenRow] | None:
+    async def _detect(
+        self, raw: dict[str, Any], *, parent: Any = None
+    ) -> tuple[ChangeEvent, SeenRow] | None:
         """The event this record means (None: nothing new), and the seen row to commit."""
         try:
             entity = self._transform(raw)
@@ -828,7 +910,7 @@ class AdapterBase(DataProductAdapter):
             event_type = EventType.CREATED  # never seen, or re-created after a deletion
         else:
             event_type = EventType.UPDATED
-        event = self._event(event_type, entity, before, snapshot, digest)
+        event = self._event(event_type, entity, before, snapshot, digest, parent)
         return event, (entity.id, entity.version, snapshot)
 
     def _event(
@@ -838,7 +920,22 @@ class AdapterBase(DataProductAdapter):
         before: JsonDict | None,
         after: JsonDict | None,
         digest: str | None,
+        parent: Any = None,
     ) -> ChangeEvent:
+        tenant = tenant_id() or entity.tenant_id
+        # the change is the root span of the trace that follows it through bus and catalog
+        # (a child of the webhook request that announced it, when there was one)
+        trace_context = record_change(
+            "adapter.change",
+            {
+                "dictamesh.adapter": self.name,
+                "dictamesh.entity.type": entity.type,
+                "dictamesh.entity.id": entity.id,
+                "dictamesh.event.type": event_type.value,
+                **({"dictamesh.tenant": tenant} if tenant else {}),
+            },
+            parent=parent,
+        )
         return ChangeEvent(
             event_id=change_event_id(
                 self.name, entity.type, entity.id, entity.version, event_type, digest
@@ -850,7 +947,8 @@ class AdapterBase(DataProductAdapter):
             changed_fields=diff_fields(before, after),
             before=before,
             after=after,
-            tenant_id=tenant_id() or entity.tenant_id,
+            tenant_id=tenant,
+            trace_context=trace_context,
         )
 
     def _poison(self, raw: Any, exc: Exception) -> None:
@@ -932,17 +1030,30 @@ class AdapterBase(DataProductAdapter):
         *,
         retry: bool = True,
     ) -> T:
-        """One logical source call through the resilience policy, with metrics."""
+        """One logical source call through the resilience policy, with metrics and a span."""
         client = self.client
         self._counters.calls += 1
         started = self._clock()
-        try:
-            return await self.policy.run(lambda: self._guarded(op, fn(client)), retry=retry)
-        except SourceError:
-            self._counters.errors += 1
-            raise
-        finally:
-            self._counters.latency.add((self._clock() - started) * 1000)
+        outcome = "cancelled"
+        with span(f"adapter.{op}", attributes={"dictamesh.adapter": self.name}):
+            try:
+                result = await self.policy.run(lambda: self._guarded(op, fn(client)), retry=retry)
+                outcome = "success"
+                return result
+            except SourceError as exc:
+                self._counters.errors += 1
+                outcome = "circuit_open" if isinstance(exc, CircuitOpenError) else "error"
+                raise
+            except DictaMeshError:
+                outcome = "rejected"  # the source answered: not found, invalid query...
+                raise
+            except Exception:
+                outcome = "error"
+                raise
+            finally:
+                elapsed = self._clock() - started
+                self._counters.latency.add(elapsed * 1000)
+                self._counters.record_call(op, outcome, elapsed)
 
     async def _guarded(self, op: str, awaitable: Awaitable[T]) -> T:
         """Await a hook, turning httpx and parsing errors into typed SourceErrors."""
@@ -996,5 +1107,6 @@ class AdapterBase(DataProductAdapter):
         log.info("%s: attempt %d failed (%s); retrying in %.2fs", self.name, attempt, exc, wait)
 
     def _on_breaker_change(self, name: str, old: BreakerState, new: BreakerState) -> None:
-        level = logging.WARNING if new is BreakerState.OPEN else logging.INFO
-        log.log(level, "%s: circuit breaker %s → %s", name, old.value, new.value)
+        key = (old.value, new.value)
+        self._counters.breaker_transitions[key] = self._counters.breaker_transitions.get(key, 0) + 1
+        # the breaker itself logs the change (structured, with its reason)

@@ -11,22 +11,34 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
 from strawberry import Schema
-from strawberry.asgi import GraphQL
 
 from dictamesh import __version__ as _package_version
 from dictamesh.adapters.contract import DataProductAdapter
 from dictamesh.api.errors import install_error_handlers
+from dictamesh.api.governance_routes import install_governance
+from dictamesh.api.graphql_cache import CachingGraphQLApp
+from dictamesh.api.graphql_http import GraphQLApp
 from dictamesh.api.rest import api_router, ops_router
+from dictamesh.api.staleness import StaleHeadersMiddleware
+from dictamesh.auth import Authenticator, install_auth
+from dictamesh.catalog.registry_api import registry_router
+from dictamesh.catalog.service import CatalogService
 from dictamesh.core.models import EntityRef, EntitySchema, HealthStatus
-from dictamesh.gateway import GatewayContext, build_schema
+from dictamesh.core.settings import AuthSettings, GraphQLSettings, QuotaSettings
+from dictamesh.events.fanout import ChangeFeed
+from dictamesh.gateway.apq import PersistedQueries
+from dictamesh.gateway.catalog import CatalogPart
+from dictamesh.gateway.limits import QueryLimits, install_limits
+from dictamesh.gateway.subscriptions import build_live_schema
+from dictamesh.governance.enforce import Governance
+from dictamesh.observability.http import instrument_app
+from dictamesh.observability.metrics import MeshMetrics
+from dictamesh.tenancy.quotas import TenantQuotas, install_tenant_quotas
 
 __all__ = ["ApiContext", "ApiRegistry", "CatalogReader", "GraphQLApp", "create_app"]
 
@@ -79,6 +91,10 @@ class CatalogReader(Protocol):
 
     async def get_schema(self, entity_type: str, version: int | None = None) -> Any: ...
 
+    async def search_entities(
+        self, text: str, *, entity_type: str | None = None, limit: int = 20
+    ) -> Sequence[Any]: ...
+
 
 @dataclass
 class ApiContext:
@@ -94,19 +110,25 @@ class ApiContext:
     webhook_sink: WebhookSink | None = None
     version: str = _package_version
     readiness_timeout: float = 5.0
-
-
-class GraphQLApp(GraphQL[GatewayContext, None]):
-    """Strawberry's ASGI app with a fresh :class:`GatewayContext` (new loaders) per request."""
-
-    def __init__(self, schema: Schema, registry: ApiRegistry) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
-        self._registry = registry
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> GatewayContext:
-        return GatewayContext(self._registry, request=request)
+    #: serve the catalog's Confluent-compatible schema registry under ``/schema-registry``
+    #: (only when ``catalog`` is a :class:`CatalogService`)
+    schema_registry: bool = True
+    #: who may call (``docs/security.md``); ``None`` or mode ``off``: everyone
+    auth: AuthSettings | Authenticator | None = None
+    #: limits, persisted queries, rate limit and timeout of ``/graphql`` (docs/graphql.md)
+    graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
+    #: persisted-query store and mode; default: an in-process LRU set up from ``graphql``
+    persisted_queries: PersistedQueries | None = None
+    #: what ``GET /metrics`` serves (a node passes its own); default: HTTP and adapter metrics
+    metrics: MeshMetrics | None = None
+    #: per-tenant request / GraphQL-cost quotas (``docs/tenancy.md``); ``None``: none
+    quotas: TenantQuotas | QuotaSettings | None = None
+    #: policy enforcement, masking and audit (``docs/governance.md``); ``None``: the
+    #: built-in default policy (admins read everything, classified fields denied to others)
+    governance: Governance | None = None
+    #: the node's change feed: GraphQL subscriptions and response-cache invalidation
+    #: (``docs/graphql.md``); ``None``: neither
+    changes: ChangeFeed | None = None
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -116,12 +138,32 @@ def create_app(ctx: ApiContext) -> FastAPI:
         version=ctx.version,
         description="Data products of this mesh node: catalog, entities, GraphQL gateway.",
     )
+    # Added first so the error middleware wraps it: a crash in auth is a JSON 500 too.
+    install_tenant_quotas(app, ctx.quotas)  # before auth: runs inside it, knows the tenant
+    install_auth(app, ctx.auth)
     install_error_handlers(app)
+    install_governance(app, ctx)  # masking on every path, /api/v1/governance
+    app.add_middleware(StaleHeadersMiddleware)  # X-DictaMesh-Stale, Age, Warning when stale
     app.include_router(api_router(ctx))
     app.include_router(ops_router(ctx))
-    schema = ctx.graphql_schema if ctx.graphql_schema is not None else build_schema(ctx.registry)
+    if ctx.schema_registry and isinstance(ctx.catalog, CatalogService):
+        app.include_router(registry_router(ctx.catalog))
+    schema = ctx.graphql_schema
+    if schema is None:  # one node: every data product and the catalog in one schema
+        schema = build_live_schema(
+            ctx.registry, ctx.changes, parts=[CatalogPart(ctx.catalog)], max_depth=None
+        )
+    install_limits(schema, QueryLimits.from_settings(ctx.graphql))  # also on a given schema
     # Starlette routes to an ASGI app given as endpoint (typed for plain functions only).
-    graphql_app = GraphQLApp(schema, ctx.registry)
+    graphql_app = CachingGraphQLApp(
+        schema,
+        ctx.registry,
+        settings=ctx.graphql,
+        persisted_queries=ctx.persisted_queries,
+        changes=ctx.changes,
+    )
     app.add_route("/graphql", graphql_app, methods=["GET", "POST"])  # type: ignore[arg-type]
+    app.router.add_websocket_route("/graphql", graphql_app)  # type: ignore[arg-type]
+    instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans
     app.state.dictamesh = ctx
     return app

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from pydantic_core import to_jsonable_python
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dictamesh.core.errors import DictaMeshError, SourceRateLimited
+from dictamesh.core.errors import DictaMeshError, SourceError, SourceRateLimited
 
 __all__ = [
     "InternalErrorMiddleware",
@@ -73,6 +74,9 @@ async def _dictamesh_error(request: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, SourceRateLimited) and exc.retry_after is not None:
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    elif isinstance(exc, SourceError) and exc.details.get("retry_after_seconds"):
+        # an open circuit breaker knows when it lets the next call through
+        headers = {"Retry-After": str(max(1, math.ceil(exc.details["retry_after_seconds"])))}
     if exc.http_status >= 500:
         logger.warning(
             "%s %s failed: %s %s", request.method, request.url.path, exc.code, exc.message

@@ -1,4 +1,4 @@
-"""REST routes: the catalog (locations, graph, lineage, events, schemas), the data products
+"""REST routes: the catalog (locations, graph, lineage, events, schemas, search), the data products
 (lists, live reads, adapters), webhooks, and liveness/readiness.
 
 Routes are built by :func:`api_router` and :func:`ops_router` around one :class:`ApiContext`;
@@ -24,6 +24,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from dictamesh.api import governance_routes as governed
 from dictamesh.api.errors import error_response
 from dictamesh.core.errors import (
     DictaMeshError,
@@ -111,7 +112,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
             except DictaMeshError as exc:
                 body["live"] = None
                 body["live_error"] = exc.to_dict()["error"]
-        return body
+        return await governed.entity_body(ctx, entity_type, entity_id, body)  # masked
 
     @router.get("/entities/{entity_type}", tags=["entities"])
     async def list_entities(entity_type: str, limit: Limit = 50, cursor: Cursor = None) -> Any:
@@ -124,7 +125,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
                 max_limit=MAX_QUERY_LIMIT,
             )
         page = await adapter.query_entities(EntityQuery(limit=limit, cursor=cursor))
-        return _json(page)
+        return await governed.page_body(ctx, entity_type, _json(page))  # masked
 
     @router.get("/entities/{entity_type}/{entity_id}/graph", tags=["catalog"])
     async def get_graph(
@@ -161,7 +162,24 @@ def api_router(ctx: ApiContext) -> APIRouter:
         events = await catalog.get_event_log(
             entity_type=entity_type, entity_id=entity_id, limit=limit, since_ms=since_ms
         )
-        return {"events": _json(list(events))}
+        return {"events": await governed.events_body(ctx, entity_type, _json(list(events)))}
+
+    @router.get("/search", tags=["catalog"])
+    async def search(
+        q: Annotated[str | None, Query(description="words to find; typos are tolerated")] = None,
+        entity_type: Annotated[
+            str | None, Query(alias="type", max_length=63, description="only this type")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, description="at most 100")] = 20,
+    ) -> Any:
+        """Catalog entities matching ``q`` (type, id, attribute values), best first.
+
+        Fuzzy on PostgreSQL, substring matching on SQLite; an exact id ranks first.
+        """
+        if q is None:
+            raise ValidationError("query parameter 'q' is required")
+        hits = await catalog.search_entities(q, entity_type=entity_type, limit=limit)
+        return {"query": q.strip(), "results": await governed.search_results(ctx, q, hits)}
 
     @router.get("/lineage/{entity_type}", tags=["catalog"])
     async def get_type_lineage(entity_type: str) -> Any:

@@ -3,7 +3,7 @@
 Example::
 
     entity_key("acme", "customer", "c-1")   # 'dm:v1:acme:entity:customer:c-1'
-    entity_key(None, "customer", "c-1")     # 'dm:v1:_default:entity:customer:c-1'
+    entity_key(None, "customer", "c-1")     # 'dm:v1:default:entity:customer:c-1'
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ __all__ = ["DEFAULT_TENANT", "KEY_PREFIX", "entity_key", "tenant_prefix"]
 KEY_PREFIX = "dm:v1"
 """Bump the version when the cached value's shape changes, so old copies are ignored."""
 
-DEFAULT_TENANT = "_default"
-"""Stands for "no tenant" (``None`` or empty)."""
+DEFAULT_TENANT = "default"
+"""Stands for "no tenant" (``None`` or empty): the same name the catalog gives untenanted rows,
+so an event that names the default tenant and one that names none invalidate the same key."""
 
 
 def _part(value: str) -> str:

@@ -12,8 +12,10 @@
   otherwise the error propagates. Other errors (not found, validation) always propagate.
 * **Invalidation.** :meth:`invalidate` deletes a key from every layer and detaches any
   in-flight load of it, so a value read before the change is not written back after it.
-* A failing layer (say Redis is down) reads as a miss and is logged; the cache keeps
-  serving from the other layers and the source.
+* A failing layer (say Redis is down) reads as a miss; the cache keeps serving from the
+  other layers and the source. Each failed call counts in ``stats()[layer].errors``; the
+  first one of an outage logs a warning and counts in ``.outages`` (later ones only log at
+  debug level), and the layer's next successful call ends the outage (logged at info).
 
 A ``TieredCache([])`` has no layers but still gives single-flight.
 
@@ -68,6 +70,8 @@ class LayerStats:
     stale: int = 0
     #: get/set/delete calls that raised
     errors: int = 0
+    #: times the layer started failing (a run of errors until its next success)
+    outages: int = 0
 
 
 @dataclass(slots=True)
@@ -111,6 +115,7 @@ class TieredCache:
         self._clock = clock
         self._flights: dict[str, _Flight] = {}
         self._counters = _Counters(layers={label: LayerStats() for label, _ in self._layers})
+        self._failing: set[str] = set()
 
     # --- introspection ------------------------------------------------------------------
 
@@ -121,9 +126,14 @@ class TieredCache:
     def stats(self) -> dict[str, LayerStats]:
         """Hit/miss counters per layer (copies)."""
         return {
-            label: LayerStats(s.hits, s.misses, s.stale, s.errors)
+            label: LayerStats(s.hits, s.misses, s.stale, s.errors, s.outages)
             for label, s in self._counters.layers.items()
         }
+
+    @property
+    def failing_layers(self) -> list[str]:
+        """Layers whose last call failed (an outage in progress)."""
+        return [label for label, _ in self._layers if label in self._failing]
 
     @property
     def loads(self) -> int:
@@ -157,6 +167,8 @@ class TieredCache:
                 await layer.set(key, value, stored_at=now)
             except Exception:
                 self._layer_error(label, "set", key)
+            else:
+                self._layer_ok(label)
 
     async def invalidate(self, key: str) -> None:
         """Drop ``key`` from every layer; a load in flight for it is not written back.
@@ -174,6 +186,8 @@ class TieredCache:
             except Exception as exc:
                 self._layer_error(label, "delete", key)
                 first_error = first_error or exc
+            else:
+                self._layer_ok(label)
         if first_error is not None:
             raise first_error
 
@@ -255,6 +269,8 @@ class TieredCache:
             except Exception:
                 self._layer_error(label, "get", key)
                 entry = None
+            else:
+                self._layer_ok(label)
             if entry is not None and entry.is_fresh(now):
                 stats.hits += 1
                 await self._backfill(key, entry, self._layers[:index])
@@ -279,6 +295,8 @@ class TieredCache:
                 )
             except Exception:
                 self._layer_error(label, "set", key)
+            else:
+                self._layer_ok(label)
 
     def _stale_result(self, found: _Lookup, error: SourceError | None) -> CacheResult:
         assert found.stale is not None
@@ -338,8 +356,28 @@ class TieredCache:
                 del self._flights[key]
 
     def _layer_error(self, label: str, op: str, key: str) -> None:
-        self._counters.layers[label].errors += 1
-        log.warning("cache layer %s: %s %r failed", label, op, key, exc_info=True)
+        stats = self._counters.layers[label]
+        stats.errors += 1
+        if label in self._failing:
+            # Already reported: one warning per outage, not one per request.
+            log.debug("cache layer %s: %s %r failed", label, op, key, exc_info=True)
+            return
+        self._failing.add(label)
+        stats.outages += 1
+        log.warning(
+            "cache layer %s: %s %r failed; treating the layer as a miss until it answers"
+            " again (further errors are logged at debug level)",
+            label,
+            op,
+            key,
+            exc_info=True,
+        )
+
+    def _layer_ok(self, label: str) -> None:
+        if label in self._failing:
+            self._failing.discard(label)
+            stats = self._counters.layers[label]
+            log.info("cache layer %s answers again (%s errors so far)", label, stats.errors)
 
 
 def _single(loader: SingleLoader) -> BatchLoader:

@@ -3,6 +3,9 @@
 * :func:`create_catalog_engine` / :func:`configure_engine`: SQLite gets WAL, foreign keys,
   a busy timeout, and real transactions (``BEGIN``, or ``BEGIN IMMEDIATE`` on the write
   engine, so a read-then-write transaction never fails upgrading its lock).
+* PostgreSQL gets a pooled engine (:class:`~dictamesh.core.settings.CatalogPoolSettings`):
+  pre-ping on checkout, so a server restart leaves no dead pooled connections behind,
+  bounded size/overflow, recycling, and an ``application_name`` for ``pg_stat_activity``.
 * :func:`insert_for`: the dialect's ``INSERT`` with ``ON CONFLICT`` (SQLite and PostgreSQL
   spell upserts the same way, but SQLAlchemy has one construct per dialect).
 """
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from dictamesh.core.errors import ConfigurationError, MissingDependencyError
+from dictamesh.core.settings import CatalogPoolSettings
 
 __all__ = [
     "WRITE_OPTION",
@@ -26,6 +30,7 @@ __all__ = [
     "create_catalog_engine",
     "insert_for",
     "is_memory_sqlite",
+    "postgres_engine_options",
 ]
 
 WRITE_OPTION = "dictamesh_write"
@@ -40,12 +45,42 @@ def is_memory_sqlite(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def create_catalog_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def postgres_engine_options(
+    pool: CatalogPoolSettings | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """``create_async_engine`` keyword arguments for PostgreSQL; explicit ``kwargs`` win."""
+    pool = pool or CatalogPoolSettings()
+    options = dict(kwargs)
+    options.setdefault("pool_pre_ping", pool.pre_ping)
+    # A caller-chosen pool class (NullPool, say) may not accept size arguments.
+    if "poolclass" not in options:
+        options.setdefault("pool_size", pool.size)
+        options.setdefault("max_overflow", pool.max_overflow)
+        options.setdefault("pool_timeout", pool.timeout_seconds)
+        options.setdefault("pool_recycle", pool.recycle_seconds)
+    connect_args = dict(options.get("connect_args") or {})
+    server_settings = dict(connect_args.get("server_settings") or {})
+    server_settings.setdefault("application_name", pool.application_name)
+    connect_args["server_settings"] = server_settings
+    options["connect_args"] = connect_args
+    return options
+
+
+def create_catalog_engine(
+    url: str, *, pool: CatalogPoolSettings | None = None, **kwargs: Any
+) -> AsyncEngine:
     """An async engine for ``url``, configured for the catalog.
 
     ``sqlite+aiosqlite:///:memory:`` shares one connection (``StaticPool``): every session
     sees the same database, which is what tests want. For a file, missing parent
-    directories are created.
+    directories are created. PostgreSQL gets a pooled engine configured by ``pool``
+    (defaults: :class:`CatalogPoolSettings`); ``kwargs`` override single options.
+
+    Example::
+
+        engine = create_catalog_engine(
+            "postgresql+asyncpg://app:secret@db/mesh", pool=CatalogPoolSettings(size=20)
+        )
     """
     try:
         parsed = make_url(url)
@@ -62,6 +97,8 @@ def create_catalog_engine(url: str, **kwargs: Any) -> AsyncEngine:
             kwargs.setdefault("poolclass", StaticPool)
         elif parsed.database:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs = postgres_engine_options(pool, **kwargs)
     try:
         engine = create_async_engine(parsed, **kwargs)
     except ImportError as exc:

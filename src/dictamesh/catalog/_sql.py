@@ -37,6 +37,7 @@ __all__ = [
     "SCHEMAS",
     "chunks",
     "default_api_base_path",
+    "end_outgoing_relationships",
     "end_relationships_by_id",
     "entity_delete_upsert",
     "entity_upsert",
@@ -141,7 +142,10 @@ def end_relationships_by_id() -> Any:
 
 @cache
 def event_log_insert(dialect: str, *, returning: bool = False) -> Any:
-    stmt = insert_for(dialect, EVENTS).on_conflict_do_nothing(index_elements=[EVENTS.c.event_id])
+    # (tenant, event id): an equal id from another tenant is another event (migration 0004)
+    stmt = insert_for(dialect, EVENTS).on_conflict_do_nothing(
+        index_elements=[EVENTS.c.tenant_id, EVENTS.c.event_id]
+    )
     return stmt.returning(EVENTS.c.event_id) if returning else stmt
 
 
@@ -264,3 +268,17 @@ def lineage_row(
         "last_seen_at": now,
         "occurrences": occurrences,
     }
+
+
+def end_outgoing_relationships(tenant: str, ref: EntityRef, at: datetime) -> Any:
+    """End every current relationship whose subject is ``ref`` (a deleted or erased entity)."""
+    return (
+        update(RELS)
+        .where(
+            RELS.c.tenant_id == tenant,
+            RELS.c.subject_type == ref.type,
+            RELS.c.subject_id == ref.id,
+            RELS.c.valid_to.is_(None),
+        )
+        .values(valid_to=at)
+    )

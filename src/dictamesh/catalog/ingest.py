@@ -47,7 +47,9 @@ from dictamesh.catalog import _sql
 from dictamesh.catalog._derive import NESTED_RELATIONSHIP, Derived, DerivedChild, derive
 from dictamesh.catalog._sql import ENTITY, RELS
 from dictamesh.catalog.service import DATA_PRODUCT_NAMESPACE, CatalogService
+from dictamesh.core.context import current_tenant
 from dictamesh.core.models import ChangeEvent, EntitySchema, EventType
+from dictamesh.observability.tracing import traced
 
 __all__ = ["CatalogIngestor", "IngestStats"]
 
@@ -137,19 +139,27 @@ class CatalogIngestor:
         """Apply one event; False if its ``event_id`` was already ingested."""
         return await self.handle_batch([(event, topic)]) == 1
 
+    @traced("catalog.ingest", attributes=lambda _self, events: {"dictamesh.events": len(events)})
     async def handle_batch(self, events: Sequence[tuple[ChangeEvent, str]]) -> int:
-        """Apply events in order, all in one transaction; returns how many were new."""
-        unique: dict[str, tuple[ChangeEvent, str]] = {}
+        """Apply events in order, all in one transaction; returns how many were new.
+
+        A batch may mix tenants: it is applied tenant by tenant (each tenant's events in
+        their order; tenants share no rows), inside the one transaction, with the
+        transaction's tenant switched for each part (row-level security on PostgreSQL) and
+        :data:`~dictamesh.core.context.current_tenant` bound to it. Event ids are
+        deduplicated per tenant.
+        """
+        catalog = self.catalog
+        unique: dict[tuple[str, str], tuple[ChangeEvent, str]] = {}
         for event, topic in events:
-            unique.setdefault(str(event.event_id), (event, topic))
+            key = (catalog.tenant(event.tenant_id), str(event.event_id))
+            unique.setdefault(key, (event, topic))
         if not unique:
             return 0
-        catalog = self.catalog
         now = catalog._now()
-        prepared: dict[str, _Fresh] = {}
-        log_rows = []
-        for event_id, (event, topic) in unique.items():
-            tenant = catalog.tenant(event.tenant_id)
+        # tenant -> its events and log rows, in batch order
+        groups: dict[str, tuple[list[_Fresh], list[dict[str, Any]]]] = {}
+        for (tenant, event_id), (event, topic) in unique.items():
             row = _sql.event_log_row(event, topic, tenant, now)
             payload = row["payload"]
             derived = None
@@ -160,27 +170,41 @@ class CatalogIngestor:
                     payload["after"],
                     self.schemas.get(event.entity.type),
                 )
-            prepared[event_id] = _Fresh(event, topic, event_id, tenant, payload, derived)
+            prepared, log_rows = groups.setdefault(tenant, ([], []))
+            prepared.append(_Fresh(event, topic, event_id, tenant, payload, derived))
             log_rows.append(row)
 
-        async with catalog.write() as conn:
-            inserted = await _insert_log(conn, catalog.dialect, log_rows)
-            fresh = [f for event_id, f in prepared.items() if event_id in inserted]
-            if fresh:
-                batch = _Batch(self, conn, now)
-                await batch.load(fresh)
-                for item in fresh:
-                    batch.apply(item)
-                await batch.flush()
-                self.stats.stale += batch.stale
+        stale = fresh_count = 0
+        tenants = list(groups)
+        async with catalog.write(tenants[0]) as conn:
+            for position, tenant in enumerate(tenants):
+                if position:
+                    await catalog.set_tenant(conn, tenant)
+                prepared, log_rows = groups[tenant]
+                token = current_tenant.set(tenant)
+                try:
+                    inserted = await _insert_log(conn, catalog.dialect, log_rows)
+                    fresh = [f for f in prepared if f.event_id in inserted]
+                    if fresh:
+                        batch = _Batch(self, conn, now)
+                        await batch.load(fresh)
+                        for item in fresh:
+                            batch.apply(item)
+                        await batch.flush()
+                        stale += batch.stale
+                finally:
+                    current_tenant.reset(token)
+                fresh_count += len(fresh)
+        # Counted only once committed: a failed transaction is retried and counts then.
+        self.stats.stale += stale
         self.stats.batches += 1
-        self.stats.events += len(fresh)
-        self.stats.duplicates += len(events) - len(fresh)
-        return len(fresh)
+        self.stats.events += fresh_count
+        self.stats.duplicates += len(events) - fresh_count
+        return fresh_count
 
 
 async def _insert_log(conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert log rows, skipping known event ids; the ids actually inserted."""
+    """Insert one tenant's log rows, skipping its known event ids; the ids inserted."""
     inserted: set[str] = set()
     stmt = _sql.event_log_insert(dialect, returning=True)
     for chunk in _sql.chunks(rows):

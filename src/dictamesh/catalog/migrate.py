@@ -48,6 +48,7 @@ __all__ = [
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "dictamesh_alembic_version"
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class MigrationStatus(BaseModel):
@@ -142,7 +143,13 @@ async def _run_command(engine: AsyncEngine, fn: Any, revision: str) -> None:
             await conn.run_sync(run)
             await conn.commit()
     except SQLAlchemyError as exc:
-        raise CatalogError(f"catalog migration to {revision!r} failed: {exc}") from exc
+        hint = ""
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+            hint = (
+                " — migrations run as the role owning the catalog's tables, not the"
+                " application's (set catalog.migration_url, or `dictamesh migrate up --url`)"
+            )
+        raise CatalogError(f"catalog migration to {revision!r} failed: {exc}{hint}") from exc
     except Exception as exc:  # alembic's CommandError: unknown revision and the like
         if type(exc).__module__.startswith("alembic"):
             raise CatalogError(f"catalog migration to {revision!r} failed: {exc}") from exc

@@ -1,10 +1,10 @@
 """The catalog's tables (SQLAlchemy 2.0 declarative), portable between SQLite and PostgreSQL.
 
 Every table is prefixed ``dictamesh_`` and carries ``tenant_id`` (default ``'default'``) as
-part of its natural key, so row-level security can be added on it later. Types are chosen to
-mean the same on both engines: ``JSON`` becomes ``JSONB`` on PostgreSQL, datetimes are stored
-and returned timezone-aware in UTC, surrogate ids are ``BIGINT`` (``INTEGER`` on SQLite,
-where only that type auto-increments).
+part of its natural key; on PostgreSQL row-level security keys on it (migration 0004).
+Types are chosen to mean the same on both engines: ``JSON`` becomes ``JSONB`` on PostgreSQL,
+datetimes are stored and returned timezone-aware in UTC, surrogate ids are ``BIGINT``
+(``INTEGER`` on SQLite, where only that type auto-increments).
 
 The schema is created by the Alembic migrations in ``dictamesh/catalog/migrations`` (never
 by ``create_all`` in production); a test checks the two agree.
@@ -40,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "DEFAULT_TENANT",
+    "AuditRecord",
     "Base",
     "CacheStatus",
     "DataLineage",
@@ -220,7 +221,8 @@ class SchemaConfig(Base):
 
 
 class EventLog(Base):
-    """Every change event ingested, once (``event_id`` is the idempotency key). Append-only."""
+    """Every change event ingested, once per tenant (``(tenant_id, event_id)`` is the
+    idempotency key). Append-only."""
 
     __tablename__ = "dictamesh_event_log"
 
@@ -241,7 +243,8 @@ class EventLog(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
     __table_args__ = (
-        UniqueConstraint("event_id", name="uq_dictamesh_event_log_event_id"),
+        # per tenant: deterministic event ids do not contain the tenant (migration 0004)
+        UniqueConstraint("tenant_id", "event_id", name="uq_dictamesh_event_log_tenant_id_event_id"),
         Index(
             "ix_dictamesh_event_log_entity",
             "entity_type",
@@ -329,3 +332,42 @@ class CacheStatus(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     invalidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class AuditRecord(Base):
+    """One access decision on classified data: who, what, when, for which tenant, the outcome.
+
+    Append-only: on PostgreSQL a trigger refuses UPDATE always and DELETE except from the
+    retention job (which sets ``dictamesh.retention`` for its transaction).
+    """
+
+    __tablename__ = "dictamesh_audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = _tenant()
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    roles: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    auth_method: Mapped[str] = mapped_column(String(32), nullable=False)
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    entity_type: Mapped[str] = mapped_column(String(63), nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    field: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    classification: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decision: Mapped[str] = mapped_column(String(8), nullable=False)
+    mask: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rules: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (
+        Index("ix_dictamesh_audit_log_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+        Index(
+            "ix_dictamesh_audit_log_tenant_id_entity_type_entity_id",
+            "tenant_id",
+            "entity_type",
+            "entity_id",
+        ),
+        Index("ix_dictamesh_audit_log_tenant_id_subject", "tenant_id", "subject"),
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "CacheStatusRecord",
     "Compatibility",
     "EntityLocation",
+    "EntitySearchResult",
     "EntityStatus",
     "EventLogRecord",
     "GraphDirection",
@@ -222,3 +223,21 @@ class CacheStatusRecord(_Record):
         if self.expires_at is not None and self.expires_at <= at:
             return False
         return self.invalidated_at is None or self.invalidated_at < self.cached_at
+
+
+class EntitySearchResult(_Record):
+    """One hit of :meth:`~dictamesh.catalog.service.CatalogService.search_entities`.
+
+    ``score`` is in [0, 1] (1: the query is the entity's id); ``matched`` names the
+    top-level attributes the query matched.
+    """
+
+    entity_type: str
+    entity_id: str
+    domain: str
+    score: float = Field(ge=0, le=1)
+    matched: list[str] = Field(default_factory=list)
+
+    @property
+    def ref(self) -> EntityRef:
+        return EntityRef(type=self.entity_type, id=self.entity_id)

@@ -13,6 +13,10 @@ Nested object lists (``EntitySchema.nested``) count as fields of their own kind 
 compared recursively (reasons name them ``items.product_id``). Relationships, descriptions
 and classifications do not affect compatibility.
 
+Avro schemas (the Confluent-compatible registry, :mod:`dictamesh.catalog.registry_api`) follow
+Avro's schema resolution instead: :func:`avro_compatibility_reasons`, and
+:func:`avro_schema_check` to pass to ``CatalogService.register_schema_text``.
+
 Example::
 
     reasons = check_compatibility(v2, [v1], Compatibility.BACKWARD)
@@ -24,10 +28,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from dictamesh.catalog._avro_compat import (
+    InvalidAvroSchema,
+    avro_compatibility_reasons,
+    avro_schema_check,
+    normalize_avro_schema,
+    validate_avro_schema,
+)
 from dictamesh.catalog.records import Compatibility
 from dictamesh.core.models import EntitySchema, FieldSpec
 
-__all__ = ["backward_reasons", "check_compatibility", "forward_reasons"]
+__all__ = [
+    "InvalidAvroSchema",
+    "avro_compatibility_reasons",
+    "avro_schema_check",
+    "backward_reasons",
+    "check_compatibility",
+    "forward_reasons",
+    "normalize_avro_schema",
+    "validate_avro_schema",
+]
 
 _Mode = Literal["BACKWARD", "FORWARD"]
 

@@ -30,24 +30,27 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, cast, get_args
 
-from sqlalchemy import Row, Table, delete, func, or_, select, tuple_, update
+from sqlalchemy import Row, Table, delete, func, or_, select, tuple_, union, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dictamesh.catalog import _sql
+from dictamesh.catalog import _search, _sql
 from dictamesh.catalog._dialect import (
     WRITE_OPTION,
     configure_engine,
     create_catalog_engine,
     insert_for,
 )
+from dictamesh.catalog._errors import database_error
 from dictamesh.catalog._graph import walk_graph
 from dictamesh.catalog._sql import CACHE, CONFIG, ENTITY, EVENTS, LINEAGE, RELS, SCHEMAS
-from dictamesh.catalog.models import DEFAULT_TENANT
+from dictamesh.catalog.models import DEFAULT_TENANT, AuditRecord
 from dictamesh.catalog.records import (
     CacheStatusRecord,
     Compatibility,
     EntityLocation,
+    EntitySearchResult,
     EventLogRecord,
     GraphDirection,
     GraphEdge,
@@ -77,6 +80,7 @@ from dictamesh.core.models import (
     EntityRef,
     EntitySchema,
 )
+from dictamesh.core.settings import CatalogPoolSettings
 
 __all__ = [
     "DATA_PRODUCT_NAMESPACE",
@@ -101,6 +105,18 @@ MAX_EVENT_LOG_LIMIT = 1000
 #: the graph walk stops after this many paths per requested node (see ``_graph``)
 GRAPH_PATHS_PER_NODE = 20
 _MIN_GRAPH_PATHS = 10_000
+#: row-level security's tenant setting (migration 0004), set at the start of each transaction
+_SET_TENANT = sql_text("SELECT set_config('dictamesh.tenant_id', :tenant, true)")
+#: tables :meth:`CatalogService.tenants` looks in (those with a ``tenant_id``-led index)
+_TENANT_LISTED = (
+    ENTITY,
+    SCHEMAS,
+    CONFIG,
+    EVENTS,
+    LINEAGE,
+    CACHE,
+    cast(Table, AuditRecord.__table__),
+)
 
 SchemaCheck = Callable[[Sequence[str], str, Compatibility], Sequence[str]]
 """``(earlier schema texts, new text, level) -> reasons it is incompatible`` ([] if not).
@@ -159,6 +175,12 @@ def _fingerprint(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: fingerprint (and text) of a permanently deleted schema row. The row stays as a tombstone
+#: so that neither its version number nor its global id is ever handed out again (SQLite
+#: would reuse the highest row id, and ids are the ids in Kafka records).
+_PURGED = ""
+
+
 def _encode_cursor(*key: str) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
@@ -213,13 +235,30 @@ class CatalogService:
     # --- lifecycle --------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> CatalogService:
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        pool: CatalogPoolSettings | None = None,
+        migration_url: str | None = None,
+        **engine_options: Any,
+    ) -> CatalogService:
         """Connect to ``url``; migrate to head first unless ``migrate`` is False, in which
-        case an unmigrated database is refused with a :class:`CatalogError`."""
+        case an unmigrated database is refused with a :class:`CatalogError`.
+
+        ``migration_url`` (default ``url``) is the database as the role that owns the
+        tables, which migrations run as; on PostgreSQL with row-level security the
+        application's ``url`` must use another role (``docs/tenancy.md``).
+        ``pool`` sizes the PostgreSQL connection pool (ignored on SQLite); ``engine_options``
+        go to ``create_async_engine`` as they are (``pool_size=20``, ``echo=True``, ...)."""
         from dictamesh.catalog import migrate as migrations
 
-        engine = create_catalog_engine(url)
+        engine = create_catalog_engine(url, pool=pool, **engine_options)
         try:
+            if migrate and migration_url and migration_url != url:
+                await migrations.upgrade(migration_url)
+                migrate = False  # and check that it was this database that got migrated
             if migrate:
                 await migrations.upgrade_engine(engine)
             else:
@@ -262,31 +301,44 @@ class CatalogService:
         """The tenant a call acts for: ``explicit``, else the context's, else the default."""
         return explicit or current_tenant.get() or DEFAULT_TENANT
 
+    async def set_tenant(self, conn: AsyncConnection, tenant: str | None = None) -> None:
+        """Make ``tenant`` (resolved as :meth:`tenant`) the tenant of ``conn``'s transaction.
+
+        PostgreSQL's row-level security (migration 0004) shows and accepts only rows of the
+        transaction's ``dictamesh.tenant_id`` (set here, local to the transaction, so it
+        never leaks to the next user of a pooled connection). ``_read`` and ``write`` set
+        it; work spanning tenants in one transaction (the ingest) calls this before each
+        tenant's part. No-op on SQLite.
+        """
+        if self.dialect == "postgresql":
+            await conn.execute(_SET_TENANT, {"tenant": self.tenant(tenant)})
+
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
+    async def _read(self, tenant: str | None = None) -> AsyncIterator[AsyncConnection]:
         try:
             async with self.engine.connect() as conn:
+                await self.set_tenant(conn, tenant)
                 yield conn
-        except SQLAlchemyError as exc:
-            raise CatalogError(
-                f"catalog database error: {getattr(exc, 'orig', None) or exc}"
-            ) from exc
+        # OSError: asyncpg's connect failures (server down) are not wrapped by SQLAlchemy.
+        except (SQLAlchemyError, OSError) as exc:
+            raise database_error(exc) from exc
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, tenant: str | None = None) -> AsyncIterator[AsyncConnection]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success.
 
+        It acts for ``tenant`` (default: the current one, see :meth:`tenant`): on PostgreSQL
+        row-level security refuses rows of any other tenant (:meth:`set_tenant`).
         :class:`IntegrityError` passes through unwrapped so callers can retry a lost race.
         """
         try:
             async with self._write_engine.begin() as conn:
+                await self.set_tenant(conn, tenant)
                 yield conn
         except IntegrityError:
             raise
-        except SQLAlchemyError as exc:
-            raise CatalogError(
-                f"catalog database error: {getattr(exc, 'orig', None) or exc}"
-            ) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise database_error(exc) from exc
 
     # --- entity registry -----------------------------------------------------------------------
 
@@ -332,7 +384,7 @@ class CatalogService:
         row = self._entity_row(
             entity, api_base_path=api_base_path, schema_version=schema_version, event_id=event_id
         )
-        async with self.write() as conn:
+        async with self.write(row["tenant_id"]) as conn:
             await conn.execute(_sql.entity_upsert(self.dialect), [row])
             stored = (await conn.execute(self._entity_select(row["tenant_id"], entity.ref))).one()
         return _sql.location(stored)
@@ -365,16 +417,7 @@ class CatalogService:
             )
             if result.rowcount == 0:
                 raise EntityNotFound(ref.type, ref.id)
-            await conn.execute(
-                update(RELS)
-                .where(
-                    RELS.c.tenant_id == tenant,
-                    RELS.c.subject_type == ref.type,
-                    RELS.c.subject_id == ref.id,
-                    RELS.c.valid_to.is_(None),
-                )
-                .values(valid_to=now)
-            )
+            await conn.execute(_sql.end_outgoing_relationships(tenant, ref, now))
 
     async def get_entity_location(self, entity_type: str, entity_id: str) -> EntityLocation:
         """Where the entity lives (also when marked deleted: see ``status``)."""
@@ -433,6 +476,33 @@ class CatalogService:
             query = query.where(ENTITY.c.status == "active")
         async with self._read() as conn:
             return int((await conn.execute(query)).scalar_one())
+
+    async def search_entities(
+        self, text: str, *, entity_type: str | None = None, limit: int = 20
+    ) -> list[EntitySearchResult]:
+        """Active entities of the current tenant matching ``text``, best first.
+
+        Matches the entity's type, id and attribute values. On PostgreSQL the search is
+        fuzzy (``"Jhon Smtih"`` finds John Smith; see migration 0002); on SQLite each word
+        must occur as written (case-insensitive). An exact id ranks first with score 1.
+        Empty or over-long ``text`` raises :class:`ValidationError`, ``limit`` above
+        :data:`~dictamesh.catalog._search.MAX_SEARCH_LIMIT` :class:`QueryLimitExceeded`.
+
+        Example::
+
+            hits = await catalog.search_entities("Jhon Smtih", entity_type="customer")
+            hits[0].ref, hits[0].score, hits[0].matched   # EntityRef(...), 0.45, ['name']
+        """
+        q = _search.check_search(text, limit)
+        async with self._read() as conn:
+            return await _search.search(
+                conn,
+                dialect=self.dialect,
+                tenant=self.tenant(),
+                q=q,
+                entity_type=entity_type,
+                limit=limit,
+            )
 
     # --- relationships -------------------------------------------------------------------------
 
@@ -854,6 +924,7 @@ class CatalogService:
                     subject=subject,
                     compatibility=level.value,
                     reasons=reasons,
+                    versions=[r.version for r in earlier],
                 )
         version = max(rows[-1].version + 1 if rows else 1, min_version)
         same = (
@@ -919,6 +990,27 @@ class CatalogService:
         async with self._read() as conn:
             return await self._compatibility(conn, self.tenant(), subject or "")
 
+    async def get_subject_compatibility(self, subject: str | None = None) -> Compatibility | None:
+        """The level configured for ``subject`` itself (None: global), None if unset."""
+        async with self._read() as conn:
+            level = (
+                await conn.execute(
+                    select(CONFIG.c.compatibility).where(
+                        CONFIG.c.tenant_id == self.tenant(), CONFIG.c.subject == (subject or "")
+                    )
+                )
+            ).scalar()
+        return Compatibility(level) if level else None
+
+    async def delete_compatibility(self, subject: str | None = None) -> Compatibility | None:
+        """Remove the level of ``subject`` (None: the global one); returns it, None if unset."""
+        where = (CONFIG.c.tenant_id == self.tenant(), CONFIG.c.subject == (subject or ""))
+        async with self.write() as conn:
+            level = (await conn.execute(select(CONFIG.c.compatibility).where(*where))).scalar()
+            if level is not None:
+                await conn.execute(delete(CONFIG).where(*where))
+        return Compatibility(level) if level else None
+
     async def set_compatibility(self, level: Compatibility, subject: str | None = None) -> None:
         """Set the level of ``subject``, or the global default when ``subject`` is None."""
         level = Compatibility(level)
@@ -981,7 +1073,11 @@ class CatalogService:
             row = (
                 await conn.execute(
                     select(SCHEMAS)
-                    .where(SCHEMAS.c.tenant_id == self.tenant(), SCHEMAS.c.schema_id == schema_id)
+                    .where(
+                        SCHEMAS.c.tenant_id == self.tenant(),
+                        SCHEMAS.c.schema_id == schema_id,
+                        SCHEMAS.c.fingerprint != _PURGED,
+                    )
                     .order_by(SCHEMAS.c.id)
                     .limit(1)
                 )
@@ -1004,33 +1100,97 @@ class CatalogService:
             )
             return [int(v) for v in rows.scalars()]
 
-    async def list_subjects(self) -> list[str]:
+    async def list_subjects(
+        self, *, deleted: bool = False, schema_types: Sequence[str] | None = None
+    ) -> list[str]:
+        """Subjects with a live version (``deleted``: or a soft-deleted one), sorted;
+        ``schema_types`` keeps only subjects with versions of those types."""
+        query = select(SCHEMAS.c.subject).where(
+            SCHEMAS.c.tenant_id == self.tenant(), SCHEMAS.c.fingerprint != _PURGED
+        )
+        if not deleted:
+            query = query.where(SCHEMAS.c.deleted.is_(False))
+        if schema_types is not None:
+            query = query.where(SCHEMAS.c.schema_type.in_(list(schema_types)))
         async with self._read() as conn:
-            rows = await conn.execute(
-                select(SCHEMAS.c.subject)
-                .where(SCHEMAS.c.tenant_id == self.tenant(), SCHEMAS.c.deleted.is_(False))
-                .distinct()
-                .order_by(SCHEMAS.c.subject)
-            )
+            rows = await conn.execute(query.distinct().order_by(SCHEMAS.c.subject))
             return list(rows.scalars())
 
-    async def delete_schema_version(self, subject: str, version: int) -> None:
-        """Soft-delete one version: hidden from reads and checks; its number is not reused."""
+    async def list_schemas(
+        self,
+        subject: str | None = None,
+        *,
+        schema_id: int | None = None,
+        deleted: bool = False,
+        schema_types: Sequence[str] | None = None,
+    ) -> list[StoredSchema]:
+        """Stored versions, by subject then version: of ``subject`` and/or carrying the
+        global ``schema_id``; live ones only unless ``deleted`` (soft-deleted ones too).
+        Permanently deleted versions are never returned."""
+        query = select(SCHEMAS).where(
+            SCHEMAS.c.tenant_id == self.tenant(), SCHEMAS.c.fingerprint != _PURGED
+        )
+        if subject is not None:
+            query = query.where(SCHEMAS.c.subject == subject)
+        if schema_id is not None:
+            query = query.where(SCHEMAS.c.schema_id == schema_id)
+        if not deleted:
+            query = query.where(SCHEMAS.c.deleted.is_(False))
+        if schema_types is not None:
+            query = query.where(SCHEMAS.c.schema_type.in_(list(schema_types)))
+        async with self._read() as conn:
+            rows = await conn.execute(query.order_by(SCHEMAS.c.subject, SCHEMAS.c.version))
+            return [_stored_schema(row) for row in rows]
+
+    async def delete_schema_version(
+        self, subject: str, version: int, *, permanent: bool = False
+    ) -> None:
+        """Soft-delete one version: hidden from reads and checks; its number is not reused.
+
+        ``permanent`` erases a version (live or soft-deleted): its text is gone, even by id
+        (unless another subject shares the id); its number and id are still never reused.
+        """
+        values: dict[str, Any] = {"deleted": True}
+        query = update(SCHEMAS).where(
+            SCHEMAS.c.tenant_id == self.tenant(),
+            SCHEMAS.c.subject == subject,
+            SCHEMAS.c.version == version,
+        )
+        if permanent:
+            query = query.where(SCHEMAS.c.fingerprint != _PURGED)
+            values.update(schema_text=_PURGED, fingerprint=_PURGED)
+        else:
+            query = query.where(SCHEMAS.c.deleted.is_(False))
         async with self.write() as conn:
-            result = await conn.execute(
-                update(SCHEMAS)
-                .where(
-                    SCHEMAS.c.tenant_id == self.tenant(),
-                    SCHEMAS.c.subject == subject,
-                    SCHEMAS.c.version == version,
-                    SCHEMAS.c.deleted.is_(False),
-                )
-                .values(deleted=True)
-            )
+            result = await conn.execute(query.values(**values))
         if result.rowcount == 0:
             raise NotFoundError(
                 f"no version {version} of {subject!r} to delete", subject=subject, version=version
             )
+
+    async def delete_subject(
+        self,
+        subject: str,
+        *,
+        permanent: bool = False,
+        schema_types: Sequence[str] | None = None,
+    ) -> list[int]:
+        """Soft-delete every live version of ``subject`` (``permanent``: erase every version,
+        as :meth:`delete_schema_version`); returns the version numbers affected, ascending."""
+        query = update(SCHEMAS).where(
+            SCHEMAS.c.tenant_id == self.tenant(), SCHEMAS.c.subject == subject
+        )
+        if schema_types is not None:
+            query = query.where(SCHEMAS.c.schema_type.in_(list(schema_types)))
+        if permanent:
+            query = query.where(SCHEMAS.c.fingerprint != _PURGED).values(
+                deleted=True, schema_text=_PURGED, fingerprint=_PURGED
+            )
+        else:
+            query = query.where(SCHEMAS.c.deleted.is_(False)).values(deleted=True)
+        async with self.write() as conn:
+            rows = await conn.execute(query.returning(SCHEMAS.c.version))
+            return sorted(int(v) for v in rows.scalars())
 
     # --- event log -------------------------------------------------------------------------------
 
@@ -1040,7 +1200,7 @@ class CatalogService:
         Only logs: applying an event to the registry is :class:`CatalogIngestor`'s job.
         """
         row = _sql.event_log_row(event, topic, self.tenant(event.tenant_id), self._now())
-        async with self.write() as conn:
+        async with self.write(row["tenant_id"]) as conn:
             result = await conn.execute(_sql.event_log_insert(self.dialect), [row])
         return bool(result.rowcount == 1)
 
@@ -1071,12 +1231,40 @@ class CatalogService:
 
         The only way rows ever leave the log. A pruned event that is delivered again is
         logged and applied again (the registry's version check still drops stale data).
-        Runs across all tenants. Returns the number of rows deleted.
+        Runs across all tenants (:meth:`tenants`), one transaction per tenant: row-level
+        security lets each see its own rows only. Returns the number of rows deleted.
         """
         cutoff = self._now() - older_than if isinstance(older_than, timedelta) else older_than
-        async with self.write() as conn:
-            result = await conn.execute(delete(EVENTS).where(EVENTS.c.recorded_at < cutoff))
-        return int(result.rowcount)
+        deleted = 0
+        for tenant in await self.tenants():
+            async with self.write(tenant) as conn:
+                result = await conn.execute(
+                    delete(EVENTS).where(
+                        EVENTS.c.tenant_id == tenant, EVENTS.c.recorded_at < cutoff
+                    )
+                )
+            deleted += int(result.rowcount)
+        return deleted
+
+    async def tenants(self) -> list[str]:
+        """Every tenant with rows in the catalog, sorted: for jobs that work across tenants
+        (retention), which then act tenant by tenant.
+
+        On PostgreSQL the application's role sees one tenant per transaction (row-level
+        security), so this asks ``dictamesh_catalog_tenants()`` (migration 0004), which runs
+        as the tables' owner and returns names only. Tenants with relationships only are
+        not listed.
+        """
+        async with self._read() as conn:
+            if self.dialect == "postgresql":
+                rows = await conn.execute(
+                    sql_text("SELECT t FROM dictamesh_catalog_tenants() AS t")
+                )
+            else:
+                rows = await conn.execute(
+                    union(*(select(table.c.tenant_id) for table in _TENANT_LISTED))
+                )
+            return sorted(str(t) for t in rows.scalars())
 
     # --- cache status ----------------------------------------------------------------------------
 

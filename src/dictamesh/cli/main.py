@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
 
+from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.core.errors import DictaMeshError
 
 __all__ = ["app", "main"]
@@ -28,6 +29,10 @@ app = typer.Typer(
 )
 migrate_app = typer.Typer(help="Catalog database migrations.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
+auth_app = typer.Typer(help="Development credentials: tokens, API keys.", no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
+app.add_typer(governance_app, name="governance")
+app.add_typer(policy_app, name="policy")
 
 console = Console()
 err = Console(stderr=True)
@@ -91,7 +96,7 @@ async def _demo_forever(backend: Literal["embedded", "production"], port: int) -
 
     state = Path(".dictamesh/demo")
     try:
-        mesh_cm = run_demo_mesh(state, backend=backend, port=port)
+        mesh_cm = run_demo_mesh(state, backend=backend, port=port, traces=True)
         async with mesh_cm as mesh:
             console.print("[bold green]DictaMesh demo mesh is running[/] (Ctrl+C stops it)")
             for label, url in (
@@ -99,6 +104,11 @@ async def _demo_forever(backend: Literal["embedded", "production"], port: int) -
                 ("REST catalog", f"{mesh.api_url}/api/v1/entities/customer/1"),
                 ("Relationship graph", f"{mesh.api_url}/api/v1/entities/customer/1/graph?depth=3"),
                 ("Readiness", f"{mesh.api_url}/ready"),
+                ("Prometheus metrics", f"{mesh.api_url}/metrics"),
+                (
+                    "Recent traces (OpenTelemetry)",
+                    f"{mesh.api_url}/debug/traces?root=graphql&limit=5",
+                ),
                 ("Customers CMS (Directus-style)", f"{mesh.sources.customers_url}/items/customers"),
                 ("Products API", f"{mesh.sources.products_url}/v1/products"),
                 ("Invoices API", f"{mesh.sources.invoices_url}/api/invoices"),
@@ -114,6 +124,14 @@ def serve(
     config: Annotated[Path, typer.Option("--config", "-c", help="YAML node config")],
     host: Annotated[str | None, typer.Option(help="override api.host")] = None,
     port: Annotated[int | None, typer.Option(help="override api.port")] = None,
+    subgraph: Annotated[
+        str | None,
+        typer.Option(
+            "--subgraph",
+            help="serve only this federation subgraph (a domain, or 'catalog') on /graphql;"
+            " default port: api.port + 1 + its place in `dictamesh supergraph`",
+        ),
+    ] = None,
 ) -> None:
     """Start a mesh node from a YAML config naming adapters and backends."""
     from dictamesh.core.settings import DictaMeshSettings
@@ -122,33 +140,130 @@ def serve(
         settings = DictaMeshSettings.from_yaml(config)
     except DictaMeshError as exc:
         _fail(exc.message)
+    if subgraph is not None:
+        from dictamesh.gateway.federation import default_subgraph_port
+
+        names = _subgraph_names(settings)
+        if subgraph not in names:
+            _fail(f"unknown subgraph {subgraph!r}; this mesh has: {', '.join(names)}")
+        if port is None:
+            port = default_subgraph_port(names, subgraph, settings.api.port)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, host or settings.api.host, port or settings.api.port))
+        asyncio.run(
+            _serve(settings, host or settings.api.host, port or settings.api.port, subgraph)
+        )
 
 
-async def _serve(settings: object, host: str, port: int) -> None:
+async def _serve(settings: object, host: str, port: int, subgraph: str | None = None) -> None:
     import uvicorn
 
     from dictamesh.core.settings import DictaMeshSettings
+    from dictamesh.gateway.federation import build_subgraph
     from dictamesh.node import MeshNode
 
     assert isinstance(settings, DictaMeshSettings)
     try:
         async with MeshNode(settings) as node:
-            server = uvicorn.Server(
-                uvicorn.Config(node.asgi_app(), host=host, port=port, lifespan="off")
-            )
-            console.print(f"DictaMesh node {settings.node_name!r} on http://{host}:{port}")
+            if subgraph is None:
+                asgi_app = node.asgi_app()
+                what = ""
+            else:
+                schema = build_subgraph(node.registry.schemas(), subgraph, catalog=node.catalog)
+                asgi_app = node.asgi_app(graphql_schema=schema)
+                what = f", federation subgraph {subgraph!r} at /graphql"
+            server = uvicorn.Server(uvicorn.Config(asgi_app, host=host, port=port, lifespan="off"))
+            console.print(f"DictaMesh node {settings.node_name!r} on http://{host}:{port}{what}")
             await server.serve()
     except DictaMeshError as exc:
         _fail(exc.message)
+
+
+def _mesh_schemas(settings: object) -> dict[str, Any]:
+    """Entity schemas of the configured adapters, read without connecting to any source."""
+    from dictamesh.adapters.registry import AdapterRegistry
+    from dictamesh.core.settings import DictaMeshSettings
+
+    assert isinstance(settings, DictaMeshSettings)
+    registry = AdapterRegistry()
+    try:
+        for adapter_config in settings.adapters:
+            registry.register(registry.build(adapter_config))
+    except DictaMeshError as exc:
+        _fail(exc.message)
+    return dict(registry.schemas())
+
+
+def _subgraph_names(settings: object) -> list[str]:
+    from dictamesh.gateway.federation import subgraph_names
+
+    try:
+        return subgraph_names(_mesh_schemas(settings))
+    except DictaMeshError as exc:
+        _fail(exc.message)
+
+
+@app.command()
+def supergraph(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML node config (default: DICTAMESH_* env)"),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="yaml: Apollo supergraph.yaml for rover; json: name/url/sdl list"
+            " (@apollo/gateway IntrospectAndCompose, tests/federation/gateway.mjs --config)",
+        ),
+    ] = "yaml",
+    urls: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--url",
+            help="NAME=URL of a subgraph (repeatable); default:"
+            " http://api.host:<api.port + 1 + i>/graphql, as `serve --subgraph` listens",
+        ),
+    ] = None,
+) -> None:
+    """Print the federation subgraphs of a mesh (URL and SDL) as a router's composition config."""
+    from dictamesh.core.settings import DictaMeshSettings
+    from dictamesh.gateway.federation import (
+        default_subgraph_urls,
+        mesh_subgraphs,
+        supergraph_config,
+    )
+
+    if fmt not in ("yaml", "json"):
+        _fail(f"--format must be 'yaml' or 'json', not {fmt!r}")
+    try:
+        settings = DictaMeshSettings.from_yaml(config) if config else DictaMeshSettings()
+    except DictaMeshError as exc:
+        _fail(exc.message)
+    if not settings.adapters:
+        _fail("no adapters configured: pass --config with an `adapters` list")
+    names = _subgraph_names(settings)
+    chosen = default_subgraph_urls(names, settings.api.host, settings.api.port)
+    for item in urls or []:
+        name, sep, url = item.partition("=")
+        if not sep or not url.startswith(("http://", "https://")):
+            _fail(f"--url must be NAME=http(s)://..., not {item!r}")
+        if name not in names:
+            _fail(f"--url names unknown subgraph {name!r}; this mesh has: {', '.join(names)}")
+        chosen[name] = url
+    try:
+        subgraphs = mesh_subgraphs(_mesh_schemas(settings), chosen)
+    except DictaMeshError as exc:
+        _fail(exc.message)
+    typer.echo(supergraph_config(subgraphs, "json" if fmt == "json" else "yaml"), nl=False)
 
 
 def _migration(action: Literal["up", "down", "status"], url: str | None, revision: str) -> None:
     from dictamesh.catalog import migrate
     from dictamesh.core.settings import DictaMeshSettings
 
-    target = url or DictaMeshSettings().catalog.url
+    catalog = DictaMeshSettings().catalog
+    # migrations run as the tables' owner (docs/tenancy.md), not as the application
+    target = url or catalog.migration_url or catalog.url
     try:
         if action == "up":
             asyncio.run(migrate.upgrade(target, revision))
@@ -165,7 +280,14 @@ def _migration(action: Literal["up", "down", "status"], url: str | None, revisio
         _fail(exc.message)
 
 
-UrlOpt = Annotated[str | None, typer.Option("--url", help="catalog database URL")]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="catalog database URL, as the role owning the tables"
+        " (default: catalog.migration_url, else catalog.url)",
+    ),
+]
 
 
 @migrate_app.command("up")
@@ -184,6 +306,83 @@ def migrate_down(url: UrlOpt = None, revision: str = "-1") -> None:
 def migrate_status(url: UrlOpt = None) -> None:
     """Show the current and pending revisions."""
     _migration("status", url, "head")
+
+
+@auth_app.command("token")
+def auth_token(
+    sub: Annotated[str, typer.Option("--sub", help="subject: the user or client id")],
+    roles: Annotated[
+        list[str] | None, typer.Option("--roles", help="roles (repeat, or comma-separate)")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="tenant claim")] = None,
+    ttl: Annotated[int, typer.Option("--ttl", min=1, help="lifetime in seconds")] = 3600,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="node YAML: secret, issuer, claims")
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="DICTAMESH_AUTH__JWT_SECRET", help="HS256 secret (prefer the env)"),
+    ] = None,
+) -> None:
+    """Print a development HS256 token signed with auth.jwt_secret (not for production)."""
+    from dictamesh.auth import mint_dev_token
+    from dictamesh.core.settings import AuthSettings, DictaMeshSettings
+
+    try:
+        auth = DictaMeshSettings.from_yaml(config).auth if config else AuthSettings()
+    except DictaMeshError as exc:
+        _fail(exc.message)
+    key = secret or (auth.jwt_secret.get_secret_value() if auth.jwt_secret else None)
+    if not key or len(key.encode()) < 32:
+        _fail("an HS256 secret of at least 32 bytes is needed: --secret, --config or the env")
+    token = mint_dev_token(
+        key,
+        sub,
+        roles=[r.strip() for item in roles or [] for r in item.split(",") if r.strip()],
+        tenant=tenant,
+        issuer=auth.issuer,
+        audience=auth.audience[0] if auth.audience else None,
+        ttl_seconds=ttl,
+        roles_claim=auth.roles_claim,
+        tenant_claim=auth.tenant_claim,
+    )
+    typer.echo(token)  # plain stdout, never wrapped: TOKEN=$(dictamesh auth token ...)
+
+
+@auth_app.command("api-key")
+def auth_api_key() -> None:
+    """Print a new API key and the SHA-256 to put in auth.api_keys (the key is shown once)."""
+    from dictamesh.auth import generate_api_key, hash_api_key
+
+    key = generate_api_key()
+    typer.echo(f"key:    {key}")
+    typer.echo(f"sha256: {hash_api_key(key)}")
+
+
+@app.command()
+def status(
+    url: Annotated[
+        str | None, typer.Option("--url", help="node base URL (default: api.host/api.port)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the answer")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print /ready's JSON as is")] = False,
+) -> None:
+    """Ask a running node whether it is ready: every dependency and adapter, with why.
+
+    Exit code 0 when ready, 1 when not ready or unreachable, 2 for bad input.
+    """
+    from dictamesh.observability.status import run_status
+
+    if url is None:
+        from dictamesh.core.settings import DictaMeshSettings
+
+        api = DictaMeshSettings().api
+        url = f"http://{'127.0.0.1' if api.host in ('0.0.0.0', '::') else api.host}:{api.port}"
+    try:
+        code = run_status(url, timeout=timeout, out=console, err=err, as_json=as_json)
+    except DictaMeshError as exc:
+        _fail(exc.message)
+    raise typer.Exit(code)
 
 
 def main() -> None:

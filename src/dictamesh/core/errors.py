@@ -17,9 +17,15 @@ should answer with, so REST, GraphQL and the CLI translate errors the same way::
     │   ├── SourceRateLimited                    503
     │   └── SourceResponseError                  502 (garbage / unexpected shape)
     ├── EventBusError                            503
-    │   └── SerializationError                   400
-    └── CatalogError                             500
-        └── SchemaCompatibilityError             409
+    │   ├── SerializationError                   400
+    │   └── SubscriberTooSlow                    503 (a live subscriber fell behind, dropped)
+    ├── CatalogError                             500
+    │   ├── SchemaCompatibilityError             409
+    │   └── CatalogUnavailable                   503 (database unreachable / restarting)
+    ├── AuthenticationError                      401 (no/invalid credentials)
+    ├── PermissionDenied                         403 (authenticated, not allowed)
+    ├── AuthUnavailable                          503 (cannot verify now, e.g. JWKS down)
+    └── TenantQuotaExceeded                      429 (a tenant's quota is used up for now)
 
 Example::
 
@@ -34,7 +40,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthUnavailable",
+    "AuthenticationError",
     "CatalogError",
+    "CatalogUnavailable",
     "CircuitOpenError",
     "ConfigurationError",
     "DictaMeshError",
@@ -42,6 +51,7 @@ __all__ = [
     "EventBusError",
     "MissingDependencyError",
     "NotFoundError",
+    "PermissionDenied",
     "QueryLimitExceeded",
     "SchemaCompatibilityError",
     "SerializationError",
@@ -49,6 +59,8 @@ __all__ = [
     "SourceRateLimited",
     "SourceResponseError",
     "SourceUnavailable",
+    "SubscriberTooSlow",
+    "TenantQuotaExceeded",
     "UnknownEntityType",
     "ValidationError",
 ]
@@ -168,6 +180,13 @@ class SerializationError(EventBusError, ValueError):
     http_status = 400
 
 
+class SubscriberTooSlow(EventBusError):
+    """A live subscriber did not read its change events fast enough and was dropped
+    (its bounded queue was full); it may subscribe again."""
+
+    code = "SUBSCRIBER_TOO_SLOW"
+
+
 class CatalogError(DictaMeshError):
     code = "CATALOG_ERROR"
     http_status = 500
@@ -176,3 +195,52 @@ class CatalogError(DictaMeshError):
 class SchemaCompatibilityError(CatalogError):
     code = "SCHEMA_INCOMPATIBLE"
     http_status = 409
+
+
+class CatalogUnavailable(CatalogError):
+    """The catalog database cannot be reached right now (down, restarting, connection lost).
+
+    Transient: the same call may succeed later, so consumers retry instead of dead-lettering.
+    """
+
+    code = "CATALOG_UNAVAILABLE"
+    http_status = 503
+
+
+class AuthenticationError(DictaMeshError):
+    """No usable credentials, or credentials that do not verify (HTTP 401).
+
+    The message is generic on purpose ("invalid token", "token expired"): it never says
+    which check failed, so a forger learns nothing from it.
+    """
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(DictaMeshError):
+    """Authenticated, but not allowed to do this (HTTP 403)."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class AuthUnavailable(DictaMeshError):
+    """Credentials cannot be verified right now (e.g. the identity provider's JWKS is down)."""
+
+    code = "AUTH_UNAVAILABLE"
+    http_status = 503
+
+
+class TenantQuotaExceeded(DictaMeshError):
+    """A tenant used up one of its quotas (requests, GraphQL cost, events) for now (HTTP 429).
+
+    ``retry_after``: seconds until the quota allows the attempt again (``Retry-After``).
+    """
+
+    code = "TENANT_QUOTA_EXCEEDED"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: float, **details: Any) -> None:
+        super().__init__(message, retry_after=round(retry_after, 3), **details)
+        self.retry_after = retry_after

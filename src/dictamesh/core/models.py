@@ -409,3 +409,19 @@ class AdapterMetrics(_Model):
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     breaker_state: Literal["closed", "open", "half_open"] = "closed"
+    #: reads answered from a stale cache copy because the source failed
+    stale_served: int = 0
+    #: attempts that hit the per-attempt timeout / calls out of their deadline
+    timeouts: int = 0
+    deadline_exceeded: int = 0
+    #: calls refused without reaching the source: breaker open / bulkhead full
+    circuit_rejected: int = 0
+    bulkhead_rejected: int = 0
+    #: times the breaker opened, and every transition (``"closed->open"`` → count)
+    breaker_opened: int = 0
+    breaker_transitions: dict[str, int] = Field(default_factory=dict)
+    #: seconds until an open breaker lets a probe through (0 when not open)
+    breaker_retry_in_seconds: float = 0.0
+    #: source calls in flight now, and the most ever at once (bulkhead)
+    in_flight: int = 0
+    peak_in_flight: int = 0

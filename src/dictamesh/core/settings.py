@@ -10,24 +10,35 @@ Nested env vars use a double underscore: ``DICTAMESH_BUS__BACKEND=kafka``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dictamesh.core.errors import ConfigurationError
 
 __all__ = [
+    "AccessRule",
     "AdapterConfig",
+    "ApiKeyConfig",
     "ApiSettings",
+    "AuthSettings",
     "BusSettings",
     "CacheSettings",
+    "CatalogPoolSettings",
     "CatalogSettings",
     "DictaMeshSettings",
+    "GovernanceSettings",
+    "GraphQLSettings",
+    "ObservabilitySettings",
+    "QuotaSettings",
     "ResilienceSettings",
+    "TenancySettings",
+    "TenantQuota",
 ]
 
 
@@ -36,14 +47,32 @@ class _Section(BaseModel):
 
 
 class ResilienceSettings(_Section):
+    """Timeouts, retries, circuit breaker and bulkhead of one adapter's source calls
+    (``docs/adapters.md``, "Resilience", explains every knob)."""
+
+    #: per attempt
     timeout_seconds: float = Field(default=5.0, gt=0)
+    #: budget of one logical call (bulkhead wait + attempts + backoff); None: no overall cap
+    deadline_seconds: float | None = Field(default=None, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=10)
     backoff_initial_seconds: float = Field(default=0.1, ge=0)
     backoff_max_seconds: float = Field(default=5.0, ge=0)
+    #: longest 429 ``Retry-After`` honoured by waiting (None: backoff_max_seconds)
+    retry_after_max_seconds: float | None = Field(default=None, ge=0)
     breaker_failure_threshold: int = Field(default=5, ge=1)
+    #: trip at this share of failed calls (0-1] in the window; None: count rule only
+    breaker_failure_rate: float | None = Field(default=0.5, gt=0, le=1)
+    #: calls in the window before the rate rule applies
+    breaker_minimum_calls: int = Field(default=20, ge=1)
     breaker_window_seconds: float = Field(default=30.0, gt=0)
     breaker_reset_seconds: float = Field(default=15.0, gt=0)
+    #: successful probes in HALF_OPEN that close the breaker (also: probes at once)
+    breaker_half_open_probes: int = Field(default=1, ge=1)
     max_concurrency: int = Field(default=32, ge=1)
+    #: seconds a call waits for a bulkhead slot (None: timeout_seconds)
+    bulkhead_queue_timeout_seconds: float | None = Field(default=None, ge=0)
+    #: callers allowed to wait for a slot at once (None: unlimited)
+    bulkhead_max_waiting: int | None = Field(default=None, ge=0)
 
 
 class AdapterConfig(_Section):
@@ -66,9 +95,30 @@ class BusSettings(_Section):
     max_delivery_attempts: int = Field(default=5, ge=1)
 
 
+class CatalogPoolSettings(_Section):
+    """Connection pool of a PostgreSQL catalog (ignored on SQLite).
+
+    Env example: ``DICTAMESH_CATALOG__POOL__SIZE=20``.
+    """
+
+    size: int = Field(default=5, ge=1, le=1000)
+    max_overflow: int = Field(default=10, ge=0, le=1000)
+    #: seconds to wait for a free connection before failing
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    #: replace connections older than this (outlives idle timeouts of proxies/firewalls)
+    recycle_seconds: int = Field(default=1800, ge=-1)
+    #: test each connection on checkout, so a server restart leaves no dead connections
+    pre_ping: bool = True
+    application_name: str = Field(default="dictamesh", max_length=63)
+
+
 class CatalogSettings(_Section):
     url: str = "sqlite+aiosqlite:///.dictamesh/catalog.sqlite3"
+    #: the database as the role owning the tables, which migrations run as (on PostgreSQL
+    #: not the application's role: row-level security, docs/tenancy.md); default: ``url``
+    migration_url: str | None = None
     migrate_on_start: bool = True
+    pool: CatalogPoolSettings = Field(default_factory=CatalogPoolSettings)
 
 
 class CacheSettings(_Section):
@@ -80,6 +130,305 @@ class CacheSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+
+
+class GraphQLSettings(_Section):
+    """Protection and protocol of ``/graphql`` (``docs/graphql.md``); ``0`` switches off.
+
+    Env example: ``DICTAMESH_GRAPHQL__MAX_DEPTH=12``,
+    ``DICTAMESH_GRAPHQL__FIELD_COSTS='{"Customer.invoices": 5}'``.
+    """
+
+    max_depth: int = Field(default=10, ge=0)
+    max_complexity: int = Field(default=1000, ge=0)
+    max_aliases: int = Field(default=30, ge=0)
+    max_tokens: int = Field(default=2000, ge=0)
+    #: assumed length of a list field without a first/last/limit argument (cost only)
+    default_list_size: int = Field(default=5, ge=0)
+    #: "Type.field" -> cost, instead of 1 per object field and 0 per scalar
+    field_costs: dict[str, int] = Field(default_factory=dict)
+    #: False refuses __schema/__type queries (GraphiQL then cannot load the schema)
+    introspection: bool = True
+    #: token bucket per API key / principal / client IP; 0 = no rate limit
+    rate_limit_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    #: key unauthenticated clients by the last X-Forwarded-For hop (behind one proxy)
+    trust_forwarded_for: bool = False
+    #: execution time limit of one request; 0 = none
+    timeout_seconds: float = Field(default=10.0, ge=0)
+    #: auto: Apollo APQ; allowlist: only queries from persisted_queries_file; off
+    persisted_queries: Literal["auto", "allowlist", "off"] = "auto"
+    persisted_queries_cache_size: int = Field(default=1000, ge=1)
+    #: JSON: {sha256: query} or an Apollo persisted-query manifest; preloaded in any mode
+    persisted_queries_file: Path | None = None
+    #: cached responses of GET / persisted queries, invalidated by change events; 0 = off
+    response_cache_size: int = Field(default=1000, ge=0)
+    #: change events one subscriber may have waiting; beyond it, it is dropped
+    subscription_queue_size: int = Field(default=100, ge=1)
+
+    @field_validator("field_costs")
+    @classmethod
+    def _coordinates(cls, value: dict[str, int]) -> dict[str, int]:
+        for coordinate, cost in value.items():
+            if not re.fullmatch(r"[_A-Za-z]\w*\.[_A-Za-z]\w*", coordinate, re.ASCII):
+                raise ValueError(f"field_costs key {coordinate!r} is not 'Type.field'")
+            if cost < 0:
+                raise ValueError(f"field_costs[{coordinate!r}] must not be negative")
+        return value
+
+    @model_validator(mode="after")
+    def _allowlist_file(self) -> GraphQLSettings:
+        if self.persisted_queries == "allowlist" and self.persisted_queries_file is None:
+            raise ValueError("persisted_queries='allowlist' needs persisted_queries_file")
+        return self
+
+
+class ObservabilitySettings(_Section):
+    """Traces and logs of a node (``docs/observability.md``); metrics are always at
+    ``/metrics``. Everything here is off by default, so an embedded node prints nothing.
+
+    Env example: ``DICTAMESH_OBSERVABILITY__TRACES_EXPORTER=otlp``.
+    """
+
+    #: service.name of the spans; default: ``node_name``
+    service_name: str | None = None
+    #: none: no spans; console: print them (debugging); otlp: OTLP/HTTP to ``otlp_endpoint``;
+    #: memory: keep the newest spans in process, served at ``GET /debug/traces`` (the demo)
+    traces_exporter: Literal["none", "console", "otlp", "memory"] = "none"
+    otlp_endpoint: str = Field(default="http://127.0.0.1:4318/v1/traces", pattern=r"^https?://")
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    #: share of new traces recorded; a sampled parent's decision is always followed
+    sampling_ratio: float = Field(default=1.0, ge=0, le=1)
+    #: none: leave logging as the host process set it up; json: one JSON object per line
+    #: (production); console: coloured human lines (demo)
+    log_format: Literal["none", "json", "console"] = "none"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+_TOPIC_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class TenantQuota(_Section):
+    """Limits of one tenant (``docs/tenancy.md``); ``None`` = unlimited.
+
+    Under ``tenancy.quotas.per_tenant.<tenant>``, only the fields given override
+    ``tenancy.quotas.default``.
+    """
+
+    #: API requests per second (token bucket), and how many may come at once
+    requests_per_second: float | None = Field(default=None, gt=0)
+    #: default: the rate rounded up (at least 1)
+    request_burst: int | None = Field(default=None, ge=1)
+    #: GraphQL query cost (the gateway's complexity measure) allowed per window
+    graphql_cost_budget: int | None = Field(default=None, ge=1)
+    graphql_cost_window_seconds: float = Field(default=60.0, gt=0)
+    #: change events per second the tenant's producers may publish, and the burst
+    events_per_second: float | None = Field(default=None, gt=0)
+    event_burst: int | None = Field(default=None, ge=1)
+    #: a publish over quota waits up to this long for its turn, then fails; 0: fail at once
+    max_publish_delay_seconds: float = Field(default=5.0, ge=0)
+
+    @property
+    def limited(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.requests_per_second, self.graphql_cost_budget, self.events_per_second)
+        )
+
+
+class QuotaSettings(_Section):
+    default: TenantQuota = Field(default_factory=TenantQuota)
+    per_tenant: dict[str, TenantQuota] = Field(default_factory=dict)
+    #: request paths never counted (``/x`` also matches ``/x/...``)
+    exempt_paths: list[str] = Field(default_factory=lambda: ["/health", "/ready", "/metrics"])
+
+    def for_tenant(self, tenant: str) -> TenantQuota:
+        """The tenant's quota: its overrides on top of ``default``."""
+        override = self.per_tenant.get(tenant)
+        if override is None:
+            return self.default
+        return self.default.model_copy(update=override.model_dump(exclude_unset=True))
+
+    @property
+    def enabled(self) -> bool:
+        return self.default.limited or any(q.limited for q in self.per_tenant.values())
+
+
+class TenancySettings(_Section):
+    """Tenants on one mesh (``docs/tenancy.md``).
+
+    Env example: ``DICTAMESH_TENANCY__TENANTS='["acme", "globex"]'``,
+    ``DICTAMESH_TENANCY__QUOTAS__DEFAULT__REQUESTS_PER_SECOND=50``.
+    """
+
+    #: the tenants this node serves events for (with ``topic_prefix_per_tenant``: whose
+    #: ``<tenant>.<domain>.<source>.<event>`` topics it consumes)
+    tenants: list[str] = Field(default_factory=list)
+    #: publish each event carrying a tenant to ``<tenant>.<topic>``
+    topic_prefix_per_tenant: bool = False
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+
+    @model_validator(mode="after")
+    def _prefixable(self) -> TenancySettings:
+        if self.topic_prefix_per_tenant:
+            bad = [t for t in self.tenants if not _TOPIC_PREFIX.match(t)]
+            if bad:
+                raise ValueError(
+                    f"tenants {bad} cannot prefix topics: lowercase letters, digits and '_',"
+                    " starting with a letter"
+                )
+        return self
+
+
+class GovernanceSettings(_Section):
+    """Policy enforcement, masking, audit and retention (``docs/governance.md``).
+
+    Env example: ``DICTAMESH_GOVERNANCE__POLICY_FILE=policy.yaml``,
+    ``DICTAMESH_GOVERNANCE__MASKING_KEY=...``.
+    """
+
+    #: policy YAML; unset: the built-in policy (``auth.admin_role`` reads everything
+    #: unmasked, every classified field is denied to everyone else)
+    policy_file: Path | None = None
+    #: HMAC key of hashed/tokenized values; unset: a per-process random key (with a warning)
+    masking_key: SecretStr | None = None
+    #: record every access to a classified field in the audit log
+    audit: bool = True
+    audit_batch_size: int = Field(default=500, ge=1, le=10_000)
+    audit_flush_interval_seconds: float = Field(default=1.0, gt=0)
+    audit_queue_size: int = Field(default=10_000, ge=1)
+    #: how long a request waits for room when the audit queue is full
+    audit_max_wait_seconds: float = Field(default=2.0, ge=0)
+    #: after that wait: deny = withhold the classified values, drop = serve them unaudited
+    audit_on_overflow: Literal["deny", "drop"] = "deny"
+    #: ``RetentionRule`` mappings (``dictamesh.governance.retention``)
+    retention: list[Any] = Field(default_factory=list)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    @field_validator("retention")
+    @classmethod
+    def _rules(cls, value: list[Any]) -> list[Any]:
+        # imported here: the retention module needs the catalog, which needs these settings
+        from dictamesh.governance.retention import RetentionRule
+
+        rules = []
+        for i, raw in enumerate(value):
+            try:
+                rules.append(RetentionRule.model_validate(raw))
+            except PydanticValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"retention[{i}].{where}: {first['msg']}") from None
+        return rules
+
+    @model_validator(mode="after")
+    def _queue_holds_a_batch(self) -> GovernanceSettings:
+        if self.audit_queue_size < self.audit_batch_size:
+            raise ValueError("audit_queue_size must be at least audit_batch_size")
+        return self
+
+
+class ApiKeyConfig(_Section):
+    """One API key. Only its SHA-256 (hex) is stored; ``dictamesh auth api-key`` makes one."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    subject: str = Field(min_length=1, max_length=256)
+    roles: list[str] = Field(default_factory=list)
+    tenant: str | None = None
+
+
+class AccessRule(_Section):
+    """Requests to ``path`` (or below it) with one of ``methods`` need one of ``roles``."""
+
+    path: str = Field(pattern=r"^/")
+    #: upper-case HTTP methods; empty = every method
+    methods: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(min_length=1)
+
+    @field_validator("methods")
+    @classmethod
+    def _upper(cls, value: list[str]) -> list[str]:
+        return [m.upper() for m in value]
+
+
+JwksAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"
+]
+
+
+def _default_jwks_algorithms() -> list[JwksAlgorithm]:
+    return ["RS256", "ES256"]
+
+
+def _default_rules() -> list[AccessRule]:
+    # Schema writes (REST and the Confluent-compatible registry) and anything under
+    # /api/v1/admin are for administrators; reading schemas is for every caller.
+    writes = ["POST", "PUT", "PATCH", "DELETE"]
+    return [
+        AccessRule(path="/api/v1/schemas", methods=writes, roles=["admin"]),
+        AccessRule(path="/schema-registry/subjects", methods=writes, roles=["admin"]),
+        AccessRule(path="/schema-registry/config", methods=writes, roles=["admin"]),
+        AccessRule(path="/schema-registry/mode", methods=writes, roles=["admin"]),
+        AccessRule(path="/api/v1/admin", roles=["admin"]),
+    ]
+
+
+class AuthSettings(_Section):
+    """Who may call the node's HTTP API (see ``docs/security.md``).
+
+    Env example: ``DICTAMESH_AUTH__MODE=required``, ``DICTAMESH_AUTH__JWKS_URL=https://...``.
+    """
+
+    #: off: no checks (embedded demo); optional: verify credentials when sent;
+    #: required: every request but ``public_paths`` needs valid credentials (production)
+    mode: Literal["off", "optional", "required"] = "off"
+    #: HS256 shared secret (development; at least 32 characters)
+    jwt_secret: SecretStr | None = None
+    #: the identity provider's JSON Web Key Set, for RS*/ES*/PS* tokens
+    jwks_url: str | None = Field(default=None, pattern=r"^https?://")
+    jwks_algorithms: list[JwksAlgorithm] = Field(
+        default_factory=_default_jwks_algorithms, min_length=1
+    )
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    #: least time between two refetches caused by unknown key ids (forged kids cannot
+    #: hammer the identity provider)
+    jwks_refetch_cooldown_seconds: float = Field(default=10.0, ge=0)
+    jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: expected ``iss``; unchecked when unset
+    issuer: str | None = None
+    #: accepted ``aud`` values (any one); a token with an ``aud`` is rejected when unset
+    audience: list[str] = Field(default_factory=list)
+    leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    required_claims: list[str] = Field(default_factory=lambda: ["exp", "sub"])
+    #: claim holding the roles (a list or a space-separated string); dots walk into
+    #: objects, e.g. ``realm_access.roles``
+    roles_claim: str = Field(default="roles", min_length=1)
+    tenant_claim: str = Field(default="tenant_id", min_length=1)
+    api_keys: list[ApiKeyConfig] = Field(default_factory=list)
+    #: never authenticated: a path matches ``/x`` when it is ``/x`` or starts with ``/x/``
+    #: (webhooks carry their own signatures; add ``/metrics`` for an open scrape endpoint)
+    public_paths: list[str] = Field(default_factory=lambda: ["/health", "/ready", "/webhooks"])
+    rules: list[AccessRule] = Field(default_factory=_default_rules)
+    #: a request may name its tenant here; it must agree with the principal's tenant
+    tenant_header: str = Field(default="X-Tenant-ID", min_length=1)
+    #: holders may act for any tenant (via ``tenant_header``) when not bound to one
+    admin_role: str = Field(default="admin", min_length=1)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 3.2: an HS256 key must be at least as long as the hash (32 bytes).
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("jwt_secret must be at least 32 bytes long")
+        return value
+
+    @model_validator(mode="after")
+    def _can_verify(self) -> AuthSettings:
+        if self.mode != "off" and not (self.jwt_secret or self.jwks_url or self.api_keys):
+            raise ValueError(
+                f"auth.mode={self.mode!r} needs jwt_secret, jwks_url or api_keys to verify with"
+            )
+        return self
 
 
 class DictaMeshSettings(BaseSettings):
@@ -94,6 +443,11 @@ class DictaMeshSettings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
+    tenancy: TenancySettings = Field(default_factory=TenancySettings)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DictaMeshSettings:

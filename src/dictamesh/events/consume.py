@@ -6,6 +6,11 @@ split and handled one message at a time to isolate the poison message(s); a mess
 still fails ``max_attempts`` times goes to ``<topic>.dlq`` (with the error in its headers)
 and is committed, so consumption moves on.
 
+A *transient* failure (:func:`is_transient`: a dependency is unavailable, such as the
+catalog database restarting) is no fault of the messages: the same call is retried with
+backoff until it succeeds (or ``stop`` fires), without using up attempts, never
+dead-lettered and never committed meanwhile. One warning is logged per outage.
+
 Delivery is at-least-once: after a crash, a restart or a rebalance a handler may see a
 message again (even one it already handled, if the commit did not happen). **Handlers must
 be idempotent** (upsert by entity id and version, dedupe on ``event_id``...).
@@ -29,14 +34,17 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import pydantic
 
 from dictamesh.core.errors import (
     ConfigurationError,
+    DictaMeshError,
     EventBusError,
     NotFoundError,
     SerializationError,
@@ -45,6 +53,7 @@ from dictamesh.core.models import ChangeEvent
 from dictamesh.events.bus import Consumer, EventBus, Message
 from dictamesh.events.serde import JsonEventSerializer, Serializer
 from dictamesh.events.topics import TopicSpec, dlq_topic
+from dictamesh.observability.tracing import trace_batches
 
 __all__ = [
     "DLQ_ATTEMPTS",
@@ -59,6 +68,7 @@ __all__ = [
     "backoff_delay",
     "consume_events",
     "dead_letter_headers",
+    "is_transient",
     "per_event",
     "per_message",
     "run_consumer",
@@ -96,6 +106,11 @@ class ConsumerStats:
     dead_lettered: int = 0
     #: batches received from the bus
     batches: int = 0
+    #: handler calls that failed transiently (a dependency was down) and were retried
+    transient_failures: int = 0
+    #: ``consumed`` and ``dead_lettered`` by (original) topic, for /metrics
+    consumed_by_topic: Counter[str] = field(default_factory=Counter)
+    dead_lettered_by_topic: Counter[str] = field(default_factory=Counter)
 
 
 @runtime_checkable
@@ -135,6 +150,15 @@ def dead_letter_headers(message: Message, exc: BaseException, attempts: int) -> 
     return headers
 
 
+def is_transient(exc: BaseException) -> bool:
+    """The default rule for failures that are no fault of the messages: a DictaMesh error
+    meaning "unavailable, try again later" (HTTP 503: catalog database down, event bus,
+    source unavailable or rate limited) or a built-in :class:`ConnectionError`."""
+    if isinstance(exc, DictaMeshError):
+        return exc.http_status == 503
+    return isinstance(exc, ConnectionError)
+
+
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential,
     capped, with "equal jitter": half fixed so retries never bunch up at zero, half random
@@ -157,9 +181,11 @@ class _Runner:
         stop: asyncio.Event | None,
         on_dead_letter: DeadLetterCallback | None,
         stats: ConsumerStats,
+        transient: Callable[[BaseException], bool],
     ) -> None:
         self.bus = bus
         self.handler = handler
+        self.transient = transient
         self.serializer = serializer
         self.max_attempts = max_attempts
         self.batch_attempts = batch_attempts
@@ -180,6 +206,39 @@ class _Runner:
             await asyncio.wait_for(self.stop.wait(), delay)
         if self.stop.is_set():
             raise _Stopped
+
+    async def _handle(self, messages: list[Message]) -> None:
+        """Call the handler, again and again while it fails transiently (see the module
+        docstring); any other error propagates to the attempt/DLQ logic."""
+        failures = 0
+        started = 0.0
+        while True:
+            try:
+                await self.handler(messages)
+            except Exception as exc:
+                if not self.transient(exc):
+                    raise
+                failures += 1
+                self.stats.transient_failures += 1
+                if failures == 1:
+                    started = time.monotonic()
+                    log.warning(
+                        "handler failed transiently on %s message(s) (%s: %s); retrying until"
+                        " it recovers, nothing is committed meanwhile",
+                        len(messages),
+                        _error_type(exc),
+                        _error_text(exc),
+                    )
+                await self._backoff(failures)
+                self.stats.retried += 1
+                continue
+            if failures:
+                log.warning(
+                    "handler recovered after %s transient failure(s) in %.1fs",
+                    failures,
+                    time.monotonic() - started,
+                )
+            return
 
     def _check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
@@ -202,6 +261,7 @@ class _Runner:
             headers=dead_letter_headers(message, exc, attempts),
         )
         self.stats.dead_lettered += 1
+        self.stats.dead_lettered_by_topic[message.topic] += 1
         log.warning(
             "dead-lettered %s[%s]@%s after %s attempt(s): %s: %s",
             message.topic,
@@ -272,7 +332,9 @@ class _Runner:
             for attempt in range(1, self.batch_attempts + 1):
                 self._check_stop()
                 try:
-                    await self.handler(todo)
+                    await self._handle(todo)
+                except _Stopped:
+                    raise
                 except Exception as exc:
                     log.info("batch of %s failed (attempt %s): %r", len(todo), attempt, exc)
                     if attempt < self.batch_attempts:
@@ -293,7 +355,9 @@ class _Runner:
         for attempt in range(1, self.max_attempts + 1):
             self._check_stop()
             try:
-                await self.handler([message])
+                await self._handle([message])
+            except _Stopped:
+                raise
             except Exception as exc:
                 last = exc
                 log.info(
@@ -355,6 +419,7 @@ async def run_consumer(
     batch_attempts: int = 2,
     poll_timeout: float = 1.0,
     stats: ConsumerStats | None = None,
+    transient: Callable[[BaseException], bool] = is_transient,
 ) -> ConsumerStats:
     """Consume ``topics`` as ``group`` until ``stop`` is set (or the task is cancelled).
 
@@ -368,6 +433,12 @@ async def run_consumer(
     ``dlq-error-type``, ``dlq-original-topic``, ``dlq-original-partition``,
     ``dlq-original-offset`` and ``dlq-attempts``; then it is committed and consumption goes
     on. ``on_dead_letter(message, error)`` is awaited after each such publish.
+
+    A handler error for which ``transient(error)`` is true (default :func:`is_transient`)
+    does none of that: the same call is retried with the same backoff (capped at
+    ``backoff_max``) until it succeeds or ``stop`` fires, and nothing is committed
+    meanwhile, so an outage of the handler's database stalls consumption instead of
+    emptying the topic into the DLQ.
 
     With a ``serializer``, a message it cannot decode is dead-lettered at once (``dlq-attempts``
     0), without calling the handler: no retry fixes bad bytes. On buses that track
@@ -388,7 +459,7 @@ async def run_consumer(
     stats = stats if stats is not None else ConsumerStats()
     runner = _Runner(
         bus,
-        handler,
+        trace_batches(handler, group),  # a consumer span per handler call
         serializer=serializer,
         max_attempts=max_attempts,
         batch_attempts=batch_attempts,
@@ -397,6 +468,7 @@ async def run_consumer(
         stop=stop,
         on_dead_letter=on_dead_letter,
         stats=stats,
+        transient=transient,
     )
     async with bus.consumer(group, list(topics)) as consumer:
         while stop is None or not stop.is_set():
@@ -405,6 +477,7 @@ async def run_consumer(
                 continue
             stats.batches += 1
             stats.consumed += len(batch)
+            stats.consumed_by_topic.update(m.topic for m in batch)
             try:
                 await runner.process(consumer, batch)
             except _Stopped:

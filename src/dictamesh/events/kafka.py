@@ -24,6 +24,11 @@ these differences, all inherent to Kafka:
   a partition lost to a rebalance is skipped with a warning instead of failing: its new
   owner reads from the last commit, exactly as if this member had crashed.
 * :meth:`KafkaBus.publish_many` is pipelined, not all-or-none.
+* While the broker is unreachable, a publish waits (the idempotent producer keeps retrying
+  in the background) for at most ``delivery_timeout_ms``, then raises
+  :class:`~dictamesh.core.errors.EventBusError`. The record stays queued and may still be
+  written once the broker is back, so publishing it again can make a duplicate: consumers
+  dedupe (by ``event_id``), as they must under at-least-once delivery anyway.
 * Topics are created by :meth:`KafkaBus.ensure_topic` (and, with ``auto_create_topics``,
   on first publish to / subscription of a topic this bus has not created yet); a topic that
   already exists is left as it is, even if its configuration differs from the spec.
@@ -51,6 +56,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from dictamesh.core.errors import (
+    ConfigurationError,
     DictaMeshError,
     EventBusError,
     MissingDependencyError,
@@ -145,6 +151,9 @@ class KafkaBus:
     :class:`TopicSpec` defaults on first use. Set ``auto_create_topics=False`` where topics
     are managed outside the application (and the principal may not create topics).
 
+    ``delivery_timeout_ms`` bounds how long :meth:`publish` waits for the broker's
+    acknowledgement (see the module docstring for what a timeout means).
+
     Consumer group timings default to a quick failover (``session_timeout_ms=10000``,
     ``heartbeat_interval_ms=1000``): a member that dies without leaving the group holds its
     partitions for up to the session timeout. Any other aiokafka option goes through
@@ -161,6 +170,7 @@ class KafkaBus:
         linger_ms: int = 5,
         compression_type: str | None = "auto",
         request_timeout_ms: int = 30_000,
+        delivery_timeout_ms: int = 30_000,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
         max_poll_interval_ms: int = 300_000,
@@ -168,7 +178,10 @@ class KafkaBus:
         consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
         _aiokafka()  # fail at construction, not at first use, if the extra is missing
+        if delivery_timeout_ms <= 0:
+            raise ConfigurationError("delivery_timeout_ms must be > 0")
         self.bootstrap_servers = bootstrap_servers
+        self.delivery_timeout_ms = delivery_timeout_ms
         self.client_id = client_id
         self.auto_create_topics = auto_create_topics
         self.request_timeout_ms = request_timeout_ms
@@ -230,7 +243,11 @@ class KafkaBus:
             await self.ensure_topics(self._specs.values())
 
     async def aclose(self) -> None:
-        """Close live consumers, the producer (flushing it) and the admin clients."""
+        """Close live consumers, the producer (flushing it) and the admin clients.
+
+        Records the broker has not acknowledged within ``delivery_timeout_ms`` (it is
+        unreachable) are dropped, with a warning, rather than blocking the shutdown.
+        """
         self._closed = True
         for consumer in list(self._consumers):
             try:
@@ -243,12 +260,39 @@ class KafkaBus:
         try:
             if producer is not None:
                 with _kafka_errors("closing the producer"):
-                    await producer.stop()
+                    await self._stop_producer(producer)
         finally:
             if admin is not None:
                 await admin.close()
             if offsets is not None:
                 await offsets.stop()
+
+    async def _stop_producer(self, producer: Any) -> None:
+        # stop() flushes first, and the idempotent producer never gives up on a batch: with
+        # the broker down it would wait for the whole outage (forever, if it never ends).
+        stopping = asyncio.ensure_future(producer.stop())
+        timeout = self.delivery_timeout_ms / 1000
+        done, _ = await asyncio.wait({stopping}, timeout=timeout)
+        if done:
+            stopping.result()
+            return
+        sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        accumulator = getattr(producer, "_message_accumulator", None)
+        if sender_task is None or accumulator is None:  # not the aiokafka we know: wait
+            await stopping
+            return
+        log.warning(
+            "Kafka producer: records not acknowledged within %gs of closing (broker"
+            " unreachable?); dropping them",
+            timeout,
+        )
+        # Without its sender task stop() gives up flushing and closes the connections;
+        # then the dropped records' futures (and the abandoned flush) are failed.
+        sender_task.cancel()
+        try:
+            await stopping
+        finally:
+            _fail_unsent(accumulator, _aiokafka().errors.KafkaTimeoutError("producer closed"))
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -424,8 +468,7 @@ class KafkaBus:
         producer = await self._ready_producer()
         await self._maybe_create([topic])
         future = await self._send(producer, topic, value, key, headers)
-        with _kafka_errors("publish", topic=topic):
-            metadata = await future
+        metadata = await self._delivered(future, topic)
         return RecordMetadata(metadata.topic, metadata.partition, metadata.offset)
 
     async def publish_many(self, topic: str, records: Iterable[Record]) -> list[RecordMetadata]:
@@ -444,9 +487,29 @@ class KafkaBus:
             return []
         await self._maybe_create([topic])
         futures = [await self._send(producer, topic, *record) for record in batch]
-        with _kafka_errors("publish", topic=topic, records=len(batch)):
-            results = await asyncio.gather(*futures)
+        results = await self._delivered(asyncio.gather(*futures), topic, records=len(batch))
         return [RecordMetadata(m.topic, m.partition, m.offset) for m in results]
+
+    async def _delivered(self, pending: asyncio.Future[Any], topic: str, **details: Any) -> Any:
+        """``pending``'s result, waiting at most ``delivery_timeout_ms``.
+
+        The idempotent producer never expires a batch (aiokafka retries it until the broker
+        answers), so without this bound a publish would hang for the whole outage.
+        """
+        timeout = self.delivery_timeout_ms / 1000
+        # asyncio.wait, not wait_for: a timeout must not cancel the queued record's future.
+        done, _ = await asyncio.wait({pending}, timeout=timeout)
+        if not done:
+            pending.add_done_callback(_consume_result)
+            raise EventBusError(
+                f"Kafka publish to {topic!r} not acknowledged within {timeout:g}s (broker"
+                " unreachable?); the record stays queued and may still be written",
+                topic=topic,
+                timeout_seconds=timeout,
+                **details,
+            )
+        with _kafka_errors("publish", topic=topic, **details):
+            return pending.result()
 
     async def _send(
         self,
@@ -764,6 +827,29 @@ class KafkaConsumer:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _fail_unsent(accumulator: Any, exc: BaseException) -> None:
+    """Fail every record still queued in an aiokafka producer's accumulator (aiokafka
+    0.12-0.14 internals; used only once its sender task is gone)."""
+    batches = [b for queue in accumulator._batches.values() for b in queue]
+    batches += list(accumulator._pending_batches)
+    # A batch sent once and re-queued (no answer) left the pending set, but the callback
+    # that removes it from there still fires when it completes: keep that a no-op error.
+    accumulator._pending_batches.update(batches)
+    accumulator.fail_all(exc)
+    for batch in batches:
+        # Each batch's drain waiter gets the error too, and nobody drains any more.
+        waiter = getattr(batch, "_drain_waiter", None)
+        if waiter is not None and waiter.done() and not waiter.cancelled():
+            waiter.exception()
+
+
+def _consume_result(future: asyncio.Future[Any]) -> None:
+    # Nobody awaits a timed-out publish any more: retrieve its outcome so asyncio does not
+    # log "exception was never retrieved" when it finally fails.
+    if not future.cancelled():
+        future.exception()
 
 
 def _message(record: Any) -> Message:

@@ -11,23 +11,31 @@ Example::
     metas = await publisher.publish_events(events)        # batched where the bus supports it
 
     acme = EventPublisher(bus, topic_prefix="acme")  # 'acme.customers.directus.entity_changed'
+    mesh = EventPublisher(bus, tenant_topics=True)   # each event to '<its tenant>.<topic>'
+    limited = EventPublisher(bus, quota=TenantQuotas(settings.tenancy.quotas))
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from dictamesh.core.errors import ConfigurationError
+from dictamesh.core.errors import ConfigurationError, ValidationError
 from dictamesh.core.models import ChangeEvent
 from dictamesh.events.bus import EventBus, RecordMetadata
 from dictamesh.events.serde import JsonEventSerializer, Serializer
 from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
+from dictamesh.observability.stats import BATCH_SIZE_BUCKETS, BucketHistogram
+from dictamesh.observability.tracing import SpanKind, context_from_trace, span
 
-__all__ = ["EventPublisher", "SupportsPublishMany"]
+__all__ = ["EventPublisher", "PublishQuota", "PublishStats", "SupportsPublishMany"]
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_DEFAULT_TENANT = "default"  # the catalog's tenant of events without one
 
 
 @runtime_checkable
@@ -41,6 +49,49 @@ class SupportsPublishMany(Protocol):
     ) -> list[RecordMetadata]: ...
 
 
+@runtime_checkable
+class PublishQuota(Protocol):
+    """Events per tenant and second (:class:`dictamesh.tenancy.TenantQuotas`): returns when
+    ``tenant`` may publish ``count`` more events (it may wait), or raises
+    :class:`~dictamesh.core.errors.TenantQuotaExceeded`."""
+
+    async def acquire_events(self, tenant: str | None, count: int = 1) -> None: ...
+
+
+@dataclass
+class PublishStats:
+    """What a publisher sent (``/metrics`` reads it at scrape time)."""
+
+    #: topic → records published
+    published: Counter[str] = field(default_factory=Counter)
+    #: topic → records per publish call
+    batch_sizes: dict[str, BucketHistogram] = field(default_factory=dict)
+
+    def record(self, topic: str, records: int) -> None:
+        self.published[topic] += records
+        hist = self.batch_sizes.get(topic)
+        if hist is None:
+            hist = self.batch_sizes[topic] = BucketHistogram(BATCH_SIZE_BUCKETS)
+        hist.observe(records)
+
+
+@contextmanager
+def _producer_span(topic: str, event: ChangeEvent) -> Iterator[None]:
+    # Encoding inside the span puts its context in the record's traceparent header; its
+    # parent is the adapter's change span the event carries (else the current span).
+    with span(
+        f"publish {topic}",
+        kind=SpanKind.PRODUCER,
+        parent=context_from_trace(event.trace_context),
+        attributes={
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "messaging.message.id": str(event.event_id),
+        },
+    ):
+        yield
+
+
 class EventPublisher:
     """Serializes and publishes change events; creates each topic once per publisher.
 
@@ -48,6 +99,12 @@ class EventPublisher:
         matched by the full (prefixed) topic name first, then by the unprefixed name (and
         then applied under the prefixed name). Unknown topics get ``TopicSpec`` defaults.
     :param topic_prefix: a tenant prefix: events go to ``<prefix>.<event.topic>``.
+    :param tenant_topics: each event carrying a ``tenant_id`` (other than ``'default'``)
+        goes to ``<tenant_id>.<event.topic>`` (``tenancy.topic_prefix_per_tenant``); events
+        without one go to ``topic_prefix``'s topic, else the plain one.
+    :param quota: asked before publishing, per tenant (``tenancy.quotas``): it delays the
+        publish, or raises :class:`~dictamesh.core.errors.TenantQuotaExceeded` — before
+        anything of the call was sent.
     """
 
     def __init__(
@@ -56,6 +113,9 @@ class EventPublisher:
         serializer: Serializer | None = None,
         topic_specs: Iterable[TopicSpec] = DEFAULT_TOPICS,
         topic_prefix: str | None = None,
+        *,
+        tenant_topics: bool = False,
+        quota: PublishQuota | None = None,
     ) -> None:
         if topic_prefix is not None and not _PREFIX.match(topic_prefix):
             raise ConfigurationError(
@@ -67,12 +127,25 @@ class EventPublisher:
             serializer if serializer is not None else JsonEventSerializer()
         )
         self.topic_prefix = topic_prefix
+        self.tenant_topics = tenant_topics
+        self.quota = quota
         self._specs: dict[str, TopicSpec] = {spec.name: spec for spec in topic_specs}
         self._ensured: set[str] = set()
+        self.stats = PublishStats()
 
     def topic_for(self, event: ChangeEvent) -> str:
         """The topic ``event`` is published to."""
         topic = event.topic
+        tenant = event.tenant_id
+        if self.tenant_topics and tenant and tenant != _DEFAULT_TENANT:
+            if not _PREFIX.match(tenant):
+                # never a "similar" topic name: that could merge two tenants' streams
+                raise ValidationError(
+                    f"tenant {tenant!r} cannot prefix a topic: lowercase letters, digits"
+                    " and '_', starting with a letter",
+                    tenant=tenant[:64],
+                )
+            return f"{tenant}.{topic}"
         return f"{self.topic_prefix}.{topic}" if self.topic_prefix else topic
 
     def spec_for(self, topic: str) -> TopicSpec:
@@ -80,8 +153,9 @@ class EventPublisher:
         spec = self._specs.get(topic)
         if spec is not None:
             return spec
-        if self.topic_prefix and topic.startswith(self.topic_prefix + "."):
-            base = self._specs.get(topic[len(self.topic_prefix) + 1 :])
+        prefix, _, rest = topic.partition(".")
+        if rest and (prefix == self.topic_prefix or self.tenant_topics):
+            base = self._specs.get(rest)
             if base is not None:
                 return base.model_copy(update={"name": topic})
         return TopicSpec(name=topic)
@@ -94,9 +168,14 @@ class EventPublisher:
     async def publish_event(self, event: ChangeEvent) -> RecordMetadata:
         """Publish one event to its topic, keyed by its entity id."""
         topic = self.topic_for(event)
+        if self.quota is not None:
+            await self.quota.acquire_events(event.tenant_id, 1)
         await self._ensure(topic)
-        value, headers = self.serializer.encode(event)
-        return await self.bus.publish(topic, value, key=event.key, headers=headers)
+        with _producer_span(topic, event):
+            value, headers = self.serializer.encode(event)
+            meta = await self.bus.publish(topic, value, key=event.key, headers=headers)
+        self.stats.record(topic, 1)
+        return meta
 
     async def publish_events(self, events: Iterable[ChangeEvent]) -> list[RecordMetadata]:
         """Publish events in order; one batch per topic when the bus supports it.
@@ -105,16 +184,22 @@ class EventPublisher:
         """
         batches: dict[str, list[tuple[int, tuple[bytes, str | None, Mapping[str, bytes]]]]] = {}
         count = 0
+        events = list(events)
+        if self.quota is not None:
+            per_tenant = Counter(event.tenant_id for event in events)
+            for tenant, number in per_tenant.items():
+                await self.quota.acquire_events(tenant, number)
         for index, event in enumerate(events):
-            value, headers = self.serializer.encode(event)
-            batches.setdefault(self.topic_for(event), []).append(
-                (index, (value, event.key, headers))
-            )
+            topic = self.topic_for(event)
+            with _producer_span(topic, event):  # per event: each record carries its own
+                value, headers = self.serializer.encode(event)
+            batches.setdefault(topic, []).append((index, (value, event.key, headers)))
             count = index + 1
         results: list[RecordMetadata | None] = [None] * count
         for topic, items in batches.items():
             await self._ensure(topic)
             metas = await self._publish_batch(topic, [record for _, record in items])
+            self.stats.record(topic, len(items))
             for (index, _), meta in zip(items, metas, strict=True):
                 results[index] = meta
         return [meta for meta in results if meta is not None]

@@ -13,7 +13,7 @@ id, and registering a schema already present under a subject returns its existin
 
 Example::
 
-    async with HttpSchemaRegistryClient("http://catalog:8080/registry") as registry:
+    async with HttpSchemaRegistryClient("http://node:8000/schema-registry") as registry:
         schema_id = await registry.register("customers.directus.entity_changed-value", schema)
         assert await registry.get_by_id(schema_id) == schema
 """

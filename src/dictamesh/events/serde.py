@@ -2,8 +2,10 @@
 
 A :class:`Serializer` produces the record value plus headers that let consumers route and
 filter without decoding the body (``event-type``, ``entity-type``, ``tenant-id``) and carry
-the W3C ``traceparent`` for distributed tracing. :class:`JsonEventSerializer` is the default;
-other formats (e.g. Avro in the Confluent wire format) implement the same Protocol.
+the W3C ``traceparent`` for distributed tracing: the active OpenTelemetry span's when there
+is one (see :mod:`dictamesh.observability.tracing`), else the event's ``trace_context``.
+:class:`JsonEventSerializer` is the default; other formats (e.g. Avro in the Confluent wire
+format) implement the same Protocol.
 
 Example::
 
@@ -24,6 +26,7 @@ import pydantic
 
 from dictamesh.core.errors import SerializationError
 from dictamesh.core.models import ChangeEvent, TraceContext
+from dictamesh.observability.tracing import current_traceparent
 
 __all__ = [
     "HEADER_CONTENT_TYPE",
@@ -82,10 +85,13 @@ def event_headers(event: ChangeEvent, content_type: str) -> dict[str, bytes]:
     }
     if event.tenant_id is not None:
         headers[HEADER_TENANT_ID] = event.tenant_id.encode()
-    if event.trace_context is not None:
+    # The active span (the publisher's producer span) is the consumer's parent; without
+    # one, the context the event carries from the adapter that detected it.
+    traceparent = current_traceparent()
+    if traceparent is None and event.trace_context is not None:
         traceparent = format_traceparent(event.trace_context)
-        if traceparent is not None:
-            headers[HEADER_TRACEPARENT] = traceparent.encode()
+    if traceparent is not None:
+        headers[HEADER_TRACEPARENT] = traceparent.encode()
     return headers
 
 

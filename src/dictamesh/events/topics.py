@@ -78,4 +78,6 @@ DEFAULT_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=None,
         cleanup_policy=CleanupPolicy.COMPACT,
     ),
+    # circuit breaker state changes of the adapters (dictamesh.resilience.events)
+    TopicSpec(name="system.adapters.breaker_changed", retention_ms=7 * _DAY_MS),
 )

@@ -4,10 +4,19 @@ DataLoaders cache by key, so they must never outlive one request (a later reques
 see stale entities, and one tenant another's). Create one :class:`GatewayContext` per
 request; the transport (``dictamesh.api``, a federation subgraph, a test) decides how.
 
+The caller is ``ctx.principal``: given explicitly, or taken from
+:data:`dictamesh.core.context.current_principal`, which the auth middleware sets for the
+request (``None`` when anonymous or auth is off).
+
 Example::
 
     ctx = GatewayContext(registry)
     result = await schema.execute("{ customers { items { name } } }", context_value=ctx)
+
+    @strawberry.field
+    def me(self, info: Info) -> str | None:
+        who = gateway_context(info).principal
+        return who.subject if who else None
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ from typing import Any, Protocol
 from strawberry.types import Info
 
 from dictamesh.adapters.contract import DataProductAdapter
+from dictamesh.core.context import current_principal
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.models import EntitySchema
+from dictamesh.core.principal import Principal
 from dictamesh.gateway.loaders import Loaders
 
 __all__ = ["CONTEXT_KEY", "AdapterSource", "GatewayContext", "gateway_context"]
@@ -48,10 +59,16 @@ class GatewayContext:
     registry: AdapterSource
     #: transport request object (a Starlette ``Request`` over HTTP), if any
     request: Any = None
+    #: the authenticated caller; defaults to the one the auth middleware set
+    principal: Principal | None = None
+    #: the ``connection_init`` payload of a GraphQL WebSocket connection (Strawberry sets it)
+    connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.registry)
+        if self.principal is None:
+            self.principal = current_principal.get()
 
 
 def gateway_context(info: Info[Any, Any]) -> GatewayContext:

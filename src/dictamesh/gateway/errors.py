@@ -131,3 +131,10 @@ class DictaMeshErrorExtension(SchemaExtension):
         errors = getattr(result, "errors", None)
         if result is not None and errors:
             result.errors = [format_error(e) for e in errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # A subscription's results leave one by one, long before on_operation ends.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [format_error(e) for e in errors]
+        yield

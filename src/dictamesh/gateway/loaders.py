@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from strawberry.dataloader import DataLoader
 
 from dictamesh.adapters.contract import DataProductAdapter
-from dictamesh.core.errors import QueryLimitExceeded, SourceResponseError
+from dictamesh.core.errors import QueryLimitExceeded, SourceError, SourceResponseError
 from dictamesh.core.models import (
     MAX_QUERY_LIMIT,
     Entity,
@@ -39,6 +39,8 @@ from dictamesh.core.models import (
     FilterOp,
     Query,
 )
+from dictamesh.gateway.staleness import answer_from_cache
+from dictamesh.observability.tracing import traced
 
 __all__ = ["DEFAULT_MAX_RELATED_ITEMS", "Loaders"]
 
@@ -95,16 +97,37 @@ class Loaders:
 
     # --- batch functions --------------------------------------------------------------
 
-    async def _load_entities(self, entity_type: str, ids: list[str]) -> list[Entity | None]:
+    @traced(
+        "dataloader.batch",
+        attributes=lambda _self, entity_type, ids: {
+            "dictamesh.entity.type": entity_type,
+            "dataloader.keys": len(ids),
+        },
+    )
+    async def _load_entities(
+        self, entity_type: str, ids: list[str]
+    ) -> list[Entity | BaseException | None]:
         adapter = self._registry.for_type(entity_type)
-        found = list(await adapter.get_entities(ids))
+        try:
+            found = list(await adapter.get_entities(ids))
+        except SourceError as exc:
+            # the source failed: cached ids still answer, only the others fail (per key)
+            return await answer_from_cache(adapter, ids, exc)
         if len(found) != len(ids):
             raise SourceResponseError(
                 f"adapter {adapter.name!r} returned {len(found)} results for {len(ids)} ids",
                 adapter=adapter.name,
             )
-        return found
+        return list(found)
 
+    @traced(
+        "dataloader.batch",
+        attributes=lambda _self, entity_type, via_field, _key_type, keys: {
+            "dictamesh.entity.type": entity_type,
+            "dataloader.via_field": via_field,
+            "dataloader.keys": len(keys),
+        },
+    )
     async def _load_related(
         self, entity_type: str, via_field: str, key_type: FieldType | None, keys: list[str]
     ) -> list[list[Entity]]:

@@ -26,6 +26,11 @@ are those class objects (so ``Customer`` ↔ ``Invoice`` cycles need no forward 
 finally ``strawberry.type`` decorates each class in place. Every resolver receives a
 :class:`Node` (entity type, id, attributes) as its root.
 
+The same type generation serves federation (:mod:`dictamesh.gateway.federation`): a
+subgraph builds only its domain's types plus key-only *stubs* (``references``) of the
+entity types its relationships point to, and :class:`SchemaPart` objects (the catalog) add
+root fields and per-entity fields in both the one-node schema and their own subgraph.
+
 Example::
 
     schema = build_schema(registry)
@@ -45,7 +50,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import partial
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import strawberry
 from graphql import GraphQLError
@@ -82,6 +87,8 @@ from dictamesh.gateway.errors import (
     log_errors,
     pydantic_problems,
 )
+from dictamesh.gateway.staleness import StaleAnswersExtension
+from dictamesh.governance.graphql import guard_entity, guard_field, guard_query
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -90,10 +97,13 @@ __all__ = [
     "FilterInput",
     "FilterOperator",
     "GatewaySchema",
+    "GeneratedType",
     "Node",
     "SchemaBuilder",
+    "SchemaPart",
     "SortInput",
     "build_schema",
+    "extension_factories",
     "type_name",
 ]
 
@@ -160,9 +170,13 @@ class Node:
     type: str
     attributes: Mapping[str, Any]
     id: str | None = None  # None for nested objects (invoice items)
+    #: a nested object's parent and the attribute holding it (governance audits the owner)
+    owner: tuple[Node, str] | None = None
 
     @classmethod
     def of(cls, entity: Entity) -> Node:
+        # every entity becomes a GraphQL object here: entity-level policy denials apply
+        guard_entity(entity.type, entity.source.domain, entity.id)
         return cls(type=entity.type, attributes=entity.attributes, id=entity.id)
 
     def describe(self) -> str:
@@ -242,10 +256,15 @@ def _field(
     name: str | None = None,
     graphql_type: Any = None,
     description: str | None = None,
+    directives: Sequence[object] = (),
 ) -> StrawberryField:
     """``strawberry.field`` typed for generated fields (its overloads type the resolver)."""
     made: Any = strawberry.field(
-        resolver=resolver, name=name, graphql_type=graphql_type, description=description
+        resolver=resolver,
+        name=name,
+        graphql_type=graphql_type,
+        description=description,
+        directives=directives,
     )
     assert isinstance(made, StrawberryField)
     return made
@@ -263,6 +282,41 @@ def _list_of(annotation: Any) -> Any:
 # --- the builder ----------------------------------------------------------------------
 
 
+class SchemaPart(Protocol):
+    """Fields another part of the mesh adds to the generated schema (e.g. the catalog).
+
+    Both methods are called once per build and must return fresh fields (a Strawberry
+    field belongs to exactly one type). Keys are Python attribute names; give each field
+    its GraphQL ``name``.
+    """
+
+    #: GraphQL type names the part defines (entity types may not take them)
+    type_names: frozenset[str]
+
+    def root_fields(self) -> dict[str, StrawberryField]:
+        """Fields of ``Query``."""
+        ...
+
+    def entity_fields(self, entity_type: str) -> dict[str, StrawberryField]:
+        """Fields added to the object type of ``entity_type`` (root value: a :class:`Node`)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedType:
+    """What :meth:`SchemaBuilder.decorate` is told about the type it decorates."""
+
+    entity_type: str
+    name: str
+    description: str
+    #: an entity type (it has ``id``); False for nested object types
+    top_level: bool
+    #: served elsewhere: only ``id`` plus fields contributed here (a federation stub)
+    stub: bool
+    #: GraphQL names of its fields
+    fields: tuple[str, ...]
+
+
 @dataclass
 class _Inverse:
     name: str
@@ -277,6 +331,7 @@ class _ObjectType:
     schema: EntitySchema
     top_level: bool
     cls: type
+    stub: bool = False
     fields: dict[str, StrawberryField] = field(default_factory=dict)
     inverses: list[_Inverse] = field(default_factory=list)
 
@@ -300,16 +355,34 @@ class _ObjectType:
 class SchemaBuilder:
     """Builds the gateway's Strawberry types from entity schemas.
 
+    ``schemas`` are the entity types served (root fields, all fields, relationships).
+    ``references`` are entity types served elsewhere that appear here as stubs: ``id``,
+    the inverse relationships of served types, and :class:`SchemaPart` entity fields;
+    relationships to a stub answer ``{id}`` without loading it. ``mesh_types`` is what
+    ``entityTypes`` lists (default: ``schemas``).
+
     :meth:`build` gives the whole :class:`GatewaySchema`; :attr:`object_types` and
-    :meth:`query_type` are there for transports that assemble their own schema (e.g. a
-    federation subgraph overriding :meth:`decorate`).
+    :meth:`query_type` are there for transports that assemble their own schema (the
+    federation subgraph overrides :meth:`decorate`, :meth:`shared_field_directives` and
+    :meth:`build`).
     """
 
     def __init__(
-        self, schemas: Mapping[str, EntitySchema], *, plurals: Mapping[str, str] | None = None
+        self,
+        schemas: Mapping[str, EntitySchema],
+        *,
+        plurals: Mapping[str, str] | None = None,
+        references: Mapping[str, EntitySchema] | None = None,
+        parts: Sequence[SchemaPart] = (),
+        mesh_types: Iterable[str] | None = None,
     ) -> None:
         self.schemas = {t: schemas[t] for t in sorted(schemas)}
         self.plurals = {t: (plurals or {}).get(t, f"{t}s") for t in self.schemas}
+        self.references = {
+            t: s for t, s in sorted((references or {}).items()) if t not in self.schemas
+        }
+        self.parts = list(parts)
+        self.mesh_types = sorted(mesh_types) if mesh_types is not None else list(self.schemas)
         self._types: dict[str, _ObjectType] = {}
         self.object_types: dict[str, type] = {}
         self.page_types: dict[str, type] = {}
@@ -317,13 +390,17 @@ class SchemaBuilder:
 
     # --- hooks ------------------------------------------------------------------------
 
-    def decorate(self, cls: type, *, name: str, description: str, top_level: bool) -> type:
+    def decorate(self, cls: type, spec: GeneratedType) -> type:
         """Turn a prepared class into a Strawberry type (override for federation keys).
 
         Must decorate ``cls`` in place (``strawberry.type`` and
         ``strawberry.federation.type`` do): other types already refer to it.
         """
-        return strawberry.type(cls, name=name, description=description)
+        return strawberry.type(cls, name=spec.name, description=spec.description)
+
+    def shared_field_directives(self) -> Sequence[object]:
+        """Directives of root fields every subgraph defines alike (``entityTypes``)."""
+        return ()
 
     # --- assembly ---------------------------------------------------------------------
 
@@ -331,10 +408,9 @@ class SchemaBuilder:
         self, *, extensions: Sequence[ExtensionFactory] = (), max_depth: int | None = MAX_DEPTH
     ) -> GatewaySchema:
         """The schema; ``max_depth`` refuses deeper documents before anything runs."""
-        factories: list[ExtensionFactory] = [DictaMeshErrorExtension]
-        if max_depth is not None:
-            factories.append(partial(QueryDepthLimiter, max_depth=max_depth))
-        return GatewaySchema(query=self.query_type(), extensions=[*factories, *extensions])
+        return GatewaySchema(
+            query=self.query_type(), extensions=extension_factories(extensions, max_depth)
+        )
 
     def query_type(self) -> type:
         self._build_types()
@@ -345,7 +421,7 @@ class SchemaBuilder:
             namespace[_attr(self.plurals[entity_type])] = _page_field(
                 entity_type, self.page_types[entity_type], self._field_names(obj.schema)
             )
-        known = list(self.schemas)
+        known = list(self.mesh_types)
 
         def entity_types() -> list[str]:
             return known
@@ -355,7 +431,20 @@ class SchemaBuilder:
             name="entityTypes",
             graphql_type=list[str],
             description="Entity types served by this gateway.",
+            directives=self.shared_field_directives(),
         )
+        taken = {to_camel_case(attr) for attr in namespace if attr != "__module__"}
+        for part in self.parts:
+            for attr, part_field in part.root_fields().items():
+                name = part_field.graphql_name or to_camel_case(attr)
+                if attr in namespace or name in taken:
+                    raise ConfigurationError(
+                        f"root field {name} is defined twice (an entity type's root field"
+                        " and a schema part's share a name)",
+                        field=name,
+                    )
+                taken.add(name)
+                namespace[attr] = part_field
         cls = type("Query", (), namespace)
         return strawberry.type(cls, name="Query")
 
@@ -364,6 +453,8 @@ class SchemaBuilder:
             return
         self._check_names()
         self._collect(self.schemas.values(), top_level=True)
+        for schema in self.references.values():
+            self._claim(schema, top_level=True, stub=True)
         self._collect_inverses()
         for obj in self._types.values():
             self._add_fields(obj)
@@ -374,9 +465,15 @@ class SchemaBuilder:
                 f"`{obj.schema.entity_type}` of the `{obj.schema.domain}` domain"
                 f" (schema v{obj.schema.version})"
             )
-            decorated = self.decorate(
-                obj.cls, name=obj.name, description=description, top_level=obj.top_level
+            spec = GeneratedType(
+                entity_type=obj.schema.entity_type,
+                name=obj.name,
+                description=description,
+                top_level=obj.top_level,
+                stub=obj.stub,
+                fields=tuple(f.graphql_name or a for a, f in obj.fields.items()),
             )
+            decorated = self.decorate(obj.cls, spec)
             self.object_types[obj.schema.entity_type] = decorated
         for entity_type in self.schemas:
             self.page_types[entity_type] = _page_type(
@@ -396,25 +493,35 @@ class SchemaBuilder:
 
     def _collect(self, schemas: Iterable[EntitySchema], *, top_level: bool) -> None:
         for schema in schemas:
-            name = type_name(schema.entity_type)
             existing = self._types.get(schema.entity_type)
             if existing is not None:
                 if existing.schema == schema and not top_level and not existing.top_level:
                     continue  # the same nested schema used by two parents
                 raise ConfigurationError(
-                    f"GraphQL type {name} would be generated twice with different shapes",
+                    f"GraphQL type {existing.name} would be generated twice with different shapes",
                     entity_type=schema.entity_type,
                 )
-            taken = {o.name for o in self._types.values()} | _RESERVED_TYPE_NAMES
-            taken |= {f"{o.name}Page" for o in self._types.values() if o.top_level}
-            if name in taken or (top_level and f"{name}Page" in taken):
-                raise ConfigurationError(
-                    f"GraphQL type name {name} of {schema.entity_type!r} is already taken",
-                    entity_type=schema.entity_type,
-                )
-            cls = type(name, (), {"__module__": __name__, "__doc__": schema.description})
-            self._types[schema.entity_type] = _ObjectType(schema, top_level, cls)
+            self._claim(schema, top_level=top_level, stub=False)
             self._collect(schema.nested.values(), top_level=False)
+
+    def _claim(self, schema: EntitySchema, *, top_level: bool, stub: bool) -> None:
+        name = type_name(schema.entity_type)
+        taken = {o.name for o in self._types.values()} | _RESERVED_TYPE_NAMES
+        taken |= {f"{o.name}Page" for o in self._types.values() if o.top_level and not o.stub}
+        for part in self.parts:
+            taken |= part.type_names
+        has_page = top_level and not stub
+        if (
+            schema.entity_type in self._types
+            or name in taken
+            or (has_page and f"{name}Page" in taken)
+        ):
+            raise ConfigurationError(
+                f"GraphQL type name {name} of {schema.entity_type!r} is already taken",
+                entity_type=schema.entity_type,
+            )
+        cls = type(name, (), {"__module__": __name__, "__doc__": schema.description})
+        self._types[schema.entity_type] = _ObjectType(schema, top_level, cls, stub=stub)
 
     def _collect_inverses(self) -> None:
         for schema in self.schemas.values():
@@ -471,10 +578,50 @@ class SchemaBuilder:
                     description="Entity id, unique within its type.",
                 ),
             )
+        if not obj.stub:
+            self._add_own_fields(obj)
+        for inverse in obj.inverses:
+            source = self._types[inverse.source_type]
+            obj.add(_attr(inverse.name), _inverse_field(inverse, source.cls))
+        if obj.top_level:
+            own = self._declared_names(schema.entity_type)
+            for part in self.parts:
+                for attr, part_field in part.entity_fields(schema.entity_type).items():
+                    name = part_field.graphql_name or to_camel_case(attr)
+                    if name in own:
+                        # The data product's own field wins, on one node and in the
+                        # supergraph alike (the catalog subgraph leaves it out too).
+                        logger.warning(
+                            "%s.%s of a schema part skipped: the entity declares it",
+                            obj.name,
+                            name,
+                        )
+                        continue
+                    obj.add(attr, part_field)
+
+    def _declared_names(self, entity_type: str) -> set[str]:
+        """GraphQL field names an entity type gets from the schemas themselves (its own
+        fields, nested lists, relationships, and inverses declared by any known schema)."""
+        known = {**self.references, **self.schemas}
+        names: set[str] = set()
+        schema = known.get(entity_type)
+        if schema is not None:
+            names |= {f.name for f in schema.fields}
+            names |= set(schema.nested) | {r.name for r in schema.relationships}
+        for other in known.values():
+            names |= {
+                r.inverse
+                for r in other.relationships
+                if r.target_type == entity_type and r.inverse is not None
+            }
+        return {to_camel_case(n) for n in names}
+
+    def _add_own_fields(self, obj: _ObjectType) -> None:
+        schema = obj.schema
         for spec in schema.fields:
             if obj.top_level and spec.name == "id":
                 continue  # the entity id above is the id
-            obj.add(_attr(spec.name), _attribute_field(spec))
+            obj.add(_attr(spec.name), _attribute_field(spec, schema))
         for name, nested in schema.nested.items():
             obj.add(_attr(name), _nested_field(name, nested, self._types[nested.entity_type].cls))
         for rel in schema.relationships:
@@ -487,10 +634,7 @@ class SchemaBuilder:
                     rel.target_type,
                 )
                 continue
-            obj.add(_attr(rel.name), _relationship_field(rel, target.cls))
-        for inverse in obj.inverses:
-            source = self._types[inverse.source_type]
-            obj.add(_attr(inverse.name), _inverse_field(inverse, source.cls))
+            obj.add(_attr(rel.name), _relationship_field(rel, target.cls, load=not target.stub))
 
     @staticmethod
     def _field_names(schema: EntitySchema) -> dict[str, str]:
@@ -504,15 +648,29 @@ def build_schema(
     plurals: Mapping[str, str] | None = None,
     extensions: Sequence[ExtensionFactory] = (),
     max_depth: int | None = MAX_DEPTH,
+    parts: Sequence[SchemaPart] = (),
 ) -> GatewaySchema:
     """The gateway schema for every entity type ``registry.schemas()`` returns.
 
     ``extensions`` are Strawberry extension classes or factories (one instance per
-    request); ``max_depth`` bounds how deeply a document may nest (None: unbounded).
+    request); ``max_depth`` bounds how deeply a document may nest (None: unbounded);
+    ``parts`` add fields of other parts of the mesh (e.g.
+    :class:`dictamesh.gateway.catalog.CatalogPart`).
     """
-    return SchemaBuilder(registry.schemas(), plurals=plurals).build(
+    return SchemaBuilder(registry.schemas(), plurals=plurals, parts=parts).build(
         extensions=extensions, max_depth=max_depth
     )
+
+
+def extension_factories(
+    extensions: Sequence[ExtensionFactory], max_depth: int | None
+) -> list[ExtensionFactory]:
+    """The gateway's own extensions (error codes, stale answers, depth limit) followed by
+    ``extensions``."""
+    factories: list[ExtensionFactory] = [DictaMeshErrorExtension, StaleAnswersExtension]
+    if max_depth is not None:
+        factories.append(partial(QueryDepthLimiter, max_depth=max_depth))
+    return [*factories, *extensions]
 
 
 class GatewaySchema(strawberry.Schema):
@@ -531,7 +689,7 @@ def _resolve_id(root: Node) -> str | None:
     return root.id
 
 
-def _attribute_field(spec: FieldSpec) -> StrawberryField:
+def _attribute_field(spec: FieldSpec, schema: EntitySchema) -> StrawberryField:
     convert = _CONVERTERS.get(spec.type, _as_is)
     name, many = spec.name, spec.many
 
@@ -556,7 +714,7 @@ def _attribute_field(spec: FieldSpec) -> StrawberryField:
         tag = f"classification: {spec.classification.value}"
         description = f"{description} ({tag})" if description else tag.capitalize()
     return _field(
-        resolver=resolve,
+        resolver=guard_field(resolve, spec, schema),  # policy, masking, audit
         name=to_camel_case(name),
         graphql_type=annotation,
         description=description,
@@ -572,7 +730,7 @@ def _nested_field(name: str, nested: EntitySchema, cls: type) -> StrawberryField
             raise SourceResponseError(
                 f"{name} of {root.describe()} is not a list of objects", field=name
             )
-        return [Node(type=nested.entity_type, attributes=item) for item in raw]
+        return [Node(type=nested.entity_type, attributes=item, owner=(root, name)) for item in raw]
 
     return _field(
         resolver=resolve,
@@ -582,7 +740,8 @@ def _nested_field(name: str, nested: EntitySchema, cls: type) -> StrawberryField
     )
 
 
-def _relationship_field(rel: RelationshipSpec, target_cls: type) -> StrawberryField:
+def _relationship_field(rel: RelationshipSpec, target_cls: type, *, load: bool) -> StrawberryField:
+    """``load=False``: the target is served elsewhere; answer references (``{id}``) only."""
     target, via = rel.target_type, rel.via_field
     description = f"The {type_name(target)} referenced by `{via}` ({rel.relationship_type})."
 
@@ -592,6 +751,8 @@ def _relationship_field(rel: RelationshipSpec, target_cls: type) -> StrawberryFi
             ids = ids_at(root.attributes, via)
             if not ids:
                 return []
+            if not load:
+                return [Node(type=target, attributes={}, id=i) for i in ids]
             loaded = await gateway_context(info).loaders.entity(target).load_many(ids)
             return [Node.of(e) for e in loaded if e is not None]
 
@@ -606,6 +767,8 @@ def _relationship_field(rel: RelationshipSpec, target_cls: type) -> StrawberryFi
         ids = ids_at(root.attributes, via)
         if not ids:
             return None
+        if not load:
+            return Node(type=target, attributes={}, id=ids[0])
         entity = await gateway_context(info).loaders.entity(target).load(ids[0])
         return None if entity is None else Node.of(entity)
 
@@ -692,6 +855,7 @@ def _page_field(
                 max_limit=MAX_QUERY_LIMIT,
             )
         query = _to_query(filter or [], sort or [], limit, cursor, field_names)
+        await guard_query(info, entity_type, query)  # governance: type readable, filters
         ctx = gateway_context(info)
         page = await ctx.registry.for_type(entity_type).query_entities(query)
         ctx.loaders.prime(page.items)

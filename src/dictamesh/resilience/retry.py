@@ -12,13 +12,18 @@ Backoff before attempt ``n + 1`` ("equal jitter")::
 
 ``Retry-After``: a :class:`SourceRateLimited` with ``retry_after`` waits
 ``max(backoff, retry_after)``. **The cap:** when ``retry_after`` is larger than
-``backoff_max`` the call is *not* retried and the 429 error propagates at once (its
-``retry_after`` detail lets the API pass the hint on). Waiting less would only earn another
-429; waiting longer would hold the caller beyond the configured budget.
+``retry_after_max`` (default: ``backoff_max``) the call is *not* retried and the 429 error
+propagates at once (its ``retry_after`` detail lets the API pass the hint on). Waiting less
+would only earn another 429; waiting longer would hold the caller beyond the configured
+budget.
+
+**Deadline:** :meth:`RetryPolicy.call` takes an optional ``deadline`` (a ``clock()`` time);
+a retry whose wait would end after it is not made, and the last error propagates.
 
 Example::
 
-    retry = RetryPolicy(max_attempts=3, backoff_initial=0.1, backoff_max=5.0)
+    retry = RetryPolicy(max_attempts=3, backoff_initial=0.1, backoff_max=5.0,
+                        retry_after_max=30.0)
     data = await retry.call(lambda: fetch("c-1"))
 """
 
@@ -26,10 +31,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 
 from dictamesh.core.errors import DictaMeshError, SourceRateLimited
 
@@ -46,6 +59,19 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, DictaMeshError) and bool(getattr(exc, "retryable", False))
 
 
+class _Deadline(stop_base):
+    """Stop when the next wait would end at or after ``deadline`` (a ``clock()`` time)."""
+
+    def __init__(self, deadline: float | None, clock: Callable[[], float]) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if self.deadline is None:
+            return False
+        return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline
+
+
 class RetryPolicy:
     """Retries retryable errors up to ``max_attempts`` attempts in total."""
 
@@ -55,8 +81,10 @@ class RetryPolicy:
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         *,
+        retry_after_max: float | None = None,
         jitter: bool = True,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_retry: RetryCallback | None = None,
     ) -> None:
@@ -64,13 +92,22 @@ class RetryPolicy:
             raise ValueError("max_attempts must be >= 1")
         if backoff_initial < 0 or backoff_max < 0:
             raise ValueError("backoff times must be >= 0")
+        if retry_after_max is not None and retry_after_max < 0:
+            raise ValueError("retry_after_max must be >= 0")
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        #: longest ``Retry-After`` honoured by waiting; a longer one is not retried
+        self.retry_after_max = backoff_max if retry_after_max is None else retry_after_max
         self.jitter = jitter
         self._sleep = sleep
+        self._clock = clock
         self._rng = rng or random.Random()
-        self._on_retry = on_retry
+        self._listeners: list[RetryCallback] = [on_retry] if on_retry is not None else []
+
+    def add_retry_listener(self, listener: RetryCallback) -> None:
+        """Also call ``listener(attempt, error, wait)`` before each retry's wait."""
+        self._listeners.append(listener)
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), before jitter."""
@@ -80,7 +117,7 @@ class RetryPolicy:
         if not is_retryable(exc):
             return False
         if isinstance(exc, SourceRateLimited) and exc.retry_after is not None:
-            return exc.retry_after <= self.backoff_max  # see "the cap" in the module docstring
+            return exc.retry_after <= self.retry_after_max  # "the cap" (module docstring)
         return True
 
     def _wait(self, state: RetryCallState) -> float:
@@ -92,17 +129,23 @@ class RetryPolicy:
         return wait
 
     def _before_sleep(self, state: RetryCallState) -> None:
-        if self._on_retry is None or state.outcome is None:
+        if not self._listeners or state.outcome is None:
             return
         exc = state.outcome.exception()
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         if exc is not None:
-            self._on_retry(state.attempt_number, exc, wait)
+            for listener in self._listeners:
+                listener(state.attempt_number, exc, wait)
 
-    async def call(self, factory: Callable[[], Awaitable[T]]) -> T:
-        """Run ``factory()`` (a fresh coroutine per attempt) until success or give-up."""
+    async def call(
+        self, factory: Callable[[], Awaitable[T]], *, deadline: float | None = None
+    ) -> T:
+        """Run ``factory()`` (a fresh coroutine per attempt) until success or give-up.
+
+        ``deadline``: a ``clock()`` time; no retry is made whose wait would end after it.
+        """
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_any(stop_after_attempt(self.max_attempts), _Deadline(deadline, self._clock)),
             wait=self._wait,
             retry=retry_if_exception(self.should_retry),
             sleep=self._sleep,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -16,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dictamesh.sources._store import RecordStore, webhook_admin_routes
 
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 ADMIN_PREFIX = "/_admin"
-FAULT_MODES = ("error500", "hang", "garbage")
+FAULT_MODES = ("error500", "hang", "garbage", "latency")
 
 
 class TokenBucket:
@@ -60,6 +61,8 @@ class AdminState:
     requests: Counter[str] = field(default_factory=Counter)
     fault_mode: str | None = None
     fault_probability: float = 1.0
+    #: seconds the ``latency`` fault delays a request before answering it normally
+    fault_delay: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def should_fault(self) -> str | None:
@@ -94,9 +97,15 @@ def _admin_routes(state: AdminState) -> list[BaseRoute]:
             or not 0 <= probability <= 1
         ):
             return JSONResponse({"error": "probability must be a number in [0, 1]"}, 400)
+        delay = body.get("delay_seconds", 1.0)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 600:
+            return JSONResponse({"error": "delay_seconds must be a number in [0, 600]"}, 400)
         state.fault_mode = str(body["mode"])
         state.fault_probability = float(probability)
-        return JSONResponse({"mode": state.fault_mode, "probability": probability})
+        state.fault_delay = float(delay)
+        return JSONResponse(
+            {"mode": state.fault_mode, "probability": probability, "delay_seconds": delay}
+        )
 
     async def clear_faults(request: Request) -> Response:
         state.fault_mode = None
@@ -138,8 +147,17 @@ class _Guard:
             return
         fault = self.state.should_fault()
         if fault == "hang":
-            await asyncio.sleep(3600)  # the client's timeout (or shutdown) ends it
+            # never answer; the client giving up (its timeout) or shutdown ends it
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3600):
+                    await _until_disconnect(receive)
             return
+        if fault == "latency":
+            # answer normally after the delay, unless the client gave up meanwhile
+            delayed = await _delay(receive, self.state.fault_delay)
+            if delayed is None:
+                return
+            receive = delayed
         if fault == "error500":
             await JSONResponse({"error": "injected fault"}, 500)(scope, receive, send)
             return
@@ -157,6 +175,30 @@ class _Guard:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+async def _until_disconnect(receive: Receive, buffer: list[Message] | None = None) -> None:
+    while (message := await receive())["type"] != "http.disconnect":
+        if buffer is not None:
+            buffer.append(message)
+
+
+async def _delay(receive: Receive, seconds: float) -> Receive | None:
+    """Wait ``seconds``; None if the client disconnected meanwhile, else a ``receive``
+    that first replays what was read while waiting (the request body)."""
+    buffered: list[Message] = []
+    try:
+        async with asyncio.timeout(seconds):
+            await _until_disconnect(receive, buffered)
+    except TimeoutError:
+        pass
+    else:
+        return None
+
+    async def replay() -> Message:
+        return buffered.pop(0) if buffered else await receive()
+
+    return replay
 
 
 def retry_after(seconds: float) -> str:

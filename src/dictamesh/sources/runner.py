@@ -5,20 +5,37 @@ Example::
     async with run_sample_sources(seed=42) as sources:
         sources.customers_url        # 'http://127.0.0.1:53121'
         sources.invoices_store.ids() # ['INV-2026-00001', ...]
+        await sources.stop("products")    # the source disappears (connections refused)
+        await sources.start("products")   # back, on the same port, with the same data
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from dictamesh._serving import serve_in_process
 from dictamesh.sources import directus, invoices, products
 from dictamesh.sources._store import RecordStore
 from dictamesh.sources.seed import StoreClock
 
-__all__ = ["SampleSources", "run_sample_sources"]
+__all__ = ["SHUTDOWN_TIMEOUT", "SampleSources", "SourceName", "run_sample_sources"]
+
+SourceName = Literal["customers", "products", "invoices"]
+
+SHUTDOWN_TIMEOUT = 1
+"""Seconds a stopping source lets requests in flight finish (a hung one is then cut)."""
+
+
+@dataclass
+class _Server:
+    app: Any
+    host: str
+    port: int
+    stack: contextlib.AsyncExitStack | None = None
 
 
 @dataclass
@@ -32,6 +49,42 @@ class SampleSources:
     customers_token: str = directus.DEFAULT_TOKEN
     products_api_key: str = products.DEFAULT_API_KEY
     invoices_token: str = invoices.DEFAULT_TOKEN
+    _servers: dict[SourceName, _Server] = field(default_factory=dict, repr=False)
+
+    def running(self, source: SourceName) -> bool:
+        return self._servers[source].stack is not None
+
+    async def stop(self, source: SourceName) -> None:
+        """Stop serving ``source`` (its store and data stay); idempotent."""
+        server = self._servers[source]
+        if server.stack is not None:
+            stack, server.stack = server.stack, None
+            await stack.aclose()
+
+    async def start(self, source: SourceName) -> None:
+        """Serve ``source`` again on the port it had; idempotent."""
+        server = self._servers[source]
+        if server.stack is None:
+            server.stack = await _serve(server)
+
+    async def _aclose(self) -> None:
+        for name in list(self._servers):
+            await self.stop(name)
+
+
+async def _serve(server: _Server) -> contextlib.AsyncExitStack:
+    stack = contextlib.AsyncExitStack()
+    url = await stack.enter_async_context(
+        serve_in_process(
+            server.app,
+            server.host,
+            server.port,
+            what="sample source",
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+    )
+    server.port = urlsplit(url).port or server.port  # port 0 → the one it got
+    return stack
 
 
 @contextlib.asynccontextmanager
@@ -53,18 +106,25 @@ async def run_sample_sources(
         invoices.create_app(invoices_store),
     )
     stores = (customers_store, products_store, invoices_store)
+    names: tuple[SourceName, ...] = ("customers", "products", "invoices")
+    servers = {
+        name: _Server(app, host, port) for name, app, port in zip(names, apps, ports, strict=True)
+    }
     async with contextlib.AsyncExitStack() as stack:
         for store in stores:
             stack.push_async_callback(store.aclose)
-        urls = [
-            await stack.enter_async_context(serve_in_process(app, host, port, what="sample source"))
-            for app, port in zip(apps, ports, strict=True)
-        ]
-        yield SampleSources(
-            customers_url=urls[0],
-            products_url=urls[1],
-            invoices_url=urls[2],
+        sources = SampleSources(
+            customers_url="",
+            products_url="",
+            invoices_url="",
             customers_store=customers_store,
             products_store=products_store,
             invoices_store=invoices_store,
+            _servers=dict(servers),
         )
+        stack.push_async_callback(sources._aclose)
+        for name in names:
+            await sources.start(name)
+        urls = [f"http://{host}:{servers[name].port}" for name in names]
+        sources.customers_url, sources.products_url, sources.invoices_url = urls
+        yield sources

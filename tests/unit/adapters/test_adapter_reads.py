@@ -136,10 +136,16 @@ async def test_stale_while_error_serves_stale_and_reports_it() -> None:
             "SOURCE_UNAVAILABLE",
         )
         assert stale.age_seconds == pytest.approx(42)
-        assert info.to_headers() == {"Age": "42", "X-DictaMesh-Stale": "widget:w-1"}
-        ext = info.to_extensions()
-        assert ext["stale"] is True
-        assert ext["staleEntities"][0]["ageSeconds"] == pytest.approx(42)
+        assert info.to_headers() == {
+            "X-DictaMesh-Stale": "true",
+            "Age": "42",
+            "Warning": '110 - "Response is Stale"',
+            "X-DictaMesh-Stale-Reason": "SOURCE_UNAVAILABLE",
+            "X-DictaMesh-Stale-Entities": "widget:w-1",
+        }
+        [ext] = info.to_extensions()["dictamesh"]["stale"]
+        assert ext["ageSeconds"] == pytest.approx(42)
+        assert (ext["type"], ext["id"], ext["reason"]) == ("widget", "w-1", "SOURCE_UNAVAILABLE")
         assert current_read_info() is None
 
 

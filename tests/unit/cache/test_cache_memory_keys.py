@@ -75,7 +75,8 @@ async def test_delete_clear_and_disabled() -> None:
 
 def test_entity_keys_always_carry_the_tenant() -> None:
     assert entity_key("acme", "customer", "c-1") == "dm:v1:acme:entity:customer:c-1"
-    assert entity_key(None, "customer", "c-1") == "dm:v1:_default:entity:customer:c-1"
+    assert entity_key(None, "customer", "c-1") == "dm:v1:default:entity:customer:c-1"
+    assert entity_key("default", "customer", "c-1") == entity_key(None, "customer", "c-1")
     assert entity_key("", "customer", "c-1") == entity_key(None, "customer", "c-1")
     assert entity_key("acme", "customer", "c-1") != entity_key("other", "customer", "c-1")
     assert entity_key("acme", "customer", "c-1").startswith(tenant_prefix("acme"))

@@ -1,0 +1,440 @@
+"""Governance in the HTTP API: enforcement on the REST entity and catalog bodies, the
+per-request activation of the node's :class:`~dictamesh.governance.enforce.Governance`, and
+the governance routes under ``/api/v1/governance``.
+
+* :func:`install_governance` (called by :func:`dictamesh.api.app.create_app`) adds
+  :class:`GovernanceMiddleware`, which activates the governance for every HTTP request and
+  WebSocket (GraphQL resolvers and subscriptions find it there) and adds the
+  ``X-DictaMesh-Redacted`` header listing the fields withheld from the caller;
+* :func:`entity_body`, :func:`page_body`, :func:`events_body` and :func:`search_results`
+  mask what the REST routes return (``dictamesh.api.rest`` calls them);
+* ``GET /api/v1/governance/audit`` and ``/audit/summary`` read the audit log,
+  ``POST /api/v1/governance/erasure`` erases an entity, ``GET /api/v1/governance/policy/explain``
+  explains a decision. The first three need the policy action ``admin``.
+
+Example::
+
+    app = FastAPI()
+    install_governance(app, ctx)      # ctx.governance, or the built-in default policy
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dictamesh.api.errors import error_response
+from dictamesh.catalog.service import CatalogService
+from dictamesh.core.context import current_principal, tenant_id
+from dictamesh.core.errors import DictaMeshError, PermissionDenied, ValidationError
+from dictamesh.core.models import Classification, EntityRef, EntitySchema, validate_entity_id
+from dictamesh.core.principal import Principal
+from dictamesh.governance.audit import MAX_AUDIT_QUERY_LIMIT, AuditLog
+from dictamesh.governance.enforce import (
+    CHANNEL_GRAPHQL,
+    CHANNEL_REST,
+    CHANNEL_SUBSCRIPTION,
+    Governance,
+    Redactor,
+    active_governance,
+    current_channel,
+    current_governance,
+)
+from dictamesh.governance.erasure import erase_entity
+from dictamesh.governance.policy import Action, Decision, Resource
+
+if TYPE_CHECKING:
+    from dictamesh.api.app import ApiContext
+
+__all__ = [
+    "REDACTED_HEADER",
+    "GovernanceMiddleware",
+    "entity_body",
+    "events_body",
+    "governance_router",
+    "install_governance",
+    "page_body",
+    "search_results",
+]
+
+REDACTED_HEADER = "X-DictaMesh-Redacted"
+"""Comma-separated paths of the fields a REST answer withheld (``email,items.card``)."""
+
+_redacted: ContextVar[dict[str, None] | None] = ContextVar(
+    "dictamesh_redacted_fields", default=None
+)
+_ENTITY_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class GovernanceMiddleware:
+    """Activates ``governance`` for each request or WebSocket and reports redactions."""
+
+    def __init__(self, app: ASGIApp, governance: Governance) -> None:
+        self.app = app
+        self.governance = governance
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        websocket = scope["type"] == "websocket"
+        redacted: dict[str, None] = {}
+
+        async def send_reporting(message: Message) -> None:
+            if message["type"] == "http.response.start" and redacted:
+                headers = MutableHeaders(raw=message["headers"])
+                headers[REDACTED_HEADER] = ",".join(redacted)
+            await send(message)
+
+        governance_token = current_governance.set(self.governance)
+        channel_token = current_channel.set(CHANNEL_SUBSCRIPTION if websocket else CHANNEL_GRAPHQL)
+        redacted_token = _redacted.set(redacted)
+        try:
+            await self.app(scope, receive, send if websocket else send_reporting)
+        finally:
+            _redacted.reset(redacted_token)
+            current_channel.reset(channel_token)
+            current_governance.reset(governance_token)
+
+
+def install_governance(app: FastAPI, ctx: ApiContext) -> Governance:
+    """Enforce ``ctx.governance`` (default: the built-in policy, unaudited) on ``app`` and
+    serve the governance routes."""
+    governance = getattr(ctx, "governance", None)
+    if not isinstance(governance, Governance):
+        governance = Governance()
+    app.add_middleware(GovernanceMiddleware, governance=governance)
+    app.include_router(governance_router(ctx, governance))
+    return governance
+
+
+# --- REST bodies ------------------------------------------------------------------------
+
+
+def _governance(ctx: ApiContext) -> Governance | None:
+    found = active_governance() or getattr(ctx, "governance", None)
+    return found if isinstance(found, Governance) else None
+
+
+async def _schema(ctx: ApiContext, entity_type: str) -> EntitySchema | None:
+    """The entity type's current schema: the adapter's, else the catalog's."""
+    schemas = ctx.registry.schemas()
+    if entity_type in schemas:
+        return schemas[entity_type]
+    try:
+        found = await ctx.catalog.get_schema(entity_type)
+    except DictaMeshError:
+        return None
+    return found if isinstance(found, EntitySchema) else None
+
+
+def _report(redactor: Redactor) -> None:
+    reported = _redacted.get()
+    if reported is not None:
+        reported.update(dict.fromkeys(redactor.denied))
+
+
+async def _governed(
+    ctx: ApiContext, entity_type: str, entity_id: str | None = None
+) -> tuple[Redactor, EntitySchema] | None:
+    governance = _governance(ctx)
+    if governance is None:
+        return None
+    schema = await _schema(ctx, entity_type)
+    if schema is None:  # nothing known about it is classified
+        return None
+    redactor = governance.redactor(current_principal.get(), channel=CHANNEL_REST)
+    await redactor.check_entity(entity_type, schema.domain, entity_id)
+    return redactor, schema
+
+
+async def entity_body(
+    ctx: ApiContext, entity_type: str, entity_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """``GET /entities/{type}/{id}``: the catalog snapshot's and the live record's
+    attributes masked (denied fields ``null``); 403 when the entity type is denied."""
+    governed = await _governed(ctx, entity_type, entity_id)
+    if governed is None:
+        return body
+    redactor, schema = governed
+    if isinstance(body.get("attributes"), dict):
+        body["attributes"] = redactor.attributes(schema, body["attributes"], entity_id=entity_id)
+    live = body.get("live")
+    if isinstance(live, dict) and isinstance(live.get("attributes"), dict):
+        live["attributes"] = redactor.attributes(schema, live["attributes"], entity_id=entity_id)
+    await redactor.commit()
+    _report(redactor)
+    return body
+
+
+async def page_body(ctx: ApiContext, entity_type: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``GET /entities/{type}``: every item's attributes masked."""
+    governed = await _governed(ctx, entity_type)
+    if governed is None:
+        return body
+    redactor, schema = governed
+    for item in body.get("items") or ():
+        if isinstance(item, dict) and isinstance(item.get("attributes"), dict):
+            item["attributes"] = redactor.attributes(
+                schema, item["attributes"], entity_id=item.get("id")
+            )
+    await redactor.commit()
+    _report(redactor)
+    return body
+
+
+async def events_body(
+    ctx: ApiContext, entity_type: str, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``GET /entities/{type}/{id}/events``: each event's ``before``/``after`` masked."""
+    governed = await _governed(ctx, entity_type)
+    if governed is None:
+        return events
+    redactor, schema = governed
+    out = []
+    for record in events:
+        payload = record.get("payload")
+        if isinstance(payload, dict):
+            record = {
+                **record,
+                "payload": redactor.event_payload(
+                    schema, payload, entity_id=record.get("entity_id")
+                ),
+            }
+        out.append(record)
+    await redactor.commit()
+    _report(redactor)
+    return out
+
+
+async def search_results(ctx: ApiContext, text: str, hits: Sequence[Any]) -> list[dict[str, Any]]:
+    """``GET /search``: hits of readable types, ``matched`` without hidden fields."""
+    from fastapi.encoders import jsonable_encoder
+
+    governance = _governance(ctx)
+    if governance is None:
+        return list(jsonable_encoder(list(hits)))
+    redactor = governance.redactor(current_principal.get(), channel=CHANNEL_REST)
+
+    async def lookup(entity_type: str) -> EntitySchema | None:
+        return await _schema(ctx, entity_type)
+
+    out = []
+    for hit, matched in await redactor.search_hits(text, hits, lookup):
+        item = jsonable_encoder(hit)
+        item["matched"] = matched
+        out.append(item)
+    return out
+
+
+# --- the governance API -----------------------------------------------------------------
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entity_type: str = Field(min_length=1, max_length=63)
+    entity_id: str = Field(min_length=1)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _principal_json(principal: Principal | None) -> dict[str, Any] | None:
+    if principal is None:
+        return None
+    return {"subject": principal.subject, "roles": sorted(principal.roles)}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Someone:
+    """A principal to explain a decision for (``policy/explain`` with ``subject``)."""
+
+    subject: str
+    roles: tuple[str, ...]
+    tenant: str | None
+    claims: dict[str, Any]
+
+
+def governance_router(ctx: ApiContext, governance: Governance) -> APIRouter:
+    """``/api/v1/governance``: the audit log, erasure and policy explanations."""
+    router = APIRouter(prefix="/api/v1/governance", tags=["governance"])
+
+    def audit_log() -> AuditLog | None:
+        if governance.audit_log is not None:
+            return governance.audit_log
+        if isinstance(ctx.catalog, CatalogService):
+            return AuditLog(ctx.catalog)
+        return None
+
+    async def require_admin(entity_type: str | None = None, domain: str | None = None) -> Decision:
+        principal = current_principal.get()
+        resource = Resource(entity_type or "*", domain, tenant=tenant_id())
+        decision = governance.decide(principal, Action.ADMIN, resource)
+        if not decision.allowed:
+            await governance.record([governance.entry(decision, principal, channel=CHANNEL_REST)])
+            raise PermissionDenied("not allowed: the governance API needs the admin action")
+        return decision
+
+    def unavailable(what: str) -> Any:
+        return error_response(
+            501, "NOT_IMPLEMENTED", f"{what} needs the node's catalog database (CatalogService)"
+        )
+
+    @router.get("/audit")
+    async def audit(
+        subject: Annotated[str | None, Query(max_length=255)] = None,
+        entity_type: Annotated[str | None, Query(max_length=63)] = None,
+        entity_id: Annotated[str | None, Query(max_length=512)] = None,
+        decision: Annotated[str | None, Query(description="allow | deny")] = None,
+        since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
+        until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_QUERY_LIMIT)] = 100,
+        before_id: Annotated[int | None, Query(ge=1, description="next page")] = None,
+    ) -> Any:
+        """Audit rows of the caller's tenant, newest first (admin)."""
+        await require_admin(entity_type)
+        log = audit_log()
+        if log is None:
+            return unavailable("the audit log")
+        if governance.audit_sink is not None:
+            flush = getattr(governance.audit_sink, "flush", None)
+            if flush is not None:
+                await flush()  # what this node saw so far is in the answer
+        rows = await log.query(
+            subject=subject,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            decision=decision,
+            since=_utc(since),
+            until=_utc(until),
+            limit=limit,
+            before_id=before_id,
+        )
+        return {
+            "entries": [r.to_dict() for r in rows],
+            "next_before_id": rows[-1].id if len(rows) == limit else None,
+        }
+
+    @router.get("/audit/summary")
+    async def audit_summary(
+        since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
+        until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    ) -> Any:
+        """Accesses per subject, entity type, classification and decision (admin)."""
+        await require_admin()
+        log = audit_log()
+        if log is None:
+            return unavailable("the audit log")
+        if governance.audit_sink is not None:
+            flush = getattr(governance.audit_sink, "flush", None)
+            if flush is not None:
+                await flush()
+        return {"summary": await log.summary(since=_utc(since), until=_utc(until))}
+
+    @router.post("/erasure")
+    async def erasure(request: ErasureRequest) -> Any:
+        """Erase an entity's personal data from the mesh (admin; see docs/governance.md)."""
+        if not _ENTITY_TYPE.match(request.entity_type):
+            raise ValidationError("entity_type must be a lower-case name")
+        try:
+            entity_id = validate_entity_id(request.entity_id)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        schema = await _schema(ctx, request.entity_type)
+        decision = await require_admin(
+            request.entity_type, schema.domain if schema is not None else None
+        )
+        if not isinstance(ctx.catalog, CatalogService):
+            return unavailable("erasure")
+        report = await erase_entity(
+            ctx.catalog, governance.publisher, EntityRef(type=request.entity_type, id=entity_id)
+        )
+        published = governance.publisher is not None
+        log = audit_log()
+        if governance.audit_sink is not None and log is not None:
+            note = dataclasses.replace(
+                decision,
+                reason=f"erasure: snapshot emptied, {report.event_log_rows_scrubbed} event"
+                f" payloads scrubbed, DELETED event {'published' if published else 'not sent'}",
+            )
+            entry = governance.entry(
+                note, current_principal.get(), channel=CHANNEL_REST, entity_id=entity_id
+            )
+            await log.record([entry])  # written now: the erasure must be provable
+        return {
+            "entity_type": report.ref.type,
+            "entity_id": report.ref.id,
+            "tenant": report.tenant,
+            "version": report.version,
+            "event_id": report.event_id,
+            "event_log_rows_scrubbed": report.event_log_rows_scrubbed,
+            "cache_rows_removed": report.cache_rows_removed,
+            "published": published,
+        }
+
+    @router.get("/policy/explain")
+    async def explain(
+        action: Annotated[str, Query(description="read | read_unmasked | subscribe | admin")],
+        entity_type: Annotated[str, Query(max_length=63)],
+        field: Annotated[str | None, Query(max_length=255)] = None,
+        tag: Annotated[str | None, Query(description="the field's classification")] = None,
+        domain: Annotated[str | None, Query(max_length=63)] = None,
+        subject: Annotated[str | None, Query(max_length=255, description="admin only")] = None,
+        roles: Annotated[str | None, Query(description="comma-separated; admin only")] = None,
+        tenant: Annotated[str | None, Query(max_length=255, description="admin only")] = None,
+    ) -> Any:
+        """How the policy decides an access: for the caller, or (admin) for ``subject``.
+        Admins also see every rule, matched or skipped with the reason."""
+        try:
+            act = Action(action)
+        except ValueError:
+            raise ValidationError(
+                f"action must be one of {', '.join(a.value for a in Action)}"
+            ) from None
+        classification = Classification.PUBLIC
+        if tag is not None:
+            try:
+                classification = Classification(tag)
+            except ValueError:
+                raise ValidationError(
+                    f"tag must be one of {', '.join(c.value for c in Classification)}"
+                ) from None
+        caller = current_principal.get()
+        admin = governance.decide(caller, Action.ADMIN, Resource("*", tenant=tenant_id())).allowed
+        who: Any = caller
+        if subject is not None or roles is not None or tenant is not None:
+            if not admin:
+                raise PermissionDenied("explaining another principal's access needs admin")
+            split = tuple(r.strip() for r in (roles or "").split(",") if r.strip())
+            who = None if subject is None else _Someone(subject, split, tenant, {})
+        resource = Resource(entity_type, domain, field, classification, tenant_id())
+        decision = governance.policy.decide(who, act, resource)
+        body: dict[str, Any] = {
+            "allowed": decision.allowed,
+            "action": act.value,
+            "mask": decision.mask.value if decision.allowed and resource.classified else None,
+            "reason": decision.reason,
+            "deciding_rules": list(decision.deciding_rules),
+            "principal": _principal_json(caller) if who is caller else {"subject": subject},
+        }
+        if admin:
+            body["trace"] = [
+                {"rule": t.rule_id, "matched": t.matched, "reason": t.reason}
+                for t in decision.trace
+            ]
+        return body
+
+    return router

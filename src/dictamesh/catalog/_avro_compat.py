@@ -1,0 +1,465 @@
+"""Avro schema validation, normalization and compatibility (reader/writer schema resolution).
+
+The rules are Avro's schema resolution, as Apache Avro's ``SchemaCompatibility`` (and so the
+Confluent Schema Registry) applies them:
+
+* a reader record field missing from the writer needs a default; writer fields the reader
+  does not know are skipped;
+* named types match by simple name, or when a reader alias names the writer's full name;
+* primitives match themselves and the promotions int→long/float/double, long→float/double,
+  float→double, string↔bytes;
+* every writer enum symbol must be a reader symbol unless the reader enum has a default;
+* fixed sizes must be equal; arrays and maps compare their items/values;
+* a writer union: each branch must be readable; a reader union: some branch must read the
+  writer's type.
+
+Logical types do not affect compatibility (as in Avro). Reasons are formatted like the
+Confluent registry's messages: ``{errorType:'...', description:'...', additionalInfo:'...'}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dictamesh.catalog.records import Compatibility
+from dictamesh.core.errors import MissingDependencyError
+
+__all__ = [
+    "InvalidAvroSchema",
+    "avro_compatibility_reasons",
+    "avro_schema_check",
+    "normalize_avro_schema",
+    "validate_avro_schema",
+]
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+_NAMED = frozenset({"record", "error", "enum", "fixed"})
+#: writer primitive -> reader primitives that can read it (besides itself)
+_PROMOTIONS: dict[str, frozenset[str]] = {
+    "int": frozenset({"long", "float", "double"}),
+    "long": frozenset({"float", "double"}),
+    "float": frozenset({"double"}),
+    "string": frozenset({"bytes"}),
+    "bytes": frozenset({"string"}),
+}
+
+
+class InvalidAvroSchema(ValueError):
+    """The text is not a valid Avro schema (the message says why)."""
+
+
+# --- parsed form --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Prim:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Ref:
+    full: str
+
+
+@dataclass(frozen=True)
+class _Array:
+    items: _Node
+
+
+@dataclass(frozen=True)
+class _Map:
+    values: _Node
+
+
+@dataclass(frozen=True)
+class _Union:
+    branches: tuple[_Node, ...]
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    type: _Node
+    has_default: bool
+    aliases: frozenset[str]
+    position: int
+
+
+@dataclass
+class _Named:
+    kind: str  # record | enum | fixed
+    full: str
+    aliases: frozenset[str]
+    fields: list[_Field] = field(default_factory=list)
+    symbols: tuple[str, ...] = ()
+    has_default: bool = False
+    size: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.full.rpartition(".")[2]
+
+
+_Node = _Prim | _Ref | _Array | _Map | _Union | _Named
+
+
+def _full_name(name: str, namespace: str) -> str:
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+class _Schema:
+    """A parsed Avro schema: its root node and its named types by full name."""
+
+    def __init__(self, obj: Any) -> None:
+        self.names: dict[str, _Named] = {}
+        self.root = self._parse(obj, "")
+
+    def resolve(self, node: _Node) -> _Node:
+        if isinstance(node, _Ref):
+            named = self.names.get(node.full)
+            if named is None:  # a bare name used inside a namespace may mean the null one
+                named = self.names.get(node.full.rpartition(".")[2])
+            if named is None:
+                raise InvalidAvroSchema(f"unknown type {node.full!r}")
+            return named
+        return node
+
+    def _parse(self, obj: Any, namespace: str) -> _Node:
+        if isinstance(obj, str):
+            return _Prim(obj) if obj in _PRIMITIVES else _Ref(_full_name(obj, namespace))
+        if isinstance(obj, list):
+            branches = tuple(self._parse(b, namespace) for b in obj)
+            seen: set[str] = set()
+            for branch in branches:
+                if isinstance(branch, _Union):
+                    raise InvalidAvroSchema("unions may not immediately contain other unions")
+                key = self._union_key(branch)
+                if key in seen:
+                    raise InvalidAvroSchema(f"union contains {key!r} more than once")
+                seen.add(key)
+            return _Union(branches)
+        if not isinstance(obj, dict):
+            raise InvalidAvroSchema(f"not a schema: {obj!r}"[:200])
+        kind = obj.get("type")
+        if isinstance(kind, dict | list):
+            return self._parse(kind, namespace)
+        if not isinstance(kind, str):
+            raise InvalidAvroSchema("a schema object needs a 'type'")
+        if kind in _PRIMITIVES:
+            return _Prim(kind)
+        if kind == "array":
+            return _Array(self._parse(obj["items"], namespace))
+        if kind == "map":
+            return _Map(self._parse(obj["values"], namespace))
+        if kind not in _NAMED:
+            return _Ref(_full_name(kind, namespace))
+        name = obj["name"]
+        own_ns = (obj.get("namespace") or namespace) if "." not in name else ""
+        full = _full_name(name, own_ns)
+        inner_ns = full.rpartition(".")[0]
+        aliases = frozenset(_full_name(a, inner_ns) for a in obj.get("aliases", ()))
+        named = _Named("record" if kind == "error" else kind, full, aliases)
+        self.names[full] = named  # before the fields: records may refer to themselves
+        if named.kind == "record":
+            named.fields = [
+                _Field(
+                    f["name"],
+                    self._parse(f["type"], inner_ns),
+                    "default" in f,
+                    frozenset(f.get("aliases", ())),
+                    position,
+                )
+                for position, f in enumerate(obj["fields"])
+            ]
+        elif named.kind == "enum":
+            named.symbols = tuple(obj["symbols"])
+            named.has_default = "default" in obj
+        else:
+            named.size = int(obj["size"])
+        return named
+
+    def _union_key(self, node: _Node) -> str:
+        if isinstance(node, _Prim):
+            return node.name
+        if isinstance(node, _Ref):
+            return node.full
+        if isinstance(node, _Named):
+            return node.full
+        return "array" if isinstance(node, _Array) else "map"
+
+
+def _fastavro() -> Any:
+    try:
+        import fastavro
+    except ImportError as exc:  # pragma: no cover - fastavro is a declared extra
+        raise MissingDependencyError("fastavro", "avro") from exc
+    return fastavro
+
+
+def _load(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidAvroSchema(f"not JSON: {exc}") from exc
+
+
+def validate_avro_schema(text: str) -> None:
+    """Raise :class:`InvalidAvroSchema` unless ``text`` is a valid Avro schema."""
+    obj = _load(text)
+    try:
+        _fastavro().parse_schema(obj)
+    except MissingDependencyError:
+        raise
+    except Exception as exc:  # fastavro raises several unrelated types on bad schemas
+        raise InvalidAvroSchema(f"{type(exc).__name__}: {exc}") from exc
+    _parse(obj)
+
+
+def _parse(obj: Any) -> _Schema:
+    try:
+        schema = _Schema(obj)
+        _check_refs(schema, schema.root, set())
+    except InvalidAvroSchema:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidAvroSchema(f"malformed schema: {exc!r}") from exc
+    return schema
+
+
+def _check_refs(schema: _Schema, node: _Node, seen: set[str]) -> None:
+    node = schema.resolve(node)
+    if isinstance(node, _Named):
+        if node.full in seen:
+            return
+        seen.add(node.full)
+        for f in node.fields:
+            _check_refs(schema, f.type, seen)
+    elif isinstance(node, _Array):
+        _check_refs(schema, node.items, seen)
+    elif isinstance(node, _Map):
+        _check_refs(schema, node.values, seen)
+    elif isinstance(node, _Union):
+        for branch in node.branches:
+            _check_refs(schema, branch, seen)
+
+
+def normalize_avro_schema(text: str) -> str:
+    """A normalized form: full names everywhere (no ``namespace``), ``{"type": "int"}``
+    written ``"int"``, compact JSON with sorted keys. Same meaning, one spelling."""
+    obj = _load(text)
+
+    def walk(node: Any, namespace: str) -> Any:
+        if isinstance(node, str):
+            return node if node in _PRIMITIVES else _full_name(node, namespace)
+        if isinstance(node, list):
+            return [walk(n, namespace) for n in node]
+        if not isinstance(node, dict):
+            return node
+        kind = node.get("type")
+        out = dict(node)
+        if isinstance(kind, dict | list):
+            out["type"] = walk(kind, namespace)
+        elif kind in _NAMED:
+            name = str(node["name"])
+            own_ns = (node.get("namespace") or namespace) if "." not in name else ""
+            full = _full_name(name, own_ns)
+            inner = full.rpartition(".")[0]
+            out.pop("namespace", None)
+            out["name"] = full
+            if "aliases" in node:
+                out["aliases"] = [_full_name(a, inner) for a in node["aliases"]]
+            if kind in ("record", "error"):
+                out["fields"] = [
+                    {**f, "type": walk(f["type"], inner)} for f in node.get("fields", [])
+                ]
+        elif kind == "array":
+            out["items"] = walk(node["items"], namespace)
+        elif kind == "map":
+            out["values"] = walk(node["values"], namespace)
+        elif isinstance(kind, str) and kind not in _PRIMITIVES:
+            out["type"] = _full_name(kind, namespace)
+        if set(out) == {"type"} and isinstance(out["type"], str):
+            return out["type"]
+        return out
+
+    return json.dumps(walk(obj, ""), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- compatibility --------------------------------------------------------------------------
+
+
+def _reason(error_type: str, description: str, info: str) -> str:
+    return f"{{errorType:'{error_type}', description:'{description}', additionalInfo:'{info}'}}"
+
+
+def _type_name(node: _Node) -> str:
+    if isinstance(node, _Prim):
+        return node.name.upper()
+    if isinstance(node, _Named):
+        return node.kind.upper()
+    if isinstance(node, _Array):
+        return "ARRAY"
+    if isinstance(node, _Map):
+        return "MAP"
+    return "UNION"
+
+
+class _Checker:
+    """Can ``reader`` read everything ``writer`` writes? Collects every reason it cannot."""
+
+    def __init__(
+        self, reader: _Schema, writer: _Schema, reader_label: str, writer_label: str
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.r_label, self.w_label = reader_label, writer_label
+        # Named pairs being (or already) compared: recursive types terminate, and a pair
+        # reached twice is reported once.
+        self.assumed: set[tuple[str, str]] = set()
+
+    def check(self, r_node: _Node, w_node: _Node, path: str) -> list[str]:
+        r = self.reader.resolve(r_node)
+        w = self.writer.resolve(w_node)
+        if isinstance(w, _Union):
+            reasons: list[str] = []
+            for branch in w.branches:
+                reasons.extend(self.check(r, branch, path))
+            return reasons
+        if isinstance(r, _Union):
+            for position, branch in enumerate(r.branches):
+                # A trial on a copy: pairs assumed while trying a branch that fails must
+                # not count as compared.
+                trial = _Checker(self.reader, self.writer, self.r_label, self.w_label)
+                trial.assumed = set(self.assumed)
+                if not trial.check(branch, w, f"{path.rstrip('/')}/{position}"):
+                    self.assumed |= trial.assumed
+                    return []
+            return [
+                _reason(
+                    "MISSING_UNION_BRANCH",
+                    f"The {self.r_label} schema is missing a type inside a union field at path"
+                    f" '{path}' in the {self.w_label} schema",
+                    f"reader union lacking writer type: {_type_name(w)}",
+                )
+            ]
+        if isinstance(r, _Prim) and isinstance(w, _Prim):
+            if r.name == w.name or r.name in _PROMOTIONS.get(w.name, frozenset()):
+                return []
+            return [self._mismatch(r, w, path)]
+        if isinstance(r, _Array) and isinstance(w, _Array):
+            return self.check(r.items, w.items, f"{path.rstrip('/')}/items")
+        if isinstance(r, _Map) and isinstance(w, _Map):
+            return self.check(r.values, w.values, f"{path.rstrip('/')}/values")
+        if isinstance(r, _Named) and isinstance(w, _Named) and r.kind == w.kind:
+            return self._named(r, w, path)
+        return [self._mismatch(r, w, path)]
+
+    def _mismatch(self, r: _Node, w: _Node, path: str) -> str:
+        return _reason(
+            "TYPE_MISMATCH",
+            f"The type (path '{path}') of a field in the {self.r_label} schema does not match"
+            f" with the {self.w_label} schema",
+            f"reader type: {_type_name(r)} not compatible with writer type: {_type_name(w)}",
+        )
+
+    def _named(self, r: _Named, w: _Named, path: str) -> list[str]:
+        base = path.rstrip("/")
+        if r.name != w.name and w.full not in r.aliases:
+            return [
+                _reason(
+                    "NAME_MISMATCH",
+                    f"The name of the schema has changed (path '{base}/name')",
+                    f"expected: {w.full}",
+                )
+            ]
+        key = (r.full, w.full)
+        if key in self.assumed:
+            return []
+        self.assumed.add(key)
+        reasons: list[str] = []
+        if r.kind == "record":
+            by_name = {f.name: f for f in w.fields}
+            for rf in r.fields:
+                wf = by_name.get(rf.name) or next(
+                    (by_name[a] for a in sorted(rf.aliases) if a in by_name), None
+                )
+                if wf is not None:
+                    reasons.extend(
+                        self.check(rf.type, wf.type, f"{base}/fields/{rf.position}/type")
+                    )
+                elif not rf.has_default:
+                    reasons.append(
+                        _reason(
+                            "READER_FIELD_MISSING_DEFAULT_VALUE",
+                            f"The field '{rf.name}' at path '{base}/fields/{rf.position}' in the"
+                            f" {self.r_label} schema has no default value and is missing in the"
+                            f" {self.w_label} schema",
+                            rf.name,
+                        )
+                    )
+        elif r.kind == "enum":
+            missing = "[" + ", ".join(s for s in w.symbols if s not in r.symbols) + "]"
+            if missing != "[]" and not r.has_default:
+                reasons.append(
+                    _reason(
+                        "MISSING_ENUM_SYMBOLS",
+                        f"The {self.r_label} schema is missing enum symbols '{missing}' at path"
+                        f" '{base}/symbols' in the {self.w_label} schema",
+                        missing,
+                    )
+                )
+        elif r.size != w.size:
+            reasons.append(
+                _reason(
+                    "FIXED_SIZE_MISMATCH",
+                    f"The size of FIXED type field at path '{base}/size' in the {self.r_label}"
+                    f" schema does not match with the {self.w_label} schema",
+                    f"expected: {w.size}, found: {r.size}",
+                )
+            )
+        return reasons
+
+
+def _compatible(reader: _Schema, writer: _Schema, r_label: str, w_label: str) -> list[str]:
+    return _Checker(reader, writer, r_label, w_label).check(reader.root, writer.root, "/")
+
+
+def avro_compatibility_reasons(
+    new: str, previous: Sequence[str], level: Compatibility
+) -> list[str]:
+    """Why ``new`` may not follow ``previous`` (oldest first) under ``level``; [] if it may.
+
+    Plain levels compare with the last of ``previous`` only, ``*_TRANSITIVE`` with each.
+    Raises :class:`InvalidAvroSchema` if ``new`` is not a valid schema; an earlier text that
+    is not Avro (another schema type under the subject) is a reason, not an error.
+    """
+    level = Compatibility(level)
+    if level is Compatibility.NONE or not previous:
+        return []
+    new_schema = _parse(_load(new))
+    against = list(previous) if level.transitive else list(previous)[-1:]
+    reasons: list[str] = []
+    for text in against:
+        try:
+            old = _parse(_load(text))
+        except InvalidAvroSchema:
+            reasons.append(
+                _reason(
+                    "TYPE_MISMATCH",
+                    "An earlier schema of the subject is not an Avro schema (schema types differ)",
+                    "schema type",
+                )
+            )
+            continue
+        if level.backward:  # new readers, old data
+            reasons.extend(_compatible(new_schema, old, "new", "old"))
+        if level.forward:  # old readers, new data
+            reasons.extend(_compatible(old, new_schema, "old", "new"))
+    return list(dict.fromkeys(reasons))
+
+
+def avro_schema_check(previous: Sequence[str], new: str, level: Compatibility) -> list[str]:
+    """:data:`dictamesh.catalog.service.SchemaCheck` for Avro (``register_schema_text``)."""
+    return avro_compatibility_reasons(new, previous, level)

@@ -1,0 +1,173 @@
+"""Entity search: fuzzy on PostgreSQL, a portable substring fallback on SQLite.
+
+PostgreSQL calls ``dictamesh_search_entities`` (migration ``0002_postgres_specifics``):
+trigram candidates from a GIN index, ranked by edit distance per word (typos), trigram
+word similarity and full-text rank. SQLite has no such index; it matches each query word
+as a case-insensitive substring of the same text (type, id, string/number attribute
+values) and scores the share of words found. Both put an exact id first with score 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dictamesh.catalog.records import EntitySearchResult
+from dictamesh.core.errors import QueryLimitExceeded, ValidationError
+
+__all__ = [
+    "MAX_SEARCH_LIMIT",
+    "MAX_SEARCH_QUERY_LENGTH",
+    "check_search",
+    "query_words",
+    "search",
+]
+
+MAX_SEARCH_QUERY_LENGTH = 200
+MAX_SEARCH_LIMIT = 100
+
+# Letters and digits of any script, as PostgreSQL's [[:alnum:]] (``_`` is punctuation there).
+_WORD = re.compile(r"[^\W_]+")
+
+_POSTGRES = text(
+    "SELECT entity_type, entity_id, domain, score, matched"
+    " FROM dictamesh_search_entities(:q, :tenant, :entity_type, :limit)"
+)
+
+# Words hold letters/digits only, so they need no LIKE escaping. SQLite's lower() and LIKE
+# fold ASCII only: good enough for the embedded fallback.
+_SQLITE_BODY = """
+lower(e.entity_type || ' ' || e.entity_id || ' ' || coalesce((
+    SELECT group_concat(j.value, ' ') FROM json_tree(e.attributes) AS j
+    WHERE j.type IN ('text', 'integer', 'real')
+), ''))
+"""
+
+
+def query_words(q: str) -> list[str]:
+    """The lower-cased words of ``q`` (distinct, in order), as both engines split them."""
+    return list(dict.fromkeys(_WORD.findall(q.lower())))
+
+
+def check_search(q: str, limit: int) -> str:
+    """``q`` stripped, or a :class:`ValidationError`/:class:`QueryLimitExceeded`."""
+    if not isinstance(q, str) or not q.strip():
+        raise ValidationError("search query must not be empty")
+    stripped = q.strip()
+    if len(stripped) > MAX_SEARCH_QUERY_LENGTH:
+        raise ValidationError(
+            f"search query longer than {MAX_SEARCH_QUERY_LENGTH} characters",
+            length=len(stripped),
+            max_length=MAX_SEARCH_QUERY_LENGTH,
+        )
+    if limit > MAX_SEARCH_LIMIT:
+        raise QueryLimitExceeded(
+            f"search limit {limit} exceeds the maximum of {MAX_SEARCH_LIMIT}",
+            limit=limit,
+            max_limit=MAX_SEARCH_LIMIT,
+        )
+    if limit < 1:
+        raise ValidationError("search limit must be at least 1", limit=limit)
+    return stripped
+
+
+async def search(
+    conn: AsyncConnection,
+    *,
+    dialect: str,
+    tenant: str,
+    q: str,
+    entity_type: str | None,
+    limit: int,
+) -> list[EntitySearchResult]:
+    """Ranked hits for an already checked ``q`` (see :func:`check_search`)."""
+    if dialect == "postgresql":
+        rows = await conn.execute(
+            _POSTGRES, {"q": q, "tenant": tenant, "entity_type": entity_type, "limit": limit}
+        )
+        return [
+            EntitySearchResult(
+                entity_type=r.entity_type,
+                entity_id=r.entity_id,
+                domain=r.domain,
+                score=_clamp(r.score),
+                matched=list(r.matched or []),
+            )
+            for r in rows
+        ]
+    return await _search_sqlite(conn, tenant, q, entity_type, limit)
+
+
+async def _search_sqlite(
+    conn: AsyncConnection, tenant: str, q: str, entity_type: str | None, limit: int
+) -> list[EntitySearchResult]:
+    words = query_words(q)
+    found = [f"(CASE WHEN body LIKE :w{i} THEN 1 ELSE 0 END)" for i in range(len(words))]
+    share = f"(CAST({' + '.join(found)} AS REAL) / {len(words)})" if words else "0.0"
+    any_word = " OR ".join(f"body LIKE :w{i}" for i in range(len(words))) or "0"
+    statement = text(
+        f"""
+        SELECT entity_type, entity_id, domain, attributes, exact,
+               CASE WHEN exact THEN 1.0 ELSE {share} END AS score
+        FROM (
+            SELECT e.entity_type, e.entity_id, e.domain, e.attributes,
+                   e.entity_id = :q AS exact, {_SQLITE_BODY} AS body
+            FROM dictamesh_entity_catalog AS e
+            WHERE e.tenant_id = :tenant AND e.status = 'active'
+              AND (:entity_type IS NULL OR e.entity_type = :entity_type)
+        ) AS c
+        WHERE exact OR {any_word}
+        ORDER BY exact DESC, score DESC, entity_type, entity_id
+        LIMIT :limit
+        """
+    )
+    params: dict[str, Any] = {
+        "q": q,
+        "tenant": tenant,
+        "entity_type": entity_type,
+        "limit": limit,
+    }
+    params.update({f"w{i}": f"%{w}%" for i, w in enumerate(words)})
+    rows = await conn.execute(statement, params)
+    return [
+        EntitySearchResult(
+            entity_type=r.entity_type,
+            entity_id=r.entity_id,
+            domain=r.domain,
+            score=_clamp(r.score),
+            matched=_matched(r.attributes, words),
+        )
+        for r in rows
+    ]
+
+
+def _matched(attributes: Any, words: list[str]) -> list[str]:
+    """Top-level attributes whose text holds one of ``words`` (SQLite returns JSON text)."""
+    if isinstance(attributes, str):
+        attributes = json.loads(attributes)
+    if not isinstance(attributes, Mapping) or not words:
+        return []
+    return sorted(key for key, value in attributes.items() if any(w in _text(value) for w in words))
+
+
+def _text(value: Any) -> str:
+    """The searchable text of a value: its strings and numbers, not keys or booleans."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, str | int | float):
+        return str(value).lower()
+    if isinstance(value, Mapping):
+        return " ".join(_text(v) for v in value.values())
+    if isinstance(value, list):
+        return " ".join(_text(v) for v in value)
+    return ""
+
+
+def _clamp(score: Any) -> float:
+    # real -> float shows noise digits (0.44749999...); four places are plenty for a rank
+    return round(min(1.0, max(0.0, float(score))), 4)

@@ -1,0 +1,464 @@
+"""The catalog in GraphQL: where entities live, their relationship graph and lineage.
+
+:class:`CatalogPart` is a :class:`~dictamesh.gateway.schema_builder.SchemaPart`: it adds
+
+* root fields ``catalogEntry(type, id)``, ``catalogEntries(type, limit, cursor)``,
+  ``catalogSearch(text, type, limit)``, ``relationshipGraph(type, id, depth, direction,
+  limit)`` and ``lineage(type, id)``;
+* a ``catalog: CatalogEntry`` field on every entity type (``null`` when the catalog has
+  not registered that entity yet).
+
+Like every field that reads another system, they are nullable: when the catalog fails,
+only they are ``null`` (with an error) and the rest of the answer still arrives.
+
+The one-node schema gets them with ``build_schema(registry, parts=[CatalogPart(catalog)])``;
+the federation ``catalog`` subgraph serves the same fields, adding ``catalog`` to the other
+subgraphs' entities through ``@key(fields: "id")`` stubs.
+
+Example::
+
+    schema = build_schema(registry, parts=[CatalogPart(catalog)])
+    await schema.execute(
+        '{ customer(id: "1") { email catalog { domain graph { nodes { type id } } } } }',
+        context_value=GatewayContext(registry),
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.field import StrawberryField
+
+from dictamesh.core.errors import ConfigurationError, EntityNotFound
+from dictamesh.core.models import EntityRef, validate_entity_id
+from dictamesh.gateway.errors import bad_user_input
+from dictamesh.gateway.schema_builder import Node
+from dictamesh.governance.graphql import visible_search_hits
+
+__all__ = [
+    "CATALOG_TYPE_NAMES",
+    "CatalogDataset",
+    "CatalogEntry",
+    "CatalogEntryPage",
+    "CatalogGraph",
+    "CatalogGraphDirection",
+    "CatalogGraphEdge",
+    "CatalogGraphNode",
+    "CatalogLineage",
+    "CatalogLineageEdge",
+    "CatalogPart",
+    "CatalogRef",
+    "CatalogSearchHit",
+    "CatalogSource",
+]
+
+DEFAULT_GRAPH_LIMIT = 100
+
+
+class CatalogSource(Protocol):
+    """The read side of :class:`dictamesh.catalog.service.CatalogService` used here."""
+
+    async def get_entity_location(self, entity_type: str, entity_id: str) -> Any: ...
+
+    async def list_entities(
+        self, entity_type: str | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[Sequence[Any], str | None]: ...
+
+    async def query_relationship_graph(
+        self,
+        root: EntityRef,
+        *,
+        max_depth: int = 3,
+        direction: str = "both",
+        limit: int = 1000,
+    ) -> Any: ...
+
+    async def get_lineage(self, entity_type: str, entity_id: str | None = None) -> Any: ...
+
+    async def search_entities(
+        self, text: str, *, entity_type: str | None = None, limit: int = 20
+    ) -> Sequence[Any]: ...
+
+
+class _NoCatalog:
+    """Stands in when a schema is built only to print its SDL."""
+
+    def _fail(self) -> ConfigurationError:
+        return ConfigurationError("this schema was built without a catalog")
+
+    async def get_entity_location(self, entity_type: str, entity_id: str) -> Any:
+        raise self._fail()
+
+    async def list_entities(
+        self, entity_type: str | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[Sequence[Any], str | None]:
+        raise self._fail()
+
+    async def query_relationship_graph(
+        self,
+        root: EntityRef,
+        *,
+        max_depth: int = 3,
+        direction: str = "both",
+        limit: int = 1000,
+    ) -> Any:
+        raise self._fail()
+
+    async def get_lineage(self, entity_type: str, entity_id: str | None = None) -> Any:
+        raise self._fail()
+
+    async def search_entities(
+        self, text: str, *, entity_type: str | None = None, limit: int = 20
+    ) -> Sequence[Any]:
+        raise self._fail()
+
+
+# --- types ----------------------------------------------------------------------------
+
+
+@strawberry.enum(description="Which relationships a graph walk follows.")
+class CatalogGraphDirection(Enum):
+    OUT = "out"
+    IN = "in"
+    BOTH = "both"
+
+
+@strawberry.type(description="An entity by type and id.")
+class CatalogRef:
+    type: str
+    id: strawberry.ID
+
+    @classmethod
+    def of(cls, ref: Any) -> CatalogRef:
+        return cls(type=ref.type, id=strawberry.ID(ref.id))
+
+
+@strawberry.type
+class CatalogGraphNode:
+    type: str
+    id: strawberry.ID
+    depth: int = strawberry.field(description="fewest hops from the root")
+
+
+@strawberry.type
+class CatalogGraphEdge:
+    subject: CatalogRef
+    relationship_type: str
+    object: CatalogRef
+
+
+@strawberry.type(description="Entities within `maxDepth` hops of `root` and the edges among them.")
+class CatalogGraph:
+    root: CatalogRef
+    nodes: list[CatalogGraphNode]
+    edges: list[CatalogGraphEdge]
+    max_depth: int
+    direction: str
+    truncated: bool = strawberry.field(description="true when `limit` cut the answer")
+
+    @classmethod
+    def of(cls, graph: Any) -> CatalogGraph:
+        return cls(
+            root=CatalogRef.of(graph.root),
+            nodes=[
+                CatalogGraphNode(type=n.type, id=strawberry.ID(n.id), depth=n.depth)
+                for n in graph.nodes
+            ],
+            edges=[
+                CatalogGraphEdge(
+                    subject=CatalogRef.of(e.subject),
+                    relationship_type=e.relationship_type,
+                    object=CatalogRef.of(e.object),
+                )
+                for e in graph.edges
+            ],
+            max_depth=graph.max_depth,
+            direction=str(graph.direction),
+            truncated=graph.truncated,
+        )
+
+
+@strawberry.type(description="An OpenLineage-style dataset.")
+class CatalogDataset:
+    namespace: str
+    name: str
+
+
+@strawberry.type(description="Data flowing from `upstream` to `downstream`.")
+class CatalogLineageEdge:
+    upstream: CatalogDataset
+    downstream: CatalogDataset
+    transformation: str
+    upstream_entity: CatalogRef | None
+    downstream_entity: CatalogRef | None
+    occurrences: int
+    last_seen_at: datetime
+
+
+def _dataset(ref: Any) -> CatalogDataset:
+    return CatalogDataset(namespace=ref.namespace, name=ref.name)
+
+
+def _lineage_edge(record: Any) -> CatalogLineageEdge:
+    return CatalogLineageEdge(
+        upstream=_dataset(record.upstream),
+        downstream=_dataset(record.downstream),
+        transformation=record.transformation,
+        upstream_entity=None
+        if record.upstream_entity is None
+        else CatalogRef.of(record.upstream_entity),
+        downstream_entity=None
+        if record.downstream_entity is None
+        else CatalogRef.of(record.downstream_entity),
+        occurrences=record.occurrences,
+        last_seen_at=record.last_seen_at,
+    )
+
+
+@strawberry.type(description="Where a data product's (or one entity's) data comes from and goes.")
+class CatalogLineage:
+    entity_type: str
+    entity_id: strawberry.ID | None
+    dataset: CatalogDataset | None
+    upstream: list[CatalogLineageEdge]
+    downstream: list[CatalogLineageEdge]
+
+    @classmethod
+    def of(cls, view: Any) -> CatalogLineage:
+        return cls(
+            entity_type=view.entity_type,
+            entity_id=None if view.entity_id is None else strawberry.ID(view.entity_id),
+            dataset=None if view.dataset is None else _dataset(view.dataset),
+            upstream=[_lineage_edge(r) for r in view.upstream],
+            downstream=[_lineage_edge(r) for r in view.downstream],
+        )
+
+
+async def _entry_graph(
+    root: CatalogEntry,
+    depth: int = 3,
+    direction: CatalogGraphDirection = CatalogGraphDirection.BOTH,
+    limit: int = DEFAULT_GRAPH_LIMIT,
+) -> CatalogGraph | None:
+    graph = await root._catalog.query_relationship_graph(
+        EntityRef(type=root.entity_type, id=root.entity_id),
+        max_depth=depth,
+        direction=direction.value,
+        limit=limit,
+    )
+    return CatalogGraph.of(graph)
+
+
+async def _entry_lineage(root: CatalogEntry) -> CatalogLineage | None:
+    return CatalogLineage.of(await root._catalog.get_lineage(root.entity_type, root.entity_id))
+
+
+@strawberry.type(description="Where an entity lives: its domain, source system and API path.")
+class CatalogEntry:
+    entity_type: str
+    entity_id: strawberry.ID
+    domain: str
+    source_system: str
+    source_entity_id: str
+    api_base_path: str
+    version: int
+    schema_version: int
+    status: str = strawberry.field(description="active | deleted")
+    last_event_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    _catalog: strawberry.Private[CatalogSource]
+
+    @classmethod
+    def of(cls, location: Any, catalog: CatalogSource) -> CatalogEntry:
+        return cls(
+            entity_type=location.entity_type,
+            entity_id=strawberry.ID(location.entity_id),
+            domain=location.domain,
+            source_system=location.source_system,
+            source_entity_id=location.source_entity_id,
+            api_base_path=location.api_base_path,
+            version=location.version,
+            schema_version=location.schema_version,
+            status=str(location.status),
+            last_event_id=location.last_event_id,
+            created_at=location.created_at,
+            updated_at=location.updated_at,
+            _catalog=catalog,
+        )
+
+    graph: CatalogGraph | None = strawberry.field(
+        resolver=_entry_graph, description="Entities related to this one, up to `depth` hops."
+    )
+    lineage: CatalogLineage | None = strawberry.field(
+        resolver=_entry_lineage,
+        description="This entity's lineage (entity-level and its data product's).",
+    )
+
+
+@strawberry.type(description="One hit of a catalog search, best first.")
+class CatalogSearchHit:
+    entity_type: str
+    entity_id: strawberry.ID
+    domain: str
+    score: float = strawberry.field(description="0..1; 1: the text is the entity's id")
+    matched: list[str] = strawberry.field(description="attributes the text matched")
+
+
+@strawberry.type
+class CatalogEntryPage:
+    items: list[CatalogEntry]
+    next_cursor: str | None = strawberry.field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+CATALOG_TYPE_NAMES = frozenset(
+    {
+        "CatalogRef",
+        "CatalogGraph",
+        "CatalogGraphNode",
+        "CatalogGraphEdge",
+        "CatalogGraphDirection",
+        "CatalogDataset",
+        "CatalogLineage",
+        "CatalogLineageEdge",
+        "CatalogEntry",
+        "CatalogEntryPage",
+        "CatalogSearchHit",
+    }
+)
+"""GraphQL type names the catalog part defines (entity types may not use them)."""
+
+
+# --- the part -------------------------------------------------------------------------
+
+
+def _checked_id(entity_id: str) -> str:
+    try:
+        return validate_entity_id(entity_id)
+    except ValueError as exc:
+        raise bad_user_input(str(exc)) from None
+
+
+def _field(resolver: Any, *, name: str, description: str) -> StrawberryField:
+    made: Any = strawberry.field(resolver=resolver, name=name, description=description)
+    assert isinstance(made, StrawberryField)
+    return made
+
+
+class CatalogPart:
+    """The catalog's GraphQL fields over ``catalog`` (``None``: for printing the SDL only).
+
+    Entity lookups are one indexed catalog read per entity; graph and lineage are read
+    only when asked for.
+    """
+
+    type_names = CATALOG_TYPE_NAMES
+
+    def __init__(self, catalog: CatalogSource | None) -> None:
+        self.catalog: CatalogSource = catalog if catalog is not None else _NoCatalog()
+
+    async def entry(self, entity_type: str, entity_id: str) -> CatalogEntry | None:
+        try:
+            location = await self.catalog.get_entity_location(entity_type, entity_id)
+        except EntityNotFound:
+            return None
+        return CatalogEntry.of(location, self.catalog)
+
+    def root_fields(self) -> dict[str, StrawberryField]:
+        catalog = self.catalog
+
+        async def catalog_entry(type: str, id: strawberry.ID) -> CatalogEntry | None:
+            return await self.entry(type, _checked_id(id))
+
+        async def catalog_entries(
+            type: str | None = None, limit: int = 50, cursor: str | None = None
+        ) -> CatalogEntryPage | None:
+            items, next_cursor = await catalog.list_entities(type, limit=limit, cursor=cursor)
+            return CatalogEntryPage(
+                items=[CatalogEntry.of(i, catalog) for i in items], next_cursor=next_cursor
+            )
+
+        async def relationship_graph(
+            type: str,
+            id: strawberry.ID,
+            depth: int = 3,
+            direction: CatalogGraphDirection = CatalogGraphDirection.BOTH,
+            limit: int = DEFAULT_GRAPH_LIMIT,
+        ) -> CatalogGraph | None:
+            graph = await catalog.query_relationship_graph(
+                EntityRef(type=type, id=_checked_id(id)),
+                max_depth=depth,
+                direction=direction.value,
+                limit=limit,
+            )
+            return CatalogGraph.of(graph)
+
+        async def catalog_search(
+            info: Info, text: str, type: str | None = None, limit: int = 20
+        ) -> list[CatalogSearchHit] | None:
+            hits = await catalog.search_entities(text, entity_type=type, limit=limit)
+            return [
+                CatalogSearchHit(
+                    entity_type=h.entity_type,
+                    entity_id=strawberry.ID(h.entity_id),
+                    domain=h.domain,
+                    score=h.score,
+                    matched=matched,  # governance: no matches on fields the caller can't see
+                )
+                for h, matched in await visible_search_hits(info, text, hits, catalog)
+            ]
+
+        async def lineage(type: str, id: strawberry.ID | None = None) -> CatalogLineage | None:
+            entity_id = None if id is None else _checked_id(id)
+            return CatalogLineage.of(await catalog.get_lineage(type, entity_id))
+
+        return {
+            "catalog_entry": _field(
+                catalog_entry,
+                name="catalogEntry",
+                description="Where an entity lives, from the catalog; null when not registered.",
+            ),
+            "catalog_entries": _field(
+                catalog_entries,
+                name="catalogEntries",
+                description="Registered entities (optionally of one type), ordered by type and id.",
+            ),
+            "catalog_search": _field(
+                catalog_search,
+                name="catalogSearch",
+                description="Registered entities matching `text` (type, id, attribute values),"
+                " best first.",
+            ),
+            "relationship_graph": _field(
+                relationship_graph,
+                name="relationshipGraph",
+                description="Entities related to one entity, up to `depth` hops (catalog).",
+            ),
+            "lineage": _field(
+                lineage,
+                name="lineage",
+                description="Lineage of a data product, or of one entity when `id` is given.",
+            ),
+        }
+
+    def entity_fields(self, entity_type: str) -> dict[str, StrawberryField]:
+        async def catalog(root: Node) -> CatalogEntry | None:
+            if root.id is None:
+                return None
+            return await self.entry(entity_type, root.id)
+
+        return {
+            "catalog": _field(
+                catalog,
+                name="catalog",
+                description="Where this entity lives, from the catalog; null until registered.",
+            )
+        }

@@ -1,0 +1,470 @@
+"""Query limits: depth, complexity, aliases and tokens, refused before anything executes.
+
+Every limit is checked while the document is parsed or validated, so a refused query
+costs no adapter call at all. Refusals are ordinary GraphQL errors whose ``extensions``
+carry a stable ``code`` plus the ``limit`` and the ``actual`` value::
+
+    {"message": "query complexity 4210 exceeds the limit of 1000",
+     "extensions": {"code": "QUERY_TOO_COMPLEX", "limit": 1000, "actual": 4210}}
+
+| code | what is counted |
+|---|---|
+| ``TOO_MANY_TOKENS`` | lexical tokens (or comments) of the document; the parser stops there |
+| ``QUERY_TOO_DEEP`` | fields on the longest path of an operation (``{ a { b } }`` is 2) |
+| ``QUERY_TOO_COMPLEX`` | estimated cost of an operation (below) |
+| ``TOO_MANY_ALIASES`` | aliased fields of an operation, fragments expanded |
+
+**Cost.** A field that returns an object costs ``object_cost`` (1), a scalar or enum
+``scalar_cost`` (0); ``field_costs={"Customer.invoices": 5}`` overrides single fields.
+The selections under a list are paid once per expected item: the field's ``first``/
+``last``/``limit`` argument (literal, variable or default value) or else
+``default_list_size``. A page field (``customers(limit: 20) { items { ... } }``) hands its
+``limit`` on to the list right below it. Introspection (``__schema``, ``__type``,
+``__typename``) is free and adds no depth, so GraphiQL works; it may be switched off.
+
+Example::
+
+    limits = QueryLimits(max_depth=8, max_complexity=500)
+    schema = build_schema(registry, extensions=[limits_extension(limits)], max_depth=None)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SchemaMetaFieldDef,
+    SelectionSetNode,
+    Source,
+    TokenKind,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_composite_type,
+    is_list_type,
+)
+from graphql.language import Lexer
+from graphql.language.visitor import SKIP, VisitorAction
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry import Schema
+from strawberry.extensions import SchemaExtension
+
+from dictamesh.core.errors import TenantQuotaExceeded
+from dictamesh.tenancy.quotas import charge_query_cost
+
+if TYPE_CHECKING:
+    from graphql import ASTValidationRule
+
+    from dictamesh.core.settings import GraphQLSettings
+
+__all__ = [
+    "QUERY_TOO_COMPLEX",
+    "QUERY_TOO_DEEP",
+    "TOO_MANY_ALIASES",
+    "TOO_MANY_TOKENS",
+    "LimitsExtensionFactory",
+    "QueryCost",
+    "QueryLimits",
+    "QueryLimitsExtension",
+    "count_tokens",
+    "install_limits",
+    "limit_error",
+    "limits_extension",
+    "limits_rule",
+    "measure_operation",
+]
+
+QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+
+_INTROSPECTION: dict[str, GraphQLField] = {
+    "__schema": SchemaMetaFieldDef,
+    "__type": TypeMetaFieldDef,
+    "__typename": TypeNameMetaFieldDef,
+}
+# graphql-core's messages when a parser limit stops it (tokens, or comments).
+_PARSER_LIMIT = re.compile(r"Document contains more than \d+ (tokens|comments)\.")
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one GraphQL document may ask for; ``0`` switches a limit off."""
+
+    max_depth: int = 10
+    max_complexity: int = 1000
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    #: expected length of a list field that has no ``first``/``last``/``limit`` argument
+    default_list_size: int = 5
+    object_cost: int = 1
+    scalar_cost: int = 0
+    #: ``"Type.field"`` → cost of that field (instead of object_cost / scalar_cost)
+    field_costs: Mapping[str, int] = field(default_factory=dict)
+    slicing_arguments: Sequence[str] = ("first", "last", "limit")
+    #: False refuses ``__schema``/``__type`` (``__typename`` stays allowed)
+    introspection: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: GraphQLSettings) -> QueryLimits:
+        return cls(
+            max_depth=settings.max_depth,
+            max_complexity=settings.max_complexity,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            default_list_size=settings.default_list_size,
+            field_costs=dict(settings.field_costs),
+            introspection=settings.introspection,
+        )
+
+    @property
+    def checks_operations(self) -> bool:
+        return bool(self.max_depth or self.max_complexity or self.max_aliases)
+
+
+def limit_error(
+    code: str, message: str, *, limit: int, actual: int, nodes: Any = None
+) -> GraphQLError:
+    """A refusal: ``extensions = {code, limit, actual}``."""
+    return GraphQLError(
+        message, nodes=nodes, extensions={"code": code, "limit": limit, "actual": actual}
+    )
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+def count_tokens(query: str, *, comments: bool = False, stop_after: int | None = None) -> int:
+    """Lexical tokens of ``query`` (or, with ``comments=True``, its comments), counted the
+    way the parser's limits count them; stops once past ``stop_after`` or at a lexical error.
+    """
+    lexer = Lexer(Source(query))
+    count = 0
+    token = lexer.token
+    try:
+        while True:
+            token = lexer.read_next_token(token.end)
+            if token.kind == TokenKind.EOF:
+                return count
+            if (token.kind == TokenKind.COMMENT) == comments:
+                count += 1
+                if stop_after is not None and count > stop_after:
+                    return count
+    except GraphQLError:
+        return count
+
+
+def _token_error(error: GraphQLError, query: str | None, limit: int) -> GraphQLError | None:
+    """The coded version of graphql-core's "more than N tokens/comments" syntax error."""
+    match = _PARSER_LIMIT.search(error.message)
+    if match is None:
+        return None
+    what = match.group(1)
+    cap = limit * 10  # counting a huge document to the end would be the attack itself
+    actual = count_tokens(query or "", comments=what == "comments", stop_after=cap)
+    amount = f"more than {cap}" if actual > cap else str(actual)
+    return limit_error(
+        TOO_MANY_TOKENS,
+        f"document has {amount} {what}, over the limit of {limit}",
+        limit=limit,
+        actual=actual,
+    )
+
+
+# --- depth, cost, aliases -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCost:
+    """What one operation asks for."""
+
+    depth: int = 0
+    #: estimated cost (per unit of the enclosing lists; see the module docs)
+    complexity: int = 0
+    aliases: int = 0
+
+    def __add__(self, other: QueryCost) -> QueryCost:
+        return QueryCost(
+            max(self.depth, other.depth),
+            self.complexity + other.complexity,
+            self.aliases + other.aliases,
+        )
+
+
+_ZERO = QueryCost()
+
+
+class _Measure:
+    """Walks one operation; fragments are measured once each (no fragment-bomb blowup)."""
+
+    def __init__(
+        self,
+        context: ValidationContext,
+        operation: OperationDefinitionNode,
+        limits: QueryLimits,
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.context = context
+        self.limits = limits
+        self.variables = variables
+        self.defaults: dict[str, Any] = {}
+        for definition in operation.variable_definitions or ():
+            if isinstance(definition.default_value, IntValueNode):
+                self.defaults[definition.variable.name.value] = int(definition.default_value.value)
+        self._fragments: dict[tuple[str, int | None, bool], QueryCost] = {}
+        self._visiting: set[str] = set()
+
+    def selection_set(
+        self,
+        selections: SelectionSetNode | None,
+        parent: GraphQLNamedType | None,
+        deferred: int | None,
+        introspection: bool,
+    ) -> QueryCost:
+        total = _ZERO
+        if selections is None:
+            return total
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, deferred, introspection)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.context.schema.get_type(condition.name.value) if condition else parent
+                total += self.selection_set(
+                    selection.selection_set, target, deferred, introspection
+                )
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self.fragment(selection.name.value, deferred, introspection)
+        return total
+
+    def fragment(self, name: str, deferred: int | None, introspection: bool) -> QueryCost:
+        key = (name, deferred, introspection)
+        if key in self._fragments:
+            return self._fragments[key]
+        definition = self.context.get_fragment(name)
+        if definition is None or name in self._visiting:
+            return _ZERO  # unknown or cyclic: other rules report it
+        self._visiting.add(name)
+        try:
+            target = self.context.schema.get_type(definition.type_condition.name.value)
+            measured = self.selection_set(definition.selection_set, target, deferred, introspection)
+        finally:
+            self._visiting.discard(name)
+        self._fragments[key] = measured
+        return measured
+
+    def field(
+        self,
+        node: FieldNode,
+        parent: GraphQLNamedType | None,
+        deferred: int | None,
+        introspection: bool,
+    ) -> QueryCost:
+        aliases = 1 if node.alias is not None else 0
+        name = node.name.value
+        definition = _INTROSPECTION.get(name)
+        if definition is not None:
+            introspection = True
+        elif isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            definition = parent.fields.get(name)
+        if definition is None:
+            # Unknown field (FieldsOnCorrectTypeRule reports it); still count its aliases.
+            inner = self.selection_set(node.selection_set, None, None, introspection)
+            return QueryCost(0, 0, aliases + inner.aliases)
+        named = get_named_type(definition.type)
+        is_list = is_list_type(get_nullable_type(definition.type))
+        size = self.slice_size(node, definition)
+        child_deferred: int | None = None
+        if size is not None and is_list:
+            factor = size
+        elif size is not None:
+            factor, child_deferred = 1, size  # a page: its list below gets the size
+        elif is_list:
+            factor = deferred if deferred is not None else self.limits.default_list_size
+        else:
+            factor = 1
+        inner = self.selection_set(node.selection_set, named, child_deferred, introspection)
+        if introspection:
+            return QueryCost(0, 0, aliases + inner.aliases)
+        parent_name = getattr(parent, "name", "")
+        own = self.limits.field_costs.get(f"{parent_name}.{name}")
+        if own is None:
+            composite = is_composite_type(named)
+            own = self.limits.object_cost if composite else self.limits.scalar_cost
+        return QueryCost(1 + inner.depth, own + factor * inner.complexity, aliases + inner.aliases)
+
+    def slice_size(self, node: FieldNode, definition: GraphQLField) -> int | None:
+        for argument in node.arguments or ():
+            if argument.name.value not in self.limits.slicing_arguments:
+                continue
+            value: Any = None
+            if isinstance(argument.value, IntValueNode):
+                value = int(argument.value.value)
+            elif isinstance(argument.value, VariableNode):
+                var = argument.value.name.value
+                value = self.variables.get(var, self.defaults.get(var))
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(0, value)
+            return None  # null or not an int: coercion reports it, or the default applies
+        for name in self.limits.slicing_arguments:
+            arg = definition.args.get(name)
+            default = getattr(arg, "default_value", None)
+            if isinstance(default, int) and not isinstance(default, bool):
+                return max(0, default)
+        return None
+
+
+def measure_operation(
+    context: ValidationContext,
+    operation: OperationDefinitionNode,
+    limits: QueryLimits,
+    variables: Mapping[str, Any] | None = None,
+) -> QueryCost:
+    """Depth, cost and aliases of ``operation`` (fragments expanded)."""
+    schema = context.schema
+    root = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }.get(operation.operation)
+    measure = _Measure(context, operation, limits, variables or {})
+    return measure.selection_set(operation.selection_set, root, None, False)
+
+
+def limits_rule(
+    limits: QueryLimits, variables: Mapping[str, Any] | None = None
+) -> type[ASTValidationRule]:
+    """A validation rule checking depth, complexity and aliases of every operation.
+
+    ``variables`` are the request's raw variable values, so ``limit: $n`` is priced at
+    the ``n`` the client sent (validation itself never sees variables).
+    """
+    values = dict(variables or {})
+
+    class QueryLimitsRule(ValidationRule):
+        def enter_operation_definition(
+            self, node: OperationDefinitionNode, *_args: Any
+        ) -> VisitorAction:
+            cost = measure_operation(self.context, node, limits, values)
+            name = f"operation {node.name.value!r}" if node.name else "the operation"
+            checks = (
+                (limits.max_depth, cost.depth, QUERY_TOO_DEEP, "depth"),
+                (limits.max_complexity, cost.complexity, QUERY_TOO_COMPLEX, "complexity"),
+                (limits.max_aliases, cost.aliases, TOO_MANY_ALIASES, "aliases"),
+            )
+            refused = False
+            for limit, actual, code, what in checks:
+                if limit and actual > limit:
+                    refused = True
+                    self.report_error(
+                        limit_error(
+                            code,
+                            f"{what} {actual} of {name} exceeds the limit of {limit}",
+                            limit=limit,
+                            actual=actual,
+                            nodes=[node],
+                        )
+                    )
+            if not refused:
+                # the tenant pays for what it is about to run; a refused query costs nothing
+                try:
+                    charge_query_cost(None, cost.complexity)
+                except TenantQuotaExceeded as exc:
+                    self.report_error(
+                        GraphQLError(
+                            exc.message,
+                            nodes=[node],
+                            extensions={
+                                "code": exc.code,
+                                "cost": cost.complexity,
+                                "retryAfter": exc.retry_after,
+                            },
+                        )
+                    )
+            return SKIP  # this rule needs nothing below the operation
+
+        def enter_fragment_definition(self, *_args: Any) -> VisitorAction:
+            return SKIP
+
+    return QueryLimitsRule
+
+
+# --- the extension --------------------------------------------------------------------
+
+
+class QueryLimitsExtension(SchemaExtension):
+    """Applies :class:`QueryLimits` to every operation of a Strawberry schema.
+
+    Tokens are capped in the parser (it stops at the limit, before the AST is complete);
+    depth, complexity and aliases are one validation rule. Use :func:`limits_extension`
+    to get a factory (Strawberry creates one extension instance per request).
+    """
+
+    def __init__(self, limits: QueryLimits | None = None) -> None:
+        self.limits = limits if limits is not None else QueryLimits()
+
+    def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        limits = self.limits
+        if limits.max_tokens:
+            # ParseOptions is typed with max_tokens only; graphql-core takes these too.
+            options = cast(dict[str, Any], ctx.parse_options)
+            options["max_lexical_tokens"] = limits.max_tokens
+            options["max_comments"] = limits.max_tokens
+        rules: list[type[ASTValidationRule]] = []
+        if limits.checks_operations:
+            rules.append(limits_rule(limits, ctx.variables))
+        if not limits.introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        if rules:
+            ctx.validation_rules = (*ctx.validation_rules, *rules)
+        yield
+        result = ctx.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors and limits.max_tokens:
+            result.errors = [_token_error(e, ctx.query, limits.max_tokens) or e for e in errors]
+
+
+@dataclass(frozen=True)
+class LimitsExtensionFactory:
+    """Makes one :class:`QueryLimitsExtension` per request (what Strawberry expects)."""
+
+    limits: QueryLimits
+
+    def __call__(self) -> SchemaExtension:
+        return QueryLimitsExtension(self.limits)
+
+
+def limits_extension(limits: QueryLimits | None = None) -> LimitsExtensionFactory:
+    """A factory for ``Schema(extensions=[...])`` / ``build_schema(extensions=[...])``."""
+    return LimitsExtensionFactory(limits if limits is not None else QueryLimits())
+
+
+def install_limits(schema: Schema, limits: QueryLimits) -> Schema:
+    """Add the limits to an already built ``schema`` unless it has them (in place).
+
+    Strawberry creates its extensions per request from ``schema.extensions``, so adding
+    a factory later works; a schema that already carries one keeps its own limits.
+    """
+    if not any(isinstance(ext, LimitsExtensionFactory) for ext in schema.extensions):
+        schema.extensions = (*schema.extensions, limits_extension(limits))
+    return schema

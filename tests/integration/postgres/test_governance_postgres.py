@@ -1,0 +1,34 @@
+"""Audit log, retention and erasure on real PostgreSQL, plus the append-only trigger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from dictamesh.catalog import CatalogService
+from dictamesh.core.models import Classification
+from dictamesh.governance.audit import AuditLog
+from tests.unit.governance.store_contract import GovernanceStoreContract, decision
+
+pytestmark = pytest.mark.postgres
+
+
+class TestGovernanceOnPostgres(GovernanceStoreContract):
+    @pytest.fixture
+    async def catalog(self, empty_catalog_url: str) -> AsyncIterator[CatalogService]:
+        catalog = await CatalogService.open(empty_catalog_url, migrate=False)
+        async with catalog:
+            yield catalog
+
+    async def test_audit_rows_cannot_be_deleted_outside_retention(
+        self, catalog: CatalogService
+    ) -> None:
+        await AuditLog(catalog).record([decision("email", Classification.PII_EMAIL)])
+        async with catalog.engine.connect() as conn:
+            await catalog.set_tenant(conn)  # row-level security: see the rows to delete
+            with pytest.raises(DBAPIError, match="append-only"):
+                await conn.execute(text("DELETE FROM dictamesh_audit_log"))
+        assert len(await AuditLog(catalog).query()) == 1
