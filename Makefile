@@ -59,6 +59,7 @@ bench: install services-up
 	$(BIN)/python benchmarks/kafka_pg_ingest.py
 	$(BIN)/python benchmarks/graph_query.py
 	$(BIN)/python benchmarks/graphql_cross_domain.py
+	$(BIN)/python benchmarks/observability_overhead.py
 
 clean:
 	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache

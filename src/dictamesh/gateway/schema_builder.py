@@ -878,6 +878,17 @@ def _to_query(
 ) -> Query:
     ids: list[Any] | None = None
     field_filters: list[dict[str, Any]] = []
+    known = {*field_names.values(), "id"}
+    named = [("filter", i, f.field) for i, f in enumerate(filters)]
+    named += [("sort", i, s.field) for i, s in enumerate(sorts)]
+    unknown = [
+        {"loc": [arg, i, "field"], "msg": f"unknown field {name[:64]!r}"}
+        for arg, i, name in named
+        if field_names.get(name, name) not in known
+    ]
+    if unknown:
+        # refused here, so no adapter sees a field its data product does not declare
+        raise bad_user_input("unknown field in a filter or sort", unknown)
     for f in filters:
         name = field_names.get(f.field, f.field)
         op = FilterOp(f.op.value)

@@ -158,11 +158,15 @@ class MemoryAdapter(DataProductAdapter):
                 assert isinstance(f.value, list)
                 rows = [r for r in rows if r.get(f.field) in f.value]
             elif f.op is FilterOp.GT:
-                rows = [r for r in rows if r.get(f.field) is not None and r[f.field] > f.value]
+                try:
+                    rows = [r for r in rows if r.get(f.field) is not None and r[f.field] > f.value]
+                except TypeError:
+                    # a real source answers a type mismatch with a 4xx, not a crash
+                    raise ValidationError(f"cannot compare {f.field} with {f.value!r}") from None
             else:
                 raise ValidationError(f"filter {f.op.value!r} is not supported", op=f.op.value)
         for s in reversed(query.sort):
-            rows.sort(key=lambda r, s=s: r.get(s.field) or "", reverse=s.descending)
+            rows.sort(key=lambda r, s=s: str(r.get(s.field) or ""), reverse=s.descending)
         start = int(query.cursor or 0)
         size = min(query.limit, self.page_size or query.limit)
         chunk = rows[start : start + size]

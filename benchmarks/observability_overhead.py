@@ -1,0 +1,170 @@
+"""What tracing + metrics cost on the cross-domain GraphQL query: on vs off, same run.
+
+    python benchmarks/observability_overhead.py                  # 400 requests x 2 rounds
+    python benchmarks/observability_overhead.py --requests 1000 --rounds 3
+
+Same set-up as ``graphql_cross_domain.py`` (sample sources in a child process, the three
+reference adapters without an entity cache, the one-node gateway on uvicorn, 16 requests
+at a time), served twice per round, alternating so machine drift hits both alike:
+
+- **off**: the GraphQL app mounted in FastAPI, no tracer provider, no metrics middleware;
+- **on**: the same plus ``instrument_app`` (HTTP metrics middleware, ``/metrics``, GraphQL
+  operation spans) and an OpenTelemetry SDK provider that samples every trace, with a
+  ``BatchSpanProcessor`` into an exporter that only counts spans — the SDK's full cost
+  (span creation, context propagation, httpx instrumentation of the source calls, batching)
+  without a network hop, which an OTLP collector would add off the request path anyway.
+
+It prints requests/second and p50/p95 latency per mode, the spans recorded per request,
+and the on/off ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+sys.path.insert(0, str(Path(__file__).parent))
+from graphql_cross_domain import (
+    Result,
+    Sources,
+    customers_with_invoices,
+    measure,
+    sample_sources,
+)
+
+from dictamesh.adapters.registry import AdapterRegistry
+from dictamesh.api.graphql_http import GraphQLApp
+from dictamesh.cache.tiered import TieredCache
+from dictamesh.core.settings import AdapterConfig, GraphQLSettings
+from dictamesh.gateway import build_schema
+from dictamesh.observability.http import instrument_app
+from dictamesh.observability.tracing import use_tracer_provider
+
+
+class CountingExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+async def adapters(sources: Sources) -> AdapterRegistry:
+    """Adapters connected *now*: inside a tracer provider their HTTP clients are traced."""
+    registry = AdapterRegistry()
+    for kind, url, key in (
+        ("customers_directus", sources.customers_url, sources.customers_token),
+        ("products_rest", sources.products_url, sources.products_api_key),
+        ("invoices_ecommerce", sources.invoices_url, sources.invoices_token),
+    ):
+        config = AdapterConfig(
+            name=kind, kind=kind, base_url=url, api_key=key, poll_interval_seconds=None
+        )
+        adapter = registry.register(registry.build(config, cache=TieredCache([])))
+        await adapter.connect()
+    return registry
+
+
+def app_for(registry: AdapterRegistry, observed: bool) -> FastAPI:
+    app = FastAPI()
+    # the benchmark is the client: no rate limit, no timeout in the way
+    settings = GraphQLSettings(rate_limit_per_second=0, timeout_seconds=0)
+    graphql = GraphQLApp(build_schema(registry), registry, settings=settings, graphql_ide=False)
+    app.add_route("/graphql", graphql, methods=["GET", "POST"])  # type: ignore[arg-type]
+    if observed:
+        instrument_app(app, registry=registry)
+    return app
+
+
+async def run_mode(
+    sources: Sources, customers: list[str], observed: bool, args: argparse.Namespace
+) -> tuple[Result, int]:
+    exporter = CountingExporter()
+    provider = TracerProvider() if observed else None
+    if provider is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    with use_tracer_provider(provider):
+        registry = await adapters(sources)
+        try:
+            name = "on" if observed else "off"
+            result, _ = await measure(
+                name, app_for(registry, observed), registry, sources, customers,  # type: ignore[arg-type]
+                args.requests, args.concurrency,
+            )  # fmt: skip
+        finally:
+            for adapter in registry.adapters():
+                await adapter.aclose()
+    if provider is not None:
+        provider.force_flush()
+        provider.shutdown()
+    return result, exporter.spans
+
+
+async def main(args: argparse.Namespace) -> None:
+    runs: dict[bool, list[tuple[Result, int]]] = {False: [], True: []}
+    async with sample_sources(in_process=False) as sources:
+        probe = await adapters(sources)
+        try:
+            customers = await customers_with_invoices(probe, args.customers)
+        finally:
+            for adapter in probe.adapters():
+                await adapter.aclose()
+        for _ in range(args.rounds):
+            for observed in (False, True):
+                runs[observed].append(await run_mode(sources, customers, observed, args))
+    report(runs, args)
+
+
+def _merged(results: list[tuple[Result, int]]) -> tuple[float, list[float], float]:
+    seconds = sum(r.seconds for r, _ in results)
+    requests = sum(r.requests for r, _ in results)
+    latencies = [ms for r, _ in results for ms in r.latencies_ms]
+    spans = sum(s for _, s in results) / requests
+    return requests / seconds, sorted(latencies), spans
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(runs: dict[bool, list[tuple[Result, int]]], args: argparse.Namespace) -> None:
+    print(
+        f"cross-domain query, {args.requests} requests x {args.rounds} rounds per mode,"
+        f" concurrency {args.concurrency}; tracing (all sampled) + metrics on vs off"
+    )
+    print(f"{'':24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'spans/request':>14}")
+    figures: dict[bool, tuple[float, float, float]] = {}
+    for observed, label in ((False, "off"), (True, "on (traces + metrics)")):
+        rps, ordered, spans = _merged(runs[observed])
+        p50, p95 = _pct(ordered, 0.5), _pct(ordered, 0.95)
+        figures[observed] = (rps, p50, p95)
+        print(f"{label:24} {rps:8.1f} {p50:8.1f} {p95:8.1f} {spans:14.1f}")
+    (off_rps, off_p50, off_p95), (on_rps, on_p50, on_p95) = figures[False], figures[True]
+    print(
+        f"{'ratio (on/off)':24} {on_rps / off_rps:7.2f}x {on_p50 / off_p50:8.2f}"
+        f" {on_p95 / off_p95:8.2f}"
+    )
+    per_round = [f"{r.rps:.0f}" for observed in (False, True) for r, _ in runs[observed]]
+    print(f"req/s per round (off..., on...): {', '.join(per_round)}")
+    print(f"mean latency ms off/on: {statistics.fmean(_merged(runs[False])[1]):.1f} /"
+          f" {statistics.fmean(_merged(runs[True])[1]):.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--customers", type=int, default=50)
+    cli: Any = parser.parse_args()
+    asyncio.run(main(cli))
