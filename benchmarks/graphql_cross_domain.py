@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import statistics
 import sys
@@ -49,10 +50,14 @@ from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.api.graphql_http import GraphQLApp
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.core.models import MAX_QUERY_LIMIT, Entity, FieldType, Query
-from dictamesh.core.settings import AdapterConfig, GraphQLSettings
+from dictamesh.core.settings import GraphQLSettings
 from dictamesh.gateway import GatewayContext, build_schema
 from dictamesh.gateway.loaders import Loaders
-from dictamesh.sources.runner import run_sample_sources
+from dictamesh.sources.runner import (
+    SourceEndpoints,
+    reference_adapter_configs,
+    run_sample_sources,
+)
 
 QUERY = """
 query ($id: ID!) {
@@ -96,46 +101,17 @@ class NaiveGraphQLApp(GraphQLApp):
 # --- sources ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Sources:
-    customers_url: str
-    products_url: str
-    invoices_url: str
-    customers_token: str
-    products_api_key: str
-    invoices_token: str
-
-    @property
-    def urls(self) -> list[str]:
-        return [self.customers_url, self.products_url, self.invoices_url]
-
-
 async def _serve_sources_until_stdin_closes() -> None:
     async with run_sample_sources(host=HOST, products_rate_limit=None) as s:
-        found = Sources(
-            s.customers_url,
-            s.products_url,
-            s.invoices_url,
-            s.customers_token,
-            s.products_api_key,
-            s.invoices_token,
-        )
-        print(json.dumps(found.__dict__), flush=True)
+        print(json.dumps(dataclasses.asdict(s.endpoints())), flush=True)
         await asyncio.to_thread(sys.stdin.read)
 
 
 @contextlib.asynccontextmanager
-async def sample_sources(in_process: bool) -> AsyncIterator[Sources]:
+async def sample_sources(in_process: bool) -> AsyncIterator[SourceEndpoints]:
     if in_process:
         async with run_sample_sources(host=HOST, products_rate_limit=None) as s:
-            yield Sources(
-                s.customers_url,
-                s.products_url,
-                s.invoices_url,
-                s.customers_token,
-                s.products_api_key,
-                s.invoices_token,
-            )
+            yield s.endpoints()
         return
     child = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -150,7 +126,7 @@ async def sample_sources(in_process: bool) -> AsyncIterator[Sources]:
         line = await asyncio.wait_for(child.stdout.readline(), 30)
         if not line:
             raise RuntimeError("the sample sources did not start")
-        yield Sources(**json.loads(line))
+        yield SourceEndpoints(**json.loads(line))
     finally:
         child.stdin.close()  # the child stops when its stdin closes
         try:
@@ -160,10 +136,10 @@ async def sample_sources(in_process: bool) -> AsyncIterator[Sources]:
             await child.wait()
 
 
-async def source_requests(client: httpx.AsyncClient, sources: Sources) -> int:
+async def source_requests(client: httpx.AsyncClient, sources: SourceEndpoints) -> int:
     """Requests the three sources served so far, their admin routes not counted."""
     total = 0
-    for url in sources.urls:
+    for url in (sources.customers_url, sources.products_url, sources.invoices_url):
         stats = (await client.get(f"{url}/_admin/stats")).json()["requests"]
         total += sum(n for path, n in stats.items() if not path.startswith("/_admin"))
     return total
@@ -208,7 +184,7 @@ async def measure(
     name: str,
     app: GraphQLApp,
     registry: AdapterRegistry,
-    sources: Sources,
+    sources: SourceEndpoints,
     customers: list[str],
     requests: int,
     concurrency: int,
@@ -257,15 +233,7 @@ async def customers_with_invoices(registry: AdapterRegistry, count: int) -> list
 async def main(args: argparse.Namespace) -> None:
     async with sample_sources(args.in_process) as sources:
         registry = AdapterRegistry()
-        configs = [
-            ("customers_directus", sources.customers_url, sources.customers_token),
-            ("products_rest", sources.products_url, sources.products_api_key),
-            ("invoices_ecommerce", sources.invoices_url, sources.invoices_token),
-        ]
-        for kind, url, key in configs:
-            config = AdapterConfig(
-                name=kind, kind=kind, base_url=url, api_key=key, poll_interval_seconds=None
-            )
+        for config in reference_adapter_configs(sources, poll_interval_seconds=None):
             deps: dict[str, Any] = {} if args.adapter_cache else {"cache": TieredCache([])}
             adapter = registry.register(registry.build(config, **deps))
             await adapter.connect()

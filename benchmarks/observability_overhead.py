@@ -35,7 +35,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 sys.path.insert(0, str(Path(__file__).parent))
 from graphql_cross_domain import (
     Result,
-    Sources,
     customers_with_invoices,
     measure,
     sample_sources,
@@ -44,10 +43,11 @@ from graphql_cross_domain import (
 from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.api.graphql_http import GraphQLApp
 from dictamesh.cache.tiered import TieredCache
-from dictamesh.core.settings import AdapterConfig, GraphQLSettings
+from dictamesh.core.settings import GraphQLSettings
 from dictamesh.gateway import build_schema
 from dictamesh.observability.http import instrument_app
 from dictamesh.observability.tracing import use_tracer_provider
+from dictamesh.sources.runner import SourceEndpoints, reference_adapter_configs
 
 
 class CountingExporter(SpanExporter):
@@ -59,17 +59,10 @@ class CountingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-async def adapters(sources: Sources) -> AdapterRegistry:
+async def adapters(sources: SourceEndpoints) -> AdapterRegistry:
     """Adapters connected *now*: inside a tracer provider their HTTP clients are traced."""
     registry = AdapterRegistry()
-    for kind, url, key in (
-        ("customers_directus", sources.customers_url, sources.customers_token),
-        ("products_rest", sources.products_url, sources.products_api_key),
-        ("invoices_ecommerce", sources.invoices_url, sources.invoices_token),
-    ):
-        config = AdapterConfig(
-            name=kind, kind=kind, base_url=url, api_key=key, poll_interval_seconds=None
-        )
+    for config in reference_adapter_configs(sources, poll_interval_seconds=None):
         adapter = registry.register(registry.build(config, cache=TieredCache([])))
         await adapter.connect()
     return registry
@@ -87,7 +80,7 @@ def app_for(registry: AdapterRegistry, observed: bool) -> FastAPI:
 
 
 async def run_mode(
-    sources: Sources, customers: list[str], observed: bool, args: argparse.Namespace
+    sources: SourceEndpoints, customers: list[str], observed: bool, args: argparse.Namespace
 ) -> tuple[Result, int]:
     exporter = CountingExporter()
     provider = TracerProvider() if observed else None

@@ -76,7 +76,9 @@ ALTER DATABASE dictamesh_test OWNER TO dictamesh_owner;
 -- them), and the catalog objects an older setup let the application role create handed over
 -- to the owner (a no-op once done). Owner privileges go with them: the application keeps
 -- what migration 0004 grants dictamesh_app (run `dictamesh migrate up` as the owner).
-\connect dictamesh
+-- psql has no loop over databases: \gset keeps these statements in the variable
+-- :per_database, which each \connect below runs.
+SELECT $per_database$
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
 DO $$
@@ -96,24 +98,11 @@ BEGIN
   END LOOP;
 END
 $$;
+$per_database$ AS per_database
+\gset
+
+\connect dictamesh
+:per_database
 
 \connect dictamesh_test
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
-DO $$
-DECLARE
-  stmt text;
-BEGIN
-  FOR stmt IN
-    SELECT format('ALTER TABLE %I.%I OWNER TO dictamesh_owner', schemaname, tablename)
-      FROM pg_catalog.pg_tables
-     WHERE tableowner = 'dictamesh' AND tablename LIKE 'dictamesh\_%'
-    UNION ALL
-    SELECT format('ALTER FUNCTION %s OWNER TO dictamesh_owner', p.oid::regprocedure)
-      FROM pg_catalog.pg_proc AS p
-     WHERE p.proowner = 'dictamesh'::regrole AND p.proname LIKE 'dictamesh\_%'
-  LOOP
-    EXECUTE stmt;
-  END LOOP;
-END
-$$;
+:per_database

@@ -34,10 +34,10 @@ from dictamesh._serving import serve_in_process
 from dictamesh.catalog.service import MAX_EVENT_LOG_LIMIT
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.models import now_ms
-from dictamesh.core.settings import AdapterConfig, DictaMeshSettings, ObservabilitySettings
+from dictamesh.core.settings import DictaMeshSettings, ObservabilitySettings
 from dictamesh.governance.runtime import DEMO_POLICY_FILE
 from dictamesh.node import INGEST_GROUP, MeshNode
-from dictamesh.sources.runner import SampleSources, run_sample_sources
+from dictamesh.sources.runner import SampleSources, reference_adapter_configs, run_sample_sources
 
 __all__ = [
     "DemoMesh",
@@ -213,29 +213,7 @@ def demo_settings(
     On the production backend every run is a mesh of its own, named by ``run_id`` (default:
     a fresh one): node ``demo-<run>`` and adapters ``<name>_<run>``.
     """
-    adapters = [
-        AdapterConfig(
-            name="customers_directus",
-            kind="customers_directus",
-            base_url=sources.customers_url,
-            api_key=sources.customers_token,
-            poll_interval_seconds=poll,
-        ),
-        AdapterConfig(
-            name="products_rest",
-            kind="products_rest",
-            base_url=sources.products_url,
-            api_key=sources.products_api_key,
-            poll_interval_seconds=poll,
-        ),
-        AdapterConfig(
-            name="invoices_ecommerce",
-            kind="invoices_ecommerce",
-            base_url=sources.invoices_url,
-            api_key=sources.invoices_token,
-            poll_interval_seconds=poll,
-        ),
-    ]
+    adapters = reference_adapter_configs(sources, poll_interval_seconds=poll)
     raw: dict[str, Any] = {
         "node_name": "demo",
         "state_dir": str(state_dir),

@@ -9,6 +9,14 @@ The node runs three kinds of background work beside the ASGI app:
 * cache invalidation — consumer group ``dictamesh-cache-<node>`` (one per node: every node
   must drop its own copies) invalidates cached entities on every change, then hands the
   event to :attr:`MeshNode.changes` (GraphQL subscriptions, response-cache invalidation).
+  A cache layer that cannot be reached (Redis down) makes the batch fail transiently: it is
+  retried until the layer answers and committed only then, so no entry changed during the
+  outage survives it (the events still reach :attr:`MeshNode.changes` at once, once each).
+
+Every background task (those, the breaker relay and the retention job) is supervised
+(:mod:`dictamesh.resilience.supervisor`): one that dies is logged, restarted with capped
+exponential backoff and counted, and ``readiness()`` reports it (``task:<name>``) as
+unhealthy while it is down or crash-looping.
 
 With ``tenancy.topic_prefix_per_tenant`` events carrying a tenant go to
 ``<tenant>.<domain>.<source>.<event>`` and both consumers also read the topics of every tenant
@@ -25,7 +33,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +48,7 @@ from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
-from dictamesh.core.errors import PermissionDenied, SerializationError
+from dictamesh.core.errors import CacheUnavailable, PermissionDenied, SerializationError
 from dictamesh.core.models import HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
@@ -52,6 +60,12 @@ from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.observability import setup_observability
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.resilience.events import BREAKER_TOPIC_SPEC, BreakerEventRelay
+from dictamesh.resilience.supervisor import (
+    RestartPolicy,
+    SupervisorCollector,
+    TaskFactory,
+    TaskSupervisor,
+)
 from dictamesh.tenancy import (
     TenantQuotas,
     event_for_topic,
@@ -64,6 +78,7 @@ __all__ = ["INGEST_GROUP", "MeshNode", "build_bus", "catalog_ingest_handler"]
 log = logging.getLogger("dictamesh.node")
 
 INGEST_GROUP = "dictamesh-catalog-ingest"
+_MAX_REMEMBERED = 10_000
 
 
 def build_bus(settings: DictaMeshSettings) -> EventBus:
@@ -122,7 +137,10 @@ class MeshNode:
         adapters: Sequence[AdapterBase] | None = None,
         serializer: Serializer | None = None,
         ingest_group: str = INGEST_GROUP,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
+        """``restart_policy``: how failed background tasks are restarted (default: after
+        0.5 s doubling up to 30 s; recovered after 30 s of running)."""
         self.settings = settings
         self.ingest_group = ingest_group
         self.registry = AdapterRegistry()
@@ -146,8 +164,10 @@ class MeshNode:
         self._catalog: CatalogService | None = None
         #: policy, masking, audit writer, retention (``docs/governance.md``); set by start()
         self.governance: NodeGovernance | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
+        #: the background tasks, restarted when they fail (``readiness()``: ``task:<name>``)
+        self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
+        self.metrics.registry.register(SupervisorCollector(self.supervisor))
         self._started = False
 
     @property
@@ -172,6 +192,7 @@ class MeshNode:
     async def start(self) -> None:
         if self._started:
             return
+        self._stop.clear()  # a node may be started again after stop()
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
         setup_observability(self.settings)
         self._catalog = await CatalogService.open(
@@ -183,7 +204,7 @@ class MeshNode:
         await _check_row_level_security(self._catalog)
         self.metrics.instrument_engine(self._catalog.engine)
         self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
-        await self.governance.start(self.metrics)
+        await self.governance.start(self.metrics, spawn=self._spawn)
         await self.bus.connect()
         for config in self.settings.adapters:
             self.registry.register(self.registry.build(config, cache=self.cache, state=self._state))
@@ -197,35 +218,28 @@ class MeshNode:
 
         ingestor = CatalogIngestor(self.catalog, self.registry.schemas())
         self.metrics.watch_ingest(ingestor.stats)
-        self._spawn("catalog-ingest", self._run_ingest(ingestor))
-        self._spawn("cache-invalidation", self._run_invalidation())
+        self._spawn("catalog-ingest", lambda: self._run_ingest(ingestor))
+        self._spawn("cache-invalidation", self._run_invalidation)
         for member in self.registry.adapters():
-            self._spawn(f"capture:{member.name}", self._capture(member))
+            self._spawn(f"capture:{member.name}", functools.partial(self._capture, member))
         # circuit breaker state changes → system.adapters.breaker_changed (best effort)
         await self.bus.ensure_topic(BREAKER_TOPIC_SPEC)
         breaker_events = BreakerEventRelay(self.bus, node=self.settings.node_name)
         breaker_events.watch_adapters(self.registry.adapters())
-        self._spawn("breaker-events", breaker_events.run())
+        self._spawn("breaker-events", breaker_events.run)
         self._started = True
 
-    def _spawn(self, name: str, coro: Any) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
+    def _spawn(self, name: str, factory: TaskFactory) -> None:
+        self.supervisor.spawn(name, factory)
 
     async def _capture(self, adapter: Any) -> None:
-        # A failing source must not kill capture: the adapter's own breaker/backoff decide
-        # how often we ask again; here we only keep the loop alive and log.
-        while not self._stop.is_set():
-            try:
-                async for event in adapter.stream_changes():
-                    await self.publisher.publish_event(event)
-                    if self._stop.is_set():
-                        return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("change capture for %s failed; retrying", adapter.name)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+        # A failing source does not end the stream (the adapter's breaker and backoff decide
+        # how often it asks again); what does end it (publishing while the bus is down, a
+        # broken adapter) is logged and restarted with backoff by the supervisor.
+        async for event in adapter.stream_changes():
+            await self.publisher.publish_event(event)
+            if self._stop.is_set():
+                return
 
     async def _run_ingest(self, ingestor: CatalogIngestor) -> None:
         await run_consumer(
@@ -243,7 +257,12 @@ class MeshNode:
         )
 
     async def _run_invalidation(self) -> None:
+        # Events of a batch already handed to self.changes while the batch is being retried
+        # (a cache layer was unreachable): subscribers must not get them once per retry.
+        published: set[str] = set()
+
         async def handle(batch: list[Message]) -> None:
+            unavailable: CacheUnavailable | None = None
             for message in batch:
                 try:
                     event = event_for_topic(
@@ -254,10 +273,26 @@ class MeshNode:
                 except (SerializationError, PermissionDenied):
                     continue  # ingest dead-letters it; nothing to invalidate
                 with tenant_context(event.tenant_id):
-                    await self.cache.invalidate(
-                        entity_key(event.tenant_id, event.entity.type, event.entity.id)
-                    )
-                self.changes.publish(event)  # never blocks: slow subscribers are dropped
+                    try:
+                        await self.cache.invalidate(
+                            entity_key(event.tenant_id, event.entity.type, event.entity.id)
+                        )
+                    except CacheUnavailable as exc:
+                        # L1 is cleared, Redis could not be: finish the batch, then fail it
+                        # transiently so run_consumer retries it (uncommitted) until Redis
+                        # answers. A Redis restarted from an older snapshot would otherwise
+                        # serve the copies this batch should have dropped.
+                        unavailable = unavailable or exc
+                event_id = str(event.event_id)
+                if len(published) > _MAX_REMEMBERED:  # batches failing for other reasons
+                    published.clear()
+                if event_id not in published:
+                    # At once even when L2 is down: readers then miss L2 and see the source.
+                    self.changes.publish(event)  # never blocks: slow subscribers are dropped
+                    published.add(event_id)
+            if unavailable is not None:
+                raise unavailable
+            published.clear()
 
         group = f"dictamesh-cache-{self.settings.node_name}"
         await run_consumer(
@@ -273,6 +308,8 @@ class MeshNode:
         checks: dict[str, HealthStatus] = {}
         checks["catalog"] = await _probe(self.catalog.ping)
         checks["bus"] = await _probe(self.bus.ping)
+        for name, status in self.supervisor.health().items():
+            checks[f"task:{name}"] = status
         for adapter in self.registry.adapters():
             try:
                 checks[f"adapter:{adapter.name}"] = await adapter.health_check()
@@ -303,12 +340,7 @@ class MeshNode:
     async def stop(self) -> None:
         self._stop.set()
         self.changes.close()  # live subscriptions end
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self.supervisor.aclose()  # cancels every background task and waits for it
         for adapter in self.registry.adapters():
             await adapter.aclose()
         if self.governance is not None:

@@ -33,10 +33,10 @@ from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.api.graphql_http import GraphQLApp
 from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.cache import MemoryCache, TieredCache
-from dictamesh.core.settings import AdapterConfig, GraphQLSettings, ResilienceSettings
+from dictamesh.core.settings import GraphQLSettings, ResilienceSettings
 from dictamesh.gateway import build_schema
 from dictamesh.resilience import BreakerTransition
-from dictamesh.sources.runner import SampleSources, run_sample_sources
+from dictamesh.sources.runner import SampleSources, reference_adapter_configs, run_sample_sources
 
 #: quick knobs so the scenarios take seconds; the logic is the production one
 FAST = {
@@ -48,6 +48,13 @@ FAST = {
     "breaker_window_seconds": 10,
     "breaker_reset_seconds": 1.0,
     "max_concurrency": 8,
+}
+
+
+ADAPTERS: dict[str, type[AdapterBase]] = {
+    "customers_directus": DirectusCustomersAdapter,
+    "products_rest": ThirdPartyProductsAdapter,
+    "invoices_ecommerce": EcommerceInvoicesAdapter,
 }
 
 
@@ -101,41 +108,10 @@ async def mesh(**resilience: Any) -> AsyncIterator[Mesh]:
     clock = ShiftedClock()
     cache = TieredCache([MemoryCache(10_000, ttl=60, stale_ttl=3600, clock=clock)], clock=clock)
     async with run_sample_sources(seed=42, products_rate_limit=None) as sources:
-        made = [
-            DirectusCustomersAdapter(
-                AdapterConfig(
-                    name="customers_directus",
-                    kind="customers_directus",
-                    base_url=sources.customers_url,
-                    api_key=sources.customers_token,
-                    poll_interval_seconds=None,
-                    resilience=settings,
-                ),
-                cache=cache,
-            ),
-            ThirdPartyProductsAdapter(
-                AdapterConfig(
-                    name="products_rest",
-                    kind="products_rest",
-                    base_url=sources.products_url,
-                    api_key=sources.products_api_key,
-                    poll_interval_seconds=None,
-                    resilience=settings,
-                ),
-                cache=cache,
-            ),
-            EcommerceInvoicesAdapter(
-                AdapterConfig(
-                    name="invoices_ecommerce",
-                    kind="invoices_ecommerce",
-                    base_url=sources.invoices_url,
-                    api_key=sources.invoices_token,
-                    poll_interval_seconds=None,
-                    resilience=settings,
-                ),
-                cache=cache,
-            ),
-        ]
+        configs = reference_adapter_configs(
+            sources, poll_interval_seconds=None, resilience=settings
+        )
+        made = [ADAPTERS[config.kind](config, cache=cache) for config in configs]
         registry = AdapterRegistry(plugins=[])
         transitions: list[tuple[float, str, BreakerTransition]] = []
         for adapter in made:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -23,9 +22,9 @@ from dictamesh._serving import serve_in_process
 from dictamesh.api import ApiContext, create_app
 from dictamesh.catalog import CatalogService
 from dictamesh.core.errors import NotFoundError, SchemaCompatibilityError, ValidationError
-from dictamesh.core.models import ChangeEvent, Entity, EventType, SourceRef
 from dictamesh.events.avro import AvroEventSerializer, event_from_record
 from dictamesh.events.schema_registry import HttpSchemaRegistryClient
+from tests.integration.confluent_support import change_events, consume_with_librdkafka
 from tests.unit.gateway.fakes import MemoryRegistry
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
@@ -227,54 +226,18 @@ async def test_our_http_client_against_the_catalog_registry(registry_url: str, u
         assert json.loads(await other.get_by_id(second)) == USER_V2
 
 
-def change_events(uid: str, n: int) -> list[ChangeEvent]:
-    source = SourceRef(domain="it", system=f"sr{uid}")
-    return [
-        ChangeEvent.for_change(
-            EventType.CREATED if i % 2 else EventType.UPDATED,
-            Entity(type="customer", id=f"c-{i}", version=i + 1, attributes={"i": i}, source=source),
-        )
-        for i in range(n)
-    ]
-
-
 async def test_our_avro_events_decode_with_confluent_deserializer(
     registry_url: str, uid: str, confluent_client: Callable[[str], Any]
 ) -> None:
     """No broker: our serializer's bytes, registered through HTTP, read by Confluent's."""
     async with HttpSchemaRegistryClient(registry_url) as registry:
         ours = AvroEventSerializer(registry)
-        events = change_events(uid, 3)
+        events = change_events(f"sr{uid}", 3)
         deserializer = sr_avro.AvroDeserializer(confluent_client(registry_url))
         for event in events:
             value, _headers = await ours.encode_async(event)
             decoded = await in_thread(deserializer, value, value_ctx(event.topic))
             assert event_from_record(decoded) == event
-
-
-def consume_with_librdkafka(bootstrap: str, topic: str, count: int) -> list[Any]:
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "unused-assign-only",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        consumer.assign(
-            [confluent_kafka.TopicPartition(topic, 0, confluent_kafka.OFFSET_BEGINNING)]
-        )
-        records: list[Any] = []
-        deadline = time.monotonic() + 20
-        while len(records) < count and time.monotonic() < deadline:
-            record = consumer.poll(0.5)
-            if record is None:
-                continue
-            assert record.error() is None, record.error()
-            records.append(record)
-        return records
-    finally:
-        consumer.close()
 
 
 @pytest.mark.kafka
@@ -285,7 +248,7 @@ async def test_events_through_kafka_with_the_catalog_as_registry(
     from dictamesh.events.kafka import KafkaBus
     from dictamesh.events.topics import TopicSpec
 
-    events = change_events(uid, 4)
+    events = change_events(f"sr{uid}", 4)
     topic = events[0].topic
     async with (
         HttpSchemaRegistryClient(registry_url) as registry,

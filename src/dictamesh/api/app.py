@@ -28,11 +28,11 @@ from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.auth import Authenticator, install_auth
 from dictamesh.catalog.registry_api import registry_router
 from dictamesh.catalog.service import CatalogService
-from dictamesh.core.models import EntityRef, EntitySchema, HealthStatus
+from dictamesh.core.models import EntitySchema, HealthStatus
 from dictamesh.core.settings import AuthSettings, GraphQLSettings, QuotaSettings
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway.apq import PersistedQueries
-from dictamesh.gateway.catalog import CatalogPart
+from dictamesh.gateway.catalog import CatalogPart, CatalogSource
 from dictamesh.gateway.limits import QueryLimits, install_limits
 from dictamesh.gateway.subscriptions import build_live_schema
 from dictamesh.governance.enforce import Governance
@@ -60,25 +60,10 @@ class ApiRegistry(Protocol):
     def schemas(self) -> Mapping[str, EntitySchema]: ...
 
 
-class CatalogReader(Protocol):
-    """The read side of :class:`dictamesh.catalog.service.CatalogService` the API uses."""
-
-    async def get_entity_location(self, entity_type: str, entity_id: str) -> Any: ...
-
-    async def list_entities(
-        self, entity_type: str | None = None, *, limit: int = 50, cursor: str | None = None
-    ) -> tuple[Sequence[Any], str | None]: ...
-
-    async def query_relationship_graph(
-        self,
-        root: EntityRef,
-        *,
-        max_depth: int = 3,
-        direction: str = "both",
-        limit: int = 1000,
-    ) -> Any: ...
-
-    async def get_lineage(self, entity_type: str, entity_id: str | None = None) -> Any: ...
+class CatalogReader(CatalogSource, Protocol):
+    """The read side of :class:`dictamesh.catalog.service.CatalogService` the API uses: what
+    the GraphQL catalog fields read (:class:`~dictamesh.gateway.catalog.CatalogSource`), plus
+    the event log and the schema registry."""
 
     async def get_event_log(
         self,
@@ -90,10 +75,6 @@ class CatalogReader(Protocol):
     ) -> Sequence[Any]: ...
 
     async def get_schema(self, entity_type: str, version: int | None = None) -> Any: ...
-
-    async def search_entities(
-        self, text: str, *, entity_type: str | None = None, limit: int = 20
-    ) -> Sequence[Any]: ...
 
 
 @dataclass

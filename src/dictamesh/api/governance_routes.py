@@ -7,7 +7,9 @@ the governance routes under ``/api/v1/governance``.
   WebSocket (GraphQL resolvers and subscriptions find it there) and adds the
   ``X-DictaMesh-Redacted`` header listing the fields withheld from the caller;
 * :func:`entity_body`, :func:`page_body`, :func:`events_body` and :func:`search_results`
-  mask what the REST routes return (``dictamesh.api.rest`` calls them);
+  mask what the REST routes return (``dictamesh.api.rest`` calls them); :func:`check_readable`,
+  :func:`graph_body` and :func:`lineage_body` keep graphs and lineage to the entity types the
+  caller may read;
 * ``GET /api/v1/governance/audit`` and ``/audit/summary`` read the audit log,
   ``POST /api/v1/governance/erasure`` erases an entity, ``GET /api/v1/governance/policy/explain``
   explains a decision. The first three need the policy action ``admin``.
@@ -51,6 +53,12 @@ from dictamesh.governance.enforce import (
 )
 from dictamesh.governance.erasure import erase_entity
 from dictamesh.governance.policy import Action, Decision, Resource
+from dictamesh.governance.related import (
+    TypeAccess,
+    visible_changed_fields,
+    visible_flow,
+    visible_graph,
+)
 
 if TYPE_CHECKING:
     from dictamesh.api.app import ApiContext
@@ -58,10 +66,13 @@ if TYPE_CHECKING:
 __all__ = [
     "REDACTED_HEADER",
     "GovernanceMiddleware",
+    "check_readable",
     "entity_body",
     "events_body",
     "governance_router",
+    "graph_body",
     "install_governance",
+    "lineage_body",
     "page_body",
     "search_results",
 ]
@@ -210,7 +221,7 @@ async def events_body(
                     schema, payload, entity_id=record.get("entity_id")
                 ),
             }
-        out.append(record)
+        out.append(_changed_fields_shown(redactor, schema, record))
     await redactor.commit()
     _report(redactor)
     return out
@@ -234,6 +245,142 @@ async def search_results(ctx: ApiContext, text: str, hits: Sequence[Any]) -> lis
         item["matched"] = matched
         out.append(item)
     return out
+
+
+def _changed_fields_shown(
+    redactor: Redactor, schema: EntitySchema, record: dict[str, Any]
+) -> dict[str, Any]:
+    """``changed_fields`` (of the record and of its payload) without the fields the caller
+    cannot read in clear: that a hidden value changed is data about it."""
+
+    def shown(names: list[Any]) -> list[Any]:
+        return visible_changed_fields(
+            redactor.governance, redactor.principal, schema, names, channel=CHANNEL_REST
+        )[0]
+
+    if isinstance(record.get("changed_fields"), list):
+        record = {**record, "changed_fields": shown(record["changed_fields"])}
+    payload = record.get("payload")
+    if isinstance(payload, dict) and isinstance(payload.get("changed_fields"), list):
+        record["payload"] = {**payload, "changed_fields": shown(payload["changed_fields"])}
+    return record
+
+
+def _type_access(ctx: ApiContext, governance: Governance) -> TypeAccess:
+    async def lookup(entity_type: str) -> EntitySchema | None:
+        return await _schema(ctx, entity_type)
+
+    return TypeAccess(governance, current_principal.get(), lookup)
+
+
+async def check_readable(ctx: ApiContext, entity_type: str, entity_id: str | None = None) -> None:
+    """403 ``FORBIDDEN`` (audited) when the caller may not read ``entity_type`` at all —
+    asked before the catalog, so a denied type's graph or lineage is not even looked up
+    (its 404s would tell which ids exist)."""
+    governance = _governance(ctx)
+    if governance is None:
+        return
+    access = _type_access(ctx, governance)
+    await governance.check_entity(
+        access.principal,
+        entity_type,
+        await access.domain(entity_type),
+        channel=CHANNEL_REST,
+        entity_id=entity_id,
+    )
+
+
+def _ref(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, dict) and "type" in value and "id" in value:
+        return str(value["type"]), str(value["id"])
+    return None
+
+
+async def graph_body(
+    ctx: ApiContext,
+    entity_type: str,
+    entity_id: str,
+    body: dict[str, Any],
+    *,
+    direction: str,
+    max_depth: int,
+) -> dict[str, Any]:
+    """``GET /entities/{type}/{id}/graph`` (after :func:`check_readable`): nodes of types
+    the caller may not read, the nodes reachable only through them and the edges touching
+    them are left out; ``withheld_nodes`` counts the nodes (not audited: no values)."""
+    governance = _governance(ctx)
+    nodes = [n for n in body.get("nodes") or () if isinstance(n, dict)]
+    edges = [e for e in body.get("edges") or () if isinstance(e, dict)]
+    if governance is None:
+        body["withheld_nodes"] = 0
+        return body
+    depths: dict[tuple[str, str], int] = {}
+    for node in nodes:
+        key = _ref(node)
+        if key is not None:
+            depths[key] = int(node.get("depth") or 0)
+    pairs = [(_ref(e.get("subject")), _ref(e.get("object"))) for e in edges]
+    view = await visible_graph(
+        _type_access(ctx, governance),
+        (entity_type, entity_id),
+        depths,
+        [(s, o) for s, o in pairs if s is not None and o is not None],
+        direction=direction,
+        max_depth=max_depth,
+    )
+    if view.withheld:
+        kept = []
+        for node in nodes:
+            key = _ref(node)
+            if key is not None and view.shows(key):
+                if "depth" in node:
+                    node["depth"] = view.depths[key]
+                kept.append(node)
+        body["nodes"] = kept
+        body["edges"] = [
+            e
+            for e, (s, o) in zip(edges, pairs, strict=True)
+            if s is not None and o is not None and view.shows_edge(s, o)
+        ]
+    body["withheld_nodes"] = view.withheld
+    return body
+
+
+def _lineage_parts(record: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str | None]]:
+    datasets = []
+    for side in ("upstream", "downstream"):
+        ref = record.get(side)
+        if isinstance(ref, dict):
+            datasets.append((str(ref.get("namespace")), str(ref.get("name"))))
+    types = []
+    for side in ("upstream_entity", "downstream_entity"):
+        ref = record.get(side)
+        types.append(str(ref.get("type")) if isinstance(ref, dict) else None)
+    return datasets, types
+
+
+async def lineage_body(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
+    """``GET /lineage/{type}[/{id}]`` (after :func:`check_readable`): flows naming an
+    entity or a data product of a type the caller may not read are left out;
+    ``withheld_edges`` counts them."""
+    governance = _governance(ctx)
+    withheld = 0
+    if governance is not None:
+        access = _type_access(ctx, governance)
+        for side in ("upstream", "downstream"):
+            records = body.get(side)
+            if not isinstance(records, list):
+                continue
+            kept = []
+            for record in records:
+                datasets, types = _lineage_parts(record) if isinstance(record, dict) else ([], [])
+                if await visible_flow(access, datasets, types):
+                    kept.append(record)
+                else:
+                    withheld += 1
+            body[side] = kept
+    body["withheld_edges"] = withheld
+    return body
 
 
 # --- the governance API -----------------------------------------------------------------
@@ -293,6 +440,12 @@ def governance_router(ctx: ApiContext, governance: Governance) -> APIRouter:
             501, "NOT_IMPLEMENTED", f"{what} needs the node's catalog database (CatalogService)"
         )
 
+    async def flush_audit() -> None:
+        # What this node saw so far is in the answer.
+        flush = getattr(governance.audit_sink, "flush", None)
+        if flush is not None:
+            await flush()
+
     @router.get("/audit")
     async def audit(
         subject: Annotated[str | None, Query(max_length=255)] = None,
@@ -309,10 +462,7 @@ def governance_router(ctx: ApiContext, governance: Governance) -> APIRouter:
         log = audit_log()
         if log is None:
             return unavailable("the audit log")
-        if governance.audit_sink is not None:
-            flush = getattr(governance.audit_sink, "flush", None)
-            if flush is not None:
-                await flush()  # what this node saw so far is in the answer
+        await flush_audit()
         rows = await log.query(
             subject=subject,
             entity_type=entity_type,
@@ -338,10 +488,7 @@ def governance_router(ctx: ApiContext, governance: Governance) -> APIRouter:
         log = audit_log()
         if log is None:
             return unavailable("the audit log")
-        if governance.audit_sink is not None:
-            flush = getattr(governance.audit_sink, "flush", None)
-            if flush is not None:
-                await flush()
+        await flush_audit()
         return {"summary": await log.summary(since=_utc(since), until=_utc(until))}
 
     @router.post("/erasure")

@@ -135,8 +135,10 @@ def api_router(ctx: ApiContext) -> APIRouter:
         direction: str = "both",
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> Any:
-        """Entities related to this one, up to ``depth`` hops."""
+        """Entities related to this one, up to ``depth`` hops (of the types you may read:
+        ``withheld_nodes`` counts the others)."""
         _checked_id(entity_id)
+        await governed.check_readable(ctx, entity_type, entity_id)  # 403 before any lookup
         try:
             graph = await catalog.query_relationship_graph(
                 EntityRef(type=entity_type, id=entity_id),
@@ -147,7 +149,9 @@ def api_router(ctx: ApiContext) -> APIRouter:
         except EntityNotFound:
             await ensure_known(entity_type)
             raise
-        return _json(graph)
+        return await governed.graph_body(
+            ctx, entity_type, entity_id, _json(graph), direction=direction, max_depth=depth
+        )
 
     @router.get("/entities/{entity_type}/{entity_id}/events", tags=["catalog"])
     async def get_events(
@@ -183,15 +187,19 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/lineage/{entity_type}", tags=["catalog"])
     async def get_type_lineage(entity_type: str) -> Any:
-        """Where this data product's data comes from and goes to."""
+        """Where this data product's data comes from and goes to (flows naming types you
+        may not read are left out: ``withheld_edges`` counts them)."""
+        await governed.check_readable(ctx, entity_type)
         await ensure_known(entity_type)
-        return _json(await catalog.get_lineage(entity_type))
+        return await governed.lineage_body(ctx, _json(await catalog.get_lineage(entity_type)))
 
     @router.get("/lineage/{entity_type}/{entity_id}", tags=["catalog"])
     async def get_entity_lineage(entity_type: str, entity_id: str) -> Any:
         _checked_id(entity_id)
+        await governed.check_readable(ctx, entity_type, entity_id)
         await ensure_known(entity_type)
-        return _json(await catalog.get_lineage(entity_type, entity_id))
+        lineage = await catalog.get_lineage(entity_type, entity_id)
+        return await governed.lineage_body(ctx, _json(lineage))
 
     @router.get("/schemas", tags=["schemas"])
     async def list_schemas() -> Any:

@@ -2,9 +2,11 @@
 
 Entries are JSON ``{"value", "stored_at", "expires_at"}`` with a server-side expiry of
 ``expires_at + stale_ttl``, so Redis itself drops what even stale-while-error may no longer
-serve. Connection problems surface as exceptions; :class:`~dictamesh.cache.tiered.TieredCache`
-reads a failing layer as a miss (and counts the error), so a Redis outage degrades to the
-source instead of failing requests.
+serve. Connection problems (refused, timed out, still loading its snapshot, a read-only
+replica) surface as :class:`~dictamesh.core.errors.CacheUnavailable` (503, transient);
+:class:`~dictamesh.cache.tiered.TieredCache` reads a failing layer as a miss (and counts the
+error), so a Redis outage degrades to the source instead of failing requests, while a failed
+*delete* reaches the caller (the node's invalidation consumer retries it until Redis answers).
 
 Example::
 
@@ -14,14 +16,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dictamesh.cache.base import CacheEntry, JsonDict
-from dictamesh.core.errors import MissingDependencyError
+from dictamesh.core.errors import CacheUnavailable, MissingDependencyError
 
 __all__ = ["RedisCache"]
 
@@ -39,6 +42,7 @@ class RedisCache:
     ) -> None:
         try:
             import redis.asyncio as aioredis
+            from redis import exceptions as redis_errors
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise MissingDependencyError("redis", "redis") from exc
         if ttl <= 0 or stale_ttl < 0:
@@ -48,12 +52,33 @@ class RedisCache:
         self.stale_ttl = stale_ttl
         self.key_prefix = key_prefix
         self._clock = clock
+        # "Cannot answer now", as opposed to a bad command: ConnectionError covers refused,
+        # reset, BusyLoading (restarting from its snapshot) and auth; ReadOnlyError a replica
+        # during a failover.
+        self._outage: tuple[type[BaseException], ...] = (
+            redis_errors.ConnectionError,
+            redis_errors.TimeoutError,
+            redis_errors.ReadOnlyError,
+            OSError,
+        )
         self._redis: Any = aioredis.Redis.from_url(
             url, socket_timeout=1.0, socket_connect_timeout=1.0
         )
 
+    @contextlib.contextmanager
+    def _unavailable(self, op: str, key: str = "") -> Iterator[None]:
+        try:
+            yield
+        except CacheUnavailable:
+            raise
+        except self._outage as exc:
+            raise CacheUnavailable(
+                f"cache layer {self.name}: {op} {key!r} failed: {exc}", layer=self.name, op=op
+            ) from exc
+
     async def get(self, key: str) -> CacheEntry | None:
-        raw = await self._redis.get(self.key_prefix + key)
+        with self._unavailable("get", key):
+            raw = await self._redis.get(self.key_prefix + key)
         if raw is None:
             return None
         try:
@@ -65,7 +90,8 @@ class RedisCache:
             )
         except (ValueError, KeyError, TypeError):
             # Written by something else or truncated: a miss, and gone for the next reader.
-            await self._redis.delete(self.key_prefix + key)
+            with self._unavailable("delete", key):
+                await self._redis.delete(self.key_prefix + key)
             return None
 
     async def set(
@@ -87,24 +113,28 @@ class RedisCache:
             {"value": value, "stored_at": entry.stored_at, "expires_at": entry.expires_at},
             separators=(",", ":"),
         )
-        await self._redis.set(self.key_prefix + key, body, px=keep_ms)
+        with self._unavailable("set", key):
+            await self._redis.set(self.key_prefix + key, body, px=keep_ms)
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(self.key_prefix + key)
+        with self._unavailable("delete", key):
+            await self._redis.delete(self.key_prefix + key)
 
     async def clear(self) -> None:
         """Delete this cache's keys only (``<key_prefix>dm:*``), never the whole database."""
         batch: list[bytes] = []
-        async for k in self._redis.scan_iter(match=f"{self.key_prefix}dm:*", count=500):
-            batch.append(k)
-            if len(batch) >= 500:
+        with self._unavailable("clear"):
+            async for k in self._redis.scan_iter(match=f"{self.key_prefix}dm:*", count=500):
+                batch.append(k)
+                if len(batch) >= 500:
+                    await self._redis.delete(*batch)
+                    batch.clear()
+            if batch:
                 await self._redis.delete(*batch)
-                batch.clear()
-        if batch:
-            await self._redis.delete(*batch)
 
     async def ping(self) -> bool:
-        return bool(await self._redis.ping())
+        with self._unavailable("ping"):
+            return bool(await self._redis.ping())
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -12,6 +12,9 @@
   otherwise the error propagates. Other errors (not found, validation) always propagate.
 * **Invalidation.** :meth:`invalidate` deletes a key from every layer and detaches any
   in-flight load of it, so a value read before the change is not written back after it.
+  Unlike reads, it does not shrug off a failing layer: after trying every layer it raises
+  (:class:`~dictamesh.core.errors.CacheUnavailable` for an unreachable one), because the
+  copy left behind could be served once the layer is back.
 * A failing layer (say Redis is down) reads as a miss; the cache keeps serving from the
   other layers and the source. Each failed call counts in ``stats()[layer].errors``; the
   first one of an outage logs a warning and counts in ``.outages`` (later ones only log at
@@ -36,7 +39,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dictamesh.cache.base import CacheBackend, CacheEntry, JsonDict
-from dictamesh.core.errors import SourceError
+from dictamesh.core.errors import CacheUnavailable, SourceError
 
 __all__ = ["SOURCE_LAYER", "CacheResult", "LayerStats", "TieredCache"]
 
@@ -174,22 +177,34 @@ class TieredCache:
         """Drop ``key`` from every layer; a load in flight for it is not written back.
 
         Every layer is attempted; the first layer error is raised afterwards (an entry that
-        could not be deleted would be served stale, so the caller must know).
+        could not be deleted would be served stale, so the caller must know). A layer that
+        cannot be reached (``CacheUnavailable``, or any ``OSError`` such as
+        ``ConnectionError``/``TimeoutError``) raises :class:`CacheUnavailable` — HTTP 503,
+        transient: consumers retry the invalidation until the layer answers again.
         """
         flight = self._flights.pop(key, None)
         if flight is not None:
             flight.invalidated = True
         first_error: Exception | None = None
+        failed = ""
         for label, layer in self._layers:
             try:
                 await layer.delete(key)
             except Exception as exc:
                 self._layer_error(label, "delete", key)
-                first_error = first_error or exc
+                if first_error is None:
+                    first_error, failed = exc, label
             else:
                 self._layer_ok(label)
-        if first_error is not None:
-            raise first_error
+        if first_error is None:
+            return
+        if isinstance(first_error, OSError) and not isinstance(first_error, CacheUnavailable):
+            raise CacheUnavailable(
+                f"cache layer {failed}: could not delete {key!r}: {first_error}",
+                layer=failed,
+                op="delete",
+            ) from first_error
+        raise first_error
 
     async def clear(self) -> None:
         for flight in self._flights.values():

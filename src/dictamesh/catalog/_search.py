@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dictamesh.catalog._limits import check_limit
 from dictamesh.catalog.records import EntitySearchResult
-from dictamesh.core.errors import QueryLimitExceeded, ValidationError
+from dictamesh.core.errors import ValidationError
 
 __all__ = [
     "MAX_SEARCH_LIMIT",
@@ -65,14 +66,7 @@ def check_search(q: str, limit: int) -> str:
             length=len(stripped),
             max_length=MAX_SEARCH_QUERY_LENGTH,
         )
-    if limit > MAX_SEARCH_LIMIT:
-        raise QueryLimitExceeded(
-            f"search limit {limit} exceeds the maximum of {MAX_SEARCH_LIMIT}",
-            limit=limit,
-            max_limit=MAX_SEARCH_LIMIT,
-        )
-    if limit < 1:
-        raise ValidationError("search limit must be at least 1", limit=limit)
+    check_limit(limit, MAX_SEARCH_LIMIT, "search")
     return stripped
 
 
@@ -90,16 +84,7 @@ async def search(
         rows = await conn.execute(
             _POSTGRES, {"q": q, "tenant": tenant, "entity_type": entity_type, "limit": limit}
         )
-        return [
-            EntitySearchResult(
-                entity_type=r.entity_type,
-                entity_id=r.entity_id,
-                domain=r.domain,
-                score=_clamp(r.score),
-                matched=list(r.matched or []),
-            )
-            for r in rows
-        ]
+        return [_hit(r, list(r.matched or [])) for r in rows]
     return await _search_sqlite(conn, tenant, q, entity_type, limit)
 
 
@@ -134,16 +119,17 @@ async def _search_sqlite(
     }
     params.update({f"w{i}": f"%{w}%" for i, w in enumerate(words)})
     rows = await conn.execute(statement, params)
-    return [
-        EntitySearchResult(
-            entity_type=r.entity_type,
-            entity_id=r.entity_id,
-            domain=r.domain,
-            score=_clamp(r.score),
-            matched=_matched(r.attributes, words),
-        )
-        for r in rows
-    ]
+    return [_hit(r, _matched(r.attributes, words)) for r in rows]
+
+
+def _hit(row: Any, matched: list[str]) -> EntitySearchResult:
+    return EntitySearchResult(
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        domain=row.domain,
+        score=_clamp(row.score),
+        matched=matched,
+    )
 
 
 def _matched(attributes: Any, words: list[str]) -> list[str]:

@@ -2,16 +2,40 @@
 
 Upserts are built per dialect (:func:`~dictamesh.catalog._dialect.insert_for`) and are safe
 with ``executemany``: pass a list of row dicts.
+
+On PostgreSQL the ingest uses the ``pg_*`` bulk forms instead (:class:`BulkStatement`): the
+same statements, but the rows travel as one array per column and ``unnest`` turns them back
+into rows, so a batch is one statement with a fixed handful of parameters, planned and
+executed once, rather than one parameter set per row that SQLAlchemy processes and the
+server executes row by row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Table, bindparam, func, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Integer,
+    Row,
+    String,
+    Table,
+    TextClause,
+    TextualSelect,
+    bindparam,
+    func,
+    update,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 from dictamesh.catalog._dialect import insert_for
 from dictamesh.catalog.models import (
@@ -22,6 +46,7 @@ from dictamesh.catalog.models import (
     EventLog,
     SchemaConfig,
     SchemaRecord,
+    UTCDateTime,
 )
 from dictamesh.catalog.records import EntityLocation, EventLogRecord, LineageRecord
 from dictamesh.core.models import ChangeEvent, DatasetRef, EntityRef
@@ -33,8 +58,10 @@ __all__ = [
     "EVENTS",
     "LINEAGE",
     "LINEAGE_KEY",
+    "PG_CUSTOM_PLANS",
     "RELS",
     "SCHEMAS",
+    "BulkStatement",
     "chunks",
     "default_api_base_path",
     "end_outgoing_relationships",
@@ -49,6 +76,14 @@ __all__ = [
     "location",
     "log_record",
     "ms_to_datetime",
+    "pg_edges_lookup",
+    "pg_end_relationships",
+    "pg_entity_delete_upsert",
+    "pg_entity_upsert",
+    "pg_event_log_insert",
+    "pg_lineage_upsert",
+    "pg_registry_lookup",
+    "pg_relationship_insert",
     "relationship_insert",
 ]
 
@@ -159,6 +194,264 @@ def lineage_upsert(dialect: str) -> Any:
             "last_seen_at": ins.excluded.last_seen_at,
             "last_event_id": func.coalesce(ins.excluded.last_event_id, LINEAGE.c.last_event_id),
         },
+    )
+
+
+# --- PostgreSQL bulk statements (the ingest's) -----------------------------------------------
+
+#: Custom plans for the rest of the transaction; ``analyzed``: whether the registry has
+#: statistics yet. Prepared statements are reused per pooled connection, and after five runs
+#: PostgreSQL may settle on a generic plan made for the table sizes *then*: on a new
+#: catalog, before autovacuum's first ANALYZE, one made for an empty registry probes it
+#: through the entity_type index (every entity of the type, per key) long after it has
+#: grown. Custom plans see the current size, for a little planning per statement; once
+#: there are statistics, generic plans are good, and the ingestor stops asking (only a
+#: TRUNCATE takes a table's statistics away again).
+PG_CUSTOM_PLANS = sql_text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " coalesce((SELECT reltuples >= 0 FROM pg_class"
+    f" WHERE oid = to_regclass('{ENTITY.name}')), false) AS analyzed"
+)
+
+# Array element types: without length limits, so that a too long value is refused by the
+# column (as with row-wise inserts), not silently cut by an explicit cast to VARCHAR(n).
+_PG_ELEMENT: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
+    (String, "TEXT"),
+    (BigInteger, "BIGINT"),
+    (Integer, "INTEGER"),
+    (JSON, "JSONB"),
+    (UTCDateTime, "TIMESTAMPTZ"),
+)
+
+
+def _pg_element(table: Table, name: str) -> str:
+    column_type = table.c[name].type
+    for kind, spelled in _PG_ELEMENT:
+        if isinstance(column_type, kind):
+            return spelled
+    raise TypeError(f"no array type for {table.name}.{name} ({column_type!r})")
+
+
+@dataclass(frozen=True, slots=True)
+class BulkStatement:
+    """One table's statement over rows sent as one array parameter per column (PostgreSQL).
+
+    :meth:`execute` takes the row dicts ``executemany`` would. JSON values are serialised
+    as SQLAlchemy's JSON type would (the engine's ``json_serializer``, else
+    :func:`json.dumps`), sent as text and cast back per element; datetimes are made
+    UTC-aware as :class:`~dictamesh.catalog.models.UTCDateTime` does.
+    """
+
+    statement: TextClause
+    columns: tuple[str, ...]
+    json_columns: frozenset[str]
+    time_columns: frozenset[str]
+
+    def params(
+        self, rows: Sequence[Mapping[str, Any]], dumps: Callable[[Any], str] = json.dumps
+    ) -> dict[str, list[Any]]:
+        arrays: dict[str, list[Any]] = {}
+        for column in self.columns:
+            values = [row[column] for row in rows]
+            if column in self.json_columns:
+                values = [dumps(v) for v in values]
+            elif column in self.time_columns:
+                values = [_aware(v) for v in values]
+            arrays[column] = values
+        return arrays
+
+    async def execute(
+        self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+    ) -> CursorResult[Any]:
+        dumps = getattr(conn.dialect, "_json_serializer", None) or json.dumps
+        return await conn.execute(self.statement, self.params(rows, dumps))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _bulk(
+    table: Table,
+    columns: Sequence[str],
+    tail: str,
+    *,
+    update: str | None = None,
+    types: Mapping[str, str] | None = None,
+) -> BulkStatement:
+    """``INSERT INTO table (columns) SELECT ... FROM unnest(<one array per column>) <tail>``,
+    or with ``update`` (a SET list over ``r.<column>``) ``UPDATE table AS t SET ... FROM
+    unnest(...) <tail>``; ``t`` is the table, ``r`` the rows. Element types are the table
+    columns' unless ``types`` names them."""
+    types = types or {column: _pg_element(table, column) for column in columns}
+    arrays = ", ".join(
+        f"CAST(:{column} AS {'TEXT' if types[column] == 'JSONB' else types[column]}[])"
+        for column in columns
+    )
+    rows = f"unnest({arrays}) AS r({', '.join(columns)})"
+    if update is not None:
+        sql = f"UPDATE {table.name} AS t SET {update} FROM {rows} {tail}"
+    else:
+        selected = ", ".join(
+            f"CAST(r.{column} AS JSONB)" if types[column] == "JSONB" else f"r.{column}"
+            for column in columns
+        )
+        sql = (
+            f"INSERT INTO {table.name} AS t ({', '.join(columns)})"
+            f" SELECT {selected} FROM {rows} {tail}"
+        )
+    return BulkStatement(
+        sql_text(sql),
+        tuple(columns),
+        frozenset(c for c in columns if types[c] == "JSONB"),
+        frozenset(c for c in columns if types[c] == "TIMESTAMPTZ"),
+    )
+
+
+_EVENT_LOG_COLUMNS = (
+    "event_id",
+    "tenant_id",
+    "topic",
+    "event_type",
+    "entity_type",
+    "entity_id",
+    "entity_version",
+    "source_domain",
+    "source_system",
+    "changed_fields",
+    "payload",
+    "trace_id",
+    "event_timestamp",
+    "recorded_at",
+)
+_ENTITY_COLUMNS = (*ENTITY_KEY, *_ENTITY_FULL, "created_at")
+_RELATIONSHIP_COLUMNS = (
+    "tenant_id",
+    "subject_type",
+    "subject_id",
+    "relationship_type",
+    "object_type",
+    "object_id",
+    "metadata",
+    "valid_from",
+    "valid_to",
+    "created_by_event_id",
+)
+_LINEAGE_COLUMNS = (*LINEAGE_KEY, "last_event_id", "first_seen_at", "last_seen_at", "occurrences")
+
+
+@cache
+def pg_event_log_insert() -> BulkStatement:
+    """:func:`event_log_insert` (``returning=True``) for a whole batch: the ids inserted."""
+    return _bulk(
+        EVENTS,
+        _EVENT_LOG_COLUMNS,
+        "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING t.event_id",
+    )
+
+
+def _pg_entity_upsert(columns: Sequence[str]) -> BulkStatement:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
+    return _bulk(
+        ENTITY,
+        _ENTITY_COLUMNS,
+        f"ON CONFLICT ({', '.join(ENTITY_KEY)}) DO UPDATE SET {updates}"
+        " WHERE excluded.version >= t.version",
+    )
+
+
+@cache
+def pg_entity_upsert() -> BulkStatement:
+    """:func:`entity_upsert` for a batch (each key at most once)."""
+    return _pg_entity_upsert(_ENTITY_FULL)
+
+
+@cache
+def pg_entity_delete_upsert() -> BulkStatement:
+    """:func:`entity_delete_upsert` for a batch (each key at most once)."""
+    return _pg_entity_upsert(_ENTITY_DELETE)
+
+
+@cache
+def pg_relationship_insert() -> BulkStatement:
+    """:func:`relationship_insert` for a batch."""
+    return _bulk(RELS, _RELATIONSHIP_COLUMNS, "ON CONFLICT DO NOTHING")
+
+
+@cache
+def pg_lineage_upsert() -> BulkStatement:
+    """:func:`lineage_upsert` for a batch (each key at most once)."""
+    return _bulk(
+        LINEAGE,
+        _LINEAGE_COLUMNS,
+        f"ON CONFLICT ({', '.join(LINEAGE_KEY)}) DO UPDATE SET"
+        " occurrences = t.occurrences + excluded.occurrences,"
+        " last_seen_at = excluded.last_seen_at,"
+        " last_event_id = coalesce(excluded.last_event_id, t.last_event_id)",
+    )
+
+
+@cache
+def pg_end_relationships() -> BulkStatement:
+    """:func:`end_relationships_by_id` for a batch (the same rows)."""
+    return _bulk(
+        RELS,
+        ("rid", "ended"),
+        "WHERE t.id = r.rid AND t.valid_to IS NULL",
+        update="valid_to = r.ended",
+        types={"rid": "BIGINT", "ended": "TIMESTAMPTZ"},
+    )
+
+
+# The lookups probe an index once per wanted key (LATERAL) rather than filter the tenant's
+# rows by lists of types and ids. Without statistics (a new catalog, until autovacuum's
+# first ANALYZE) the planner can barely tell indexes apart: while the registry has a few
+# thousand rows its probe may go through the entity_type index; edges, see below.
+
+
+@cache
+def pg_registry_lookup() -> TextualSelect:
+    """Registry rows of one tenant's ``(types[i], ids[i])``: ``tenant``, ``types``, ``ids``."""
+    return sql_text(
+        "SELECT k.entity_type, k.entity_id, e.version, e.attributes, e.status"
+        " FROM unnest(CAST(:types AS TEXT[]), CAST(:ids AS TEXT[])) AS k(entity_type, entity_id)"
+        " CROSS JOIN LATERAL (SELECT c.version, c.attributes, c.status"
+        f" FROM {ENTITY.name} AS c WHERE c.tenant_id = :tenant"
+        " AND c.entity_type = k.entity_type AND c.entity_id = k.entity_id LIMIT 1) AS e"
+    ).columns(
+        ENTITY.c.entity_type,
+        ENTITY.c.entity_id,
+        ENTITY.c.version,
+        ENTITY.c.attributes,
+        ENTITY.c.status,
+    )
+
+
+@cache
+def pg_edges_lookup() -> TextualSelect:
+    """Current outgoing edges of one tenant's subjects ``(types[i], ids[i])``."""
+    # Probed through (subject_type, subject_id), ended edges included and dropped after the
+    # OFFSET 0 fence: `valid_to IS NULL` inside would make the partial indexes usable, and
+    # without statistics the planner takes them for tiny and may pick the one on the object
+    # (its tenant prefix is all it could use: every current edge of the tenant, per subject).
+    return sql_text(
+        "SELECT k.subject_type, k.subject_id, e.id, e.relationship_type, e.object_type,"
+        " e.object_id, e.valid_from"
+        " FROM unnest(CAST(:types AS TEXT[]), CAST(:ids AS TEXT[])) AS k(subject_type, subject_id)"
+        " CROSS JOIN LATERAL (SELECT r.id, r.relationship_type, r.object_type, r.object_id,"
+        f" r.valid_from, r.valid_to FROM {RELS.name} AS r WHERE r.tenant_id = :tenant"
+        " AND r.subject_type = k.subject_type AND r.subject_id = k.subject_id OFFSET 0) AS e"
+        " WHERE e.valid_to IS NULL"
+    ).columns(
+        RELS.c.subject_type,
+        RELS.c.subject_id,
+        RELS.c.id,
+        RELS.c.relationship_type,
+        RELS.c.object_type,
+        RELS.c.object_id,
+        RELS.c.valid_from,
     )
 
 

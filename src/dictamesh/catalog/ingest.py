@@ -114,6 +114,8 @@ class CatalogIngestor:
         self.schemas = schemas
         self.collections = dict(collections or {})
         self.stats = IngestStats()
+        # PostgreSQL: force custom plans until the registry has statistics (_sql.PG_CUSTOM_PLANS)
+        self._custom_plans = True
         self._managed: dict[str, frozenset[tuple[str, str]]] = {}
         for schema in schemas.values():
             self._collect(schema)
@@ -177,6 +179,9 @@ class CatalogIngestor:
         stale = fresh_count = 0
         tenants = list(groups)
         async with catalog.write(tenants[0]) as conn:
+            if catalog.dialect == "postgresql" and self._custom_plans:
+                analyzed = (await conn.execute(_sql.PG_CUSTOM_PLANS)).one().analyzed
+                self._custom_plans = not analyzed
             for position, tenant in enumerate(tenants):
                 if position:
                     await catalog.set_tenant(conn, tenant)
@@ -205,6 +210,8 @@ class CatalogIngestor:
 
 async def _insert_log(conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]]) -> set[str]:
     """Insert one tenant's log rows, skipping its known event ids; the ids inserted."""
+    if dialect == "postgresql":
+        return set((await _sql.pg_event_log_insert().execute(conn, rows)).scalars())
     inserted: set[str] = set()
     stmt = _sql.event_log_insert(dialect, returning=True)
     for chunk in _sql.chunks(rows):
@@ -246,7 +253,8 @@ class _Batch:
     """In-memory view of the touched part of the catalog while a batch is applied.
 
     Loaded with a few set-based queries, changed per event in memory (so intermediate
-    relationship history inside one batch is preserved), written back with ``executemany``.
+    relationship history inside one batch is preserved), written back with one statement
+    per table: ``executemany`` on SQLite, the rows as arrays (``unnest``) on PostgreSQL.
     """
 
     def __init__(self, ingestor: CatalogIngestor, conn: AsyncConnection, now: datetime) -> None:
@@ -297,7 +305,26 @@ class _Batch:
             {"tenants": tenants, "types": types, "ids": list(chunk)} for chunk in _sql.chunks(ids)
         ]
 
+    @staticmethod
+    def _pg_params(keys: set[Key]) -> tuple[str, dict[str, Any]]:
+        """The tenant of ``keys`` (a batch part is one tenant's) and the lookup's arrays."""
+        (tenant,) = {k[0] for k in keys}
+        ordered = sorted(keys)
+        return tenant, {
+            "tenant": tenant,
+            "types": [k[1] for k in ordered],
+            "ids": [k[2] for k in ordered],
+        }
+
     async def _load_registry(self, keys: set[Key]) -> None:
+        if self.dialect == "postgresql":
+            tenant, params = self._pg_params(keys)
+            result = await self.conn.execute(_sql.pg_registry_lookup(), params)
+            for entity_type, entity_id, version, attributes, status in result:
+                self.registry[(tenant, entity_type, entity_id)] = _State(
+                    version, attributes or {}, status
+                )
+            return
         # One prepared statement for any mix of tenants/types; the superset it may return
         # (same id, other type) is filtered here.
         for params in self._params(keys):
@@ -316,6 +343,14 @@ class _Batch:
     async def _load_edges(self, keys: set[Key]) -> None:
         for key in keys:
             self.edges.setdefault(key, {})
+        if self.dialect == "postgresql":
+            tenant, params = self._pg_params(keys)
+            result = await self.conn.execute(_sql.pg_edges_lookup(), params)
+            for subject_type, subject_id, rid, rel, obj_type, obj_id, valid_from in result:
+                self.edges[(tenant, subject_type, subject_id)][(rel, obj_type, obj_id)] = _Edge(
+                    valid_from=valid_from, db_id=rid
+                )
+            return
         for params in self._params(keys):
             for (
                 tenant,
@@ -566,6 +601,19 @@ class _Batch:
 
     async def flush(self) -> None:
         conn, dialect = self.conn, self.dialect
+        if dialect == "postgresql":
+            # The same statements in the same order, one per table (not per row).
+            writes: tuple[tuple[_sql.BulkStatement, Sequence[dict[str, Any]]], ...] = (
+                (_sql.pg_entity_upsert(), list(self.upserts.values())),
+                (_sql.pg_entity_delete_upsert(), list(self.deletes.values())),
+                (_sql.pg_end_relationships(), self.ended),
+                (_sql.pg_relationship_insert(), self.new_edges),
+                (_sql.pg_lineage_upsert(), list(self.lineage.values())),
+            )
+            for bulk, rows in writes:
+                if rows:
+                    await bulk.execute(conn, rows)
+            return
         if self.upserts:
             await conn.execute(_sql.entity_upsert(dialect), list(self.upserts.values()))
         if self.deletes:

@@ -44,6 +44,7 @@ from dictamesh.catalog._dialect import (
 )
 from dictamesh.catalog._errors import database_error
 from dictamesh.catalog._graph import walk_graph
+from dictamesh.catalog._limits import check_limit
 from dictamesh.catalog._sql import CACHE, CONFIG, ENTITY, EVENTS, LINEAGE, RELS, SCHEMAS
 from dictamesh.catalog.models import DEFAULT_TENANT, AuditRecord
 from dictamesh.catalog.records import (
@@ -68,7 +69,6 @@ from dictamesh.core.errors import (
     CatalogError,
     EntityNotFound,
     NotFoundError,
-    QueryLimitExceeded,
     SchemaCompatibilityError,
     ValidationError,
 )
@@ -194,17 +194,6 @@ def _decode_cursor(cursor: str, size: int) -> list[str]:
     if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
         raise ValidationError("invalid cursor", cursor=cursor[:64])
     return key
-
-
-def _check_limit(limit: int, maximum: int, what: str) -> None:
-    if limit > maximum:
-        raise QueryLimitExceeded(
-            f"{what} limit {limit} exceeds the maximum of {maximum}",
-            limit=limit,
-            max_limit=maximum,
-        )
-    if limit < 1:
-        raise ValidationError(f"{what} limit must be at least 1", limit=limit)
 
 
 def _check_name(value: str, what: str) -> str:
@@ -444,7 +433,7 @@ class CatalogService:
         include_deleted: bool = False,
     ) -> tuple[list[EntityLocation], str | None]:
         """A page of registered entities ordered by (type, id), and the next page's cursor."""
-        _check_limit(limit, MAX_QUERY_LIMIT, "page")
+        check_limit(limit, MAX_QUERY_LIMIT, "page")
         query = select(ENTITY).where(ENTITY.c.tenant_id == self.tenant())
         if entity_type is not None:
             query = query.where(ENTITY.c.entity_type == entity_type)
@@ -608,7 +597,7 @@ class CatalogService:
             raise ValidationError(
                 f"max_depth must be between 1 and {MAX_GRAPH_DEPTH}", max_depth=max_depth
             )
-        _check_limit(limit, MAX_GRAPH_LIMIT, "graph")
+        check_limit(limit, MAX_GRAPH_LIMIT, "graph")
         tenant = self.tenant()
         max_paths = max(_MIN_GRAPH_PATHS, limit * GRAPH_PATHS_PER_NODE)
         async with self._read() as conn:
@@ -1213,7 +1202,7 @@ class CatalogService:
         since_ms: int | None = None,
     ) -> list[EventLogRecord]:
         """Logged events, newest (by event time) first; ``since_ms`` is inclusive."""
-        _check_limit(limit, MAX_EVENT_LOG_LIMIT, "event log")
+        check_limit(limit, MAX_EVENT_LOG_LIMIT, "event log")
         query = select(EVENTS).where(EVENTS.c.tenant_id == self.tenant())
         if entity_type is not None:
             query = query.where(EVENTS.c.entity_type == entity_type)

@@ -19,6 +19,7 @@ should answer with, so REST, GraphQL and the CLI translate errors the same way::
     ├── EventBusError                            503
     │   ├── SerializationError                   400
     │   └── SubscriberTooSlow                    503 (a live subscriber fell behind, dropped)
+    ├── CacheUnavailable (ConnectionError)       503 (a cache layer, e.g. Redis, unreachable)
     ├── CatalogError                             500
     │   ├── SchemaCompatibilityError             409
     │   └── CatalogUnavailable                   503 (database unreachable / restarting)
@@ -42,6 +43,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AuthUnavailable",
     "AuthenticationError",
+    "CacheUnavailable",
     "CatalogError",
     "CatalogUnavailable",
     "CircuitOpenError",
@@ -185,6 +187,19 @@ class SubscriberTooSlow(EventBusError):
     (its bounded queue was full); it may subscribe again."""
 
     code = "SUBSCRIBER_TOO_SLOW"
+
+
+class CacheUnavailable(DictaMeshError, ConnectionError):
+    """A cache layer (Redis) cannot be reached right now, so an entry could not be read,
+    written or — what matters — deleted.
+
+    Transient (HTTP 503): the cache-invalidation consumer retries the batch until the layer
+    answers instead of dead-lettering it, so no stale entry survives the outage. Also a
+    :class:`ConnectionError`, for code that catches those.
+    """
+
+    code = "CACHE_UNAVAILABLE"
+    http_status = 503
 
 
 class CatalogError(DictaMeshError):

@@ -26,7 +26,7 @@ import pydantic
 
 from dictamesh.core.errors import SerializationError
 from dictamesh.core.models import ChangeEvent, TraceContext
-from dictamesh.observability.tracing import current_traceparent
+from dictamesh.observability.tracing import current_traceparent, trace_ids, traceparent_text
 
 __all__ = [
     "HEADER_CONTENT_TYPE",
@@ -52,8 +52,6 @@ HEADER_TRACEPARENT = "traceparent"
 
 JSON_CONTENT_TYPE = "application/json"
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
 
@@ -101,24 +99,16 @@ def format_traceparent(trace: TraceContext, *, sampled: bool = True) -> str | No
     The ids are free strings in :class:`TraceContext`; ones that are not 32/16 lowercase hex
     digits (or are all zeros, which W3C forbids) produce no header rather than a bad one.
     """
-    trace_id, span_id = trace.trace_id.lower(), trace.span_id.lower()
-    if not _TRACE_ID.match(trace_id) or not _SPAN_ID.match(span_id):
+    ids = trace_ids(trace)
+    if ids is None:
         return None
-    if trace_id == "0" * 32 or span_id == "0" * 16:
-        return None
-    return f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
+    return f"00-{ids[0]}-{ids[1]}-{'01' if sampled else '00'}"
 
 
 def parse_traceparent(value: bytes | str | None) -> TraceContext | None:
     """Read a ``traceparent`` header back into a :class:`TraceContext` (None if invalid)."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("ascii")
-        except UnicodeDecodeError:
-            return None
-    m = _TRACEPARENT.match(value.strip())
+    text = traceparent_text(value)
+    m = _TRACEPARENT.match(text) if text is not None else None
     if m is None:
         return None
     version, trace_id, span_id, _flags, rest = m.groups()

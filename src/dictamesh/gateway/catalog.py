@@ -11,6 +11,11 @@
 Like every field that reads another system, they are nullable: when the catalog fails,
 only they are ``null`` (with an error) and the rest of the answer still arrives.
 
+Under governance, an entry, graph or lineage of an entity type the caller may not ``read``
+is ``null`` with ``FORBIDDEN``; graphs leave out related entities of such types (and those
+reachable only through them: ``withheldNodes``), lineage the flows naming them
+(``withheldEdges``), ``catalogEntries`` without a type their entries.
+
 The one-node schema gets them with ``build_schema(registry, parts=[CatalogPart(catalog)])``;
 the federation ``catalog`` subgraph serves the same fields, adding ``catalog`` to the other
 subgraphs' entities through ``@key(fields: "id")`` stubs.
@@ -39,7 +44,8 @@ from dictamesh.core.errors import ConfigurationError, EntityNotFound
 from dictamesh.core.models import EntityRef, validate_entity_id
 from dictamesh.gateway.errors import bad_user_input
 from dictamesh.gateway.schema_builder import Node
-from dictamesh.governance.graphql import visible_search_hits
+from dictamesh.governance.graphql import guard_catalog_type, type_access, visible_search_hits
+from dictamesh.governance.related import visible_flow, visible_graph
 
 __all__ = [
     "CATALOG_TYPE_NAMES",
@@ -161,6 +167,11 @@ class CatalogGraph:
     max_depth: int
     direction: str
     truncated: bool = strawberry.field(description="true when `limit` cut the answer")
+    withheld_nodes: int = strawberry.field(
+        default=0,
+        description="related entities left out: of types you may not read, or reachable"
+        " only through those",
+    )
 
     @classmethod
     def of(cls, graph: Any) -> CatalogGraph:
@@ -228,6 +239,9 @@ class CatalogLineage:
     dataset: CatalogDataset | None
     upstream: list[CatalogLineageEdge]
     downstream: list[CatalogLineageEdge]
+    withheld_edges: int = strawberry.field(
+        default=0, description="flows left out: they name entity types you may not read"
+    )
 
     @classmethod
     def of(cls, view: Any) -> CatalogLineage:
@@ -240,23 +254,80 @@ class CatalogLineage:
         )
 
 
+async def _governed_graph(info: Info, catalog: Any, graph: CatalogGraph) -> CatalogGraph:
+    """Without the related entities the caller may not read (governance.related)."""
+    access = type_access(info, catalog)
+    if access is None:
+        return graph
+
+    def key(ref: Any) -> tuple[str, str]:
+        return (ref.type, str(ref.id))
+
+    view = await visible_graph(
+        access,
+        key(graph.root),
+        {key(n): n.depth for n in graph.nodes},
+        [(key(e.subject), key(e.object)) for e in graph.edges],
+        direction=graph.direction,
+        max_depth=graph.max_depth,
+    )
+    if view.withheld:
+        graph.nodes = [
+            CatalogGraphNode(type=n.type, id=n.id, depth=view.depths[key(n)])
+            for n in graph.nodes
+            if view.shows(key(n))
+        ]
+        graph.edges = [e for e in graph.edges if view.shows_edge(key(e.subject), key(e.object))]
+    graph.withheld_nodes = view.withheld
+    return graph
+
+
+async def _governed_lineage(info: Info, catalog: Any, lineage: CatalogLineage) -> CatalogLineage:
+    """Without the flows naming entity types the caller may not read."""
+    access = type_access(info, catalog)
+    if access is None:
+        return lineage
+    withheld = 0
+
+    async def shown(edges: list[CatalogLineageEdge]) -> list[CatalogLineageEdge]:
+        nonlocal withheld
+        kept = []
+        for e in edges:
+            datasets = [(d.namespace, d.name) for d in (e.upstream, e.downstream)]
+            refs = (e.upstream_entity, e.downstream_entity)
+            types = [r.type if r is not None else None for r in refs]
+            if await visible_flow(access, datasets, types):
+                kept.append(e)
+            else:
+                withheld += 1
+        return kept
+
+    lineage.upstream = await shown(lineage.upstream)
+    lineage.downstream = await shown(lineage.downstream)
+    lineage.withheld_edges = withheld
+    return lineage
+
+
 async def _entry_graph(
     root: CatalogEntry,
+    info: Info,
     depth: int = 3,
     direction: CatalogGraphDirection = CatalogGraphDirection.BOTH,
     limit: int = DEFAULT_GRAPH_LIMIT,
 ) -> CatalogGraph | None:
+    # The entry itself was governed when it was resolved (catalogEntry, entity.catalog).
     graph = await root._catalog.query_relationship_graph(
         EntityRef(type=root.entity_type, id=root.entity_id),
         max_depth=depth,
         direction=direction.value,
         limit=limit,
     )
-    return CatalogGraph.of(graph)
+    return await _governed_graph(info, root._catalog, CatalogGraph.of(graph))
 
 
-async def _entry_lineage(root: CatalogEntry) -> CatalogLineage | None:
-    return CatalogLineage.of(await root._catalog.get_lineage(root.entity_type, root.entity_id))
+async def _entry_lineage(root: CatalogEntry, info: Info) -> CatalogLineage | None:
+    lineage = await root._catalog.get_lineage(root.entity_type, root.entity_id)
+    return await _governed_lineage(info, root._catalog, CatalogLineage.of(lineage))
 
 
 @strawberry.type(description="Where an entity lives: its domain, source system and API path.")
@@ -375,31 +446,41 @@ class CatalogPart:
     def root_fields(self) -> dict[str, StrawberryField]:
         catalog = self.catalog
 
-        async def catalog_entry(type: str, id: strawberry.ID) -> CatalogEntry | None:
-            return await self.entry(type, _checked_id(id))
+        async def catalog_entry(info: Info, type: str, id: strawberry.ID) -> CatalogEntry | None:
+            entity_id = _checked_id(id)
+            await guard_catalog_type(info, type, catalog, entity_id)  # governance
+            return await self.entry(type, entity_id)
 
         async def catalog_entries(
-            type: str | None = None, limit: int = 50, cursor: str | None = None
+            info: Info, type: str | None = None, limit: int = 50, cursor: str | None = None
         ) -> CatalogEntryPage | None:
+            if type is not None:
+                await guard_catalog_type(info, type, catalog)
             items, next_cursor = await catalog.list_entities(type, limit=limit, cursor=cursor)
+            access = type_access(info, catalog)
+            if access is not None:  # every type: entries of types the caller may not read go
+                items = [i for i in items if await access.readable(i.entity_type)]
             return CatalogEntryPage(
                 items=[CatalogEntry.of(i, catalog) for i in items], next_cursor=next_cursor
             )
 
         async def relationship_graph(
+            info: Info,
             type: str,
             id: strawberry.ID,
             depth: int = 3,
             direction: CatalogGraphDirection = CatalogGraphDirection.BOTH,
             limit: int = DEFAULT_GRAPH_LIMIT,
         ) -> CatalogGraph | None:
+            entity_id = _checked_id(id)
+            await guard_catalog_type(info, type, catalog, entity_id)  # before any lookup
             graph = await catalog.query_relationship_graph(
-                EntityRef(type=type, id=_checked_id(id)),
+                EntityRef(type=type, id=entity_id),
                 max_depth=depth,
                 direction=direction.value,
                 limit=limit,
             )
-            return CatalogGraph.of(graph)
+            return await _governed_graph(info, catalog, CatalogGraph.of(graph))
 
         async def catalog_search(
             info: Info, text: str, type: str | None = None, limit: int = 20
@@ -416,9 +497,13 @@ class CatalogPart:
                 for h, matched in await visible_search_hits(info, text, hits, catalog)
             ]
 
-        async def lineage(type: str, id: strawberry.ID | None = None) -> CatalogLineage | None:
+        async def lineage(
+            info: Info, type: str, id: strawberry.ID | None = None
+        ) -> CatalogLineage | None:
             entity_id = None if id is None else _checked_id(id)
-            return CatalogLineage.of(await catalog.get_lineage(type, entity_id))
+            await guard_catalog_type(info, type, catalog, entity_id)
+            view = await catalog.get_lineage(type, entity_id)
+            return await _governed_lineage(info, catalog, CatalogLineage.of(view))
 
         return {
             "catalog_entry": _field(

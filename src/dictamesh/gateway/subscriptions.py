@@ -10,7 +10,8 @@ For a mesh serving ``customer``, ``invoice`` and ``product`` the ``Subscription`
     }
     type CustomerChange {
       eventId: ID!  eventType: ChangeType!  entityType: String!  entityId: ID!
-      version: Int!  changedFields: [String!]!  timestamp: DateTime!
+      version: Int!  changedFields: [String!]!  withheldChangedFields: Int!
+      timestamp: DateTime!
       entity: Customer            # null for DELETED, or when the source no longer has it
     }
     type EntityChange { ...the same...  entity: AnyEntity }   # union of the entity types
@@ -23,7 +24,9 @@ equals it). ``entity`` is **loaded**, not copied from the event: it goes through
 request's DataLoaders and the generated entity type, exactly like ``customer(id)`` — so
 field-level rules applied by those resolvers apply here too, and nested fields
 (``invoices { items { product { name } } }``) work. Each event gets fresh loaders.
-``changedFields`` are GraphQL (camelCase) field names. A subscriber whose queue overflows
+``changedFields`` are GraphQL (camelCase) field names; under governance, fields the subscriber
+cannot read in clear (denied or masked) are left out and counted in ``withheldChangedFields``.
+A subscriber whose queue overflows
 gets one ``SUBSCRIBER_TOO_SLOW`` error and its subscription completes. With governance
 active, subscribing needs the policy actions ``subscribe`` and ``read`` on the entity type
 (:func:`dictamesh.governance.graphql.guard_subscribe`).
@@ -70,7 +73,7 @@ from dictamesh.gateway.schema_builder import (
     extension_factories,
     type_name,
 )
-from dictamesh.governance.graphql import guard_subscribe
+from dictamesh.governance.graphql import guard_subscribe, visible_changed
 
 __all__ = ["ChangeType", "LiveSchemaBuilder", "build_live_schema", "subscription_type"]
 
@@ -226,9 +229,13 @@ def _payload_type(name: str, description: str, entity_cls: Any) -> type:
     def version(root: _Change) -> int:
         return root.event.entity.version
 
-    def changed_fields(root: _Change) -> list[str]:
+    def changed_fields(root: _Change, info: Info) -> list[str]:
         names = root.field_names
-        return [names.get(f, to_camel_case(f)) for f in root.event.changed_fields]
+        shown, _ = visible_changed(info, root.event.entity.type, root.event.changed_fields)
+        return [names.get(f, to_camel_case(f)) for f in shown]
+
+    def withheld_changed_fields(root: _Change, info: Info) -> int:
+        return visible_changed(info, root.event.entity.type, root.event.changed_fields)[1]
 
     def timestamp(root: _Change) -> datetime:
         return datetime.fromtimestamp(root.event.timestamp / 1000, tz=UTC)
@@ -251,7 +258,14 @@ def _payload_type(name: str, description: str, entity_cls: Any) -> type:
             changed_fields,
             name="changedFields",
             graphql_type=list[str],
-            description="Fields whose value changed (GraphQL names); empty when unknown.",
+            description="Fields whose value changed (GraphQL names); empty when unknown."
+            " Fields you cannot read in clear are left out.",
+        ),
+        "withheld_changed_fields": _field(
+            withheld_changed_fields,
+            name="withheldChangedFields",
+            graphql_type=int,
+            description="How many changed fields were left out of `changedFields`.",
         ),
         "timestamp": _field(timestamp, name="timestamp", graphql_type=datetime),
         "entity": _field(

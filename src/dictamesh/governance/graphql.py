@@ -10,7 +10,11 @@
 * :func:`guard_query` refuses a page of an entity type the caller may not read, and
   filters and sorts on fields it cannot read in clear;
 * :func:`guard_subscribe` refuses a subscription without ``subscribe`` and ``read``;
-* :func:`visible_search_hits` hides search matches on such fields.
+* :func:`visible_search_hits` hides search matches on such fields;
+* :func:`guard_catalog_type` and :func:`type_access` keep the catalog's entries, graphs and
+  lineage to the entity types the caller may read (``dictamesh.gateway.catalog`` filters
+  with :mod:`dictamesh.governance.related`); :func:`visible_changed` drops the fields the
+  caller cannot read in clear from a subscription payload's ``changedFields``.
 
 A denied **nullable** field is ``null`` with a ``FORBIDDEN`` error at its path. A denied
 **non-null** field cannot be null without nulling its parent, so a ``String!`` answers the
@@ -44,18 +48,23 @@ from dictamesh.governance.enforce import (
     CHANNEL_GRAPHQL,
     CHANNEL_SUBSCRIPTION,
     Governance,
+    SchemaLookup,
     active_governance,
     current_channel,
     is_classified,
 )
 from dictamesh.governance.masking import REDACTED, MaskStrategy
 from dictamesh.governance.policy import Action, Decision
+from dictamesh.governance.related import TypeAccess, visible_changed_fields
 
 __all__ = [
+    "guard_catalog_type",
     "guard_entity",
     "guard_field",
     "guard_query",
     "guard_subscribe",
+    "type_access",
+    "visible_changed",
     "visible_search_hits",
 ]
 
@@ -249,14 +258,8 @@ async def guard_query(info: Info[Any, Any], entity_type: str, query: Query) -> N
         )
 
 
-async def visible_search_hits(
-    info: Info[Any, Any], text: str, hits: Iterable[Any], catalog: Any = None
-) -> list[tuple[Any, list[str]]]:
-    """``(hit, matched)`` pairs the caller may see (see ``Redactor.search_hits``); schemas
-    come from the request's adapters, else from ``catalog.get_schema``."""
-    governance = active_governance()
-    if governance is None:
-        return [(hit, list(hit.matched)) for hit in hits]
+def _schema_lookup(info: Info[Any, Any], catalog: Any) -> SchemaLookup:
+    """Schemas from the request's adapters, else from ``catalog.get_schema``."""
     from dictamesh.gateway.context import gateway_context
 
     schemas = gateway_context(info).registry.schemas()
@@ -273,5 +276,60 @@ async def visible_search_hits(
             return None
         return found if isinstance(found, EntitySchema) else None
 
+    return lookup
+
+
+async def visible_search_hits(
+    info: Info[Any, Any], text: str, hits: Iterable[Any], catalog: Any = None
+) -> list[tuple[Any, list[str]]]:
+    """``(hit, matched)`` pairs the caller may see (see ``Redactor.search_hits``); schemas
+    come from the request's adapters, else from ``catalog.get_schema``."""
+    governance = active_governance()
+    if governance is None:
+        return [(hit, list(hit.matched)) for hit in hits]
     redactor = governance.redactor(_principal(info), channel=_channel(info))
-    return await redactor.search_hits(text, hits, lookup)
+    return await redactor.search_hits(text, hits, _schema_lookup(info, catalog))
+
+
+def type_access(info: Info[Any, Any], catalog: Any = None) -> TypeAccess | None:
+    """The caller's entity-level ``read`` decisions for this request (``None``: nothing is
+    governed). For the catalog's graphs, lineage and entries."""
+    governance = active_governance()
+    if governance is None:
+        return None
+    return TypeAccess(governance, _principal(info), _schema_lookup(info, catalog))
+
+
+async def guard_catalog_type(
+    info: Info[Any, Any], entity_type: str, catalog: Any = None, entity_id: str | None = None
+) -> None:
+    """Refuse (``FORBIDDEN``, audited) catalog fields about ``entity_type`` — an entry, its
+    relationship graph, its lineage — when the caller may not read that type. Call it
+    before reading the catalog."""
+    access = type_access(info, catalog)
+    if access is None:
+        return
+    await access.governance.check_entity(
+        access.principal,
+        entity_type,
+        await access.domain(entity_type),
+        channel=_channel(info),
+        entity_id=entity_id,
+    )
+
+
+def visible_changed(
+    info: Info[Any, Any], entity_type: str, names: Iterable[str]
+) -> tuple[list[str], int]:
+    """A change payload's ``changed_fields`` (attribute names) the caller may see, and how
+    many it may not (fields it cannot read in clear: see
+    :func:`~dictamesh.governance.related.visible_changed_fields`)."""
+    governance = active_governance()
+    if governance is None:
+        return list(names), 0
+    from dictamesh.gateway.context import gateway_context
+
+    schema = gateway_context(info).registry.schemas().get(entity_type)
+    return visible_changed_fields(
+        governance, _principal(info), schema, names, channel=_channel(info)
+    )

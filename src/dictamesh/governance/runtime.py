@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,16 @@ class NodeGovernance:
             retention_interval=gs.retention_interval_seconds,
         )
 
-    async def start(self, metrics: Any = None) -> None:
+    async def start(
+        self,
+        metrics: Any = None,
+        spawn: Callable[[str, Callable[[], Awaitable[None]]], None] | None = None,
+    ) -> None:
         """Start the audit writer and the retention job; ``metrics``: a
-        :class:`~dictamesh.observability.metrics.MeshMetrics` to report the writer in."""
+        :class:`~dictamesh.observability.metrics.MeshMetrics` to report the writer in.
+        ``spawn(name, factory)``: who runs the retention job instead of a plain task (the
+        node's :class:`~dictamesh.resilience.supervisor.TaskSupervisor`, which restarts it
+        if it dies and stops it with the node)."""
         if self.writer is not None:
             self.writer.start()
             if metrics is not None and self._collector is None:
@@ -129,7 +137,10 @@ class NodeGovernance:
                 )
                 metrics.registry.register(self._collector)
                 self._metrics = metrics
-        if self.retention is not None and self._retention_task is None:
+        if self.retention is not None and spawn is not None:
+            retention, interval = self.retention, self.retention_interval
+            spawn("retention", lambda: retention.run_periodically(interval))
+        elif self.retention is not None and self._retention_task is None:
             self._retention_task = asyncio.get_running_loop().create_task(
                 self.retention.run_periodically(self.retention_interval), name="retention"
             )

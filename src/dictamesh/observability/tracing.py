@@ -75,7 +75,9 @@ __all__ = [
     "setup_tracing",
     "span",
     "trace_batches",
+    "trace_ids",
     "traced",
+    "traceparent_text",
     "tracer",
     "tracer_provider",
     "tracing_enabled",
@@ -353,8 +355,8 @@ def _remote(trace_id: int, span_id: int, flags: int) -> Context | None:
     return trace.set_span_in_context(NonRecordingSpan(ctx), _EMPTY)
 
 
-def context_from_traceparent(value: bytes | str | None) -> Context | None:
-    """A parent context from a W3C ``traceparent`` value (None if absent or invalid)."""
+def traceparent_text(value: bytes | str | None) -> str | None:
+    """A ``traceparent`` header's text, stripped; None when absent or not ASCII."""
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -362,7 +364,24 @@ def context_from_traceparent(value: bytes | str | None) -> Context | None:
             value = value.decode("ascii")
         except UnicodeDecodeError:
             return None
-    m = _TRACEPARENT.match(value.strip().lower())
+    return value.strip()
+
+
+def trace_ids(trace_context: TraceContext) -> tuple[str, str] | None:
+    """The trace and span id of ``trace_context`` in lowercase, or None unless they are
+    32 and 16 hex digits and not all zeros (which W3C forbids)."""
+    trace_id, span_id = trace_context.trace_id.lower(), trace_context.span_id.lower()
+    if not _HEX32.match(trace_id) or not _HEX16.match(span_id):
+        return None
+    if trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    return trace_id, span_id
+
+
+def context_from_traceparent(value: bytes | str | None) -> Context | None:
+    """A parent context from a W3C ``traceparent`` value (None if absent or invalid)."""
+    text = traceparent_text(value)
+    m = _TRACEPARENT.match(text.lower()) if text is not None else None
     if m is None:
         return None
     return _remote(int(m.group(1), 16), int(m.group(2), 16), int(m.group(3), 16) & 0x01)
@@ -370,12 +389,10 @@ def context_from_traceparent(value: bytes | str | None) -> Context | None:
 
 def context_from_trace(trace_context: TraceContext | None) -> Context | None:
     """A parent context from ``ChangeEvent.trace_context`` (None if absent or invalid)."""
-    if trace_context is None:
+    ids = trace_ids(trace_context) if trace_context is not None else None
+    if ids is None:
         return None
-    trace_id, span_id = trace_context.trace_id.lower(), trace_context.span_id.lower()
-    if not _HEX32.match(trace_id) or not _HEX16.match(span_id):
-        return None
-    return _remote(int(trace_id, 16), int(span_id, 16), int(TraceFlags.SAMPLED))
+    return _remote(int(ids[0], 16), int(ids[1], 16), int(TraceFlags.SAMPLED))
 
 
 def capture_context() -> Context | None:

@@ -194,6 +194,23 @@ class RecordStore:
     def is_deleted(self, record: Mapping[str, Any]) -> bool:
         return self.deleted_field is not None and record.get(self.deleted_field) is not None
 
+    def live(self, key: Any) -> dict[str, Any] | None:
+        """The record, unless it is missing or soft-deleted."""
+        record = self.get(key)
+        return None if record is None or self.is_deleted(record) else record
+
+    def listing(self, updated_since: str | None, *, include_deleted: bool) -> list[dict[str, Any]]:
+        """A list endpoint's rows before its own filters: with ``updated_since`` the
+        :meth:`changed_since` ones (ValueError for an unparsable one), else every record by
+        id, soft-deleted ones only if ``include_deleted``."""
+        if updated_since is not None:
+            return self.changed_since(updated_since)
+        rows = self.all()
+        if not include_deleted:
+            rows = [r for r in rows if not self.is_deleted(r)]
+        rows.sort(key=lambda r: r[self.id_field])
+        return rows
+
     def changed_since(
         self, watermark: str | None, limit: int | None = None
     ) -> list[dict[str, Any]]:

@@ -97,17 +97,12 @@ def create_app(
         if limit < 1:
             return _error("limit must be at least 1", 400)
         limit = min(limit, MAX_LIMIT)
-        since = q.get("updated_since")
-        if since is not None:
-            try:
-                rows = store.changed_since(since)
-            except ValueError:
-                return _BAD_SINCE
-        else:
-            rows = store.all()
-            if q.get("include_deleted") != "true":
-                rows = [r for r in rows if not store.is_deleted(r)]
-            rows.sort(key=lambda r: r["id"])
+        try:
+            rows = store.listing(
+                q.get("updated_since"), include_deleted=q.get("include_deleted") == "true"
+            )
+        except ValueError:
+            return _BAD_SINCE
         for param in ("id", "customer_id", "status"):
             wanted = set(q.getlist(param))
             if wanted:
@@ -123,8 +118,8 @@ def create_app(
         )
 
     async def read_invoice(request: Request) -> Response:
-        record = store.get(request.path_params["invoice_id"])
-        if record is None or store.is_deleted(record):
+        record = store.live(request.path_params["invoice_id"])
+        if record is None:
             return _error("Not Found", 404)
         return JSONResponse({"invoice": record})
 
@@ -132,8 +127,8 @@ def create_app(
         body = await json_body(request)
         if not isinstance(body, dict) or set(body) - _EDITABLE:
             return _error(f"body must be an object of {sorted(_EDITABLE)}", 400)
-        current = store.get(request.path_params["invoice_id"])
-        if current is None or store.is_deleted(current):
+        current = store.live(request.path_params["invoice_id"])
+        if current is None:
             return _error("Not Found", 404)
         try:
             changes = _with_total(dict(body), current)
@@ -142,8 +137,8 @@ def create_app(
         return JSONResponse({"invoice": store.update(current["id"], changes)})
 
     async def delete_invoice(request: Request) -> Response:
-        current = store.get(request.path_params["invoice_id"])
-        if current is None or store.is_deleted(current):
+        current = store.live(request.path_params["invoice_id"])
+        if current is None:
             return _error("Not Found", 404)
         store.soft_delete(current["id"])
         return Response(status_code=204)

@@ -98,17 +98,12 @@ def create_app(
             per_page = min(_positive(request, "per_page", 20), MAX_PER_PAGE)
         except _BadRequest as exc:
             return _error(str(exc), "invalid_request", 400)
-        since = q.get("updated_since")
-        if since is not None:
-            try:
-                rows = store.changed_since(since)
-            except ValueError:
-                return _BAD_SINCE
-        else:
-            rows = store.all()
-            if q.get("include_deleted") != "true":
-                rows = [r for r in rows if not store.is_deleted(r)]
-            rows.sort(key=lambda r: r["id"])
+        try:
+            rows = store.listing(
+                q.get("updated_since"), include_deleted=q.get("include_deleted") == "true"
+            )
+        except ValueError:
+            return _BAD_SINCE
         if "ids" in q:
             wanted = {i for i in q["ids"].split(",") if i}
             rows = [r for r in rows if r["id"] in wanted]
@@ -133,8 +128,8 @@ def create_app(
         )
 
     async def read_product(request: Request) -> Response:
-        record = store.get(request.path_params["product_id"])
-        if record is None or store.is_deleted(record):
+        record = store.live(request.path_params["product_id"])
+        if record is None:
             return _error("product not found", "not_found", 404)
         return JSONResponse(record)
 
@@ -142,14 +137,14 @@ def create_app(
         body = await json_body(request)
         if not isinstance(body, dict) or set(body) - _EDITABLE:
             return _error(f"body must be an object of {sorted(_EDITABLE)}", "invalid_request", 400)
-        current = store.get(request.path_params["product_id"])
-        if current is None or store.is_deleted(current):
+        current = store.live(request.path_params["product_id"])
+        if current is None:
             return _error("product not found", "not_found", 404)
         return JSONResponse(store.update(current["id"], body))
 
     async def delete_product(request: Request) -> Response:
-        current = store.get(request.path_params["product_id"])
-        if current is None or store.is_deleted(current):
+        current = store.live(request.path_params["product_id"])
+        if current is None:
             return _error("product not found", "not_found", 404)
         store.soft_delete(current["id"])
         return Response(status_code=204)

@@ -7,22 +7,31 @@ Example::
         sources.invoices_store.ids() # ['INV-2026-00001', ...]
         await sources.stop("products")    # the source disappears (connections refused)
         await sources.start("products")   # back, on the same port, with the same data
+        configs = reference_adapter_configs(sources, poll_interval_seconds=None)
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from dictamesh._serving import serve_in_process
+from dictamesh.core.settings import AdapterConfig
 from dictamesh.sources import directus, invoices, products
 from dictamesh.sources._store import RecordStore
 from dictamesh.sources.seed import StoreClock
 
-__all__ = ["SHUTDOWN_TIMEOUT", "SampleSources", "SourceName", "run_sample_sources"]
+__all__ = [
+    "SHUTDOWN_TIMEOUT",
+    "SampleSources",
+    "SourceEndpoints",
+    "SourceName",
+    "reference_adapter_configs",
+    "run_sample_sources",
+]
 
 SourceName = Literal["customers", "products", "invoices"]
 
@@ -39,16 +48,27 @@ class _Server:
 
 
 @dataclass
-class SampleSources:
+class SourceEndpoints:
+    """Where the three sample sources answer, and their credentials: plain strings, so they
+    can be handed to another process (e.g. as JSON)."""
+
     customers_url: str
     products_url: str
     invoices_url: str
-    customers_store: RecordStore
-    products_store: RecordStore
-    invoices_store: RecordStore
     customers_token: str = directus.DEFAULT_TOKEN
     products_api_key: str = products.DEFAULT_API_KEY
     invoices_token: str = invoices.DEFAULT_TOKEN
+
+    def endpoints(self) -> SourceEndpoints:
+        """Just the addresses and credentials (of a :class:`SampleSources`, say)."""
+        return SourceEndpoints(**{f.name: getattr(self, f.name) for f in fields(SourceEndpoints)})
+
+
+@dataclass(kw_only=True)
+class SampleSources(SourceEndpoints):
+    customers_store: RecordStore
+    products_store: RecordStore
+    invoices_store: RecordStore
     _servers: dict[SourceName, _Server] = field(default_factory=dict, repr=False)
 
     def running(self, source: SourceName) -> bool:
@@ -70,6 +90,19 @@ class SampleSources:
     async def _aclose(self) -> None:
         for name in list(self._servers):
             await self.stop(name)
+
+
+def reference_adapter_configs(sources: SourceEndpoints, **options: Any) -> list[AdapterConfig]:
+    """The three reference adapters reading ``sources``, each named after its kind;
+    ``options`` (``poll_interval_seconds``, ``resilience``...) go to every config."""
+    return [
+        AdapterConfig(name=kind, kind=kind, base_url=url, api_key=key, **options)
+        for kind, url, key in (
+            ("customers_directus", sources.customers_url, sources.customers_token),
+            ("products_rest", sources.products_url, sources.products_api_key),
+            ("invoices_ecommerce", sources.invoices_url, sources.invoices_token),
+        )
+    ]
 
 
 async def _serve(server: _Server) -> contextlib.AsyncExitStack:

@@ -3,7 +3,8 @@
 An adapter (:class:`FakeAdapter`) reads through ``TieredCache([L1 memory, L2 Redis])``.
 While Redis is down every read still succeeds (from the source), quickly, without an
 exception; the layer's error counter goes up and one warning is logged for the outage, not
-one per call. Once Redis is back, L2 answers again.
+one per call. Once Redis is back, L2 answers again. A node's invalidation that arrives during
+the outage is retried until Redis is back, then applied there.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from dictamesh.cache.keys import entity_key
 from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.redis import RedisCache
 from dictamesh.cache.tiered import TieredCache
+from dictamesh.core.models import ChangeEvent, Entity, EventType
+from dictamesh.core.settings import DictaMeshSettings
+from dictamesh.node import MeshNode
 from dictamesh.testing.adapters import FakeAdapter
 from tests.integration.faults.conftest import RECOVERY, PrivateServer
 
@@ -102,4 +108,61 @@ async def test_reads_survive_a_redis_outage_and_l2_comes_back(
         f" source, slowest {slowest_down * 1000:.0f} ms, {down.errors} L2 errors counted, one"
         f" warning; restart (services.sh up {restart:.1f}s): the first L2 call after it"
         f" works, refill + {len(IDS)} L2 hits within {hits_after * 1000:.0f} ms"
+    )
+
+
+async def test_an_invalidation_during_the_outage_is_applied_after_it(
+    private_redis: PrivateServer, tmp_path: Path
+) -> None:
+    """A node's L2 copy is snapshotted, Redis dies, the entity changes: the invalidation
+    consumer drops L1 and tells subscribers at once, but keeps retrying (uncommitted, never
+    dead-lettered) until Redis — restarted from the snapshot that still holds the old copy —
+    answers, and then deletes it there too."""
+    settings = DictaMeshSettings.from_mapping(
+        {
+            "node_name": "redis-faults",
+            "state_dir": str(tmp_path),
+            "bus": {"path": str(tmp_path / "bus.sqlite3")},
+            "catalog": {"url": f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}"},
+            "cache": {"redis_url": f"redis://127.0.0.1:{private_redis.port}/0"},
+        }
+    )
+    adapter = FakeAdapter(records=[{"id": "w-1", "name": "widget w-1"}])
+    async with MeshNode(settings, adapters=[adapter]) as node:
+        l2 = node._cache_layers[1]
+        assert isinstance(l2, RedisCache)
+        key = entity_key(None, "widget", "w-1")
+        await node.cache.set(key, {"name": "old"})
+        await l2._redis.save()  # the snapshot Redis will come back from holds the old copy
+        seen: list[ChangeEvent] = []
+        node.changes.add_listener(seen.append)
+        group = f"dictamesh-cache-{settings.node_name}"
+        topic = node.topics[0]
+
+        kill_took = await asyncio.to_thread(private_redis.kill)
+        entity = Entity(type="widget", id="w-1", source=adapter.source, attributes={"name": "new"})
+        change = ChangeEvent.for_change(EventType.UPDATED, entity)
+        await node.publisher.publish_event(change)
+        deadline = time.monotonic() + 10
+        while change.event_id not in {e.event_id for e in seen} or await node.cache.get(key):
+            assert time.monotonic() < deadline, "the change never reached the feed / L1"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # a few retries
+        assert sum((await node.bus.lag(group, [topic]))[topic].values()) == 1
+
+        restart = await asyncio.to_thread(private_redis.up)
+        up_at = time.monotonic()
+        while await l2.get(key) is not None or sum(
+            (await node.bus.lag(group, [topic]))[topic].values()
+        ):
+            assert time.monotonic() - up_at < 10, "the invalidation was not retried"
+            await asyncio.sleep(0.05)
+        applied_after = time.monotonic() - up_at
+        assert [e.event_id for e in seen].count(change.event_id) == 1  # once, despite retries
+        async with node.bus.consumer("t-dlq", [f"{topic}.dlq"]) as consumer:
+            assert await consumer.poll(timeout=0.2) == []
+    RECOVERY.append(
+        f"redis SIGKILL ({kill_took:.1f}s) during an invalidation: L1 dropped and subscribers"
+        f" told at once; restart ({restart:.1f}s) from the older snapshot, the retried"
+        f" invalidation applied {applied_after * 1000:.0f} ms later, nothing dead-lettered"
     )

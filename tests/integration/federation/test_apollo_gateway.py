@@ -36,7 +36,7 @@ from dictamesh.gateway.federation import (
     subgraph_names,
     supergraph_config,
 )
-from dictamesh.sources.runner import SampleSources, run_sample_sources
+from dictamesh.sources.runner import SampleSources, reference_adapter_configs, run_sample_sources
 from tests.unit.gateway.fakes import PRODUCT, MemoryRegistry, shop
 
 pytestmark = [pytest.mark.federation, pytest.mark.slow]
@@ -119,14 +119,7 @@ async def served_subgraphs(
 @contextlib.asynccontextmanager
 async def reference_registry(sources: SampleSources) -> AsyncIterator[AdapterRegistry]:
     registry = AdapterRegistry()
-    for name, url, key in (
-        ("customers_directus", sources.customers_url, sources.customers_token),
-        ("products_rest", sources.products_url, sources.products_api_key),
-        ("invoices_ecommerce", sources.invoices_url, sources.invoices_token),
-    ):
-        config = AdapterConfig(
-            name=name, kind=name, base_url=url, api_key=key, poll_interval_seconds=None
-        )
+    for config in reference_adapter_configs(sources, poll_interval_seconds=None):
         registry.register(registry.build(config))
     try:
         for adapter in registry.adapters():

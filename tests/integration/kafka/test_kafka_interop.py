@@ -7,12 +7,11 @@ SchemaRegistryClient protocol), so the schema ids in the frames mean the same th
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
+from tests.integration.confluent_support import change_events, consume_with_librdkafka
 
-from dictamesh.core.models import ChangeEvent, Entity, EventType, SourceRef
 from dictamesh.events.avro import AvroEventSerializer, change_event_schema_str, event_to_record
 from dictamesh.events.kafka import KafkaBus
 from dictamesh.events.partitioner import partition_for_key
@@ -44,52 +43,11 @@ class ConfluentRegistryAdapter:
         return latest.schema_id, latest.version, latest.schema.schema_str
 
 
-def events_for(uid: str, n: int) -> list[ChangeEvent]:
-    source = SourceRef(domain="it", system=f"x{uid}")
-    return [
-        ChangeEvent.for_change(
-            EventType.CREATED if i % 2 else EventType.UPDATED,
-            Entity(type="customer", id=f"c-{i}", version=i + 1, attributes={"i": i}, source=source),
-        )
-        for i in range(n)
-    ]
-
-
-def consume_with_librdkafka(bootstrap: str, topic: str, partitions: int, count: int) -> list[Any]:
-    """Read ``count`` records from the beginning with librdkafka (no group: plain assign)."""
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "unused-assign-only",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    try:
-        consumer.assign(
-            [
-                confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING)
-                for p in range(partitions)
-            ]
-        )
-        records: list[Any] = []
-        deadline = time.monotonic() + 20
-        while len(records) < count and time.monotonic() < deadline:
-            record = consumer.poll(0.5)
-            if record is None:
-                continue
-            assert record.error() is None, record.error()
-            records.append(record)
-        return records
-    finally:
-        consumer.close()
-
-
 async def test_confluent_consumer_and_deserializer_read_our_events(
     kafka_bus: KafkaBus, kafka_bootstrap: str, uid: str
 ) -> None:
     registry = ConfluentRegistryAdapter()
-    events = events_for(uid, 6)
+    events = change_events(f"x{uid}", 6)
     topic = events[0].topic
     await kafka_bus.ensure_topic(TopicSpec(name=topic, partitions=3))
     ours = AvroEventSerializer(registry)
@@ -97,7 +55,9 @@ async def test_confluent_consumer_and_deserializer_read_our_events(
         value, headers = await ours.encode_async(event)
         await kafka_bus.publish(topic, value, key=event.key, headers=headers)
 
-    records = await asyncio.to_thread(consume_with_librdkafka, kafka_bootstrap, topic, 3, 6)
+    records = await asyncio.to_thread(
+        consume_with_librdkafka, kafka_bootstrap, topic, 6, partitions=3
+    )
     assert len(records) == 6
     deserializer = sr_avro.AvroDeserializer(registry.client)
     ctx = confluent_kafka.serialization.SerializationContext(
@@ -119,7 +79,7 @@ async def test_we_read_events_from_confluent_producer_and_serializer(
     kafka_bus: KafkaBus, kafka_bootstrap: str, uid: str, poll_until: Any
 ) -> None:
     registry = ConfluentRegistryAdapter()
-    events = events_for(uid, 6)
+    events = change_events(f"x{uid}", 6)
     topic = events[0].topic
     await kafka_bus.ensure_topic(TopicSpec(name=topic, partitions=3))
     serializer = sr_avro.AvroSerializer(registry.client, change_event_schema_str())

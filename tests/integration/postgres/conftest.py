@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from dictamesh.catalog import CatalogService
 from dictamesh.catalog.migrate import downgrade, upgrade
 from dictamesh.catalog.models import Base
 
@@ -99,3 +101,10 @@ async def empty_catalog_url(migrated_postgres: str, postgres_owner_url: str) -> 
     """``migrated_postgres`` with every catalog table emptied; the application's URL."""
     await truncate_catalog(postgres_owner_url)
     return migrated_postgres
+
+
+@pytest.fixture
+async def postgres_catalog(empty_catalog_url: str) -> AsyncIterator[CatalogService]:
+    """A :class:`CatalogService` on the emptied test catalog, as the application role."""
+    async with await CatalogService.open(empty_catalog_url, migrate=False) as catalog:
+        yield catalog

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from dictamesh.catalog import CatalogService
@@ -15,10 +13,8 @@ pytestmark = pytest.mark.postgres
 
 class TestPostgresCatalog(CatalogContract):
     @pytest.fixture
-    async def catalog(self, empty_catalog_url: str) -> AsyncIterator[CatalogService]:
-        catalog = await CatalogService.open(empty_catalog_url, migrate=False)
-        async with catalog:
-            yield catalog
+    def catalog(self, postgres_catalog: CatalogService) -> CatalogService:
+        return postgres_catalog
 
 
 async def test_migrations_are_at_head_on_postgres(migrated_postgres: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -18,10 +16,8 @@ pytestmark = pytest.mark.postgres
 
 class TestGovernanceOnPostgres(GovernanceStoreContract):
     @pytest.fixture
-    async def catalog(self, empty_catalog_url: str) -> AsyncIterator[CatalogService]:
-        catalog = await CatalogService.open(empty_catalog_url, migrate=False)
-        async with catalog:
-            yield catalog
+    def catalog(self, postgres_catalog: CatalogService) -> CatalogService:
+        return postgres_catalog
 
     async def test_audit_rows_cannot_be_deleted_outside_retention(
         self, catalog: CatalogService

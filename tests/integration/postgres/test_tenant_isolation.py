@@ -94,10 +94,9 @@ async def seed(catalog: CatalogService) -> None:
 
 
 @pytest.fixture
-async def catalog(empty_catalog_url: str) -> AsyncIterator[CatalogService]:
-    async with await CatalogService.open(empty_catalog_url, migrate=False) as catalog:
-        await seed(catalog)
-        yield catalog
+async def catalog(postgres_catalog: CatalogService) -> CatalogService:
+    await seed(postgres_catalog)
+    return postgres_catalog
 
 
 @pytest.fixture

@@ -773,6 +773,46 @@ class CatalogContract:
         assert billed == [("customer:c-1", False), ("customer:c-2", False), ("customer:c-3", True)]
         assert (await catalog.get_entity_location("invoice", "i-1")).version == 3
 
+    async def test_batch_reopens_an_edge_it_ended(
+        self, catalog: CatalogService, ingestor: CatalogIngestor
+    ) -> None:
+        # The stored edge is ended and an equal one opened in one batch: ending must reach
+        # the database before the insert, or the current-edge index would refuse it.
+        await ingestor.handle(invoice_event(customer="c-1"), TOPIC)
+        events = [
+            invoice_event(customer=f"c-{n}", version=v, event_type=EventType.UPDATED)
+            for v, n in ((2, 2), (3, 1))
+        ]
+        assert await ingestor.handle_batch([(e, TOPIC) for e in events]) == 2
+        history = await catalog.list_relationships(ref("invoice", "i-1"), include_history=True)
+        billed = [
+            (str(r.object), r.valid_to is None)
+            for r in history
+            if r.relationship_type == "billed_to"
+        ]
+        assert billed == [("customer:c-1", False), ("customer:c-2", False), ("customer:c-1", True)]
+
+    async def test_batch_skips_stale_versions_in_order(
+        self, catalog: CatalogService, ingestor: CatalogIngestor
+    ) -> None:
+        await ingestor.handle(invoice_event(customer="c-1", version=2), TOPIC)
+        events = [
+            invoice_event(customer=f"c-{v}", version=v, event_type=EventType.UPDATED)
+            for v in (1, 3, 2, 4)
+        ]
+        assert await ingestor.handle_batch([(e, TOPIC) for e in events]) == 4
+        assert ingestor.stats.stale == 2  # v1 < v2 stored, v2 < v3 applied earlier
+        location = await catalog.get_entity_location("invoice", "i-1")
+        assert (location.version, location.attributes["customer_id"]) == (4, "c-4")
+        assert location.last_event_id == str(events[-1].event_id)
+        history = await catalog.list_relationships(ref("invoice", "i-1"), include_history=True)
+        assert [str(r.object) for r in history if r.relationship_type == "billed_to"] == [
+            "customer:c-1",
+            "customer:c-3",
+            "customer:c-4",
+        ]
+        assert len(await catalog.get_event_log(entity_id="i-1")) == 5
+
     async def test_batch_mixes_new_and_known_events(
         self, catalog: CatalogService, ingestor: CatalogIngestor
     ) -> None:

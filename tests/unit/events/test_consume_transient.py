@@ -18,7 +18,7 @@ from dictamesh.core.errors import (
     ValidationError,
 )
 from dictamesh.events.bus import Message
-from dictamesh.events.consume import ConsumerStats, is_transient, run_consumer
+from dictamesh.events.consume import BatchHandler, ConsumerStats, is_transient, run_consumer
 from dictamesh.events.embedded import EmbeddedBus
 from dictamesh.events.topics import TopicSpec, dlq_topic
 from dictamesh.testing.bus import InMemoryBus
@@ -40,6 +40,21 @@ async def until(condition: Callable[[], bool], task: asyncio.Task[ConsumerStats]
             if task.done():
                 task.result()  # raises what ended the consumer early
             await asyncio.sleep(0.005)
+
+
+def start(
+    bus: EmbeddedBus, handler: BatchHandler, **options: Any
+) -> tuple[asyncio.Task[ConsumerStats], ConsumerStats, asyncio.Event]:
+    """``run_consumer`` of group ``g`` on ``T`` in a task; its stats and stop event."""
+    stats, stop = ConsumerStats(), asyncio.Event()
+    task = asyncio.create_task(
+        run_consumer(bus, "g", [T], handler, stop=stop, stats=stats, **FAST, **options)
+    )
+    return task, stats, stop
+
+
+async def always_down(messages: list[Message]) -> None:
+    raise CatalogUnavailable("down")
 
 
 def test_default_rule() -> None:
@@ -68,12 +83,8 @@ async def test_outage_longer_than_max_attempts_loses_nothing(
             raise CatalogUnavailable("catalog database unavailable")
         handled.extend(m.value for m in messages)
 
-    stop = asyncio.Event()
-    stats = ConsumerStats()
     caplog.set_level(logging.WARNING, "dictamesh.events.consume")
-    task = asyncio.create_task(
-        run_consumer(bus, "g", [T], handler, stop=stop, stats=stats, max_attempts=2, **FAST)
-    )
+    task, stats, stop = start(bus, handler, max_attempts=2)
     await until(lambda: stats.transient_failures >= 20, task)  # ten times max_attempts
     down.clear()
     await until(lambda: stats.committed >= 2, task)
@@ -93,15 +104,7 @@ async def test_outage_longer_than_max_attempts_loses_nothing(
 
 async def test_stop_during_an_outage_leaves_the_batch_uncommitted(bus: EmbeddedBus) -> None:
     await bus.publish(T, b"a", key="k")
-    stats = ConsumerStats()
-    stop = asyncio.Event()
-
-    async def handler(messages: list[Message]) -> None:
-        raise CatalogUnavailable("down")
-
-    task = asyncio.create_task(
-        run_consumer(bus, "g", [T], handler, stop=stop, stats=stats, max_attempts=1, **FAST)
-    )
+    task, stats, stop = start(bus, always_down, max_attempts=1)
     await until(lambda: stats.transient_failures >= 5, task)
     stop.set()
     await asyncio.wait_for(task, 5)
@@ -111,25 +114,7 @@ async def test_stop_during_an_outage_leaves_the_batch_uncommitted(bus: EmbeddedB
 
 async def test_custom_rule_turns_the_retry_off(bus: EmbeddedBus) -> None:
     await bus.publish(T, b"a", key="k")
-    stats = ConsumerStats()
-    stop = asyncio.Event()
-
-    async def handler(messages: list[Message]) -> None:
-        raise CatalogUnavailable("down")
-
-    task = asyncio.create_task(
-        run_consumer(
-            bus,
-            "g",
-            [T],
-            handler,
-            stop=stop,
-            stats=stats,
-            max_attempts=2,
-            transient=lambda exc: False,
-            **FAST,
-        )
-    )
+    task, stats, stop = start(bus, always_down, max_attempts=2, transient=lambda exc: False)
     await until(lambda: stats.dead_lettered >= 1, task)
     stop.set()
     await task

@@ -7,13 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.unit.governance.enforce_support import (
     ADA,
     CUSTOMER_QUERY,
     GovernedNode,
     error_paths,
-    governed_node,
     graphql,
     token,
 )
@@ -27,12 +25,6 @@ from dictamesh.gateway import GatewayContext
 from dictamesh.gateway.federation import build_subgraph
 from dictamesh.gateway.subscriptions import build_live_schema
 from dictamesh.governance.masking import REDACTED
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> Any:
-    async with governed_node(tmp_path) as governed:
-        yield governed
 
 
 async def ask(node: GovernedNode, role: str | None, query: str, **variables: Any) -> Any:

@@ -3,17 +3,14 @@ payloads and search; the X-DictaMesh-Redacted header; the built-in default polic
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from tests.unit.auth.support import settings
 from tests.unit.governance.enforce_support import (
     ADA,
     POLICY,
     GovernedNode,
-    governed_node,
     token,
 )
 
@@ -22,12 +19,6 @@ from dictamesh.api.governance_routes import REDACTED_HEADER
 from dictamesh.governance.enforce import Governance
 from dictamesh.governance.masking import REDACTED
 from dictamesh.governance.policy import PolicyEngine
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> Any:
-    async with governed_node(tmp_path) as governed:
-        yield governed
 
 
 async def get(node: GovernedNode, role: str, path: str, **params: Any) -> httpx.Response:

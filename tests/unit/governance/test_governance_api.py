@@ -4,7 +4,6 @@ and erasure end to end on an embedded node (the DELETED event purges the cache).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from tests.unit.auth.support import AUDIENCE, ISSUER, SECRET
 from tests.unit.governance.enforce_support import (
     CUSTOMER_QUERY,
     GovernedNode,
-    governed_node,
     graphql,
     token,
 )
@@ -36,12 +34,6 @@ from dictamesh.core.models import (
 from dictamesh.core.settings import AdapterConfig, DictaMeshSettings
 from dictamesh.governance.audit import AuditLog
 from dictamesh.node import MeshNode
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[GovernedNode]:
-    async with governed_node(tmp_path) as governed:
-        yield governed
 
 
 async def call(

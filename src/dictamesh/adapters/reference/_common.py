@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from dictamesh.core.errors import ValidationError
-from dictamesh.core.models import FieldFilter, SortSpec
+from dictamesh.adapters.base import AdapterBase
+from dictamesh.core.errors import SourceResponseError, ValidationError
+from dictamesh.core.models import Entity, FieldFilter, SortSpec
 
 __all__ = [
     "EPOCH",
     "QueryPairs",
     "cents_to_amount",
+    "filter_values",
+    "later_since",
     "parse_datetime",
+    "source_entity",
+    "source_object",
     "timestamp_param",
     "unsupported_filter",
     "unsupported_sort",
+    "updated_since_for_sort",
 ]
 
 #: query parameters as pairs (repeated names allowed), typed as httpx accepts them
@@ -61,4 +68,56 @@ def unsupported_sort(adapter: str, sort: SortSpec) -> ValidationError:
     direction = "descending" if sort.descending else "ascending"
     return ValidationError(
         f"{adapter} cannot sort by {sort.field} {direction}", adapter=adapter, field=sort.field
+    )
+
+
+def filter_values(flt: FieldFilter) -> list[Any]:
+    """The values a filter names: its list (``in``), else its one value."""
+    return flt.value if isinstance(flt.value, list) else [flt.value]
+
+
+def later_since(since: str | None, value: Any) -> str:
+    """``updated_since`` for one more ``updated_at >= value`` filter: the later of the two."""
+    stamp = timestamp_param(value)
+    return stamp if since is None else max(since, stamp)
+
+
+def updated_since_for_sort(adapter: str, sort: Sequence[SortSpec], since: str | None) -> str | None:
+    """``updated_since`` to ask a list with, given ``sort``; ``ValidationError`` for a sort
+    the API cannot give.
+
+    The products and invoices APIs list by id, or by update time when asked with
+    ``updated_since``: so only ascending ``id`` and ``updated_at`` sorts, ``updated_at`` first
+    asks from :data:`EPOCH` unless a filter set a later start, and a filter on ``updated_at``
+    allows no sort on ``id``.
+    """
+    for spec in sort:
+        if spec.descending or spec.field not in ("id", "updated_at"):
+            raise unsupported_sort(adapter, spec)
+    if sort and sort[0].field == "updated_at":
+        return since or EPOCH
+    if since is not None and sort:
+        raise unsupported_sort(adapter, sort[0])
+    return since
+
+
+def source_object(row: Any, source: str, what: str) -> dict[str, Any]:
+    """``row`` if it is a JSON object, else ``SourceResponseError`` (``what``: "a product")."""
+    if not isinstance(row, dict):
+        raise SourceResponseError(f"{source}: expected {what} object", source=source)
+    return row
+
+
+def source_entity(
+    adapter: AdapterBase, raw: Mapping[str, Any], attributes: dict[str, Any], updated_at: Any
+) -> Entity:
+    """The adapter's entity for source record ``raw``: its ``id``, its ``version`` (1 when it
+    has none), ``attributes``, and the source's update time ``updated_at``."""
+    return Entity(
+        type=adapter.entity_type,
+        id=str(raw["id"]),
+        version=int(raw.get("version") or 1),
+        attributes=attributes,
+        source=adapter.source,
+        updated_at=parse_datetime(updated_at),
     )

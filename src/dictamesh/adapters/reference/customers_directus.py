@@ -20,7 +20,9 @@ from dictamesh.adapters.base import AdapterBase, RawPage
 from dictamesh.adapters.http import read_json
 from dictamesh.adapters.reference._common import (
     QueryPairs,
-    parse_datetime,
+    filter_values,
+    source_entity,
+    source_object,
     timestamp_param,
     unsupported_filter,
     unsupported_sort,
@@ -100,7 +102,7 @@ class DirectusCustomersAdapter(AdapterBase):
         if not entity_id.isdigit():
             return None  # Directus ids are integers: nothing else can exist
         body = read_json(await client.get(f"{_PATH}/{entity_id}"), self.name)
-        return None if body is None else _record(body["data"], self.name)
+        return None if body is None else source_object(body["data"], self.name, "a customer")
 
     async def fetch_many(
         self, client: httpx.AsyncClient, entity_ids: Sequence[str]
@@ -157,8 +159,8 @@ class DirectusCustomersAdapter(AdapterBase):
         name = _FIELDS.get(flt.field)
         if name is None:
             raise unsupported_filter(self.name, flt)
-        values = flt.value if isinstance(flt.value, list) else [flt.value]
-        texts = [_text(v, datetime_field=flt.field in _DATETIMES) for v in values]
+        datetime_field = flt.field in _DATETIMES
+        texts = [_text(v, datetime_field=datetime_field) for v in filter_values(flt)]
         if flt.field == "id":
             if flt.op not in (FilterOp.EQ, FilterOp.IN):
                 raise unsupported_filter(self.name, flt)
@@ -196,26 +198,20 @@ class DirectusCustomersAdapter(AdapterBase):
     # --- transform ------------------------------------------------------------------------
 
     def transform(self, raw: dict[str, Any]) -> Entity:
-        return Entity(
-            type=self.entity_type,
-            id=str(raw["id"]),
-            version=int(raw.get("version") or 1),
-            attributes={
-                "id": str(raw["id"]),
-                "first_name": raw.get("first_name"),
-                "last_name": raw.get("last_name"),
-                "email": raw["email"],
-                "phone": raw.get("phone"),
-                "company": raw.get("company"),
-                "country": raw.get("country"),
-                "address": raw.get("address"),
-                "status": raw.get("status"),
-                "created_at": raw.get("date_created"),
-                "updated_at": raw.get("date_updated"),
-            },
-            source=self.source,
-            updated_at=parse_datetime(raw.get("date_updated")),
-        )
+        attributes = {
+            "id": str(raw["id"]),
+            "first_name": raw.get("first_name"),
+            "last_name": raw.get("last_name"),
+            "email": raw["email"],
+            "phone": raw.get("phone"),
+            "company": raw.get("company"),
+            "country": raw.get("country"),
+            "address": raw.get("address"),
+            "status": raw.get("status"),
+            "created_at": raw.get("date_created"),
+            "updated_at": raw.get("date_updated"),
+        }
+        return source_entity(self, raw, attributes, raw.get("date_updated"))
 
 
 def _text(value: Any, *, datetime_field: bool) -> str:
@@ -237,10 +233,4 @@ def _offset(cursor: str | None) -> int:
 def _rows(body: Any, source: str) -> list[dict[str, Any]]:
     if body is None or not isinstance(body.get("data"), list):
         raise SourceResponseError(f"{source}: expected a Directus list answer", source=source)
-    return [_record(row, source) for row in body["data"]]
-
-
-def _record(row: Any, source: str) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise SourceResponseError(f"{source}: expected a customer object", source=source)
-    return row
+    return [source_object(row, source, "a customer") for row in body["data"]]

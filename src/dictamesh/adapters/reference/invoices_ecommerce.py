@@ -26,10 +26,12 @@ from dictamesh.adapters.reference._common import (
     EPOCH,
     QueryPairs,
     cents_to_amount,
-    parse_datetime,
-    timestamp_param,
+    filter_values,
+    later_since,
+    source_entity,
+    source_object,
     unsupported_filter,
-    unsupported_sort,
+    updated_since_for_sort,
 )
 from dictamesh.core.errors import SourceResponseError, ValidationError
 from dictamesh.core.models import (
@@ -115,7 +117,7 @@ class EcommerceInvoicesAdapter(AdapterBase):
             return None
         if not isinstance(body, dict):
             raise SourceResponseError(f"{self.name}: expected an invoice answer")
-        return _record(body.get("invoice"), self.name)
+        return source_object(body.get("invoice"), self.name, "an invoice")
 
     async def fetch_many(
         self, client: httpx.AsyncClient, entity_ids: Sequence[str]
@@ -137,23 +139,16 @@ class EcommerceInvoicesAdapter(AdapterBase):
             lists["id"] = set(query.ids)
         since: str | None = None
         for flt in query.filters:
-            values = {str(v) for v in (flt.value if isinstance(flt.value, list) else [flt.value])}
+            values = {str(v) for v in filter_values(flt)}
             if flt.field in _LIST_FILTERS and flt.op in (FilterOp.EQ, FilterOp.IN):
                 lists[flt.field] = lists[flt.field] & values if flt.field in lists else values
             elif flt.field == "updated_at" and flt.op is FilterOp.GTE:
-                stamp = timestamp_param(flt.value)
-                since = stamp if since is None else max(since, stamp)
+                since = later_since(since, flt.value)
             else:
                 raise unsupported_filter(self.name, flt)
         if any(not values for values in lists.values()):
             return RawPage(items=[], total=0)  # an AND of disjoint lists matches nothing
-        for spec in query.sort:
-            if spec.descending or spec.field not in ("id", "updated_at"):
-                raise unsupported_sort(self.name, spec)
-        if query.sort and query.sort[0].field == "updated_at":
-            since = since or EPOCH  # with updated_since the API orders by update time
-        elif since is not None and query.sort:
-            raise unsupported_sort(self.name, query.sort[0])
+        since = updated_since_for_sort(self.name, query.sort, since)
         params: QueryPairs = [
             (_LIST_FILTERS[name], value)
             for name, values in lists.items()
@@ -223,33 +218,21 @@ class EcommerceInvoicesAdapter(AdapterBase):
                     "line_total": cents_to_amount(quantity * unit),
                 }
             )
-        return Entity(
-            type=self.entity_type,
-            id=str(raw["id"]),
-            version=int(raw.get("version") or 1),
-            attributes={
-                "id": str(raw["id"]),
-                "invoice_number": str(raw.get("invoice_number") or raw["id"]),
-                "customer_id": str(raw["customer_id"]),
-                "status": raw.get("status"),
-                "issued_at": raw.get("issued_at"),
-                "currency": raw.get("currency"),
-                "total": cents_to_amount(raw["total_cents"]),
-                "items": items,
-                "updated_at": raw.get("updated_at"),
-            },
-            source=self.source,
-            updated_at=parse_datetime(raw.get("updated_at")),
-        )
+        attributes = {
+            "id": str(raw["id"]),
+            "invoice_number": str(raw.get("invoice_number") or raw["id"]),
+            "customer_id": str(raw["customer_id"]),
+            "status": raw.get("status"),
+            "issued_at": raw.get("issued_at"),
+            "currency": raw.get("currency"),
+            "total": cents_to_amount(raw["total_cents"]),
+            "items": items,
+            "updated_at": raw.get("updated_at"),
+        }
+        return source_entity(self, raw, attributes, raw.get("updated_at"))
 
 
 def _invoices(body: Any, source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("invoices"), list):
         raise SourceResponseError(f"{source}: expected an invoices list answer", source=source)
-    return [_record(row, source) for row in body["invoices"]], body
-
-
-def _record(row: Any, source: str) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise SourceResponseError(f"{source}: expected an invoice object", source=source)
-    return row
+    return [source_object(row, source, "an invoice") for row in body["invoices"]], body

@@ -23,10 +23,12 @@ from dictamesh.adapters.http import read_json
 from dictamesh.adapters.reference._common import (
     EPOCH,
     cents_to_amount,
-    parse_datetime,
-    timestamp_param,
+    filter_values,
+    later_since,
+    source_entity,
+    source_object,
     unsupported_filter,
-    unsupported_sort,
+    updated_since_for_sort,
 )
 from dictamesh.core.errors import SourceResponseError, ValidationError
 from dictamesh.core.models import (
@@ -78,7 +80,7 @@ class ThirdPartyProductsAdapter(AdapterBase):
 
     async def fetch_one(self, client: httpx.AsyncClient, entity_id: str) -> dict[str, Any] | None:
         body = read_json(await client.get(f"{_PATH}/{entity_id}"), self.name)
-        return None if body is None else _record(body, self.name)
+        return None if body is None else source_object(body, self.name, "a product")
 
     async def fetch_many(
         self, client: httpx.AsyncClient, entity_ids: Sequence[str]
@@ -101,7 +103,7 @@ class ThirdPartyProductsAdapter(AdapterBase):
         params: dict[str, str] = {}
         ids: set[str] | None = set(query.ids) if query.ids is not None else None
         for flt in query.filters:
-            values = [str(v) for v in (flt.value if isinstance(flt.value, list) else [flt.value])]
+            values = [str(v) for v in filter_values(flt)]
             if flt.field == "id" and flt.op in (FilterOp.EQ, FilterOp.IN):
                 ids = set(values) if ids is None else ids & set(values)
             elif flt.field == "category" and flt.op is FilterOp.EQ and "category" not in params:
@@ -109,21 +111,16 @@ class ThirdPartyProductsAdapter(AdapterBase):
             elif flt.field == "active" and flt.op is FilterOp.EQ and isinstance(flt.value, bool):
                 params["active"] = "true" if flt.value else "false"
             elif flt.field == "updated_at" and flt.op is FilterOp.GTE:
-                since = timestamp_param(flt.value)
-                params["updated_since"] = max(since, params.get("updated_since", since))
+                params["updated_since"] = later_since(params.get("updated_since"), flt.value)
             else:
                 raise unsupported_filter(self.name, flt)
         if ids is not None:
             if not ids or any("," in i for i in ids):
                 return RawPage(items=[], total=0)
             params["ids"] = ",".join(sorted(ids))
-        for spec in query.sort:
-            if spec.descending or spec.field not in ("id", "updated_at"):
-                raise unsupported_sort(self.name, spec)
-        if query.sort and query.sort[0].field == "updated_at":
-            params.setdefault("updated_since", EPOCH)  # lists ordered by update time
-        elif "updated_since" in params and query.sort:
-            raise unsupported_sort(self.name, query.sort[0])
+        since = updated_since_for_sort(self.name, query.sort, params.get("updated_since"))
+        if since is not None:
+            params["updated_since"] = since
 
         per_page = min(query.limit, _MAX_PER_PAGE)
         page = _page_of(query.cursor, per_page)
@@ -182,24 +179,18 @@ class ThirdPartyProductsAdapter(AdapterBase):
     # --- transform ------------------------------------------------------------------------
 
     def transform(self, raw: dict[str, Any]) -> Entity:
-        return Entity(
-            type=self.entity_type,
-            id=str(raw["id"]),
-            version=int(raw.get("version") or 1),
-            attributes={
-                "id": str(raw["id"]),
-                "sku": raw["sku"],
-                "name": raw["name"],
-                "category": raw.get("category"),
-                "price": cents_to_amount(raw["price_cents"]),
-                "currency": raw.get("currency"),
-                "stock": raw.get("stock"),
-                "active": bool(raw.get("active", True)),
-                "updated_at": raw.get("updated_at"),
-            },
-            source=self.source,
-            updated_at=parse_datetime(raw.get("updated_at")),
-        )
+        attributes = {
+            "id": str(raw["id"]),
+            "sku": raw["sku"],
+            "name": raw["name"],
+            "category": raw.get("category"),
+            "price": cents_to_amount(raw["price_cents"]),
+            "currency": raw.get("currency"),
+            "stock": raw.get("stock"),
+            "active": bool(raw.get("active", True)),
+            "updated_at": raw.get("updated_at"),
+        }
+        return source_entity(self, raw, attributes, raw.get("updated_at"))
 
 
 def _page_of(cursor: str | None, per_page: int) -> int:
@@ -221,10 +212,5 @@ def _products(body: Any, source: str) -> tuple[list[dict[str, Any]], dict[str, A
         or not isinstance(body.get("pagination"), dict)
     ):
         raise SourceResponseError(f"{source}: expected a products list answer", source=source)
-    return [_record(row, source) for row in body["products"]], body["pagination"]
-
-
-def _record(row: Any, source: str) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise SourceResponseError(f"{source}: expected a product object", source=source)
-    return row
+    rows = [source_object(row, source, "a product") for row in body["products"]]
+    return rows, body["pagination"]
