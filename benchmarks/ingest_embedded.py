@@ -48,7 +48,7 @@ SCHEMA = EntitySchema(
 )
 
 
-def make_events(n: int) -> list[ChangeEvent]:
+def make_events(n: int, source: SourceRef = SOURCE) -> list[ChangeEvent]:
     return [
         ChangeEvent.for_change(
             EventType.CREATED,
@@ -57,7 +57,7 @@ def make_events(n: int) -> list[ChangeEvent]:
                 id=f"c-{i}",
                 version=1,
                 attributes={"email": f"user{i}@example.com", "country": "DE"},
-                source=SOURCE,
+                source=source,
             ),
         )
         for i in range(n)

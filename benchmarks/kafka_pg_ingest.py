@@ -55,9 +55,7 @@ from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.models import (
     ChangeEvent,
-    Entity,
     EntitySchema,
-    EventType,
     FieldSpec,
     FieldType,
     SourceRef,
@@ -82,23 +80,6 @@ SCHEMA = EntitySchema(
         FieldSpec(name="country", type=FieldType.STRING),
     ],
 )
-
-
-def make_events(n: int, source: SourceRef) -> list[ChangeEvent]:
-    # The same shape as ingest_embedded.make_events, so (a) and (c) ingest alike.
-    return [
-        ChangeEvent.for_change(
-            EventType.CREATED,
-            Entity(
-                type="customer",
-                id=f"c-{i}",
-                version=1,
-                attributes={"email": f"user{i}@example.com", "country": "DE"},
-                source=source,
-            ),
-        )
-        for i in range(n)
-    ]
 
 
 def asyncpg_dsn(url: str, database: str | None = None) -> str:
@@ -277,7 +258,7 @@ async def warm_up(catalog_url: str, n: int, batch: int) -> None:
     source = SourceRef(domain="bench", system="warmup")
     events = [
         e.model_copy(update={"entity": e.entity.model_copy(update={"id": f"w-{e.entity.id}"})})
-        for e in make_events(n, source)
+        for e in ingest_embedded.make_events(n, source)
     ]
     async with await CatalogService.open(catalog_url) as catalog:
         ingestor = CatalogIngestor(catalog, {"customer": SCHEMA})
@@ -297,7 +278,7 @@ async def main(n: int, batch: int, warmup: int, pg_url: str, bootstrap: str) -> 
     source = SourceRef(domain="bench", system=f"k{run}")
     topic = f"bench.k{run}.entity_changed"
     groups = [f"bench-dictamesh-{run}", f"bench-fresh-{run}", f"bench-baseline-{run}"]
-    events = make_events(n, source)
+    events = ingest_embedded.make_events(n, source)
     print(
         f"events: {n}, batch size: {batch}, topic {topic} ({PARTITIONS} partitions),"
         f" warm catalog: {warmup} customers + ANALYZE"
