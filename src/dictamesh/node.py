@@ -218,8 +218,9 @@ class MeshNode:
 
         ingestor = CatalogIngestor(self.catalog, self.registry.schemas())
         self.metrics.watch_ingest(ingestor.stats)
-        self._spawn("catalog-ingest", lambda: self._run_ingest(ingestor))
-        self._spawn("cache-invalidation", self._run_invalidation)
+        # consumers drain: on stop they finish their batch rather than being cancelled in it
+        self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
+        self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
         for member in self.registry.adapters():
             self._spawn(f"capture:{member.name}", functools.partial(self._capture, member))
         # circuit breaker state changes → system.adapters.breaker_changed (best effort)

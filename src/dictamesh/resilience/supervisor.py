@@ -119,6 +119,7 @@ class TaskSupervisor:
         self._stop = stop if stop is not None else asyncio.Event()
         self._states: dict[str, TaskState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._draining: set[str] = set()
 
     @property
     def names(self) -> list[str]:
@@ -128,13 +129,19 @@ class TaskSupervisor:
         """Copies of every task's state, in spawn order."""
         return {name: replace(state) for name, state in self._states.items()}
 
-    def spawn(self, name: str, factory: TaskFactory) -> None:
-        """Start ``factory()`` as task ``name`` (unique) and keep it running."""
+    def spawn(self, name: str, factory: TaskFactory, *, drains: bool = False) -> None:
+        """Start ``factory()`` as task ``name`` (unique) and keep it running.
+
+        ``drains``: the task ends by itself soon after the stop event (a consumer finishing
+        its batch): :meth:`aclose` lets it, instead of cancelling it mid-transaction.
+        """
         if name in self._states:
             raise ValueError(f"a task named {name!r} is already supervised")
         loop = asyncio.get_running_loop()
         state = self._states[name] = TaskState(name, started_at=loop.time())
         self._tasks[name] = loop.create_task(self._run(state, factory), name=name)
+        if drains:
+            self._draining.add(name)
 
     async def _run(self, state: TaskState, factory: TaskFactory) -> None:
         loop = asyncio.get_running_loop()
@@ -206,8 +213,21 @@ class TaskSupervisor:
             out[name] = HealthStatus(status=status, details=details)
         return out
 
-    async def aclose(self) -> None:
-        """Cancel every task, wait for them, and forget them (the supervisor can be reused)."""
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Stop every task and forget them (the supervisor can be reused).
+
+        Other tasks are cancelled at once; draining ones get up to ``grace`` seconds to end
+        by themselves once the stop event is set (a consumer cancelled mid-batch could leave
+        a database transaction open — on SQLite, with the write lock held — for whoever
+        writes next, e.g. the audit drain), then are cancelled too.
+        """
+        self._stop.set()
+        for name, task in self._tasks.items():
+            if name not in self._draining:
+                task.cancel()
+        draining = [t for name, t in self._tasks.items() if name in self._draining]
+        if draining:
+            await asyncio.wait(draining, timeout=grace)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -216,6 +236,7 @@ class TaskSupervisor:
                 await task
         self._tasks.clear()
         self._states.clear()
+        self._draining.clear()
 
 
 def _loop_time() -> float | None:

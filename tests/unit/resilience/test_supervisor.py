@@ -254,3 +254,42 @@ async def test_node_restarts_a_failed_capture_and_readiness_reports_it(
         metrics = node.metrics.render().decode()
         assert f'dictamesh_background_task_restarts_total{{task="{check[5:]}"}} 1.0' in metrics
     assert node.supervisor.names == []  # stopped: every task cancelled and forgotten
+
+
+async def test_draining_tasks_finish_their_work_instead_of_being_cancelled() -> None:
+    stop = asyncio.Event()
+    supervisor = TaskSupervisor(stop=stop, policy=FAST)
+    ended: dict[str, str] = {}
+
+    async def consumer(name: str) -> None:
+        # a batch is in flight when stop fires: it takes a moment to commit
+        try:
+            await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            ended[name] = "cancelled mid-batch"
+            raise
+        ended[name] = "finished its batch"
+
+    supervisor.spawn("ingest", lambda: consumer("ingest"), drains=True)
+    supervisor.spawn("capture", lambda: consumer("capture"))
+    await asyncio.sleep(0)
+    await supervisor.aclose(grace=2.0)
+    assert ended == {"ingest": "finished its batch", "capture": "cancelled mid-batch"}
+
+
+async def test_a_draining_task_that_overstays_the_grace_is_cancelled() -> None:
+    supervisor = TaskSupervisor(policy=FAST)
+    cancelled = asyncio.Event()
+
+    async def stuck() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    supervisor.spawn("stuck", stuck, drains=True)
+    await asyncio.sleep(0)
+    started = asyncio.get_running_loop().time()
+    await supervisor.aclose(grace=0.2)
+    assert cancelled.is_set()
+    assert asyncio.get_running_loop().time() - started < 1.0
