@@ -39,6 +39,7 @@ from sqlalchemy.types import TypeEngine
 
 from dictamesh.catalog._dialect import insert_for
 from dictamesh.catalog.models import (
+    AuditRecord,
     CacheStatus,
     DataLineage,
     EntityCatalog,
@@ -52,6 +53,7 @@ from dictamesh.catalog.records import EntityLocation, EventLogRecord, LineageRec
 from dictamesh.core.models import ChangeEvent, DatasetRef, EntityRef
 
 __all__ = [
+    "AUDIT",
     "CACHE",
     "CONFIG",
     "ENTITY",
@@ -94,6 +96,7 @@ LINEAGE = cast(Table, DataLineage.__table__)
 SCHEMAS = cast(Table, SchemaRecord.__table__)
 CONFIG = cast(Table, SchemaConfig.__table__)
 CACHE = cast(Table, CacheStatus.__table__)
+AUDIT = cast(Table, AuditRecord.__table__)
 
 ENTITY_KEY = ("tenant_id", "entity_type", "entity_id")
 LINEAGE_KEY = (

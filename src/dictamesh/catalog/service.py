@@ -45,8 +45,8 @@ from dictamesh.catalog._dialect import (
 from dictamesh.catalog._errors import database_error
 from dictamesh.catalog._graph import walk_graph
 from dictamesh.catalog._limits import check_limit
-from dictamesh.catalog._sql import CACHE, CONFIG, ENTITY, EVENTS, LINEAGE, RELS, SCHEMAS
-from dictamesh.catalog.models import DEFAULT_TENANT, AuditRecord
+from dictamesh.catalog._sql import AUDIT, CACHE, CONFIG, ENTITY, EVENTS, LINEAGE, RELS, SCHEMAS
+from dictamesh.catalog.models import DEFAULT_TENANT
 from dictamesh.catalog.records import (
     CacheStatusRecord,
     Compatibility,
@@ -115,7 +115,7 @@ _TENANT_LISTED = (
     EVENTS,
     LINEAGE,
     CACHE,
-    cast(Table, AuditRecord.__table__),
+    AUDIT,
 )
 
 SchemaCheck = Callable[[Sequence[str], str, Compatibility], Sequence[str]]

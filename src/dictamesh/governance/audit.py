@@ -18,16 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 
-from dictamesh.catalog.models import AuditRecord
+from dictamesh.catalog._sql import AUDIT
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import ValidationError
 from dictamesh.governance.policy import Decision, PrincipalLike
 
 __all__ = ["MAX_AUDIT_QUERY_LIMIT", "AuditEntry", "AuditLog", "AuditRow"]
 
-AUDIT: Table = AuditRecord.__table__  # type: ignore[assignment]
 MAX_AUDIT_QUERY_LIMIT = 1000
 ANONYMOUS = "anonymous"
 

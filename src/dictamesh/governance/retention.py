@@ -27,9 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Table, and_, delete, false, not_, or_, text, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from dictamesh.catalog._sql import EVENTS
+from dictamesh.catalog._sql import AUDIT, EVENTS
 from dictamesh.catalog.service import CatalogService
-from dictamesh.governance.audit import AUDIT
 
 __all__ = ["RetentionJob", "RetentionRule", "parse_age"]
 
