@@ -1,6 +1,10 @@
 """The metadata catalog: entity registry, relationship graph, schemas, event log, lineage.
 
-* :class:`~dictamesh.catalog.service.CatalogService` — the async API over SQLite/PostgreSQL;
+* :class:`~dictamesh.catalog.service.CatalogService` — the async API over SQLite/PostgreSQL,
+  a facade over the stores (``entity_store``, ``graph_store``, ``lineage_store``,
+  ``event_store``, ``cache_status_store``, ``schema_store``);
+* :class:`~dictamesh.catalog.database.CatalogDatabase` — the engine and tenant-scoped
+  transactions they share; :mod:`~dictamesh.catalog.tables` — the tables other layers query;
 * :class:`~dictamesh.catalog.ingest.CatalogIngestor` — change events → catalog, idempotent;
 * :mod:`~dictamesh.catalog.migrate` — Alembic migrations driven from code;
 * :mod:`~dictamesh.catalog.schemas` — schema compatibility rules;
@@ -16,6 +20,7 @@ Example::
         graph = await catalog.query_relationship_graph(EntityRef(type="customer", id="1"))
 """
 
+from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.records import (
     CacheStatusRecord,
@@ -35,6 +40,7 @@ from dictamesh.catalog.service import CatalogService
 
 __all__ = [
     "CacheStatusRecord",
+    "CatalogDatabase",
     "CatalogIngestor",
     "CatalogService",
     "Compatibility",

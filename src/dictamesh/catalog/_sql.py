@@ -1,4 +1,4 @@
-"""Statements and row conversions shared by the service and the ingestor.
+"""Statements and row conversions shared by the catalog's stores and the ingestor.
 
 Upserts are built per dialect (:func:`~dictamesh.catalog._dialect.insert_for`) and are safe
 with ``executemany``: pass a list of row dicts.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -38,18 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
 from dictamesh.catalog._dialect import insert_for
-from dictamesh.catalog.models import (
-    AuditRecord,
-    CacheStatus,
-    DataLineage,
-    EntityCatalog,
-    EntityRelationship,
-    EventLog,
-    SchemaConfig,
-    SchemaRecord,
-    UTCDateTime,
-)
+from dictamesh.catalog.models import UTCDateTime
 from dictamesh.catalog.records import EntityLocation, EventLogRecord, LineageRecord
+from dictamesh.catalog.tables import AUDIT, CACHE, CONFIG, ENTITY, EVENTS, LINEAGE, RELS, SCHEMAS
 from dictamesh.core.models import ChangeEvent, DatasetRef, EntityRef
 
 __all__ = [
@@ -88,15 +79,6 @@ __all__ = [
     "pg_relationship_insert",
     "relationship_insert",
 ]
-
-ENTITY = cast(Table, EntityCatalog.__table__)
-RELS = cast(Table, EntityRelationship.__table__)
-EVENTS = cast(Table, EventLog.__table__)
-LINEAGE = cast(Table, DataLineage.__table__)
-SCHEMAS = cast(Table, SchemaRecord.__table__)
-CONFIG = cast(Table, SchemaConfig.__table__)
-CACHE = cast(Table, CacheStatus.__table__)
-AUDIT = cast(Table, AuditRecord.__table__)
 
 ENTITY_KEY = ("tenant_id", "entity_type", "entity_id")
 LINEAGE_KEY = (

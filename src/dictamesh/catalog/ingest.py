@@ -43,10 +43,11 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dictamesh.catalog import _sql
+import dictamesh.catalog._sql as _sql
 from dictamesh.catalog._derive import NESTED_RELATIONSHIP, Derived, DerivedChild, derive
-from dictamesh.catalog._sql import ENTITY, RELS
-from dictamesh.catalog.service import DATA_PRODUCT_NAMESPACE, CatalogService
+from dictamesh.catalog.lineage_store import DATA_PRODUCT_NAMESPACE
+from dictamesh.catalog.service import CatalogService
+from dictamesh.catalog.tables import ENTITY, RELS
 from dictamesh.core.context import current_tenant
 from dictamesh.core.models import ChangeEvent, EntitySchema, EventType
 from dictamesh.observability.tracing import traced
@@ -158,7 +159,7 @@ class CatalogIngestor:
             unique.setdefault(key, (event, topic))
         if not unique:
             return 0
-        now = catalog._now()
+        now = catalog.database.now()
         # tenant -> its events and log rows, in batch order
         groups: dict[str, tuple[list[_Fresh], list[dict[str, Any]]]] = {}
         for (tenant, event_id), (event, topic) in unique.items():

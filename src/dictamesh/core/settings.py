@@ -309,7 +309,7 @@ class GovernanceSettings(_Section):
     @classmethod
     def _rules(cls, value: list[Any]) -> list[Any]:
         # imported here: the retention module needs the catalog, which needs these settings
-        from dictamesh.governance.retention import RetentionRule
+        from dictamesh.core.retention import RetentionRule
 
         rules = []
         for i, raw in enumerate(value):

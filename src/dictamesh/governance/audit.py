@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from dictamesh.catalog._sql import AUDIT
 from dictamesh.catalog.service import CatalogService
+from dictamesh.catalog.tables import AUDIT
 from dictamesh.core.errors import ValidationError
 from dictamesh.governance.policy import Decision, PrincipalLike
 
@@ -107,13 +107,14 @@ class AuditRow:
 
 class AuditLog:
     def __init__(self, catalog: CatalogService) -> None:
-        self._catalog = catalog
+        self._database = catalog.database
 
     async def record(self, entries: Iterable[AuditEntry]) -> int:
-        now = self._catalog._now()
+        db = self._database
+        now = db.now()
         rows = [
             {
-                "tenant_id": self._catalog.tenant(e.tenant),
+                "tenant_id": db.tenant(e.tenant),
                 "occurred_at": now,
                 "subject": e.subject[:255],
                 "roles": list(e.roles),
@@ -138,10 +139,10 @@ class AuditLog:
         by_tenant: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_tenant.setdefault(str(row["tenant_id"]), []).append(row)
-        async with self._catalog.write(next(iter(by_tenant))) as conn:
+        async with db.write(next(iter(by_tenant))) as conn:
             for position, (tenant, group) in enumerate(by_tenant.items()):
                 if position:
-                    await self._catalog.set_tenant(conn, tenant)
+                    await db.set_tenant(conn, tenant)
                 await conn.execute(AUDIT.insert(), group)
         return len(rows)
 
@@ -157,7 +158,7 @@ class AuditLog:
         until: datetime | None,
     ) -> Any:
         c = AUDIT.c
-        query = query.where(c.tenant_id == self._catalog.tenant())
+        query = query.where(c.tenant_id == self._database.tenant())
         if decision is not None and decision not in ("allow", "deny"):
             raise ValidationError("decision must be 'allow' or 'deny'", decision=decision[:20])
         for column, value in (
@@ -198,7 +199,7 @@ class AuditLog:
         if before_id is not None:
             query = query.where(AUDIT.c.id < before_id)
         query = query.order_by(AUDIT.c.id.desc()).limit(limit)
-        async with self._catalog._read() as conn:
+        async with self._database.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [AuditRow(**dict(r)) for r in rows]
 
@@ -213,6 +214,6 @@ class AuditLog:
             select(*keys, func.count().label("accesses")), subject=None, entity_type=None,
             entity_id=None, decision=None, since=since, until=until,
         ).group_by(*keys).order_by(*keys)  # fmt: skip
-        async with self._catalog._read() as conn:
+        async with self._database.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [dict(r) for r in rows]

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
-from dictamesh.catalog._sql import CACHE, ENTITY, EVENTS, end_outgoing_relationships
+from dictamesh.catalog.graph_store import GraphStore
 from dictamesh.catalog.models import DEFAULT_TENANT
 from dictamesh.catalog.service import CatalogService
+from dictamesh.catalog.tables import CACHE, ENTITY, EVENTS
 from dictamesh.core.errors import EntityNotFound
 from dictamesh.core.models import (
     ChangeEvent,
@@ -56,9 +57,10 @@ class ErasureReport:
 async def erase_entity(
     catalog: CatalogService, publisher: EventPublisher | None, ref: EntityRef
 ) -> ErasureReport:
-    tenant = catalog.tenant()
+    database = catalog.database
+    tenant = database.tenant()
     key = (ENTITY.c.tenant_id == tenant, ENTITY.c.entity_type == ref.type)
-    async with catalog.write() as conn:
+    async with database.write() as conn:
         row = (
             await conn.execute(
                 select(ENTITY.c.version, ENTITY.c.domain, ENTITY.c.source_system).where(
@@ -72,7 +74,7 @@ async def erase_entity(
         # DELETED event (and any ingest batch that read the old snapshot before this commit)
         # as stale, so it can never write the old attributes back over the erased row.
         version = int(row.version) + 1
-        now = catalog._now()
+        now = database.now()
         event = ChangeEvent(
             event_type=EventType.DELETED,
             entity=EntityVersionRef(type=ref.type, id=ref.id, version=version),
@@ -91,7 +93,7 @@ async def erase_entity(
                 updated_at=now,
             )
         )
-        await conn.execute(end_outgoing_relationships(tenant, ref, now))
+        await GraphStore.end_outgoing(conn, tenant, ref, now)
         scrubbed = await conn.execute(
             update(EVENTS)
             .where(

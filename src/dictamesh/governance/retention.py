@@ -1,5 +1,8 @@
 """Retention rules for the event log and the audit log, applied by a scheduled job.
 
+The rules themselves (:class:`RetentionRule`, :func:`parse_age`) live in
+:mod:`dictamesh.core.retention` (configuration validates them) and are re-exported here.
+
 A rule selects rows by topic and/or entity type (``*`` globs) and says how long they are kept.
 When several rules select one row, the *longest* retention wins: a rule can only ever shorten
 the life of rows no other rule wants to keep longer. Rows no rule selects are kept.
@@ -18,60 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Table, and_, delete, false, not_, or_, text, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from dictamesh.catalog._sql import AUDIT, EVENTS
 from dictamesh.catalog.service import CatalogService
+from dictamesh.catalog.tables import AUDIT, EVENTS
+from dictamesh.core.retention import RetentionRule, parse_age
 
 __all__ = ["RetentionJob", "RetentionRule", "parse_age"]
 
 log = logging.getLogger(__name__)
-
-_AGE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_age(value: Any) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w``, a number of seconds, or a timedelta."""
-    if isinstance(value, timedelta):
-        age = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        age = timedelta(seconds=value)
-    elif isinstance(value, str) and (m := _AGE.match(value)):
-        age = timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
-    else:
-        raise ValueError("expected an age like '30d', '12h', '15m', '2w' or seconds")
-    if age <= timedelta(0):
-        raise ValueError("an age must be positive")
-    return age
-
-
-class RetentionRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    target: Literal["event_log", "audit"]
-    topics: list[str] = Field(default_factory=list, max_length=100)
-    entity_types: list[str] = Field(default_factory=list, max_length=100)
-    max_age: timedelta
-
-    @field_validator("max_age", mode="before")
-    @classmethod
-    def _age(cls, value: Any) -> timedelta:
-        return parse_age(value)
-
-    @field_validator("topics")
-    @classmethod
-    def _topics_only_for_events(cls, value: list[str], info: Any) -> list[str]:
-        if value and info.data.get("target") == "audit":
-            raise ValueError("audit rows have no topic; select them by entity_types")
-        return value
 
 
 def _like(glob: str) -> str:
@@ -98,9 +59,10 @@ class RetentionJob:
     async def run_once(self) -> dict[str, int]:
         """Apply every rule now; rows deleted per target. Runs across all tenants, one
         transaction per rule and tenant (row-level security shows one tenant at a time)."""
-        now = self._catalog._now()
+        database = self._catalog.database
+        now = database.now()
         deleted = {"event_log": 0, "audit": 0}
-        tenants = await self._catalog.tenants() if self.rules else []
+        tenants = await database.tenants() if self.rules else []
         for target, table, when in (
             ("event_log", EVENTS, EVENTS.c.recorded_at),
             ("audit", AUDIT, AUDIT.c.occurred_at),
@@ -117,8 +79,8 @@ class RetentionJob:
                     _selects(rule, table), when < now - rule.max_age, not_(kept_longer)
                 )
                 for tenant in tenants:
-                    async with self._catalog.write(tenant) as conn:
-                        if target == "audit" and self._catalog.dialect == "postgresql":
+                    async with database.write(tenant) as conn:
+                        if target == "audit" and database.dialect == "postgresql":
                             # the audit log's append-only trigger lets the retention job through
                             await conn.execute(
                                 text("SELECT set_config('dictamesh.retention', 'on', true)")

@@ -85,7 +85,7 @@ async def seed(catalog: CatalogService) -> None:
             await catalog.set_cache_status(
                 EntityRef(type="customer", id="c-1"),
                 "l1",
-                cached_at=catalog._now(),
+                cached_at=catalog.database.now(),
                 expires_at=None,
             )
     # one audit batch for both tenants
@@ -199,7 +199,7 @@ async def test_a_query_forgetting_the_tenant_filter_still_sees_one_tenant(
 ) -> None:
     """What row-level security is for: a bug (or an extension's raw SQL) with no WHERE."""
     with tenant_context(A):
-        async with catalog._read() as conn:
+        async with catalog.database.read() as conn:
             assert await count(conn, "dictamesh_entity_catalog") == len(A_ENTITIES)
             assert await count(conn, "dictamesh_event_log") == 2
     async with owner_engine.connect() as conn:  # the owner is exempt: both tenants are there
@@ -208,7 +208,7 @@ async def test_a_query_forgetting_the_tenant_filter_still_sees_one_tenant(
 
 async def test_cross_tenant_jobs_see_every_tenant(catalog: CatalogService) -> None:
     assert await catalog.tenants() == [A, B]
-    assert await catalog.prune_event_log(catalog._now()) == 5  # both tenants' events
+    assert await catalog.prune_event_log(catalog.database.now()) == 5  # both tenants' events
     for tenant in (A, B):
         with tenant_context(tenant):
             assert await catalog.get_event_log() == []
