@@ -470,7 +470,7 @@ class AdapterBase(DataProductAdapter):
     def auth_headers(self) -> dict[str, str]:
         """Headers authenticating every request (default: ``Authorization: Bearer``)."""
         if self.config.api_key:
-            return {"Authorization": f"Bearer {self.config.api_key}"}
+            return {"Authorization": f"Bearer {self.config.api_key.get_secret_value()}"}
         return {}
 
     def build_client(self) -> httpx.AsyncClient:
