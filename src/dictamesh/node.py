@@ -50,6 +50,7 @@ from dictamesh.cache.tiered import TieredCache
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import CacheUnavailable, PermissionDenied, SerializationError
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
@@ -113,7 +114,7 @@ def catalog_ingest_handler(
     return handle
 
 
-class MeshNode:
+class MeshNode(AsyncResource):
     def __init__(
         self,
         settings: DictaMeshSettings,
@@ -341,15 +342,12 @@ class MeshNode:
             await layer.aclose()
         self._started = False
 
-    async def __aenter__(self) -> MeshNode:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
+    async def connect(self) -> None:
+        """``start()``: what ``async with node`` begins with (AsyncResource)."""
+        await self.start()
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def aclose(self) -> None:
+        """``stop()``: what ``async with node`` ends with (AsyncResource)."""
         await self.stop()
 
 

@@ -70,7 +70,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Seque
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 
@@ -498,10 +498,6 @@ class AdapterBase(DataProductAdapter):
         """Open the client; idempotent (and undoes a previous :meth:`aclose`)."""
         self._closed = False
         _ = self.client
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
 
     async def aclose(self) -> None:
         """Stop ``stream_changes`` and close the client if we built it; idempotent."""

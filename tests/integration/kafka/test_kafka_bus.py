@@ -332,7 +332,7 @@ async def test_closed_consumer_and_bus(
     kafka_bus: KafkaBus, topic_name: TopicName, uid: str
 ) -> None:
     consumer = kafka_bus.consumer(f"g{uid}", [topic_name()])
-    await consumer.start()
+    await consumer.connect()
     await kafka_bus.aclose()  # closes its live consumers too
     with pytest.raises(EventBusError, match="closed"):
         await consumer.poll(timeout=0.1)
