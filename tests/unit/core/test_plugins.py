@@ -93,7 +93,7 @@ def test_bus_is_built_by_the_plugin_the_settings_name(tmp_path: Path) -> None:
     bus = build_bus(settings, node_name="n1", registry=buses)
     assert isinstance(bus, EmbeddedBus)
     assert built == [(settings, "n1")]
-    with pytest.raises(ConfigurationError, match="bus.backend: unknown bus backend 'embedded'"):
+    with pytest.raises(ConfigurationError, match=r"bus\.backend: unknown bus backend 'embedded'"):
         build_bus(BusSettings(), node_name="n1", registry=buses)
 
 
@@ -129,7 +129,7 @@ def test_cache_layers_default_to_memory_then_redis_when_configured() -> None:
 def test_redis_layer_without_url_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match=r"cache.redis_url"):
         build_layers(CacheSettings(layers=["memory", "redis"]))
-    with pytest.raises(ConfigurationError, match="cache.layers: unknown cache layer 'memcached'"):
+    with pytest.raises(ConfigurationError, match=r"cache\.layers: unknown cache layer 'memcached'"):
         build_layers(CacheSettings(layers=["memcached"]))
 
 

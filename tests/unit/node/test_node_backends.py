@@ -49,7 +49,7 @@ def test_built_in_backends(tmp_path: Path) -> None:
 
 
 def test_unknown_backend_fails_naming_the_setting(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="bus.backend: unknown bus backend 'nats'"):
+    with pytest.raises(ConfigurationError, match=r"bus\.backend: unknown bus backend 'nats'"):
         MeshNode(settings(tmp_path, bus={"backend": "nats"}))
 
 
