@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -460,10 +463,37 @@ _YAML_FILE: ContextVar[Path | None] = ContextVar("dictamesh_yaml_file", default=
 
 
 class _ExpandingYamlSource(YamlConfigSettingsSource):
-    """pydantic-settings' YAML source, with ``${VAR}`` expanded before validation."""
+    """pydantic-settings' YAML source, with ``${VAR}`` expanded before validation from the
+    environment, then the ``.env`` file (as Docker Compose does)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], yaml_file: Path) -> None:
+        # set before super().__init__, which reads the file
+        self._env_file = settings_cls.model_config.get("env_file")
+        super().__init__(settings_cls, yaml_file=yaml_file)
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
-        return load_yaml_file(Path(file_path))
+        env_file = self._env_file
+        dotenv: dict[str, str] = {}
+        if isinstance(env_file, str) and Path(env_file).is_file():
+            loaded = dotenv_values(env_file, encoding="utf-8")
+            dotenv = {k: v for k, v in loaded.items() if v is not None}
+        return load_yaml_file(Path(file_path), {**dotenv, **os.environ})
+
+
+class _FieldsOnly(PydanticBaseSettingsSource):
+    """The ``.env`` source without the file's other variables (``CRM_TOKEN=...`` for
+    ``${CRM_TOKEN}``), which ``extra="forbid"`` would otherwise refuse."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        return {k: v for k, v in self._inner().items() if k in fields}
 
 
 @contextmanager
@@ -507,11 +537,11 @@ class DictaMeshSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The documented order: init > environment > .env > YAML > defaults.
+        dotenv = _FieldsOnly(settings_cls, dotenv_settings)
         yaml_file = _YAML_FILE.get()
         if yaml_file is None:
-            return init_settings, env_settings, dotenv_settings
-        yaml_settings = _ExpandingYamlSource(settings_cls, yaml_file=yaml_file)
-        return init_settings, env_settings, dotenv_settings, yaml_settings
+            return init_settings, env_settings, dotenv
+        return init_settings, env_settings, dotenv, _ExpandingYamlSource(settings_cls, yaml_file)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DictaMeshSettings:

@@ -49,6 +49,24 @@ def test_dotenv_beats_yaml_and_loses_to_environment(
     assert DictaMeshSettings.from_yaml(config).api.port == 9999
 
 
+def test_other_dotenv_variables_feed_yaml_references(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a .env shared with other tools: its non-settings variables are not "extra inputs"
+    write(tmp_path / ".env", f"CRM_TOKEN={SECRET}\nDICTAMESH_POSTGRES_URL=x\nOTHER=1\n")
+    config = write(
+        tmp_path / "mesh.yaml",
+        "adapters:\n  - {name: crm, kind: k, base_url: 'http://x', api_key: '${CRM_TOKEN}'}\n",
+    )
+    key = DictaMeshSettings.from_yaml(config).adapters[0].api_key
+    assert key is not None
+    assert key.get_secret_value() == SECRET
+    monkeypatch.setenv("CRM_TOKEN", "from-env")  # the environment wins, as for settings
+    key = DictaMeshSettings.from_yaml(config).adapters[0].api_key
+    assert key is not None
+    assert key.get_secret_value() == "from-env"
+
+
 def test_init_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DICTAMESH_API__PORT", "9999")
     assert DictaMeshSettings.from_mapping({"api": {"port": 1234}}).api.port == 1234
