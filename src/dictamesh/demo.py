@@ -257,7 +257,7 @@ def _ingest_group(settings: DictaMeshSettings, backend: Backend) -> str:
     """
     if backend != "production":
         return INGEST_GROUP
-    url = make_url(settings.catalog.url)
+    url = make_url(settings.catalog.url.get_secret_value())
     where = f"{url.host}:{url.port}/{url.database}"
     digest = hashlib.sha256(where.encode()).hexdigest()[:8]
     return f"{INGEST_GROUP}-demo-{url.database}-{digest}"

@@ -43,18 +43,21 @@ from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.adapters.state import SqliteChangeStateStore
 from dictamesh.api.app import ApiContext, create_app
+from dictamesh.cache.base import CacheBackend
 from dictamesh.cache.keys import entity_key
-from dictamesh.cache.memory import MemoryCache
+from dictamesh.cache.registry import build_layers
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import CacheUnavailable, PermissionDenied, SerializationError
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
 from dictamesh.events.consume import BatchHandler, run_consumer
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
+from dictamesh.events.registry import build_bus as bus_from_settings
 from dictamesh.events.serde import JsonEventSerializer, Serializer
 from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.observability import setup_observability
@@ -82,26 +85,8 @@ _MAX_REMEMBERED = 10_000
 
 
 def build_bus(settings: DictaMeshSettings) -> EventBus:
-    """The configured event bus backend (heavy clients are imported only when chosen)."""
-    if settings.bus.backend == "kafka":
-        from dictamesh.events.kafka import KafkaBus
-
-        return KafkaBus(settings.bus.kafka_bootstrap, client_id=settings.node_name)
-    from dictamesh.events.embedded import EmbeddedBus
-
-    settings.bus.path.parent.mkdir(parents=True, exist_ok=True)
-    return EmbeddedBus(settings.bus.path)
-
-
-def _cache_layers(settings: DictaMeshSettings) -> list[Any]:
-    layers: list[Any] = [
-        MemoryCache(max_entries=settings.cache.l1_max_entries, ttl=settings.cache.l1_ttl_seconds)
-    ]
-    if settings.cache.redis_url:
-        from dictamesh.cache.redis import RedisCache
-
-        layers.append(RedisCache(settings.cache.redis_url, ttl=settings.cache.l1_ttl_seconds * 5))
-    return layers
+    """The bus plugin ``bus.backend`` names (group ``dictamesh.buses``), not connected yet."""
+    return bus_from_settings(settings.bus, node_name=settings.node_name)
 
 
 def catalog_ingest_handler(
@@ -129,7 +114,7 @@ def catalog_ingest_handler(
     return handle
 
 
-class MeshNode:
+class MeshNode(AsyncResource):
     def __init__(
         self,
         settings: DictaMeshSettings,
@@ -144,7 +129,7 @@ class MeshNode:
         self.settings = settings
         self.ingest_group = ingest_group
         self.registry = AdapterRegistry()
-        self._cache_layers = _cache_layers(settings)
+        self._cache_layers: list[CacheBackend] = build_layers(settings.cache)
         self.cache = TieredCache(self._cache_layers)
         self.bus: EventBus = build_bus(settings)
         self.serializer: Serializer = serializer or JsonEventSerializer()
@@ -195,11 +180,14 @@ class MeshNode:
         self._stop.clear()  # a node may be started again after stop()
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
         setup_observability(self.settings)
+        catalog = self.settings.catalog
         self._catalog = await CatalogService.open(
-            self.settings.catalog.url,
-            migrate=self.settings.catalog.migrate_on_start,
-            pool=self.settings.catalog.pool,
-            migration_url=self.settings.catalog.migration_url,
+            catalog.url.get_secret_value(),
+            migrate=catalog.migrate_on_start,
+            pool=catalog.pool,
+            migration_url=catalog.migration_url.get_secret_value()
+            if catalog.migration_url
+            else None,
         )
         await _check_row_level_security(self._catalog)
         self.metrics.instrument_engine(self._catalog.engine)
@@ -351,20 +339,15 @@ class MeshNode:
             await self._catalog.aclose()
         for layer in self._cache_layers:
             # Redis holds a connection pool; a node that is stopped must not leak it.
-            close = getattr(layer, "aclose", None)
-            if close is not None:
-                await close()
+            await layer.aclose()
         self._started = False
 
-    async def __aenter__(self) -> MeshNode:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
+    async def connect(self) -> None:
+        """``start()``: what ``async with node`` begins with (AsyncResource)."""
+        await self.start()
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def aclose(self) -> None:
+        """``stop()``: what ``async with node`` ends with (AsyncResource)."""
         await self.stop()
 
 

@@ -70,7 +70,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Seque
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 
@@ -470,7 +470,7 @@ class AdapterBase(DataProductAdapter):
     def auth_headers(self) -> dict[str, str]:
         """Headers authenticating every request (default: ``Authorization: Bearer``)."""
         if self.config.api_key:
-            return {"Authorization": f"Bearer {self.config.api_key}"}
+            return {"Authorization": f"Bearer {self.config.api_key.get_secret_value()}"}
         return {}
 
     def build_client(self) -> httpx.AsyncClient:
@@ -498,10 +498,6 @@ class AdapterBase(DataProductAdapter):
         """Open the client; idempotent (and undoes a previous :meth:`aclose`)."""
         self._closed = False
         _ = self.client
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
 
     async def aclose(self) -> None:
         """Stop ``stream_changes`` and close the client if we built it; idempotent."""

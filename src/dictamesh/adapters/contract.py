@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import (
     SLA,
     AdapterMetrics,
@@ -44,7 +45,7 @@ class AdapterCapability(StrEnum):
     WEBHOOKS = "webhooks"
 
 
-class DataProductAdapter(ABC):
+class DataProductAdapter(AsyncResource, ABC):
     """One source system exposed as one data product (one canonical entity type)."""
 
     #: unique adapter name in a node, e.g. ``customers_directus``
@@ -97,10 +98,3 @@ class DataProductAdapter(ABC):
 
     async def aclose(self) -> None:
         """Release clients; idempotent."""
-
-    async def __aenter__(self) -> DataProductAdapter:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

@@ -17,11 +17,10 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, TypeVar
+from importlib.metadata import EntryPoint
+from typing import Any, TypeGuard, TypeVar
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.contract import DataProductAdapter
@@ -32,11 +31,10 @@ from dictamesh.core.errors import (
     UnknownEntityType,
 )
 from dictamesh.core.models import EntitySchema
+from dictamesh.core.plugins import PluginRegistry
 from dictamesh.core.settings import AdapterConfig
 
 __all__ = ["ENTRY_POINT_GROUP", "AdapterKind", "AdapterRegistry"]
-
-log = logging.getLogger("dictamesh.adapters")
 
 ENTRY_POINT_GROUP = "dictamesh.adapters"
 
@@ -58,6 +56,10 @@ class AdapterKind:
         return self.adapter_class is not None
 
 
+def _is_adapter_class(obj: object) -> TypeGuard[type[AdapterBase]]:
+    return isinstance(obj, type) and issubclass(obj, AdapterBase)
+
+
 class AdapterRegistry:
     def __init__(
         self,
@@ -67,9 +69,13 @@ class AdapterRegistry:
     ) -> None:
         """``plugins`` replaces entry-point discovery (tests, embedding applications)."""
         self.group = group
-        self._plugin_source = plugins  # not iterated before the first lookup
-        self._entry_points: dict[str, EntryPoint] | None = None
-        self._kinds: dict[str, AdapterKind] = {}
+        self.kinds: PluginRegistry[type[AdapterBase]] = PluginRegistry(
+            group,
+            what="adapter kind",
+            accepts=_is_adapter_class,
+            expected="an AdapterBase subclass",
+            plugins=plugins,
+        )
         self._by_name: dict[str, DataProductAdapter] = {}
         self._by_type: dict[str, DataProductAdapter] = {}
 
@@ -131,32 +137,18 @@ class AdapterRegistry:
 
     def register_kind(self, name: str, adapter_class: type[AdapterBase]) -> None:
         """Make a kind available without an entry point (tests, embedding applications)."""
-        if not (isinstance(adapter_class, type) and issubclass(adapter_class, AdapterBase)):
-            raise ConfigurationError(f"kind {name!r}: {adapter_class!r} is not an AdapterBase")
-        target = f"{adapter_class.__module__}:{adapter_class.__qualname__}"
-        self._kinds[name] = AdapterKind(name, target, adapter_class)
+        self.kinds.register(name, adapter_class)
 
     def available_kinds(self) -> dict[str, AdapterKind]:
         """Every kind, loaded (so a broken plugin shows up disabled, with its reason)."""
-        for name in self._discover():
-            self._load(name)
-        return dict(sorted(self._kinds.items()))
+        return {
+            name: AdapterKind(name, p.target, p.obj, p.error)
+            for name, p in self.kinds.available().items()
+        }
 
     def load_kind(self, kind: str) -> type[AdapterBase]:
         """The adapter class of ``kind``; ConfigurationError if unknown or disabled."""
-        if kind not in self._kinds and kind not in self._discover():
-            known = sorted(set(self._discover()) | set(self._kinds))
-            raise ConfigurationError(
-                f"unknown adapter kind {kind!r}; known kinds: {', '.join(known) or 'none'}",
-                kind=kind,
-                known_kinds=known,
-            )
-        found = self._load(kind)
-        if found.adapter_class is None:
-            raise ConfigurationError(
-                f"adapter kind {kind!r} is disabled: {found.error}", kind=kind, reason=found.error
-            )
-        return found.adapter_class
+        return self.kinds.load(kind)
 
     def build(self, config: AdapterConfig, **deps: Any) -> AdapterBase:
         """Instantiate ``config.kind`` with ``config`` and ``deps`` (client, cache, state…)."""
@@ -171,44 +163,3 @@ class AdapterRegistry:
                 adapter=config.name,
                 kind=config.kind,
             ) from exc
-
-    def _discover(self) -> dict[str, EntryPoint]:
-        if self._entry_points is None:
-            source = (
-                self._plugin_source
-                if self._plugin_source is not None
-                else entry_points(group=self.group)
-            )
-            found: dict[str, EntryPoint] = {}
-            for ep in source:
-                if ep.name in found and found[ep.name].value != ep.value:
-                    log.warning(
-                        "adapter kind %r is published twice (%s, %s); using the first",
-                        ep.name,
-                        found[ep.name].value,
-                        ep.value,
-                    )
-                    continue
-                found.setdefault(ep.name, ep)
-            self._entry_points = found
-        return self._entry_points
-
-    def _load(self, name: str) -> AdapterKind:
-        if name in self._kinds:
-            return self._kinds[name]
-        ep = self._discover()[name]
-        try:
-            loaded = ep.load()
-        except Exception as exc:  # a broken plugin is reported, never fatal
-            kind = AdapterKind(name, ep.value, error=f"{type(exc).__name__}: {exc}")
-            log.warning("adapter kind %r disabled: %s", name, kind.error)
-        else:
-            if isinstance(loaded, type) and issubclass(loaded, AdapterBase):
-                kind = AdapterKind(name, ep.value, loaded)
-            else:
-                kind = AdapterKind(
-                    name, ep.value, error=f"{ep.value} is not an AdapterBase subclass"
-                )
-                log.warning("adapter kind %r disabled: %s", name, kind.error)
-        self._kinds[name] = kind
-        return kind

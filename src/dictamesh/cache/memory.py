@@ -83,3 +83,9 @@ class MemoryCache:
 
     async def clear(self) -> None:
         self._data.clear()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        """Nothing to release (entries stay readable: closing is about connections)."""

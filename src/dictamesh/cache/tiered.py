@@ -111,7 +111,7 @@ class TieredCache:
     ) -> None:
         self._layers: list[tuple[str, CacheBackend]] = []
         for index, layer in enumerate(layers):
-            label = getattr(layer, "name", "") or f"l{index + 1}"
+            label = layer.name or f"l{index + 1}"
             if any(label == existing for existing, _ in self._layers):
                 label = f"{label}{index + 1}"
             self._layers.append((label, layer))

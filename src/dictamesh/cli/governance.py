@@ -191,11 +191,12 @@ async def _erase(settings: Any, ref: Any, tenant: str | None, by: str) -> Any:
     from dictamesh.governance.erasure import erase_entity
     from dictamesh.node import build_bus
 
+    migration_url = settings.catalog.migration_url
     catalog = await CatalogService.open(
-        settings.catalog.url,
+        settings.catalog.url.get_secret_value(),
         migrate=False,  # nothing to erase in a database that was never migrated
         pool=settings.catalog.pool,
-        migration_url=settings.catalog.migration_url,
+        migration_url=migration_url.get_secret_value() if migration_url else None,
     )
     bus = build_bus(settings)
     try:

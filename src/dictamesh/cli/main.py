@@ -263,7 +263,7 @@ def _migration(action: Literal["up", "down", "status"], url: str | None, revisio
 
     catalog = DictaMeshSettings().catalog
     # migrations run as the tables' owner (docs/tenancy.md), not as the application
-    target = url or catalog.migration_url or catalog.url
+    target = url or (catalog.migration_url or catalog.url).get_secret_value()
     try:
         if action == "up":
             asyncio.run(migrate.upgrade(target, revision))

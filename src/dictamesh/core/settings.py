@@ -1,25 +1,40 @@
-"""Configuration: one settings object, nested per layer, read from env (``DICTAMESH_``) or YAML.
+"""Configuration: one settings object, nested per layer, from arguments, env, ``.env`` and YAML.
+
+Sources, highest first: init arguments > environment (``DICTAMESH_``) > ``.env`` file >
+YAML file > defaults. Nested env vars use a double underscore:
+``DICTAMESH_BUS__BACKEND=kafka``. String values of the YAML file may use ``${VAR}`` and
+``${VAR:-default}`` (:mod:`dictamesh.core.yaml_env`). Secrets are ``SecretStr``: printed
+as ``**********``; read them with ``.get_secret_value()`` where they are used.
 
 Example::
 
-    settings = DictaMeshSettings.from_yaml("mesh.yaml")  # env vars still override
+    settings = DictaMeshSettings.from_yaml("mesh.yaml")  # env vars override the file
     settings.bus.backend  # 'embedded'
-
-Nested env vars use a double underscore: ``DICTAMESH_BUS__BACKEND=kafka``.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from dictamesh.core.errors import ConfigurationError
+from dictamesh.core.yaml_env import load_yaml_file
 
 __all__ = [
     "AccessRule",
@@ -81,17 +96,17 @@ class AdapterConfig(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
     kind: str
     base_url: str
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     poll_interval_seconds: float | None = Field(default=2.0, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
 
 
 class BusSettings(_Section):
-    backend: Literal["embedded", "kafka"] = "embedded"
+    #: an entry point of group ``dictamesh.buses`` (built in: embedded, kafka)
+    backend: str = Field(default="embedded", min_length=1)
     path: Path = Path(".dictamesh/bus.sqlite3")
     kafka_bootstrap: str = "127.0.0.1:9092"
-    serialization: Literal["json", "avro"] = "json"
     max_delivery_attempts: int = Field(default=5, ge=1)
 
 
@@ -113,10 +128,11 @@ class CatalogPoolSettings(_Section):
 
 
 class CatalogSettings(_Section):
-    url: str = "sqlite+aiosqlite:///.dictamesh/catalog.sqlite3"
+    #: may hold a password: a SecretStr, never printed
+    url: SecretStr = SecretStr("sqlite+aiosqlite:///.dictamesh/catalog.sqlite3")
     #: the database as the role owning the tables, which migrations run as (on PostgreSQL
     #: not the application's role: row-level security, docs/tenancy.md); default: ``url``
-    migration_url: str | None = None
+    migration_url: SecretStr | None = None
     migrate_on_start: bool = True
     pool: CatalogPoolSettings = Field(default_factory=CatalogPoolSettings)
 
@@ -124,7 +140,17 @@ class CatalogSettings(_Section):
 class CacheSettings(_Section):
     l1_max_entries: int = Field(default=10_000, ge=0)
     l1_ttl_seconds: float = Field(default=60.0, gt=0)
-    redis_url: str | None = None
+    #: may hold a password: a SecretStr, never printed
+    redis_url: SecretStr | None = None
+    #: entry points of group ``dictamesh.caches``, looked up in this order; default:
+    #: ``memory``, then ``redis`` when ``redis_url`` is set
+    layers: list[str] | None = None
+
+    @property
+    def layer_names(self) -> list[str]:
+        if self.layers is not None:
+            return list(self.layers)
+        return ["memory", "redis"] if self.redis_url is not None else ["memory"]
 
 
 class ApiSettings(_Section):
@@ -196,7 +222,8 @@ class ObservabilitySettings(_Section):
     #: memory: keep the newest spans in process, served at ``GET /debug/traces`` (the demo)
     traces_exporter: Literal["none", "console", "otlp", "memory"] = "none"
     otlp_endpoint: str = Field(default="http://127.0.0.1:4318/v1/traces", pattern=r"^https?://")
-    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    #: e.g. an ``Authorization`` header: values are secrets
+    otlp_headers: dict[str, SecretStr] = Field(default_factory=dict)
     #: share of new traces recorded; a sampled parent's decision is always followed
     sampling_ratio: float = Field(default=1.0, ge=0, le=1)
     #: none: leave logging as the host process set it up; json: one JSON object per line
@@ -431,9 +458,60 @@ class AuthSettings(_Section):
         return self
 
 
+#: the YAML file of the settings being built (set by ``from_yaml`` for that one call)
+_YAML_FILE: ContextVar[Path | None] = ContextVar("dictamesh_yaml_file", default=None)
+
+
+class _ExpandingYamlSource(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, with ``${VAR}`` expanded before validation from the
+    environment, then the ``.env`` file (as Docker Compose does)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], yaml_file: Path) -> None:
+        # set before super().__init__, which reads the file
+        self._env_file = settings_cls.model_config.get("env_file")
+        super().__init__(settings_cls, yaml_file=yaml_file)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        env_file = self._env_file
+        dotenv: dict[str, str] = {}
+        if isinstance(env_file, str) and Path(env_file).is_file():
+            loaded = dotenv_values(env_file, encoding="utf-8")
+            dotenv = {k: v for k, v in loaded.items() if v is not None}
+        return load_yaml_file(Path(file_path), {**dotenv, **os.environ})
+
+
+class _FieldsOnly(PydanticBaseSettingsSource):
+    """The ``.env`` source without the file's other variables (``CRM_TOKEN=...`` for
+    ``${CRM_TOKEN}``), which ``extra="forbid"`` would otherwise refuse."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        return {k: v for k, v in self._inner().items() if k in fields}
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    token = _YAML_FILE.set(path)
+    try:
+        yield
+    finally:
+        _YAML_FILE.reset(token)
+
+
 class DictaMeshSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="DICTAMESH_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="DICTAMESH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        env_file=".env",
+        env_file_encoding="utf-8",
     )
 
     node_name: str = "dictamesh-node"
@@ -450,23 +528,34 @@ class DictaMeshSettings(BaseSettings):
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The documented order: init > environment > .env > YAML > defaults.
+        dotenv = _FieldsOnly(settings_cls, dotenv_settings)
+        yaml_file = _YAML_FILE.get()
+        if yaml_file is None:
+            return init_settings, env_settings, dotenv
+        return init_settings, env_settings, dotenv, _ExpandingYamlSource(settings_cls, yaml_file)
+
+    @classmethod
     def from_yaml(cls, path: str | Path) -> DictaMeshSettings:
-        """Load a YAML config; any problem becomes a :class:`ConfigurationError`."""
+        """Load a YAML config under the environment and ``.env``; any problem becomes a
+        :class:`ConfigurationError`."""
         p = Path(path)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigurationError(f"config file not found: {p}", path=str(p)) from exc
-        except yaml.YAMLError as exc:
-            raise ConfigurationError(f"config file {p} is not valid YAML: {exc}") from exc
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigurationError(f"config file {p} must hold a mapping at the top level")
-        return cls.from_mapping(raw, origin=str(p))
+        if not p.is_file():
+            raise ConfigurationError(f"config file not found: {p}", path=str(p))
+        with _reading(p):
+            return cls.from_mapping({}, origin=str(p))
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], origin: str = "config") -> DictaMeshSettings:
+        """Settings from ``raw`` (init arguments: they beat the environment)."""
         try:
             return cls(**raw)
         except PydanticValidationError as exc:

@@ -77,6 +77,13 @@ class EventBus(Protocol):
 
     async def ping(self) -> bool: ...
 
+    async def lag(
+        self, group: str, topics: Sequence[str] | None = None
+    ) -> dict[str, dict[int, int]]:
+        """Messages ``group`` has not committed yet: ``{topic: {partition: count}}``. A
+        backend that cannot tell returns ``{}`` (metrics then export no lag for it)."""
+        ...
+
     async def ensure_topic(self, spec: TopicSpec) -> None:
         """Create the topic if missing (idempotent)."""
         ...

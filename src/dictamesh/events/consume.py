@@ -316,9 +316,7 @@ class _Runner:
                 try:
                     # Avro values may carry a writer schema this process has not seen yet
                     # (another producer, a newer version): fetch it before the sync decode.
-                    resolve = getattr(self.serializer, "resolve", None)
-                    if resolve is not None:
-                        await resolve(m.value)
+                    await self.serializer.resolve(m.value)
                     self.serializer.decode(m.value, m.headers)
                 except (SerializationError, NotFoundError) as exc:
                     await self._dead_letter(m, exc, 0)

@@ -52,12 +52,12 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 
 from dictamesh.core.errors import ConfigurationError, EventBusError, ValidationError
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.events._embedded_group import GroupState, TopicPartition, new_member_id
 from dictamesh.events._embedded_store import (
     DEFAULT_TOMBSTONE_RETENTION_MS,
@@ -100,7 +100,7 @@ def _check_record(value: object, key: object, headers: object) -> None:
         raise ValidationError(f"record headers must be a mapping, not {type(headers).__name__}")
 
 
-class EmbeddedBus:
+class EmbeddedBus(AsyncResource):
     """Durable SQLite-backed :class:`~dictamesh.events.bus.EventBus` (see the module docs).
 
     :param path: database file (created with its parent directories), or ``":memory:"``.
@@ -193,15 +193,6 @@ class EmbeddedBus:
         self._topics.clear()
         self._groups.clear()
         await self._wake()
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def ping(self) -> bool:
         try:
@@ -437,7 +428,7 @@ class EmbeddedBus:
         return await self._call(Store.lag, group, list(topics))
 
 
-class EmbeddedConsumer:
+class EmbeddedConsumer(AsyncResource):
     """A member of a consumer group on an :class:`EmbeddedBus` (see the module docs)."""
 
     def __init__(self, bus: EmbeddedBus, group: str, topics: Sequence[str]) -> None:
@@ -611,12 +602,7 @@ class EmbeddedConsumer:
         self._bus._consumers.discard(self)
         await self._bus._wake()
 
-    async def __aenter__(self) -> Self:
+    async def connect(self) -> None:
+        """Join the group now (else on the first poll)."""
         self._check_open()
         await self._join()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

@@ -34,10 +34,10 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal, Self
 
 from dictamesh.core.errors import ConfigurationError, SubscriberTooSlow
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import ChangeEvent
 
 __all__ = [
@@ -70,7 +70,7 @@ class FeedStats:
     dropped: int = 0
 
 
-class ChangeSubscription:
+class ChangeSubscription(AsyncResource):
     """One subscriber's filtered, bounded view of the feed; an async iterator of events.
 
     Iteration ends when the subscription or the feed is closed, and raises
@@ -153,12 +153,8 @@ class ChangeSubscription:
             self._ready.clear()
             await self._ready.wait()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def aclose(self) -> None:
+        """``close()`` (what ``async with`` ends with)."""
         self.close()
 
     def __repr__(self) -> str:

@@ -52,8 +52,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from dictamesh.core.errors import (
     ConfigurationError,
@@ -62,6 +61,7 @@ from dictamesh.core.errors import (
     MissingDependencyError,
     ValidationError,
 )
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.events.bus import Message, RecordMetadata
 from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
 
@@ -142,7 +142,7 @@ class PartitionLag:
     lag: int
 
 
-class KafkaBus:
+class KafkaBus(AsyncResource):
     """An :class:`~dictamesh.events.bus.EventBus` on Apache Kafka (aiokafka).
 
     ``topic_specs`` are the topics this bus knows how to create; :meth:`connect` creates
@@ -293,15 +293,6 @@ class KafkaBus:
             await stopping
         finally:
             _fail_unsent(accumulator, _aiokafka().errors.KafkaTimeoutError("producer closed"))
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def ping(self) -> bool:
         """True if the cluster answers a metadata request within ``ping_timeout`` seconds."""
@@ -532,8 +523,9 @@ class KafkaBus:
     # -- consuming -------------------------------------------------------------------------
 
     def consumer(self, group: str, topics: Sequence[str], **config: Any) -> KafkaConsumer:
-        """A member of ``group`` subscribed to ``topics``; it joins on ``__aenter__`` (or the
-        first poll). ``config`` overrides aiokafka consumer options for this member."""
+        """A member of ``group`` subscribed to ``topics``; it joins on ``connect``
+        (``async with``, or the first poll). ``config`` overrides aiokafka consumer options
+        for this member."""
         if self._closed:
             raise EventBusError("KafkaBus is closed")
         consumer = KafkaConsumer(self, group, topics, {**self.consumer_config, **config})
@@ -655,7 +647,7 @@ def _nest(flat: Mapping[tuple[str, int], int]) -> dict[str, dict[int, int]]:
     return out
 
 
-class KafkaConsumer:
+class KafkaConsumer(AsyncResource):
     """A consumer group member (:class:`~dictamesh.events.bus.Consumer`) on aiokafka.
 
     Offsets are committed only by :meth:`commit` (never automatically) and never move
@@ -679,7 +671,7 @@ class KafkaConsumer:
         self._start_lock = asyncio.Lock()
         self._closed = False
 
-    async def start(self) -> None:
+    async def connect(self) -> None:
         """Join the group and wait for a partition assignment; idempotent."""
         if self._closed:
             raise EventBusError("consumer is closed", group=self.group)
@@ -709,7 +701,7 @@ class KafkaConsumer:
         """
         if max_records < 1:
             raise ValidationError("max_records must be >= 1")
-        await self.start()
+        await self.connect()
         with _kafka_errors("poll", group=self.group):
             batch = await self._consumer.getmany(
                 timeout_ms=max(0, int(timeout * 1000)), max_records=max_records
@@ -740,7 +732,7 @@ class KafkaConsumer:
         todo = {k: n for k, n in top.items() if n > self._committed.get(k, -1)}
         if not todo:
             return
-        await self.start()
+        await self.connect()
         aiokafka = _aiokafka()
         owned = self.assignment
         revoked = sorted(k for k in todo if k not in owned)
@@ -778,7 +770,7 @@ class KafkaConsumer:
         """Make the next poll of this partition start at ``offset`` (nothing is committed)."""
         if offset < 0:
             raise ValidationError("offset must be >= 0")
-        await self.start()
+        await self.connect()
         if (topic, partition) not in self.assignment:
             raise EventBusError(
                 f"{topic}[{partition}] is not assigned to this consumer",
@@ -792,7 +784,7 @@ class KafkaConsumer:
         """Rewind every assigned partition to the group's committed offset (redelivers
         whatever was polled but not committed; partitions never committed go to the
         earliest offset, as ``auto.offset.reset=earliest`` does on join)."""
-        await self.start()
+        await self.connect()
         consumer = self._consumer
         assigned = list(consumer.assignment())
         if not assigned:
@@ -818,15 +810,6 @@ class KafkaConsumer:
         if consumer is not None:
             with _kafka_errors("consumer close", group=self.group):
                 await consumer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 def _fail_unsent(accumulator: Any, exc: BaseException) -> None:

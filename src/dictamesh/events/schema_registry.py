@@ -23,8 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import httpx
@@ -35,6 +34,7 @@ from dictamesh.core.errors import (
     SchemaCompatibilityError,
     ValidationError,
 )
+from dictamesh.core.lifecycle import AsyncResource
 
 __all__ = [
     "SCHEMA_REGISTRY_CONTENT_TYPE",
@@ -160,7 +160,7 @@ class InMemorySchemaRegistry:
         return list(self._subjects.get(subject, []))
 
 
-class HttpSchemaRegistryClient:
+class HttpSchemaRegistryClient(AsyncResource):
     """A client for the Confluent Schema Registry REST API (v1), with id/subject caches.
 
     ``base_url`` is the registry root (``/subjects`` and ``/schemas`` live under it). Pass
@@ -261,14 +261,6 @@ class HttpSchemaRegistryClient:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def _request(
         self, method: str, path: str, *, what: str, json_body: dict[str, Any] | None = None

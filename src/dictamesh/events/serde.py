@@ -72,6 +72,11 @@ class Serializer(Protocol):
 
     def decode(self, value: bytes, headers: Mapping[str, bytes] | None = None) -> ChangeEvent: ...
 
+    async def resolve(self, value: bytes) -> object:
+        """Fetch what a later ``decode(value)`` needs (a writer schema); self-contained
+        formats do nothing. Consumers await it before the synchronous ``decode``."""
+        ...
+
 
 def event_headers(event: ChangeEvent, content_type: str) -> dict[str, bytes]:
     """The format-independent headers every serializer should attach."""
@@ -140,6 +145,9 @@ class JsonEventSerializer:
 
     def encode(self, event: ChangeEvent) -> tuple[bytes, dict[str, bytes]]:
         return event.model_dump_json().encode(), event_headers(event, JSON_CONTENT_TYPE)
+
+    async def resolve(self, value: bytes) -> None:
+        """JSON values are self-contained: nothing to fetch."""
 
     def decode(self, value: bytes, headers: Mapping[str, bytes] | None = None) -> ChangeEvent:
         if headers:

@@ -88,6 +88,8 @@ _TRANSITIONS = (
 
 
 class _Bus(Protocol):
+    """What metrics reads of an event bus (every ``EventBus`` has it; ``{}``: unknown)."""
+
     async def lag(
         self, group: str, topics: Sequence[str] | None = None
     ) -> dict[str, dict[int, int]]: ...
@@ -196,7 +198,7 @@ class _Consumer:
     group: str
     topics: Callable[[], Sequence[str]]
     stats: ConsumerStats
-    bus: _Bus | None
+    bus: _Bus
 
 
 @dataclass
@@ -263,16 +265,14 @@ class MeshMetrics:
             self._sources.publishers.append(publisher)
 
     def watch_consumer(
-        self, bus: Any, group: str, topics: Callable[[], Sequence[str]]
+        self, bus: _Bus, group: str, topics: Callable[[], Sequence[str]]
     ) -> ConsumerStats:
         """Stats to pass to ``run_consumer(..., stats=...)`` for ``group``; its lag on
-        ``bus`` (when the bus reports lag) is read by :meth:`refresh`."""
+        ``bus`` is read by :meth:`refresh`."""
         from dictamesh.events.consume import ConsumerStats
 
         stats = ConsumerStats()
-        self._sources.consumers[group] = _Consumer(
-            group, topics, stats, bus if hasattr(bus, "lag") else None
-        )
+        self._sources.consumers[group] = _Consumer(group, topics, stats, bus)
         return stats
 
     def watch_ingest(self, stats: IngestStats) -> None:
@@ -289,8 +289,6 @@ class MeshMetrics:
         """Read the async sources (consumer lag from the bus); bounded, never raises."""
         lag: dict[tuple[str, str, str], int] = {}
         for consumer in list(self._sources.consumers.values()):
-            if consumer.bus is None:
-                continue
             topics = list(consumer.topics())
             if not topics:
                 continue

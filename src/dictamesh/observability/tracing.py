@@ -128,7 +128,7 @@ def setup_tracing(
     key = (
         settings.traces_exporter,
         settings.otlp_endpoint,
-        tuple(sorted(settings.otlp_headers.items())),
+        tuple(sorted((k, v.get_secret_value()) for k, v in settings.otlp_headers.items())),
         settings.sampling_ratio,
         service_name,
     )
@@ -167,7 +167,8 @@ def setup_tracing(
                     "opentelemetry-exporter-otlp-proto-http", "otel"
                 ) from exc
             exporter = OTLPSpanExporter(
-                endpoint=settings.otlp_endpoint, headers=dict(settings.otlp_headers) or None
+                endpoint=settings.otlp_endpoint,
+                headers={k: v.get_secret_value() for k, v in settings.otlp_headers.items()} or None,
             )
         else:  # pragma: no cover - settings validation forbids it
             raise ConfigurationError(f"unknown traces exporter {settings.traces_exporter!r}")

@@ -276,8 +276,8 @@ async def test_group_members_split_partitions_and_take_over_on_leave(
     b = kafka_bus.consumer(group, [name])
     assert isinstance(a, KafkaConsumer)
     assert isinstance(b, KafkaConsumer)
-    await a.start()
-    await b.start()
+    await a.connect()
+    await b.connect()
     # a learns of the rebalance at its next heartbeat and rejoins: wait for the split
     everything = {(name, p) for p in range(4)}
 
@@ -332,7 +332,7 @@ async def test_closed_consumer_and_bus(
     kafka_bus: KafkaBus, topic_name: TopicName, uid: str
 ) -> None:
     consumer = kafka_bus.consumer(f"g{uid}", [topic_name()])
-    await consumer.start()
+    await consumer.connect()
     await kafka_bus.aclose()  # closes its live consumers too
     with pytest.raises(EventBusError, match="closed"):
         await consumer.poll(timeout=0.1)
@@ -384,7 +384,7 @@ async def test_commit_after_losing_the_partition_is_skipped_not_fatal(
     a = kafka_bus.consumer(group, [name])
     got = await poll_until(a, 10)  # a alone: owns both partitions
     b = kafka_bus.consumer(group, [name])
-    await b.start()
+    await b.connect()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and len(a.assignment) != 1:
         await a.poll(timeout=0.2)

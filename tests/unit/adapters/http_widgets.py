@@ -99,7 +99,7 @@ class HttpWidgets(AdapterBase):
 
 class ApiKeyWidgets(HttpWidgets):
     def auth_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.config.api_key or ""}
+        return {"X-API-Key": key.get_secret_value() if (key := self.config.api_key) else ""}
 
 
 def http_config(**resilience: Any) -> AdapterConfig:

@@ -84,7 +84,7 @@ def test_discovery_reads_the_entry_point_group_lazily(monkeypatch: pytest.Monkey
         asked.append(group)
         return PLUGINS
 
-    monkeypatch.setattr("dictamesh.adapters.registry.entry_points", fake_entry_points)
+    monkeypatch.setattr("dictamesh.core.plugins.entry_points", fake_entry_points)
     registry = AdapterRegistry(group=GROUP)
     assert asked == []  # nothing read (let alone imported) at construction
     assert registry.load_kind("fake") is FakeAdapter
@@ -98,14 +98,14 @@ def test_build_only_loads_the_kind_it_needs() -> None:
     adapter = registry.build(config("fake"), cache=cache)
     assert isinstance(adapter, FakeAdapter)
     assert adapter.cache is cache
-    assert registry._kinds.keys() == {"fake"}  # the broken plugins were never imported
+    assert registry.kinds.loaded() == ["fake"]  # the broken plugins were never imported
 
 
 def test_build_unknown_or_disabled_kind() -> None:
     registry = AdapterRegistry(plugins=PLUGINS)
     with pytest.raises(ConfigurationError, match="unknown adapter kind 'nope'") as info:
         registry.build(config("nope"))
-    assert "fake" in info.value.details["known_kinds"]
+    assert "fake" in info.value.details["known"]
     with pytest.raises(ConfigurationError, match="disabled: RuntimeError"):
         registry.build(config("broken"))
 
@@ -125,5 +125,5 @@ def test_register_kind_programmatically() -> None:
 
 
 def test_reference_kinds_are_published_in_the_package_metadata() -> None:
-    names = {e.name for e in AdapterRegistry()._discover().values()}
+    names = set(AdapterRegistry().kinds.names())
     assert {"customers_directus", "products_rest", "invoices_ecommerce"} <= names

@@ -50,6 +50,12 @@ class BrokenLayer:
     async def clear(self) -> None:
         return None
 
+    async def ping(self) -> bool:
+        raise ConnectionError("redis down")
+
+    async def aclose(self) -> None:
+        return None
+
 
 @pytest.fixture
 def clock() -> Clock:

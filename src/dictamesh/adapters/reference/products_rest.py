@@ -74,7 +74,7 @@ class ThirdPartyProductsAdapter(AdapterBase):
     sla = SLA(freshness_seconds=300, availability_target=0.99, latency_p95_ms=500)
 
     def auth_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.config.api_key} if self.config.api_key else {}
+        return {"X-API-Key": self.config.api_key.get_secret_value()} if self.config.api_key else {}
 
     # --- reads --------------------------------------------------------------------------
 
