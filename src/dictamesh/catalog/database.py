@@ -41,6 +41,7 @@ from dictamesh.catalog.tables import (
 )
 from dictamesh.core.context import current_tenant
 from dictamesh.core.errors import CatalogError
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.settings import CatalogPoolSettings
 
 __all__ = ["CatalogDatabase"]
@@ -49,7 +50,7 @@ __all__ = ["CatalogDatabase"]
 _SET_TENANT = sql_text("SELECT set_config('dictamesh.tenant_id', :tenant, true)")
 
 
-class CatalogDatabase:
+class CatalogDatabase(AsyncResource):
     """One catalog database: construct from an engine, or :meth:`open` a URL."""
 
     def __init__(

@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -65,6 +64,7 @@ from dictamesh.catalog.schema_store import (
     canonical_schema_text,
     entity_schema_text,
 )
+from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import ChangeEvent, DatasetRef, Entity, EntityRef, EntitySchema
 from dictamesh.core.settings import CatalogPoolSettings
 
@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 
-class CatalogService:
+class CatalogService(AsyncResource):
     """The catalog over one database. Construct from an engine, or :meth:`open` a URL."""
 
     def __init__(
@@ -134,14 +134,6 @@ class CatalogService:
 
     async def aclose(self) -> None:
         await self.database.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def ping(self) -> bool:
         return await self.database.ping()
