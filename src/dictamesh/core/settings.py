@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from dictamesh.core.errors import ConfigurationError
+from dictamesh.core.retention import RetentionRule
 from dictamesh.core.yaml_env import load_yaml_file
 
 __all__ = [
@@ -328,16 +329,14 @@ class GovernanceSettings(_Section):
     audit_max_wait_seconds: float = Field(default=2.0, ge=0)
     #: after that wait: deny = withhold the classified values, drop = serve them unaudited
     audit_on_overflow: Literal["deny", "drop"] = "deny"
-    #: ``RetentionRule`` mappings (``dictamesh.governance.retention``)
-    retention: list[Any] = Field(default_factory=list)
+    #: ``RetentionRule`` mappings (``dictamesh.core.retention``)
+    retention: list[RetentionRule] = Field(default_factory=list)
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
-    @field_validator("retention")
+    @field_validator("retention", mode="before")
     @classmethod
-    def _rules(cls, value: list[Any]) -> list[Any]:
-        # imported here: the retention module needs the catalog, which needs these settings
-        from dictamesh.core.retention import RetentionRule
-
+    def _rules(cls, value: list[Any]) -> list[RetentionRule]:
+        # one message per bad rule naming its index, rather than pydantic's nested error list
         rules = []
         for i, raw in enumerate(value):
             try:
