@@ -1,0 +1,286 @@
+"""Hardening: a caller's bad input is a typed 4xx in its API's envelope, never a 500, never
+a source failure that opens a circuit breaker for every other caller.
+
+Each test replays one finding of the attack run against the demo node (embedded backend,
+the real sample sources behind the reference adapters).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dictamesh.adapters.base import AdapterBase
+from dictamesh.demo import DemoMesh, run_demo_mesh
+from dictamesh.resilience.breaker import BreakerState
+
+BIG = str(2**63)  # one past SQLite's INTEGER
+FILTERED = "query($f: [FilterInput!]) { customers(filter: $f) { items { id } } }"
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[DemoMesh]:
+    async with run_demo_mesh(tmp_path, poll=60) as demo:
+        yield demo
+
+
+@pytest.fixture
+async def http(mesh: DemoMesh) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=mesh.api_url, timeout=30) as client:
+        yield client
+
+
+def customers_adapter(mesh: DemoMesh) -> AdapterBase:
+    adapter = mesh.node.registry.for_type("customer")
+    assert isinstance(adapter, AdapterBase)
+    return adapter
+
+
+def raw_graphql(query: str, variables_json: str = "{}") -> str:
+    """A /graphql body with variables written verbatim (``json`` cannot write a lone
+    surrogate escape the way an attacker does)."""
+    return '{"query": %s, "variables": %s}' % (json.dumps(query), variables_json)
+
+
+def graphql_code(response: httpx.Response) -> str:
+    body = response.json()
+    assert "errors" in body, body
+    code: str = body["errors"][0]["extensions"]["code"]
+    return code
+
+
+def rest_code(response: httpx.Response) -> str:
+    code: str = response.json()["error"]["code"]
+    return code
+
+
+def assert_no_internals(response: httpx.Response) -> None:
+    for leak in ("Traceback", "UnicodeEncodeError", "codec", "RecursionError", "OverflowError"):
+        assert leak not in response.text, response.text
+
+
+BAD_FILTER_VALUES = [
+    r'"\ud800"',  # a lone high surrogate
+    r'"ok\udfffok"',  # a lone low surrogate
+    r'"a\u0000b"',  # NUL
+]
+
+
+@pytest.mark.parametrize("value", BAD_FILTER_VALUES)
+async def test_bad_text_in_a_filter_is_400_before_any_source_call(
+    mesh: DemoMesh, http: httpx.AsyncClient, value: str
+) -> None:
+    adapter = customers_adapter(mesh)
+    before = adapter.policy.stats().attempts
+    variables = '{"f": [{"field": "country", "op": "EQ", "value": %s}]}' % value
+    response = await http.post(
+        "/graphql", content=raw_graphql(FILTERED, variables), headers=JSON_HEADERS
+    )
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_USER_INPUT"
+    assert_no_internals(response)
+    assert adapter.policy.stats().attempts == before
+    assert adapter.policy.breaker.state is BreakerState.CLOSED
+
+
+async def test_twenty_bad_requests_leave_the_breaker_closed_for_everyone(
+    mesh: DemoMesh, http: httpx.AsyncClient
+) -> None:
+    adapter = customers_adapter(mesh)
+    for i in range(20):
+        value = BAD_FILTER_VALUES[i % len(BAD_FILTER_VALUES)]
+        variables = '{"f": [{"field": "country", "op": "EQ", "value": %s}]}' % value
+        response = await http.post(
+            "/graphql", content=raw_graphql(FILTERED, variables), headers=JSON_HEADERS
+        )
+        assert response.status_code == 400, response.text
+    assert adapter.policy.breaker.state is BreakerState.CLOSED
+    assert adapter.policy.breaker.stats().failures_in_window == 0
+    normal = await http.post("/graphql", json={"query": "{ customers { items { id } } }"})
+    assert normal.status_code == 200
+    body = normal.json()
+    assert "errors" not in body, body
+    assert body["data"]["customers"]["items"]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($t: String!) { catalogSearch(text: $t, limit: 5) { __typename } }", r'"\ud800"'),
+        ('query($t: ID!) { catalogEntry(type: "customer", id: $t) { __typename } }', r'"\udc00"'),
+        ("query($t: ID!) { customer(id: $t) { id } }", r'"x\u0000"'),
+    ],
+)
+async def test_bad_text_in_catalog_variables_is_bad_user_input(
+    http: httpx.AsyncClient, query: str, variables: str
+) -> None:
+    response = await http.post(
+        "/graphql", content=raw_graphql(query, '{"t": %s}' % variables), headers=JSON_HEADERS
+    )
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_USER_INPUT"
+    assert_no_internals(response)
+
+
+@pytest.mark.parametrize("literal", [r"\u0000", r"\u{0}", "a\\u0000b"])
+async def test_nul_in_a_graphql_string_literal_is_bad_user_input(
+    mesh: DemoMesh, http: httpx.AsyncClient, literal: str
+) -> None:
+    adapter = customers_adapter(mesh)
+    before = adapter.policy.stats().attempts
+    query = '{ customers(filter: [{field: "country", op: EQ, value: "%s"}]) { items { id } } }'
+    response = await http.post("/graphql", json={"query": query % literal})
+    assert graphql_code(response) == "BAD_USER_INPUT"
+    assert "data" not in response.json() or response.json()["data"] is None
+    assert adapter.policy.stats().attempts == before
+
+
+async def test_bad_text_in_a_get_graphql_query_is_400(http: httpx.AsyncClient) -> None:
+    response = await http.get("/graphql", params={"query": "{ entityTypes }\x00"})
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_USER_INPUT"
+
+
+async def test_deeply_nested_graphql_body_is_a_graphql_400(http: httpx.AsyncClient) -> None:
+    body = b'{"query": "{ entityTypes }", "variables": {"x": ' + b"[" * 100_000
+    response = await http.post("/graphql", content=body, headers=JSON_HEADERS)
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_REQUEST"
+    assert_no_internals(response)
+
+
+async def test_moderately_nested_graphql_variables_are_refused_too(
+    http: httpx.AsyncClient,
+) -> None:
+    # Within the parser's reach (no RecursionError) but past the nesting limit.
+    nested = "[" * 500 + "]" * 500
+    response = await http.post(
+        "/graphql", content=raw_graphql("{ entityTypes }", '{"x": %s}' % nested), headers=JSON_HEADERS
+    )
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_REQUEST"
+
+
+async def test_a_subscription_over_plain_http_is_a_typed_400(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/graphql", json={"query": "subscription { customerChanged { entityId } }"}
+    )
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_REQUEST"
+    assert "WebSocket" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/entities/customer/1/events?since_ms={BIG}",
+        f"/api/v1/schemas/customer?version={BIG}",
+        f"/api/v1/entities/customer/1/graph?limit={BIG}",
+        f"/api/v1/entities/customer?limit={BIG}",
+        f"/api/v1/search?q=ada&limit={BIG}",
+    ],
+)
+async def test_huge_integers_on_rest_are_400(http: httpx.AsyncClient, path: str) -> None:
+    response = await http.get(path)
+    assert response.status_code == 400, response.text
+    assert rest_code(response) == "VALIDATION_ERROR"
+    assert_no_internals(response)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/schema-registry/schemas/ids/{BIG}",
+        f"/schema-registry/schemas/ids/{BIG}/versions",
+        f"/schema-registry/subjects/customer-value/versions/{BIG}",
+    ],
+)
+async def test_huge_integers_on_the_registry_are_confluent_4xx(
+    http: httpx.AsyncClient, path: str
+) -> None:
+    response = await http.get(path)
+    assert 400 <= response.status_code < 500, response.text
+    body = response.json()
+    assert isinstance(body["error_code"], int)
+    assert body["error_code"] != 500
+    assert isinstance(body["message"], str)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/search?q=a%00b",
+        "/api/v1/entities/customer?cursor=%00",
+        "/api/v1/lineage/cust%00omer",
+        "/api/v1/search?q=%ED%A0%80",  # an encoded surrogate: not UTF-8
+        "/api/v1/search?q=%FF",
+    ],
+)
+async def test_bad_text_in_rest_paths_and_query_strings_is_400(
+    http: httpx.AsyncClient, path: str
+) -> None:
+    response = await http.get(path)
+    assert response.status_code == 400, response.text
+    assert rest_code(response) == "VALIDATION_ERROR"
+
+
+async def test_bad_text_in_a_registry_path_is_a_confluent_400(http: httpx.AsyncClient) -> None:
+    response = await http.get("/schema-registry/subjects/a%00b/versions")
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == 400
+
+
+def webhook_url(mesh: DemoMesh) -> str:
+    return f"/webhooks/{customers_adapter(mesh).name}"
+
+
+async def test_a_deeply_nested_webhook_body_is_400(mesh: DemoMesh, http: httpx.AsyncClient) -> None:
+    body = b"[" * 50_000 + b"]" * 50_000
+    response = await http.post(webhook_url(mesh), content=body, headers=JSON_HEADERS)
+    assert response.status_code == 400, response.text
+    assert rest_code(response) == "VALIDATION_ERROR"
+    assert_no_internals(response)
+
+
+@pytest.mark.parametrize("key", [r'"\ud800"', r'"1\u0000"'])
+async def test_bad_text_in_webhook_ids_is_400(
+    mesh: DemoMesh, http: httpx.AsyncClient, key: str
+) -> None:
+    adapter = customers_adapter(mesh)
+    before = adapter.policy.stats().attempts
+    body = '{"collection": "customers", "event": "items.update", "keys": [%s]}' % key
+    response = await http.post(webhook_url(mesh), content=body, headers=JSON_HEADERS)
+    assert response.status_code == 400, response.text
+    assert rest_code(response) == "VALIDATION_ERROR"
+    assert_no_internals(response)
+    assert adapter.policy.stats().attempts == before
+
+
+REGISTRY_HEADERS = {"content-type": "application/vnd.schemaregistry.v1+json"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"schema": "{\\"type\\": \\"record\\", \\"name\\": \\"A\\ud800\\", \\"fields\\": []}"}',
+        '{"schema": "\\"string\\"", "x": "\\udfff"}',
+        '{"schema": "{\\"type\\": \\"record\\", \\"name\\": \\"A\\u0000\\", \\"fields\\": []}"}',
+        '{"schema": ' + "[" * 50_000,
+    ],
+)
+async def test_bad_registry_bodies_are_confluent_4xx(http: httpx.AsyncClient, body: str) -> None:
+    response = await http.post(
+        "/schema-registry/subjects/attack-value/versions", content=body, headers=REGISTRY_HEADERS
+    )
+    assert 400 <= response.status_code < 500, response.text
+    payload: dict[str, Any] = response.json()
+    assert payload["error_code"] in (400, 42201)
+    assert_no_internals(response)
+    listed = await http.get("/schema-registry/subjects")
+    assert "attack-value" not in listed.json()
