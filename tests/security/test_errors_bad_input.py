@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.demo import DemoMesh, run_demo_mesh
@@ -24,13 +24,18 @@ FILTERED = "query($f: [FilterInput!]) { customers(filter: $f) { items { id } } }
 JSON_HEADERS = {"content-type": "application/json"}
 
 
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[DemoMesh]:
-    async with run_demo_mesh(tmp_path, poll=60) as demo:
+# One demo node for the module: starting one takes seconds, and no test may leave it
+# damaged anyway (that is the point: each checks the breaker is still closed).
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def mesh(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DemoMesh]:
+    async with run_demo_mesh(tmp_path_factory.mktemp("demo"), poll=60) as demo:
         yield demo
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def http(mesh: DemoMesh) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=mesh.api_url, timeout=30) as client:
         yield client
@@ -45,7 +50,11 @@ def customers_adapter(mesh: DemoMesh) -> AdapterBase:
 def raw_graphql(query: str, variables_json: str = "{}") -> str:
     """A /graphql body with variables written verbatim (``json`` cannot write a lone
     surrogate escape the way an attacker does)."""
-    return '{"query": %s, "variables": %s}' % (json.dumps(query), variables_json)
+    return '{"query": ' + json.dumps(query) + ', "variables": ' + variables_json + "}"
+
+
+def filter_on_country(value: str) -> str:
+    return '{"f": [{"field": "country", "op": "EQ", "value": ' + value + "}]}"
 
 
 def graphql_code(response: httpx.Response) -> str:
@@ -78,10 +87,8 @@ async def test_bad_text_in_a_filter_is_400_before_any_source_call(
 ) -> None:
     adapter = customers_adapter(mesh)
     before = adapter.policy.stats().attempts
-    variables = '{"f": [{"field": "country", "op": "EQ", "value": %s}]}' % value
-    response = await http.post(
-        "/graphql", content=raw_graphql(FILTERED, variables), headers=JSON_HEADERS
-    )
+    body = raw_graphql(FILTERED, filter_on_country(value))
+    response = await http.post("/graphql", content=body, headers=JSON_HEADERS)
     assert response.status_code == 400, response.text
     assert graphql_code(response) == "BAD_USER_INPUT"
     assert_no_internals(response)
@@ -95,10 +102,8 @@ async def test_twenty_bad_requests_leave_the_breaker_closed_for_everyone(
     adapter = customers_adapter(mesh)
     for i in range(20):
         value = BAD_FILTER_VALUES[i % len(BAD_FILTER_VALUES)]
-        variables = '{"f": [{"field": "country", "op": "EQ", "value": %s}]}' % value
-        response = await http.post(
-            "/graphql", content=raw_graphql(FILTERED, variables), headers=JSON_HEADERS
-        )
+        body = raw_graphql(FILTERED, filter_on_country(value))
+        response = await http.post("/graphql", content=body, headers=JSON_HEADERS)
         assert response.status_code == 400, response.text
     assert adapter.policy.breaker.state is BreakerState.CLOSED
     assert adapter.policy.breaker.stats().failures_in_window == 0
@@ -120,9 +125,8 @@ async def test_twenty_bad_requests_leave_the_breaker_closed_for_everyone(
 async def test_bad_text_in_catalog_variables_is_bad_user_input(
     http: httpx.AsyncClient, query: str, variables: str
 ) -> None:
-    response = await http.post(
-        "/graphql", content=raw_graphql(query, '{"t": %s}' % variables), headers=JSON_HEADERS
-    )
+    body = raw_graphql(query, '{"t": ' + variables + "}")
+    response = await http.post("/graphql", content=body, headers=JSON_HEADERS)
     assert response.status_code == 400, response.text
     assert graphql_code(response) == "BAD_USER_INPUT"
     assert_no_internals(response)
@@ -160,9 +164,8 @@ async def test_moderately_nested_graphql_variables_are_refused_too(
 ) -> None:
     # Within the parser's reach (no RecursionError) but past the nesting limit.
     nested = "[" * 500 + "]" * 500
-    response = await http.post(
-        "/graphql", content=raw_graphql("{ entityTypes }", '{"x": %s}' % nested), headers=JSON_HEADERS
-    )
+    body = raw_graphql("{ entityTypes }", '{"x": ' + nested + "}")
+    response = await http.post("/graphql", content=body, headers=JSON_HEADERS)
     assert response.status_code == 400, response.text
     assert graphql_code(response) == "BAD_REQUEST"
 
@@ -254,7 +257,7 @@ async def test_bad_text_in_webhook_ids_is_400(
 ) -> None:
     adapter = customers_adapter(mesh)
     before = adapter.policy.stats().attempts
-    body = '{"collection": "customers", "event": "items.update", "keys": [%s]}' % key
+    body = '{"collection": "customers", "event": "items.update", "keys": [' + key + "]}"
     response = await http.post(webhook_url(mesh), content=body, headers=JSON_HEADERS)
     assert response.status_code == 400, response.text
     assert rest_code(response) == "VALIDATION_ERROR"
