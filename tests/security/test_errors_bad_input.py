@@ -7,6 +7,7 @@ the real sample sources behind the reference adapters).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.demo import DemoMesh, run_demo_mesh
@@ -287,3 +290,19 @@ async def test_bad_registry_bodies_are_confluent_4xx(http: httpx.AsyncClient, bo
     assert_no_internals(response)
     listed = await http.get("/schema-registry/subjects")
     assert "attack-value" not in listed.json()
+
+
+async def test_bad_text_in_websocket_variables_is_a_subscribe_error(mesh: DemoMesh) -> None:
+    url = "ws" + mesh.api_url.removeprefix("http") + "/graphql"
+    subscribe = (
+        '{"id": "1", "type": "subscribe", "payload": {"query": '
+        + json.dumps("subscription($id: ID) { customerChanged(id: $id) { entityId } }")
+        + r', "variables": {"id": "\ud800"}}}'
+    )
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        await ws.send(subscribe)
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert answer["type"] == "error", answer
+    assert answer["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"

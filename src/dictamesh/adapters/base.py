@@ -1066,6 +1066,8 @@ class AdapterBase(DataProductAdapter):
         with track() as exchange:
             try:
                 return await awaitable
+            except DictaMeshError:
+                raise
             except _SHAPE_ERRORS as exc:
                 if not exchange.sent:
                     raise self._unsent_error(op, exc) from exc
