@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from dictamesh.adapters.base import AdapterBase
+from dictamesh.core.inputs import bad_text_reason
 from dictamesh.demo import DemoMesh, run_demo_mesh
 from dictamesh.resilience.breaker import BreakerState
 
@@ -296,8 +297,8 @@ async def test_bad_text_in_websocket_variables_is_a_subscribe_error(mesh: DemoMe
     url = "ws" + mesh.api_url.removeprefix("http") + "/graphql"
     subscribe = (
         '{"id": "1", "type": "subscribe", "payload": {"query": '
-        + json.dumps("subscription($id: ID) { customerChanged(id: $id) { entityId } }")
-        + r', "variables": {"id": "\ud800"}}}'
+        + json.dumps("subscription($t: String!) { entityChanged(type: $t) { entityId } }")
+        + r', "variables": {"t": "customer\ud800"}}}'
     )
     async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
@@ -306,3 +307,5 @@ async def test_bad_text_in_websocket_variables_is_a_subscribe_error(mesh: DemoMe
         answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert answer["type"] == "error", answer
     assert answer["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # refused before any resolver: the bad text is not echoed back to the client either
+    assert bad_text_reason(answer["payload"][0]["message"]) is None
