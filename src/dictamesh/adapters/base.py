@@ -1007,10 +1007,7 @@ class AdapterBase(DataProductAdapter):
             raise
         except _SHAPE_ERRORS as exc:
             self._counters.errors += 1
-            raise SourceResponseError(
-                f"{self.name}: unexpected record shape ({type(exc).__name__}: {exc})",
-                adapter=self.name,
-            ) from exc
+            raise self._bad_shape(exc) from exc
         if not isinstance(entity, Entity) or entity.type != self.entity_type:
             self._counters.errors += 1
             raise SourceResponseError(
@@ -1023,10 +1020,14 @@ class AdapterBase(DataProductAdapter):
         try:
             return bool(self.is_deleted(raw))
         except _SHAPE_ERRORS as exc:
-            raise SourceResponseError(
-                f"{self.name}: unexpected record shape ({type(exc).__name__}: {exc})",
-                adapter=self.name,
-            ) from exc
+            raise self._bad_shape(exc) from exc
+
+    def _bad_shape(self, exc: Exception) -> SourceResponseError:
+        # The exception's text (a record's keys, values) is for the log, not the caller.
+        log.warning("%s: unexpected record shape: %r", self.name, exc)
+        return SourceResponseError(
+            f"{self.name}: unexpected record shape ({type(exc).__name__})", adapter=self.name
+        )
 
     async def _call(
         self,
@@ -1093,12 +1094,15 @@ class AdapterBase(DataProductAdapter):
         except httpx.HTTPStatusError as exc:
             raise self._status_error(op, exc.response) from exc
         except httpx.HTTPError as exc:
+            # hosts, addresses and OS errors are for the log, not the caller
+            log.warning("%s: %s failed: %r", self.name, op, exc)
             raise SourceUnavailable(
-                f"{self.name}: {op} failed: {type(exc).__name__}: {exc}", adapter=self.name
+                f"{self.name}: {op} failed ({type(exc).__name__})", adapter=self.name
             ) from exc
         except _SHAPE_ERRORS as exc:
+            log.warning("%s: %s got an unexpected answer: %r", self.name, op, exc)
             raise SourceResponseError(
-                f"{self.name}: {op} got an unexpected answer ({type(exc).__name__}: {exc})",
+                f"{self.name}: {op} got an unexpected answer ({type(exc).__name__})",
                 adapter=self.name,
             ) from exc
 
