@@ -309,3 +309,14 @@ async def test_bad_text_in_websocket_variables_is_a_subscribe_error(mesh: DemoMe
     assert answer["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     # refused before any resolver: the bad text is not echoed back to the client either
     assert bad_text_reason(answer["payload"][0]["message"]) is None
+
+
+async def test_nested_variables_in_a_get_query_are_a_graphql_400(http: httpx.AsyncClient) -> None:
+    nested = '{"x": ' + "[" * 300 + "]" * 300 + "}"
+    response = await http.get("/graphql", params={"query": "{ entityTypes }", "variables": nested})
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_REQUEST"
+    escaped = '{"x": "\\ud800"}'  # clean URL text, a lone surrogate once JSON is decoded
+    response = await http.get("/graphql", params={"query": "{ entityTypes }", "variables": escaped})
+    assert response.status_code == 400, response.text
+    assert graphql_code(response) == "BAD_USER_INPUT"
