@@ -76,6 +76,7 @@ import httpx
 
 from dictamesh import __version__
 from dictamesh.adapters._metrics import AdapterCounters
+from dictamesh.adapters._sent import track, watch
 from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter
 from dictamesh.adapters.http import parse_retry_after
 from dictamesh.adapters.state import ChangeStateStore, MemoryChangeStateStore, SeenRow
@@ -89,13 +90,16 @@ from dictamesh.core.errors import (
     ConfigurationError,
     DictaMeshError,
     EntityNotFound,
+    InternalError,
     NotFoundError,
     SourceError,
     SourceRateLimited,
+    SourceRejectedRequest,
     SourceResponseError,
     SourceUnavailable,
     ValidationError,
 )
+from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.models import (
     MAX_QUERY_LIMIT,
     SLA,
@@ -487,6 +491,7 @@ class AdapterBase(DataProductAdapter):
         if self._client is None:
             self._client = self.build_client()
         instrument_http_client(self._client)  # source requests traced while tracing is on
+        watch(self._client)  # tells a hook's errors before sending from those after (_guarded)
         return self._client
 
     @property
@@ -998,10 +1003,7 @@ class AdapterBase(DataProductAdapter):
             raise
         except _SHAPE_ERRORS as exc:
             self._counters.errors += 1
-            raise SourceResponseError(
-                f"{self.name}: unexpected record shape ({type(exc).__name__}: {exc})",
-                adapter=self.name,
-            ) from exc
+            raise self._bad_shape(exc) from exc
         if not isinstance(entity, Entity) or entity.type != self.entity_type:
             self._counters.errors += 1
             raise SourceResponseError(
@@ -1014,10 +1016,14 @@ class AdapterBase(DataProductAdapter):
         try:
             return bool(self.is_deleted(raw))
         except _SHAPE_ERRORS as exc:
-            raise SourceResponseError(
-                f"{self.name}: unexpected record shape ({type(exc).__name__}: {exc})",
-                adapter=self.name,
-            ) from exc
+            raise self._bad_shape(exc) from exc
+
+    def _bad_shape(self, exc: Exception) -> SourceResponseError:
+        # The exception's text (a record's keys, values) is for the log, not the caller.
+        log.warning("%s: unexpected record shape: %r", self.name, exc)
+        return SourceResponseError(
+            f"{self.name}: unexpected record shape ({type(exc).__name__})", adapter=self.name
+        )
 
     async def _call(
         self,
@@ -1033,7 +1039,7 @@ class AdapterBase(DataProductAdapter):
         outcome = "cancelled"
         with span(f"adapter.{op}", attributes={"dictamesh.adapter": self.name}):
             try:
-                result = await self.policy.run(lambda: self._guarded(op, fn(client)), retry=retry)
+                result = await self.policy.run(lambda: self._hook(op, fn(client)), retry=retry)
                 outcome = "success"
                 return result
             except SourceError as exc:
@@ -1052,9 +1058,29 @@ class AdapterBase(DataProductAdapter):
                 self._counters.record_call(op, outcome, elapsed)
 
     async def _guarded(self, op: str, awaitable: Awaitable[T]) -> T:
-        """Await a hook, turning httpx and parsing errors into typed SourceErrors."""
+        """Await a hook, turning httpx and parsing errors into typed SourceErrors; an error
+        before any request was sent is the caller's or ours, never the source's."""
+        with track() as exchange:
+            try:
+                return await awaitable
+            except DictaMeshError:
+                raise
+            except _SHAPE_ERRORS as exc:
+                if not exchange.sent:
+                    raise self._unsent_error(op, exc) from exc
+                raise
+
+    def _unsent_error(self, op: str, exc: Exception) -> DictaMeshError:
+        if isinstance(exc, UnicodeEncodeError):
+            # a caller's text the edge should have refused: still theirs, not the source's
+            return InvalidInput(f"{self.name}: a value of the request cannot be sent as UTF-8")
+        log.error("%s: %s failed before sending its request", self.name, op, exc_info=exc)
+        return InternalError(f"{self.name}: internal error in {op}", adapter=self.name)
+
+    async def _hook(self, op: str, awaitable: Awaitable[T]) -> T:
+        """:meth:`_guarded` plus the mapping of httpx and parsing errors."""
         try:
-            return await awaitable
+            return await self._guarded(op, awaitable)
         except DictaMeshError:
             raise
         except httpx.TimeoutException as exc:
@@ -1064,12 +1090,15 @@ class AdapterBase(DataProductAdapter):
         except httpx.HTTPStatusError as exc:
             raise self._status_error(op, exc.response) from exc
         except httpx.HTTPError as exc:
+            # hosts, addresses and OS errors are for the log, not the caller
+            log.warning("%s: %s failed: %r", self.name, op, exc)
             raise SourceUnavailable(
-                f"{self.name}: {op} failed: {type(exc).__name__}: {exc}", adapter=self.name
+                f"{self.name}: {op} failed ({type(exc).__name__})", adapter=self.name
             ) from exc
         except _SHAPE_ERRORS as exc:
+            log.warning("%s: %s got an unexpected answer: %r", self.name, op, exc)
             raise SourceResponseError(
-                f"{self.name}: {op} got an unexpected answer ({type(exc).__name__}: {exc})",
+                f"{self.name}: {op} got an unexpected answer ({type(exc).__name__})",
                 adapter=self.name,
             ) from exc
 
@@ -1083,7 +1112,9 @@ class AdapterBase(DataProductAdapter):
             )
         if status >= 500:
             return SourceUnavailable(f"{self.name}: {op} got HTTP {status}", status=status)
-        return SourceResponseError(f"{self.name}: {op} got HTTP {status}", status=status)
+        if status == 408:  # the source gave up waiting: about its health, not the request
+            return SourceResponseError(f"{self.name}: {op} got HTTP {status}", status=status)
+        return SourceRejectedRequest(f"{self.name}: {op} got HTTP {status}", status=status)
 
     def _overrides(self, hook: str) -> bool:
         return getattr(type(self), hook) is not getattr(AdapterBase, hook)

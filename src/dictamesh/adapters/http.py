@@ -11,6 +11,7 @@ import httpx
 
 from dictamesh.core.errors import (
     SourceRateLimited,
+    SourceRejectedRequest,
     SourceResponseError,
     SourceUnavailable,
 )
@@ -37,8 +38,9 @@ def read_json(response: httpx.Response, source: str) -> Any:
     """The JSON body of a 2xx answer; 404 gives ``None``; anything else a typed SourceError.
 
     429 → :class:`SourceRateLimited` (retryable, honours Retry-After), 5xx →
-    :class:`SourceUnavailable` (retryable), other 4xx and unparsable bodies →
-    :class:`SourceResponseError` (not retryable: asking again will not help).
+    :class:`SourceUnavailable` (retryable), other 4xx → :class:`SourceRejectedRequest` (not
+    counted by the breaker) and unparsable bodies → :class:`SourceResponseError` (neither
+    retryable: asking again will not help).
     """
     status = response.status_code
     if status == 404:
@@ -52,7 +54,9 @@ def read_json(response: httpx.Response, source: str) -> Any:
     if status >= 500:
         raise SourceUnavailable(f"{source} answered HTTP {status}", source=source, status=status)
     if status >= 400:
-        raise SourceResponseError(
+        # the source is up and refused this request: no breaker counts it (408: it gave up)
+        kind = SourceResponseError if status == 408 else SourceRejectedRequest
+        raise kind(
             f"{source} refused the request with HTTP {status}",
             source=source,
             status=status,

@@ -23,6 +23,7 @@ from dictamesh.api.errors import install_error_handlers
 from dictamesh.api.governance_routes import install_governance
 from dictamesh.api.graphql_cache import CachingGraphQLApp
 from dictamesh.api.graphql_http import GraphQLApp
+from dictamesh.api.input_guard import InputGuardMiddleware
 from dictamesh.api.rest import api_router, ops_router
 from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.auth import Authenticator, install_auth
@@ -119,6 +120,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         version=ctx.version,
         description="Data products of this mesh node: catalog, entities, GraphQL gateway.",
     )
+    # Innermost: bad text in a path or query string is a 400 before any route (after auth).
+    app.add_middleware(InputGuardMiddleware)
     # Added first so the error middleware wraps it: a crash in auth is a JSON 500 too.
     install_tenant_quotas(app, ctx.quotas)  # before auth: runs inside it, knows the tenant
     install_auth(app, ctx.auth)

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dictamesh.core.errors import DictaMeshError, SourceError, SourceRateLimited
+from dictamesh.core.inputs import scrub_text
 
 __all__ = [
     "InternalErrorMiddleware",
@@ -49,9 +50,11 @@ _HTTP_CODES = {
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
+    # Messages and details may echo a caller's text: scrubbed, so a lone surrogate in it
+    # cannot make the error itself fail to encode (a 500 instead of the 4xx).
+    body: dict[str, Any] = {"code": code, "message": scrub_text(message)}
     if details:
-        body["details"] = to_jsonable_python(details, fallback=str)
+        body["details"] = scrub_text(to_jsonable_python(details, fallback=str))
     return {"error": body}
 
 

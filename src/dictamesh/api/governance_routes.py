@@ -38,6 +38,7 @@ from dictamesh.api.errors import error_response
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.context import current_principal, tenant_id
 from dictamesh.core.errors import DictaMeshError, PermissionDenied, ValidationError
+from dictamesh.core.inputs import MAX_STORED_INT
 from dictamesh.core.models import Classification, EntityRef, EntitySchema, validate_entity_id
 from dictamesh.core.principal import Principal
 from dictamesh.governance.audit import MAX_AUDIT_QUERY_LIMIT, AuditLog
@@ -455,7 +456,9 @@ def governance_router(ctx: ApiContext, governance: Governance) -> APIRouter:
         since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
         until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_QUERY_LIMIT)] = 100,
-        before_id: Annotated[int | None, Query(ge=1, description="next page")] = None,
+        before_id: Annotated[
+            int | None, Query(ge=1, le=MAX_STORED_INT, description="next page")
+        ] = None,
     ) -> Any:
         """Audit rows of the caller's tenant, newest first (admin)."""
         await require_admin(entity_type)

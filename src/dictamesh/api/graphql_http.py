@@ -25,7 +25,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +50,14 @@ from dictamesh.api.graphql_ws import (
     GraphQLTransportWSHandler,
     authenticate_connection,
 )
+from dictamesh.core.inputs import (
+    BAD_TEXT,
+    MAX_JSON_DEPTH,
+    TOO_DEEP,
+    InvalidInput,
+    check_json,
+    parse_json,
+)
 from dictamesh.core.settings import GraphQLSettings
 from dictamesh.gateway import GatewayContext
 from dictamesh.gateway.apq import (
@@ -62,6 +69,8 @@ from dictamesh.gateway.apq import (
     load_manifest,
 )
 from dictamesh.gateway.context import AdapterSource
+from dictamesh.gateway.errors import BAD_USER_INPUT
+from dictamesh.gateway.input_text import install_text_rule
 from dictamesh.gateway.ratelimit import RATE_LIMITED, TokenBucketLimiter, client_key
 
 __all__ = [
@@ -162,6 +171,19 @@ class _Refusal(HTTPException):
         self.extensions = dict(extensions or {})
 
 
+def _input_refusal(exc: InvalidInput) -> _Refusal:
+    """400 for input no layer can take: bad text is the caller's data (``BAD_USER_INPUT``),
+    anything else a malformed request (``BAD_REQUEST``)."""
+    code = BAD_USER_INPUT if exc.details.get("reason") == BAD_TEXT else "BAD_REQUEST"
+    return _Refusal(400, code, exc.message)
+
+
+def _too_deep_variables() -> InvalidInput:
+    return InvalidInput(
+        f"the request is nested deeper than {MAX_JSON_DEPTH} levels", reason=TOO_DEEP
+    )
+
+
 class _SubResponse(Response):
     """Strawberry's per-request sub-response, plus what this request negotiated."""
 
@@ -208,6 +230,7 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
             graphql_ide="graphiql" if graphql_ide else None,
             subscription_protocols=GRAPHQL_WS_PROTOCOLS,  # graphql-transport-ws only
         )
+        install_text_rule(schema)  # string literals checked like every other input
         self._registry = registry
         self.settings = settings if settings is not None else GraphQLSettings()
         self.persisted_queries = (
@@ -304,7 +327,10 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
             )
         data: Any
         if request.method == "GET":
-            data = self.parse_query_params(request.query_params)
+            try:
+                data = self.parse_query_params(request.query_params)
+            except RecursionError:  # variables JSON nested past the parser's stack
+                raise _input_refusal(_too_deep_variables()) from None
             for key in ("variables", "extensions", "operationName"):
                 if data.get(key) == "":
                     data[key] = None  # an empty GET parameter means "not given"
@@ -314,9 +340,13 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
             if not body.strip():
                 raise _Refusal(400, "BAD_REQUEST", "the request body is empty")
             try:
-                data = self.decode_json(body)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise _Refusal(400, "BAD_REQUEST", "the request body is not valid JSON") from None
+                data = parse_json(body, "the request body")
+            except InvalidInput as exc:
+                raise _input_refusal(exc) from None
+        try:  # every string of the request (query, variables, ...) and its nesting
+            check_json(data, "the request")
+        except InvalidInput as exc:
+            raise _input_refusal(exc) from None
         if not isinstance(data, dict):
             raise _Refusal(400, "BAD_REQUEST", "the request must be one JSON object (no batches)")
         expected = {
@@ -370,7 +400,8 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
             raise _Refusal(
                 exc.status, exc.code, exc.message, headers=_NO_CACHE if no_cache else None
             ) from None
-        allowed = OperationType.from_http(request_adapter.method)
+        # Subscriptions are served over WebSocket only (graphql-transport-ws).
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         try:
             async with asyncio.timeout(self.timeout):
                 result = await self.schema.execute(
@@ -391,6 +422,12 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
                 extensions={"timeoutSeconds": self.timeout},
             ) from None
         except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise _Refusal(
+                    400,
+                    "BAD_REQUEST",
+                    "subscriptions need a WebSocket (graphql-transport-ws) at this URL",
+                ) from None
             if request_adapter.method == "GET" and exc.operation_type is OperationType.MUTATION:
                 raise _Refusal(
                     405,

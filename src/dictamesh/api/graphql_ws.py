@@ -38,11 +38,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from graphql import GraphQLError
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    SubscribeMessage,
 )
 from strawberry.types.unset import UnsetType
 
@@ -51,7 +56,9 @@ from dictamesh.auth.credentials import credentials_from_payload
 from dictamesh.auth.middleware import WS_AUTH_PENDING
 from dictamesh.core.context import current_principal, current_tenant
 from dictamesh.core.errors import AuthenticationError, AuthUnavailable, PermissionDenied
+from dictamesh.core.inputs import InvalidInput, check_json
 from dictamesh.gateway.context import GatewayContext
+from dictamesh.gateway.errors import BAD_USER_INPUT
 from dictamesh.gateway.loaders import Loaders
 
 __all__ = ["GRAPHQL_WS_PROTOCOLS", "GraphQLTransportWSHandler", "authenticate_connection"]
@@ -101,6 +108,18 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[GatewayContext, No
     """Strawberry's handler, with fresh DataLoaders for every operation of a connection:
     the context lives as long as the connection, and loaders cache by id, so a query sent
     over the socket must not answer with what an earlier one loaded."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # The same text and nesting check as over HTTP, before the operation exists.
+        try:
+            check_json(message.get("payload"), "the subscribe payload")
+        except InvalidInput as exc:
+            error = GraphQLError(exc.message, extensions={"code": BAD_USER_INPUT})
+            await self.send_message(
+                ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
+            )
+            return
+        await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[GatewayContext, None]) -> None:
         context = self.context

@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
@@ -34,6 +33,7 @@ from dictamesh.core.errors import (
     UnknownEntityType,
     ValidationError,
 )
+from dictamesh.core.inputs import MAX_STORED_INT, parse_json
 from dictamesh.core.models import (
     MAX_QUERY_LIMIT,
     EntityRef,
@@ -55,7 +55,10 @@ MAX_WEBHOOK_BYTES = 1_048_576
 
 _READY_STATES = frozenset({HealthState.HEALTHY.value, HealthState.DEGRADED.value})
 
-Limit = Annotated[int, Query(ge=1, description=f"page size, at most {MAX_QUERY_LIMIT}")]
+# Every integer a caller sends is bounded here: beyond MAX_STORED_INT no database takes it.
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_STORED_INT, description=f"page size, at most {MAX_QUERY_LIMIT}")
+]
 Cursor = Annotated[str | None, Query(max_length=512, description="from a previous page")]
 
 
@@ -158,7 +161,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
         entity_type: str,
         entity_id: str,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        since_ms: Annotated[int | None, Query(ge=0)] = None,
+        since_ms: Annotated[int | None, Query(ge=0, le=MAX_STORED_INT)] = None,
     ) -> Any:
         """Recorded change events of this entity, newest first."""
         _checked_id(entity_id)
@@ -174,7 +177,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
         entity_type: Annotated[
             str | None, Query(alias="type", max_length=63, description="only this type")
         ] = None,
-        limit: Annotated[int, Query(ge=1, description="at most 100")] = 20,
+        limit: Annotated[int, Query(ge=1, le=MAX_STORED_INT, description="at most 100")] = 20,
     ) -> Any:
         """Catalog entities matching ``q`` (type, id, attribute values), best first.
 
@@ -209,7 +212,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/schemas/{entity_type}", tags=["schemas"])
     async def get_schema(
-        entity_type: str, version: Annotated[int | None, Query(ge=1)] = None
+        entity_type: str, version: Annotated[int | None, Query(ge=1, le=MAX_STORED_INT)] = None
     ) -> Any:
         """The current schema, or with ``version`` a registered version from the catalog."""
         if version is None:
@@ -272,10 +275,7 @@ def ops_router(ctx: ApiContext) -> APIRouter:
             return error_response(
                 413, "PAYLOAD_TOO_LARGE", f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"
             )
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise ValidationError("webhook body must be JSON") from None
+        payload = parse_json(body, "the webhook body")  # depth and text checked: 400
         if ctx.webhook_sink is not None:
             accepted = await ctx.webhook_sink(adapter_name, payload)
         else:

@@ -49,6 +49,7 @@ from dictamesh.core.errors import (
     SchemaCompatibilityError,
     ValidationError,
 )
+from dictamesh.core.inputs import InvalidInput, parse_json
 
 __all__ = [
     "REGISTRY_CONTENT_TYPE",
@@ -75,6 +76,8 @@ _REQUEST_MEDIA_TYPES = frozenset(
     }
 )
 _MAX_VERSION = 2**31 - 1
+#: ids are 4 bytes in Confluent's wire format: no larger id can exist
+_MAX_SCHEMA_ID = 2**31 - 1
 _METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
@@ -174,9 +177,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise RegistryError(415, 415, f"HTTP 415 Unsupported Media Type: {media}")
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise RegistryError(400, 400, f"Malformed JSON request body: {exc}") from exc
+        # nesting and text (no NUL, no lone surrogate) checked like every other edge
+        body = parse_json(raw, "the request body") if raw.strip() else {}
+    except InvalidInput as exc:
+        raise RegistryError(400, 400, f"Malformed JSON request body: {exc.message}") from None
     if not isinstance(body, dict):
         raise RegistryError(422, 422, "the request body must be a JSON object")
     return body
@@ -224,9 +228,12 @@ def _version(raw: str) -> int | None:
 
 def _schema_id(raw: str) -> int:
     try:
-        return int(raw)
+        schema_id = int(raw)
     except ValueError:
         raise _schema_not_found(f"Schema {raw} not found") from None
+    if not 1 <= schema_id <= _MAX_SCHEMA_ID:  # never sent to the database (it may not fit)
+        raise _schema_not_found(f"Schema {raw} not found")
+    return schema_id
 
 
 def _compatibility(body: dict[str, Any]) -> Compatibility:

@@ -16,6 +16,7 @@ should answer with, so REST, GraphQL and the CLI translate errors the same way::
     │   │   └── CircuitOpenError                 503
     │   ├── SourceRateLimited                    503
     │   └── SourceResponseError                  502 (garbage / unexpected shape)
+    │       └── SourceRejectedRequest            502 (a 4xx: about the request, not the source)
     ├── EventBusError                            503
     │   ├── SerializationError                   400
     │   └── SubscriberTooSlow                    503 (a live subscriber fell behind, dropped)
@@ -26,7 +27,8 @@ should answer with, so REST, GraphQL and the CLI translate errors the same way::
     ├── AuthenticationError                      401 (no/invalid credentials)
     ├── PermissionDenied                         403 (authenticated, not allowed)
     ├── AuthUnavailable                          503 (cannot verify now, e.g. JWKS down)
-    └── TenantQuotaExceeded                      429 (a tenant's quota is used up for now)
+    ├── TenantQuotaExceeded                      429 (a tenant's quota is used up for now)
+    └── InternalError                            500 (our own bug; generic message only)
 
 Example::
 
@@ -51,6 +53,7 @@ __all__ = [
     "DictaMeshError",
     "EntityNotFound",
     "EventBusError",
+    "InternalError",
     "MissingDependencyError",
     "NotFoundError",
     "PermissionDenied",
@@ -59,6 +62,7 @@ __all__ = [
     "SerializationError",
     "SourceError",
     "SourceRateLimited",
+    "SourceRejectedRequest",
     "SourceResponseError",
     "SourceUnavailable",
     "SubscriberTooSlow",
@@ -144,6 +148,8 @@ class SourceError(DictaMeshError):
     code = "SOURCE_ERROR"
     http_status = 502
     retryable: ClassVar[bool] = False
+    #: whether it says the source is unhealthy (circuit breakers count only those)
+    counts_against_source: ClassVar[bool] = True
 
 
 class SourceUnavailable(SourceError):
@@ -170,6 +176,14 @@ class SourceRateLimited(SourceError):
 class SourceResponseError(SourceError):
     code = "SOURCE_BAD_RESPONSE"
     http_status = 502
+
+
+class SourceRejectedRequest(SourceResponseError):
+    """The source refused the request with a 4xx (not 408/429): the source is up and said
+    something about *this* request, so no circuit breaker counts it."""
+
+    code = "SOURCE_REJECTED_REQUEST"
+    counts_against_source = False
 
 
 class EventBusError(DictaMeshError):
@@ -259,3 +273,14 @@ class TenantQuotaExceeded(DictaMeshError):
     def __init__(self, message: str, retry_after: float, **details: Any) -> None:
         super().__init__(message, retry_after=round(retry_after, 3), **details)
         self.retry_after = retry_after
+
+
+class InternalError(DictaMeshError):
+    """A bug on our side (e.g. in an adapter hook before any request was sent).
+
+    Its message is generic on purpose: the exception behind it goes to the log, never to
+    the caller. Not a :class:`SourceError`, so no circuit breaker counts it.
+    """
+
+    code = "INTERNAL"
+    http_status = 500

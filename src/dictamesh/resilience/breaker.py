@@ -18,10 +18,13 @@ Two trip rules, both over the last ``window_seconds``:
 While OPEN (and for calls beyond the probe budget while HALF_OPEN) calls fail fast with
 :class:`~dictamesh.core.errors.CircuitOpenError` without touching the source.
 
-Only errors that say something about the source's health count as failures: every
-:class:`~dictamesh.core.errors.SourceError` (timeouts, 5xx, 429, garbage answers). A
-not-found or validation error means the source answered, so it counts as a success;
-anything else (a bug, a cancellation) is neutral.
+Only errors that say something about the source's health count as failures: a
+:class:`~dictamesh.core.errors.SourceError` whose ``counts_against_source`` is set
+(timeouts, 5xx, 429, garbage answers; not a 4xx refusal of one request). A not-found or
+validation error means the source answered, so it counts as a success; a caller's input
+refused before any request (:class:`~dictamesh.core.inputs.InvalidInput`), our own bug
+(:class:`~dictamesh.core.errors.InternalError` or any other exception) or a cancellation
+is neutral: one caller's bad input never opens the circuit for the others.
 
 Every state change is a :class:`BreakerTransition` handed to the listeners
 (:meth:`CircuitBreaker.add_listener`) and logged as a structured ``dictamesh.resilience``
@@ -47,7 +50,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from dictamesh.core.errors import CircuitOpenError, DictaMeshError, SourceError
+from dictamesh.core.errors import CircuitOpenError, DictaMeshError, InternalError, SourceError
+from dictamesh.core.inputs import InvalidInput
 
 __all__ = [
     "BreakerListener",
@@ -138,7 +142,15 @@ class BreakerStats:
 
 def is_source_failure(exc: BaseException) -> bool:
     """Whether ``exc`` counts against the breaker (see the module docstring)."""
-    return isinstance(exc, SourceError) and not isinstance(exc, CircuitOpenError)
+    return (
+        isinstance(exc, SourceError)
+        and exc.counts_against_source
+        and not isinstance(exc, CircuitOpenError)
+    )
+
+
+def _says_nothing_about_the_source(exc: BaseException) -> bool:
+    return not isinstance(exc, DictaMeshError) or isinstance(exc, InvalidInput | InternalError)
 
 
 class CircuitBreaker:
@@ -299,10 +311,10 @@ class CircuitBreaker:
             self._probes_in_flight = max(0, self._probes_in_flight - 1)
         if exc is not None and is_source_failure(exc):
             self._on_failure(probe)
-        elif exc is None or isinstance(exc, DictaMeshError):
+        elif exc is None or not _says_nothing_about_the_source(exc):
             # the source answered (possibly "not found"): that is a healthy source
             self._on_success(probe)
-        # anything else (cancellation, a bug in our code) says nothing about the source
+        # anything else (cancellation, bad input, a bug in our code) is neutral
 
     def _on_failure(self, probe: bool) -> None:
         now = self._clock()
