@@ -206,6 +206,7 @@ class MeshNode:
         self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
         await self.governance.start(self.metrics, spawn=self._spawn)
         await self.bus.connect()
+        await self._state.initialize()  # once, before capture tasks share the new file
         for config in self.settings.adapters:
             self.registry.register(self.registry.build(config, cache=self.cache, state=self._state))
         for extra in self._extra_adapters:
