@@ -300,7 +300,11 @@ async def run_demo_mesh(
         settings = demo_settings(sources, state_dir, backend, poll, urls=urls)
         if traces:
             settings = settings.model_copy(
-                update={"observability": ObservabilitySettings(traces_exporter="memory")}
+                update={
+                    "observability": ObservabilitySettings(
+                        traces_exporter="memory", debug_traces=True
+                    )
+                }
             )
         async with (
             MeshNode(settings, ingest_group=_ingest_group(settings, backend)) as node,

@@ -203,6 +203,9 @@ class ObservabilitySettings(_Section):
     #: (production); console: coloured human lines (demo)
     log_format: Literal["none", "json", "console"] = "none"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: serve ``GET /debug/traces`` (needs ``traces_exporter: memory``): admins only, each
+    #: tenant-bound admin its tenant's traces; off by default (``dictamesh demo`` sets it)
+    debug_traces: bool = False
 
 
 _TOPIC_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
