@@ -182,8 +182,8 @@ def api_router(ctx: ApiContext) -> APIRouter:
         """
         if q is None:
             raise ValidationError("query parameter 'q' is required")
-        hits = await catalog.search_entities(q, entity_type=entity_type, limit=limit)
-        return {"query": q.strip(), "results": await governed.search_results(ctx, q, hits)}
+        results = await governed.search(ctx, q, entity_type, limit)  # hidden values unsearched
+        return {"query": q.strip(), "results": results}
 
     @router.get("/lineage/{entity_type}", tags=["catalog"])
     async def get_type_lineage(entity_type: str) -> Any:

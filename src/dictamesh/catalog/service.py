@@ -24,7 +24,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -467,13 +467,20 @@ class CatalogService:
             return int((await conn.execute(query)).scalar_one())
 
     async def search_entities(
-        self, text: str, *, entity_type: str | None = None, limit: int = 20
+        self,
+        text: str,
+        *,
+        entity_type: str | None = None,
+        limit: int = 20,
+        hidden: Mapping[str, Collection[str]] | None = None,
     ) -> list[EntitySearchResult]:
         """Active entities of the current tenant matching ``text``, best first.
 
         Matches the entity's type, id and attribute values. On PostgreSQL the search is
         fuzzy (``"Jhon Smtih"`` finds John Smith; see migration 0002); on SQLite each word
         must occur as written (case-insensitive). An exact id ranks first with score 1.
+        ``hidden`` (``{entity_type: top-level attribute names}``): values the caller may
+        not read in clear, left out of matching, scores and ``matched``.
         Empty or over-long ``text`` raises :class:`ValidationError`, ``limit`` above
         :data:`~dictamesh.catalog._search.MAX_SEARCH_LIMIT` :class:`QueryLimitExceeded`.
 
@@ -491,6 +498,7 @@ class CatalogService:
                 q=q,
                 entity_type=entity_type,
                 limit=limit,
+                hidden=hidden,
             )
 
     # --- relationships -------------------------------------------------------------------------
