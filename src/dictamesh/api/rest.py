@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 
 from dictamesh.api import governance_routes as governed
 from dictamesh.api.errors import error_response
+from dictamesh.api.webhook_auth import check_webhook_signature
 from dictamesh.core.errors import (
     DictaMeshError,
     EntityNotFound,
@@ -272,6 +273,8 @@ def ops_router(ctx: ApiContext) -> APIRouter:
             return error_response(
                 413, "PAYLOAD_TOO_LARGE", f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"
             )
+        # 401 for an unsigned/forged body, before it is parsed or any source is called
+        check_webhook_signature(ctx.registry.by_name(adapter_name), body, request.headers)
         try:
             payload = json.loads(body)
         except ValueError:
