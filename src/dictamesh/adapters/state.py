@@ -136,7 +136,7 @@ class SqliteChangeStateStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(self._connect()) as db:
                 # another *process* may be switching the same new file: retry briefly
-                _busy_retry(lambda: db.execute("PRAGMA journal_mode=WAL"), self.busy_timeout)
+                busy_retry(lambda: db.execute("PRAGMA journal_mode=WAL"), self.busy_timeout)
                 for statement in _SCHEMA:
                     db.execute(statement)
             self._ready = True
@@ -200,7 +200,7 @@ class SqliteChangeStateStore:
         await asyncio.to_thread(self._write, adapter, watermark, rows)
 
 
-def _busy_retry(job: Any, timeout: float) -> Any:
+def busy_retry(job: Any, timeout: float) -> Any:
     """Run ``job`` again while SQLite answers "database is locked", up to ``timeout``s."""
     deadline = time.monotonic() + timeout
     delay = 0.01
