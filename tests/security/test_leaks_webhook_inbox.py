@@ -13,6 +13,7 @@ must reach the catalog's event log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -139,3 +140,34 @@ async def test_acknowledged_webhooks_survive_sigkill(tmp_path: Path) -> None:
                 assert not missing, (len(pending), missing, log.read_text()[-3000:])
         finally:
             stop(node)
+
+
+async def test_the_inbox_is_written_before_the_answer_and_replayed_once(tmp_path: Path) -> None:
+    """In process: accepted work is in the inbox when ``handle_webhook`` returns, leaves it
+    once emitted, and a new adapter object (a restart) replays what was left, in order."""
+    from dictamesh.core.models import EventType
+    from dictamesh.testing.adapters import FakeAdapter, fake_config
+
+    path = tmp_path / "changes.sqlite3"
+    inbox = SqliteWebhookInbox(path)
+    config = fake_config(poll_interval_seconds=None)  # webhooks only
+    records = [{"id": "w-1", "name": "A"}]
+    async with FakeAdapter(config, records=records) as adapter:
+        adapter.webhook_inbox = inbox
+        assert await adapter.handle_webhook({"id": "w-1"}) == 1
+        adapter.put("w-1", name="B")
+        assert await adapter.handle_webhook({"id": "w-1"}) == 1
+        stored = await inbox.pending(config.name)
+        assert [raws[0]["attributes"]["name"] for _, raws, _ in stored] == ["A", "B"]
+        # "crash": this adapter never streams; a new one (same state) replays both versions
+    async with FakeAdapter(config, records=[{"id": "w-1", "name": "C"}]) as restarted:
+        restarted.webhook_inbox = SqliteWebhookInbox(path)
+        stream = restarted.stream_changes()
+        first = await asyncio.wait_for(anext(stream), 5)
+        second = await asyncio.wait_for(anext(stream), 5)
+        assert (first.event_type, first.after) == (EventType.CREATED, {"name": "A"})
+        assert (second.event_type, second.after) == (EventType.UPDATED, {"name": "B"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(anext(stream), 0.3)  # asks past B: B is handled
+        assert await inbox.pending(config.name) == []
+        await stream.aclose()
