@@ -86,7 +86,7 @@ class AdapterConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     #: HMAC-SHA256 key of this adapter's webhooks: when set, unsigned or wrongly signed
-    #: ones get 401 (``docs/security.md``); env: ``DICTAMESH_ADAPTERS__0__WEBHOOK_SECRET``
+    #: ones get 401 (``docs/security.md``, ``docs/api.md``)
     webhook_secret: SecretStr | None = None
     #: how far a timestamped signature (``X-DictaMesh-Signature: t=...``) may be from now
     webhook_tolerance_seconds: float = Field(default=300.0, gt=0, le=86_400)

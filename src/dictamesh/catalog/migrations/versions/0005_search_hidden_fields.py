@@ -147,6 +147,9 @@ $$
 def upgrade() -> None:
     if op.get_context().dialect.name != "postgresql":
         return
+    # Loads pg_trgm into this session: until then its GUC is an unknown placeholder, and a
+    # non-superuser may not give a function a SET of it ("permission denied to set").
+    op.execute("SELECT word_similarity('a', 'a')")
     op.execute(_SEARCH_VISIBLE)
     op.execute(f"REVOKE ALL ON FUNCTION {SEARCH_ANY_TENANT}{_ARGS} FROM PUBLIC")
     op.execute(_SEARCH_GUARDED)
