@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import secrets
 import tempfile
 import time
 import uuid
@@ -224,6 +225,8 @@ def demo_settings(
         # a fixed, public key: demo tokens/hashes stay stable across restarts (never in prod)
         "governance": {"policy_file": str(DEMO_POLICY_FILE), "masking_key": "dictamesh-demo"},
     }
+    for adapter in raw["adapters"]:  # the sources sign their webhooks with it (run_demo)
+        adapter["webhook_secret"] = secrets.token_urlsafe(32)
     if backend == "production":
         urls = urls or ProductionUrls.from_env()
         run = run_id or _new_run_id()
@@ -300,23 +303,32 @@ async def run_demo_mesh(
         settings = demo_settings(sources, state_dir, backend, poll, urls=urls)
         if traces:
             settings = settings.model_copy(
-                update={"observability": ObservabilitySettings(traces_exporter="memory")}
+                update={
+                    "observability": ObservabilitySettings(
+                        traces_exporter="memory", debug_traces=True
+                    )
+                }
             )
         async with (
             MeshNode(settings, ingest_group=_ingest_group(settings, backend)) as node,
             serve_in_process(node.asgi_app(), host, port, what="API server") as api_url,
         ):
             # Sources push webhooks to the node; polling stays on as the safety net.
-            names = {a.kind: a.name for a in settings.adapters}
+            configs = {a.kind: a for a in settings.adapters}
             async with httpx.AsyncClient(timeout=5) as client:
                 for kind, base in (
                     ("customers_directus", sources.customers_url),
                     ("products_rest", sources.products_url),
                     ("invoices_ecommerce", sources.invoices_url),
                 ):
+                    config = configs[kind]
+                    secret = config.webhook_secret
                     response = await client.post(
                         f"{base}/_admin/webhooks",
-                        json={"url": f"{api_url}/webhooks/{names[kind]}"},
+                        json={
+                            "url": f"{api_url}/webhooks/{config.name}",
+                            "secret": None if secret is None else secret.get_secret_value(),
+                        },
                     )
                     response.raise_for_status()
             yield DemoMesh(sources=sources, node=node, api_url=api_url)

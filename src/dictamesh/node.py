@@ -42,6 +42,7 @@ from typing import Any
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.adapters.state import SqliteChangeStateStore
+from dictamesh.adapters.webhook_inbox import SqliteWebhookInbox
 from dictamesh.api.app import ApiContext, create_app
 from dictamesh.cache.base import CacheBackend
 from dictamesh.cache.keys import entity_key
@@ -146,6 +147,8 @@ class MeshNode(AsyncResource):
         self.changes = ChangeFeed(queue_size=settings.graphql.subscription_queue_size)
         self._extra_adapters = list(adapters or [])
         self._state = SqliteChangeStateStore(Path(settings.state_dir) / "changes.sqlite3")
+        #: accepted webhooks, stored before the 202 (beside the change state)
+        self._webhook_inbox = SqliteWebhookInbox(Path(settings.state_dir) / "changes.sqlite3")
         self._catalog: CatalogService | None = None
         #: policy, masking, audit writer, retention (``docs/governance.md``); set by start()
         self.governance: NodeGovernance | None = None
@@ -194,11 +197,15 @@ class MeshNode(AsyncResource):
         self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
         await self.governance.start(self.metrics, spawn=self._spawn)
         await self.bus.connect()
+        await self._state.initialize()  # once, before capture tasks share the new file
+        await self._webhook_inbox.initialize()
         for config in self.settings.adapters:
             self.registry.register(self.registry.build(config, cache=self.cache, state=self._state))
         for extra in self._extra_adapters:
             self.registry.register(extra)
         for registered in self.registry.adapters():
+            if isinstance(registered, AdapterBase):  # webhooks durable before their 202
+                registered.webhook_inbox = self._webhook_inbox
             await registered.connect()
             await self.catalog.register_schema(registered.get_schema())
         for topic in self.topics:  # a tenant's topic gets its base topic's spec

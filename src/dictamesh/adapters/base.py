@@ -63,6 +63,7 @@ import hashlib
 import itertools
 import json
 import logging
+import sqlite3
 import time
 import uuid
 from collections import deque
@@ -80,6 +81,7 @@ from dictamesh.adapters._sent import track, watch
 from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter
 from dictamesh.adapters.http import parse_retry_after
 from dictamesh.adapters.state import ChangeStateStore, MemoryChangeStateStore, SeenRow
+from dictamesh.adapters.webhook_inbox import WebhookInbox
 from dictamesh.cache.base import JsonDict
 from dictamesh.cache.keys import entity_key
 from dictamesh.cache.memory import MemoryCache
@@ -311,6 +313,8 @@ class _Inbound:
     vanished: list[str]
     #: trace context of the webhook request (parent of the change spans), if traced
     parent: Any = None
+    #: its row in the durable webhook inbox, deleted once every event of it is handled
+    inbox_row: int | None = None
 
 
 _BREAKER: dict[BreakerState, Literal["closed", "open", "half_open"]] = {
@@ -402,6 +406,10 @@ class AdapterBase(DataProductAdapter):
         self._closed = False
         self._inbox: deque[_Inbound] = deque()
         self._wakeup = asyncio.Event()
+        #: where accepted webhooks are stored before the 202 (the node sets it); None:
+        #: memory only, lost if the process dies before they are emitted
+        self.webhook_inbox: WebhookInbox | None = None
+        self._inbox_replayed = False
         self._pending: dict[uuid.UUID, _Commit] = {}
         self._seq = itertools.count(1)
         self._committed_seq = 0
@@ -716,12 +724,16 @@ class AdapterBase(DataProductAdapter):
         polling = interval is not None and self._overrides("fetch_changed_since")
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
+        await self._replay_webhook_inbox()
         while not self._closed:
             if self._inbox:
                 item = self._inbox.popleft()
                 async with contextlib.aclosing(self._inbound_changes(item)) as events:
                     async for event in events:
                         yield event
+                if item.inbox_row is not None and self.webhook_inbox is not None:
+                    # back here only once the consumer took the item's last event
+                    await self.webhook_inbox.done(item.inbox_row)
                 continue
             if polling and loop.time() >= next_poll:
                 assert interval is not None
@@ -783,15 +795,39 @@ class AdapterBase(DataProductAdapter):
         for chunk in _chunks(ids, MAX_QUERY_LIMIT):
             raws.extend(await self._call("fetch_many", partial(self._fetch_many_hook, chunk)))
         returned = {self._transform(raw).id for raw in raws}
-        self._inbox.append(
-            _Inbound(
-                raws=raws,
-                vanished=[i for i in ids if i not in returned],
-                parent=capture_context(),
-            )
+        item = _Inbound(
+            raws=raws,
+            vanished=[i for i in ids if i not in returned],
+            parent=capture_context(),
         )
+        if self.webhook_inbox is not None:  # durable before the caller hears 202
+            try:
+                item.inbox_row = await self.webhook_inbox.put(self.name, raws, item.vanished)
+            except (OSError, sqlite3.Error, TypeError, ValueError) as exc:
+                log.warning("%s: webhook not stored: %r", self.name, exc)
+                raise SourceUnavailable(
+                    f"{self.name}: the webhook could not be stored; retry it later",
+                    adapter=self.name,
+                ) from None
+        self._inbox.append(item)
         self._wakeup.set()
         return len(ids)
+
+    async def _replay_webhook_inbox(self) -> None:
+        """Queue, ahead of new work, the webhooks a previous process accepted but did not
+        finish (once per adapter object)."""
+        if self._inbox_replayed or self.webhook_inbox is None:
+            return
+        self._inbox_replayed = True
+        queued = {i.inbox_row for i in self._inbox}
+        left = [
+            _Inbound(raws=raws, vanished=vanished, inbox_row=row)
+            for row, raws, vanished in await self.webhook_inbox.pending(self.name)
+            if row not in queued  # accepted by this process already: queued in memory
+        ]
+        if left:
+            log.info("%s: replaying %d accepted webhooks", self.name, len(left))
+        self._inbox.extendleft(reversed(left))
 
     async def _poll_changes(self) -> AsyncGenerator[ChangeEvent, None]:
         """Page through ``fetch_changed_since`` from the stored watermark (inclusive)."""

@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -104,12 +106,22 @@ class SqliteChangeStateStore:
     in its thread and the transaction either lands whole or not at all. (aiosqlite's
     per-connection thread showed exactly that failure when capture tasks were cancelled.)
     Several processes may share the file: WAL mode, and SQLite serialises writers.
+
+    The file is set up once (WAL, tables), under a lock: switching a new file to WAL from
+    several connections at once fails with SQLITE_BUSY *at once* (SQLite does not call the
+    busy handler for that lock upgrade), which a fresh demo hit as "database is locked".
+    The node calls :meth:`initialize` before its capture tasks start.
     """
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._ready = False
+        self._init_lock = threading.Lock()  # jobs run in worker threads, not on the loop
+
+    async def initialize(self) -> None:
+        """Create the file, switch it to WAL and create the tables (idempotent)."""
+        await asyncio.to_thread(self._ensure)
 
     def _connect(self) -> sqlite3.Connection:
         # autocommit off by hand: every job below opens its transaction explicitly
@@ -118,12 +130,16 @@ class SqliteChangeStateStore:
     def _ensure(self) -> None:
         if self._ready:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(self._connect()) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                db.execute(statement)
-        self._ready = True
+        with self._init_lock:
+            if self._ready:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(self._connect()) as db:
+                # another *process* may be switching the same new file: retry briefly
+                busy_retry(lambda: db.execute("PRAGMA journal_mode=WAL"), self.busy_timeout)
+                for statement in _SCHEMA:
+                    db.execute(statement)
+            self._ready = True
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         self._ensure()
@@ -182,3 +198,17 @@ class SqliteChangeStateStore:
             for entity_id, version, snap in seen
         ]
         await asyncio.to_thread(self._write, adapter, watermark, rows)
+
+
+def busy_retry(job: Any, timeout: float) -> Any:
+    """Run ``job`` again while SQLite answers "database is locked", up to ``timeout``s."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            return job()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)

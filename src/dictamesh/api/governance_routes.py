@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -60,6 +60,7 @@ from dictamesh.governance.related import (
     visible_flow,
     visible_graph,
 )
+from dictamesh.governance.search import governed_search
 
 if TYPE_CHECKING:
     from dictamesh.api.app import ApiContext
@@ -226,6 +227,31 @@ async def events_body(
     await redactor.commit()
     _report(redactor)
     return out
+
+
+async def search(
+    ctx: ApiContext, text: str, entity_type: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """``GET /search``: the catalog searched without the values the caller cannot read in
+    clear (they must not match, score or order: :mod:`dictamesh.governance.search`)."""
+    governance = _governance(ctx)
+    if governance is None:
+        hits = await ctx.catalog.search_entities(text, entity_type=entity_type, limit=limit)
+        return await search_results(ctx, text, hits)
+    redactor = governance.redactor(current_principal.get(), channel=CHANNEL_REST)
+
+    async def lookup(name: str) -> EntitySchema | None:
+        return await _schema(ctx, name)
+
+    async def run(hidden: Mapping[str, frozenset[str]]) -> Sequence[Any]:
+        extra = {"hidden": hidden} if hidden else {}  # catalogs without hidden fields
+        return await ctx.catalog.search_entities(
+            text, entity_type=entity_type, limit=limit, **extra
+        )
+
+    known = [entity_type] if entity_type is not None else list(ctx.registry.schemas())
+    hits = await governed_search(redactor, run, lookup, known)
+    return await search_results(ctx, text, hits)
 
 
 async def search_results(ctx: ApiContext, text: str, hits: Sequence[Any]) -> list[dict[str, Any]]:

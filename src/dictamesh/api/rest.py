@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from dictamesh.api import governance_routes as governed
 from dictamesh.api.errors import error_response
+from dictamesh.api.webhook_auth import check_webhook_signature
 from dictamesh.core.errors import (
     DictaMeshError,
     EntityNotFound,
@@ -185,8 +186,8 @@ def api_router(ctx: ApiContext) -> APIRouter:
         """
         if q is None:
             raise ValidationError("query parameter 'q' is required")
-        hits = await catalog.search_entities(q, entity_type=entity_type, limit=limit)
-        return {"query": q.strip(), "results": await governed.search_results(ctx, q, hits)}
+        results = await governed.search(ctx, q, entity_type, limit)  # hidden values unsearched
+        return {"query": q.strip(), "results": results}
 
     @router.get("/lineage/{entity_type}", tags=["catalog"])
     async def get_type_lineage(entity_type: str) -> Any:
@@ -275,6 +276,8 @@ def ops_router(ctx: ApiContext) -> APIRouter:
             return error_response(
                 413, "PAYLOAD_TOO_LARGE", f"webhook body larger than {MAX_WEBHOOK_BYTES} bytes"
             )
+        # 401 for an unsigned/forged body, before it is parsed or any source is called
+        check_webhook_signature(ctx.registry.by_name(adapter_name), body, request.headers)
         payload = parse_json(body, "the webhook body")  # depth and text checked: 400
         if ctx.webhook_sink is not None:
             accepted = await ctx.webhook_sink(adapter_name, payload)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
@@ -153,13 +154,20 @@ class EntityStore:
             return int((await conn.execute(query)).scalar_one())
 
     async def search(
-        self, text: str, *, entity_type: str | None = None, limit: int = 20
+        self,
+        text: str,
+        *,
+        entity_type: str | None = None,
+        limit: int = 20,
+        hidden: Mapping[str, Collection[str]] | None = None,
     ) -> list[EntitySearchResult]:
         """Active entities of the current tenant matching ``text``, best first.
 
         Matches the entity's type, id and attribute values. On PostgreSQL the search is
         fuzzy (``"Jhon Smtih"`` finds John Smith; see migration 0002); on SQLite each word
         must occur as written (case-insensitive). An exact id ranks first with score 1.
+        ``hidden`` (``{entity_type: top-level attribute names}``): values the caller may
+        not read in clear, left out of matching, scores and ``matched``.
         Empty or over-long ``text`` raises :class:`ValidationError`, ``limit`` above
         :data:`~dictamesh.catalog._search.MAX_SEARCH_LIMIT` :class:`QueryLimitExceeded`.
         """
@@ -172,6 +180,7 @@ class EntityStore:
                 q=q,
                 entity_type=entity_type,
                 limit=limit,
+                hidden=hidden,
             )
 
 

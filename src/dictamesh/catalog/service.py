@@ -21,7 +21,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,9 +194,14 @@ class CatalogService(AsyncResource):
         return await self.entities.count(entity_type, include_deleted=include_deleted)
 
     async def search_entities(
-        self, text: str, *, entity_type: str | None = None, limit: int = 20
+        self,
+        text: str,
+        *,
+        entity_type: str | None = None,
+        limit: int = 20,
+        hidden: Mapping[str, Collection[str]] | None = None,
     ) -> list[EntitySearchResult]:
-        return await self.entities.search(text, entity_type=entity_type, limit=limit)
+        return await self.entities.search(text, entity_type=entity_type, limit=limit, hidden=hidden)
 
     # --- relationships: GraphStore ----------------------------------------------------------
 

@@ -101,6 +101,11 @@ class AdapterConfig(_Section):
     poll_interval_seconds: float | None = Field(default=2.0, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    #: HMAC-SHA256 key of this adapter's webhooks: when set, unsigned or wrongly signed
+    #: ones get 401 (``docs/security.md``, ``docs/api.md``)
+    webhook_secret: SecretStr | None = None
+    #: how far a timestamped signature (``X-DictaMesh-Signature: t=...``) may be from now
+    webhook_tolerance_seconds: float = Field(default=300.0, gt=0, le=86_400)
 
 
 class BusSettings(_Section):
@@ -231,6 +236,9 @@ class ObservabilitySettings(_Section):
     #: (production); console: coloured human lines (demo)
     log_format: Literal["none", "json", "console"] = "none"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: serve ``GET /debug/traces`` (needs ``traces_exporter: memory``): admins only, each
+    #: tenant-bound admin its tenant's traces; off by default (``dictamesh demo`` sets it)
+    debug_traces: bool = False
 
 
 _TOPIC_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -44,7 +44,11 @@ from dictamesh.core.errors import ConfigurationError, EntityNotFound
 from dictamesh.core.models import EntityRef, validate_entity_id
 from dictamesh.gateway.errors import bad_user_input
 from dictamesh.gateway.schema_builder import Node
-from dictamesh.governance.graphql import guard_catalog_type, type_access, visible_search_hits
+from dictamesh.governance.graphql import (
+    governed_catalog_search,
+    guard_catalog_type,
+    type_access,
+)
 from dictamesh.governance.related import visible_flow, visible_graph
 
 __all__ = [
@@ -485,16 +489,17 @@ class CatalogPart:
         async def catalog_search(
             info: Info, text: str, type: str | None = None, limit: int = 20
         ) -> list[CatalogSearchHit] | None:
-            hits = await catalog.search_entities(text, entity_type=type, limit=limit)
+            # governance: hidden values neither match nor score, nor show in ``matched``
+            found = await governed_catalog_search(info, catalog, text, type, limit)
             return [
                 CatalogSearchHit(
                     entity_type=h.entity_type,
                     entity_id=strawberry.ID(h.entity_id),
                     domain=h.domain,
                     score=h.score,
-                    matched=matched,  # governance: no matches on fields the caller can't see
+                    matched=matched,
                 )
-                for h, matched in await visible_search_hits(info, text, hits, catalog)
+                for h, matched in found
             ]
 
         async def lineage(

@@ -34,7 +34,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from graphql import OperationType
@@ -58,6 +58,7 @@ from dictamesh.governance.policy import Action, Decision
 from dictamesh.governance.related import TypeAccess, visible_changed_fields
 
 __all__ = [
+    "governed_catalog_search",
     "guard_catalog_type",
     "guard_entity",
     "guard_field",
@@ -289,6 +290,36 @@ async def visible_search_hits(
         return [(hit, list(hit.matched)) for hit in hits]
     redactor = governance.redactor(_principal(info), channel=_channel(info))
     return await redactor.search_hits(text, hits, _schema_lookup(info, catalog))
+
+
+async def governed_catalog_search(
+    info: Info[Any, Any], catalog: Any, text: str, entity_type: str | None, limit: int
+) -> list[tuple[Any, list[str]]]:
+    """``catalogSearch``: the catalog searched without the values the caller cannot read
+    in clear (they must not match, score or order the hits), then filtered as
+    :func:`visible_search_hits`."""
+    governance = active_governance()
+    if governance is None:
+        hits = await catalog.search_entities(text, entity_type=entity_type, limit=limit)
+        return [(hit, list(hit.matched)) for hit in hits]
+    from dictamesh.gateway.context import gateway_context
+    from dictamesh.governance.search import governed_search
+
+    redactor = governance.redactor(_principal(info), channel=_channel(info))
+    lookup = _schema_lookup(info, catalog)
+
+    async def run(hidden: Mapping[str, frozenset[str]]) -> Sequence[Any]:
+        extra = {"hidden": hidden} if hidden else {}  # catalogs without hidden fields
+        found: Sequence[Any] = await catalog.search_entities(
+            text, entity_type=entity_type, limit=limit, **extra
+        )
+        return found
+
+    known = (
+        [entity_type] if entity_type is not None else list(gateway_context(info).registry.schemas())
+    )
+    hits = await governed_search(redactor, run, lookup, known)
+    return await redactor.search_hits(text, hits, lookup)
 
 
 def type_access(info: Info[Any, Any], catalog: Any = None) -> TypeAccess | None:

@@ -32,6 +32,11 @@ def setup_observability(settings: DictaMeshSettings) -> None:
     """
     obs = settings.observability
     setup_tracing(obs, service_name=obs.service_name or settings.node_name)
+    from dictamesh.observability.debug_traces import configure_debug_traces
+
+    configure_debug_traces(
+        enabled=obs.debug_traces, auth_mode=settings.auth.mode, admin_role=settings.auth.admin_role
+    )
     if obs.log_format != "none":
         from dictamesh.observability.logs import configure_logging
 

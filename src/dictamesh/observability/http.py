@@ -20,22 +20,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dictamesh.observability.debug_traces import TENANT_ATTRIBUTE, recent_traces
 from dictamesh.observability.metrics import CONTENT_TYPE, MeshMetrics
-from dictamesh.observability.tracing import (
-    mark_error,
-    memory_traces_enabled,
-    tracer,
-    tracing_enabled,
-)
+from dictamesh.observability.tracing import mark_error, tracer, tracing_enabled
 
 __all__ = ["UNMATCHED_ROUTE", "UNTRACED_PATHS", "ObservabilityMiddleware", "instrument_app"]
 
@@ -124,6 +120,9 @@ class ObservabilityMiddleware:
                 current.update_name(f"{method} {route}")
                 current.set_attribute("http.route", route)
                 current.set_attribute("http.response.status_code", status)
+                tenant = _served_tenant(scope)
+                if tenant is not None:  # /debug/traces shows a tenant its own traces only
+                    current.set_attribute(TENANT_ATTRIBUTE, tenant)
                 if status >= 500:
                     current.set_status(Status(StatusCode.ERROR))
                 self._record(method, route, status, started)
@@ -132,6 +131,13 @@ class ObservabilityMiddleware:
         elapsed = time.perf_counter() - started
         self.metrics.http_requests.labels(method, route, str(status)).inc()
         self.metrics.http_duration.labels(method, route).observe(elapsed)
+
+
+def _served_tenant(scope: Scope) -> str | None:
+    # the auth middleware (inside this one) leaves the resolved tenant in scope["state"]
+    state = scope.get("state")
+    tenant = state.get("tenant") if isinstance(state, dict) else None
+    return tenant if isinstance(tenant, str) else None
 
 
 def _trace_graphql(app: FastAPI) -> None:
@@ -147,21 +153,6 @@ def _trace_graphql(app: FastAPI) -> None:
             # Strawberry builds extension instances from this tuple on every request.
             if GraphQLTracing not in schema.extensions:
                 schema.extensions = (GraphQLTracing, *schema.extensions)
-
-
-async def recent_traces(
-    limit: int = Query(20, ge=1, le=200),
-    root: str | None = Query(None, max_length=200, description="root span name contains"),
-) -> Response:
-    """The newest traces of this process (``observability.traces_exporter: memory``)."""
-    if not memory_traces_enabled():
-        body = {"error": {"code": "NOT_FOUND", "message": "recent traces are kept only with"
-                          " observability.traces_exporter: memory"}}  # fmt: skip
-        return JSONResponse(body, status_code=404)
-    # the SDK is the optional [otel] extra: imported only once memory tracing runs
-    from dictamesh.observability.recent import recent_spans
-
-    return JSONResponse({"traces": recent_spans().traces(limit, root)})
 
 
 def instrument_app(

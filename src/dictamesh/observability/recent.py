@@ -24,6 +24,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = ["RECENT_SPANS", "RecentSpans", "recent_spans"]
 
+#: ``dictamesh.observability.debug_traces.TENANT_ATTRIBUTE`` (that module imports FastAPI)
+TENANT_ATTRIBUTE = "dictamesh.tenant"
+
 RECENT_SPANS = 5000
 MAX_TRACES = 200
 
@@ -42,9 +45,12 @@ class RecentSpans(SpanExporter):
         with self._lock:
             self._spans.clear()
 
-    def traces(self, limit: int = 20, root: str | None = None) -> list[dict[str, Any]]:
+    def traces(
+        self, limit: int = 20, root: str | None = None, *, tenant: str | None = None
+    ) -> list[dict[str, Any]]:
         """The newest ``limit`` traces (by their latest span end), spans in start order;
-        ``root``: only traces whose root span's name contains it (case-insensitive)."""
+        ``root``: only traces whose root span's name contains it (case-insensitive);
+        ``tenant``: only traces of requests served for that tenant."""
         with self._lock:
             spans = list(self._spans)
         grouped: dict[int, list[ReadableSpan]] = {}
@@ -66,6 +72,8 @@ class RecentSpans(SpanExporter):
                 continue  # its local parent was never recorded (an untraced request: this one)
             if wanted is not None and wanted not in first.name.lower():
                 continue
+            if tenant is not None and _tenant_of(members) != tenant:
+                continue
             start = min(s.start_time or 0 for s in members)
             end = max(s.end_time or 0 for s in members)
             out.append(
@@ -77,6 +85,14 @@ class RecentSpans(SpanExporter):
                 }
             )
         return out
+
+
+def _tenant_of(members: list[ReadableSpan]) -> str | None:
+    for s in members:
+        found = (s.attributes or {}).get(TENANT_ATTRIBUTE)
+        if isinstance(found, str):
+            return found
+    return None
 
 
 def _span(s: ReadableSpan) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dictamesh.core.webhook_signature import signature_headers
+
 __all__ = [
     "Action",
     "Delivery",
@@ -159,6 +161,8 @@ class RecordStore:
         self.webhook_backoff = webhook_backoff
         self.webhook_timeout = webhook_timeout
         self.webhooks: list[WebhookTarget] = list(webhooks)
+        #: HMAC key per URL target: its deliveries are signed (core.webhook_signature)
+        self.webhook_secrets: dict[str, bytes] = {}
         #: every finished delivery, oldest first (capped)
         self.deliveries: list[Delivery] = []
         self.max_deliveries_kept = 1_000
@@ -272,16 +276,25 @@ class RecordStore:
 
     # --- webhooks ---------------------------------------------------------------------
 
-    def subscribe(self, target: WebhookTarget) -> None:
+    def subscribe(self, target: WebhookTarget, *, secret: str | None = None) -> None:
+        """Deliver to ``target``; with ``secret`` each delivery is signed with it."""
         if target not in self.webhooks:
             self.webhooks.append(target)
+        if isinstance(target, str):
+            if secret:
+                self.webhook_secrets[target] = secret.encode()
+            else:
+                self.webhook_secrets.pop(target, None)
 
     def unsubscribe(self, target: WebhookTarget | None = None) -> None:
         """Remove one subscriber, or all of them."""
         if target is None:
             self.webhooks.clear()
+            self.webhook_secrets.clear()
         elif target in self.webhooks:
             self.webhooks.remove(target)
+            if isinstance(target, str):
+                self.webhook_secrets.pop(target, None)
 
     @property
     def pending_deliveries(self) -> int:
@@ -313,7 +326,12 @@ class RecordStore:
                     async with httpx.AsyncClient(
                         transport=self.webhook_transport, timeout=self.webhook_timeout
                     ) as client:
-                        response = await client.post(target, json=payload)
+                        body = json.dumps(payload).encode()
+                        headers = {"Content-Type": "application/json"}
+                        secret = self.webhook_secrets.get(target)
+                        if secret is not None:  # signed at each attempt: a fresh timestamp
+                            headers.update(signature_headers(secret, body))
+                        response = await client.post(target, content=body, headers=headers)
                     delivery.status = response.status_code
                     delivery.ok = response.is_success
                     delivery.error = None if delivery.ok else f"HTTP {response.status_code}"
@@ -392,7 +410,10 @@ def webhook_admin_routes(store: RecordStore) -> list[Route]:
         url = body.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             return JSONResponse({"error": "'url' must be an http(s) URL"}, status_code=400)
-        store.subscribe(url)
+        secret = body.get("secret")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            return JSONResponse({"error": "'secret' must be a non-empty string"}, status_code=400)
+        store.subscribe(url, secret=secret)
         return JSONResponse({"url": url, "webhooks": _targets(store)}, status_code=201)
 
     async def listing(request: Request) -> Response:

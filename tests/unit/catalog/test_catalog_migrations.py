@@ -60,7 +60,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0004_row_level_security"
+    assert head == "0005_search_hidden_fields"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -68,6 +68,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0001_initial",
         "0002_postgres_specifics",
         "0003_governance",
+        "0004_row_level_security",
         head,
     ]
     assert not before.up_to_date

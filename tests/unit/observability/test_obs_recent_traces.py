@@ -7,7 +7,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from dictamesh.observability import recent, tracing
+from dictamesh.observability import debug_traces, recent, tracing
 from dictamesh.observability.http import instrument_app
 from dictamesh.observability.recent import RecentSpans
 
@@ -62,6 +62,8 @@ async def test_endpoint_serves_traces_only_in_memory_mode(
         assert off.status_code == 404
         assert "traces_exporter: memory" in off.json()["error"]["message"]
         monkeypatch.setattr(tracing._state, "installed", ("memory",))
+        assert (await client.get("/debug/traces")).status_code == 404  # debug_traces off
+        monkeypatch.setattr(debug_traces, "_access", debug_traces._Access(enabled=True))
         record("demo", children=1)
         on = await client.get("/debug/traces", params={"limit": 5})
         assert on.status_code == 200
