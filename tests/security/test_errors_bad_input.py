@@ -20,6 +20,7 @@ from websockets.typing import Subprotocol
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.core.inputs import bad_text_reason
+from dictamesh.core.webhook_signature import signature_headers
 from dictamesh.demo import DemoMesh, run_demo_mesh
 from dictamesh.resilience.breaker import BreakerState
 
@@ -247,9 +248,18 @@ def webhook_url(mesh: DemoMesh) -> str:
     return f"/webhooks/{customers_adapter(mesh).name}"
 
 
+def signed(mesh: DemoMesh, body: bytes | str) -> dict[str, str]:
+    """Headers of a correctly signed webhook (the demo sets a secret per adapter), so the
+    body itself is what gets checked."""
+    secret = customers_adapter(mesh).config.webhook_secret
+    assert secret is not None
+    raw = body.encode() if isinstance(body, str) else body
+    return {**JSON_HEADERS, **signature_headers(secret.get_secret_value().encode(), raw)}
+
+
 async def test_a_deeply_nested_webhook_body_is_400(mesh: DemoMesh, http: httpx.AsyncClient) -> None:
     body = b"[" * 50_000 + b"]" * 50_000
-    response = await http.post(webhook_url(mesh), content=body, headers=JSON_HEADERS)
+    response = await http.post(webhook_url(mesh), content=body, headers=signed(mesh, body))
     assert response.status_code == 400, response.text
     assert rest_code(response) == "VALIDATION_ERROR"
     assert_no_internals(response)
@@ -262,7 +272,7 @@ async def test_bad_text_in_webhook_ids_is_400(
     adapter = customers_adapter(mesh)
     before = adapter.policy.stats().attempts
     body = '{"collection": "customers", "event": "items.update", "keys": [' + key + "]}"
-    response = await http.post(webhook_url(mesh), content=body, headers=JSON_HEADERS)
+    response = await http.post(webhook_url(mesh), content=body, headers=signed(mesh, body))
     assert response.status_code == 400, response.text
     assert rest_code(response) == "VALIDATION_ERROR"
     assert_no_internals(response)

@@ -78,9 +78,10 @@ async def test_acknowledged_webhooks_survive_sigkill(tmp_path: Path) -> None:
     async with run_sample_sources() as sources:
         port = free_port()
         adapters = [
-            a.model_dump(mode="json")
+            # a dump masks secrets (SecretStr): the node's file needs the real key
+            {**a.model_dump(mode="json"), "api_key": a.api_key.get_secret_value()}
             for a in reference_adapter_configs(sources, poll_interval_seconds=None)
-            if a.kind == "products_rest"
+            if a.kind == "products_rest" and a.api_key is not None
         ]
         settings: dict[str, Any] = {
             "node_name": "inbox-test",
