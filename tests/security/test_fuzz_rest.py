@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from tests.security.graphql_grammar import EDGE_INTS, REAL_WORDS, hostile_text, junk, plain_text
+from tests.security.graphql_grammar import EDGE_INTS, hostile_text, plain_text
 from tests.security.graphql_grammar import Alphabet as Values
+from tests.security.rest_grammar import Route, requests, routes_of
 from tests.security.support import (
     ATTACK,
     REST_DEADLINE,
@@ -25,18 +25,11 @@ from tests.security.support import (
 
 pytestmark = pytest.mark.slow
 
-Route = tuple[str, str, list[dict[str, Any]]]
-
-
 @pytest.fixture(scope="module")
 def routes(node: RunningNode) -> list[Route]:
     with httpx.Client(base_url=node.url, timeout=10) as http:
         document = http.get("/openapi.json").json()
-    found = [
-        (method.upper(), path, operation.get("parameters") or [])
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-    ]
+    found = routes_of(document)
     assert len(found) > 40, "the OpenAPI document lost its routes"
     return found
 
@@ -45,39 +38,6 @@ def routes(node: RunningNode) -> list[Route]:
 def http(node: RunningNode) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=node.url, timeout=30) as client:
         yield client
-
-
-def encode(value: Any) -> str:
-    """A path segment or query value as a client would percent-encode it (lone surrogates
-    as their UTF-8-like bytes, which are not valid UTF-8)."""
-    text = value if isinstance(value, str) else str(value).lower()
-    return quote(text.encode("utf-8", "surrogatepass"), safe="")
-
-
-def param_values(param: dict[str, Any], values: Values) -> st.SearchStrategy[Any]:
-    schema = param.get("schema") or {}
-    kinds = {s.get("type") for s in schema.get("anyOf", [schema])}
-    typed: st.SearchStrategy[Any] = values.text | st.sampled_from(REAL_WORDS)
-    if "integer" in kinds or "number" in kinds:
-        typed = values.ints | typed
-    if "boolean" in kinds:
-        typed = st.booleans() | typed
-    return typed
-
-
-@st.composite
-def requests(draw: Any, routes: list[Route], values: Values) -> tuple[str, str, bytes | None]:
-    method, path, params = draw(st.sampled_from(routes))
-    query: list[str] = []
-    for param in params:
-        if param["in"] == "path":
-            path = path.replace("{" + param["name"] + "}", encode(draw(param_values(param, values))))
-        elif param["in"] == "query" and draw(st.booleans()):
-            query.append(f"{param['name']}={encode(draw(param_values(param, values)))}")
-    if draw(st.integers(0, 5)) == 0:  # a parameter the route does not know
-        query.append(f"{encode(draw(values.text))}={encode(draw(values.text))}")
-    body = raw_json(draw(junk(values))) if method in ("POST", "PUT", "PATCH") else None
-    return method, path + ("?" + "&".join(query) if query else ""), body
 
 
 small_ints = st.sampled_from([0, -1, 1, 2**31 - 1]) | st.integers(-1000, 1000)
