@@ -3,7 +3,7 @@ their own so that the attacker's CPU (hypothesis, JSON building) does not slow t
 /health latencies measure the node alone.
 
 Run as ``python -m tests.security.node_process STATE_DIR``: prints one JSON line with the API
-and source URLs once serving, and stops when its stdin closes.
+URL once serving and synced (every sample record in the catalog), and stops when its stdin closes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ async def serve(state_dir: Path) -> None:
             MeshNode(settings) as node,
             serve_in_process(node.asgi_app(), "127.0.0.1", 0, shutdown_timeout=2) as url,
         ):
+            # attacks start on the whole catalog: graph walks cost what the full graph costs
+            stores = (sources.customers_store, sources.products_store, sources.invoices_store)
+            expected = sum(len(store.ids()) for store in stores)
+            while await node.catalog.count_entities() < expected:
+                await asyncio.sleep(0.2)
             names = {a.kind: a.name for a in settings.adapters}
             print(json.dumps({"url": url, "adapters": names}), flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
