@@ -106,13 +106,17 @@ def junk(alphabet: Alphabet) -> st.SearchStrategy[Json]:
     scalars = st.none() | st.booleans() | alphabet.ints | st.floats(allow_nan=False) | alphabet.text
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), inner, max_size=3)
+        ),
         max_leaves=8,
     )
 
 
-def values(schema: Schema, ref: TypeRef, alphabet: Alphabet, depth: int = 3) -> st.SearchStrategy[Json]:
+def values(
+    schema: Schema, ref: TypeRef, alphabet: Alphabet, depth: int = 3
+) -> st.SearchStrategy[Json]:
     """Values of the input type ``ref`` mostly; sometimes null or of any type at all."""
     if depth <= 0:
         return junk(alphabet)
@@ -189,7 +193,7 @@ class _Builder:
             for a in spec["args"]
             if a["type"]["kind"] == "NON_NULL" or self.draw(st.booleans())
         ]
-        text = (f"{alias}: " if alias else "") + spec["name"]
+        text = (f"{alias}: " if alias else "") + str(spec["name"])
         if args:
             text += f"({', '.join(args)})"
         target = unwrap(spec["type"])

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hypothesis import strategies as st
+
 from tests.security.graphql_grammar import REAL_WORDS, junk
 from tests.security.graphql_grammar import Alphabet as Values
 from tests.security.support import raw_json
@@ -47,12 +48,12 @@ def requests(draw: Any, routes: list[Route], values: Values) -> tuple[str, str, 
     query: list[str] = []
     for param in params:
         if param["in"] == "path":
-            path = path.replace("{" + param["name"] + "}", encode(draw(param_values(param, values))))
+            path = path.replace(
+                "{" + param["name"] + "}", encode(draw(param_values(param, values)))
+            )
         elif param["in"] == "query" and draw(st.booleans()):
             query.append(f"{param['name']}={encode(draw(param_values(param, values)))}")
     if draw(st.integers(0, 5)) == 0:  # a parameter the route does not know
         query.append(f"{encode(draw(values.text))}={encode(draw(values.text))}")
     body = raw_json(draw(junk(values))) if method in ("POST", "PUT", "PATCH") else None
     return method, path + ("?" + "&".join(query) if query else ""), body
-
-

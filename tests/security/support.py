@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 #: every property's settings: no per-example deadline (the node's own deadlines are asserted
 #: instead), derandomized in CI so a red build replays from its log
@@ -24,6 +24,13 @@ ATTACK = settings(
     deadline=None,
     derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+#: the settings of a property that fails on a known defect (xfail): its explicit example
+#: fails at once, and no shrinking of slow failures (a walk of 27 s, shrunk, is minutes).
+#: Back to ATTACK when the fix lands and the xfail mark goes.
+KNOWN_DEFECT = settings(
+    ATTACK, phases=[Phase.explicit, Phase.reuse, Phase.generate], report_multiple_bugs=False
 )
 
 #: GraphQL's execution limit is 10 s (GraphQLSettings.timeout_seconds): an answer must come
@@ -137,7 +144,8 @@ class HealthWatch:
         # a percentile of a handful of samples is their worst: judged on 20 or more only
         p95 = times[int(len(times) * 0.95) - 1] if len(times) >= 20 else 0.0
         summary = f"{len(times)} samples, p95 {p95 * 1000:.0f} ms, worst {times[-1] * 1000:.0f} ms"
-        assert p95 <= HEALTH_DEADLINE and times[-1] <= HEALTH_WORST, f"/health: {summary}"
+        assert p95 <= HEALTH_DEADLINE, f"/health: {summary}"
+        assert times[-1] <= HEALTH_WORST, f"/health: {summary}"
 
 
 def raw_json(value: Any) -> bytes:

@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.unit.auth.support import bearer, hs_token, settings
-from tests.unit.gateway.fakes import MemoryAdapter, MemoryRegistry
-from tests.unit.governance.enforce_support import CUSTOMER, ORDER, POLICY
 
 from dictamesh.api import ApiContext, create_app
 from dictamesh.catalog.service import CatalogService
@@ -31,6 +28,9 @@ from dictamesh.governance.audit import AuditLog
 from dictamesh.governance.audit_writer import AuditWriter
 from dictamesh.governance.enforce import Governance
 from dictamesh.governance.policy import PolicyEngine
+from tests.unit.auth.support import bearer, hs_token, settings
+from tests.unit.gateway.fakes import MemoryAdapter, MemoryRegistry
+from tests.unit.governance.enforce_support import CUSTOMER, ORDER, POLICY
 
 TENANTS = ("acme", "globex")
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -57,7 +57,7 @@ HIDDEN_B = {
     "credit_score": 3,
     "cards": [{"brand": "visa", "number": "5500 0000 0000 1234"}],
 }
-GLOBEX = {"email": "gus@globex.test", "phone": None, "nickname": "G", "credit_score": 500,
+GLOBEX: dict[str, Any] = {"email": "gus@globex.test", "phone": None, "nickname": "G", "credit_score": 500,
           "cards": []}  # fmt: skip
 
 #: words a search or filter may guess with: each variant's hidden words, and common ones
@@ -71,9 +71,11 @@ class TenantAdapter(MemoryAdapter):
 
     def __init__(self, *args: Any, by_tenant: Mapping[str, list[dict[str, Any]]], **kw: Any):
         super().__init__(*args, **kw)
-        self._by_tenant = {t: {str(r["id"]): dict(r) for r in rows} for t, rows in by_tenant.items()}
+        self._by_tenant = {
+            t: {str(r["id"]): dict(r) for r in rows} for t, rows in by_tenant.items()
+        }
 
-    @property  # type: ignore[override]
+    @property
     def records(self) -> dict[str, dict[str, Any]]:
         return self._by_tenant.get(tenant_id() or "", {})
 
@@ -86,7 +88,10 @@ class World:
     def __init__(self, catalog: CatalogService, hidden: Mapping[str, Any]) -> None:
         self.catalog = catalog
         customers = {
-            "acme": [customer("c-1", "Ada", hidden), customer("c-2", "Bob", GLOBEX | {"email": "bob@example.org"})],
+            "acme": [
+                customer("c-1", "Ada", hidden),
+                customer("c-2", "Bob", GLOBEX | {"email": "bob@example.org"}),
+            ],
             "globex": [customer("g-1", "Gus", GLOBEX)],
         }
         orders = {
@@ -125,7 +130,10 @@ class World:
                         event_id = uuid.uuid5(NAMESPACE, f"{tenant}/{entity.type}/{entity.id}")
                         await self.catalog.register_entity(entity, event_id=str(event_id))
                         event = ChangeEvent.for_change(
-                            EventType.CREATED, entity, event_id=event_id, timestamp=1_767_225_600_000
+                            EventType.CREATED,
+                            entity,
+                            event_id=event_id,
+                            timestamp=1_767_225_600_000,
                         )
                         await self.catalog.record_event(event, event.topic)
             finally:
