@@ -50,11 +50,18 @@ def attack(http: httpx.Client, request: tuple[str, str, bytes | None]) -> None:
     assert_typed_answer(response, elapsed, REST_DEADLINE)
 
 
-@settings(ATTACK, max_examples=150)
+# found by this suite: an entity type that is not a type name makes the graph route build an
+# invalid EntityRef (pydantic ValidationError → 500); the same class of defect as item 6
+@pytest.mark.xfail(strict=True, reason="issue16 item 6 (new case: /entities/0/1/graph)")
+@settings(KNOWN_DEFECT, max_examples=150)
 @given(data=st.data())
+@example(data=None)
 def test_every_route_answers_typed(
-    routes: list[Route], http: httpx.Client, watch: HealthWatch, data: st.DataObject
+    routes: list[Route], http: httpx.Client, watch: HealthWatch, data: st.DataObject | None
 ) -> None:
+    if data is None:
+        attack(http, ("GET", "/api/v1/entities/0/1/graph", None))
+        return
     attack(http, data.draw(requests(routes, Values(text=plain_text, ints=small_ints))))
 
 
