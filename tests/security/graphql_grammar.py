@@ -103,7 +103,13 @@ def plain(value: Json) -> Json:
 
 def junk(alphabet: Alphabet) -> st.SearchStrategy[Json]:
     """Any JSON value: what a confused or hostile client sends for a typed argument."""
-    scalars = st.none() | st.booleans() | alphabet.ints | st.floats(allow_nan=False, allow_infinity=False) | alphabet.text
+    scalars = (
+        st.none()
+        | st.booleans()
+        | alphabet.ints
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | alphabet.text
+    )
     return st.recursive(
         scalars,
         lambda inner: (

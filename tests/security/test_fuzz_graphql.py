@@ -21,7 +21,6 @@ from tests.security.graphql_grammar import (
     plain_text,
 )
 from tests.security.support import (
-    ATTACK,
     KNOWN_DEFECT,
     HealthWatch,
     RunningNode,
@@ -57,12 +56,19 @@ def send(http: httpx.Client, op: Operation, via_get: bool) -> httpx.Response:
     return response
 
 
-@settings(ATTACK, max_examples=120)
+# found by this suite: relationshipGraph(type: "0") builds an invalid EntityRef → INTERNAL
+@pytest.mark.xfail(strict=True, reason="issue16 item 6 (new case: relationshipGraph type)")
+@settings(KNOWN_DEFECT, max_examples=120)
 @given(data=st.data(), via_get=st.booleans())
+@example(data=None, via_get=False)
 def test_random_queries_get_typed_answers(
-    schema: Schema, http: httpx.Client, watch: HealthWatch, data: st.DataObject, via_get: bool
-) -> None:
-    op = data.draw(operations(schema, Alphabet()), label="operation")
+    schema: Schema, http: httpx.Client, watch: HealthWatch, data: st.DataObject | None,
+    via_get: bool,
+) -> None:  # fmt: skip
+    if data is None:
+        op = Operation('{ relationshipGraph(type: "0", id: "1") { __typename } }', {})
+    else:
+        op = data.draw(operations(schema, Alphabet()), label="operation")
     send(http, op, via_get)
 
 

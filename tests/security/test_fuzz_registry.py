@@ -66,9 +66,10 @@ def test_random_avro_evolutions_answer_typed(
 
 
 @pytest.mark.xfail(strict=True, reason="issue16 item 3")
-@settings(KNOWN_DEFECT, max_examples=5)
-@given(width=st.integers(50, 400), fields=st.integers(1, 10))
-@example(width=300, fields=10)
+@settings(KNOWN_DEFECT, max_examples=3)
+@given(width=st.integers(50, 1000), fields=st.integers(1, 5))
+# measured on main: a 600-wide union (130 kB) takes 4.3 s to check, 1000-wide 9.9 s
+@example(width=600, fields=5)
 def test_wide_union_evolutions_answer_in_time(
     http: httpx.Client, watch: HealthWatch, width: int, fields: int
 ) -> None:

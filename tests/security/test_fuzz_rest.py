@@ -14,7 +14,6 @@ from tests.security.graphql_grammar import EDGE_INTS, hostile_text, plain_text
 from tests.security.graphql_grammar import Alphabet as Values
 from tests.security.rest_grammar import Route, requests, routes_of
 from tests.security.support import (
-    ATTACK,
     KNOWN_DEFECT,
     REST_DEADLINE,
     HealthWatch,
@@ -65,11 +64,16 @@ def test_every_route_answers_typed(
     attack(http, data.draw(requests(routes, Values(text=plain_text, ints=small_ints))))
 
 
-@settings(ATTACK, max_examples=80)
+@pytest.mark.xfail(strict=True, reason="issue16 item 6 (new case: /entities/0/1/graph)")
+@settings(KNOWN_DEFECT, max_examples=80)
 @given(data=st.data())
+@example(data=None)
 def test_every_route_answers_typed_with_hostile_text(
-    routes: list[Route], http: httpx.Client, watch: HealthWatch, data: st.DataObject
+    routes: list[Route], http: httpx.Client, watch: HealthWatch, data: st.DataObject | None
 ) -> None:
+    if data is None:
+        attack(http, ("GET", "/api/v1/entities/%00/1/graph", None))
+        return
     attack(http, data.draw(requests(routes, Values(text=hostile_text, ints=small_ints))))
 
 

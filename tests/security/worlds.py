@@ -57,8 +57,13 @@ HIDDEN_B = {
     "credit_score": 3,
     "cards": [{"brand": "visa", "number": "5500 0000 0000 1234"}],
 }
-GLOBEX: dict[str, Any] = {"email": "gus@globex.test", "phone": None, "nickname": "G", "credit_score": 500,
-          "cards": []}  # fmt: skip
+GLOBEX: dict[str, Any] = {
+    "email": "gus@globex.test",
+    "phone": None,
+    "nickname": "G",
+    "credit_score": 500,
+    "cards": [],
+}
 
 #: words a search or filter may guess with: each variant's hidden words, and common ones
 GUESSES = ["zebra", "aqq", "Countess", "Quokka", "812", "3", "0958", "4111", "5500", "ada",
