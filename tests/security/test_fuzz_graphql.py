@@ -21,7 +21,7 @@ from tests.security.graphql_grammar import (
     plain_text,
 )
 from tests.security.support import (
-    KNOWN_DEFECT,
+    ATTACK,
     HealthWatch,
     RunningNode,
     assert_graphql_answer,
@@ -56,9 +56,7 @@ def send(http: httpx.Client, op: Operation, via_get: bool) -> httpx.Response:
     return response
 
 
-# found by this suite: relationshipGraph(type: "0") builds an invalid EntityRef → INTERNAL
-@pytest.mark.xfail(strict=True, reason="issue16 item 6 (new case: relationshipGraph type)")
-@settings(KNOWN_DEFECT, max_examples=120)
+@settings(ATTACK, max_examples=120)
 @given(data=st.data(), via_get=st.booleans())
 @example(data=None, via_get=False)
 def test_random_queries_get_typed_answers(
@@ -72,8 +70,7 @@ def test_random_queries_get_typed_answers(
     send(http, op, via_get)
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 6")
-@settings(KNOWN_DEFECT, max_examples=60)
+@settings(ATTACK, max_examples=60)
 @given(data=st.data())
 @example(data=None)  # catalogSearch(text: "\ud800"): the minimal case, replayed every run
 def test_lone_surrogates_and_nul_get_typed_answers(
@@ -88,8 +85,7 @@ def test_lone_surrogates_and_nul_get_typed_answers(
     send(http, op, via_get=False)
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 6")
-@settings(KNOWN_DEFECT, max_examples=20)
+@settings(ATTACK, max_examples=20)
 @given(data=st.data())
 def test_subscriptions_over_plain_http_are_refused_typed(
     schema: Schema, http: httpx.Client, watch: HealthWatch, data: st.DataObject
@@ -98,8 +94,7 @@ def test_subscriptions_over_plain_http_are_refused_typed(
     send(http, op, via_get=False)
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 6")
-@settings(KNOWN_DEFECT, max_examples=15)
+@settings(ATTACK, max_examples=15)
 @given(depth=st.integers(10, 200_000), shape=st.sampled_from(["[", '{"a":']))
 @example(depth=100_000, shape="[")
 def test_deeply_nested_variables_get_typed_answers(

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.security.graphql_grammar import INTROSPECTION, Alphabet, Schema, operations
 from tests.security.rest_grammar import Route, requests, routes_of
-from tests.security.support import ATTACK, KNOWN_DEFECT, raw_json
+from tests.security.support import ATTACK, raw_json
 from tests.security.worlds import ACME_ADMIN, CALLERS, GUESSES, HIDDEN_A, HIDDEN_B, World, world
 
 pytestmark = pytest.mark.slow
@@ -104,8 +104,7 @@ async def test_rest_answers_do_not_depend_on_hidden_values(
     same(a, b, f"{caller}: {method} {url}")
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 4")
-@settings(KNOWN_DEFECT, max_examples=40)
+@settings(ATTACK, max_examples=40)
 @given(text=phrases, caller=st.sampled_from(sorted(CALLERS)), via_graphql=st.booleans())
 @example(text="ada zebra", caller="acme-support", via_graphql=False)
 async def test_search_answers_do_not_depend_on_hidden_values(

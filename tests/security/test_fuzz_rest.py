@@ -14,7 +14,7 @@ from tests.security.graphql_grammar import EDGE_INTS, hostile_text, plain_text
 from tests.security.graphql_grammar import Alphabet as Values
 from tests.security.rest_grammar import Route, requests, routes_of
 from tests.security.support import (
-    KNOWN_DEFECT,
+    ATTACK,
     REST_DEADLINE,
     HealthWatch,
     RunningNode,
@@ -49,10 +49,8 @@ def attack(http: httpx.Client, request: tuple[str, str, bytes | None]) -> None:
     assert_typed_answer(response, elapsed, REST_DEADLINE)
 
 
-# found by this suite: an entity type that is not a type name makes the graph route build an
 # invalid EntityRef (pydantic ValidationError → 500); the same class of defect as item 6
-@pytest.mark.xfail(strict=True, reason="issue16 item 6 (new case: /entities/0/1/graph)")
-@settings(KNOWN_DEFECT, max_examples=150)
+@settings(ATTACK, max_examples=150)
 @given(data=st.data())
 @example(data=None)
 def test_every_route_answers_typed(
@@ -64,8 +62,7 @@ def test_every_route_answers_typed(
     attack(http, data.draw(requests(routes, Values(text=plain_text, ints=small_ints))))
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 6 (new case: /entities/0/1/graph)")
-@settings(KNOWN_DEFECT, max_examples=80)
+@settings(ATTACK, max_examples=80)
 @given(data=st.data())
 @example(data=None)
 def test_every_route_answers_typed_with_hostile_text(
@@ -77,8 +74,7 @@ def test_every_route_answers_typed_with_hostile_text(
     attack(http, data.draw(requests(routes, Values(text=hostile_text, ints=small_ints))))
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 6")
-@settings(KNOWN_DEFECT, max_examples=80)
+@settings(ATTACK, max_examples=80)
 @given(data=st.data())
 @example(data=None)
 def test_every_route_answers_typed_with_huge_integers(

@@ -16,7 +16,6 @@ from tests.security.graphql_grammar import REAL_WORDS, hostile_text, junk, plain
 from tests.security.graphql_grammar import Alphabet as Values
 from tests.security.support import (
     ATTACK,
-    KNOWN_DEFECT,
     REST_DEADLINE,
     HealthWatch,
     RunningNode,
@@ -76,8 +75,7 @@ def test_shaped_webhooks_with_plain_ids(
 
 # a lone surrogate in an id: 500 (item 6), and the source call it makes counts against
 # the source's breaker, for everyone (item 1)
-@pytest.mark.xfail(strict=True, reason="issue16 items 1 and 6")
-@settings(KNOWN_DEFECT, max_examples=40)
+@settings(ATTACK, max_examples=40)
 @given(adapter=st.sampled_from(sorted(SHAPES)), keys=ids(hostile_text))
 @example(adapter="customers_directus", keys=["\ud800"])
 def test_shaped_webhooks_with_hostile_ids(

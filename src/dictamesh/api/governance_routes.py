@@ -536,7 +536,7 @@ def governance_router(ctx: ApiContext, governance: Governance) -> APIRouter:
         if not isinstance(ctx.catalog, CatalogService):
             return unavailable("erasure")
         report = await erase_entity(
-            ctx.catalog, governance.publisher, EntityRef(type=request.entity_type, id=entity_id)
+            ctx.catalog, governance.publisher, EntityRef.from_input(request.entity_type, entity_id)
         )
         published = governance.publisher is not None
         log = audit_log()

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -37,6 +37,7 @@ from dictamesh.core.errors import (
 from dictamesh.core.inputs import MAX_STORED_INT, parse_json
 from dictamesh.core.models import (
     MAX_QUERY_LIMIT,
+    TYPE_NAME_PATTERN,
     EntityRef,
     HealthState,
     HealthStatus,
@@ -61,6 +62,8 @@ Limit = Annotated[
     int, Query(ge=1, le=MAX_STORED_INT, description=f"page size, at most {MAX_QUERY_LIMIT}")
 ]
 Cursor = Annotated[str | None, Query(max_length=512, description="from a previous page")]
+#: an entity type in a path, checked at the edge (400) before any lookup
+EntityTypePath = Annotated[str, Path(pattern=TYPE_NAME_PATTERN, description="entity type")]
 
 
 def _checked_id(entity_id: str) -> str:
@@ -96,7 +99,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
             raise UnknownEntityType(entity_type, list(registry.entity_types()))
 
     @router.get("/entities/{entity_type}/{entity_id}", tags=["entities"])
-    async def get_entity(entity_type: str, entity_id: str, live: bool = False) -> Any:
+    async def get_entity(entity_type: EntityTypePath, entity_id: str, live: bool = False) -> Any:
         """Where an entity lives (catalog); ``live=true`` adds the source's current record.
 
         When the live read fails the location is still returned, with ``live: null`` and
@@ -119,7 +122,9 @@ def api_router(ctx: ApiContext) -> APIRouter:
         return await governed.entity_body(ctx, entity_type, entity_id, body)  # masked
 
     @router.get("/entities/{entity_type}", tags=["entities"])
-    async def list_entities(entity_type: str, limit: Limit = 50, cursor: Cursor = None) -> Any:
+    async def list_entities(
+        entity_type: EntityTypePath, limit: Limit = 50, cursor: Cursor = None
+    ) -> Any:
         """A page of entities, read from the data product's source."""
         adapter = registry.for_type(entity_type)
         if limit > MAX_QUERY_LIMIT:
@@ -133,7 +138,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/entities/{entity_type}/{entity_id}/graph", tags=["catalog"])
     async def get_graph(
-        entity_type: str,
+        entity_type: EntityTypePath,
         entity_id: str,
         depth: Annotated[int, Query(ge=1, le=10)] = 3,
         direction: str = "both",
@@ -145,7 +150,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
         await governed.check_readable(ctx, entity_type, entity_id)  # 403 before any lookup
         try:
             graph = await catalog.query_relationship_graph(
-                EntityRef(type=entity_type, id=entity_id),
+                EntityRef.from_input(entity_type, entity_id),
                 max_depth=depth,
                 direction=direction,
                 limit=limit,
@@ -159,7 +164,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/entities/{entity_type}/{entity_id}/events", tags=["catalog"])
     async def get_events(
-        entity_type: str,
+        entity_type: EntityTypePath,
         entity_id: str,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         since_ms: Annotated[int | None, Query(ge=0, le=MAX_STORED_INT)] = None,
@@ -190,7 +195,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
         return {"query": q.strip(), "results": results}
 
     @router.get("/lineage/{entity_type}", tags=["catalog"])
-    async def get_type_lineage(entity_type: str) -> Any:
+    async def get_type_lineage(entity_type: EntityTypePath) -> Any:
         """Where this data product's data comes from and goes to (flows naming types you
         may not read are left out: ``withheld_edges`` counts them)."""
         await governed.check_readable(ctx, entity_type)
@@ -198,7 +203,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
         return await governed.lineage_body(ctx, _json(await catalog.get_lineage(entity_type)))
 
     @router.get("/lineage/{entity_type}/{entity_id}", tags=["catalog"])
-    async def get_entity_lineage(entity_type: str, entity_id: str) -> Any:
+    async def get_entity_lineage(entity_type: EntityTypePath, entity_id: str) -> Any:
         _checked_id(entity_id)
         await governed.check_readable(ctx, entity_type, entity_id)
         await ensure_known(entity_type)
@@ -213,7 +218,8 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/schemas/{entity_type}", tags=["schemas"])
     async def get_schema(
-        entity_type: str, version: Annotated[int | None, Query(ge=1, le=MAX_STORED_INT)] = None
+        entity_type: EntityTypePath,
+        version: Annotated[int | None, Query(ge=1, le=MAX_STORED_INT)] = None,
     ) -> Any:
         """The current schema, or with ``version`` a registered version from the catalog."""
         if version is None:

@@ -22,13 +22,17 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from dictamesh.core.errors import ValidationError
 
 __all__ = [
     "MAX_QUERY_LIMIT",
     "SLA",
+    "TYPE_NAME_PATTERN",
     "AdapterMetrics",
     "Cardinality",
     "ChangeEvent",
@@ -60,7 +64,9 @@ __all__ = [
 MAX_QUERY_LIMIT = 500
 """Largest page any query may ask for; larger limits are refused, never silently cut."""
 
-_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+#: entity types, relationship types: lower snake case, at most 63 characters
+TYPE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+_NAME = TYPE_NAME_PATTERN
 _ENTITY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 
@@ -133,6 +139,18 @@ class EntityRef(_Model):
 
     def __str__(self) -> str:
         return f"{self.type}:{self.id}"
+
+    @classmethod
+    def from_input(cls, entity_type: str, entity_id: str) -> Self:
+        """A ref from a caller's input: a malformed type or id is a typed 400
+        (:class:`~dictamesh.core.errors.ValidationError`), not a pydantic error that would
+        surface as a 500. The message names the field, never the value."""
+        try:
+            return cls(type=entity_type, id=entity_id)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "ref"
+            raise ValidationError(f"invalid entity {field}: {first['msg']}") from None
 
 
 class EntityVersionRef(EntityRef):

@@ -479,7 +479,7 @@ class CatalogPart:
             entity_id = _checked_id(id)
             await guard_catalog_type(info, type, catalog, entity_id)  # before any lookup
             graph = await catalog.query_relationship_graph(
-                EntityRef(type=type, id=entity_id),
+                EntityRef.from_input(type, entity_id),
                 max_depth=depth,
                 direction=direction.value,
                 limit=limit,
