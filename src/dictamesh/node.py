@@ -52,7 +52,7 @@ from dictamesh.core.errors import CacheUnavailable, PermissionDenied, Serializat
 from dictamesh.core.models import HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
-from dictamesh.events.consume import BatchHandler, run_consumer
+from dictamesh.events.consume import BatchHandler, ConsumerStats, run_consumer
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.serde import JsonEventSerializer, Serializer
@@ -254,7 +254,9 @@ class MeshNode:
             ),
             max_attempts=self.settings.bus.max_delivery_attempts,
             stop=self._stop,
-            stats=self.metrics.watch_consumer(self.bus, self.ingest_group, lambda: self.topics),
+            stats=self.metrics.watch_consumer(
+                self.bus, self.ingest_group, lambda: self.topics, ConsumerStats()
+            ),
         )
 
     async def _run_invalidation(self) -> None:
@@ -302,7 +304,9 @@ class MeshNode:
             self.topics,
             handle,
             stop=self._stop,
-            stats=self.metrics.watch_consumer(self.bus, group, lambda: self.topics),
+            stats=self.metrics.watch_consumer(
+                self.bus, group, lambda: self.topics, ConsumerStats()
+            ),
         )
 
     async def readiness(self) -> dict[str, HealthStatus]:

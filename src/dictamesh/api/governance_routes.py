@@ -61,7 +61,7 @@ from dictamesh.governance.related import (
 )
 
 if TYPE_CHECKING:
-    from dictamesh.api.app import ApiContext
+    from dictamesh.api.context import ApiContext
 
 __all__ = [
     "REDACTED_HEADER",

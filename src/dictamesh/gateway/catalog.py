@@ -43,8 +43,8 @@ from strawberry.types.field import StrawberryField
 from dictamesh.core.errors import ConfigurationError, EntityNotFound
 from dictamesh.core.models import EntityRef, validate_entity_id
 from dictamesh.gateway.errors import bad_user_input
+from dictamesh.gateway.governance import guard_catalog_type, type_access, visible_search_hits
 from dictamesh.gateway.schema_builder import Node
-from dictamesh.governance.graphql import guard_catalog_type, type_access, visible_search_hits
 from dictamesh.governance.related import visible_flow, visible_graph
 
 __all__ = [

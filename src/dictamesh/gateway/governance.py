@@ -1,5 +1,7 @@
-"""Governance hooks of the generated GraphQL types (called by
-:mod:`dictamesh.gateway.schema_builder` and :mod:`dictamesh.gateway.catalog`).
+"""Governance over GraphQL: the hooks of the generated types (called by
+:mod:`dictamesh.gateway.schema_builder`, :mod:`dictamesh.gateway.catalog` and
+:mod:`dictamesh.gateway.subscriptions`). The decisions, masking and audit are plain functions
+of :mod:`dictamesh.governance`; this module is only their GraphQL glue.
 
 * :func:`guard_field` wraps the resolver of every generated attribute field: a classified
   field is decided, audited and masked each time it is resolved; an unclassified one only
@@ -44,6 +46,7 @@ from dictamesh.core.context import current_principal
 from dictamesh.core.errors import DictaMeshError, PermissionDenied
 from dictamesh.core.models import EntitySchema, FieldSpec, FieldType, Query
 from dictamesh.core.principal import Principal
+from dictamesh.gateway.context import CONTEXT_KEY, gateway_context
 from dictamesh.governance.enforce import (
     CHANNEL_GRAPHQL,
     CHANNEL_SUBSCRIPTION,
@@ -68,7 +71,6 @@ __all__ = [
     "visible_search_hits",
 ]
 
-_CONTEXT_KEY = "dictamesh"  # as dictamesh.gateway.context.CONTEXT_KEY (no import: a cycle)
 _MISSING = object()
 _MASKABLE = frozenset({FieldType.STRING, FieldType.JSON})
 
@@ -77,7 +79,7 @@ def _principal(info: Info[Any, Any]) -> Principal | None:
     """The request's caller: ``GatewayContext.principal``, else the auth middleware's."""
     ctx = info.context
     if isinstance(ctx, Mapping):
-        ctx = ctx.get(_CONTEXT_KEY, ctx)
+        ctx = ctx.get(CONTEXT_KEY, ctx)
     found = getattr(ctx, "principal", _MISSING)
     if found is _MISSING:
         return current_principal.get()
@@ -207,8 +209,6 @@ async def guard_subscribe(info: Info[Any, Any], entity_type: str) -> None:
     governance = active_governance()
     if governance is None:
         return
-    from dictamesh.gateway.context import gateway_context
-
     schema = gateway_context(info).registry.schemas().get(entity_type)
     await governance.check_entity(
         _principal(info),
@@ -227,8 +227,6 @@ async def guard_query(info: Info[Any, Any], entity_type: str, query: Query) -> N
     governance = active_governance()
     if governance is None:
         return
-    from dictamesh.gateway.context import gateway_context  # the gateway imports this module
-
     schema = gateway_context(info).registry.schemas().get(entity_type)
     if schema is None:
         return
@@ -260,8 +258,6 @@ async def guard_query(info: Info[Any, Any], entity_type: str, query: Query) -> N
 
 def _schema_lookup(info: Info[Any, Any], catalog: Any) -> SchemaLookup:
     """Schemas from the request's adapters, else from ``catalog.get_schema``."""
-    from dictamesh.gateway.context import gateway_context
-
     schemas = gateway_context(info).registry.schemas()
     get_schema = getattr(catalog, "get_schema", None)
 
@@ -327,8 +323,6 @@ def visible_changed(
     governance = active_governance()
     if governance is None:
         return list(names), 0
-    from dictamesh.gateway.context import gateway_context
-
     schema = gateway_context(info).registry.schemas().get(entity_type)
     return visible_changed_fields(
         governance, _principal(info), schema, names, channel=_channel(info)
