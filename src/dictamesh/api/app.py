@@ -16,6 +16,7 @@ from dictamesh.api.context import ApiContext
 from dictamesh.api.errors import install_error_handlers
 from dictamesh.api.governance_routes import install_governance
 from dictamesh.api.graphql_cache import CachingGraphQLApp
+from dictamesh.api.observability import instrument_app
 from dictamesh.api.rest import api_router, ops_router
 from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.auth import install_auth
@@ -24,7 +25,6 @@ from dictamesh.catalog.service import CatalogService
 from dictamesh.gateway.catalog import CatalogPart
 from dictamesh.gateway.limits import QueryLimits, install_limits
 from dictamesh.gateway.subscriptions import build_live_schema
-from dictamesh.observability.http import instrument_app
 from dictamesh.tenancy.quotas import install_tenant_quotas
 
 # ApiContext is create_app's argument, so it is named here too (its home is api/context.py).

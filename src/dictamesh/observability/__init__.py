@@ -3,9 +3,11 @@
 
 * :mod:`~dictamesh.observability.tracing` — tracer setup and the span helpers;
 * :mod:`~dictamesh.observability.metrics` — :class:`MeshMetrics`, read at scrape time;
-* :mod:`~dictamesh.observability.http` — request middleware and ``GET /metrics``;
-* :mod:`~dictamesh.observability.graphql` — GraphQL operation spans;
 * :mod:`~dictamesh.observability.logs` — JSON/console logs with trace and tenant ids.
+
+Their transport glue lives with the transport: :mod:`dictamesh.api.observability` (request
+middleware, ``GET /metrics``) and :mod:`dictamesh.gateway.observability` (GraphQL
+operation spans).
 
 Example::
 

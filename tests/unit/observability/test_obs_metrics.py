@@ -12,13 +12,13 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from dictamesh.api.observability import instrument_app
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import SourceUnavailable
 from dictamesh.core.settings import ResilienceSettings
 from dictamesh.events.bus import Message
 from dictamesh.events.consume import ConsumerStats, run_consumer
 from dictamesh.events.topics import TopicSpec
-from dictamesh.observability.http import instrument_app
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.observability.stats import BucketHistogram
 from dictamesh.testing.adapters import FakeAdapter, fake_config

@@ -1,4 +1,4 @@
-"""The HTTP side of observability: a request middleware (server span + RED metrics) and
+"""Observability over HTTP: a request middleware (server span + RED metrics) and
 ``GET /metrics``, installed on an API app by :func:`instrument_app`.
 
 The middleware names everything by **route template** (``/api/v1/entities/{entity_type}``,
@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dictamesh.gateway.observability import GraphQLTracing
 from dictamesh.observability.metrics import CONTENT_TYPE, MeshMetrics
 from dictamesh.observability.tracing import (
     mark_error,
@@ -137,8 +138,6 @@ class ObservabilityMiddleware:
 def _trace_graphql(app: FastAPI) -> None:
     """Add the operation-span extension to every Strawberry GraphQL app routed here."""
     from strawberry.asgi import GraphQL
-
-    from dictamesh.observability.graphql import GraphQLTracing
 
     for route in app.routes:
         endpoint = getattr(route, "endpoint", None)
