@@ -41,9 +41,11 @@ test: install services-up node-deps
 test-unit: install
 	$(BIN)/pytest -m "not postgres and not redis and not kafka and not federation"
 
+# lint-imports: the layer contracts of pyproject.toml [tool.importlinter] (docs/architecture.md).
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -62,4 +64,4 @@ bench: install services-up
 	$(BIN)/python benchmarks/observability_overhead.py
 
 clean:
-	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

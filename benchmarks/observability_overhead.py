@@ -42,10 +42,10 @@ from graphql_cross_domain import (
 
 from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.api.graphql_http import GraphQLApp
+from dictamesh.api.observability import instrument_app
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.core.settings import GraphQLSettings
 from dictamesh.gateway import build_schema
-from dictamesh.observability.http import instrument_app
 from dictamesh.observability.tracing import use_tracer_provider
 from dictamesh.sources.runner import SourceEndpoints, reference_adapter_configs
 

@@ -44,6 +44,7 @@ from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.adapters.state import SqliteChangeStateStore
 from dictamesh.adapters.webhook_inbox import SqliteWebhookInbox
 from dictamesh.api.app import ApiContext, create_app
+from dictamesh.api.debug_traces import setup_debug_traces
 from dictamesh.cache.base import CacheBackend
 from dictamesh.cache.keys import entity_key
 from dictamesh.cache.registry import build_layers
@@ -55,7 +56,7 @@ from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
-from dictamesh.events.consume import BatchHandler, run_consumer
+from dictamesh.events.consume import BatchHandler, ConsumerStats, run_consumer
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
@@ -183,6 +184,7 @@ class MeshNode(AsyncResource):
         self._stop.clear()  # a node may be started again after stop()
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
         setup_observability(self.settings)
+        setup_debug_traces(self.settings)
         catalog = self.settings.catalog
         self._catalog = await CatalogService.open(
             catalog.url.get_secret_value(),
@@ -249,7 +251,9 @@ class MeshNode(AsyncResource):
             ),
             max_attempts=self.settings.bus.max_delivery_attempts,
             stop=self._stop,
-            stats=self.metrics.watch_consumer(self.bus, self.ingest_group, lambda: self.topics),
+            stats=self.metrics.watch_consumer(
+                self.bus, self.ingest_group, lambda: self.topics, ConsumerStats()
+            ),
         )
 
     async def _run_invalidation(self) -> None:
@@ -297,7 +301,9 @@ class MeshNode(AsyncResource):
             self.topics,
             handle,
             stop=self._stop,
-            stats=self.metrics.watch_consumer(self.bus, group, lambda: self.topics),
+            stats=self.metrics.watch_consumer(
+                self.bus, group, lambda: self.topics, ConsumerStats()
+            ),
         )
 
     async def readiness(self) -> dict[str, HealthStatus]:

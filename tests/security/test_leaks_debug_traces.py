@@ -16,10 +16,11 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from dictamesh.api import debug_traces
+from dictamesh.api.observability import instrument_app
 from dictamesh.auth import install_auth
 from dictamesh.core.settings import DictaMeshSettings, ObservabilitySettings
-from dictamesh.observability import debug_traces, recent, tracing
-from dictamesh.observability.http import instrument_app
+from dictamesh.observability import recent, tracing
 from dictamesh.observability.recent import RecentSpans
 from tests.unit.auth.support import hs_token, settings
 
@@ -109,10 +110,8 @@ async def test_an_unbound_admin_sees_every_tenant(client: httpx.AsyncClient) -> 
 
 
 def test_the_setting_reaches_the_endpoint(buffer: RecentSpans) -> None:
-    from dictamesh.observability import setup_observability
-
     on = DictaMeshSettings(observability=ObservabilitySettings(debug_traces=True))
-    setup_observability(on)
+    debug_traces.setup_debug_traces(on)
     assert debug_traces._access.enabled
-    setup_observability(DictaMeshSettings())
+    debug_traces.setup_debug_traces(DictaMeshSettings())
     assert not debug_traces._access.enabled

@@ -6,7 +6,7 @@ around a handful of source-specific fetch/transform methods.
 
 Example::
 
-    adapter = registry.get("customer")
+    adapter = registry.for_type("customer")     # an AdapterRegistry: who serves "customer"
     page = await adapter.query_entities(Query(filters=[FieldFilter(field="country", value="DE")]))
     async for event in adapter.stream_changes():
         ...

@@ -7,8 +7,10 @@ Example::
     app = create_app(ApiContext(registry=registry, catalog=catalog))
 """
 
-from dictamesh.api.app import ApiContext, ApiRegistry, CatalogReader, GraphQLApp, create_app
+from dictamesh.api.app import create_app
+from dictamesh.api.context import ApiContext, ApiRegistry, CatalogReader
 from dictamesh.api.errors import error_body, install_error_handlers
+from dictamesh.api.graphql_http import GraphQLApp
 
 __all__ = [
     "ApiContext",

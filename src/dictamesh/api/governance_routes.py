@@ -63,7 +63,7 @@ from dictamesh.governance.related import (
 from dictamesh.governance.search import governed_search
 
 if TYPE_CHECKING:
-    from dictamesh.api.app import ApiContext
+    from dictamesh.api.context import ApiContext
 
 __all__ = [
     "REDACTED_HEADER",

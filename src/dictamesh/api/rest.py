@@ -46,7 +46,7 @@ from dictamesh.core.models import (
 from dictamesh.core.models import Query as EntityQuery
 
 if TYPE_CHECKING:
-    from dictamesh.api.app import ApiContext
+    from dictamesh.api.context import ApiContext
 
 __all__ = ["MAX_WEBHOOK_BYTES", "api_router", "default_webhook_sink", "ops_router"]
 

@@ -43,12 +43,8 @@ from strawberry.types.field import StrawberryField
 from dictamesh.core.errors import ConfigurationError, EntityNotFound
 from dictamesh.core.models import EntityRef, validate_entity_id
 from dictamesh.gateway.errors import bad_user_input
+from dictamesh.gateway.governance import governed_catalog_search, guard_catalog_type, type_access
 from dictamesh.gateway.schema_builder import Node
-from dictamesh.governance.graphql import (
-    governed_catalog_search,
-    guard_catalog_type,
-    type_access,
-)
 from dictamesh.governance.related import visible_flow, visible_graph
 
 __all__ = [

@@ -87,8 +87,8 @@ from dictamesh.gateway.errors import (
     log_errors,
     pydantic_problems,
 )
+from dictamesh.gateway.governance import guard_entity, guard_field, guard_query
 from dictamesh.gateway.staleness import StaleAnswersExtension
-from dictamesh.governance.graphql import guard_entity, guard_field, guard_query
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -29,7 +29,7 @@ cannot read in clear (denied or masked) are left out and counted in ``withheldCh
 A subscriber whose queue overflows
 gets one ``SUBSCRIBER_TOO_SLOW`` error and its subscription completes. With governance
 active, subscribing needs the policy actions ``subscribe`` and ``read`` on the entity type
-(:func:`dictamesh.governance.graphql.guard_subscribe`).
+(:func:`dictamesh.gateway.governance.guard_subscribe`).
 
 Example::
 
@@ -60,6 +60,7 @@ from dictamesh.core.models import ChangeEvent, EventType, validate_entity_id
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway.context import AdapterSource, gateway_context
 from dictamesh.gateway.errors import bad_user_input
+from dictamesh.gateway.governance import guard_subscribe, visible_changed
 from dictamesh.gateway.loaders import Loaders
 from dictamesh.gateway.schema_builder import (
     MAX_DEPTH,
@@ -73,7 +74,6 @@ from dictamesh.gateway.schema_builder import (
     extension_factories,
     type_name,
 )
-from dictamesh.governance.graphql import guard_subscribe, visible_changed
 
 __all__ = ["ChangeType", "LiveSchemaBuilder", "build_live_schema", "subscription_type"]
 

@@ -3,9 +3,11 @@
 
 * :mod:`~dictamesh.observability.tracing` — tracer setup and the span helpers;
 * :mod:`~dictamesh.observability.metrics` — :class:`MeshMetrics`, read at scrape time;
-* :mod:`~dictamesh.observability.http` — request middleware and ``GET /metrics``;
-* :mod:`~dictamesh.observability.graphql` — GraphQL operation spans;
 * :mod:`~dictamesh.observability.logs` — JSON/console logs with trace and tenant ids.
+
+Their transport glue lives with the transport: :mod:`dictamesh.api.observability` (request
+middleware, ``GET /metrics``) and :mod:`dictamesh.gateway.observability` (GraphQL
+operation spans).
 
 Example::
 
@@ -32,11 +34,6 @@ def setup_observability(settings: DictaMeshSettings) -> None:
     """
     obs = settings.observability
     setup_tracing(obs, service_name=obs.service_name or settings.node_name)
-    from dictamesh.observability.debug_traces import configure_debug_traces
-
-    configure_debug_traces(
-        enabled=obs.debug_traces, auth_mode=settings.auth.mode, admin_role=settings.auth.admin_role
-    )
     if obs.log_format != "none":
         from dictamesh.observability.logs import configure_logging
 

@@ -11,7 +11,7 @@ Example::
 
     metrics = MeshMetrics.for_node(node)     # what MeshNode does
     metrics.instrument_engine(node.catalog.engine)
-    stats = metrics.watch_consumer(node.bus, "audit", lambda: ["crm.contacts.entity_changed"])
+    stats = metrics.watch_consumer(node.bus, "audit", lambda: topics, ConsumerStats())
     await run_consumer(bus, "audit", topics, handler, stats=stats)
     await metrics.refresh()                  # async sources (consumer lag); /metrics does it
     print(metrics.render().decode())
@@ -25,9 +25,9 @@ import math
 import time
 import weakref
 from collections import Counter as _Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -53,12 +53,11 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from dictamesh.catalog.ingest import IngestStats
-    from dictamesh.events.consume import ConsumerStats
-
 __all__ = [
     "BREAKER_STATE_VALUES",
     "CONTENT_TYPE",
+    "ConsumerCounters",
+    "IngestCounters",
     "MeshCollector",
     "MeshMetrics",
     "QueryStats",
@@ -85,6 +84,38 @@ _TRANSITIONS = (
     ("half_open", "closed"),
     ("half_open", "open"),
 )
+
+
+class ConsumerCounters(Protocol):
+    """What a scrape reads of a consumer's counters
+    (:class:`~dictamesh.events.consume.ConsumerStats`): a protocol, because observability
+    sits below the event bus and must not import it."""
+
+    @property
+    def retried(self) -> int: ...
+
+    @property
+    def consumed_by_topic(self) -> Mapping[str, int]: ...
+
+    @property
+    def dead_lettered_by_topic(self) -> Mapping[str, int]: ...
+
+
+class IngestCounters(Protocol):
+    """What a scrape reads of the catalog ingest counters
+    (:class:`~dictamesh.catalog.ingest.IngestStats`)."""
+
+    @property
+    def events(self) -> int: ...
+
+    @property
+    def stale(self) -> int: ...
+
+    @property
+    def duplicates(self) -> int: ...
+
+
+C = TypeVar("C", bound=ConsumerCounters)
 
 
 class _Bus(Protocol):
@@ -197,7 +228,7 @@ def _listen(sync: Engine) -> None:
 class _Consumer:
     group: str
     topics: Callable[[], Sequence[str]]
-    stats: ConsumerStats
+    stats: ConsumerCounters
     bus: _Bus
 
 
@@ -207,7 +238,7 @@ class _Sources:
     caches: list[Any] = field(default_factory=list)
     publishers: list[Any] = field(default_factory=list)
     consumers: dict[str, _Consumer] = field(default_factory=dict)
-    ingest: list[IngestStats] = field(default_factory=list)
+    ingest: list[IngestCounters] = field(default_factory=list)
     #: (topic, partition, group) → lag, refreshed by MeshMetrics.refresh
     lag: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
@@ -265,17 +296,15 @@ class MeshMetrics:
             self._sources.publishers.append(publisher)
 
     def watch_consumer(
-        self, bus: _Bus, group: str, topics: Callable[[], Sequence[str]]
-    ) -> ConsumerStats:
-        """Stats to pass to ``run_consumer(..., stats=...)`` for ``group``; its lag on
-        ``bus`` is read by :meth:`refresh`."""
-        from dictamesh.events.consume import ConsumerStats
-
-        stats = ConsumerStats()
+        self, bus: _Bus, group: str, topics: Callable[[], Sequence[str]], stats: C
+    ) -> C:
+        """Read ``stats`` (a fresh ``ConsumerStats`` to pass to ``run_consumer(...,
+        stats=...)``) for ``group`` at each scrape, and its lag on ``bus`` in
+        :meth:`refresh`. Returns ``stats``."""
         self._sources.consumers[group] = _Consumer(group, topics, stats, bus)
         return stats
 
-    def watch_ingest(self, stats: IngestStats) -> None:
+    def watch_ingest(self, stats: IngestCounters) -> None:
         if not any(s is stats for s in self._sources.ingest):
             self._sources.ingest.append(stats)
 
@@ -502,7 +531,7 @@ class MeshCollector:
 
     # --- catalog --------------------------------------------------------------------------
 
-    def _catalog(self, ingest: list[IngestStats], queries: QueryStats) -> Iterator[Metric]:
+    def _catalog(self, ingest: list[IngestCounters], queries: QueryStats) -> Iterator[Metric]:
         events = CounterMetricFamily(
             "dictamesh_catalog_ingest_events",
             "Change events offered to catalog ingest: applied, stale (older than the"

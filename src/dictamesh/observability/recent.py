@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = ["RECENT_SPANS", "RecentSpans", "recent_spans"]
 
-#: ``dictamesh.observability.debug_traces.TENANT_ATTRIBUTE`` (that module imports FastAPI)
+#: span attribute naming the tenant a request was served for (set by the HTTP middleware)
 TENANT_ATTRIBUTE = "dictamesh.tenant"
 
 RECENT_SPANS = 5000

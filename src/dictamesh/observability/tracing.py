@@ -33,7 +33,7 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -59,11 +59,11 @@ if TYPE_CHECKING:
     import httpx
 
     from dictamesh.core.settings import ObservabilitySettings
-    from dictamesh.events.bus import Message
 
 __all__ = [
     "MAX_BATCH_LINKS",
     "SpanKind",
+    "TracedMessage",
     "capture_context",
     "context_from_trace",
     "context_from_traceparent",
@@ -427,9 +427,23 @@ def record_change(
     return TraceContext(trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}")
 
 
+class TracedMessage(Protocol):
+    """What a consumer span reads of a bus message (:class:`~dictamesh.events.bus.Message`;
+    a protocol: observability sits below the event bus)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, bytes]: ...
+
+
+M = TypeVar("M", bound=TracedMessage)
+
+
 def trace_batches(
-    handler: Callable[[list[Message]], Awaitable[None]], group: str
-) -> Callable[[list[Message]], Awaitable[None]]:
+    handler: Callable[[list[M]], Awaitable[None]], group: str
+) -> Callable[[list[M]], Awaitable[None]]:
     """Wrap a consumer batch handler so each call runs in a CONSUMER span.
 
     The span's parent is the context in the messages' ``traceparent`` header when they
@@ -437,7 +451,7 @@ def trace_batches(
     Either way it links every distinct message context (at most :data:`MAX_BATCH_LINKS`).
     """
 
-    async def handle(messages: list[Message]) -> None:
+    async def handle(messages: list[M]) -> None:
         if not tracing_enabled():
             await handler(messages)
             return

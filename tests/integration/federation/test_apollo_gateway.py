@@ -23,7 +23,7 @@ import pytest
 
 from dictamesh._serving import serve_in_process
 from dictamesh.adapters.registry import AdapterRegistry
-from dictamesh.api.app import GraphQLApp
+from dictamesh.api.graphql_http import GraphQLApp
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import SourceUnavailable
 from dictamesh.core.models import FieldFilter, FilterOp, Query

@@ -12,13 +12,13 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from dictamesh.api.observability import instrument_app
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import SourceUnavailable
 from dictamesh.core.settings import ResilienceSettings
 from dictamesh.events.bus import Message
-from dictamesh.events.consume import run_consumer
+from dictamesh.events.consume import ConsumerStats, run_consumer
 from dictamesh.events.topics import TopicSpec
-from dictamesh.observability.http import instrument_app
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.observability.stats import BucketHistogram
 from dictamesh.testing.adapters import FakeAdapter, fake_config
@@ -136,7 +136,7 @@ async def test_consumer_counts_dead_letters_and_lag_per_group_and_topic() -> Non
         await bus.ensure_topic(TopicSpec(name=TOPIC, partitions=1))
         for i in range(3):
             await bus.publish(TOPIC, f"m{i}".encode(), key="k")
-        stats = metrics.watch_consumer(bus, "audit", lambda: [TOPIC])
+        stats = metrics.watch_consumer(bus, "audit", lambda: [TOPIC], ConsumerStats())
         await metrics.refresh()
         lag = "kafka_consumer_lag"
         assert value(metrics, lag, topic=TOPIC, partition="0", group="audit") == 3
@@ -179,7 +179,7 @@ async def test_lag_of_a_closed_bus_is_left_out_not_an_error() -> None:
     metrics = MeshMetrics(process_metrics=False)
     bus = InMemoryBus()
     await bus.connect()
-    metrics.watch_consumer(bus, "audit", lambda: [TOPIC])
+    metrics.watch_consumer(bus, "audit", lambda: [TOPIC], ConsumerStats())
     await bus.aclose()
     await metrics.refresh()  # must not raise
     assert "kafka_consumer_lag{" not in metrics.render().decode()

@@ -7,8 +7,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from dictamesh.observability import debug_traces, recent, tracing
-from dictamesh.observability.http import instrument_app
+from dictamesh.api import debug_traces
+from dictamesh.api.observability import instrument_app
+from dictamesh.observability import recent, tracing
 from dictamesh.observability.recent import RecentSpans
 
 

@@ -1,8 +1,8 @@
-"""A Strawberry extension that runs each GraphQL operation in a span.
+"""Observability over GraphQL: a Strawberry extension that runs each operation in a span.
 
 The span (``GraphQL query GetCustomer``) is current while the operation executes, so the
 DataLoader batches, adapter calls and source requests it causes nest under it.
-:func:`dictamesh.observability.http.instrument_app` adds it to the app's schema.
+:func:`dictamesh.api.observability.instrument_app` adds it to the app's schema.
 
 Example::
 

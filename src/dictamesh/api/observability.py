@@ -1,4 +1,4 @@
-"""The HTTP side of observability: a request middleware (server span + RED metrics) and
+"""Observability over HTTP: a request middleware (server span + RED metrics) and
 ``GET /metrics``, installed on an API app by :func:`instrument_app`.
 
 The middleware names everything by **route template** (``/api/v1/entities/{entity_type}``,
@@ -29,8 +29,10 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dictamesh.observability.debug_traces import TENANT_ATTRIBUTE, recent_traces
+from dictamesh.api.debug_traces import recent_traces
+from dictamesh.gateway.observability import GraphQLTracing
 from dictamesh.observability.metrics import CONTENT_TYPE, MeshMetrics
+from dictamesh.observability.recent import TENANT_ATTRIBUTE
 from dictamesh.observability.tracing import mark_error, tracer, tracing_enabled
 
 __all__ = ["UNMATCHED_ROUTE", "UNTRACED_PATHS", "ObservabilityMiddleware", "instrument_app"]
@@ -143,8 +145,6 @@ def _served_tenant(scope: Scope) -> str | None:
 def _trace_graphql(app: FastAPI) -> None:
     """Add the operation-span extension to every Strawberry GraphQL app routed here."""
     from strawberry.asgi import GraphQL
-
-    from dictamesh.observability.graphql import GraphQLTracing
 
     for route in app.routes:
         endpoint = getattr(route, "endpoint", None)

@@ -1,5 +1,7 @@
-"""Governance hooks of the generated GraphQL types (called by
-:mod:`dictamesh.gateway.schema_builder` and :mod:`dictamesh.gateway.catalog`).
+"""Governance over GraphQL: the hooks of the generated types (called by
+:mod:`dictamesh.gateway.schema_builder`, :mod:`dictamesh.gateway.catalog` and
+:mod:`dictamesh.gateway.subscriptions`). The decisions, masking and audit are plain functions
+of :mod:`dictamesh.governance`; this module is only their GraphQL glue.
 
 * :func:`guard_field` wraps the resolver of every generated attribute field: a classified
   field is decided, audited and masked each time it is resolved; an unclassified one only
@@ -10,7 +12,7 @@
 * :func:`guard_query` refuses a page of an entity type the caller may not read, and
   filters and sorts on fields it cannot read in clear;
 * :func:`guard_subscribe` refuses a subscription without ``subscribe`` and ``read``;
-* :func:`visible_search_hits` hides search matches on such fields;
+* :func:`governed_catalog_search` searches without the values the caller cannot read;
 * :func:`guard_catalog_type` and :func:`type_access` keep the catalog's entries, graphs and
   lineage to the entity types the caller may read (``dictamesh.gateway.catalog`` filters
   with :mod:`dictamesh.governance.related`); :func:`visible_changed` drops the fields the
@@ -44,6 +46,7 @@ from dictamesh.core.context import current_principal
 from dictamesh.core.errors import DictaMeshError, PermissionDenied
 from dictamesh.core.models import EntitySchema, FieldSpec, FieldType, Query
 from dictamesh.core.principal import Principal
+from dictamesh.gateway.context import CONTEXT_KEY, gateway_context
 from dictamesh.governance.enforce import (
     CHANNEL_GRAPHQL,
     CHANNEL_SUBSCRIPTION,
@@ -56,6 +59,7 @@ from dictamesh.governance.enforce import (
 from dictamesh.governance.masking import REDACTED, MaskStrategy
 from dictamesh.governance.policy import Action, Decision
 from dictamesh.governance.related import TypeAccess, visible_changed_fields
+from dictamesh.governance.search import governed_search
 
 __all__ = [
     "governed_catalog_search",
@@ -66,10 +70,8 @@ __all__ = [
     "guard_subscribe",
     "type_access",
     "visible_changed",
-    "visible_search_hits",
 ]
 
-_CONTEXT_KEY = "dictamesh"  # as dictamesh.gateway.context.CONTEXT_KEY (no import: a cycle)
 _MISSING = object()
 _MASKABLE = frozenset({FieldType.STRING, FieldType.JSON})
 
@@ -78,7 +80,7 @@ def _principal(info: Info[Any, Any]) -> Principal | None:
     """The request's caller: ``GatewayContext.principal``, else the auth middleware's."""
     ctx = info.context
     if isinstance(ctx, Mapping):
-        ctx = ctx.get(_CONTEXT_KEY, ctx)
+        ctx = ctx.get(CONTEXT_KEY, ctx)
     found = getattr(ctx, "principal", _MISSING)
     if found is _MISSING:
         return current_principal.get()
@@ -208,8 +210,6 @@ async def guard_subscribe(info: Info[Any, Any], entity_type: str) -> None:
     governance = active_governance()
     if governance is None:
         return
-    from dictamesh.gateway.context import gateway_context
-
     schema = gateway_context(info).registry.schemas().get(entity_type)
     await governance.check_entity(
         _principal(info),
@@ -228,8 +228,6 @@ async def guard_query(info: Info[Any, Any], entity_type: str, query: Query) -> N
     governance = active_governance()
     if governance is None:
         return
-    from dictamesh.gateway.context import gateway_context  # the gateway imports this module
-
     schema = gateway_context(info).registry.schemas().get(entity_type)
     if schema is None:
         return
@@ -261,8 +259,6 @@ async def guard_query(info: Info[Any, Any], entity_type: str, query: Query) -> N
 
 def _schema_lookup(info: Info[Any, Any], catalog: Any) -> SchemaLookup:
     """Schemas from the request's adapters, else from ``catalog.get_schema``."""
-    from dictamesh.gateway.context import gateway_context
-
     schemas = gateway_context(info).registry.schemas()
     get_schema = getattr(catalog, "get_schema", None)
 
@@ -280,31 +276,16 @@ def _schema_lookup(info: Info[Any, Any], catalog: Any) -> SchemaLookup:
     return lookup
 
 
-async def visible_search_hits(
-    info: Info[Any, Any], text: str, hits: Iterable[Any], catalog: Any = None
-) -> list[tuple[Any, list[str]]]:
-    """``(hit, matched)`` pairs the caller may see (see ``Redactor.search_hits``); schemas
-    come from the request's adapters, else from ``catalog.get_schema``."""
-    governance = active_governance()
-    if governance is None:
-        return [(hit, list(hit.matched)) for hit in hits]
-    redactor = governance.redactor(_principal(info), channel=_channel(info))
-    return await redactor.search_hits(text, hits, _schema_lookup(info, catalog))
-
-
 async def governed_catalog_search(
     info: Info[Any, Any], catalog: Any, text: str, entity_type: str | None, limit: int
 ) -> list[tuple[Any, list[str]]]:
     """``catalogSearch``: the catalog searched without the values the caller cannot read
     in clear (they must not match, score or order the hits), then filtered as
-    :func:`visible_search_hits`."""
+    ``Redactor.search_hits`` filters them."""
     governance = active_governance()
     if governance is None:
         hits = await catalog.search_entities(text, entity_type=entity_type, limit=limit)
         return [(hit, list(hit.matched)) for hit in hits]
-    from dictamesh.gateway.context import gateway_context
-    from dictamesh.governance.search import governed_search
-
     redactor = governance.redactor(_principal(info), channel=_channel(info))
     lookup = _schema_lookup(info, catalog)
 
@@ -358,8 +339,6 @@ def visible_changed(
     governance = active_governance()
     if governance is None:
         return list(names), 0
-    from dictamesh.gateway.context import gateway_context
-
     schema = gateway_context(info).registry.schemas().get(entity_type)
     return visible_changed_fields(
         governance, _principal(info), schema, names, channel=_channel(info)

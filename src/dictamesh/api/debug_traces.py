@@ -22,12 +22,11 @@ from fastapi import Query
 from starlette.responses import JSONResponse, Response
 
 from dictamesh.core.context import current_principal, current_tenant
+from dictamesh.core.settings import DictaMeshSettings
+from dictamesh.observability.recent import TENANT_ATTRIBUTE
 from dictamesh.observability.tracing import memory_traces_enabled
 
 __all__ = ["TENANT_ATTRIBUTE", "configure_debug_traces", "recent_traces"]
-
-#: span attribute naming the tenant a request was served for
-TENANT_ATTRIBUTE = "dictamesh.tenant"
 
 
 @dataclass(frozen=True)
@@ -41,10 +40,18 @@ _access = _Access()
 
 
 def configure_debug_traces(*, enabled: bool, auth_mode: str, admin_role: str) -> None:
-    """Set from the node's settings by ``setup_observability`` (process-wide, like the
-    tracer provider whose spans the endpoint serves)."""
+    """Process-wide, like the tracer provider whose spans the endpoint serves."""
     global _access
     _access = _Access(enabled=enabled, auth_mode=auth_mode, admin_role=admin_role)
+
+
+def setup_debug_traces(settings: DictaMeshSettings) -> None:
+    """Configure the endpoint from a node's settings (``MeshNode.start`` calls it)."""
+    configure_debug_traces(
+        enabled=settings.observability.debug_traces,
+        auth_mode=settings.auth.mode,
+        admin_role=settings.auth.admin_role,
+    )
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
