@@ -26,7 +26,7 @@ from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.observability.recent import TENANT_ATTRIBUTE
 from dictamesh.observability.tracing import memory_traces_enabled
 
-__all__ = ["TENANT_ATTRIBUTE", "configure_debug_traces", "recent_traces"]
+__all__ = ["TENANT_ATTRIBUTE", "configure_debug_traces", "recent_traces", "setup_debug_traces"]
 
 
 @dataclass(frozen=True)
