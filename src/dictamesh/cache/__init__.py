@@ -10,6 +10,7 @@ Example::
 from dictamesh.cache.base import CacheBackend, CacheEntry, JsonDict
 from dictamesh.cache.keys import DEFAULT_TENANT, entity_key, tenant_prefix
 from dictamesh.cache.memory import MemoryCache
+from dictamesh.cache.registry import build_layers, cache_layers
 from dictamesh.cache.tiered import SOURCE_LAYER, CacheResult, LayerStats, TieredCache
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "LayerStats",
     "MemoryCache",
     "TieredCache",
+    "build_layers",
+    "cache_layers",
     "entity_key",
     "tenant_prefix",
 ]
