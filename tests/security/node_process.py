@@ -37,7 +37,14 @@ async def serve(state_dir: Path) -> None:
             while await node.catalog.count_entities() < expected:  # noqa: ASYNC110 (a poll)
                 await asyncio.sleep(0.2)
             names = {a.kind: a.name for a in settings.adapters}
-            print(json.dumps({"url": url, "adapters": names}), flush=True)
+            # the demo signs webhooks per adapter: the attacker signs too, so its bodies reach
+            # the parser instead of stopping at the signature check
+            secrets = {
+                a.name: a.webhook_secret.get_secret_value()
+                for a in settings.adapters
+                if a.webhook_secret is not None
+            }
+            print(json.dumps({"url": url, "adapters": names, "secrets": secrets}), flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 

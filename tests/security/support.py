@@ -57,6 +57,8 @@ class RunningNode:
     url: str
     adapters: dict[str, str]
     process: subprocess.Popen[str]
+    #: adapter name → its webhook secret
+    webhook_secrets: dict[str, str]
 
 
 @contextlib.contextmanager
@@ -80,7 +82,7 @@ def start_node(state_dir: Path, startup_timeout: float = 90.0) -> Iterator[Runni
         if not line:
             raise RuntimeError(f"node did not start: {(state_dir / 'node.log').read_text()}")
         started = json.loads(line)
-        running = RunningNode(started["url"], started["adapters"], process)
+        running = RunningNode(started["url"], started["adapters"], process, started["secrets"])
         _wait_synced(running.url, startup_timeout)
         yield running
     finally:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from dictamesh.core.webhook_signature import signature_headers
 from tests.security.graphql_grammar import REAL_WORDS, hostile_text, junk, plain_text
 from tests.security.graphql_grammar import Alphabet as Values
 from tests.security.support import (
@@ -52,9 +53,18 @@ def ids(text: st.SearchStrategy[str]) -> st.SearchStrategy[list[Any]]:
     return st.lists(one, min_size=1, max_size=5)
 
 
-def post(http: httpx.Client, adapter: str, body: bytes) -> None:
-    response, elapsed = timed(http, "POST", f"/webhooks/{adapter}", body=body)
-    assert_typed_answer(response, elapsed, REST_DEADLINE)
+@pytest.fixture
+def post(http: httpx.Client, node: RunningNode) -> Callable[[str, bytes], None]:
+    """Send a correctly signed webhook: the attack is on the body, past the signature."""
+
+    def send(kind: str, body: bytes) -> None:
+        name = node.adapters[kind]
+        headers = signature_headers(node.webhook_secrets[name].encode(), body)
+        response, elapsed = timed(http, "POST", f"/webhooks/{name}", body=body, headers=headers)
+        assert_typed_answer(response, elapsed, REST_DEADLINE)
+        assert response.status_code != 401, response.text  # signed: the body was judged
+
+    return send
 
 
 def assert_sources_still_served(http: httpx.Client) -> None:
@@ -67,9 +77,13 @@ def assert_sources_still_served(http: httpx.Client) -> None:
 @settings(ATTACK, max_examples=60)
 @given(adapter=st.sampled_from(sorted(SHAPES)), keys=ids(plain_text))
 def test_shaped_webhooks_with_plain_ids(
-    http: httpx.Client, watch: HealthWatch, adapter: str, keys: list[Any]
+    http: httpx.Client,
+    watch: HealthWatch,
+    post: Callable[[str, bytes], None],
+    adapter: str,
+    keys: list[Any],
 ) -> None:
-    post(http, adapter, raw_json(SHAPES[adapter](keys)))
+    post(adapter, raw_json(SHAPES[adapter](keys)))
     assert_sources_still_served(http)
 
 
@@ -79,15 +93,23 @@ def test_shaped_webhooks_with_plain_ids(
 @given(adapter=st.sampled_from(sorted(SHAPES)), keys=ids(hostile_text))
 @example(adapter="customers_directus", keys=["\ud800"])
 def test_shaped_webhooks_with_hostile_ids(
-    http: httpx.Client, watch: HealthWatch, adapter: str, keys: list[Any]
+    http: httpx.Client,
+    watch: HealthWatch,
+    post: Callable[[str, bytes], None],
+    adapter: str,
+    keys: list[Any],
 ) -> None:
-    post(http, adapter, raw_json(SHAPES[adapter](keys)))
+    post(adapter, raw_json(SHAPES[adapter](keys)))
     assert_sources_still_served(http)
 
 
 @settings(ATTACK, max_examples=40)
 @given(adapter=st.sampled_from(sorted(SHAPES)), body=junk(Values(text=plain_text)))
 def test_webhooks_of_any_shape(
-    http: httpx.Client, watch: HealthWatch, adapter: str, body: Any
+    http: httpx.Client,
+    watch: HealthWatch,
+    post: Callable[[str, bytes], None],
+    adapter: str,
+    body: Any,
 ) -> None:
-    post(http, adapter, raw_json(body))
+    post(adapter, raw_json(body))
