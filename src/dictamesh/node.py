@@ -335,6 +335,7 @@ class MeshNode:
                 quotas=self.quotas,
                 changes=self.changes,
                 governance=self.governance.governance if self.governance else None,
+                api=self.settings.api,
             )
         )
 

@@ -19,6 +19,7 @@ from strawberry import Schema
 
 from dictamesh import __version__ as _package_version
 from dictamesh.adapters.contract import DataProductAdapter
+from dictamesh.api.body_limit import BodyLimitMiddleware
 from dictamesh.api.errors import install_error_handlers
 from dictamesh.api.governance_routes import install_governance
 from dictamesh.api.graphql_cache import CachingGraphQLApp
@@ -29,7 +30,7 @@ from dictamesh.auth import Authenticator, install_auth
 from dictamesh.catalog.registry_api import registry_router
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.models import EntitySchema, HealthStatus
-from dictamesh.core.settings import AuthSettings, GraphQLSettings, QuotaSettings
+from dictamesh.core.settings import ApiSettings, AuthSettings, GraphQLSettings, QuotaSettings
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogPart, CatalogSource
@@ -110,6 +111,8 @@ class ApiContext:
     #: the node's change feed: GraphQL subscriptions and response-cache invalidation
     #: (``docs/graphql.md``); ``None``: neither
     changes: ChangeFeed | None = None
+    #: HTTP limits of every route: the request-body cap (docs/security.md)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -145,6 +148,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.add_route("/graphql", graphql_app, methods=["GET", "POST"])  # type: ignore[arg-type]
     app.router.add_websocket_route("/graphql", graphql_app)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.api.max_body_bytes)  # outermost
     instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans
     app.state.dictamesh = ctx
     return app

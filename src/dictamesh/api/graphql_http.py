@@ -63,6 +63,7 @@ from dictamesh.gateway.apq import (
 )
 from dictamesh.gateway.context import AdapterSource
 from dictamesh.gateway.ratelimit import RATE_LIMITED, TokenBucketLimiter, client_key
+from dictamesh.gateway.threaded_parse import install_threaded_parse
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
@@ -210,6 +211,7 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
         )
         self._registry = registry
         self.settings = settings if settings is not None else GraphQLSettings()
+        install_threaded_parse(schema, self.settings.parse_in_thread_bytes)
         self.persisted_queries = (
             persisted_queries
             if persisted_queries is not None

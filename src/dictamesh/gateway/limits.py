@@ -90,6 +90,7 @@ __all__ = [
     "limits_extension",
     "limits_rule",
     "measure_operation",
+    "token_limit_error",
 ]
 
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
@@ -173,7 +174,7 @@ def count_tokens(query: str, *, comments: bool = False, stop_after: int | None =
         return count
 
 
-def _token_error(error: GraphQLError, query: str | None, limit: int) -> GraphQLError | None:
+def token_limit_error(error: GraphQLError, query: str | None, limit: int) -> GraphQLError | None:
     """The coded version of graphql-core's "more than N tokens/comments" syntax error."""
     match = _PARSER_LIMIT.search(error.message)
     if match is None:
@@ -441,7 +442,9 @@ class QueryLimitsExtension(SchemaExtension):
         result = ctx.result
         errors = getattr(result, "errors", None)
         if result is not None and errors and limits.max_tokens:
-            result.errors = [_token_error(e, ctx.query, limits.max_tokens) or e for e in errors]
+            result.errors = [
+                token_limit_error(e, ctx.query, limits.max_tokens) or e for e in errors
+            ]
 
 
 @dataclass(frozen=True)
