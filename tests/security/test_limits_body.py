@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.unit.api.conftest import Node
-from tests.unit.api.test_graphql_ws import closed_with, receive, served, session
-from tests.unit.gateway.fakes import MemoryRegistry
 
 from dictamesh.api import ApiContext, create_app
 from dictamesh.catalog import CatalogService
 from dictamesh.core.settings import ApiSettings, GraphQLSettings
 from dictamesh.events.fanout import ChangeFeed
+from tests.unit.api.conftest import Node
+from tests.unit.api.test_graphql_ws import closed_with, receive, served, session
+from tests.unit.gateway.fakes import MemoryRegistry
 
 CAP = 4096
 
