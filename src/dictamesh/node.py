@@ -336,6 +336,7 @@ class MeshNode(AsyncResource):
                 quotas=self.quotas,
                 changes=self.changes,
                 governance=self.governance.governance if self.governance else None,
+                api=self.settings.api,
             )
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from dictamesh.api.body_limit import BodyLimitMiddleware
 from dictamesh.api.context import ApiContext
 from dictamesh.api.errors import install_error_handlers
 from dictamesh.api.governance_routes import install_governance
@@ -67,6 +68,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.add_route("/graphql", graphql_app, methods=["GET", "POST"])  # type: ignore[arg-type]
     app.router.add_websocket_route("/graphql", graphql_app)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.api.max_body_bytes)  # outermost
     instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans
     app.state.dictamesh = ctx
     return app

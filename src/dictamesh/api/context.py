@@ -22,7 +22,7 @@ from dictamesh import __version__ as _package_version
 from dictamesh.adapters.contract import DataProductAdapter
 from dictamesh.auth import Authenticator
 from dictamesh.core.models import EntitySchema, HealthStatus
-from dictamesh.core.settings import AuthSettings, GraphQLSettings, QuotaSettings
+from dictamesh.core.settings import ApiSettings, AuthSettings, GraphQLSettings, QuotaSettings
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogSource
@@ -100,3 +100,5 @@ class ApiContext:
     #: the node's change feed: GraphQL subscriptions and response-cache invalidation
     #: (``docs/graphql.md``); ``None``: neither
     changes: ChangeFeed | None = None
+    #: HTTP limits of every route: the request-body cap (docs/security.md)
+    api: ApiSettings = field(default_factory=ApiSettings)

@@ -72,6 +72,7 @@ from dictamesh.gateway.context import AdapterSource
 from dictamesh.gateway.errors import BAD_USER_INPUT
 from dictamesh.gateway.input_text import install_text_rule
 from dictamesh.gateway.ratelimit import RATE_LIMITED, TokenBucketLimiter, client_key
+from dictamesh.gateway.threaded_parse import install_threaded_parse
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
@@ -233,6 +234,7 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
         install_text_rule(schema)  # string literals checked like every other input
         self._registry = registry
         self.settings = settings if settings is not None else GraphQLSettings()
+        install_threaded_parse(schema, self.settings.parse_in_thread_bytes)
         self.persisted_queries = (
             persisted_queries
             if persisted_queries is not None

@@ -13,7 +13,12 @@ Confluent Schema Registry) applies them:
 * a writer union: each branch must be readable; a reader union: some branch must read the
   writer's type.
 
-Logical types do not affect compatibility (as in Avro). Reasons are formatted like the
+Logical types do not affect compatibility (as in Avro). The check is linear in the size of
+the schemas: a reader union is indexed by what each branch can read, so a writer branch is
+tried only against the few reader branches of its kind (in reader order: the first that
+reads it wins, as in Avro), and a failed trial is undone from a journal instead of copying
+state. Every schema is bounded first (:mod:`dictamesh.catalog._avro_limits`), and the walk
+stops at the check's deadline with :class:`SchemaTooComplex`. Reasons are formatted like the
 Confluent registry's messages: ``{errorType:'...', description:'...', additionalInfo:'...'}``.
 """
 
@@ -24,11 +29,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dictamesh.catalog._avro_limits import (
+    AvroLimits,
+    Deadline,
+    InvalidAvroSchema,
+    SchemaTooComplex,
+    load_bounded,
+)
 from dictamesh.catalog.records import Compatibility
 from dictamesh.core.errors import MissingDependencyError
 
 __all__ = [
+    "AvroLimits",
     "InvalidAvroSchema",
+    "SchemaTooComplex",
     "avro_compatibility_reasons",
     "avro_schema_check",
     "normalize_avro_schema",
@@ -47,8 +61,9 @@ _PROMOTIONS: dict[str, frozenset[str]] = {
 }
 
 
-class InvalidAvroSchema(ValueError):
-    """The text is not a valid Avro schema (the message says why)."""
+_DEFAULT_LIMITS = AvroLimits()
+#: for stored versions: still bounded in depth (recursion), whatever size they were stored at
+_UNBOUNDED_SIZE = AvroLimits(max_bytes=1 << 30, max_list_items=1 << 30, max_named_types=1 << 30)
 
 
 # --- parsed form --------------------------------------------------------------------------
@@ -95,6 +110,7 @@ class _Named:
     aliases: frozenset[str]
     fields: list[_Field] = field(default_factory=list)
     symbols: tuple[str, ...] = ()
+    symbol_set: frozenset[str] = frozenset()
     has_default: bool = False
     size: int = 0
 
@@ -176,6 +192,7 @@ class _Schema:
             ]
         elif named.kind == "enum":
             named.symbols = tuple(obj["symbols"])
+            named.symbol_set = frozenset(named.symbols)
             named.has_default = "default" in obj
         else:
             named.size = int(obj["size"])
@@ -199,16 +216,14 @@ def _fastavro() -> Any:
     return fastavro
 
 
-def _load(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise InvalidAvroSchema(f"not JSON: {exc}") from exc
+def _load(text: str, limits: AvroLimits = _DEFAULT_LIMITS) -> Any:
+    return load_bounded(text, limits)
 
 
-def validate_avro_schema(text: str) -> None:
-    """Raise :class:`InvalidAvroSchema` unless ``text`` is a valid Avro schema."""
-    obj = _load(text)
+def validate_avro_schema(text: str, limits: AvroLimits = _DEFAULT_LIMITS) -> None:
+    """Raise :class:`InvalidAvroSchema` unless ``text`` is a valid Avro schema within
+    ``limits`` (:class:`SchemaTooComplex` when it is over one)."""
+    obj = _load(text, limits)
     try:
         _fastavro().parse_schema(obj)
     except MissingDependencyError:
@@ -246,10 +261,10 @@ def _check_refs(schema: _Schema, node: _Node, seen: set[str]) -> None:
             _check_refs(schema, branch, seen)
 
 
-def normalize_avro_schema(text: str) -> str:
+def normalize_avro_schema(text: str, limits: AvroLimits = _DEFAULT_LIMITS) -> str:
     """A normalized form: full names everywhere (no ``namespace``), ``{"type": "int"}``
     written ``"int"``, compact JSON with sorted keys. Same meaning, one spelling."""
-    obj = _load(text)
+    obj = _load(text, limits)
 
     def walk(node: Any, namespace: str) -> Any:
         if isinstance(node, str):
@@ -311,15 +326,59 @@ class _Checker:
     """Can ``reader`` read everything ``writer`` writes? Collects every reason it cannot."""
 
     def __init__(
-        self, reader: _Schema, writer: _Schema, reader_label: str, writer_label: str
+        self,
+        reader: _Schema,
+        writer: _Schema,
+        reader_label: str,
+        writer_label: str,
+        deadline: Deadline,
     ) -> None:
         self.reader, self.writer = reader, writer
         self.r_label, self.w_label = reader_label, writer_label
+        self.deadline = deadline
         # Named pairs being (or already) compared: recursive types terminate, and a pair
-        # reached twice is reported once.
+        # reached twice is reported once. The journal lists them in the order assumed, so
+        # a failed union trial can take back exactly its own.
         self.assumed: set[tuple[str, str]] = set()
+        self.journal: list[tuple[str, str]] = []
+        self._indexes: dict[int, dict[tuple[str, ...], list[tuple[int, _Node]]]] = {}
+
+    def _index(self, union: _Union) -> dict[tuple[str, ...], list[tuple[int, _Node]]]:
+        """The reader union's branches by what they can read: built once per union."""
+        index = self._indexes.get(id(union))
+        if index is None:
+            index = {}
+            for position, branch in enumerate(union.branches):
+                node = self.reader.resolve(branch)
+                keys: list[tuple[str, ...]]
+                if isinstance(node, _Prim):
+                    keys = [("prim", node.name)]
+                elif isinstance(node, _Named):
+                    keys = [(node.kind, "name", node.name)]
+                    keys += [(node.kind, "alias", alias) for alias in node.aliases]
+                else:
+                    keys = [(_type_name(node),)]
+                for key in keys:
+                    index.setdefault(key, []).append((position, branch))
+            self._indexes[id(union)] = index
+        return index
+
+    def _candidates(self, union: _Union, w: _Node) -> list[tuple[int, _Node]]:
+        """Reader branches that may read ``w`` (all others fail for sure), in union order."""
+        index = self._index(union)
+        found: dict[int, _Node] = {}
+        if isinstance(w, _Prim):
+            for name in (w.name, *sorted(_PROMOTIONS.get(w.name, ()))):
+                found.update(index.get(("prim", name), ()))
+        elif isinstance(w, _Named):
+            found.update(index.get((w.kind, "name", w.name), ()))
+            found.update(index.get((w.kind, "alias", w.full), ()))
+        else:
+            found.update(index.get((_type_name(w),), ()))
+        return sorted(found.items(), key=lambda item: item[0])
 
     def check(self, r_node: _Node, w_node: _Node, path: str) -> list[str]:
+        self.deadline.tick()
         r = self.reader.resolve(r_node)
         w = self.writer.resolve(w_node)
         if isinstance(w, _Union):
@@ -328,14 +387,14 @@ class _Checker:
                 reasons.extend(self.check(r, branch, path))
             return reasons
         if isinstance(r, _Union):
-            for position, branch in enumerate(r.branches):
-                # A trial on a copy: pairs assumed while trying a branch that fails must
-                # not count as compared.
-                trial = _Checker(self.reader, self.writer, self.r_label, self.w_label)
-                trial.assumed = set(self.assumed)
-                if not trial.check(branch, w, f"{path.rstrip('/')}/{position}"):
-                    self.assumed |= trial.assumed
+            for position, branch in self._candidates(r, w):
+                mark = len(self.journal)
+                if not self.check(branch, w, f"{path.rstrip('/')}/{position}"):
                     return []
+                # pairs assumed while trying a branch that failed do not count as compared
+                for key in self.journal[mark:]:
+                    self.assumed.discard(key)
+                del self.journal[mark:]
             return [
                 _reason(
                     "MISSING_UNION_BRANCH",
@@ -378,6 +437,7 @@ class _Checker:
         if key in self.assumed:
             return []
         self.assumed.add(key)
+        self.journal.append(key)
         reasons: list[str] = []
         if r.kind == "record":
             by_name = {f.name: f for f in w.fields}
@@ -400,7 +460,7 @@ class _Checker:
                         )
                     )
         elif r.kind == "enum":
-            missing = "[" + ", ".join(s for s in w.symbols if s not in r.symbols) + "]"
+            missing = "[" + ", ".join(s for s in w.symbols if s not in r.symbol_set) + "]"
             if missing != "[]" and not r.has_default:
                 reasons.append(
                     _reason(
@@ -422,28 +482,40 @@ class _Checker:
         return reasons
 
 
-def _compatible(reader: _Schema, writer: _Schema, r_label: str, w_label: str) -> list[str]:
-    return _Checker(reader, writer, r_label, w_label).check(reader.root, writer.root, "/")
+def _compatible(
+    reader: _Schema, writer: _Schema, r_label: str, w_label: str, deadline: Deadline
+) -> list[str]:
+    checker = _Checker(reader, writer, r_label, w_label, deadline)
+    return checker.check(reader.root, writer.root, "/")
 
 
 def avro_compatibility_reasons(
-    new: str, previous: Sequence[str], level: Compatibility
+    new: str,
+    previous: Sequence[str],
+    level: Compatibility,
+    limits: AvroLimits = _DEFAULT_LIMITS,
 ) -> list[str]:
     """Why ``new`` may not follow ``previous`` (oldest first) under ``level``; [] if it may.
 
     Plain levels compare with the last of ``previous`` only, ``*_TRANSITIVE`` with each.
     Raises :class:`InvalidAvroSchema` if ``new`` is not a valid schema; an earlier text that
     is not Avro (another schema type under the subject) is a reason, not an error.
+    :class:`SchemaTooComplex` when ``new`` is over ``limits`` or the check outlasts
+    ``limits.check_timeout_seconds``.
     """
     level = Compatibility(level)
     if level is Compatibility.NONE or not previous:
         return []
-    new_schema = _parse(_load(new))
+    deadline = limits.deadline()
+    new_schema = _parse(_load(new, limits))
     against = list(previous) if level.transitive else list(previous)[-1:]
     reasons: list[str] = []
     for text in against:
         try:
-            old = _parse(_load(text))
+            # earlier versions were bounded when stored; only the defaults may have changed
+            old = _parse(_load(text, _UNBOUNDED_SIZE))
+        except SchemaTooComplex:
+            raise
         except InvalidAvroSchema:
             reasons.append(
                 _reason(
@@ -454,9 +526,9 @@ def avro_compatibility_reasons(
             )
             continue
         if level.backward:  # new readers, old data
-            reasons.extend(_compatible(new_schema, old, "new", "old"))
+            reasons.extend(_compatible(new_schema, old, "new", "old", deadline))
         if level.forward:  # old readers, new data
-            reasons.extend(_compatible(old, new_schema, "old", "new"))
+            reasons.extend(_compatible(old, new_schema, "old", "new", deadline))
     return list(dict.fromkeys(reasons))
 
 

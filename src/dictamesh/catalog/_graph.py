@@ -12,18 +12,35 @@ are the shallowest and each node's minimum depth stays exact. ``nodes`` keeps ea
 once at its minimum depth (``limit + 1`` of them, to detect truncation), and the final
 SELECT returns those nodes plus every current edge between two of them, in one round trip.
 All values are bound parameters; only fixed fragments are spliced in for ``direction``.
+
+The statement has a deadline that holds inside the database, not only around the await:
+SQLite gets a progress handler that interrupts the statement once ``timeout_seconds`` have
+passed, PostgreSQL a transaction-local ``statement_timeout``. Either way the caller gets
+:class:`QueryLimitExceeded` (a 400, "narrow the walk"), and the connection is free again at
+once instead of finishing a walk nobody waits for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dictamesh.catalog.records import GraphDirection
+from dictamesh.core.errors import QueryLimitExceeded
 
-__all__ = ["GraphRows", "walk_graph"]
+__all__ = ["GRAPH_TIMEOUT_SECONDS", "GraphRows", "walk_graph"]
+
+#: longest one relationship-graph walk may run in the database
+GRAPH_TIMEOUT_SECONDS = 5.0
+#: SQLite virtual-machine steps between two looks at the clock
+_PROGRESS_STEPS = 10_000
 
 _IS_SUBJECT = "(r.subject_type = w.node_type AND r.subject_id = w.node_id)"
 _IS_OBJECT = "(r.object_type = w.node_type AND r.object_id = w.node_id)"
@@ -54,6 +71,7 @@ WITH RECURSIVE walk(node_type, node_id, depth, path) AS (
       ON r.tenant_id = :tenant AND r.valid_to IS NULL AND {join}
     WHERE w.depth < :max_depth
       AND replace(w.path, '|' || {next_type} || ':' || {next_id} || '|', '') = w.path
+    {recursive_limit}
 ),
 capped AS (
     SELECT node_type, node_id, depth FROM walk LIMIT :max_paths
@@ -78,12 +96,19 @@ JOIN nodes o ON o.node_type = r.object_type AND o.node_id = r.object_id
 WHERE r.tenant_id = :tenant AND r.valid_to IS NULL
 """
 
+# SQLite stops the recursion itself after max_paths rows (a LIMIT in the recursive select
+# bounds the rows ever added); PostgreSQL does not allow it there, and is bounded by the
+# outer LIMIT plus its statement_timeout.
 _STATEMENTS = {
-    direction: text(
+    (dialect, direction): text(
         _SQL.format(
-            join=_JOIN[direction], next_type=_NEXT[direction][0], next_id=_NEXT[direction][1]
+            join=_JOIN[direction],
+            next_type=_NEXT[direction][0],
+            next_id=_NEXT[direction][1],
+            recursive_limit="LIMIT :max_paths" if dialect == "sqlite" else "",
         )
     )
+    for dialect in ("sqlite", "other")
     for direction in ("out", "in", "both")
 }
 
@@ -107,9 +132,67 @@ async def walk_graph(
     max_depth: int,
     node_limit: int,
     max_paths: int,
+    timeout_seconds: float = GRAPH_TIMEOUT_SECONDS,
 ) -> GraphRows:
+    try:
+        async with _deadline(conn, timeout_seconds):
+            return await _walk(
+                conn, tenant, root_type, root_id, direction, max_depth, node_limit, max_paths
+            )
+    except (OperationalError, DBAPIError) as exc:
+        if not _cancelled(exc):
+            raise
+        raise QueryLimitExceeded(
+            f"the relationship graph took longer than {timeout_seconds:g} s; ask for fewer"
+            " hops or a smaller limit",
+            timeout_seconds=timeout_seconds,
+            max_depth=max_depth,
+        ) from None
+
+
+def _cancelled(exc: Exception) -> bool:
+    message = str(getattr(exc, "orig", exc)).lower()
+    return "interrupted" in message or "statement timeout" in message or "cancel" in message
+
+
+@contextlib.asynccontextmanager
+async def _deadline(conn: AsyncConnection, seconds: float) -> AsyncIterator[None]:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT set_config('statement_timeout', :ms, true)"),
+            {"ms": str(max(1, int(seconds * 1000)))},
+        )
+        yield
+        return
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw: Any = (await conn.get_raw_connection()).driver_connection
+    ends = time.monotonic() + seconds
+
+    def past_deadline() -> int:
+        return 1 if time.monotonic() > ends else 0  # non-zero interrupts the statement
+
+    await raw.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+    try:
+        yield
+    finally:
+        await raw.set_progress_handler(None, 0)  # the connection goes back to the pool
+
+
+async def _walk(
+    conn: AsyncConnection,
+    tenant: str,
+    root_type: str,
+    root_id: str,
+    direction: GraphDirection,
+    max_depth: int,
+    node_limit: int,
+    max_paths: int,
+) -> GraphRows:
+    dialect = "sqlite" if conn.dialect.name == "sqlite" else "other"
     result = await conn.execute(
-        _STATEMENTS[direction],
+        _STATEMENTS[dialect, direction],
         {
             "tenant": tenant,
             "root_type": root_type,

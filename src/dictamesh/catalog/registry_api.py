@@ -33,11 +33,12 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.routing import Match
 
+from dictamesh.catalog._avro_limits import AvroLimits
+from dictamesh.catalog._registry_check import ThreadedAvroCheck, off_loop
 from dictamesh.catalog.records import Compatibility, StoredSchema
 from dictamesh.catalog.schemas import (
     InvalidAvroSchema,
     avro_compatibility_reasons,
-    avro_schema_check,
     normalize_avro_schema,
     validate_avro_schema,
 )
@@ -146,6 +147,8 @@ class _RegistryRoute(APIRoute):
                 return await handler(request)
             except RegistryError as exc:
                 return _error(exc.status, exc.error_code, exc.message)
+            except InvalidAvroSchema as exc:  # also SchemaTooComplex from a bounded check
+                return _error(422, 42201, f"Invalid schema: {exc}")
             except RequestValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
@@ -186,8 +189,18 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _schema_from(body: dict[str, Any], *, normalize: bool) -> tuple[str, str]:
+async def _schema_of(request: Request, limits: AvroLimits, *, normalize: bool) -> tuple[str, str]:
+    """:func:`_schema_from` of the request's body, validated in a worker thread: parsing a
+    schema up to the size bound takes time the event loop must not spend."""
+    body = await _json_body(request)
+    return await off_loop(_schema_from, body, normalize=normalize, limits=limits)
+
+
+def _schema_from(
+    body: dict[str, Any], *, normalize: bool, limits: AvroLimits | None = None
+) -> tuple[str, str]:
     """``(schema type, schema text)`` of a register/lookup/compatibility request body."""
+    limits = limits or AvroLimits()
     text = body.get("schema")
     if not isinstance(text, str) or not text.strip():
         raise _invalid_schema("Invalid schema: 'schema' must be a non-empty string")
@@ -205,10 +218,10 @@ def _schema_from(body: dict[str, Any], *, normalize: bool) -> tuple[str, str]:
     if body.get("metadata") or body.get("ruleSet"):
         raise _invalid_schema("Schema metadata and rule sets are not supported by this registry")
     try:
-        validate_avro_schema(text)
+        validate_avro_schema(text, limits)
     except InvalidAvroSchema as exc:
         raise _invalid_schema(f"Invalid schema: {exc}") from exc
-    return schema_type, normalize_avro_schema(text) if normalize else text
+    return schema_type, normalize_avro_schema(text, limits) if normalize else text
 
 
 def _version(raw: str) -> int | None:
@@ -288,10 +301,16 @@ def _incompatible_message(subject: str, exc: SchemaCompatibilityError) -> str:
 # --- the router ----------------------------------------------------------------------------
 
 
-def registry_router(catalog: CatalogService, *, prefix: str = REGISTRY_PREFIX) -> APIRouter:
+def registry_router(
+    catalog: CatalogService,
+    *,
+    prefix: str = REGISTRY_PREFIX,
+    limits: AvroLimits | None = None,
+) -> APIRouter:
     """The Schema Registry API over ``catalog``, under ``prefix`` (the registry URL's path)."""
     router = APIRouter(prefix=prefix, route_class=_RegistryRoute, tags=["schema registry"])
     types = REGISTRY_SCHEMA_TYPES
+    bounds = limits or AvroLimits()  # size, nesting, unions, check time (docs/security.md)
 
     async def subject_rows(subject: str, *, deleted: bool) -> list[StoredSchema]:
         """The subject's versions (``deleted``: soft-deleted too); 40401 if there are none."""
@@ -384,11 +403,18 @@ def registry_router(catalog: CatalogService, *, prefix: str = REGISTRY_PREFIX) -
 
     @router.post("/subjects/{subject}/versions")
     async def register(request: Request, subject: str, normalize: bool = False) -> Response:
-        schema_type, text = _schema_from(await _json_body(request), normalize=normalize)
-        try:
-            registered = await catalog.register_schema_text(
-                subject, schema_type, text, avro_schema_check
+        schema_type, text = await _schema_of(request, bounds, normalize=normalize)
+        check = ThreadedAvroCheck(bounds)
+        level = await catalog.get_compatibility(subject)
+        live = await catalog.list_schemas(subject)
+        if live and level is not Compatibility.NONE:
+            # the check the catalog will make, done ahead and off the event loop
+            earlier = live if level.transitive else live[-1:]
+            await check.prepare(
+                [r.schema_text for r in earlier], canonical_schema_text(text), level
             )
+        try:
+            registered = await catalog.register_schema_text(subject, schema_type, text, check)
         except SchemaCompatibilityError as exc:
             raise RegistryError(409, 409, _incompatible_message(subject, exc)) from exc
         return _respond({"id": registered.id})
@@ -397,10 +423,10 @@ def registry_router(catalog: CatalogService, *, prefix: str = REGISTRY_PREFIX) -
     async def lookup(
         request: Request, subject: str, normalize: bool = False, deleted: bool = False
     ) -> Response:
-        schema_type, text = _schema_from(await _json_body(request), normalize=False)
+        schema_type, text = await _schema_of(request, bounds, normalize=False)
         rows = await subject_rows(subject, deleted=deleted)
         wanted = canonical_schema_text(text)
-        wanted_normal = normalize_avro_schema(text) if normalize else None
+        wanted_normal = await off_loop(normalize_avro_schema, text, bounds) if normalize else None
         matches = [
             r
             for r in rows
@@ -510,7 +536,7 @@ def registry_router(catalog: CatalogService, *, prefix: str = REGISTRY_PREFIX) -
     async def test_compatibility(
         request: Request, subject: str, version: str | None, *, verbose: bool, normalize: bool
     ) -> Response:
-        _, text = _schema_from(await _json_body(request), normalize=normalize)
+        _, text = await _schema_of(request, bounds, normalize=normalize)
         level = await catalog.get_compatibility(subject)
         rows = await catalog.list_schemas(subject, schema_types=types)
         against: Sequence[StoredSchema]
@@ -527,7 +553,9 @@ def registry_router(catalog: CatalogService, *, prefix: str = REGISTRY_PREFIX) -
                 against = [found]
         messages: list[str] = []
         for old in against:
-            reasons = avro_compatibility_reasons(text, [old.schema_text], level)
+            reasons = await off_loop(
+                avro_compatibility_reasons, text, [old.schema_text], level, bounds
+            )
             if reasons:
                 messages.extend(reasons)
                 messages.append(f"{{oldSchemaVersion: {old.version}}}")

@@ -162,6 +162,8 @@ class CacheSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    #: largest request body on any route (413 above it; docs/security.md); 0 = no limit
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
 
 
 class GraphQLSettings(_Section):
@@ -197,6 +199,8 @@ class GraphQLSettings(_Section):
     response_cache_size: int = Field(default=1000, ge=0)
     #: change events one subscriber may have waiting; beyond it, it is dropped
     subscription_queue_size: int = Field(default=100, ge=1)
+    #: documents longer than this are parsed in a worker thread, off the event loop; 0 = never
+    parse_in_thread_bytes: int = Field(default=16_384, ge=0)
 
     @field_validator("field_costs")
     @classmethod

@@ -45,6 +45,7 @@ from graphql import (
     GraphQLObjectType,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     OperationType,
     SchemaMetaFieldDef,
@@ -90,6 +91,7 @@ __all__ = [
     "limits_extension",
     "limits_rule",
     "measure_operation",
+    "token_limit_error",
 ]
 
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
@@ -121,6 +123,9 @@ class QueryLimits:
     #: ``"Type.field"`` → cost of that field (instead of object_cost / scalar_cost)
     field_costs: Mapping[str, int] = field(default_factory=dict)
     slicing_arguments: Sequence[str] = ("first", "last", "limit")
+    #: a field taking both arguments (a relationship graph) walks up to ``depth`` hops of
+    #: ``limit`` nodes each: it costs their product on top (0 in either switches it off)
+    walk_arguments: tuple[str, str] = ("depth", "limit")
     #: False refuses ``__schema``/``__type`` (``__typename`` stays allowed)
     introspection: bool = True
 
@@ -173,7 +178,7 @@ def count_tokens(query: str, *, comments: bool = False, stop_after: int | None =
         return count
 
 
-def _token_error(error: GraphQLError, query: str | None, limit: int) -> GraphQLError | None:
+def token_limit_error(error: GraphQLError, query: str | None, limit: int) -> GraphQLError | None:
     """The coded version of graphql-core's "more than N tokens/comments" syntax error."""
     match = _PARSER_LIMIT.search(error.message)
     if match is None:
@@ -293,6 +298,9 @@ class _Measure:
         named = get_named_type(definition.type)
         is_list = is_list_type(get_nullable_type(definition.type))
         size = self.slice_size(node, definition)
+        if size is None and name == "_entities":
+            # federation: one item per representation, not the default list size
+            size = self.representations(node)
         child_deferred: int | None = None
         if size is not None and is_list:
             factor = size
@@ -310,7 +318,45 @@ class _Measure:
         if own is None:
             composite = is_composite_type(named)
             own = self.limits.object_cost if composite else self.limits.scalar_cost
+        own += self.walk_cost(node, definition)
         return QueryCost(1 + inner.depth, own + factor * inner.complexity, aliases + inner.aliases)
+
+    def representations(self, node: FieldNode) -> int | None:
+        """How many ``representations`` an ``_entities`` call passes (literal or variable)."""
+        for argument in node.arguments or ():
+            if argument.name.value != "representations":
+                continue
+            if isinstance(argument.value, ListValueNode):
+                return len(argument.value.values)
+            if isinstance(argument.value, VariableNode):
+                value = self.variables.get(argument.value.name.value)
+                return len(value) if isinstance(value, list) else 1
+            return 1  # one object, coerced to a list of one
+        return None
+
+    def int_argument(self, node: FieldNode, definition: GraphQLField, name: str) -> int | None:
+        """An int argument's value: literal, variable, or the field's default."""
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            value: Any = None
+            if isinstance(argument.value, IntValueNode):
+                value = int(argument.value.value)
+            elif isinstance(argument.value, VariableNode):
+                var = argument.value.name.value
+                value = self.variables.get(var, self.defaults.get(var))
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        arg = definition.args.get(name)
+        default = getattr(arg, "default_value", None)
+        return default if isinstance(default, int) and not isinstance(default, bool) else None
+
+    def walk_cost(self, node: FieldNode, definition: GraphQLField) -> int:
+        depth_arg, limit_arg = self.limits.walk_arguments
+        if depth_arg not in definition.args or limit_arg not in definition.args:
+            return 0
+        depth = self.int_argument(node, definition, depth_arg) or 0
+        limit = self.int_argument(node, definition, limit_arg) or 0
+        return max(0, depth) * max(0, limit)
 
     def slice_size(self, node: FieldNode, definition: GraphQLField) -> int | None:
         for argument in node.arguments or ():
@@ -441,7 +487,9 @@ class QueryLimitsExtension(SchemaExtension):
         result = ctx.result
         errors = getattr(result, "errors", None)
         if result is not None and errors and limits.max_tokens:
-            result.errors = [_token_error(e, ctx.query, limits.max_tokens) or e for e in errors]
+            result.errors = [
+                token_limit_error(e, ctx.query, limits.max_tokens) or e for e in errors
+            ]
 
 
 @dataclass(frozen=True)
