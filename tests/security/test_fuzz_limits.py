@@ -11,8 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.security.support import (
+    ATTACK,
     GRAPHQL_DEADLINE,
-    KNOWN_DEFECT,
     REST_DEADLINE,
     HealthWatch,
     RunningNode,
@@ -42,8 +42,7 @@ def http(node: RunningNode) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 2")
-@settings(KNOWN_DEFECT, max_examples=10)
+@settings(ATTACK, max_examples=10)
 @given(route=st.sampled_from(BODY_ROUTES), extra=st.integers(1, 3 * MAX_BODY))
 @example(route="/graphql", extra=1)
 def test_bodies_over_the_limit_are_refused_413(
@@ -58,8 +57,7 @@ def test_bodies_over_the_limit_are_refused_413(
     assert response.status_code == 413, (route, response.status_code, response.text[:300])
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 5")
-@settings(KNOWN_DEFECT, max_examples=15)
+@settings(ATTACK, max_examples=15)
 @given(
     depth=st.integers(1, 10),
     limit=st.integers(1, 50),

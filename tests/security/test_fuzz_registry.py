@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from tests.security.avro_grammar import avro_schemas, wide_union_record
 from tests.security.support import (
     ATTACK,
-    KNOWN_DEFECT,
     HealthWatch,
     RunningNode,
     assert_typed_answer,
@@ -65,8 +64,7 @@ def test_random_avro_evolutions_answer_typed(
     evolve(http, first, second)
 
 
-@pytest.mark.xfail(strict=True, reason="issue16 item 3")
-@settings(KNOWN_DEFECT, max_examples=3)
+@settings(ATTACK, max_examples=3)
 @given(width=st.integers(50, 1000), fields=st.integers(1, 5))
 # measured on main: a 600-wide union (130 kB) takes 4.3 s to check, 1000-wide 9.9 s
 @example(width=600, fields=5)

@@ -1,16 +1,16 @@
 """The relationship-graph walk: one ``WITH RECURSIVE`` statement for SQLite and PostgreSQL.
 
 ``walk`` expands breadth-first from the root over *current* edges (``valid_to IS NULL``) in
-the chosen direction, one hop per iteration, until ``max_depth``. Each row carries the path
-it took as ``|type:id|type:id|``; a step to a node already on its own path is refused, so
-cycles end. (``replace(path, '|t:i|', '') = path`` tests membership: unlike ``LIKE`` it has
-no wildcards and is case-sensitive on both engines; ids cannot contain ``|``.)
-
-Distinct simple paths can grow exponentially in dense graphs, so the walk is cut after
-``max_paths`` rows; both engines produce recursive rows level by level, so the rows kept
-are the shallowest and each node's minimum depth stays exact. ``nodes`` keeps each node
-once at its minimum depth (``limit + 1`` of them, to detect truncation), and the final
-SELECT returns those nodes plus every current edge between two of them, in one round trip.
+the chosen direction, one hop per iteration, until ``max_depth``. Its rows are
+``(node, depth)`` pairs combined with ``UNION``, so a node reached twice at the same depth
+is one row and each level holds each node at most once: the work is bounded by
+nodes x depth x degree, not by the number of distinct paths (which grows exponentially in
+dense graphs — a path-carrying walk of a 12-node clique at depth 10 never finished).
+Cycles end at ``max_depth``. ``max_paths`` stays as a cap on the rows of one walk; both
+engines produce recursive rows level by level, so the rows kept are the shallowest and
+each node's minimum depth stays exact. ``nodes`` keeps each node once at its minimum depth
+(``limit + 1`` of them, to detect truncation), and the final SELECT returns those nodes
+plus every current edge between two of them, in one round trip.
 All values are bound parameters; only fixed fragments are spliced in for ``direction``.
 
 The statement has a deadline that holds inside the database, not only around the await:
@@ -60,17 +60,14 @@ _NEXT = {
 }
 
 _SQL = """
-WITH RECURSIVE walk(node_type, node_id, depth, path) AS (
-    SELECT CAST(:root_type AS TEXT), CAST(:root_id AS TEXT), CAST(0 AS INTEGER),
-           CAST(:root_path AS TEXT)
-    UNION ALL
-    SELECT CAST({next_type} AS TEXT), CAST({next_id} AS TEXT), w.depth + 1,
-           w.path || {next_type} || ':' || {next_id} || '|'
+WITH RECURSIVE walk(node_type, node_id, depth) AS (
+    SELECT CAST(:root_type AS TEXT), CAST(:root_id AS TEXT), CAST(0 AS INTEGER)
+    UNION
+    SELECT CAST({next_type} AS TEXT), CAST({next_id} AS TEXT), w.depth + 1
     FROM walk w
     JOIN dictamesh_entity_relationships r
       ON r.tenant_id = :tenant AND r.valid_to IS NULL AND {join}
     WHERE w.depth < :max_depth
-      AND replace(w.path, '|' || {next_type} || ':' || {next_id} || '|', '') = w.path
     {recursive_limit}
 ),
 capped AS (
@@ -197,7 +194,6 @@ async def _walk(
             "tenant": tenant,
             "root_type": root_type,
             "root_id": root_id,
-            "root_path": f"|{root_type}:{root_id}|",
             "max_depth": max_depth,
             "node_limit": node_limit,
             "max_paths": max_paths,

@@ -391,15 +391,14 @@ async def test_graph_walk_jsonb_containment_and_timeline_use_the_indexes(
             "tenant": "default",
             "root_type": "customer",
             "root_id": "c-7",
-            "root_path": "|customer:c-7|",
             "max_depth": 3,
             "node_limit": 1001,
             "max_paths": 10_000,
         }
-        incoming = await _plan(conn, GRAPH_STATEMENTS["in"].text, params)
+        incoming = await _plan(conn, GRAPH_STATEMENTS["other", "in"].text, params)
         assert "ix_dictamesh_entity_relationships_object_current" in incoming
         outgoing = await _plan(
-            conn, GRAPH_STATEMENTS["out"].text, {**params, "root_type": "invoice"}
+            conn, GRAPH_STATEMENTS["other", "out"].text, {**params, "root_type": "invoice"}
         )
         # No new index for this side: 0001's indexes on the subject serve it (the partial
         # unique one also covers every column the walk reads).
