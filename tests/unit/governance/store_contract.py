@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from tests.unit.catalog.catalog_contract import SCHEMAS, TOPIC, Clock, invoice_event
+from tests.contract.catalog_contract import SCHEMAS, TOPIC, Clock, invoice_event
 
 from dictamesh.catalog import CatalogService
 from dictamesh.catalog.ingest import CatalogIngestor

@@ -1,6 +1,3 @@
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from tests.unit.governance.store_contract import GovernanceStoreContract
 
@@ -9,6 +6,5 @@ from dictamesh.catalog import CatalogService
 
 class TestGovernanceOnSqlite(GovernanceStoreContract):
     @pytest.fixture
-    async def catalog(self, tmp_path: Path) -> AsyncIterator[CatalogService]:
-        async with await CatalogService.open(f"sqlite+aiosqlite:///{tmp_path}/c.db") as catalog:
-            yield catalog
+    def catalog(self, sqlite_catalog: CatalogService) -> CatalogService:
+        return sqlite_catalog
