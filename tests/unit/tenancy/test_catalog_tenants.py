@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.contract.catalog_contract import SCHEMAS, TOPIC, Clock, invoice_event
+from tests.contract.governance_store_contract import Who, decision
 from tests.unit.api.conftest import Node
-from tests.unit.governance.store_contract import Who, decision
 from typer.testing import CliRunner
 
 from dictamesh.catalog import CatalogIngestor, CatalogService, migrate

@@ -1,7 +1,13 @@
+"""The governance store contract on SQLite, each test on a fresh copy of the migrated
+template catalog (``tests/catalog_fixtures.py``)."""
+
+from __future__ import annotations
+
 import pytest
-from tests.unit.governance.store_contract import GovernanceStoreContract
 
 from dictamesh.catalog import CatalogService
+
+from .governance_store_contract import GovernanceStoreContract
 
 
 class TestGovernanceOnSqlite(GovernanceStoreContract):
