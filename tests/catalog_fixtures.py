@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -43,11 +44,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def _run_in_thread(coro: object) -> None:
+def _run_in_thread(coro: Coroutine[Any, Any, None]) -> None:
     # A thread of its own: asyncio.run() in the main thread would replace (then unset) the
     # event loop pytest-asyncio may already have installed for the test.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+        pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +80,10 @@ async def open_memory_catalog(template: Path) -> CatalogService:
     catalog = CatalogService(engine, owns_engine=True)
     try:
         async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
+            target = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(target, aiosqlite.Connection)
             async with aiosqlite.connect(template) as source:
-                await source.backup(raw.driver_connection)
+                await source.backup(target)
         if (await status_engine(engine)).pending:
             raise AssertionError("the in-memory copy is not at head")
     except BaseException:
