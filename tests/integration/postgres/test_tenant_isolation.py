@@ -34,11 +34,11 @@ from dictamesh.core.models import (
 from dictamesh.governance.audit import AuditLog
 from dictamesh.tenancy import tenant_context
 from dictamesh.tenancy.rls import TENANT_TABLES
+from tests.contract.catalog_contract import CUSTOMER, INVOICE, PRODUCT, SCHEMAS, invoice_event
+from tests.contract.governance_store_contract import Who, decision
 from tests.unit.auth.support import SECRET, hs_token
 from tests.unit.auth.support import settings as auth_settings
-from tests.unit.catalog.catalog_contract import CUSTOMER, INVOICE, PRODUCT, SCHEMAS, invoice_event
 from tests.unit.gateway.fakes import MemoryRegistry, shop
-from tests.unit.governance.store_contract import Who, decision
 
 pytestmark = pytest.mark.postgres
 

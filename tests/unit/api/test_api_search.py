@@ -15,25 +15,25 @@ from dictamesh.core.models import Entity, SourceRef
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with await CatalogService.open("sqlite+aiosqlite:///:memory:") as catalog:
-        for entity_type, entity_id, name in (
-            ("customer", "c-1", "John Smith"),
-            ("customer", "c-2", "Jane Doe"),
-            ("invoice", "i-1", "John's order"),
-        ):
-            await catalog.register_entity(
-                Entity(
-                    type=entity_type,
-                    id=entity_id,
-                    attributes={"name": name},
-                    source=SourceRef(domain="shop", system="crm"),
-                )
+async def client(sqlite_catalog: CatalogService) -> AsyncIterator[httpx.AsyncClient]:
+    catalog = sqlite_catalog
+    for entity_type, entity_id, name in (
+        ("customer", "c-1", "John Smith"),
+        ("customer", "c-2", "Jane Doe"),
+        ("invoice", "i-1", "John's order"),
+    ):
+        await catalog.register_entity(
+            Entity(
+                type=entity_type,
+                id=entity_id,
+                attributes={"name": name},
+                source=SourceRef(domain="shop", system="crm"),
             )
-        app = create_app(ApiContext(registry=MemoryRegistry([]), catalog=catalog))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+        )
+    app = create_app(ApiContext(registry=MemoryRegistry([]), catalog=catalog))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:

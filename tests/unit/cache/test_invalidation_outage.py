@@ -107,8 +107,10 @@ class FakeRedisClient:
         pass
 
 
-async def test_node_retries_invalidation_until_the_layer_is_back(tmp_path: Path) -> None:
-    settings = node_settings(tmp_path)
+async def test_node_retries_invalidation_until_the_layer_is_back(
+    tmp_path: Path, sqlite_catalog_url: str
+) -> None:
+    settings = node_settings(tmp_path, sqlite_catalog_url)
     async with MeshNode(settings, adapters=[QuietCustomers(CUSTOMER, system="crm")]) as node:
         l1, l2 = MemoryCache(ttl=60), RedisCache("redis://127.0.0.1:1/0", ttl=60)
         await l2.aclose()

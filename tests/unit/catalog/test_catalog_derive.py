@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.catalog.catalog_contract import INVOICE
+from tests.contract.catalog_contract import INVOICE
 
 from dictamesh.catalog._derive import NESTED_RELATIONSHIP, derive
 from dictamesh.core.models import EntitySchema, FieldSpec, FieldType, RelationshipSpec, ids_at

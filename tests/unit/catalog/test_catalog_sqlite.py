@@ -1,44 +1,17 @@
-"""The catalog contract on SQLite: a WAL database file per test, and in memory."""
+"""SQLite specifics of the catalog: WAL and foreign keys, file creation, concurrent writers.
+
+(The catalog contract on SQLite is ``tests/contract/test_catalog_sqlite.py``.) These tests
+open new files on purpose, so they migrate instead of copying the session's template.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from tests.unit.catalog.catalog_contract import CatalogContract
+from tests.contract.catalog_contract import SCHEMAS, TOPIC, invoice_event
 
-from dictamesh.catalog import CatalogService
-from dictamesh.catalog.migrate import upgrade
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database file, copied for each test (migrating each time is slower)."""
-    path = tmp_path_factory.mktemp("catalog") / "template.sqlite3"
-    asyncio.run(upgrade(f"sqlite+aiosqlite:///{path}"))
-    return path
-
-
-class TestSqliteFileCatalog(CatalogContract):
-    @pytest.fixture
-    async def catalog(
-        self, tmp_path: Path, migrated_template: Path
-    ) -> AsyncIterator[CatalogService]:
-        path = tmp_path / "catalog.sqlite3"
-        shutil.copy(migrated_template, path)
-        catalog = await CatalogService.open(f"sqlite+aiosqlite:///{path}", migrate=False)
-        async with catalog:
-            yield catalog
-
-
-class TestSqliteMemoryCatalog(CatalogContract):
-    @pytest.fixture
-    async def catalog(self) -> AsyncIterator[CatalogService]:
-        async with await CatalogService.open("sqlite+aiosqlite:///:memory:") as catalog:
-            yield catalog
+from dictamesh.catalog import CatalogIngestor, CatalogService
 
 
 async def test_wal_and_foreign_keys_are_on(tmp_path: Path) -> None:
@@ -57,10 +30,6 @@ async def test_parent_directories_are_created(tmp_path: Path) -> None:
 
 
 async def test_concurrent_writers_on_one_file(tmp_path: Path) -> None:
-    from tests.unit.catalog.catalog_contract import SCHEMAS, TOPIC, invoice_event
-
-    from dictamesh.catalog import CatalogIngestor
-
     url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     async with await CatalogService.open(url) as a, await CatalogService.open(url) as b:
         ia, ib = CatalogIngestor(a, SCHEMAS), CatalogIngestor(b, SCHEMAS)

@@ -31,9 +31,8 @@ B_DEFAULT = {"name": "b", "type": "int", "default": 0}
 
 
 @pytest.fixture
-async def catalog() -> AsyncIterator[CatalogService]:
-    async with await CatalogService.open("sqlite+aiosqlite:///:memory:") as catalog:
-        yield catalog
+def catalog(sqlite_catalog: CatalogService) -> CatalogService:
+    return sqlite_catalog
 
 
 @pytest.fixture

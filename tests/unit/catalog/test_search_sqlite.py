@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,17 +26,16 @@ def entity(
 
 
 @pytest.fixture
-async def catalog() -> AsyncIterator[CatalogService]:
-    async with await CatalogService.open("sqlite+aiosqlite:///:memory:") as catalog:
-        for item in (
-            entity("customer", "c-1", name="John Smith", email="john.smith@example.com"),
-            entity("customer", "c-2", name="Jane Smith", address={"city": "Berlin"}),
-            entity("customer", "c-3", name="Johnny Walker", tags=["vip", "gold"], vip=True),
-            entity("product", "smith", name="Anvil"),
-            entity("customer", "c-9", tenant="acme", name="John Smith"),
-        ):
-            await catalog.register_entity(item)
-        yield catalog
+async def catalog(sqlite_catalog: CatalogService) -> CatalogService:
+    for item in (
+        entity("customer", "c-1", name="John Smith", email="john.smith@example.com"),
+        entity("customer", "c-2", name="Jane Smith", address={"city": "Berlin"}),
+        entity("customer", "c-3", name="Johnny Walker", tags=["vip", "gold"], vip=True),
+        entity("product", "smith", name="Anvil"),
+        entity("customer", "c-9", tenant="acme", name="John Smith"),
+    ):
+        await sqlite_catalog.register_entity(item)
+    return sqlite_catalog
 
 
 def ids(hits: list[Any]) -> list[str]:

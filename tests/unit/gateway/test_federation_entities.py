@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,8 +117,8 @@ async def test_a_failing_source_nulls_only_its_entities(mesh: Mesh) -> None:
 
 
 @pytest.fixture
-async def catalog(mesh: Mesh, tmp_path: Path) -> AsyncIterator[CatalogService]:
-    async with await CatalogService.open(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}") as service:
+async def catalog(mesh: Mesh, sqlite_catalog_url: str) -> AsyncIterator[CatalogService]:
+    async with await CatalogService.open(sqlite_catalog_url, migrate=False) as service:
         customer = await mesh.customers.get_entity("c-1")
         await service.register_entity(customer)
         for invoice_id in ("inv-1-1", "inv-1-2"):

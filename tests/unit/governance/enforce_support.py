@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,9 +157,9 @@ class GovernedNode:
 
 
 @contextlib.asynccontextmanager
-async def governed_node(tmp_path: Path, **options: Any) -> AsyncIterator[GovernedNode]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}"
-    async with await CatalogService.open(url) as catalog:
+async def governed_node(catalog_url: str, **options: Any) -> AsyncIterator[GovernedNode]:
+    """A :class:`GovernedNode` over the migrated catalog at ``catalog_url`` (seeded here)."""
+    async with await CatalogService.open(catalog_url, migrate=False) as catalog:
         node = GovernedNode(catalog, **options)
         await node.seed_catalog()
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event
@@ -52,27 +51,28 @@ class Recorder:
         return len(entries)
 
 
-async def test_n_accesses_make_at_most_ceil_n_over_batch_transactions(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}"
-    async with await CatalogService.open(url) as catalog:
-        commits = 0
+async def test_n_accesses_make_at_most_ceil_n_over_batch_transactions(
+    sqlite_catalog: CatalogService,
+) -> None:
+    catalog = sqlite_catalog
+    commits = 0
 
-        @event.listens_for(catalog.engine.sync_engine, "commit")
-        def count(conn: object) -> None:
-            nonlocal commits
-            commits += 1
+    @event.listens_for(catalog.engine.sync_engine, "commit")
+    def count(conn: object) -> None:
+        nonlocal commits
+        commits += 1
 
-        writer = AuditWriter(AuditLog(catalog), batch_size=50, flush_interval=60)
-        n = 237
-        for i in range(n):  # one access at a time, as resolvers submit them
-            assert await writer.submit([entry(i)])
-        await writer.flush()
-        assert writer.stats.written == n
-        assert commits <= math.ceil(n / 50)
-        assert writer.stats.batches == math.ceil(n / 50)
-        rows = await AuditLog(catalog).query(limit=1000)
-        assert len(rows) == n
-        await writer.aclose()
+    writer = AuditWriter(AuditLog(catalog), batch_size=50, flush_interval=60)
+    n = 237
+    for i in range(n):  # one access at a time, as resolvers submit them
+        assert await writer.submit([entry(i)])
+    await writer.flush()
+    assert writer.stats.written == n
+    assert commits <= math.ceil(n / 50)
+    assert writer.stats.batches == math.ceil(n / 50)
+    rows = await AuditLog(catalog).query(limit=1000)
+    assert len(rows) == n
+    await writer.aclose()
 
 
 async def test_a_partial_batch_is_written_after_the_flush_interval() -> None:

@@ -6,7 +6,6 @@ read in clear (subscriptions and the REST event log)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,10 +34,10 @@ P1, P2 = EntityRef(type="product", id="p-1"), EntityRef(type="product", id="p-2"
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> Any:
+async def node(sqlite_catalog_url: str) -> Any:
     """Customer c-1 prefers product p-2; order o-1 (a type contractors may not read) was
     placed by c-1 and contains p-1, which nothing else leads to."""
-    async with governed_node(tmp_path) as governed:
+    async with governed_node(sqlite_catalog_url) as governed:
         catalog = governed.catalog
         await catalog.record_relationship(O1, "placed_by", C1)
         await catalog.record_relationship(O1, "contains", P1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,8 +53,8 @@ QUERY = """query($f: [FilterInput!], $s: [SortInput!], $n: Int) {
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[GovernedNode]:
-    async with governed_node(tmp_path) as governed:
+async def node(sqlite_catalog_url: str) -> AsyncIterator[GovernedNode]:
+    async with governed_node(sqlite_catalog_url) as governed:
         # hundreds of requests a second from one client: not what the rate limit is tested on
         unlimited = GraphQLSettings(rate_limit_per_second=0)
         governed.app = create_app(dataclasses.replace(governed.ctx, graphql=unlimited))

@@ -230,13 +230,15 @@ async def eventually(check: Any, what: str, timeout: float = 10.0) -> Any:
         await asyncio.sleep(0.05)
 
 
-async def test_erasure_reaches_every_cache_through_the_bus(tmp_path: Path) -> None:
+async def test_erasure_reaches_every_cache_through_the_bus(
+    tmp_path: Path, sqlite_catalog_url: str
+) -> None:
     settings = DictaMeshSettings.from_mapping(
         {
             "node_name": "gov",
             "state_dir": str(tmp_path),
             "bus": {"path": str(tmp_path / "bus.sqlite3")},
-            "catalog": {"url": f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}"},
+            "catalog": {"url": sqlite_catalog_url},
             "auth": {"mode": "required", "jwt_secret": SECRET, "issuer": ISSUER,
                      "audience": [AUDIENCE]},
             # long: the access below is written only when the node stops (drained)
@@ -293,8 +295,7 @@ async def test_erasure_reaches_every_cache_through_the_bus(tmp_path: Path) -> No
             assert [r.action for r in audit] == ["admin"]  # the erasure: written at once
     finally:
         await client.aclose()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}"
-    async with await CatalogService.open(url, migrate=False) as catalog:  # read only
+    async with await CatalogService.open(sqlite_catalog_url, migrate=False) as catalog:
         rows = await AuditLog(catalog).query(entity_id="p-1")
     # the GraphQL read was queued; stopping the node wrote it
     assert sorted((r.action, r.field or "") for r in rows) == [("admin", ""), ("read", "email")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,8 @@ EMAIL = Resource("customer", "customers", "email", Classification.PII_EMAIL)
 
 
 @pytest.fixture
-async def catalog(tmp_path: Path) -> AsyncIterator[CatalogService]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}"
-    async with await CatalogService.open(url) as opened:
-        yield opened
+def catalog(sqlite_catalog: CatalogService) -> CatalogService:
+    return sqlite_catalog
 
 
 def settings(**governance: object) -> DictaMeshSettings:

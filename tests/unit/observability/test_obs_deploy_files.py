@@ -124,11 +124,11 @@ def test_both_files_parse_and_cover_the_golden_signals() -> None:
         assert wanted in alerts, wanted
 
 
-async def _exported(state: Path) -> dict[str, set[str]]:
+async def _exported(state: Path, catalog_url: str) -> dict[str, set[str]]:
     """Sample name → label names, from /metrics of an embedded node after some work."""
     source = WidgetSource()
     source.put("w-1", "Widget")
-    async with widget_node(state, source) as node:
+    async with widget_node(state, catalog_url, source) as node:
         for _ in range(400):  # the first poll captures w-1; ingest records it
             try:
                 await node.catalog.get_entity_location("widget", "w-1")
@@ -153,8 +153,10 @@ async def _exported(state: Path) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("name", ["grafana-dashboard.json", "prometheus-alerts.yml"])
-async def test_every_metric_and_label_used_is_exported_by_a_node(tmp_path: Path, name: str) -> None:
-    exported = await _exported(tmp_path)
+async def test_every_metric_and_label_used_is_exported_by_a_node(
+    tmp_path: Path, sqlite_catalog_url: str, name: str
+) -> None:
+    exported = await _exported(tmp_path, sqlite_catalog_url)
     missing = []
     for metric, labels in sorted(_referenced()[name].items()):
         if metric not in exported:

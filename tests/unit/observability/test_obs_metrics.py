@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from pathlib import Path
 
 import httpx
 import pytest
@@ -185,9 +184,11 @@ async def test_lag_of_a_closed_bus_is_left_out_not_an_error() -> None:
     assert "kafka_consumer_lag{" not in metrics.render().decode()
 
 
-async def test_catalog_statements_are_timed_by_dialect_and_operation(tmp_path: Path) -> None:
+async def test_catalog_statements_are_timed_by_dialect_and_operation(
+    sqlite_catalog_url: str,
+) -> None:
     metrics = MeshMetrics(process_metrics=False)
-    catalog = await CatalogService.open(f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
+    catalog = await CatalogService.open(sqlite_catalog_url, migrate=False)
     try:
         metrics.instrument_engine(catalog.engine)
         metrics.instrument_engine(catalog.engine)  # idempotent: counted once

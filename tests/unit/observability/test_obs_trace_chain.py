@@ -48,10 +48,10 @@ async def _until_ingested(node: object, entity_id: str) -> None:
 
 
 async def test_a_change_is_one_trace_from_adapter_through_the_bus_to_the_catalog(
-    tmp_path: Path, spans: InMemorySpanExporter
+    tmp_path: Path, sqlite_catalog_url: str, spans: InMemorySpanExporter
 ) -> None:
     source = WidgetSource()
-    async with widget_node(tmp_path, source) as node:
+    async with widget_node(tmp_path, sqlite_catalog_url, source) as node:
         source.put("w-1", "Widget")
         await _until_ingested(node, "w-1")
         await asyncio.sleep(0.05)  # let the ingest span close after its commit
@@ -80,14 +80,14 @@ async def test_a_change_is_one_trace_from_adapter_through_the_bus_to_the_catalog
     assert invalidation
     assert all(s.context.trace_id == change.context.trace_id for s in invalidation)
     # the catalog's event log keeps the trace id of the change
-    log = await _event_log_trace_ids(tmp_path)
+    log = await _event_log_trace_ids(sqlite_catalog_url)
     assert f"{change.context.trace_id:032x}" in log
 
 
-async def _event_log_trace_ids(state: Path) -> list[str]:
+async def _event_log_trace_ids(catalog_url: str) -> list[str]:
     from dictamesh.catalog.service import CatalogService
 
-    catalog = await CatalogService.open(f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}")
+    catalog = await CatalogService.open(catalog_url, migrate=False)
     try:
         events = await catalog.get_event_log(entity_type="widget", entity_id="w-1")
     finally:
@@ -96,11 +96,11 @@ async def _event_log_trace_ids(state: Path) -> list[str]:
 
 
 async def test_a_graphql_request_is_one_trace_down_to_the_source_http_call(
-    tmp_path: Path, spans: InMemorySpanExporter
+    tmp_path: Path, sqlite_catalog_url: str, spans: InMemorySpanExporter
 ) -> None:
     source = WidgetSource()
     source.put("w-7", "Gear")
-    async with widget_node(tmp_path, source) as node:
+    async with widget_node(tmp_path, sqlite_catalog_url, source) as node:
         await _until_ingested(node, "w-7")
         spans.clear()
         source.requests.clear()

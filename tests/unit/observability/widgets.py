@@ -109,24 +109,26 @@ def widgets_adapter(source: WidgetSource, **deps: Any) -> HttpWidgets:
     return HttpWidgets(config, client=client, **deps)
 
 
-def node_settings(state: Path, **extra: Any) -> DictaMeshSettings:
+def node_settings(state: Path, catalog_url: str, **extra: Any) -> DictaMeshSettings:
     return DictaMeshSettings.from_mapping(
         {
             "node_name": "obs",
             "state_dir": str(state),
             "bus": {"path": str(state / "bus.sqlite3")},
-            "catalog": {"url": f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}"},
+            "catalog": {"url": catalog_url},
             **extra,
         }
     )
 
 
 @contextlib.asynccontextmanager
-async def widget_node(state: Path, source: WidgetSource) -> AsyncIterator[MeshNode]:
-    """An embedded node (SQLite bus and catalog under ``state``) over ``source``."""
+async def widget_node(
+    state: Path, catalog_url: str, source: WidgetSource
+) -> AsyncIterator[MeshNode]:
+    """An embedded node (SQLite bus under ``state``, catalog at ``catalog_url``) over ``source``."""
     adapter = widgets_adapter(source)
     try:
-        async with MeshNode(node_settings(state), adapters=[adapter]) as node:
+        async with MeshNode(node_settings(state, catalog_url), adapters=[adapter]) as node:
             yield node
     finally:
         await adapter.client.aclose()

@@ -205,24 +205,25 @@ class CaptureFailsOnce(MemoryAdapter):
         await asyncio.Event().wait()
 
 
-def node_settings(state: Path) -> DictaMeshSettings:
+def node_settings(state: Path, catalog_url: str) -> DictaMeshSettings:
     return DictaMeshSettings.from_mapping(
         {
             "node_name": "supervised",
             "state_dir": str(state),
             "bus": {"path": str(state / "bus.sqlite3")},
-            "catalog": {"url": f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}"},
+            "catalog": {"url": catalog_url},
         }
     )
 
 
 async def test_node_restarts_a_failed_capture_and_readiness_reports_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, sqlite_catalog_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "dictamesh.supervisor")
     adapter = CaptureFailsOnce()
     policy = RestartPolicy(initial_backoff=0.3, max_backoff=1.0, stable_after=0.3)
-    async with MeshNode(node_settings(tmp_path), adapters=[adapter], restart_policy=policy) as node:
+    settings = node_settings(tmp_path, sqlite_catalog_url)
+    async with MeshNode(settings, adapters=[adapter], restart_policy=policy) as node:
         seen: list[ChangeEvent] = []
         node.changes.add_listener(seen.append)
         check = f"task:capture:{adapter.name}"

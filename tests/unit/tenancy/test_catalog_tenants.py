@@ -4,15 +4,14 @@ migrations run (``catalog.migration_url``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.contract.catalog_contract import SCHEMAS, TOPIC, Clock, invoice_event
+from tests.contract.governance_store_contract import Who, decision
 from tests.unit.api.conftest import Node
-from tests.unit.catalog.catalog_contract import SCHEMAS, TOPIC, Clock, invoice_event
-from tests.unit.governance.store_contract import Who, decision
 from typer.testing import CliRunner
 
 from dictamesh.catalog import CatalogIngestor, CatalogService, migrate
@@ -26,10 +25,9 @@ from dictamesh.tenancy import tenant_context
 
 
 @pytest.fixture
-async def clocked() -> AsyncIterator[tuple[CatalogService, Clock]]:
-    async with await CatalogService.open("sqlite+aiosqlite:///:memory:") as catalog:
-        clock = Clock()
-        yield CatalogService(catalog.engine, clock=clock), clock
+def clocked(sqlite_catalog: CatalogService) -> tuple[CatalogService, Clock]:
+    clock = Clock()
+    return CatalogService(sqlite_catalog.engine, clock=clock), clock
 
 
 async def test_a_mixed_batch_applies_per_tenant_with_per_tenant_event_ids(

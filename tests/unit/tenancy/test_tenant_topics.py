@@ -167,13 +167,13 @@ class QuietCustomers(MemoryAdapter):
         yield event()  # pragma: no cover
 
 
-def node_settings(state: Path, **tenancy: Any) -> DictaMeshSettings:
+def node_settings(state: Path, catalog_url: str, **tenancy: Any) -> DictaMeshSettings:
     return DictaMeshSettings.from_mapping(
         {
             "node_name": "tenants",
             "state_dir": str(state),
             "bus": {"path": str(state / "bus.sqlite3"), "max_delivery_attempts": 1},
-            "catalog": {"url": f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}"},
+            "catalog": {"url": catalog_url},
             "tenancy": tenancy,
         }
     )
@@ -191,9 +191,11 @@ async def eventually(check: Any, timeout: float = 10.0) -> Any:
 
 
 async def test_embedded_node_consumes_each_tenants_topic_in_its_context(
-    tmp_path: Path,
+    tmp_path: Path, sqlite_catalog_url: str
 ) -> None:
-    settings = node_settings(tmp_path, tenants=["acme", "globex"], topic_prefix_per_tenant=True)
+    settings = node_settings(
+        tmp_path, sqlite_catalog_url, tenants=["acme", "globex"], topic_prefix_per_tenant=True
+    )
     adapter = QuietCustomers(CUSTOMER, system="crm")
     async with MeshNode(settings, adapters=[adapter]) as node:
         assert node.topics == [TOPIC, f"acme.{TOPIC}", f"globex.{TOPIC}"]
@@ -239,9 +241,12 @@ async def test_embedded_node_consumes_each_tenants_topic_in_its_context(
         await eventually(dead_lettered)
 
 
-async def test_embedded_node_without_tenant_topics_is_unchanged(tmp_path: Path) -> None:
+async def test_embedded_node_without_tenant_topics_is_unchanged(
+    tmp_path: Path, sqlite_catalog_url: str
+) -> None:
     adapter = QuietCustomers(CUSTOMER, system="crm")
-    async with MeshNode(node_settings(tmp_path, tenants=["acme"]), adapters=[adapter]) as node:
+    settings = node_settings(tmp_path, sqlite_catalog_url, tenants=["acme"])
+    async with MeshNode(settings, adapters=[adapter]) as node:
         assert node.topics == [TOPIC]
         meta = await node.publisher.publish_event(event("c-1", "acme"))
         assert meta.topic == TOPIC

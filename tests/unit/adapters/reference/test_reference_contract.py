@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.reference.conftest import Wired
+from tests.unit.adapters.reference.conftest import Wired
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.testing.contract import AdapterContractSuite

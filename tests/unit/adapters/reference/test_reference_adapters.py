@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.reference.conftest import Wired
+from tests.unit.adapters.reference.conftest import Wired
 
 from dictamesh.core.errors import ValidationError
 from dictamesh.core.models import EventType, FieldFilter, FilterOp, Query, SortSpec

@@ -1,5 +1,6 @@
-"""Audit log, retention and erasure against one catalog backend (SQLite here, PostgreSQL in
-tests/integration/postgres): subclasses provide the ``catalog`` fixture."""
+"""Audit log, retention and erasure against one catalog backend: subclasses provide the
+``catalog`` fixture (a fresh, migrated, empty catalog) — ``test_governance_store_sqlite.py``
+and, under the ``postgres`` marker, ``test_governance_store_postgres.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from tests.unit.catalog.catalog_contract import SCHEMAS, TOPIC, Clock, invoice_event
 
 from dictamesh.catalog import CatalogService
 from dictamesh.catalog.ingest import CatalogIngestor
@@ -22,6 +22,7 @@ from dictamesh.governance.erasure import erase_entity
 from dictamesh.governance.policy import Action, PolicyEngine, Resource
 from dictamesh.governance.retention import RetentionJob, RetentionRule
 from dictamesh.testing.bus import InMemoryBus, capture_events
+from tests.contract.catalog_contract import SCHEMAS, TOPIC, Clock, invoice_event
 
 
 @dataclass(frozen=True)

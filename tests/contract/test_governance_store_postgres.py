@@ -9,7 +9,8 @@ from sqlalchemy.exc import DBAPIError
 from dictamesh.catalog import CatalogService
 from dictamesh.core.models import Classification
 from dictamesh.governance.audit import AuditLog
-from tests.unit.governance.store_contract import GovernanceStoreContract, decision
+
+from .governance_store_contract import GovernanceStoreContract, decision
 
 pytestmark = pytest.mark.postgres
 

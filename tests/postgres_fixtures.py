@@ -1,5 +1,10 @@
 """PostgreSQL fixtures: the test database as the application role and as the tables' owner.
 
+Shared by ``tests/integration/postgres`` and the catalog contract on PostgreSQL
+(``tests/contract``); registered for the whole suite by ``tests/conftest.py``. Every fixture
+here depends on ``postgres_url``, so without a server they skip (or fail in CI) as
+``tests/conftest.py`` says.
+
 ``scripts/postgres-init.sql`` sets up two roles (ADR 0004): ``dictamesh_owner`` owns the
 catalog's tables and runs migrations; ``dictamesh`` (the application, ``postgres_url``) may
 only read and write rows, under row-level security. So migrating and ``TRUNCATE`` (which
