@@ -23,7 +23,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from dictamesh.api import governance_routes as governed
+import dictamesh.api.governance_routes as governed
 from dictamesh.api.errors import error_response
 from dictamesh.api.webhook_auth import check_webhook_signature
 from dictamesh.core.errors import (

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import dictamesh.events._embedded_sql as sql
 from dictamesh.core.errors import EventBusError, ValidationError
-from dictamesh.events import _embedded_sql as sql
 from dictamesh.events.bus import Message
 from dictamesh.events.topics import CleanupPolicy, TopicSpec
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import dictamesh.sources.directus as directus
+import dictamesh.sources.invoices as invoices
+import dictamesh.sources.products as products
 from dictamesh._serving import serve_in_process
 from dictamesh.core.settings import AdapterConfig
-from dictamesh.sources import directus, invoices, products
 from dictamesh.sources._store import RecordStore
 from dictamesh.sources.seed import StoreClock
 
