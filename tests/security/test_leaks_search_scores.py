@@ -16,11 +16,7 @@ import pytest
 
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.models import Entity, SourceRef
-from tests.integration.postgres.conftest import (  # noqa: F401 - fixtures
-    migrated_postgres,
-    postgres_owner_url,
-    truncate_catalog,
-)
+from tests.postgres_fixtures import truncate_catalog
 from tests.unit.governance.enforce_support import CUSTOMER, GovernedNode, graphql, token
 
 QUERIES = ("customer munich", "munich", "customer", "anna munich", "c-2")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select
-from tests.unit.catalog.catalog_contract import customer_entity, invoice_event
+from tests.contract.catalog_contract import customer_entity, invoice_event
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.service import CatalogService

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.unit.catalog.catalog_contract import CUSTOMER, customer_entity
+from tests.contract.catalog_contract import CUSTOMER, customer_entity
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.entity_store import EntityStore
