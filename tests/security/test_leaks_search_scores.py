@@ -102,8 +102,8 @@ async def test_hidden_values_neither_match_nor_score_on_sqlite(tmp_path: Path) -
 
 @pytest.mark.postgres
 async def test_hidden_values_neither_match_nor_score_on_postgres(
-    migrated_postgres: str,  # noqa: F811
-    postgres_owner_url: str,  # noqa: F811
+    migrated_postgres: str,
+    postgres_owner_url: str,
 ) -> None:
     def open_catalog() -> Any:
         return _opened(migrated_postgres, truncate=postgres_owner_url)
