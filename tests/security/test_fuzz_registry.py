@@ -65,7 +65,8 @@ def test_random_avro_evolutions_answer_typed(
 
 
 @settings(ATTACK, max_examples=3)
-@given(width=st.integers(50, 1000), fields=st.integers(1, 5))
+# at most 999 members: with "null" the union is 1000 items, the registry's list limit
+@given(width=st.integers(50, 999), fields=st.integers(1, 5))
 # measured on main: a 600-wide union (130 kB) takes 4.3 s to check, 1000-wide 9.9 s
 @example(width=600, fields=5)
 def test_wide_union_evolutions_answer_in_time(

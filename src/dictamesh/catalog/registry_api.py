@@ -34,11 +34,15 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from dictamesh.catalog._avro_limits import AvroLimits
-from dictamesh.catalog._registry_check import ThreadedAvroCheck, off_loop
+from dictamesh.catalog._registry_check import (
+    PreparedAvroCheck,
+    check_in_worker,
+    off_loop,
+    start_workers,
+)
 from dictamesh.catalog.records import Compatibility, StoredSchema
 from dictamesh.catalog.schemas import (
     InvalidAvroSchema,
-    avro_compatibility_reasons,
     normalize_avro_schema,
     validate_avro_schema,
 )
@@ -311,6 +315,7 @@ def registry_router(
     router = APIRouter(prefix=prefix, route_class=_RegistryRoute, tags=["schema registry"])
     types = REGISTRY_SCHEMA_TYPES
     bounds = limits or AvroLimits()  # size, nesting, unions, check time (docs/security.md)
+    start_workers()  # compatibility checks run in worker processes, ready before the first
 
     async def subject_rows(subject: str, *, deleted: bool) -> list[StoredSchema]:
         """The subject's versions (``deleted``: soft-deleted too); 40401 if there are none."""
@@ -404,7 +409,7 @@ def registry_router(
     @router.post("/subjects/{subject}/versions")
     async def register(request: Request, subject: str, normalize: bool = False) -> Response:
         schema_type, text = await _schema_of(request, bounds, normalize=normalize)
-        check = ThreadedAvroCheck(bounds)
+        check = PreparedAvroCheck(bounds)
         level = await catalog.get_compatibility(subject)
         live = await catalog.list_schemas(subject)
         if live and level is not Compatibility.NONE:
@@ -553,9 +558,7 @@ def registry_router(
                 against = [found]
         messages: list[str] = []
         for old in against:
-            reasons = await off_loop(
-                avro_compatibility_reasons, text, [old.schema_text], level, bounds
-            )
+            reasons = await check_in_worker(text, [old.schema_text], level, bounds)
             if reasons:
                 messages.extend(reasons)
                 messages.append(f"{{oldSchemaVersion: {old.version}}}")
