@@ -62,6 +62,7 @@ bench: install services-up
 	$(BIN)/python benchmarks/graph_query.py
 	$(BIN)/python benchmarks/graphql_cross_domain.py
 	$(BIN)/python benchmarks/observability_overhead.py
+	$(BIN)/python benchmarks/registry_check_isolation.py
 
 clean:
 	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
