@@ -16,7 +16,6 @@ printed (``pytest -s``) and checked against bounds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +37,7 @@ from dictamesh.core.settings import GraphQLSettings, ResilienceSettings
 from dictamesh.gateway import build_schema
 from dictamesh.resilience import BreakerTransition
 from dictamesh.sources.runner import SampleSources, reference_adapter_configs, run_sample_sources
+from tests.timing import LoopStalls
 
 #: quick knobs so the scenarios take seconds; the logic is the production one
 FAST = {
@@ -137,37 +137,6 @@ async def mesh(**resilience: Any) -> AsyncIterator[Mesh]:
         finally:
             for adapter in made:
                 await adapter.aclose()
-
-
-class LoopStalls:
-    """How long the event loop could not run anything here, summed over a block.
-
-    A 10 ms sleeper measures how late it is woken: on a busy machine (or while this
-    process's own CPU work runs) every timer here, deadlines included, fires that much
-    late. Wall-clock bounds add this, so they check the code and not the machine.
-    """
-
-    def __init__(self, tick: float = 0.01) -> None:
-        self.tick = tick
-        self.total = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LoopStalls:
-        self._task = asyncio.create_task(self._watch())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            asleep = loop.time()
-            await asyncio.sleep(self.tick)
-            self.total += max(0.0, loop.time() - asleep - self.tick)
 
 
 def stale_of(body: dict[str, Any]) -> dict[tuple[str, str], float]:
