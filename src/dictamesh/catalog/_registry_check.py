@@ -6,8 +6,8 @@ queue behind it (a 990-branch union: loop lag p95 11-65 ms in a thread, 1-4 ms i
 process). So the checks run in a small pool of worker processes
 (``python -m dictamesh.catalog._check_worker``, JSON lines over pipes): a thread waits on the
 pipe, which costs the loop nothing. A worker that overruns the deadline is killed and
-replaced; the caller gets :class:`SchemaTooComplex`, never a hang. The pool starts when the
-registry is mounted (:func:`start_workers`), so the first check does not pay for it.
+replaced; the caller gets :class:`SchemaTooComplex`, never a hang. The first worker starts
+when the registry is mounted (:func:`start_workers`), so the first check does not pay for it.
 
 The catalog calls a :data:`~dictamesh.catalog.service.SchemaCheck` synchronously, inside its
 write transaction. :class:`PreparedAvroCheck` lets the registry do the expensive part before
@@ -98,30 +98,43 @@ class _Worker:
 
 
 class _Pool:
+    """One worker from the start; a second only while one is busy (each costs ~64 MB and
+    about a second of CPU to start, which every node start would otherwise pay twice)."""
+
     def __init__(self, size: int) -> None:
+        self._size = size
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
-        for _ in range(size):
-            self._add()
+        self._idle.put(self._new())
 
-    def _add(self) -> None:
+    def _new(self) -> _Worker:
         worker = _Worker()
         with self._lock:
             self._all.append(worker)
-        self._idle.put(worker)
+        return worker
+
+    def _take(self, timeout: float) -> _Worker | None:
+        with contextlib.suppress(queue.Empty):
+            return self._idle.get_nowait()
+        with self._lock:
+            grow = len(self._all) < self._size
+        if grow:
+            return self._new()
+        try:
+            return self._idle.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
     def ask(self, request: str, timeout: float) -> str | None:
-        try:
-            worker = self._idle.get(timeout=timeout + _SLACK_SECONDS)
-        except queue.Empty:
+        worker = self._take(timeout + _SLACK_SECONDS)
+        if worker is None:
             return None
         answer = worker.ask(request, timeout + _SLACK_SECONDS)
         if answer is None:  # overran or died: never hand it out again
             with self._lock:
                 self._all.remove(worker)
             worker.close()
-            self._add()
         else:
             self._idle.put(worker)
         return answer
