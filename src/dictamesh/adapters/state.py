@@ -28,7 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ChangeStateStore", "MemoryChangeStateStore", "SeenRow", "SqliteChangeStateStore"]
+__all__ = [
+    "ChangeStateStore",
+    "MemoryChangeStateStore",
+    "SeenRow",
+    "SqliteChangeStateStore",
+    "SqliteStateFile",
+]
 
 Snapshot = dict[str, Any] | None
 #: ``(entity_id, version, snapshot)``
@@ -96,22 +102,18 @@ _SCHEMA = (
 )
 
 
-class SqliteChangeStateStore:
-    """Durable state in a SQLite file, shareable by every adapter of a node.
+class SqliteStateFile:
+    """A SQLite file of node-local state, set up once: WAL, then ``schema``'s statements.
 
-    Each operation is one short, self-contained ``sqlite3`` job (connect, run, commit,
-    close) in a worker thread (``asyncio.to_thread``). So the store holds no connection an
-    owner could forget to close, and a cancelled caller (node shutdown) cannot cut a commit
-    in half or leave a connection thread writing to a closed event loop — the job finishes
-    in its thread and the transaction either lands whole or not at all. (aiosqlite's
-    per-connection thread showed exactly that failure when capture tasks were cancelled.)
-    Several processes may share the file: WAL mode, and SQLite serialises writers.
-
-    The file is set up once (WAL, tables), under a lock: switching a new file to WAL from
-    several connections at once fails with SQLITE_BUSY *at once* (SQLite does not call the
-    busy handler for that lock upgrade), which a fresh demo hit as "database is locked".
-    The node calls :meth:`initialize` before its capture tasks start.
+    Subclasses run each job as a short ``sqlite3`` connection of its own in a worker thread
+    (:meth:`_connect` per job). Switching a new file to WAL from several connections at
+    once fails with SQLITE_BUSY *at once* (SQLite does not call the busy handler for that
+    lock upgrade), so the set-up runs under a lock, and is retried while another *process*
+    does the same.
     """
+
+    #: statements that create the tables (``IF NOT EXISTS``)
+    schema: tuple[str, ...] = ()
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -124,7 +126,7 @@ class SqliteChangeStateStore:
         await asyncio.to_thread(self._ensure)
 
     def _connect(self) -> sqlite3.Connection:
-        # autocommit off by hand: every job below opens its transaction explicitly
+        # autocommit off by hand: every job opens its transaction explicitly
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
 
     def _ensure(self) -> None:
@@ -135,11 +137,28 @@ class SqliteChangeStateStore:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(self._connect()) as db:
-                # another *process* may be switching the same new file: retry briefly
                 busy_retry(lambda: db.execute("PRAGMA journal_mode=WAL"), self.busy_timeout)
-                for statement in _SCHEMA:
+                for statement in self.schema:
                     db.execute(statement)
             self._ready = True
+
+
+class SqliteChangeStateStore(SqliteStateFile):
+    """Durable state in a SQLite file, shareable by every adapter of a node.
+
+    Each operation is one short, self-contained ``sqlite3`` job (connect, run, commit,
+    close) in a worker thread (``asyncio.to_thread``). So the store holds no connection an
+    owner could forget to close, and a cancelled caller (node shutdown) cannot cut a commit
+    in half or leave a connection thread writing to a closed event loop — the job finishes
+    in its thread and the transaction either lands whole or not at all. (aiosqlite's
+    per-connection thread showed exactly that failure when capture tasks were cancelled.)
+    Several processes may share the file: WAL mode, and SQLite serialises writers.
+
+    The node calls :meth:`initialize` before its capture tasks start (a fresh demo whose
+    tasks raced to set the file up hit "database is locked").
+    """
+
+    schema = _SCHEMA
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         self._ensure()

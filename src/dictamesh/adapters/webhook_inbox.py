@@ -25,13 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
-import threading
 import time
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from dictamesh.adapters.state import busy_retry
+from dictamesh.adapters.state import SqliteStateFile
 
 __all__ = ["InboxItem", "SqliteWebhookInbox", "WebhookInbox"]
 
@@ -62,28 +59,8 @@ class WebhookInbox(Protocol):
         ...
 
 
-class SqliteWebhookInbox:
-    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
-        self._ready = False
-        self._init_lock = threading.Lock()
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-
-    def _ensure(self) -> None:
-        if self._ready:
-            return
-        with self._init_lock:
-            if self._ready:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.closing(self._connect()) as db:
-                busy_retry(lambda: db.execute("PRAGMA journal_mode=WAL"), self.busy_timeout)
-                db.execute(_SCHEMA)
-                db.execute(_INDEX)
-            self._ready = True
+class SqliteWebhookInbox(SqliteStateFile):
+    schema = (_SCHEMA, _INDEX)
 
     def _put(self, adapter: str, body: str) -> int:
         self._ensure()
