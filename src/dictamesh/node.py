@@ -194,6 +194,7 @@ class MeshNode(AsyncResource):
             if catalog.migration_url
             else None,
         )
+        self._catalog.graph.timeout_seconds = catalog.graph_timeout_seconds
         await _check_row_level_security(self._catalog)
         self.metrics.instrument_engine(self._catalog.engine)
         self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
@@ -337,6 +338,7 @@ class MeshNode(AsyncResource):
                 changes=self.changes,
                 governance=self.governance.governance if self.governance else None,
                 api=self.settings.api,
+                registry_limits=self.settings.catalog.schema_registry,
             )
         )
 

@@ -22,7 +22,7 @@ from dictamesh.api.observability import instrument_app
 from dictamesh.api.rest import api_router, ops_router
 from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.auth import install_auth
-from dictamesh.catalog.registry_api import registry_router
+from dictamesh.catalog.registry_api import AvroLimits, registry_router
 from dictamesh.catalog.service import CatalogService
 from dictamesh.gateway.catalog import CatalogPart
 from dictamesh.gateway.limits import QueryLimits, install_limits
@@ -51,7 +51,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(api_router(ctx))
     app.include_router(ops_router(ctx))
     if ctx.schema_registry and isinstance(ctx.catalog, CatalogService):
-        app.include_router(registry_router(ctx.catalog))
+        limits = AvroLimits(**ctx.registry_limits.model_dump())
+        app.include_router(registry_router(ctx.catalog, limits=limits))
     schema = ctx.graphql_schema
     if schema is None:  # one node: every data product and the catalog in one schema
         schema = build_live_schema(

@@ -22,7 +22,13 @@ from dictamesh import __version__ as _package_version
 from dictamesh.adapters.contract import DataProductAdapter
 from dictamesh.auth import Authenticator
 from dictamesh.core.models import EntitySchema, HealthStatus
-from dictamesh.core.settings import ApiSettings, AuthSettings, GraphQLSettings, QuotaSettings
+from dictamesh.core.settings import (
+    ApiSettings,
+    AuthSettings,
+    GraphQLSettings,
+    QuotaSettings,
+    SchemaRegistryLimits,
+)
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogSource
@@ -84,6 +90,8 @@ class ApiContext:
     #: serve the catalog's Confluent-compatible schema registry under ``/schema-registry``
     #: (only when ``catalog`` is a :class:`CatalogService`)
     schema_registry: bool = True
+    #: bounds of one schema sent to the registry (``catalog.schema_registry``)
+    registry_limits: SchemaRegistryLimits = field(default_factory=SchemaRegistryLimits)
     #: who may call (``docs/security.md``); ``None`` or mode ``off``: everyone
     auth: AuthSettings | Authenticator | None = None
     #: limits, persisted queries, rate limit and timeout of ``/graphql`` (docs/graphql.md)

@@ -17,7 +17,7 @@ from typing import Any, cast, get_args
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dictamesh.catalog._graph import walk_graph
+from dictamesh.catalog._graph import GRAPH_TIMEOUT_SECONDS, walk_graph
 from dictamesh.catalog._limits import check_limit
 from dictamesh.catalog._sql import end_outgoing_relationships, relationship_insert
 from dictamesh.catalog.database import CatalogDatabase
@@ -51,8 +51,12 @@ _DIRECTIONS: dict[str, str] = {
 
 
 class GraphStore:
-    def __init__(self, database: CatalogDatabase) -> None:
+    def __init__(
+        self, database: CatalogDatabase, *, timeout_seconds: float = GRAPH_TIMEOUT_SECONDS
+    ) -> None:
         self.database = database
+        #: longest one walk may run in the database (``catalog.graph_timeout_seconds``)
+        self.timeout_seconds = timeout_seconds
 
     async def record(
         self,
@@ -177,6 +181,7 @@ class GraphStore:
                 max_depth=max_depth,
                 node_limit=limit + 1,
                 max_paths=max_paths,
+                timeout_seconds=self.timeout_seconds,
             )
             if len(rows.nodes) <= 1 and not await _known(conn, tenant, root):
                 raise EntityNotFound(root.type, root.id)

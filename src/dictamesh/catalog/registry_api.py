@@ -60,6 +60,7 @@ __all__ = [
     "REGISTRY_CONTENT_TYPE",
     "REGISTRY_PREFIX",
     "REGISTRY_SCHEMA_TYPES",
+    "AvroLimits",
     "RegistryError",
     "registry_router",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "ObservabilitySettings",
     "QuotaSettings",
     "ResilienceSettings",
+    "SchemaRegistryLimits",
     "TenancySettings",
     "TenantQuota",
 ]
@@ -133,6 +134,22 @@ class CatalogPoolSettings(_Section):
     application_name: str = Field(default="dictamesh", max_length=63)
 
 
+class SchemaRegistryLimits(_Section):
+    """Bounds of one schema sent to ``/schema-registry`` (docs/security.md): over any of them,
+    422 with error code 42201 before the work proportional to it."""
+
+    #: UTF-8 size of the schema text
+    max_bytes: int = Field(default=256 * 1024, ge=1)
+    #: nesting of JSON objects/arrays in the schema (a nested record costs about three)
+    max_depth: int = Field(default=96, ge=1)
+    #: items of one JSON list: branches of a union, fields of a record, symbols of an enum
+    max_list_items: int = Field(default=1000, ge=1)
+    #: records, enums and fixeds in one schema
+    max_named_types: int = Field(default=2000, ge=1)
+    #: wall time of one compatibility check (all earlier versions together)
+    check_timeout_seconds: float = Field(default=2.0, gt=0)
+
+
 class CatalogSettings(_Section):
     #: may hold a password: a SecretStr, never printed
     url: SecretStr = SecretStr("sqlite+aiosqlite:///.dictamesh/catalog.sqlite3")
@@ -141,6 +158,9 @@ class CatalogSettings(_Section):
     migration_url: SecretStr | None = None
     migrate_on_start: bool = True
     pool: CatalogPoolSettings = Field(default_factory=CatalogPoolSettings)
+    #: longest one relationship-graph walk may run in the database (then 400)
+    graph_timeout_seconds: float = Field(default=5.0, gt=0)
+    schema_registry: SchemaRegistryLimits = Field(default_factory=SchemaRegistryLimits)
 
 
 class CacheSettings(_Section):

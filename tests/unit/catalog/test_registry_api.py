@@ -14,6 +14,7 @@ from dictamesh.api import ApiContext, create_app
 from dictamesh.catalog import CatalogService
 from dictamesh.catalog.registry_api import REGISTRY_CONTENT_TYPE
 from dictamesh.core.models import EntitySchema, FieldSpec, FieldType
+from dictamesh.core.settings import SchemaRegistryLimits
 
 SR = REGISTRY_CONTENT_TYPE
 
@@ -521,3 +522,20 @@ async def test_the_id_of_an_erased_latest_schema_is_not_reused(sr: httpx.AsyncCl
     newer = await register(sr, "s", record(A, B_DEFAULT))
     assert newer > erased
     assert (await sr.get("/subjects/s/versions")).json() == [1, 3]
+
+
+async def test_the_schema_bounds_come_from_the_settings(catalog: CatalogService) -> None:
+    limits = SchemaRegistryLimits(max_list_items=3)  # catalog.schema_registry in mesh.yaml
+    app = create_app(
+        ApiContext(registry=MemoryRegistry([]), catalog=catalog, registry_limits=limits)
+    )
+    union = ["null", "int", "string", "boolean"]  # 4 items
+    schema = json.dumps({"type": "record", "name": "R", "fields": [{"name": "u", "type": union}]})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+        response = await http.post(
+            "/schema-registry/subjects/bounded-value/versions",
+            json={"schema": schema},
+            headers={"content-type": "application/vnd.schemaregistry.v1+json"},
+        )
+    assert "over the limit of 3" in error(response, 422, 42201)

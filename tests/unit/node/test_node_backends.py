@@ -82,3 +82,12 @@ async def test_third_party_backends_are_used_and_closed(
         assert (await node.readiness())["bus"].status.value == "healthy"
         assert await node.bus.lag("dictamesh-catalog-ingest", []) == {}
     assert layer.closed == 1  # a stopped node releases every layer
+
+
+async def test_the_graph_timeout_is_a_node_setting(tmp_path: Path) -> None:
+    catalog = {
+        "url": f"sqlite+aiosqlite:///{tmp_path / 'catalog.sqlite3'}",
+        "graph_timeout_seconds": 0.25,
+    }
+    async with MeshNode(settings(tmp_path, catalog=catalog)) as node:
+        assert node.catalog.graph.timeout_seconds == 0.25
