@@ -19,7 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from dictamesh.core.settings import SchemaRegistryLimits
+
 __all__ = ["AvroLimits", "Deadline", "InvalidAvroSchema", "SchemaTooComplex", "load_bounded"]
+
+
+#: the registry bounds a node starts with
+_DEFAULTS = SchemaRegistryLimits()
 
 
 class InvalidAvroSchema(ValueError):
@@ -32,18 +38,15 @@ class SchemaTooComplex(InvalidAvroSchema):
 
 @dataclass(frozen=True)
 class AvroLimits:
-    """What one schema may be; every bound is checked before any work proportional to it."""
+    """What one schema may be; every bound is checked before any work proportional to it.
+    The defaults and the meaning of each bound are the settings'
+    (:class:`~dictamesh.core.settings.SchemaRegistryLimits`, ``catalog.schema_registry``)."""
 
-    #: UTF-8 size of the schema text
-    max_bytes: int = 256 * 1024
-    #: nesting of JSON objects/arrays in the schema (a nested record costs about three)
-    max_depth: int = 96
-    #: items of one JSON list: branches of a union, fields of a record, symbols of an enum
-    max_list_items: int = 1000
-    #: records, enums and fixeds in one schema
-    max_named_types: int = 2000
-    #: wall time of one compatibility check (all earlier versions together)
-    check_timeout_seconds: float = 2.0
+    max_bytes: int = _DEFAULTS.max_bytes
+    max_depth: int = _DEFAULTS.max_depth
+    max_list_items: int = _DEFAULTS.max_list_items
+    max_named_types: int = _DEFAULTS.max_named_types
+    check_timeout_seconds: float = _DEFAULTS.check_timeout_seconds
 
     def deadline(self) -> Deadline:
         return Deadline(self.check_timeout_seconds)
