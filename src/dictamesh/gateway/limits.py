@@ -56,6 +56,7 @@ from graphql import (
     TypeNameMetaFieldDef,
     ValidationContext,
     ValidationRule,
+    ValueNode,
     VariableNode,
     get_named_type,
     get_nullable_type,
@@ -334,21 +335,27 @@ class _Measure:
             return 1  # one object, coerced to a list of one
         return None
 
+    def int_value(self, value: ValueNode) -> int | None:
+        """An argument's int: a literal, or the variable's value (else its default)."""
+        found: Any = None
+        if isinstance(value, IntValueNode):
+            found = int(value.value)
+        elif isinstance(value, VariableNode):
+            var = value.name.value
+            found = self.variables.get(var, self.defaults.get(var))
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+    @staticmethod
+    def default_int(definition: GraphQLField, name: str) -> int | None:
+        default = getattr(definition.args.get(name), "default_value", None)
+        return default if isinstance(default, int) and not isinstance(default, bool) else None
+
     def int_argument(self, node: FieldNode, definition: GraphQLField, name: str) -> int | None:
         """An int argument's value: literal, variable, or the field's default."""
         for argument in node.arguments or ():
-            if argument.name.value != name:
-                continue
-            value: Any = None
-            if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
-            elif isinstance(argument.value, VariableNode):
-                var = argument.value.name.value
-                value = self.variables.get(var, self.defaults.get(var))
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-        arg = definition.args.get(name)
-        default = getattr(arg, "default_value", None)
-        return default if isinstance(default, int) and not isinstance(default, bool) else None
+            if argument.name.value == name:
+                return self.int_value(argument.value)
+        return self.default_int(definition, name)
 
     def walk_cost(self, node: FieldNode, definition: GraphQLField) -> int:
         depth_arg, limit_arg = self.limits.walk_arguments
@@ -360,21 +367,13 @@ class _Measure:
 
     def slice_size(self, node: FieldNode, definition: GraphQLField) -> int | None:
         for argument in node.arguments or ():
-            if argument.name.value not in self.limits.slicing_arguments:
-                continue
-            value: Any = None
-            if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
-            elif isinstance(argument.value, VariableNode):
-                var = argument.value.name.value
-                value = self.variables.get(var, self.defaults.get(var))
-            if isinstance(value, int) and not isinstance(value, bool):
-                return max(0, value)
-            return None  # null or not an int: coercion reports it, or the default applies
+            if argument.name.value in self.limits.slicing_arguments:
+                value = self.int_value(argument.value)
+                # null or not an int: coercion reports it, or the default applies
+                return None if value is None else max(0, value)
         for name in self.limits.slicing_arguments:
-            arg = definition.args.get(name)
-            default = getattr(arg, "default_value", None)
-            if isinstance(default, int) and not isinstance(default, bool):
+            default = self.default_int(definition, name)
+            if default is not None:
                 return max(0, default)
         return None
 
