@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,9 +133,19 @@ async def walk_graph(
 ) -> GraphRows:
     try:
         async with _deadline(conn, timeout_seconds):
-            return await _walk(
-                conn, tenant, root_type, root_id, direction, max_depth, node_limit, max_paths
+            dialect = "sqlite" if conn.dialect.name == "sqlite" else "other"
+            result = await conn.execute(
+                _STATEMENTS[dialect, direction],
+                {
+                    "tenant": tenant,
+                    "root_type": root_type,
+                    "root_id": root_id,
+                    "max_depth": max_depth,
+                    "node_limit": node_limit,
+                    "max_paths": max_paths,
+                },
             )
+            rows = result.all()
     except (OperationalError, DBAPIError) as exc:
         if not _cancelled(exc):
             raise
@@ -145,6 +155,7 @@ async def walk_graph(
             timeout_seconds=timeout_seconds,
             max_depth=max_depth,
         ) from None
+    return _graph_rows(rows)
 
 
 def _cancelled(exc: Exception) -> bool:
@@ -177,32 +188,11 @@ async def _deadline(conn: AsyncConnection, seconds: float) -> AsyncIterator[None
         await raw.set_progress_handler(None, 0)  # the connection goes back to the pool
 
 
-async def _walk(
-    conn: AsyncConnection,
-    tenant: str,
-    root_type: str,
-    root_id: str,
-    direction: GraphDirection,
-    max_depth: int,
-    node_limit: int,
-    max_paths: int,
-) -> GraphRows:
-    dialect = "sqlite" if conn.dialect.name == "sqlite" else "other"
-    result = await conn.execute(
-        _STATEMENTS[dialect, direction],
-        {
-            "tenant": tenant,
-            "root_type": root_type,
-            "root_id": root_id,
-            "max_depth": max_depth,
-            "node_limit": node_limit,
-            "max_paths": max_paths,
-        },
-    )
+def _graph_rows(rows: Sequence[Any]) -> GraphRows:
     nodes: list[tuple[str, str, int]] = []
     edges: list[tuple[str, str, str, str, str]] = []
     paths = 0
-    for kind, a_type, a_id, depth, rel, b_type, b_id, count in result.all():
+    for kind, a_type, a_id, depth, rel, b_type, b_id, count in rows:
         if kind == "n":
             nodes.append((a_type, a_id, int(depth)))
             paths = int(count)
