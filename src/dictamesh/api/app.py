@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from dictamesh.api.body_limit import BodyLimitMiddleware
 from dictamesh.api.context import ApiContext
-from dictamesh.api.errors import install_error_handlers
+from dictamesh.api.errors import GRAPHQL_PATH, install_error_handlers
 from dictamesh.api.governance_routes import install_governance
 from dictamesh.api.graphql_cache import CachingGraphQLApp
 from dictamesh.api.input_guard import InputGuardMiddleware
@@ -67,8 +67,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         persisted_queries=ctx.persisted_queries,
         changes=ctx.changes,
     )
-    app.add_route("/graphql", graphql_app, methods=["GET", "POST"])  # type: ignore[arg-type]
-    app.router.add_websocket_route("/graphql", graphql_app)  # type: ignore[arg-type]
+    app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])  # type: ignore[arg-type]
+    app.router.add_websocket_route(GRAPHQL_PATH, graphql_app)  # type: ignore[arg-type]
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.api.max_body_bytes)  # outermost
     instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans
     app.state.dictamesh = ctx

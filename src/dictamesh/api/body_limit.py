@@ -25,11 +25,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dictamesh.api.errors import api_surface
+
 __all__ = ["PAYLOAD_TOO_LARGE", "BodyLimitMiddleware", "too_large_body"]
 
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
-_GRAPHQL_PATH = "/graphql"
-_REGISTRY_PREFIX = "/schema-registry"
 #: RFC 6455 "Message Too Big"
 _WS_TOO_BIG = 1009
 
@@ -38,14 +38,15 @@ def too_large_body(path: str, max_bytes: int) -> tuple[bytes, bytes]:
     """``(body, media type)`` of the 413 answer for ``path``."""
     message = f"the request body exceeds the limit of {max_bytes} bytes"
     content: dict[str, Any]
-    if path == _GRAPHQL_PATH or path.startswith(_GRAPHQL_PATH + "/"):
+    surface = api_surface(path)
+    if surface == "graphql":
         content = {
             "errors": [
                 {"message": message, "extensions": {"code": PAYLOAD_TOO_LARGE, "limit": max_bytes}}
             ]
         }
         media = b"application/json"
-    elif path == _REGISTRY_PREFIX or path.startswith(_REGISTRY_PREFIX + "/"):
+    elif surface == "registry":
         content = {"error_code": 413, "message": message}
         media = b"application/vnd.schemaregistry.v1+json"
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,17 +25,39 @@ from pydantic_core import to_jsonable_python
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dictamesh.catalog.registry_api import REGISTRY_PREFIX
 from dictamesh.core.errors import DictaMeshError, SourceError, SourceRateLimited
 from dictamesh.core.inputs import scrub_text
 
 __all__ = [
+    "GRAPHQL_PATH",
+    "ApiSurface",
     "InternalErrorMiddleware",
+    "api_surface",
     "error_body",
     "error_response",
     "install_error_handlers",
 ]
 
 logger = logging.getLogger("dictamesh.api")
+
+GRAPHQL_PATH = "/graphql"
+#: which API answers a path; its errors come in that API's envelope
+ApiSurface = Literal["graphql", "registry", "rest"]
+
+
+def api_surface(path: str) -> ApiSurface:
+    """The API serving ``path``: ``/graphql``, the schema registry, or REST (the rest)."""
+
+    def under(prefix: str) -> bool:
+        return path == prefix or path.startswith(prefix + "/")
+
+    if under(GRAPHQL_PATH):
+        return "graphql"
+    if under(REGISTRY_PREFIX):
+        return "registry"
+    return "rest"
+
 
 _HTTP_CODES = {
     400: "BAD_REQUEST",

@@ -19,8 +19,8 @@ from urllib.parse import unquote_to_bytes
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dictamesh.api.errors import error_response
-from dictamesh.catalog.registry_api import REGISTRY_CONTENT_TYPE, REGISTRY_PREFIX
+from dictamesh.api.errors import api_surface, error_response
+from dictamesh.catalog.registry_api import REGISTRY_CONTENT_TYPE
 from dictamesh.core.inputs import InvalidInput, check_text
 from dictamesh.gateway.errors import BAD_USER_INPUT
 
@@ -46,10 +46,11 @@ def check_request_text(scope: Scope) -> None:
 
 def refusal_for(path: str, exc: InvalidInput) -> Response:
     """A 400 for ``exc`` in the envelope of the API serving ``path``."""
-    if path == "/graphql" or path.startswith("/graphql/"):
+    surface = api_surface(path)
+    if surface == "graphql":
         error = {"message": exc.message, "extensions": {"code": BAD_USER_INPUT}}
         return Response(json.dumps({"errors": [error]}), 400, media_type="application/json")
-    if path.startswith(REGISTRY_PREFIX):
+    if surface == "registry":
         body = {"error_code": 400, "message": exc.message}
         return Response(json.dumps(body), 400, media_type=REGISTRY_CONTENT_TYPE)
     return error_response(400, exc.code, exc.message)
