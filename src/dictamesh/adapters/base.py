@@ -67,7 +67,7 @@ import sqlite3
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -78,7 +78,7 @@ import httpx
 from dictamesh import __version__
 from dictamesh.adapters._metrics import AdapterCounters
 from dictamesh.adapters._sent import track, watch
-from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter
+from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter, WriteResult
 from dictamesh.adapters.http import parse_retry_after
 from dictamesh.adapters.state import ChangeStateStore, MemoryChangeStateStore, SeenRow
 from dictamesh.adapters.webhook_inbox import WebhookInbox
@@ -94,6 +94,7 @@ from dictamesh.core.errors import (
     EntityNotFound,
     InternalError,
     NotFoundError,
+    OperationNotSupported,
     SourceError,
     SourceRateLimited,
     SourceRejectedRequest,
@@ -120,6 +121,7 @@ from dictamesh.core.models import (
     Query,
     diff_fields,
     validate_entity_id,
+    validate_idempotency_key,
 )
 from dictamesh.core.settings import AdapterConfig
 from dictamesh.observability.tracing import (
@@ -136,6 +138,7 @@ __all__ = [
     "CHANGE_EVENT_NAMESPACE",
     "AdapterBase",
     "RawPage",
+    "RawWrite",
     "ReadInfo",
     "StaleRead",
     "change_event_id",
@@ -149,6 +152,18 @@ T = TypeVar("T")
 
 _SHAPE_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError)
 """What parsing an unexpected record shape raises; becomes SourceResponseError."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawWrite:
+    """What a write hook got from its source, before the base makes a :class:`WriteResult`."""
+
+    #: the source's answer (for commands: the command's result)
+    data: dict[str, Any]
+    #: the raw record to :meth:`AdapterBase.transform` into the written entity, if any
+    record: dict[str, Any] | None = None
+    #: the source replayed the answer it stored under this idempotency key
+    replayed: bool = False
 
 
 # --- read info: which answers were served stale ---------------------------------------
@@ -477,6 +492,44 @@ class AdapterBase(DataProductAdapter):
         """Entity ids a webhook payload says have changed (the base re-fetches them)."""
         raise NotImplementedError
 
+    # --- write hooks (optional: overriding one adds WRITE / COMMANDS) --------------------
+    #: the source honours ``Idempotency-Key``, so a write may be retried; ``False``: writes
+    #: are tried once (a retry could apply them twice)
+    idempotent_writes: ClassVar[bool] = True
+
+    async def write_create(
+        self, client: httpx.AsyncClient, attributes: dict[str, Any], idempotency_key: str
+    ) -> RawWrite:
+        """Create a record from canonical ``attributes``; the answer should carry it."""
+        raise NotImplementedError
+
+    async def write_update(
+        self,
+        client: httpx.AsyncClient,
+        entity_id: str,
+        changes: dict[str, Any],
+        idempotency_key: str,
+    ) -> RawWrite:
+        """Change canonical fields of one record; the answer should carry it."""
+        raise NotImplementedError
+
+    async def write_delete(
+        self, client: httpx.AsyncClient, entity_id: str, idempotency_key: str
+    ) -> RawWrite:
+        """Delete one record."""
+        raise NotImplementedError
+
+    async def write_command(
+        self,
+        client: httpx.AsyncClient,
+        command: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+    ) -> RawWrite:
+        """Run one of :attr:`commands`; the answer is the command's result (``record``: the
+        entity it changed, when the answer carries one)."""
+        raise NotImplementedError
+
     # --- client -------------------------------------------------------------------------
 
     def auth_headers(self) -> dict[str, str]:
@@ -519,6 +572,86 @@ class AdapterBase(DataProductAdapter):
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+    # --- writes -------------------------------------------------------------------------
+
+    @traced("adapter.create_entity", attributes=_span_attributes)
+    async def create_entity(
+        self, attributes: Mapping[str, Any], *, idempotency_key: str
+    ) -> WriteResult:
+        self._require_write("write_create", "create")
+        body = dict(attributes)
+        return await self._write(
+            "write_create", lambda c: self.write_create(c, body, idempotency_key), idempotency_key
+        )
+
+    @traced("adapter.update_entity", attributes=_span_attributes)
+    async def update_entity(
+        self, entity_id: str, changes: Mapping[str, Any], *, idempotency_key: str
+    ) -> WriteResult:
+        self._require_write("write_update", "update")
+        self._check_id(entity_id)
+        body = dict(changes)
+        return await self._write(
+            "write_update",
+            lambda c: self.write_update(c, entity_id, body, idempotency_key),
+            idempotency_key,
+            entity_id=entity_id,
+        )
+
+    @traced("adapter.delete_entity", attributes=_span_attributes)
+    async def delete_entity(self, entity_id: str, *, idempotency_key: str) -> WriteResult:
+        self._require_write("write_delete", "delete")
+        self._check_id(entity_id)
+        return await self._write(
+            "write_delete",
+            lambda c: self.write_delete(c, entity_id, idempotency_key),
+            idempotency_key,
+            entity_id=entity_id,
+        )
+
+    @traced("adapter.run_command", attributes=_span_attributes)
+    async def run_command(
+        self, command: str, payload: Mapping[str, Any], *, idempotency_key: str
+    ) -> WriteResult:
+        if AdapterCapability.COMMANDS not in self.capabilities or command not in self.commands:
+            raise OperationNotSupported(
+                f"{self.name} has no command {command!r}",
+                adapter=self.name,
+                commands=sorted(self.commands),
+            )
+        body = dict(payload)
+        return await self._write(
+            "write_command",
+            lambda c: self.write_command(c, command, body, idempotency_key),
+            idempotency_key,
+        )
+
+    def _require_write(self, hook: str, what: str) -> None:
+        if not self._overrides(hook):
+            raise OperationNotSupported(
+                f"{self.name} does not {what} {self.entity_type} entities", adapter=self.name
+            )
+
+    async def _write(
+        self,
+        op: str,
+        fn: Callable[[httpx.AsyncClient], Awaitable[RawWrite]],
+        idempotency_key: str,
+        *,
+        entity_id: str | None = None,
+    ) -> WriteResult:
+        """One write through the resilience policy: retried only when the source honours
+        idempotency keys; the written entity's cached copies are dropped afterwards."""
+        try:
+            validate_idempotency_key(idempotency_key)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="idempotency_key") from None
+        raw = await self._call(op, fn, retry=self.idempotent_writes)
+        entity = self._transform(raw.record) if raw.record is not None else None
+        for written in {i for i in (entity_id, entity.id if entity else None) if i}:
+            await self._invalidate(written)
+        return WriteResult(data=raw.data, entity=entity, replayed=raw.replayed)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -1163,6 +1296,10 @@ class AdapterBase(DataProductAdapter):
             found.add(AdapterCapability.CHANGE_POLLING)
         if self._overrides("parse_webhook"):
             found.add(AdapterCapability.WEBHOOKS)
+        if any(self._overrides(h) for h in ("write_create", "write_update", "write_delete")):
+            found.add(AdapterCapability.WRITE)
+        if self._overrides("write_command") and self.commands:
+            found.add(AdapterCapability.COMMANDS)
         return frozenset(found)
 
     def _on_retry(self, attempt: int, exc: BaseException, wait: float) -> None:

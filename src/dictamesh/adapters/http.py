@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -14,9 +15,24 @@ from dictamesh.core.errors import (
     SourceRejectedRequest,
     SourceResponseError,
     SourceUnavailable,
+    WriteInProgress,
+    WriteRejected,
 )
 
-__all__ = ["parse_retry_after", "read_json"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "REPLAYED_HEADER",
+    "error_code",
+    "parse_retry_after",
+    "read_json",
+    "read_write",
+]
+
+#: the request header carrying a write's idempotency key (Stripe's and the IETF draft's name)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: the answer header a source sets when it replays a key's stored answer
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY_IN_USE = "idempotency_key_in_use"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -68,3 +84,41 @@ def read_json(response: httpx.Response, source: str) -> Any:
         raise SourceResponseError(
             f"{source} answered with a body that is not JSON", source=source
         ) from exc
+
+
+def error_code(body: Any) -> str | None:
+    """A source's machine-readable error code: ``{"code": ..}`` or ``{"error": {"code": ..}}``."""
+    if not isinstance(body, dict):
+        return None
+    nested = body.get("error")
+    code = nested.get("code") if isinstance(nested, dict) else body.get("code")
+    return code if isinstance(code, str) and code else None
+
+
+def read_write(
+    response: httpx.Response,
+    source: str,
+    *,
+    reason: Callable[[Any], str | None] = error_code,
+) -> tuple[Any, bool]:
+    """The JSON body of a write's 2xx answer and whether the source replayed it.
+
+    A 4xx (not 408/429) is the source refusing *this* write: :class:`WriteRejected` with
+    ``reason`` read from the body (``http_<status>`` when it names none), e.g.
+    ``insufficient_stock`` or ``card_declined``. A key still being applied is
+    :class:`WriteInProgress` (retryable). Otherwise as :func:`read_json`.
+    """
+    status = response.status_code
+    if 400 <= status < 500 and status not in (408, 429):
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        code = reason(body) or f"http_{status}"
+        if status == 409 and code == _KEY_IN_USE:
+            raise WriteInProgress(f"{source} is still applying this key", source=source)
+        raise WriteRejected(
+            f"{source} refused the write: {code}", reason=code, source=source, status=status
+        )
+    replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
+    return read_json(response, source), replayed

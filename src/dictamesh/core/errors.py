@@ -56,6 +56,7 @@ __all__ = [
     "InternalError",
     "MissingDependencyError",
     "NotFoundError",
+    "OperationNotSupported",
     "PermissionDenied",
     "QueryLimitExceeded",
     "SchemaCompatibilityError",
@@ -69,6 +70,8 @@ __all__ = [
     "TenantQuotaExceeded",
     "UnknownEntityType",
     "ValidationError",
+    "WriteInProgress",
+    "WriteRejected",
 ]
 
 
@@ -184,6 +187,38 @@ class SourceRejectedRequest(SourceResponseError):
 
     code = "SOURCE_REJECTED_REQUEST"
     counts_against_source = False
+
+
+class WriteRejected(SourceRejectedRequest):
+    """The source refused a write for a business reason (stock short, card declined...).
+
+    ``reason`` is the source's own code (``insufficient_stock``, ``card_declined``): what a
+    saga reads to decide to compensate rather than retry. Stored and replayed by the source
+    under the idempotency key, so asking again gives the same refusal."""
+
+    code = "WRITE_REJECTED"
+    http_status = 409
+
+    def __init__(self, message: str, *, reason: str, **details: Any) -> None:
+        super().__init__(message, reason=reason, **details)
+        self.reason = reason
+
+
+class WriteInProgress(SourceError):
+    """The source is still applying an earlier request with the same idempotency key: ask
+    again shortly (the answer will then be that request's)."""
+
+    code = "WRITE_IN_PROGRESS"
+    http_status = 409
+    retryable = True
+    counts_against_source = False
+
+
+class OperationNotSupported(ValidationError):
+    """The adapter does not offer this write or command (see its capabilities)."""
+
+    code = "OPERATION_NOT_SUPPORTED"
+    http_status = 405
 
 
 class EventBusError(DictaMeshError):

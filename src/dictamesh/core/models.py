@@ -59,6 +59,7 @@ __all__ = [
     "TraceContext",
     "ids_at",
     "is_entity_id",
+    "validate_idempotency_key",
 ]
 
 MAX_QUERY_LIMIT = 500
@@ -80,6 +81,18 @@ def validate_entity_id(value: str) -> str:
         raise ValueError(
             "entity id must be 1-128 characters of letters, digits, '.', '_', ':' or '-',"
             " starting with a letter or digit"
+        )
+    return value
+
+
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+
+
+def validate_idempotency_key(value: str) -> str:
+    """Idempotency keys are sent to sources in a header and stored in SQL: a safe alphabet."""
+    if not isinstance(value, str) or not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise ValueError(
+            "idempotency key must be 1-200 characters of letters, digits, '.', '_', ':' or '-'"
         )
     return value
 
