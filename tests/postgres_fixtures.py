@@ -26,9 +26,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dictamesh.catalog import CatalogService
 from dictamesh.catalog.migrate import downgrade, upgrade
 from dictamesh.catalog.models import Base
+from dictamesh.saga.store import QUEUE, SAGAS, STEPS
 
 OWNER_ENV = "DICTAMESH_TEST_POSTGRES_OWNER_URL"
 ADMIN_ENV = "DICTAMESH_TEST_POSTGRES_ADMIN_URL"
+
+SAGA_TABLES = (SAGAS, STEPS, QUEUE)  # layer 7's tables, in the catalog database
 
 
 def _as_role(url: str, env: str, role: str) -> str:
@@ -50,7 +53,7 @@ def admin_url(url: str) -> str:
 
 async def truncate_catalog(url: str) -> None:
     """Empty every catalog table (as ``url``'s role, which must own them)."""
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    tables = ", ".join(t.name for t in [*Base.metadata.sorted_tables, *SAGA_TABLES])
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:

@@ -1,0 +1,583 @@
+"""Saga state in the catalog database: sagas, their step log, and the lease queue.
+
+Every change of a saga is one transaction that also proves the writer still holds the
+saga's lease (``fence``): a node whose lease expired, and whose saga another node took over,
+cannot write a step result any more — it gets :class:`LeaseLost` and stops. Tables are
+created by catalog migration ``0006_sagas``; sagas and steps are tenant rows (row-level
+security on PostgreSQL), the queue is not (ids and tenants only).
+
+Example::
+
+    store = SagaStore(database)
+    record, created = await store.create(new_saga, owner="node-1/ab12", lease_seconds=30)
+    claimed = await store.claim("node-1/ab12", lease_seconds=30, limit=8)
+    await store.record_step(record.id, record.tenant_id, "node-1/ab12", StepLog(...),
+                            changes={"step_index": 1, "outputs": {...}}, lease_seconds=30)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
+
+from dictamesh.catalog.database import CatalogDatabase
+from dictamesh.catalog.models import UTCDateTime
+from dictamesh.catalog.tables import insert_for
+from dictamesh.core.errors import DictaMeshError, NotFoundError
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "QUEUE",
+    "SAGAS",
+    "STEPS",
+    "ClaimedSaga",
+    "IdempotencyConflict",
+    "LeaseLost",
+    "NewSaga",
+    "SagaNotFound",
+    "SagaRecord",
+    "SagaStatus",
+    "SagaStore",
+    "StepLog",
+    "StepRecord",
+]
+
+
+class SagaStatus(StrEnum):
+    RUNNING = "running"
+    COMPENSATING = "compensating"
+    COMPLETED = "completed"
+    COMPENSATED = "compensated"
+    #: a compensation could not finish: someone must look (``dictamesh saga retry|abort``)
+    FAILED = "failed"
+    #: given up by an operator after a failure (no more automatic work)
+    ABORTED = "aborted"
+
+
+#: statuses a node works on (the queue rows it may claim)
+ACTIVE_STATUSES = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
+TERMINAL_STATUSES = (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.ABORTED)
+
+_JSON = JSON().with_variant(postgresql.JSONB(), "postgresql")
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+_metadata = MetaData()
+
+SAGAS = Table(
+    "dictamesh_sagas",
+    _metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("saga_type", String(63), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("idempotency_key", String(200)),
+    Column("request_hash", String(64), nullable=False),
+    Column("input", _JSON, nullable=False),
+    Column("outputs", _JSON, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("compensate_index", Integer),
+    #: operator retries so far: a retried compensation calls with a new idempotency key
+    Column("generation", Integer, nullable=False),
+    Column("failed_step", String(63)),
+    Column("error", _JSON),
+    Column("principal", _JSON),
+    Column("traceparent", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+)
+STEPS = Table(
+    "dictamesh_saga_steps",
+    _metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("saga_id", String(36), ForeignKey("dictamesh_sagas.id"), nullable=False),
+    Column("step", String(63), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("output", _JSON),
+    Column("error", _JSON),
+    Column("node", String(160)),
+    Column("duration_ms", Float),
+    Column("at", UTCDateTime(), nullable=False),
+)
+QUEUE = Table(
+    "dictamesh_saga_queue",
+    _metadata,
+    Column("saga_id", String(36), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("saga_type", String(63), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("lease_owner", String(160)),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("available_at", UTCDateTime(), nullable=False),
+)
+
+
+class SagaNotFound(NotFoundError):
+    code = "SAGA_NOT_FOUND"
+
+
+class IdempotencyConflict(DictaMeshError):
+    """The idempotency key was used before for a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+    http_status = 422
+
+
+class LeaseLost(DictaMeshError):
+    """This node no longer holds the saga's lease (it expired and another node took it)."""
+
+    code = "SAGA_LEASE_LOST"
+    http_status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class NewSaga:
+    id: str
+    tenant_id: str
+    saga_type: str
+    input: Mapping[str, Any]
+    request_hash: str
+    idempotency_key: str | None = None
+    principal: Mapping[str, Any] | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SagaRecord:
+    id: str
+    tenant_id: str
+    saga_type: str
+    status: SagaStatus
+    idempotency_key: str | None
+    request_hash: str
+    input: dict[str, Any]
+    outputs: dict[str, Any]
+    step_index: int
+    compensate_index: int | None
+    generation: int
+    failed_step: str | None
+    error: dict[str, Any] | None
+    principal: dict[str, Any] | None
+    traceparent: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> SagaRecord:
+        values = dict(row)
+        values["status"] = SagaStatus(values["status"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly (what the API returns; the starter's claims are left out)."""
+        return {
+            "id": self.id,
+            "saga": self.saga_type,
+            "status": self.status.value,
+            "tenant_id": self.tenant_id,
+            "idempotency_key": self.idempotency_key,
+            "input": self.input,
+            "outputs": self.outputs,
+            "failed_step": self.failed_step,
+            "error": self.error,
+            "started_by": (self.principal or {}).get("subject"),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StepLog:
+    """One line of the step log."""
+
+    step: str
+    phase: str
+    #: ``started`` | ``completed`` | ``failed`` | ``retrying`` | ``skipped``
+    status: str
+    attempt: int
+    output: Mapping[str, Any] | None = None
+    error: Mapping[str, Any] | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    id: int
+    step: str
+    phase: str
+    status: str
+    attempt: int
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    node: str | None
+    duration_ms: float | None
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "phase": self.phase,
+            "status": self.status,
+            "attempt": self.attempt,
+            "output": self.output,
+            "error": self.error,
+            "node": self.node,
+            "duration_ms": self.duration_ms,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedSaga:
+    saga_id: str
+    tenant_id: str
+    saga_type: str
+
+
+@dataclass
+class SagaStore:
+    """Saga rows over the catalog's database (``CatalogDatabase``)."""
+
+    database: CatalogDatabase
+    #: the step log keeps at most this many rows per listing request
+    max_steps: int = 1000
+
+    async def create(
+        self, saga: NewSaga, *, owner: str, lease_seconds: float
+    ) -> tuple[SagaRecord, bool]:
+        """Insert the saga (status running) with its queue row already leased to ``owner``;
+        ``(existing, False)`` when the idempotency key was used before for the same request,
+        :class:`IdempotencyConflict` when for another."""
+        now = self.database.now()
+        row = {
+            "id": saga.id,
+            "tenant_id": saga.tenant_id,
+            "saga_type": saga.saga_type,
+            "status": SagaStatus.RUNNING.value,
+            "idempotency_key": saga.idempotency_key,
+            "request_hash": saga.request_hash,
+            "input": dict(saga.input),
+            "outputs": {},
+            "step_index": 0,
+            "compensate_index": None,
+            "generation": 0,
+            "failed_step": None,
+            "error": None,
+            "principal": dict(saga.principal) if saga.principal is not None else None,
+            "traceparent": saga.traceparent,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+        try:
+            async with self.database.write(saga.tenant_id) as conn:
+                await conn.execute(SAGAS.insert(), row)
+                await conn.execute(
+                    QUEUE.insert(),
+                    {
+                        "saga_id": saga.id,
+                        "tenant_id": saga.tenant_id,
+                        "saga_type": saga.saga_type,
+                        "status": SagaStatus.RUNNING.value,
+                        "lease_owner": owner,
+                        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                        "available_at": now,
+                    },
+                )
+        except IntegrityError:
+            if saga.idempotency_key is None:
+                raise
+            existing = await self.by_key(saga.tenant_id, saga.saga_type, saga.idempotency_key)
+            if existing is None:  # pragma: no cover - a key row cannot vanish (no deletes)
+                raise
+            if existing.request_hash != saga.request_hash:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was used for a different request",
+                    saga_id=existing.id,
+                ) from None
+            return existing, False
+        return SagaRecord.from_row(row), True
+
+    async def by_key(self, tenant: str, saga_type: str, key: str) -> SagaRecord | None:
+        query = select(SAGAS).where(
+            SAGAS.c.tenant_id == tenant,
+            SAGAS.c.saga_type == saga_type,
+            SAGAS.c.idempotency_key == key,
+        )
+        async with self.database.read(tenant) as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return SagaRecord.from_row(row) if row else None
+
+    async def get(self, saga_id: str, tenant: str) -> SagaRecord:
+        query = select(SAGAS).where(SAGAS.c.id == saga_id, SAGAS.c.tenant_id == tenant)
+        async with self.database.read(tenant) as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise SagaNotFound(f"no saga {saga_id!r}", saga_id=saga_id)
+        return SagaRecord.from_row(row)
+
+    async def steps(self, saga_id: str, tenant: str) -> list[StepRecord]:
+        query = (
+            select(
+                STEPS.c.id,
+                STEPS.c.step,
+                STEPS.c.phase,
+                STEPS.c.status,
+                STEPS.c.attempt,
+                STEPS.c.output,
+                STEPS.c.error,
+                STEPS.c.node,
+                STEPS.c.duration_ms,
+                STEPS.c.at,
+            )
+            .where(STEPS.c.saga_id == saga_id, STEPS.c.tenant_id == tenant)
+            .order_by(STEPS.c.id)
+            .limit(self.max_steps)
+        )
+        async with self.database.read(tenant) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [StepRecord(**dict(r)) for r in rows]
+
+    async def list_sagas(
+        self,
+        tenant: str,
+        *,
+        status: SagaStatus | None = None,
+        saga_type: str | None = None,
+        limit: int = 50,
+        before: datetime | None = None,
+    ) -> list[SagaRecord]:
+        """Newest first; ``before`` pages on ``created_at``."""
+        query = select(SAGAS).where(SAGAS.c.tenant_id == tenant)
+        if status is not None:
+            query = query.where(SAGAS.c.status == status.value)
+        if saga_type is not None:
+            query = query.where(SAGAS.c.saga_type == saga_type)
+        if before is not None:
+            query = query.where(SAGAS.c.created_at < before)
+        query = query.order_by(SAGAS.c.created_at.desc(), SAGAS.c.id.desc()).limit(limit)
+        async with self.database.read(tenant) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [SagaRecord.from_row(r) for r in rows]
+
+    # --- leases ------------------------------------------------------------------------
+
+    async def claim(self, owner: str, *, lease_seconds: float, limit: int) -> list[ClaimedSaga]:
+        """Lease up to ``limit`` active sagas that nobody holds (or whose lease expired) and
+        that are due; several nodes claiming at once never get the same saga."""
+        if limit <= 0:
+            return []
+        now = self.database.now()
+        due = (
+            select(QUEUE.c.saga_id)
+            .where(
+                QUEUE.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+                QUEUE.c.available_at <= now,
+                or_(QUEUE.c.lease_owner.is_(None), QUEUE.c.lease_expires_at < now),
+            )
+            .order_by(QUEUE.c.available_at)
+            .limit(limit)
+        )
+        if self.database.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        statement = (
+            update(QUEUE)
+            .where(QUEUE.c.saga_id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(QUEUE.c.saga_id, QUEUE.c.tenant_id, QUEUE.c.saga_type)
+        )
+        async with self.database.write() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [ClaimedSaga(*r) for r in rows]
+
+    async def renew(self, owner: str, saga_ids: Sequence[str], *, lease_seconds: float) -> set[str]:
+        """Extend ``owner``'s leases on ``saga_ids``; the ids still held."""
+        if not saga_ids:
+            return set()
+        expires = self.database.now() + timedelta(seconds=lease_seconds)
+        statement = (
+            update(QUEUE)
+            .where(QUEUE.c.saga_id.in_(list(saga_ids)), QUEUE.c.lease_owner == owner)
+            .values(lease_expires_at=expires)
+            .returning(QUEUE.c.saga_id)
+        )
+        async with self.database.write() as conn:
+            return {r[0] for r in (await conn.execute(statement)).all()}
+
+    async def release(self, owner: str, saga_ids: Sequence[str] | None = None) -> int:
+        """Give back ``owner``'s leases (all of them by default) so others may claim at once."""
+        statement = update(QUEUE).where(QUEUE.c.lease_owner == owner)
+        if saga_ids is not None:
+            statement = statement.where(QUEUE.c.saga_id.in_(list(saga_ids)))
+        statement = statement.values(lease_owner=None, lease_expires_at=None)
+        async with self.database.write() as conn:
+            return int((await conn.execute(statement)).rowcount or 0)
+
+    async def release_previous_lives(self, node: str, owner: str) -> int:
+        """Free the leases this node's earlier processes held (it was restarted: they are
+        dead), so its unfinished sagas resume at once instead of when the leases expire."""
+        prefix = f"{node}/"
+        statement = (
+            update(QUEUE)
+            .where(
+                QUEUE.c.lease_owner.startswith(prefix, autoescape=True),
+                QUEUE.c.lease_owner != owner,
+            )
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        async with self.database.write() as conn:
+            return int((await conn.execute(statement)).rowcount or 0)
+
+    # --- progress ----------------------------------------------------------------------
+
+    async def record_step(
+        self,
+        saga_id: str,
+        tenant: str,
+        owner: str,
+        entry: StepLog | None,
+        *,
+        changes: Mapping[str, Any] | None = None,
+        lease_seconds: float,
+        node: str | None = None,
+    ) -> None:
+        """Append ``entry`` to the step log and apply ``changes`` to the saga, in one
+        transaction that first checks (and extends) ``owner``'s lease: :class:`LeaseLost`
+        when another node holds it. A terminal status removes the queue row; ``failed``
+        parks it (not claimed, counted for the alert)."""
+        now = self.database.now()
+        async with self.database.write(tenant) as conn:
+            fenced = await conn.execute(
+                update(QUEUE)
+                .where(QUEUE.c.saga_id == saga_id, QUEUE.c.lease_owner == owner)
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+            )
+            if fenced.rowcount != 1:
+                raise LeaseLost(f"lease on saga {saga_id} lost", saga_id=saga_id)
+            if entry is not None:
+                await conn.execute(
+                    STEPS.insert(),
+                    {
+                        "tenant_id": tenant,
+                        "saga_id": saga_id,
+                        "step": entry.step,
+                        "phase": entry.phase,
+                        "status": entry.status,
+                        "attempt": entry.attempt,
+                        "output": dict(entry.output) if entry.output is not None else None,
+                        "error": dict(entry.error) if entry.error is not None else None,
+                        "node": node,
+                        "duration_ms": entry.duration_ms,
+                        "at": now,
+                    },
+                )
+            values = dict(changes or {})
+            status = values.get("status")
+            if status is not None:
+                status = SagaStatus(status)
+                values["status"] = status.value
+                if status in TERMINAL_STATUSES or status is SagaStatus.FAILED:
+                    values.setdefault("finished_at", now)
+            values["updated_at"] = now
+            await conn.execute(
+                update(SAGAS)
+                .where(SAGAS.c.id == saga_id, SAGAS.c.tenant_id == tenant)
+                .values(**values)
+            )
+            if status in TERMINAL_STATUSES:
+                await conn.execute(delete(QUEUE).where(QUEUE.c.saga_id == saga_id))
+            elif status is not None:
+                parked = status is SagaStatus.FAILED
+                await conn.execute(
+                    update(QUEUE)
+                    .where(QUEUE.c.saga_id == saga_id)
+                    .values(
+                        status=status.value,
+                        lease_owner=None if parked else owner,
+                        lease_expires_at=None if parked else now + timedelta(seconds=lease_seconds),
+                    )
+                )
+
+    async def reopen(self, saga_id: str, tenant: str, status: SagaStatus) -> SagaRecord:
+        """An operator's retry (``compensating`` again, next ``generation``: the source
+        stored its refusal under the old key) or abort (``aborted``) of a saga that needs
+        attention; :class:`SagaNotFound` if it does not exist."""
+        record = await self.get(saga_id, tenant)
+        now = self.database.now()
+        async with self.database.write(tenant) as conn:
+            await conn.execute(
+                update(SAGAS)
+                .where(SAGAS.c.id == saga_id, SAGAS.c.tenant_id == tenant)
+                .values(
+                    status=status.value,
+                    updated_at=now,
+                    finished_at=now if status in TERMINAL_STATUSES else None,
+                    generation=SAGAS.c.generation + (0 if status in TERMINAL_STATUSES else 1),
+                )
+            )
+            if status in TERMINAL_STATUSES:
+                await conn.execute(delete(QUEUE).where(QUEUE.c.saga_id == saga_id))
+            else:
+                upsert = insert_for(self.database.dialect, QUEUE).values(
+                    saga_id=saga_id,
+                    tenant_id=tenant,
+                    saga_type=record.saga_type,
+                    status=status.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    available_at=now,
+                )
+                await conn.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[QUEUE.c.saga_id],
+                        set_={
+                            "status": status.value,
+                            "lease_owner": None,
+                            "lease_expires_at": None,
+                            "available_at": now,
+                        },
+                    )
+                )
+        return await self.get(saga_id, tenant)
+
+    async def queue_counts(self) -> dict[tuple[str, str], int]:
+        """``{(saga_type, status): n}`` over the queue (every tenant): in-flight and
+        needing-attention counts for metrics, with no saga's data."""
+        query = select(QUEUE.c.saga_type, QUEUE.c.status, func.count()).group_by(
+            QUEUE.c.saga_type, QUEUE.c.status
+        )
+        async with self.database.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    async def held_by(self, owner: str) -> list[str]:
+        query = select(QUEUE.c.saga_id).where(and_(QUEUE.c.lease_owner == owner))
+        async with self.database.read() as conn:
+            return [r[0] for r in (await conn.execute(query)).all()]
