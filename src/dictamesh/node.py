@@ -62,9 +62,11 @@ from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
 from dictamesh.events.serde import JsonEventSerializer, Serializer
 from dictamesh.governance.runtime import NodeGovernance
+from dictamesh.governance.writes import WriteGuard
 from dictamesh.observability import setup_observability
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.resilience.events import BREAKER_TOPIC_SPEC, BreakerEventRelay
+from dictamesh.saga.runtime import NodeSagas
 from dictamesh.resilience.supervisor import (
     RestartPolicy,
     SupervisorCollector,
@@ -153,6 +155,8 @@ class MeshNode(AsyncResource):
         self._catalog: CatalogService | None = None
         #: policy, masking, audit writer, retention (``docs/governance.md``); set by start()
         self.governance: NodeGovernance | None = None
+        #: the saga engine (``docs/sagas.md``); set by start() unless ``saga.enabled`` is off
+        self.sagas: NodeSagas | None = None
         self._stop = asyncio.Event()
         #: the background tasks, restarted when they fail (``readiness()``: ``task:<name>``)
         self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
@@ -226,6 +230,18 @@ class MeshNode(AsyncResource):
         breaker_events = BreakerEventRelay(self.bus, node=self.settings.node_name)
         breaker_events.watch_adapters(self.registry.adapters())
         self._spawn("breaker-events", breaker_events.run)
+        if self.settings.saga.enabled:
+            self.sagas = NodeSagas.build(
+                self.settings.saga,
+                node=self.settings.node_name,
+                database=self.catalog.database,
+                registry=self.registry,
+                guard=WriteGuard(self.governance.governance),
+                bus=self.bus,
+                metrics=self.metrics.registry,
+            )
+            await self.sagas.start()  # resumes this node's unfinished sagas at once
+            self._spawn("saga-metrics", self.sagas.refresh_forever)
         self._started = True
 
     def _spawn(self, name: str, factory: TaskFactory) -> None:
@@ -339,6 +355,7 @@ class MeshNode(AsyncResource):
                 governance=self.governance.governance if self.governance else None,
                 api=self.settings.api,
                 registry_limits=self.settings.catalog.schema_registry,
+                sagas=self.sagas.engine if self.sagas else None,
             )
         )
 
@@ -346,6 +363,9 @@ class MeshNode(AsyncResource):
         self._stop.set()
         self.changes.close()  # live subscriptions end
         await self.supervisor.aclose()  # cancels every background task and waits for it
+        if self.sagas is not None:
+            await self.sagas.aclose()  # running sagas stop; their leases are given back
+            self.sagas = None
         for adapter in self.registry.adapters():
             await adapter.aclose()
         if self.governance is not None:

@@ -53,6 +53,7 @@ __all__ = [
     "ObservabilitySettings",
     "QuotaSettings",
     "ResilienceSettings",
+    "SagaSettings",
     "SchemaRegistryLimits",
     "TenancySettings",
     "TenantQuota",
@@ -386,6 +387,20 @@ class GovernanceSettings(_Section):
         return self
 
 
+class SagaSettings(_Section):
+    """Layer 7 (``docs/sagas.md``): how a node works on sagas."""
+
+    #: run sagas on this node (start them, resume them, take over a dead node's)
+    enabled: bool = True
+    #: a node holds a saga this long without renewing (renewed every third of it); a dead
+    #: node's sagas are taken over this long after it died
+    lease_seconds: float = Field(default=30.0, gt=0.5, le=3600)
+    #: how often a node looks for sagas nobody holds
+    poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: sagas one node runs at once (more wait in the queue for any node)
+    max_concurrent: int = Field(default=64, ge=1, le=10_000)
+
+
 class ApiKeyConfig(_Section):
     """One API key. Only its SHA-256 (hex) is stored; ``dictamesh auth api-key`` makes one."""
 
@@ -557,6 +572,7 @@ class DictaMeshSettings(BaseSettings):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
+    saga: SagaSettings = Field(default_factory=SagaSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from dictamesh.saga.definition import SagaDefinition
 from dictamesh.saga.store import SagaRecord, SagaStatus
 
 __all__ = ["SagaMetrics"]
@@ -36,10 +37,11 @@ class SagaMetrics:
     def __init__(
         self,
         registry: CollectorRegistry,
-        sagas: Iterable[str],
+        sagas: Iterable[SagaDefinition],
         in_flight: Callable[[], Mapping[str, int]],
     ) -> None:
-        self.sagas = list(sagas)
+        definitions = list(sagas)
+        self.sagas = [d.name for d in definitions]
         self.started = Counter(
             "dictamesh_saga_started", "Sagas started on this node.", ["saga"], registry=registry
         )
@@ -83,6 +85,11 @@ class SagaMetrics:
             )
             for outcome in _ENDS.values():
                 self.ended.labels(saga, outcome)
+        for definition in definitions:  # every series exists from the start (dashboards)
+            for step in definition.steps:
+                self.step_duration.labels(definition.name, step.name, "action")
+                if step.compensation is not None:
+                    self.step_duration.labels(definition.name, step.name, "compensation")
 
     async def saga_event(
         self, record: SagaRecord, event: str, *, step: str | None = None, duration: float = 0.0

@@ -185,7 +185,7 @@ async def test_a_failing_compensation_needs_attention_then_retry_or_abort(
     sources.fail("cancel", "reject")
     registry = CollectorRegistry()
     async with make_engine(database, sources) as engine:
-        metrics = SagaMetrics(registry, ["create_invoice"], lambda: engine.in_flight)
+        metrics = SagaMetrics(registry, [CREATE_INVOICE], lambda: engine.in_flight)
         engine.listeners.append(metrics)
         done = await run_one(engine)
         assert done.status is SagaStatus.FAILED
