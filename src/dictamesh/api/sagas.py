@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,13 +36,7 @@ from dictamesh.core.context import current_principal, current_tenant
 from dictamesh.core.errors import NotFoundError
 from dictamesh.core.inputs import check_text, parse_json
 from dictamesh.saga.engine import SagaEngine
-from dictamesh.saga.inputs import (
-    MAX_LIST_LIMIT,
-    check_saga_id,
-    parse_status,
-    route_name,
-    saga_name,
-)
+from dictamesh.saga.inputs import MAX_LIST_LIMIT, check_saga_id, parse_status, route_name, saga_name
 from dictamesh.saga.store import ACTIVE_STATUSES, SagaRecord
 
 if TYPE_CHECKING:
@@ -97,12 +92,14 @@ async def _detail(engine: SagaEngine, record: SagaRecord) -> dict[str, Any]:
     }
 
 
-def _definition_name(engine: SagaEngine, route: str) -> str:
-    name = saga_name(route)
-    if "_" in route or name not in engine.definitions:
-        known = sorted(route_name(n) for n in engine.definitions)
-        raise NotFoundError(f"no saga {route[:64]!r}", known_sagas=known)
-    return name
+def _starter(
+    start: Callable[[str, Request], Awaitable[JSONResponse]], name: str
+) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def start_saga(request: Request) -> JSONResponse:
+        return await start(name, request)
+
+    start_saga.__name__ = f"start_{name}"
+    return start_saga
 
 
 def _utc(moment: datetime) -> datetime:
@@ -116,10 +113,7 @@ def saga_router(ctx: ApiContext) -> APIRouter:
         raise ValueError("saga_router needs ctx.sagas")
     router = APIRouter()
 
-    @router.post(SAGAS_PATH + "/{saga}", tags=["sagas"], status_code=202)
-    async def start_saga(saga: str, request: Request) -> Any:
-        """Start a saga with the JSON body as its input (see the module docs)."""
-        name = _definition_name(engine, saga)
+    async def start(name: str, request: Request) -> JSONResponse:
         payload = parse_json(await request.body(), "the saga input")  # 400: not JSON
         key = request.headers.get("idempotency-key")
         if key is not None:
@@ -141,6 +135,41 @@ def saga_router(ctx: ApiContext) -> APIRouter:
             return JSONResponse(_accepted(record), status_code=202, headers=headers)
         # a repeated request (same key and body: that saga), or a saga that ended
         return JSONResponse(await _detail(engine, record), status_code=200, headers=headers)
+
+    # One route per saga, so the OpenAPI document shows each one's input model ...
+    for name, definition in sorted(engine.definitions.items()):
+        router.add_api_route(
+            f"{SAGAS_PATH}/{route_name(name)}",
+            _starter(start, name),
+            methods=["POST"],
+            status_code=202,
+            tags=["sagas"],
+            summary=f"Start a {name} saga",
+            description=definition.description or f"Start a {name} saga (see docs/api.md).",
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": definition.input_model.model_json_schema()}
+                    },
+                },
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
+                    {
+                        "name": "Prefer",
+                        "in": "header",
+                        "schema": {"type": "string"},
+                        "description": "wait=<seconds> (at most 30): answer when the saga ended",
+                    },
+                ],
+            },
+        )
+
+    # ... and this one answers every other name: 404 with the known ones.
+    @router.post(SAGAS_PATH + "/{saga}", tags=["sagas"], include_in_schema=False)
+    async def unknown_saga(saga: str) -> Any:
+        known = sorted(route_name(n) for n in engine.definitions)
+        raise NotFoundError(f"no saga {saga[:64]!r}", known_sagas=known)
 
     @router.get(SAGAS_PATH + "/{saga_id}", tags=["sagas"])
     async def get_saga(saga_id: str) -> Any:

@@ -48,7 +48,7 @@ from dictamesh.core.errors import ValidationError
 from dictamesh.gateway.context import gateway_context
 from dictamesh.gateway.errors import bad_user_input
 from dictamesh.saga.engine import SagaEngine
-from dictamesh.saga.inputs import MAX_LIST_LIMIT, check_limit, check_saga_id
+from dictamesh.saga.inputs import MAX_LIST_LIMIT, check_limit, check_saga_id, saga_name
 from dictamesh.saga.store import ACTIVE_STATUSES, SagaNotFound, SagaRecord, StepRecord
 from dictamesh.saga.store import SagaStatus as StoredStatus
 
@@ -262,7 +262,7 @@ class SagaPart:
             records = await engine.store.list_sagas(
                 engine.store.database.tenant(current_tenant.get()),
                 status=StoredStatus(status.value) if status is not None else None,
-                saga_type=saga,
+                saga_type=saga_name(saga) if saga is not None else None,
                 limit=first,
             )
             return [Saga.of(r, engine) for r in records]

@@ -240,3 +240,12 @@ async def test_admin_retry_and_abort(secured: httpx.AsyncClient, sources: FakeSo
         assert answer.json()["id"] == failed["id"]
         result = await ended(secured, failed["id"], headers=READER)
         assert result["status"] == final
+
+
+async def test_openapi_shows_each_sagas_input(http: httpx.AsyncClient) -> None:
+    document = (await http.get("/openapi.json")).json()
+    route = document["paths"]["/api/v1/sagas/create-invoice"]["post"]
+    schema = route["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["title"] == "CreateInvoiceInput"
+    assert "/api/v1/sagas/{saga}" not in document["paths"]
+    assert "/api/v1/admin/sagas/{saga_id}/retry" in document["paths"]
