@@ -20,12 +20,15 @@ from dictamesh.api.graphql_cache import CachingGraphQLApp
 from dictamesh.api.input_guard import InputGuardMiddleware
 from dictamesh.api.observability import instrument_app
 from dictamesh.api.rest import api_router, ops_router
+from dictamesh.api.sagas import saga_router
 from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.auth import install_auth
 from dictamesh.catalog.registry_api import AvroLimits, registry_router
 from dictamesh.catalog.service import CatalogService
 from dictamesh.gateway.catalog import CatalogPart
 from dictamesh.gateway.limits import QueryLimits, install_limits
+from dictamesh.gateway.sagas import SagaPart
+from dictamesh.gateway.schema_builder import SchemaPart
 from dictamesh.gateway.subscriptions import build_live_schema
 from dictamesh.tenancy.quotas import install_tenant_quotas
 
@@ -50,14 +53,17 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.add_middleware(StaleHeadersMiddleware)  # X-DictaMesh-Stale, Age, Warning when stale
     app.include_router(api_router(ctx))
     app.include_router(ops_router(ctx))
+    if ctx.sagas is not None:  # /api/v1/sagas, /api/v1/admin/sagas/{id}/retry|abort
+        app.include_router(saga_router(ctx))
     if ctx.schema_registry and isinstance(ctx.catalog, CatalogService):
         limits = AvroLimits(**ctx.registry_limits.model_dump())
         app.include_router(registry_router(ctx.catalog, limits=limits))
     schema = ctx.graphql_schema
-    if schema is None:  # one node: every data product and the catalog in one schema
-        schema = build_live_schema(
-            ctx.registry, ctx.changes, parts=[CatalogPart(ctx.catalog)], max_depth=None
-        )
+    if schema is None:  # one node: every data product, the catalog and sagas in one schema
+        parts: list[SchemaPart] = [CatalogPart(ctx.catalog)]
+        if ctx.sagas is not None:
+            parts.append(SagaPart(ctx.sagas))
+        schema = build_live_schema(ctx.registry, ctx.changes, parts=parts, max_depth=None)
     install_limits(schema, QueryLimits.from_settings(ctx.graphql))  # also on a given schema
     # Starlette routes to an ASGI app given as endpoint (typed for plain functions only).
     graphql_app = CachingGraphQLApp(

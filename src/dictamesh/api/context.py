@@ -34,6 +34,7 @@ from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogSource
 from dictamesh.governance.enforce import Governance
 from dictamesh.observability.metrics import MeshMetrics
+from dictamesh.saga.engine import SagaEngine
 from dictamesh.tenancy.quotas import TenantQuotas
 
 __all__ = ["ApiContext", "ApiRegistry", "CatalogReader", "Readiness", "WebhookSink"]
@@ -110,3 +111,7 @@ class ApiContext:
     changes: ChangeFeed | None = None
     #: HTTP limits of every route: the request-body cap (docs/security.md)
     api: ApiSettings = field(default_factory=ApiSettings)
+    #: the node's saga engine (``docs/sagas.md``): ``/api/v1/sagas``, the admin retry/abort
+    #: routes and the GraphQL saga fields (``createInvoice``, ``saga``, ``sagaStatus``);
+    #: ``None``: no saga routes or fields
+    sagas: SagaEngine | None = None

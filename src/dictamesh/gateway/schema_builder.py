@@ -104,6 +104,7 @@ __all__ = [
     "SortInput",
     "build_schema",
     "extension_factories",
+    "part_fields",
     "type_name",
 ]
 
@@ -118,6 +119,8 @@ ExtensionFactory = type[SchemaExtension] | Callable[[], SchemaExtension]
 _RESERVED_TYPE_NAMES = frozenset(
     {
         "Query",
+        "Mutation",
+        "Subscription",
         "FilterInput",
         "SortInput",
         "FilterOp",
@@ -288,6 +291,11 @@ class SchemaPart(Protocol):
     Both methods are called once per build and must return fresh fields (a Strawberry
     field belongs to exactly one type). Keys are Python attribute names; give each field
     its GraphQL ``name``.
+
+    A part may also define ``mutation_fields()`` and ``subscription_fields()`` (same
+    shape; subscription fields made with ``is_subscription=True``): optional, found with
+    ``getattr`` (:func:`part_fields`), assembled into ``Mutation`` and ``Subscription``
+    (merged with the entity-change subscriptions when the schema has a change feed).
     """
 
     #: GraphQL type names the part defines (entity types may not take them)
@@ -407,10 +415,27 @@ class SchemaBuilder:
     def build(
         self, *, extensions: Sequence[ExtensionFactory] = (), max_depth: int | None = MAX_DEPTH
     ) -> GatewaySchema:
-        """The schema; ``max_depth`` refuses deeper documents before anything runs."""
+        """The schema; ``max_depth`` refuses deeper documents before anything runs.
+
+        ``Mutation`` and ``Subscription`` exist when parts contribute fields to them."""
         return GatewaySchema(
-            query=self.query_type(), extensions=extension_factories(extensions, max_depth)
+            query=self.query_type(),
+            mutation=self.mutation_type(),
+            subscription=self.subscription_type(),
+            extensions=extension_factories(extensions, max_depth),
         )
+
+    def mutation_type(self) -> type | None:
+        """``Mutation`` of the parts' ``mutation_fields()``; ``None`` when they give none."""
+        fields = part_fields(self.parts, "mutation_fields", "Mutation")
+        return _root_type("Mutation", fields) if fields else None
+
+    def subscription_type(self) -> type | None:
+        """``Subscription`` of the parts' ``subscription_fields()`` alone (the change
+        feed's fields join them in :func:`dictamesh.gateway.subscriptions.subscription_type`);
+        ``None`` when they give none."""
+        fields = part_fields(self.parts, "subscription_fields", "Subscription")
+        return _root_type("Subscription", fields) if fields else None
 
     def query_type(self) -> type:
         self._build_types()
@@ -640,6 +665,40 @@ class SchemaBuilder:
     def _field_names(schema: EntitySchema) -> dict[str, str]:
         """GraphQL (camelCase) name → attribute name, for filters and sorts."""
         return {to_camel_case(f.name): f.name for f in schema.fields}
+
+
+def part_fields(
+    parts: Sequence[SchemaPart],
+    method: str,
+    root: str,
+    *,
+    taken: Iterable[str] = (),
+) -> dict[str, StrawberryField]:
+    """The fields the parts' optional ``method`` (``mutation_fields``,
+    ``subscription_fields``) give, by attribute name; :class:`ConfigurationError` when two
+    share a name, or one takes a GraphQL name in ``taken`` (fields ``root`` already has)."""
+    found: dict[str, StrawberryField] = {}
+    names = set(taken)
+    for part in parts:
+        give = getattr(part, method, None)
+        if give is None:
+            continue
+        for attr, part_field in give().items():
+            name = part_field.graphql_name or to_camel_case(attr)
+            if attr in found or name in names:
+                raise ConfigurationError(
+                    f"{root}.{name} is defined twice (by two schema parts, or by a part and"
+                    " the generated schema)",
+                    field=name,
+                )
+            names.add(name)
+            found[attr] = part_field
+    return found
+
+
+def _root_type(name: str, fields: Mapping[str, StrawberryField]) -> type:
+    cls = type(name, (), {"__module__": __name__, **fields})
+    return strawberry.type(cls, name=name)
 
 
 def build_schema(

@@ -72,6 +72,7 @@ from dictamesh.gateway.schema_builder import (
     SchemaPart,
     build_schema,
     extension_factories,
+    part_fields,
     type_name,
 )
 
@@ -126,7 +127,8 @@ def build_live_schema(
     parts: Sequence[SchemaPart] = (),
 ) -> GatewaySchema:
     """:func:`~dictamesh.gateway.schema_builder.build_schema` plus the ``Subscription``
-    type fed by ``feed`` (without a feed: exactly ``build_schema``)."""
+    type fed by ``feed``, merged with the parts' subscription fields (without a feed:
+    exactly ``build_schema``)."""
     if feed is None:
         return build_schema(
             registry, plurals=plurals, extensions=extensions, max_depth=max_depth, parts=parts
@@ -135,6 +137,7 @@ def build_live_schema(
     query = builder.query_type()
     return GatewaySchema(
         query=query,
+        mutation=builder.mutation_type(),
         subscription=subscription_type(builder, feed),
         extensions=extension_factories(extensions, max_depth),
     )
@@ -142,7 +145,7 @@ def build_live_schema(
 
 def subscription_type(builder: SchemaBuilder, feed: ChangeFeed) -> type:
     """The ``Subscription`` type over ``builder``'s entity types (call after
-    :meth:`SchemaBuilder.query_type`)."""
+    :meth:`SchemaBuilder.query_type`), with the subscription fields of its parts."""
     entity_types = list(builder.schemas)
     if not entity_types:
         raise ConfigurationError("subscriptions need at least one entity type")
@@ -169,6 +172,13 @@ def subscription_type(builder: SchemaBuilder, feed: ChangeFeed) -> type:
         namespace[f"{entity_type}_changed"] = _typed_field(
             feed, entity_type, payload, field_names[entity_type]
         )
+    ours = {f.graphql_name or to_camel_case(a) for a, f in namespace.items() if a != "__module__"}
+    for attr, part_field in part_fields(
+        builder.parts, "subscription_fields", "Subscription", taken=ours
+    ).items():
+        if attr in namespace:
+            raise ConfigurationError(f"Subscription field {attr!r} is defined twice", field=attr)
+        namespace[attr] = part_field
     cls = type("Subscription", (), namespace)
     return strawberry.type(cls, name="Subscription")
 
