@@ -29,10 +29,12 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     and_,
     delete,
     func,
@@ -63,6 +65,7 @@ __all__ = [
     "SagaStore",
     "StepLog",
     "StepRecord",
+    "saga_metadata",
 ]
 
 
@@ -83,13 +86,14 @@ TERMINAL_STATUSES = (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.AB
 
 _JSON = JSON().with_variant(postgresql.JSONB(), "postgresql")
 _ID = BigInteger().with_variant(Integer(), "sqlite")
-_metadata = MetaData()
+#: the saga tables (migration 0006 creates them; the migration test compares against these)
+saga_metadata = MetaData()
 
 SAGAS = Table(
     "dictamesh_sagas",
-    _metadata,
+    saga_metadata,
     Column("id", String(36), primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
+    Column("tenant_id", String(64), nullable=False, server_default="default"),
     Column("saga_type", String(63), nullable=False),
     Column("status", String(24), nullable=False),
     Column("idempotency_key", String(200)),
@@ -99,7 +103,7 @@ SAGAS = Table(
     Column("step_index", Integer, nullable=False),
     Column("compensate_index", Integer),
     #: operator retries so far: a retried compensation calls with a new idempotency key
-    Column("generation", Integer, nullable=False),
+    Column("generation", Integer, nullable=False, server_default="0"),
     Column("failed_step", String(63)),
     Column("error", _JSON),
     Column("principal", _JSON),
@@ -107,13 +111,28 @@ SAGAS = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
+    UniqueConstraint(
+        "tenant_id",
+        "saga_type",
+        "idempotency_key",
+        name="uq_dictamesh_sagas_tenant_id_saga_type_idempotency_key",
+    ),
+    Index("ix_dictamesh_sagas_tenant_id_status_created_at", "tenant_id", "status", "created_at"),
+    Index("ix_dictamesh_sagas_tenant_id_created_at", "tenant_id", "created_at"),
 )
 STEPS = Table(
     "dictamesh_saga_steps",
-    _metadata,
+    saga_metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),
-    Column("saga_id", String(36), ForeignKey("dictamesh_sagas.id"), nullable=False),
+    Column("tenant_id", String(64), nullable=False, server_default="default"),
+    Column(
+        "saga_id",
+        String(36),
+        ForeignKey(
+            "dictamesh_sagas.id", name="fk_dictamesh_saga_steps_saga_id", ondelete="CASCADE"
+        ),
+        nullable=False,
+    ),
     Column("step", String(63), nullable=False),
     Column("phase", String(16), nullable=False),
     Column("status", String(16), nullable=False),
@@ -123,10 +142,11 @@ STEPS = Table(
     Column("node", String(160)),
     Column("duration_ms", Float),
     Column("at", UTCDateTime(), nullable=False),
+    Index("ix_dictamesh_saga_steps_saga_id_id", "saga_id", "id"),
 )
 QUEUE = Table(
     "dictamesh_saga_queue",
-    _metadata,
+    saga_metadata,
     Column("saga_id", String(36), primary_key=True),
     Column("tenant_id", String(64), nullable=False),
     Column("saga_type", String(63), nullable=False),
@@ -134,6 +154,8 @@ QUEUE = Table(
     Column("lease_owner", String(160)),
     Column("lease_expires_at", UTCDateTime()),
     Column("available_at", UTCDateTime(), nullable=False),
+    Index("ix_dictamesh_saga_queue_status_available_at", "status", "available_at"),
+    Index("ix_dictamesh_saga_queue_lease_owner", "lease_owner"),
 )
 
 
