@@ -1,4 +1,5 @@
-"""What the three sample source apps share: admin routes, stats, auth, faults, rate limit."""
+"""What the sample source apps share: admin routes, stats, auth, faults, rate limit, and
+(for the writable ones) an idempotency-key table and the log of applied effects."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dictamesh.sources._idempotency import EffectLog, IdempotencyKeys
 from dictamesh.sources._store import RecordStore, webhook_admin_routes
 
 __all__ = [
@@ -27,12 +29,16 @@ __all__ = [
     "AdminState",
     "TokenBucket",
     "build_app",
+    "injected_fault",
     "json_body",
     "retry_after",
 ]
 
 ADMIN_PREFIX = "/_admin"
-FAULT_MODES = ("error500", "hang", "garbage", "latency")
+FAULT_MODES = ("error500", "hang", "garbage", "latency", "decline", "error500_after")
+"""``decline`` is for the endpoint to act on (payments declines the charge; the others ignore
+it); ``error500_after`` runs the request, effect included, then answers 500 (a lost answer)."""
+_FAULT_SCOPE_KEY = "dictamesh.fault"
 
 
 class TokenBucket:
@@ -64,11 +70,21 @@ class AdminState:
     #: seconds the ``latency`` fault delays a request before answering it normally
     fault_delay: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    #: this source's idempotency keys (one table per source)
+    keys: IdempotencyKeys = field(default_factory=IdempotencyKeys)
+    #: every effect this source applied (``GET /_admin/effects``)
+    effects: EffectLog = field(default_factory=EffectLog)
 
     def should_fault(self) -> str | None:
         if self.fault_mode is None:
             return None
         return self.fault_mode if self.rng.random() < self.fault_probability else None
+
+
+def injected_fault(request: Request) -> str | None:
+    """The fault mode drawn for this request (``decline`` is the endpoint's to act on)."""
+    fault = request.scope.get(_FAULT_SCOPE_KEY)
+    return fault if isinstance(fault, str) else None
 
 
 async def json_body(request: Request) -> Any:
@@ -111,9 +127,18 @@ def _admin_routes(state: AdminState) -> list[BaseRoute]:
         state.fault_mode = None
         return Response(status_code=204)
 
+    async def effects(request: Request) -> Response:
+        return JSONResponse(state.effects.to_dict())
+
+    async def clear_effects(request: Request) -> Response:
+        state.effects.clear()
+        return Response(status_code=204)
+
     return [
         *webhook_admin_routes(state.store),
         Route(f"{ADMIN_PREFIX}/stats", stats, methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/effects", effects, methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/effects", clear_effects, methods=["DELETE"]),
         Route(f"{ADMIN_PREFIX}/faults", set_faults, methods=["POST"]),
         Route(f"{ADMIN_PREFIX}/faults", clear_faults, methods=["DELETE"]),
     ]
@@ -146,6 +171,7 @@ class _Guard:
             await self.app(scope, receive, send)
             return
         fault = self.state.should_fault()
+        scope[_FAULT_SCOPE_KEY] = fault
         if fault == "hang":
             # never answer; the client giving up (its timeout) or shutdown ends it
             with contextlib.suppress(TimeoutError):
@@ -174,7 +200,19 @@ class _Guard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if fault == "error500_after":
+            # the request runs to the end (its effect applied, its answer stored under its
+            # idempotency key), then the answer is lost: the client sees a 500
+            await self.app(scope, receive, _discard)
+            await JSONResponse({"error": "injected fault (after applying)"}, 500)(
+                scope, receive, send
+            )
+            return
         await self.app(scope, receive, send)
+
+
+async def _discard(message: Message) -> None:
+    return None
 
 
 async def _until_disconnect(receive: Receive, buffer: list[Message] | None = None) -> None:

@@ -232,17 +232,18 @@ class RecordStore:
 
     # --- writes -----------------------------------------------------------------------
 
-    def insert(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Add a new record (its id must be free): version 1, created/updated = now."""
+    def insert(self, record: Mapping[str, Any], *, stamp: Iterable[str] = ()) -> dict[str, Any]:
+        """Add a new record (its id must be free): version 1, created/updated = now, and
+        each field named in ``stamp`` (e.g. ``issued_at``) = the same now."""
         row = copy.deepcopy(dict(record))
         key = row[self.id_field]
         if key in self._rows:
             raise KeyError(f"{self.name}: id {key!r} already exists")
         now = self.clock()
         row["version"] = 1
-        if self.created_field is not None:
-            row[self.created_field] = format_ts(now)
-        row[self.updated_field] = format_ts(now)
+        for name in (*stamp, self.created_field, self.updated_field):
+            if name is not None:
+                row[name] = format_ts(now)
         self._rows[key] = _Row(row, now)
         self._notify("create", row, {k: v for k, v in row.items() if k != self.id_field})
         return copy.deepcopy(row)

@@ -1,7 +1,8 @@
-"""Deterministic, coherent sample data for the three demo sources.
+"""Deterministic, coherent sample data for the demo sources.
 
-The same seed always gives the same customers, products and invoices; invoices point at
-existing customers and products, and totals add up. Timestamps are ISO 8601 UTC with
+The same seed always gives the same customers, products, invoices and charges; invoices
+point at existing customers and products, totals add up, and each charge pays one paid
+invoice in full. Timestamps are ISO 8601 UTC with
 microseconds and come from a :class:`StoreClock` that never goes backwards.
 
 Example::
@@ -9,18 +10,20 @@ Example::
     data = generate(seed=42)
     data.customers[0]["id"]          # 1 (Directus-style integer id)
     data.invoices[0]["customer_id"]  # '1' (canonical customer id, a str)
+    data.charges[0]["id"]            # 'ch_1' (pays a paid invoice)
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dictamesh.sources._store import StoreClock, format_ts, parse_ts
 
 __all__ = [
+    "N_CHARGES",
     "N_CUSTOMERS",
     "N_INVOICES",
     "N_PRODUCTS",
@@ -34,6 +37,7 @@ __all__ = [
 N_CUSTOMERS = 50
 N_PRODUCTS = 40
 N_INVOICES = 150
+N_CHARGES = 12
 
 #: seeded records are dated inside this window (before "now", so live writes sort after)
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -80,6 +84,8 @@ class SeedData:
     invoices: list[dict[str, Any]]
     #: the newest timestamp in the data; a store clock must start after it
     latest: datetime
+    #: payments taken for paid invoices (the payments source)
+    charges: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _moment(rng: random.Random, after: datetime | None = None) -> datetime:
@@ -186,15 +192,43 @@ def _invoices(
     return out
 
 
+def _charges(rng: random.Random, invoices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One succeeded charge for each of the first paid invoices, for its total."""
+    out: list[dict[str, Any]] = []
+    paid = [i for i in invoices if i["status"] == "paid"][:N_CHARGES]
+    for n, invoice in enumerate(paid, start=1):
+        created = format_ts(_moment(rng, after=parse_ts(invoice["issued_at"])))
+        out.append(
+            {
+                "id": f"ch_{n}",
+                "status": "succeeded",
+                "amount_cents": invoice["total_cents"],
+                "amount_refunded_cents": 0,
+                "refunded": False,
+                "currency": invoice["currency"],
+                "customer_id": invoice["customer_id"],
+                "invoice_id": invoice["id"],
+                "idempotency_key": None,
+                "created_at": created,
+                "updated_at": created,
+                "version": 1,
+            }
+        )
+    return out
+
+
 def generate(seed: int = 42) -> SeedData:
-    """All three data sets from one ``random.Random(seed)``: same seed, same data."""
+    """Every data set from one ``random.Random(seed)``: same seed, same data."""
     rng = random.Random(seed)
     customers = _customers(rng)
     products = _products(rng)
     invoices = _invoices(rng, customers, products)
+    charges = _charges(rng, invoices)  # drawn last: the other sets do not change with it
     stamps = (
         [c["date_updated"] for c in customers]
         + [p["updated_at"] for p in products]
         + [i["updated_at"] for i in invoices]
+        + [c["updated_at"] for c in charges]
     )
-    return SeedData(customers, products, invoices, latest=max(parse_ts(s) for s in stamps))
+    latest = max(parse_ts(s) for s in stamps)
+    return SeedData(customers, products, invoices, latest=latest, charges=charges)
