@@ -84,7 +84,7 @@ def _error(status: int, code: str) -> httpx.Response:
 
 
 class WritableWidgets(HttpWidgets):
-    commands: ClassVar[frozenset[str]] = frozenset({"paint"})
+    commands = frozenset({"paint"})
 
     async def write_create(
         self, client: httpx.AsyncClient, attributes: dict[str, Any], idempotency_key: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -48,7 +48,7 @@ class Sink:
 
 
 class WritableWidgets(FakeAdapter):
-    commands: ClassVar[frozenset[str]] = frozenset({"paint"})
+    commands = frozenset({"paint"})
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
