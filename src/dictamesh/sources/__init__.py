@@ -1,5 +1,6 @@
 """Sample third-party sources for the demo and tests: a Directus-like customers API, a REST
-products API and an e-commerce invoices API, served in-process with seeded data.
+products API, an e-commerce invoices API and a Stripe-like payment gateway, served
+in-process with seeded data.
 
 Example::
 

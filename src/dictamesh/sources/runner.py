@@ -1,10 +1,11 @@
-"""Run the three sample sources in-process, each on a free port.
+"""Run the four sample sources in-process, each on a free port.
 
 Example::
 
     async with run_sample_sources(seed=42) as sources:
         sources.customers_url        # 'http://127.0.0.1:53121'
         sources.invoices_store.ids() # ['INV-2026-00001', ...]
+        sources.payments_store.ids() # ['ch_1', ...] (charges; refunds in refunds_store)
         await sources.stop("products")    # the source disappears (connections refused)
         await sources.start("products")   # back, on the same port, with the same data
         configs = reference_adapter_configs(sources, poll_interval_seconds=None)
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 import dictamesh.sources.directus as directus
 import dictamesh.sources.invoices as invoices
+import dictamesh.sources.payments as payments
 import dictamesh.sources.products as products
 from dictamesh._serving import serve_in_process
 from dictamesh.core.settings import AdapterConfig
@@ -35,7 +37,7 @@ __all__ = [
     "run_sample_sources",
 ]
 
-SourceName = Literal["customers", "products", "invoices"]
+SourceName = Literal["customers", "products", "invoices", "payments"]
 
 SHUTDOWN_TIMEOUT = 1
 """Seconds a stopping source lets requests in flight finish (a hung one is then cut)."""
@@ -51,15 +53,17 @@ class _Server:
 
 @dataclass
 class SourceEndpoints:
-    """Where the three sample sources answer, and their credentials: plain strings, so they
+    """Where the sample sources answer, and their credentials: plain strings, so they
     can be handed to another process (e.g. as JSON)."""
 
     customers_url: str
     products_url: str
     invoices_url: str
+    payments_url: str
     customers_token: str = directus.DEFAULT_TOKEN
     products_api_key: str = products.DEFAULT_API_KEY
     invoices_token: str = invoices.DEFAULT_TOKEN
+    payments_token: str = payments.DEFAULT_TOKEN
 
     def endpoints(self) -> SourceEndpoints:
         """Just the addresses and credentials (of a :class:`SampleSources`, say)."""
@@ -71,6 +75,12 @@ class SampleSources(SourceEndpoints):
     customers_store: RecordStore
     products_store: RecordStore
     invoices_store: RecordStore
+    #: the charges
+    payments_store: RecordStore
+    #: the products API's stock reservations
+    reservations_store: RecordStore
+    #: the payment gateway's refunds
+    refunds_store: RecordStore
     _servers: dict[SourceName, _Server] = field(default_factory=dict, repr=False)
 
     def running(self, source: SourceName) -> bool:
@@ -127,21 +137,35 @@ async def run_sample_sources(
     host: str = "127.0.0.1",
     seed: int = 42,
     *,
-    ports: tuple[int, int, int] = (0, 0, 0),
+    ports: tuple[int, int, int, int] = (0, 0, 0, 0),
     products_rate_limit: float | None = 100.0,
 ) -> AsyncIterator[SampleSources]:
-    """Start the CMS, the products API and the shop; ``ports`` 0 means any free port."""
+    """Start the CMS, the products API, the shop and the payment gateway (``ports`` in
+    that order; 0 means any free port)."""
     clock = StoreClock()
     customers_store = directus.create_store(seed, clock)
     products_store = products.create_store(seed, clock)
     invoices_store = invoices.create_store(seed, clock)
+    payments_store = payments.create_store(seed, clock)
+    reservations_store = products.create_reservation_store(clock)
+    refunds_store = payments.create_refund_store(clock)
     apps = (
         directus.create_app(customers_store),
-        products.create_app(products_store, rate_limit=products_rate_limit),
+        products.create_app(
+            products_store, rate_limit=products_rate_limit, reservations=reservations_store
+        ),
         invoices.create_app(invoices_store),
+        payments.create_app(payments_store, refunds=refunds_store),
     )
-    stores = (customers_store, products_store, invoices_store)
-    names: tuple[SourceName, ...] = ("customers", "products", "invoices")
+    stores = (
+        customers_store,
+        products_store,
+        invoices_store,
+        payments_store,
+        reservations_store,
+        refunds_store,
+    )
+    names: tuple[SourceName, ...] = ("customers", "products", "invoices", "payments")
     servers = {
         name: _Server(app, host, port) for name, app, port in zip(names, apps, ports, strict=True)
     }
@@ -152,14 +176,23 @@ async def run_sample_sources(
             customers_url="",
             products_url="",
             invoices_url="",
+            payments_url="",
             customers_store=customers_store,
             products_store=products_store,
             invoices_store=invoices_store,
+            payments_store=payments_store,
+            reservations_store=reservations_store,
+            refunds_store=refunds_store,
             _servers=dict(servers),
         )
         stack.push_async_callback(sources._aclose)
         for name in names:
             await sources.start(name)
         urls = [f"http://{host}:{servers[name].port}" for name in names]
-        sources.customers_url, sources.products_url, sources.invoices_url = urls
+        (
+            sources.customers_url,
+            sources.products_url,
+            sources.invoices_url,
+            sources.payments_url,
+        ) = urls
         yield sources
