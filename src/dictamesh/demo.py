@@ -320,6 +320,7 @@ async def run_demo_mesh(
                     ("customers_directus", sources.customers_url),
                     ("products_rest", sources.products_url),
                     ("invoices_ecommerce", sources.invoices_url),
+                    ("payments_gateway", sources.payments_url),
                 ):
                     config = configs[kind]
                     secret = config.webhook_secret
