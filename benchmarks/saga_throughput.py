@@ -52,17 +52,16 @@ asyncio.run(main())
 
 @contextlib.asynccontextmanager
 async def sources_process() -> AsyncIterator[SourceEndpoints]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SOURCES], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _SOURCES, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
-        line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
-        yield SourceEndpoints(**json.loads(line))
+        yield SourceEndpoints(**json.loads(await proc.stdout.readline()))
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
-        proc.wait(timeout=10)
+        await asyncio.wait_for(proc.wait(), 10)
 
 
 def order(i: int) -> dict[str, Any]:
@@ -165,7 +164,10 @@ async def main(args: argparse.Namespace) -> None:
                 bare = Bare(endpoints)
                 await timed(bare.run, 20, 4)  # warm both paths up
                 await timed(saga, 20, 4)
-                results: dict[str, tuple[float, list[float]]] = {"bare": (0.0, []), "saga": (0.0, [])}
+                results: dict[str, tuple[float, list[float]]] = {
+                    "bare": (0.0, []),
+                    "saga": (0.0, []),
+                }
                 per_round = args.sagas // args.rounds
                 for _ in range(args.rounds):
                     for name, run in (("bare", bare.run), ("saga", saga)):

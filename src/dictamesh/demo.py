@@ -38,7 +38,12 @@ from dictamesh.core.models import now_ms
 from dictamesh.core.settings import DictaMeshSettings, ObservabilitySettings
 from dictamesh.governance.runtime import DEMO_POLICY_FILE
 from dictamesh.node import INGEST_GROUP, MeshNode
-from dictamesh.sources.runner import SampleSources, reference_adapter_configs, run_sample_sources
+from dictamesh.sources.runner import (
+    SampleSources,
+    SourceEndpoints,
+    reference_adapter_configs,
+    run_sample_sources,
+)
 
 __all__ = [
     "DemoMesh",
@@ -201,7 +206,7 @@ async def _probe_redis(url: str) -> None:
 
 
 def demo_settings(
-    sources: SampleSources,
+    sources: SourceEndpoints,
     state_dir: Path,
     backend: Backend = "embedded",
     poll: float = 1.0,
@@ -320,6 +325,7 @@ async def run_demo_mesh(
                     ("customers_directus", sources.customers_url),
                     ("products_rest", sources.products_url),
                     ("invoices_ecommerce", sources.invoices_url),
+                    ("payments_gateway", sources.payments_url),
                 ):
                     config = configs[kind]
                     secret = config.webhook_secret

@@ -66,13 +66,13 @@ from dictamesh.governance.writes import WriteGuard
 from dictamesh.observability import setup_observability
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.resilience.events import BREAKER_TOPIC_SPEC, BreakerEventRelay
-from dictamesh.saga.runtime import NodeSagas
 from dictamesh.resilience.supervisor import (
     RestartPolicy,
     SupervisorCollector,
     TaskFactory,
     TaskSupervisor,
 )
+from dictamesh.saga.runtime import NodeSagas
 from dictamesh.tenancy import (
     TenantQuotas,
     event_for_topic,

@@ -28,6 +28,7 @@ import pytest
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.reference.customers_directus import DirectusCustomersAdapter
 from dictamesh.adapters.reference.invoices_ecommerce import EcommerceInvoicesAdapter
+from dictamesh.adapters.reference.payments_gateway import PaymentsGatewayAdapter
 from dictamesh.adapters.reference.products_rest import ThirdPartyProductsAdapter
 from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.api.graphql_http import GraphQLApp
@@ -56,6 +57,7 @@ ADAPTERS: dict[str, type[AdapterBase]] = {
     "customers_directus": DirectusCustomersAdapter,
     "products_rest": ThirdPartyProductsAdapter,
     "invoices_ecommerce": EcommerceInvoicesAdapter,
+    "payments_gateway": PaymentsGatewayAdapter,
 }
 
 

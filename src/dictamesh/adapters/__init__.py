@@ -9,8 +9,8 @@ Example::
     registry.register(registry.build(config, cache=cache))
 """
 
-from dictamesh.adapters.base import AdapterBase, RawPage
-from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter
+from dictamesh.adapters.base import AdapterBase, RawPage, RawWrite
+from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter, WriteResult
 from dictamesh.adapters.registry import AdapterRegistry
 
 __all__ = [
@@ -19,4 +19,6 @@ __all__ = [
     "AdapterRegistry",
     "DataProductAdapter",
     "RawPage",
+    "RawWrite",
+    "WriteResult",
 ]

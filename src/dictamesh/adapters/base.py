@@ -46,6 +46,20 @@ The collector lives in a contextvar holding a *mutable* object, so reads made in
 started inside the ``with`` block (e.g. DataLoader batches) are collected too. Without an
 active collector nothing is recorded (the stale value is still returned).
 
+**Writes.** Overriding a write hook (``write_create``, ``write_update``, ``write_delete``,
+``write_command`` with :attr:`commands`) adds the ``WRITE`` / ``COMMANDS`` capability. Each
+write checks its idempotency key (``InvalidInput`` before any request), runs once through the
+resilience policy — retried on retryable errors only when :attr:`idempotent_writes` (the
+source honours ``Idempotency-Key``) — and drops the cached copies of what it wrote, also when
+it failed. :func:`~dictamesh.adapters.http.read_write` turns a source's refusal into
+``WriteRejected(reason=...)`` (never retried, not counted by the breaker)::
+
+    async def write_command(self, client, command, payload, idempotency_key):
+        response = await client.post("/v1/charges", json=payload,
+                                     headers={IDEMPOTENCY_HEADER: idempotency_key})
+        body, replayed = read_write(response, self.name)
+        return RawWrite(data=body, record=body, replayed=replayed)
+
 **Change detection.** ``stream_changes()`` yields :class:`ChangeEvent` from cursor polling
 (every ``config.poll_interval_seconds``, via ``fetch_changed_since``) and from webhook
 pushes (``handle_webhook``), through one detection path. The watermark and the entity's
@@ -101,6 +115,7 @@ from dictamesh.core.errors import (
     SourceResponseError,
     SourceUnavailable,
     ValidationError,
+    WriteRejected,
 )
 from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.models import (
@@ -164,6 +179,9 @@ class RawWrite:
     record: dict[str, Any] | None = None
     #: the source replayed the answer it stored under this idempotency key
     replayed: bool = False
+    #: ids of other entities of this adapter the write changed (e.g. the product whose stock
+    #: a reservation took): their cached copies are dropped too
+    changed: tuple[str, ...] = ()
 
 
 # --- read info: which answers were served stale ---------------------------------------
@@ -642,16 +660,23 @@ class AdapterBase(DataProductAdapter):
         entity_id: str | None = None,
     ) -> WriteResult:
         """One write through the resilience policy: retried only when the source honours
-        idempotency keys; the written entity's cached copies are dropped afterwards."""
+        idempotency keys; the written entities' cached copies are dropped afterwards — also
+        when the write failed, since a write that timed out may still have been applied."""
         try:
             validate_idempotency_key(idempotency_key)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="idempotency_key") from None
-        raw = await self._call(op, fn, retry=self.idempotent_writes)
-        entity = self._transform(raw.record) if raw.record is not None else None
-        for written in {i for i in (entity_id, entity.id if entity else None) if i}:
-            await self._invalidate(written)
-        return WriteResult(data=raw.data, entity=entity, replayed=raw.replayed)
+        written: set[str] = {entity_id} if entity_id else set()
+        try:
+            raw = await self._call(op, fn, retry=self.idempotent_writes)
+            written.update(i for i in raw.changed if i)
+            entity = self._transform(raw.record) if raw.record is not None else None
+            if entity is not None:
+                written.add(entity.id)
+            return WriteResult(data=raw.data, entity=entity, replayed=raw.replayed)
+        finally:
+            for changed in sorted(written):
+                await self._invalidate(changed)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -1211,6 +1236,9 @@ class AdapterBase(DataProductAdapter):
                 result = await self.policy.run(lambda: self._hook(op, fn(client)), retry=retry)
                 outcome = "success"
                 return result
+            except WriteRejected:
+                outcome = "rejected"  # the source refused the write (stock, card): no error
+                raise
             except SourceError as exc:
                 self._counters.errors += 1
                 outcome = "circuit_open" if isinstance(exc, CircuitOpenError) else "error"

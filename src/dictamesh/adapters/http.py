@@ -106,7 +106,8 @@ def read_write(
     A 4xx (not 408/429) is the source refusing *this* write: :class:`WriteRejected` with
     ``reason`` read from the body (``http_<status>`` when it names none), e.g.
     ``insufficient_stock`` or ``card_declined``. A key still being applied is
-    :class:`WriteInProgress` (retryable). Otherwise as :func:`read_json`.
+    :class:`WriteInProgress` (retryable). A 2xx without a body (``204 No Content``) gives
+    ``None``. Otherwise as :func:`read_json`.
     """
     status = response.status_code
     if 400 <= status < 500 and status not in (408, 429):
@@ -121,4 +122,6 @@ def read_write(
             f"{source} refused the write: {code}", reason=code, source=source, status=status
         )
     replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
+    if 200 <= status < 300 and not response.content:
+        return None, replayed
     return read_json(response, source), replayed

@@ -66,7 +66,7 @@ class _NoWrites:
     def writer(self, principal: Principal | None) -> Any:
         raise ConfigurationError("the command line runs no saga steps")
 
-    def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
+    async def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
         raise ConfigurationError("the command line starts no sagas")
 
 

@@ -98,8 +98,9 @@ def current_trace_id() -> str | None:
 
 def default_policy(admin_role: str = "admin") -> PolicyEngine:
     """The built-in policy used when ``governance.policy_file`` is unset: ``admin_role``
-    reads everything unmasked and may administer; classified fields are denied to everyone
-    else (the engine's default), unclassified data stays readable."""
+    reads everything unmasked, may administer and may write (``write``: change data at its
+    source); classified fields are denied to everyone else (the engine's default),
+    unclassified data stays readable, and nobody else writes."""
     return PolicyEngine.from_mapping(
         {
             "version": 1,
@@ -108,7 +109,7 @@ def default_policy(admin_role: str = "admin") -> PolicyEngine:
                     "id": "builtin-admin-reads-everything",
                     "description": "built-in default policy (governance.policy_file unset)",
                     "effect": "allow",
-                    "actions": ["read", "read_unmasked", "subscribe", "admin"],
+                    "actions": ["read", "read_unmasked", "subscribe", "admin", "write"],
                     "principal": {"roles": [admin_role]},
                 }
             ],

@@ -5,7 +5,8 @@ Rules are evaluated together, not in order: any matching ``deny`` wins; otherwis
 
 - a *classified* field (``confidential`` or ``pii_*``): denied — classified data needs a rule;
 - ``read``/``subscribe`` of an entity or of an unclassified field: allowed;
-- ``admin``: denied.
+- ``admin`` and ``write`` (create, update, delete, commands at a source): denied — both need
+  an allowing rule.
 
 A principal never reaches another tenant's resources, whatever the rules say.
 
@@ -22,7 +23,7 @@ Example policy (YAML)::
         mask: partial
       - id: admins-see-everything
         effect: allow
-        actions: [read, read_unmasked, subscribe, admin]
+        actions: [read, read_unmasked, subscribe, admin, write]
         principal: {roles: [admin]}
 
     engine = PolicyEngine.from_yaml(text)
@@ -67,6 +68,8 @@ class Action(StrEnum):
     READ_UNMASKED = "read_unmasked"
     SUBSCRIBE = "subscribe"
     ADMIN = "admin"
+    #: change data at its source (create/update/delete, commands); denied unless a rule allows
+    WRITE = "write"
 
 
 class PrincipalLike(Protocol):
@@ -298,7 +301,9 @@ class PolicyEngine:
                 True, act, resource, reason="allowed by rule",
                 deciding_rules=tuple(r.id for r in allows), trace=tuple(trace),
             )  # fmt: skip
-        if act is Action.ADMIN or (act is Action.READ_UNMASKED and resource.classified):
+        if act in (Action.ADMIN, Action.WRITE) or (
+            act is Action.READ_UNMASKED and resource.classified
+        ):
             return Decision(
                 False, act, resource, trace=tuple(trace),
                 reason=f"no rule allows {act.value} (denied by default)",

@@ -110,7 +110,7 @@ class WriterFactory(Protocol):
 
     def writer(self, principal: Principal | None) -> Writer: ...
 
-    def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
+    async def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
         """:class:`PermissionDenied` unless ``principal`` may write every one of them."""
 
 
@@ -236,7 +236,7 @@ class SagaEngine(AsyncResource):
                 validate_idempotency_key(idempotency_key)
             except ValueError as exc:
                 raise ValidationError(str(exc), field="idempotency_key") from None
-        self.writers.check(principal, definition.writes)
+        await self.writers.check(principal, definition.writes)
         tenant = self.store.database.tenant(tenant or (principal.tenant if principal else None))
         saga_id = str(uuid.uuid4())
         with span(

@@ -72,8 +72,8 @@ class GovernedWriters:
     def writer(self, principal: Principal | None) -> PrincipalWriter:
         return PrincipalWriter(self.registry, self.guard, principal)
 
-    def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
+    async def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
         """Every type must be served here (else 404 before anything starts) and writable
         by ``principal`` (else :class:`~dictamesh.core.errors.PermissionDenied`)."""
         targets = [(t, self.registry.for_type(t).source.domain) for t in entity_types]
-        self.guard.check(principal, targets)
+        await self.guard.check(principal, targets)

@@ -105,7 +105,7 @@ class SampleSources(SourceEndpoints):
 
 
 def reference_adapter_configs(sources: SourceEndpoints, **options: Any) -> list[AdapterConfig]:
-    """The three reference adapters reading ``sources``, each named after its kind;
+    """The four reference adapters reading ``sources``, each named after its kind;
     ``options`` (``poll_interval_seconds``, ``resilience``...) go to every config."""
     return [
         AdapterConfig(name=kind, kind=kind, base_url=url, api_key=key, **options)
@@ -113,6 +113,7 @@ def reference_adapter_configs(sources: SourceEndpoints, **options: Any) -> list[
             ("customers_directus", sources.customers_url, sources.customers_token),
             ("products_rest", sources.products_url, sources.products_api_key),
             ("invoices_ecommerce", sources.invoices_url, sources.invoices_token),
+            ("payments_gateway", sources.payments_url, sources.payments_token),
         )
     ]
 

@@ -1,8 +1,8 @@
 """Test helpers for mesh code: a real in-memory bus, a fake adapter over dicts, a GraphQL
 client over ASGI.
 
-The adapter contract suite needs pytest, so it is imported from its own module:
-``from dictamesh.testing.contract import AdapterContractSuite``.
+The adapter contract suites need pytest, so they are imported from their own module:
+``from dictamesh.testing.contract import AdapterContractSuite, WriteContractSuite``.
 
 Example::
 

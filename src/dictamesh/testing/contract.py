@@ -1,4 +1,5 @@
-"""AdapterContractSuite: the checks every data product adapter must pass.
+"""AdapterContractSuite: the checks every data product adapter must pass; WriteContractSuite:
+the checks of an adapter that writes (capabilities ``WRITE`` / ``COMMANDS``).
 
 Subclass it in a test module (the name must start with ``Test``) and provide two fixtures:
 ``adapter`` (a connected adapter over a test source — a MockTransport, respx, or a sample
@@ -18,17 +19,44 @@ Example::
         @pytest.fixture
         def known_id(self) -> str:
             return "c-1"
+
+**Writes.** An adapter offering ``WRITE`` or ``COMMANDS`` also subclasses
+:class:`WriteContractSuite` with fixtures ``adapter``, ``write_call`` (an async callable
+``(idempotency_key) -> WriteResult`` making one write with a real effect at the source) and
+``effect_count`` (an async callable counting the effects applied at the source). Override
+``request_count`` (a callable counting requests sent to the source; default: the adapter's
+``get_metrics().calls``) to count at the transport. The checks: the same key twice has one
+effect, the same answer and the second is ``replayed``; a fresh key has a second effect; an
+invalid key (``"bad key!"``, 1000 characters, empty) is ``InvalidInput`` (a 4xx) before any
+source call; every write the capabilities do not offer, and an unknown command, is
+:class:`~dictamesh.core.errors.OperationNotSupported` before any source call::
+
+    class TestPaymentsWrites(WriteContractSuite):
+        @pytest.fixture
+        def write_call(self, adapter):
+            async def charge(key: str) -> WriteResult:
+                return await adapter.run_command("charge", {"amount_cents": 500, ...},
+                                                 idempotency_key=key)
+            return charge
+
+        @pytest.fixture
+        def effect_count(self, source):
+            async def count() -> int:
+                return source.effects("charge")
+            return count
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pydantic
 import pytest
 
-from dictamesh.adapters.contract import DataProductAdapter
-from dictamesh.core.errors import EntityNotFound, ValidationError
+from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter, WriteResult
+from dictamesh.core.errors import EntityNotFound, OperationNotSupported, ValidationError
 from dictamesh.core.models import (
     MAX_QUERY_LIMIT,
     SLA,
@@ -41,7 +69,24 @@ from dictamesh.core.models import (
     Query,
 )
 
-__all__ = ["AdapterContractSuite"]
+__all__ = [
+    "AdapterContractSuite",
+    "EffectCount",
+    "RequestCount",
+    "WriteCall",
+    "WriteContractSuite",
+    "fresh_key",
+]
+
+#: one write with a real effect at the source, under the given idempotency key
+WriteCall = Callable[[str], Awaitable[WriteResult]]
+#: how many effects the source has applied (of the kind ``WriteCall`` makes)
+EffectCount = Callable[[], Awaitable[int]]
+#: how many requests were sent to the source so far
+RequestCount = Callable[[], int]
+
+#: idempotency keys every adapter must refuse before calling its source
+INVALID_KEYS = ("bad key!", "k" * 1000, "", "key\nwith-newline")
 
 #: most pages the pagination check follows before calling the cursor broken
 MAX_PAGES = 1_000
@@ -183,3 +228,109 @@ class AdapterContractSuite:
             return m.calls + m.cache_hits + m.cache_misses
 
         assert reads(after) > reads(before)
+
+
+def fresh_key(label: str = "contract") -> str:
+    """An idempotency key no source has seen."""
+    return f"{label}-{uuid.uuid4().hex}"
+
+
+class WriteContractSuite:
+    """Write checks (module docstring); ``pytest`` collects them in every ``Test*`` subclass."""
+
+    @pytest.fixture
+    def adapter(self) -> DataProductAdapter:
+        raise NotImplementedError("provide an `adapter` fixture in your subclass")
+
+    @pytest.fixture
+    def write_call(self) -> WriteCall:
+        raise NotImplementedError("provide a `write_call` fixture in your subclass")
+
+    @pytest.fixture
+    def effect_count(self) -> EffectCount:
+        raise NotImplementedError("provide an `effect_count` fixture in your subclass")
+
+    @pytest.fixture
+    def request_count(self, adapter: DataProductAdapter) -> RequestCount:
+        return lambda: adapter.get_metrics().calls
+
+    def test_write_capabilities_are_declared(self, adapter: DataProductAdapter) -> None:
+        offered = adapter.capabilities & {AdapterCapability.WRITE, AdapterCapability.COMMANDS}
+        assert offered, "a writing adapter declares WRITE and/or COMMANDS"
+        if AdapterCapability.COMMANDS in adapter.capabilities:
+            assert adapter.commands, "COMMANDS without any command in `commands`"
+
+    @pytest.mark.asyncio
+    async def test_same_key_twice_has_one_effect(
+        self, adapter: DataProductAdapter, write_call: WriteCall, effect_count: EffectCount
+    ) -> None:
+        key = fresh_key()
+        before = await effect_count()
+        first = await write_call(key)
+        second = await write_call(key)
+        assert isinstance(first, WriteResult)
+        assert await effect_count() - before == 1, "the same key twice had two effects"
+        assert first.same_effect(second), "the replayed answer differs from the first"
+        assert not first.replayed
+        assert second.replayed, "the second answer is not marked replayed"
+        if first.entity is not None:
+            assert first.entity.type == adapter.entity_type
+
+    @pytest.mark.asyncio
+    async def test_fresh_key_has_a_new_effect(
+        self, write_call: WriteCall, effect_count: EffectCount
+    ) -> None:
+        before = await effect_count()
+        first = await write_call(fresh_key())
+        second = await write_call(fresh_key())
+        assert await effect_count() - before == 2, "two keys must make two effects"
+        assert not first.replayed
+        assert not second.replayed
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("key", INVALID_KEYS, ids=["space", "long", "empty", "newline"])
+    async def test_invalid_key_is_refused_before_the_source(
+        self,
+        key: str,
+        write_call: WriteCall,
+        effect_count: EffectCount,
+        request_count: RequestCount,
+    ) -> None:
+        effects = await effect_count()
+        sent = request_count()
+        with pytest.raises(ValidationError) as refused:
+            await write_call(key)
+        assert 400 <= refused.value.http_status < 500
+        assert request_count() == sent, "an invalid key reached the source"
+        assert await effect_count() == effects
+
+    @pytest.mark.asyncio
+    async def test_writes_not_offered_are_not_supported(
+        self, adapter: DataProductAdapter, request_count: RequestCount
+    ) -> None:
+        sent = request_count()
+        key = fresh_key()
+        missing = "dictamesh-contract-missing-0"
+        if AdapterCapability.WRITE not in adapter.capabilities:
+            with pytest.raises(OperationNotSupported):
+                await adapter.create_entity({}, idempotency_key=key)
+            with pytest.raises(OperationNotSupported):
+                await adapter.update_entity(missing, {}, idempotency_key=key)
+            with pytest.raises(OperationNotSupported):
+                await adapter.delete_entity(missing, idempotency_key=key)
+        if AdapterCapability.COMMANDS not in adapter.capabilities:
+            with pytest.raises(OperationNotSupported):
+                await adapter.run_command("reserve", {}, idempotency_key=key)
+        assert request_count() == sent
+
+    @pytest.mark.asyncio
+    async def test_unknown_command_is_not_supported_before_the_source(
+        self, adapter: DataProductAdapter, request_count: RequestCount
+    ) -> None:
+        sent = request_count()
+        with pytest.raises(OperationNotSupported) as refused:
+            await adapter.run_command(
+                "dictamesh-contract-no-such-command", {}, idempotency_key=fresh_key()
+            )
+        assert refused.value.http_status == 405
+        assert request_count() == sent

@@ -82,8 +82,8 @@ class CrashingWriters:
     def writer(self, principal: Principal | None) -> Writer:
         return CrashingWriter(self.inner.writer(principal), self.plan)
 
-    def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
-        self.inner.check(principal, entity_types)
+    async def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
+        await self.inner.check(principal, entity_types)
 
 
 class DieAfterStep:

@@ -4,10 +4,12 @@ once — counted at the sample sources (``/_admin/effects``), not in our tables.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +54,25 @@ BACKWARD = [
 ]
 
 
-def _life(plan: dict[str, Any], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.integration.saga.saga_node", json.dumps(plan)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+@dataclass
+class Life:
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+async def _life(plan: dict[str, Any], timeout: float = 120) -> Life:
+    """One node process; awaited, so the sources on this event loop keep answering it."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.saga.saga_node",
+        json.dumps(plan),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return Life(proc.returncode, out.decode(), err.decode())
 
 
 async def _effects(sources: SampleSources) -> dict[str, int]:
@@ -96,9 +109,9 @@ async def _crash_and_resume(
         "crash": crash,
         **extra,
     }
-    first = _life(plan)
+    first = await _life(plan)
     assert first.returncode == CRASHED, first.stdout + first.stderr[-3000:]
-    second = _life({**plan, "start": {}, "crash": None})
+    second = await _life({**plan, "start": {}, "crash": None})
     assert second.returncode == 0, second.stdout + second.stderr[-3000:]
     return list(json.loads(second.stdout.strip().splitlines()[-1])["sagas"])
 

@@ -126,4 +126,9 @@ def test_register_kind_programmatically() -> None:
 
 def test_reference_kinds_are_published_in_the_package_metadata() -> None:
     names = set(AdapterRegistry().kinds.names())
-    assert {"customers_directus", "products_rest", "invoices_ecommerce"} <= names
+    assert {
+        "customers_directus",
+        "products_rest",
+        "invoices_ecommerce",
+        "payments_gateway",
+    } <= names

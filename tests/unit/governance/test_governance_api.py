@@ -162,7 +162,7 @@ async def test_policy_explain(node: GovernedNode) -> None:
         "admins-see-everything",
         "no-contractor-orders",
     }
-    for bad in ({**params, "action": "write"}, {**params, "tag": "secret"}):
+    for bad in ({**params, "action": "teleport"}, {**params, "tag": "secret"}):
         response = await call(node, "admin", "GET", path, params=bad)
         assert response.status_code == 400
 

@@ -44,7 +44,7 @@ class FakeSources:
     def writer(self, principal: Principal | None) -> FakeSources:
         return self
 
-    def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
+    async def check(self, principal: Principal | None, entity_types: Sequence[str]) -> None:
         denied = [t for t in entity_types if t in self.denied_types]
         if denied:
             raise PermissionDenied(f"may not write {denied}")

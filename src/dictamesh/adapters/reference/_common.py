@@ -4,19 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from dictamesh.adapters.base import AdapterBase
+from dictamesh.adapters.http import IDEMPOTENCY_HEADER
 from dictamesh.core.errors import SourceResponseError, ValidationError
-from dictamesh.core.models import Entity, FieldFilter, SortSpec
+from dictamesh.core.inputs import InvalidInput
+from dictamesh.core.models import (
+    Entity,
+    FieldFilter,
+    SortSpec,
+    validate_entity_id,
+    validate_idempotency_key,
+)
 
 __all__ = [
     "EPOCH",
     "QueryPairs",
+    "amount_to_cents",
+    "by_id_or_key",
     "cents_to_amount",
     "filter_values",
+    "keyed",
     "later_since",
     "parse_datetime",
+    "payload_id",
+    "payload_int",
     "source_entity",
     "source_object",
     "timestamp_param",
@@ -53,6 +67,59 @@ def timestamp_param(value: Any) -> str:
 def cents_to_amount(value: Any) -> float:
     """Integer minor units → a decimal amount (the canonical ``number`` fields)."""
     return round(int(value) / 100, 2)
+
+
+def amount_to_cents(value: Any, where: str) -> int:
+    """A canonical decimal amount (major units) → integer minor units; InvalidInput if it is
+    not a non-negative number with at most two decimals."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput(f"{where} must be a number", field=where)
+    try:
+        cents = Decimal(str(value)) * 100
+    except InvalidOperation:
+        raise InvalidInput(f"{where} must be a number", field=where) from None
+    if not cents.is_finite() or cents < 0 or cents != cents.to_integral_value():
+        raise InvalidInput(f"{where} must be >= 0 with at most two decimals", field=where)
+    return int(cents)
+
+
+def keyed(idempotency_key: str) -> dict[str, str]:
+    """The headers of a write carrying ``idempotency_key``."""
+    return {IDEMPOTENCY_HEADER: idempotency_key}
+
+
+def payload_id(payload: Mapping[str, Any], name: str) -> str:
+    """``payload[name]`` as an entity id (they travel in URLs); InvalidInput otherwise."""
+    value = payload.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        return validate_entity_id(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: {exc}", field=name) from None
+
+
+def payload_int(payload: Mapping[str, Any], name: str, *, minimum: int = 1) -> int:
+    """``payload[name]`` as an integer >= ``minimum``; InvalidInput otherwise."""
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInput(f"{name} must be an integer >= {minimum}", field=name)
+    return value
+
+
+def by_id_or_key(payload: Mapping[str, Any], id_name: str, key_name: str) -> tuple[str, str]:
+    """``("id", value)`` or ``("key", value)``: a command naming its target by id or by the
+    idempotency key of the write that made it (e.g. ``reservation_id`` / ``reserve_key``)."""
+    has_id, has_key = payload.get(id_name) is not None, payload.get(key_name) is not None
+    if has_id == has_key:
+        raise InvalidInput(f"give exactly one of {id_name} and {key_name}", field=id_name)
+    if has_id:
+        return "id", payload_id(payload, id_name)
+    key = payload.get(key_name)
+    try:
+        return "key", validate_idempotency_key(key)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidInput(f"{key_name}: {exc}", field=key_name) from None
 
 
 def unsupported_filter(adapter: str, flt: FieldFilter) -> ValidationError:

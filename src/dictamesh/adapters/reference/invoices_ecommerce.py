@@ -3,6 +3,13 @@
 An invoice links to its customer (``customer_id``; the gateway adds ``customer.invoices``)
 and each of its ``items`` to a product (``items.product_id``).
 
+Writes (every one carries an ``Idempotency-Key``): ``create_entity`` from canonical
+attributes (``customer_id``, ``currency``, ``items`` of ``{product_id, quantity,
+unit_price}``; amounts in major units) → an open invoice; the command ``create`` is the same
+write; the command ``cancel`` takes ``{invoice_id}`` or ``{create_key}`` (the idempotency key
+of the create call; when no invoice was made under it: ``{"cancelled": False, "reason":
+"not_found"}``).
+
 Example::
 
     config = AdapterConfig(name="invoices_ecommerce", kind="invoices_ecommerce",
@@ -11,29 +18,42 @@ Example::
         page = await invoices.query_entities(
             Query(filters=[FieldFilter(field="customer_id", op="in", value=["1", "2"])])
         )  # one request: ?customer_id=1&customer_id=2
+        made = await invoices.create_entity(
+            {"customer_id": "1", "currency": "EUR",
+             "items": [{"product_id": "prd_1001", "quantity": 2, "unit_price": 19.99}]},
+            idempotency_key="order-7:invoice",
+        )
+        await invoices.run_command("cancel", {"create_key": "order-7:invoice"},
+                                   idempotency_key="order-7:cancel-invoice")
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from dictamesh.adapters.base import AdapterBase, RawPage
-from dictamesh.adapters.http import read_json
+from dictamesh.adapters.base import AdapterBase, RawPage, RawWrite
+from dictamesh.adapters.http import read_json, read_write
 from dictamesh.adapters.reference._common import (
     EPOCH,
     QueryPairs,
+    amount_to_cents,
+    by_id_or_key,
     cents_to_amount,
     filter_values,
+    keyed,
     later_since,
+    payload_id,
+    payload_int,
     source_entity,
     source_object,
     unsupported_filter,
     updated_since_for_sort,
 )
 from dictamesh.core.errors import SourceResponseError, ValidationError
+from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.models import (
     SLA,
     Entity,
@@ -82,7 +102,7 @@ _SCHEMA = EntitySchema(
         FieldSpec(name="id", type=_S, required=True),
         FieldSpec(name="invoice_number", type=_S, required=True),
         FieldSpec(name="customer_id", type=_S, required=True),
-        FieldSpec(name="status", type=_S, description="draft | open | paid | void"),
+        FieldSpec(name="status", type=_S, description="draft | open | paid | void | cancelled"),
         FieldSpec(name="issued_at", type=FieldType.DATETIME),
         FieldSpec(name="currency", type=_S, description="ISO 4217"),
         FieldSpec(name="total", type=FieldType.NUMBER, description="major units"),
@@ -108,6 +128,7 @@ class EcommerceInvoicesAdapter(AdapterBase):
     source_collection = "invoices"
     schema = _SCHEMA
     sla = SLA(freshness_seconds=120, availability_target=0.995, latency_p95_ms=400)
+    commands = frozenset({"create", "cancel"})
 
     # --- reads --------------------------------------------------------------------------
 
@@ -202,6 +223,42 @@ class EcommerceInvoicesAdapter(AdapterBase):
             return []
         return [str(payload["invoice_id"])]
 
+    # --- writes -------------------------------------------------------------------------
+
+    async def write_create(
+        self, client: httpx.AsyncClient, attributes: dict[str, Any], idempotency_key: str
+    ) -> RawWrite:
+        body = {"invoice": _source_invoice(attributes)}
+        response = await client.post(_PATH, json=body, headers=keyed(idempotency_key))
+        return self._invoice_write(*read_write(response, self.name))
+
+    async def write_command(
+        self,
+        client: httpx.AsyncClient,
+        command: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+    ) -> RawWrite:
+        if command == "create":
+            return await self.write_create(client, payload, idempotency_key)
+        how, value = by_id_or_key(payload, "invoice_id", "create_key")
+        invoice_id = value if how == "id" else await self._invoice_by_key(client, value)
+        if invoice_id is None:
+            return RawWrite(data={"cancelled": False, "reason": "not_found"})
+        response = await client.post(f"{_PATH}/{invoice_id}/cancel", headers=keyed(idempotency_key))
+        return self._invoice_write(*read_write(response, self.name))
+
+    def _invoice_write(self, body: Any, replayed: bool) -> RawWrite:
+        if not isinstance(body, dict):
+            raise SourceResponseError(f"{self.name}: expected an invoice answer")
+        invoice = source_object(body.get("invoice"), self.name, "an invoice")
+        return RawWrite(data=invoice, record=invoice, replayed=replayed)
+
+    async def _invoice_by_key(self, client: httpx.AsyncClient, key: str) -> str | None:
+        params: QueryPairs = [("idempotency_key", key), ("include_deleted", "true")]
+        rows, _ = _invoices(read_json(await client.get(_PATH, params=params), self.name), self.name)
+        return str(rows[0]["id"]) if rows else None
+
     # --- transform ------------------------------------------------------------------------
 
     def transform(self, raw: dict[str, Any]) -> Entity:
@@ -230,6 +287,39 @@ class EcommerceInvoicesAdapter(AdapterBase):
             "updated_at": raw.get("updated_at"),
         }
         return source_entity(self, raw, attributes, raw.get("updated_at"))
+
+
+def _source_invoice(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical invoice attributes → the API's ``invoice`` body; InvalidInput if they do
+    not describe one (``customer_id``, ``currency`` and at least one item are needed)."""
+    unknown = sorted(set(attributes) - {"customer_id", "currency", "items"})
+    if unknown:
+        raise InvalidInput(
+            f"invoice fields {unknown} cannot be set; give customer_id, currency and items",
+            field=str(unknown[0])[:100],
+        )
+    currency = attributes.get("currency")
+    if not isinstance(currency, str) or not currency:
+        raise InvalidInput("currency must be a currency code such as EUR", field="currency")
+    items = attributes.get("items")
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("items must be a non-empty list", field="items")
+    lines = []
+    for n, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise InvalidInput("each item must be an object", field=f"items.{n}")
+        lines.append(
+            {
+                "product_id": payload_id(item, "product_id"),
+                "quantity": payload_int(item, "quantity"),
+                "unit_price_cents": amount_to_cents(item.get("unit_price"), "unit_price"),
+            }
+        )
+    return {
+        "customer_id": payload_id(attributes, "customer_id"),
+        "currency": currency,
+        "line_items": lines,
+    }
 
 
 def _invoices(body: Any, source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:

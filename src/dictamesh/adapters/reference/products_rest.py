@@ -3,12 +3,23 @@
 The API authenticates with ``X-API-Key``, pages by number (at most 100 per page) and
 rate-limits with 429 + ``Retry-After`` (retried by the adapter's policy).
 
+Writes (every one carries an ``Idempotency-Key``): ``update_entity`` / ``delete_entity``
+(``PATCH`` / ``DELETE /v1/products/{id}``; canonical fields are mapped back, ``price`` to
+``price_cents``), and the commands ``reserve`` (``{product_id, quantity}`` → the reservation;
+``WriteRejected(reason="insufficient_stock")`` when stock is short) and ``release``
+(``{reservation_id}``, or ``{reserve_key}``: the idempotency key of the ``reserve`` call; when
+no reservation was made under it: ``{"released": False, "reason": "not_found"}``).
+
 Example::
 
     config = AdapterConfig(name="products_rest", kind="products_rest",
                            base_url="http://127.0.0.1:8081", api_key="products-demo-key")
     async with ThirdPartyProductsAdapter(config) as products:
         found = await products.get_entities(["prd_1001", "prd_1002"])  # one request
+        held = await products.run_command("reserve", {"product_id": "prd_1001", "quantity": 2},
+                                          idempotency_key="order-7:reserve")
+        await products.run_command("release", {"reserve_key": "order-7:reserve"},
+                                   idempotency_key="order-7:release")
 """
 
 from __future__ import annotations
@@ -18,19 +29,25 @@ from typing import Any
 
 import httpx
 
-from dictamesh.adapters.base import AdapterBase, RawPage
-from dictamesh.adapters.http import read_json
+from dictamesh.adapters.base import AdapterBase, RawPage, RawWrite
+from dictamesh.adapters.http import read_json, read_write
 from dictamesh.adapters.reference._common import (
     EPOCH,
+    amount_to_cents,
+    by_id_or_key,
     cents_to_amount,
     filter_values,
+    keyed,
     later_since,
+    payload_id,
+    payload_int,
     source_entity,
     source_object,
     unsupported_filter,
     updated_since_for_sort,
 )
 from dictamesh.core.errors import SourceResponseError, ValidationError
+from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.models import (
     SLA,
     Entity,
@@ -45,7 +62,18 @@ from dictamesh.core.models import (
 __all__ = ["ThirdPartyProductsAdapter"]
 
 _PATH = "/v1/products"
+_RESERVATIONS = "/v1/reservations"
 _MAX_PER_PAGE = 100
+#: canonical fields a write may change → the source's field names
+_WRITABLE = {
+    "sku": "sku",
+    "name": "name",
+    "category": "category",
+    "price": "price_cents",
+    "currency": "currency",
+    "stock": "stock",
+    "active": "active",
+}
 
 _S = FieldType.STRING
 _SCHEMA = EntitySchema(
@@ -72,6 +100,8 @@ class ThirdPartyProductsAdapter(AdapterBase):
     source_collection = "products"
     schema = _SCHEMA
     sla = SLA(freshness_seconds=300, availability_target=0.99, latency_p95_ms=500)
+
+    commands = frozenset({"reserve", "release"})
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-API-Key": self.config.api_key.get_secret_value()} if self.config.api_key else {}
@@ -176,6 +206,64 @@ class ThirdPartyProductsAdapter(AdapterBase):
             return []
         return [str(payload["data"]["id"])]
 
+    # --- writes -------------------------------------------------------------------------
+
+    async def write_update(
+        self,
+        client: httpx.AsyncClient,
+        entity_id: str,
+        changes: dict[str, Any],
+        idempotency_key: str,
+    ) -> RawWrite:
+        body = _source_changes(changes)
+        response = await client.patch(
+            f"{_PATH}/{entity_id}", json=body, headers=keyed(idempotency_key)
+        )
+        product, replayed = read_write(response, self.name)
+        product = source_object(product, self.name, "a product")
+        return RawWrite(data=product, record=product, replayed=replayed)
+
+    async def write_delete(
+        self, client: httpx.AsyncClient, entity_id: str, idempotency_key: str
+    ) -> RawWrite:
+        response = await client.delete(f"{_PATH}/{entity_id}", headers=keyed(idempotency_key))
+        _, replayed = read_write(response, self.name)
+        return RawWrite(data={"id": entity_id, "deleted": True}, replayed=replayed)
+
+    async def write_command(
+        self,
+        client: httpx.AsyncClient,
+        command: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+    ) -> RawWrite:
+        if command == "reserve":
+            product_id = payload_id(payload, "product_id")
+            body = {"product_id": product_id, "quantity": payload_int(payload, "quantity")}
+            response = await client.post(_RESERVATIONS, json=body, headers=keyed(idempotency_key))
+        else:  # release
+            how, value = by_id_or_key(payload, "reservation_id", "reserve_key")
+            reservation_id = value if how == "id" else await self._reservation_by_key(client, value)
+            if reservation_id is None:
+                return RawWrite(data={"released": False, "reason": "not_found"})
+            response = await client.post(
+                f"{_RESERVATIONS}/{reservation_id}/release", headers=keyed(idempotency_key)
+            )
+        reservation, replayed = read_write(response, self.name)
+        reservation = source_object(reservation, self.name, "a reservation")
+        # the reservation took (or gave back) stock: the product's cached copy is stale
+        changed = (str(reservation["product_id"]),)
+        return RawWrite(data=reservation, replayed=replayed, changed=changed)
+
+    async def _reservation_by_key(self, client: httpx.AsyncClient, key: str) -> str | None:
+        body = read_json(
+            await client.get(_RESERVATIONS, params={"idempotency_key": key}), self.name
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("reservations"), list):
+            raise SourceResponseError(f"{self.name}: expected a reservations list answer")
+        found = [source_object(r, self.name, "a reservation") for r in body["reservations"]]
+        return str(found[0]["id"]) if found else None
+
     # --- transform ------------------------------------------------------------------------
 
     def transform(self, raw: dict[str, Any]) -> Entity:
@@ -191,6 +279,23 @@ class ThirdPartyProductsAdapter(AdapterBase):
             "updated_at": raw.get("updated_at"),
         }
         return source_entity(self, raw, attributes, raw.get("updated_at"))
+
+
+def _source_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Canonical field changes → the API's PATCH body; InvalidInput for a field that cannot
+    be written (``id``, ``updated_at``, unknown names)."""
+    if not changes:
+        raise InvalidInput("no field to change", field="changes")
+    body: dict[str, Any] = {}
+    for name, value in changes.items():
+        target = _WRITABLE.get(name)
+        if target is None:
+            raise InvalidInput(
+                f"product field {name!r} cannot be written; writable: {sorted(_WRITABLE)}",
+                field=str(name)[:100],
+            )
+        body[target] = amount_to_cents(value, name) if name == "price" else value
+    return body
 
 
 def _page_of(cursor: str | None, per_page: int) -> int:

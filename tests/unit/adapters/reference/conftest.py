@@ -11,9 +11,10 @@ import pytest
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.reference.customers_directus import DirectusCustomersAdapter
 from dictamesh.adapters.reference.invoices_ecommerce import EcommerceInvoicesAdapter
+from dictamesh.adapters.reference.payments_gateway import PaymentsGatewayAdapter
 from dictamesh.adapters.reference.products_rest import ThirdPartyProductsAdapter
 from dictamesh.core.settings import AdapterConfig
-from dictamesh.sources import directus, invoices, products
+from dictamesh.sources import directus, invoices, payments, products
 from dictamesh.sources._store import RecordStore
 
 
@@ -82,6 +83,18 @@ async def invoices_wired() -> AsyncIterator[Wired]:
         "invoices_ecommerce",
         app,
         {"Authorization": f"Bearer {invoices.DEFAULT_TOKEN}"},
+    ):
+        yield wired
+
+
+@pytest.fixture
+async def payments_wired() -> AsyncIterator[Wired]:
+    app = payments.create_app()
+    async for wired in _wire(
+        PaymentsGatewayAdapter,
+        "payments_gateway",
+        app,
+        {"Authorization": f"Bearer {payments.DEFAULT_TOKEN}"},
     ):
         yield wired
 
