@@ -63,6 +63,8 @@ bench: install services-up
 	$(BIN)/python benchmarks/graphql_cross_domain.py
 	$(BIN)/python benchmarks/observability_overhead.py
 	$(BIN)/python benchmarks/registry_check_isolation.py
+	$(BIN)/python benchmarks/saga_throughput.py
+	$(BIN)/python benchmarks/saga_throughput.py --backend postgres
 
 clean:
 	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,4 +1,4 @@
-"""The demo mesh: three sample sources, one node, and the end-to-end scenario check.
+"""The demo mesh: four sample sources, one node, and the end-to-end scenario check.
 
 ``dictamesh demo`` runs it interactively; ``dictamesh demo --check`` runs
 :func:`run_check` headless and reports every step with its timing. ``--backend production``
@@ -547,3 +547,31 @@ async def _scenario(
                 return f"{len(r.json()['nodes'])} nodes of types {types}"
 
             await check.step("relationship graph customer → … → product", graph)
+
+            async def create_invoice_saga() -> str:
+                # The write path: reserve stock, write an invoice, charge — one durable saga.
+                products = m.sources.products_store
+                before = int((products.live("prd_1001") or {})["stock"])
+                r = await api.post(
+                    "/api/v1/sagas/create-invoice",
+                    json={
+                        "customer_id": customer_id,
+                        "currency": "EUR",
+                        "items": [{"product_id": "prd_1001", "quantity": 1}],
+                    },
+                    headers={"Idempotency-Key": f"demo-{uuid.uuid4().hex}", "Prefer": "wait=20"},
+                )
+                r.raise_for_status()
+                saga = r.json()
+                if saga["status"] != "completed":
+                    raise RuntimeError(f"saga {saga['id']} is {saga['status']}: {saga['error']}")
+                after = int((products.live("prd_1001") or {})["stock"])
+                charge = saga["outputs"]["charge_customer"]["charge_id"]
+                invoice = saga["outputs"]["create_invoice"]["invoice_id"]
+                if after != before - 1 or m.sources.payments_store.live(charge) is None:
+                    raise RuntimeError(f"sources disagree: stock {before}→{after}, {charge}")
+                return (
+                    f"saga {saga['id'][:8]} completed: {invoice}, {charge}, stock {before}→{after}"
+                )
+
+            await check.step("CreateInvoiceSaga: reserve → invoice → charge", create_invoice_saga)

@@ -64,7 +64,7 @@ def demo(
     port: Annotated[int, typer.Option(help="API port (0 = any free port)")] = 8000,
     timeout: Annotated[float, typer.Option(help="seconds to wait for each change")] = 30.0,
 ) -> None:
-    """Start three sample sources and a mesh node; with --check, prove the flow end to end."""
+    """Start four sample sources and a mesh node; with --check, prove the flow end to end."""
     chosen = _backend(backend)
     if check:
         raise typer.Exit(asyncio.run(_demo_check(chosen, timeout)))
@@ -114,6 +114,8 @@ async def _demo_forever(backend: Literal["embedded", "production"], port: int) -
                 ("Customers CMS (Directus-style)", f"{mesh.sources.customers_url}/items/customers"),
                 ("Products API", f"{mesh.sources.products_url}/v1/products"),
                 ("Invoices API", f"{mesh.sources.invoices_url}/api/invoices"),
+                ("Payments API", f"{mesh.sources.payments_url}/v1/charges"),
+                ("Sagas (POST create-invoice)", f"{mesh.api_url}/api/v1/sagas"),
             ):
                 console.print(f"  {label:<32} {url}")
             await asyncio.Event().wait()
