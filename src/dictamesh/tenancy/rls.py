@@ -20,7 +20,14 @@ from sqlalchemy import bindparam, text
 
 from dictamesh.catalog.service import CatalogService
 
-__all__ = ["POLICY", "TENANT_GUC", "TENANT_TABLES", "RlsStatus", "rls_status"]
+__all__ = [
+    "POLICY",
+    "RLS_EXEMPT_TABLES",
+    "TENANT_GUC",
+    "TENANT_TABLES",
+    "RlsStatus",
+    "rls_status",
+]
 
 TENANT_GUC = "dictamesh.tenant_id"
 """The setting the policies compare ``tenant_id`` with (set per transaction)."""
@@ -34,7 +41,13 @@ TENANT_TABLES = (
     "dictamesh_data_lineage",
     "dictamesh_cache_status",
     "dictamesh_audit_log",
+    "dictamesh_sagas",
+    "dictamesh_saga_steps",
 )
+#: tables with a ``tenant_id`` deliberately *not* under the policy: the saga lease queue
+#: (migration 0006) holds saga ids and tenants only, and nodes claim from it across tenants
+#: before working on each saga in its tenant's transaction
+RLS_EXEMPT_TABLES = ("dictamesh_saga_queue",)
 
 _ROLE = text(
     "SELECT current_user AS role, rolsuper, rolbypassrls FROM pg_catalog.pg_roles"

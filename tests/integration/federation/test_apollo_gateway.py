@@ -170,7 +170,7 @@ async def test_supergraph_answers_exactly_like_the_one_node_gateway(
     ):
         await seed_catalog(catalog, registry, "1")
         names = subgraph_names(registry.schemas())
-        assert names == ["customers", "invoices", "products", "catalog"]
+        assert names == ["customers", "invoices", "payments", "products", "catalog"]
         async with served_subgraphs(registry, catalog, names) as urls:
             # the router reads its subgraph list from `dictamesh supergraph --format json`
             config = tmp_path / "supergraph.json"

@@ -10,6 +10,7 @@ tenant is set.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,6 +33,7 @@ from dictamesh.core.models import (
     SourceRef,
 )
 from dictamesh.governance.audit import AuditLog
+from dictamesh.saga.store import NewSaga, SagaStore, StepLog
 from dictamesh.tenancy import tenant_context
 from dictamesh.tenancy.rls import TENANT_TABLES
 from tests.contract.catalog_contract import CUSTOMER, INVOICE, PRODUCT, SCHEMAS, invoice_event
@@ -91,6 +93,21 @@ async def seed(catalog: CatalogService) -> None:
     # one audit batch for both tenants
     entries = [decision("email", Classification.PII_EMAIL, Who(tenant=t)) for t in (A, B, B)]
     assert await AuditLog(catalog).record(entries) == 3
+    # a saga each, with a line in its step log (layer 7's tenant tables)
+    sagas = SagaStore(catalog.database)
+    for n, tenant in enumerate((A, B)):
+        saga = NewSaga(
+            id=str(uuid.UUID(int=n + 1)),
+            tenant_id=tenant,
+            saga_type="create_invoice",
+            input={"customer_id": "c-1"},
+            request_hash="h",
+        )
+        await sagas.create(saga, owner="seed/1", lease_seconds=30)
+        await sagas.record_step(
+            saga.id, tenant, "seed/1", StepLog("reserve_inventory", "action", "started", 1),
+            lease_seconds=30,
+        )  # fmt: skip
 
 
 @pytest.fixture
