@@ -1,7 +1,8 @@
 """CreateInvoiceSaga throughput and latency vs the same source calls made by a bare script.
 
     python benchmarks/saga_throughput.py                       # SQLite catalog, 300 sagas
-    python benchmarks/saga_throughput.py --backend postgres    # PostgreSQL (services.sh env)
+    python benchmarks/saga_throughput.py --backend postgres    # PostgreSQL, Kafka and Redis
+                                                               # (scripts/services.sh env)
     python benchmarks/saga_throughput.py --sagas 500 --concurrency 16
 
 The sample sources run in a process of their own (as real sources would), unthrottled. Both
@@ -145,19 +146,15 @@ async def main(args: argparse.Namespace) -> None:
         await restock(endpoints)
         with tempfile.TemporaryDirectory() as tmp:
             urls = ProductionUrls.from_env() if args.backend == "postgres" else None
-            settings = demo_settings(endpoints, Path(tmp), "embedded", poll=60.0)
-            if urls is not None:  # only the catalog on PostgreSQL: the bus stays embedded
-                catalog = {"url": urls.catalog_url, "migration_url": urls.migration_url}
-                settings = settings.model_copy(
-                    update={"catalog": settings.catalog.model_copy(update=catalog)}
-                )
+            backend = "production" if urls is not None else "embedded"
+            settings = demo_settings(endpoints, Path(tmp), backend, poll=60.0, urls=urls)
             async with MeshNode(settings) as node:
                 assert node.sagas is not None
                 engine = node.sagas.engine
 
                 async def saga(i: int) -> None:
                     record, _ = await engine.start("create_invoice", order(i))
-                    done = await engine.wait(record.id, timeout=60)
+                    done = await engine.wait(record.id, timeout=60, known=record)
                     if done.status is not SagaStatus.COMPLETED:
                         raise RuntimeError(f"saga {record.id} ended {done.status}: {done.error}")
 

@@ -241,6 +241,7 @@ class MeshNode(AsyncResource):
                 metrics=self.metrics.registry,
             )
             await self.sagas.start()  # resumes this node's unfinished sagas at once
+            self._spawn("saga-events", self.sagas.publish_events)
             self._spawn("saga-metrics", self.sagas.refresh_forever)
         self._started = True
 

@@ -130,7 +130,7 @@ def saga_router(ctx: ApiContext) -> APIRouter:
         if wait is not None:
             headers["Preference-Applied"] = f"wait={wait:g}"
             if record.status in ACTIVE_STATUSES and wait > 0:
-                record = await engine.wait(record.id, record.tenant_id, timeout=wait)
+                record = await engine.wait(record.id, record.tenant_id, timeout=wait, known=record)
         if created and record.status in ACTIVE_STATUSES:
             return JSONResponse(_accepted(record), status_code=202, headers=headers)
         # a repeated request (same key and body: that saga), or a saga that ended

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -67,6 +68,11 @@ class CatalogDatabase(AsyncResource):
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._owns_engine = owns_engine
         self._clock = clock or (lambda: datetime.now(UTC))
+        # SQLite has one writer at a time: this process's writers queue here, in order,
+        # instead of polling SQLite's lock (busy_timeout sleeps, whose waits make the tail
+        # latency of concurrent writers seconds long). Other processes still meet the lock.
+        self._sqlite_writers = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._writing: asyncio.Task[Any] | None = None
 
     @classmethod
     async def open(
@@ -154,14 +160,30 @@ class CatalogDatabase(AsyncResource):
         row-level security refuses rows of any other tenant (:meth:`set_tenant`).
         :class:`IntegrityError` passes through unwrapped so callers can retry a lost race.
         """
-        try:
-            async with self._write_engine.begin() as conn:
-                await self.set_tenant(conn, tenant)
-                yield conn
-        except IntegrityError:
-            raise
-        except (SQLAlchemyError, OSError) as exc:
-            raise database_error(exc) from exc
+        async with self._serialized():
+            try:
+                async with self._write_engine.begin() as conn:
+                    await self.set_tenant(conn, tenant)
+                    yield conn
+            except IntegrityError:
+                raise
+            except (SQLAlchemyError, OSError) as exc:
+                raise database_error(exc) from exc
+
+    @asynccontextmanager
+    async def _serialized(self) -> AsyncIterator[None]:
+        """One in-process SQLite writer at a time (a task already writing is let through:
+        its nested transaction meets SQLite's own lock, as before)."""
+        lock, me = self._sqlite_writers, asyncio.current_task()
+        if lock is None or (me is not None and self._writing is me):
+            yield
+            return
+        async with lock:
+            self._writing = me
+            try:
+                yield
+            finally:
+                self._writing = None
 
     # --- questions about the whole database --------------------------------------------------
 

@@ -23,16 +23,14 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from dictamesh.events.bus import EventBus
+from dictamesh.events.relay import EventRelay
 from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
 from dictamesh.resilience.breaker import BreakerTransition, CircuitBreaker
 
@@ -72,12 +70,8 @@ class BreakerEventRelay:
         self.bus = bus
         self.node = node
         self.topic = topic
-        self._queue: deque[BreakerTransition] = deque(maxlen=max_queue)
-        self._ready = asyncio.Event()
+        self._relay = EventRelay(bus, what="breaker changes", max_queue=max_queue)
         self._removers: list[Callable[[], None]] = []
-        self.published = 0
-        self.dropped = 0
-        self.failed = 0
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -99,49 +93,31 @@ class BreakerEventRelay:
 
     def offer(self, transition: BreakerTransition) -> None:
         """The breaker listener: queue, never block."""
-        if len(self._queue) == self._queue.maxlen:
-            self.dropped += 1  # deque drops the oldest; newer state matters more
-        self._queue.append(transition)
-        self._ready.set()
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
+        body = breaker_event(transition, node=self.node)
+        self._relay.offer(self.topic, key=transition.breaker, body=body)
 
     # --- publishing ---------------------------------------------------------------------
 
+    @property
+    def pending(self) -> int:
+        return self._relay.pending
+
+    @property
+    def published(self) -> int:
+        return self._relay.published
+
+    @property
+    def dropped(self) -> int:
+        return self._relay.dropped
+
+    @property
+    def failed(self) -> int:
+        return self._relay.failed
+
     async def flush(self) -> int:
         """Publish everything queued now; returns how many were published."""
-        sent = 0
-        while self._queue:
-            transition = self._queue.popleft()
-            body = breaker_event(transition, node=self.node)
-            try:
-                await self.bus.publish(
-                    self.topic,
-                    json.dumps(body, separators=(",", ":")).encode(),
-                    key=transition.breaker,
-                    headers={"content-type": b"application/json"},
-                )
-            except asyncio.CancelledError:
-                self._queue.appendleft(transition)
-                raise
-            except Exception:
-                self.failed += 1
-                log.warning(
-                    "could not publish breaker change of %s to %s",
-                    transition.breaker,
-                    self.topic,
-                    exc_info=True,
-                )
-                continue
-            self.published += 1
-            sent += 1
-        return sent
+        return await self._relay.flush()
 
     async def run(self) -> None:
         """Publish transitions as they come, until cancelled."""
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            await self.flush()
+        await self._relay.run()

@@ -191,6 +191,8 @@ class SagaEngine(AsyncResource):
         self._running: dict[str, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
         self._changed: dict[str, asyncio.Event] = {}
+        #: the newest state of sagas run here, for waiters (saves them a read)
+        self._latest: dict[str, SagaRecord] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -256,10 +258,12 @@ class SagaEngine(AsyncResource):
             ),
             owner=self.owner,
             lease_seconds=self.lease_seconds,
+            entries=[StepLog(definition.steps[0].name, ACTION, "started", 1)],
+            node=self.node,
         )
         if created:
             await self._notify(record, "started")
-            self._launch(ClaimedSaga(record.id, record.tenant_id, record.saga_type))
+            self._launch(ClaimedSaga(record.id, record.tenant_id, record.saga_type), announced=True)
         return record, created
 
     async def get(self, saga_id: str, tenant: str | None = None) -> SagaRecord:
@@ -283,23 +287,39 @@ class SagaEngine(AsyncResource):
         return aborted
 
     async def wait(
-        self, saga_id: str, tenant: str | None = None, *, timeout: float = 30.0
+        self,
+        saga_id: str,
+        tenant: str | None = None,
+        *,
+        timeout: float = 30.0,
+        known: SagaRecord | None = None,
     ) -> SagaRecord:
-        """The saga once it is no longer running or compensating (or when ``timeout`` ends)."""
+        """The saga once it is no longer running or compensating (or when ``timeout``
+        ends); ``known``: its state as the caller has it (saves reading it first)."""
         deadline = time.monotonic() + timeout
-        while True:
-            record = await self.get(saga_id, tenant)
+        record = known if known is not None else await self.get(saga_id, tenant)
+        while record.status in ACTIVE_STATUSES:
             left = deadline - time.monotonic()
-            if record.status not in ACTIVE_STATUSES or left <= 0:
+            if left <= 0:
                 return record
-            await self.changed(saga_id, timeout=min(left, self.poll_interval_seconds))
+            latest = await self.changed(saga_id, timeout=min(left, self.poll_interval_seconds))
+            # run here: the state as stored; run elsewhere: read it
+            record = latest if latest is not None else await self.get(saga_id, tenant)
+        return record
 
-    async def changed(self, saga_id: str, *, timeout: float) -> None:
-        """Until this node stores a change of ``saga_id``, at most ``timeout`` seconds (a
-        saga run by another node is seen by asking again: callers poll with this)."""
+    async def changed(self, saga_id: str, *, timeout: float) -> SagaRecord | None:
+        """Until this node stores a change of ``saga_id`` (then its new state), at most
+        ``timeout`` seconds (then ``None``: a saga run by another node is seen by asking
+        again, so callers poll with this)."""
         event = self._changed.setdefault(saga_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return None
+        record = self._latest.get(saga_id)
+        if record is not None and record.status not in ACTIVE_STATUSES:
+            del self._latest[saga_id]  # ended: handed over once
+        return record
 
     @property
     def in_flight(self) -> dict[str, int]:
@@ -363,17 +383,20 @@ class SagaEngine(AsyncResource):
     async def _renew(self) -> None:
         held = list(self._running)
         kept = await self.store.renew(self.owner, held, lease_seconds=self.lease_seconds)
-        for saga_id in set(held) - kept:
+        owners = await self.store.lease_owners(list(set(held) - kept))
+        # not renewed: ended meanwhile (no row, or parked), or really taken by another node
+        for saga_id in [i for i, owner in owners.items() if owner not in (None, self.owner)]:
             log.warning("lost the lease on saga %s: another node runs it now", saga_id)
             task = self._running.pop(saga_id, None)
             if task is not None:
                 task.cancel()
 
-    def _launch(self, claimed: ClaimedSaga) -> None:
+    def _launch(self, claimed: ClaimedSaga, *, announced: bool = False) -> None:
         if claimed.saga_id in self._running or self._closing:
             return
         task = asyncio.create_task(
-            self._execute(claimed), name=f"saga:{claimed.saga_type}:{claimed.saga_id}"
+            self._execute(claimed, announced=announced),
+            name=f"saga:{claimed.saga_type}:{claimed.saga_id}",
         )
         self._running[claimed.saga_id] = task
 
@@ -386,7 +409,7 @@ class SagaEngine(AsyncResource):
 
     # --- execution ---------------------------------------------------------------------
 
-    async def _execute(self, claimed: ClaimedSaga) -> None:
+    async def _execute(self, claimed: ClaimedSaga, *, announced: bool = False) -> None:
         try:
             record = await self.store.get(claimed.saga_id, claimed.tenant_id)
             definition = self.definitions.get(record.saga_type)
@@ -403,7 +426,7 @@ class SagaEngine(AsyncResource):
                     parent=context_from_traceparent(record.traceparent),
                 ),
             ):
-                await self._advance(definition, record, who)
+                await self._advance(definition, record, who, announced=announced)
         except LeaseLost:
             log.warning("saga %s: lease lost, stopping here", claimed.saga_id)
         except asyncio.CancelledError:
@@ -416,29 +439,48 @@ class SagaEngine(AsyncResource):
                 await self.store.release(self.owner, [claimed.saga_id])
 
     async def _advance(
-        self, definition: SagaDefinition, record: SagaRecord, who: Principal | None
+        self,
+        definition: SagaDefinition,
+        record: SagaRecord,
+        who: Principal | None,
+        *,
+        announced: bool = False,
     ) -> None:
+        """Run ``record`` to its end. ``announced``: the current step's first ``started``
+        line is stored already (with the saga, or with the previous step's completion:
+        one transaction fewer per step, and still stored before the step acts)."""
         writer = self.writers.writer(who)
         steps = definition.steps
         while record.status in ACTIVE_STATUSES:
             if record.status is SagaStatus.RUNNING:
                 if record.step_index >= len(steps):
-                    record = await self._save(record, None, status=SagaStatus.COMPLETED)
+                    record = await self._save(record, status=SagaStatus.COMPLETED)
                     await self._notify(record, "completed", duration=self._age(record))
                     return
                 step = steps[record.step_index]
-                outcome = await self._run_phase(record, step, ACTION, writer, who)
+                outcome = await self._run_phase(
+                    record, step, ACTION, writer, who, announced=announced
+                )
+                announced = False
                 if outcome.ok:
-                    outputs = {**record.outputs, step.name: outcome.output}
-                    record = await self._save(
-                        record,
-                        StepLog(
-                            step.name, ACTION, "completed", outcome.attempt, output=outcome.output
-                        ),
-                        step_index=record.step_index + 1,
-                        outputs=outputs,
+                    done = StepLog(
+                        step.name, ACTION, "completed", outcome.attempt, output=outcome.output
                     )
+                    following = record.step_index + 1
+                    changes: dict[str, Any] = {
+                        "step_index": following,
+                        "outputs": {**record.outputs, step.name: outcome.output},
+                    }
+                    if following < len(steps):
+                        announce = StepLog(steps[following].name, ACTION, "started", 1)
+                        record = await self._save(record, done, announce, **changes)
+                        announced = True
+                        await self._notify(record, "step_completed", step=step.name)
+                        continue
+                    record = await self._save(record, done, status=SagaStatus.COMPLETED, **changes)
                     await self._notify(record, "step_completed", step=step.name)
+                    await self._notify(record, "completed", duration=self._age(record))
+                    return
                 else:
                     # The failed step is compensated too: one of several calls may have
                     # acted, or its outcome is unknown; compensations undo nothing when
@@ -455,7 +497,7 @@ class SagaEngine(AsyncResource):
             else:
                 index = record.compensate_index if record.compensate_index is not None else -1
                 if index < 0:
-                    record = await self._save(record, None, status=SagaStatus.COMPENSATED)
+                    record = await self._save(record, status=SagaStatus.COMPENSATED)
                     await self._notify(record, "compensated", duration=self._age(record))
                     return
                 step = steps[index]
@@ -499,15 +541,19 @@ class SagaEngine(AsyncResource):
         phase: str,
         writer: Writer,
         who: Principal | None,
+        *,
+        announced: bool = False,
     ) -> _Outcome:
-        """Try one phase of one step under its timeout and retry policy."""
+        """Try one phase of one step under its timeout and retry policy (``announced``:
+        the first try's ``started`` line is stored already)."""
         function = step.action if phase == ACTION else step.compensation
         assert function is not None
         retry: StepRetry = step.retry if phase == ACTION else step.compensation_retry
         attempt = 0
         while True:
             attempt += 1
-            await self._save(record, StepLog(step.name, phase, "started", attempt))
+            if not (announced and attempt == 1):
+                await self._save(record, StepLog(step.name, phase, "started", attempt))
             context = StepContext(
                 saga_id=record.id,
                 saga=record.saga_type,
@@ -556,26 +602,40 @@ class SagaEngine(AsyncResource):
                 )
                 await self._sleep(retry.backoff(attempt))
 
-    async def _save(self, record: SagaRecord, entry: StepLog | None, **changes: Any) -> SagaRecord:
-        """Store a step-log line and saga changes under our lease; the updated record."""
-        await self.store.record_step(
+    async def _save(self, record: SagaRecord, *entries: StepLog, **changes: Any) -> SagaRecord:
+        """Store step-log lines and saga changes under our lease; the record as stored."""
+        at = await self.store.record_step(
             record.id,
             record.tenant_id,
             self.owner,
-            entry,
+            entries,
             changes=changes,
             lease_seconds=self.lease_seconds,
             node=self.node,
         )
-        if changes:
-            values: dict[str, Any] = {
-                k: SagaStatus(v) if k == "status" else v for k, v in changes.items()
-            }
-            record = replace(record, **values)
+        values: dict[str, Any] = {
+            k: SagaStatus(v) if k == "status" else v for k, v in changes.items()
+        }
+        values["updated_at"] = at
+        status = values.get("status")
+        if status is not None and status not in ACTIVE_STATUSES:
+            values.setdefault("finished_at", at)
+        record = replace(record, **values)
+        self._tell(record)
+        return record
+
+    def _tell(self, record: SagaRecord) -> None:
+        """Wake whoever waits on this saga here, handing them the new state."""
         event = self._changed.pop(record.id, None)
+        if record.status in ACTIVE_STATUSES or event is not None:
+            self._latest[record.id] = record
+        else:
+            self._latest.pop(record.id, None)
+        if len(self._latest) > 4 * self.max_concurrent:  # ended, and nobody read them
+            for saga_id in [i for i, r in self._latest.items() if r.status not in ACTIVE_STATUSES]:
+                del self._latest[saga_id]
         if event is not None:
             event.set()
-        return record
 
     async def _needing_attention(self, saga_id: str, tenant: str | None, verb: str) -> SagaRecord:
         record = await self.get(saga_id, tenant)

@@ -8,26 +8,24 @@ partition), with the saga's ``traceparent`` header so consumers join its trace::
      "error": null, "node": "node-1", "occurred_at": "2026-12-07T10:00:00.123456+00:00"}
 
 Events: ``started``, ``step_completed``, ``step_failed``, ``step_compensated``,
-``completed``, ``compensated``, ``failed`` (needs attention), ``aborted``. Publishing happens
-after the transition is stored and is best effort: a bus that is down is logged and counted,
-and never stops a saga (the saga's state in the catalog is the record; the events tell).
+``completed``, ``compensated``, ``failed`` (needs attention), ``aborted``. They are queued
+after the transition is stored and published in the background (:class:`EventRelay`), best
+effort: a saga never waits for the bus, and a bus that is down is logged and counted, never
+stops a saga (the saga's state in the catalog is the record; the events tell).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from dictamesh.events.bus import EventBus
+from dictamesh.events.relay import EventRelay
 from dictamesh.events.topics import TopicSpec
 from dictamesh.saga.store import SagaRecord
 
 __all__ = ["SAGA_EVENTS", "SagaEventPublisher", "saga_topic", "saga_topic_specs"]
-
-log = logging.getLogger("dictamesh.saga")
 
 SAGA_EVENTS = (
     "started",
@@ -53,13 +51,12 @@ def saga_topic_specs(sagas: Iterable[str]) -> list[TopicSpec]:
 
 
 class SagaEventPublisher:
-    """A saga listener publishing each transition to the bus."""
+    """A saga listener queuing each transition for the bus; :meth:`run` publishes them."""
 
     def __init__(self, bus: EventBus, *, node: str | None = None) -> None:
         self.bus = bus
         self.node = node
-        self.published = 0
-        self.failed = 0
+        self.relay = EventRelay(bus, what="saga events")
 
     async def ensure_topics(self, sagas: Iterable[str]) -> None:
         for spec in saga_topic_specs(sagas):
@@ -81,17 +78,12 @@ class SagaEventPublisher:
             "occurred_at": datetime.now(UTC).isoformat(),
         }
         headers = {"traceparent": record.traceparent.encode()} if record.traceparent else None
-        try:
-            await self.bus.publish(
-                saga_topic(record.saga_type, event),
-                json.dumps(body).encode(),
-                key=record.id,
-                headers=headers,
-            )
-            self.published += 1
-        except Exception as exc:
-            self.failed += 1
-            log.warning("saga event %s of %s not published: %s", event, record.id, exc)
+        self.relay.offer(
+            saga_topic(record.saga_type, event), key=record.id, body=body, headers=headers
+        )
 
     def step_finished(self, saga: str, step: str, phase: str, seconds: float) -> None:
         return None
+
+    async def run(self) -> None:
+        await self.relay.run()

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,12 +32,14 @@ from dictamesh.saga.metrics import SagaMetrics
 from dictamesh.saga.store import SagaStore
 from dictamesh.saga.writer import GovernedWriters
 
-__all__ = ["BUILT_IN_SAGAS", "METRICS_REFRESH_SECONDS", "NodeSagas"]
+__all__ = ["BUILT_IN_SAGAS", "FLUSH_ON_CLOSE_SECONDS", "METRICS_REFRESH_SECONDS", "NodeSagas"]
 
 #: the sagas every node knows
 BUILT_IN_SAGAS: tuple[SagaDefinition, ...] = (CREATE_INVOICE,)
 #: how often the mesh-wide needs-attention gauge is read from the catalog
 METRICS_REFRESH_SECONDS = 15.0
+#: how long a stopping node spends publishing the saga events still queued
+FLUSH_ON_CLOSE_SECONDS = 2.0
 
 
 @dataclass
@@ -76,8 +79,13 @@ class NodeSagas:
         return cls(engine, events, saga_metrics)
 
     async def start(self) -> None:
+        """Topics, then recovery and claiming; the node also runs :meth:`publish_events`
+        and :meth:`refresh_forever` as supervised tasks."""
         await self.events.ensure_topics(self.engine.definitions)
         await self.engine.connect()
+
+    async def publish_events(self) -> None:
+        await self.events.run()
 
     async def refresh(self) -> None:
         if self.metrics is not None:
@@ -90,3 +98,5 @@ class NodeSagas:
 
     async def aclose(self) -> None:
         await self.engine.aclose()
+        with contextlib.suppress(Exception):  # what is queued still goes out, briefly
+            await asyncio.wait_for(self.events.relay.flush(), FLUSH_ON_CLOSE_SECONDS)

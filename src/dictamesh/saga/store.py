@@ -17,8 +17,10 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -36,6 +38,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     func,
     or_,
@@ -276,11 +279,101 @@ class StepRecord:
         }
 
 
+def _step_row(
+    saga_id: str, tenant: str, entry: StepLog, node: str | None, at: datetime
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant,
+        "saga_id": saga_id,
+        "step": entry.step,
+        "phase": entry.phase,
+        "status": entry.status,
+        "attempt": entry.attempt,
+        "output": dict(entry.output) if entry.output is not None else None,
+        "error": dict(entry.error) if entry.error is not None else None,
+        "node": node,
+        "duration_ms": entry.duration_ms,
+        "at": at,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Creation:
+    """One new saga waiting for the next group commit: its rows."""
+
+    tenant: str
+    saga: dict[str, Any]
+    queue: dict[str, Any]
+    steps: list[dict[str, Any]]
+
+
+@dataclass
+class _Progress:
+    """One saga's progress waiting for the next group commit."""
+
+    saga_id: str
+    tenant: str
+    owner: str
+    entries: tuple[StepLog, ...]
+    changes: dict[str, Any]
+    lease_seconds: float
+    node: str | None
+    at: datetime
+
+    def saga_values(self) -> dict[str, Any]:
+        now = self.at
+        values = dict(self.changes)
+        status = values.get("status")
+        if status is not None:
+            status = SagaStatus(status)
+            values["status"] = status.value
+            if status in TERMINAL_STATUSES or status is SagaStatus.FAILED:
+                values.setdefault("finished_at", now)
+        values["updated_at"] = now
+        return values
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedSaga:
     saga_id: str
     tenant_id: str
     saga_type: str
+
+
+class _Lane:
+    """Group commit: what is submitted while a commit runs goes into the next one, and
+    each submitter returns when the commit holding its item is done (``commit`` gives one
+    outcome per item: ``None`` or the exception that item's submitter gets)."""
+
+    def __init__(
+        self, commit: Callable[[list[Any]], Awaitable[list[BaseException | None]]]
+    ) -> None:
+        self._commit = commit
+        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        if self._running is None or self._running.done():
+            # a context of its own: not the first submitter's tenant, principal or span
+            self._running = asyncio.create_task(self._drain(), context=contextvars.Context())
+        await asyncio.shield(done)  # a cancelled submitter leaves the commit to finish
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                outcomes = await self._commit([item for item, _ in batch])
+            except BaseException as exc:  # the transaction failed: every item with it
+                outcomes = [exc] * len(batch)
+            for (_, done), outcome in zip(batch, outcomes, strict=True):
+                if done.done():
+                    continue
+                if outcome is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(outcome)
 
 
 @dataclass
@@ -290,9 +383,21 @@ class SagaStore:
     database: CatalogDatabase
     #: the step log keeps at most this many rows per listing request
     max_steps: int = 1000
+    _progress: _Lane = field(init=False, repr=False)
+    _creations: _Lane = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._progress = _Lane(self._commit_progress)
+        self._creations = _Lane(self._commit_creations)
 
     async def create(
-        self, saga: NewSaga, *, owner: str, lease_seconds: float
+        self,
+        saga: NewSaga,
+        *,
+        owner: str,
+        lease_seconds: float,
+        entries: Sequence[StepLog] = (),
+        node: str | None = None,
     ) -> tuple[SagaRecord, bool]:
         """Insert the saga (status running) with its queue row already leased to ``owner``;
         ``(existing, False)`` when the idempotency key was used before for the same request,
@@ -318,21 +423,23 @@ class SagaStore:
             "updated_at": now,
             "finished_at": None,
         }
+        creation = _Creation(
+            tenant=saga.tenant_id,
+            saga=row,
+            queue={
+                "saga_id": saga.id,
+                "tenant_id": saga.tenant_id,
+                "saga_type": saga.saga_type,
+                "status": SagaStatus.RUNNING.value,
+                "lease_owner": owner,
+                "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                "available_at": now,
+            },
+            # the first step's start, stored with the saga
+            steps=[_step_row(saga.id, saga.tenant_id, e, node, now) for e in entries],
+        )
         try:
-            async with self.database.write(saga.tenant_id) as conn:
-                await conn.execute(SAGAS.insert(), row)
-                await conn.execute(
-                    QUEUE.insert(),
-                    {
-                        "saga_id": saga.id,
-                        "tenant_id": saga.tenant_id,
-                        "saga_type": saga.saga_type,
-                        "status": SagaStatus.RUNNING.value,
-                        "lease_owner": owner,
-                        "lease_expires_at": now + timedelta(seconds=lease_seconds),
-                        "available_at": now,
-                    },
-                )
+            await self._creations.submit(creation)
         except IntegrityError:
             if saga.idempotency_key is None:
                 raise
@@ -346,6 +453,38 @@ class SagaStore:
                 ) from None
             return existing, False
         return SagaRecord.from_row(row), True
+
+    async def _commit_creations(self, batch: list[_Creation]) -> list[BaseException | None]:
+        """New sagas in one transaction; when one of them breaks a constraint (a reused
+        idempotency key), each is tried alone so only that one fails."""
+        try:
+            await self._insert(batch)
+        except IntegrityError:
+            if len(batch) == 1:
+                raise
+            outcomes: list[BaseException | None] = []
+            for creation in batch:
+                try:
+                    await self._insert([creation])
+                except IntegrityError as exc:
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(None)
+            return outcomes
+        return [None] * len(batch)
+
+    async def _insert(self, batch: list[_Creation]) -> None:
+        by_tenant: dict[str, list[_Creation]] = {}
+        for c in batch:
+            by_tenant.setdefault(c.tenant, []).append(c)
+        async with self.database.write() as conn:
+            for tenant, items in by_tenant.items():
+                await self.database.set_tenant(conn, tenant)
+                await conn.execute(SAGAS.insert(), [c.saga for c in items])
+                await conn.execute(QUEUE.insert(), [c.queue for c in items])
+                steps = [row for c in items for row in c.steps]
+                if steps:
+                    await conn.execute(STEPS.insert(), steps)
 
     async def by_key(self, tenant: str, saga_type: str, key: str) -> SagaRecord | None:
         query = select(SAGAS).where(
@@ -453,6 +592,17 @@ class SagaStore:
         async with self.database.write() as conn:
             return {r[0] for r in (await conn.execute(statement)).all()}
 
+    async def lease_owners(self, saga_ids: Sequence[str]) -> dict[str, str | None]:
+        """Who holds each of ``saga_ids`` (``None``: nobody); sagas no longer queued (they
+        ended) are left out."""
+        if not saga_ids:
+            return {}
+        query = select(QUEUE.c.saga_id, QUEUE.c.lease_owner).where(
+            QUEUE.c.saga_id.in_(list(saga_ids))
+        )
+        async with self.database.read() as conn:
+            return {r[0]: r[1] for r in (await conn.execute(query)).all()}
+
     async def release(self, owner: str, saga_ids: Sequence[str] | None = None) -> int:
         """Give back ``owner``'s leases (all of them by default) so others may claim at once."""
         statement = update(QUEUE).where(QUEUE.c.lease_owner == owner)
@@ -484,68 +634,114 @@ class SagaStore:
         saga_id: str,
         tenant: str,
         owner: str,
-        entry: StepLog | None,
+        entries: Sequence[StepLog] = (),
         *,
         changes: Mapping[str, Any] | None = None,
         lease_seconds: float,
         node: str | None = None,
-    ) -> None:
-        """Append ``entry`` to the step log and apply ``changes`` to the saga, in one
-        transaction that first checks (and extends) ``owner``'s lease: :class:`LeaseLost`
-        when another node holds it. A terminal status removes the queue row; ``failed``
-        parks it (not claimed, counted for the alert)."""
+    ) -> datetime:
+        """Append ``entries`` to the step log and apply ``changes`` to the saga, durably,
+        if ``owner`` still holds the saga's lease: :class:`LeaseLost` when another node
+        does (nothing is written then). A terminal status removes the queue row;
+        ``failed`` parks it (not claimed, counted for the alert). Leases are extended by
+        :meth:`renew`, not here.
+
+        **Group commit**: the progress of every saga waiting at that moment is written in
+        one transaction (a handful of statements whatever their number), and each caller
+        returns once that transaction committed — so many sagas of one node share the
+        cost of a write, which on SQLite (one writer at a time) bounds throughput.
+
+        Returns the time stamped on the saga (``updated_at``, and ``finished_at`` when it
+        ended)."""
         now = self.database.now()
-        async with self.database.write(tenant) as conn:
-            fenced = await conn.execute(
-                update(QUEUE)
-                .where(QUEUE.c.saga_id == saga_id, QUEUE.c.lease_owner == owner)
-                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+        await self._progress.submit(
+            _Progress(
+                saga_id,
+                tenant,
+                owner,
+                tuple(entries),
+                dict(changes or {}),
+                lease_seconds,
+                node,
+                now,
             )
-            if fenced.rowcount != 1:
-                raise LeaseLost(f"lease on saga {saga_id} lost", saga_id=saga_id)
-            if entry is not None:
-                await conn.execute(
-                    STEPS.insert(),
-                    {
-                        "tenant_id": tenant,
-                        "saga_id": saga_id,
-                        "step": entry.step,
-                        "phase": entry.phase,
-                        "status": entry.status,
-                        "attempt": entry.attempt,
-                        "output": dict(entry.output) if entry.output is not None else None,
-                        "error": dict(entry.error) if entry.error is not None else None,
-                        "node": node,
-                        "duration_ms": entry.duration_ms,
-                        "at": now,
-                    },
-                )
-            values = dict(changes or {})
+        )
+        return now
+
+    async def _commit_progress(self, batch: list[_Progress]) -> list[BaseException | None]:
+        """One transaction for ``batch``; :class:`LeaseLost` for the sagas whose lease
+        another node holds (they are skipped)."""
+        held_by = {p.saga_id: p.owner for p in batch}
+        check = select(QUEUE.c.saga_id, QUEUE.c.lease_owner).where(
+            QUEUE.c.saga_id.in_(list(held_by))
+        )
+        if self.database.dialect == "postgresql":
+            check = check.with_for_update()  # claims skip these rows until we commit
+        by_tenant: dict[str, list[_Progress]] = {}
+        for p in batch:
+            by_tenant.setdefault(p.tenant, []).append(p)
+        async with self.database.write() as conn:
+            owners = dict((await conn.execute(check)).all())
+            lost = {i for i, owner in held_by.items() if owners.get(i) != owner}
+            for tenant, items in by_tenant.items():
+                await self.database.set_tenant(conn, tenant)
+                kept = [p for p in items if p.saga_id not in lost]
+                await self._apply(conn, kept)
+        return [
+            LeaseLost(f"lease on saga {p.saga_id} lost", saga_id=p.saga_id)
+            if p.saga_id in lost
+            else None
+            for p in batch
+        ]
+
+    async def _apply(self, conn: Any, items: list[_Progress]) -> None:
+        """One tenant's part of a group commit: a statement per kind of change."""
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        steps: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
+        moved: list[dict[str, Any]] = []
+        for p in items:
+            values = p.saga_values()
+            row = {"b_id": p.saga_id, **{f"b_{k}": v for k, v in values.items()}}
+            shapes.setdefault(tuple(sorted(values)), []).append(row)
+            steps += [_step_row(p.saga_id, p.tenant, e, p.node, p.at) for e in p.entries]
             status = values.get("status")
-            if status is not None:
-                status = SagaStatus(status)
-                values["status"] = status.value
-                if status in TERMINAL_STATUSES or status is SagaStatus.FAILED:
-                    values.setdefault("finished_at", now)
-            values["updated_at"] = now
-            await conn.execute(
-                update(SAGAS)
-                .where(SAGAS.c.id == saga_id, SAGAS.c.tenant_id == tenant)
-                .values(**values)
+            if status is None:
+                continue
+            if SagaStatus(status) in TERMINAL_STATUSES:
+                ended.append({"b_id": p.saga_id})
+                continue
+            parked = status == SagaStatus.FAILED.value
+            moved.append(
+                {
+                    "b_id": p.saga_id,
+                    "b_status": status,
+                    "b_owner": None if parked else p.owner,
+                    "b_expires": None if parked else p.at + timedelta(seconds=p.lease_seconds),
+                }
             )
-            if status in TERMINAL_STATUSES:
-                await conn.execute(delete(QUEUE).where(QUEUE.c.saga_id == saga_id))
-            elif status is not None:
-                parked = status is SagaStatus.FAILED
-                await conn.execute(
-                    update(QUEUE)
-                    .where(QUEUE.c.saga_id == saga_id)
-                    .values(
-                        status=status.value,
-                        lease_owner=None if parked else owner,
-                        lease_expires_at=None if parked else now + timedelta(seconds=lease_seconds),
-                    )
+        for names, rows in shapes.items():
+            statement = (
+                update(SAGAS)
+                .where(SAGAS.c.id == bindparam("b_id"))
+                .values({n: bindparam(f"b_{n}") for n in names})
+            )
+            await conn.execute(statement, rows)
+        if steps:
+            await conn.execute(STEPS.insert(), steps)
+        if ended:
+            await conn.execute(delete(QUEUE).where(QUEUE.c.saga_id == bindparam("b_id")), ended)
+        if moved:
+            statement = (
+                update(QUEUE)
+                .where(QUEUE.c.saga_id == bindparam("b_id"))
+                .values(
+                    status=bindparam("b_status"),
+                    lease_owner=bindparam("b_owner"),
+                    lease_expires_at=bindparam("b_expires"),
                 )
+            )
+            await conn.execute(statement, moved)
 
     async def reopen(self, saga_id: str, tenant: str, status: SagaStatus) -> SagaRecord:
         """An operator's retry (``compensating`` again, next ``generation``: the source
