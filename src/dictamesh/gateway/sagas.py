@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from enum import Enum
 from typing import Any, Optional
 
 import strawberry
@@ -66,14 +65,9 @@ __all__ = [
 _CREATE_INVOICE = "create_invoice"
 
 
-@strawberry.enum(name="SagaStatus", description="Where a saga is in its life.")
-class SagaStatus(Enum):
-    RUNNING = "running"
-    COMPENSATING = "compensating"
-    COMPLETED = "completed"
-    COMPENSATED = "compensated"
-    FAILED = "failed"
-    ABORTED = "aborted"
+# the store's statuses are the GraphQL enum (one list of statuses in the code base)
+strawberry.enum(StoredStatus, name="SagaStatus", description="Where a saga is in its life.")
+SagaStatus = StoredStatus
 
 
 @strawberry.type(name="SagaStep", description="One line of a saga's step log.")

@@ -105,7 +105,7 @@ async def seed(catalog: CatalogService) -> None:
         )
         await sagas.create(saga, owner="seed/1", lease_seconds=30)
         await sagas.record_step(
-            saga.id, tenant, "seed/1", StepLog("reserve_inventory", "action", "started", 1),
+            saga.id, tenant, "seed/1", [StepLog("reserve_inventory", "action", "started", 1)],
             lease_seconds=30,
         )  # fmt: skip
 
