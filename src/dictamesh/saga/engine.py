@@ -391,11 +391,14 @@ class SagaEngine(AsyncResource):
             if task is not None:
                 task.cancel()
 
-    def _launch(self, claimed: ClaimedSaga, *, announced: bool = False) -> None:
+    def _launch(
+        self, claimed: ClaimedSaga, *, announced: bool = False, record: SagaRecord | None = None
+    ) -> None:
+        """Run a saga we hold; ``record``: its state when we have it (just stored)."""
         if claimed.saga_id in self._running or self._closing:
             return
         task = asyncio.create_task(
-            self._execute(claimed, announced=announced),
+            self._execute(claimed, announced=announced, record=record),
             name=f"saga:{claimed.saga_type}:{claimed.saga_id}",
         )
         self._running[claimed.saga_id] = task
@@ -409,9 +412,12 @@ class SagaEngine(AsyncResource):
 
     # --- execution ---------------------------------------------------------------------
 
-    async def _execute(self, claimed: ClaimedSaga, *, announced: bool = False) -> None:
+    async def _execute(
+        self, claimed: ClaimedSaga, *, announced: bool = False, record: SagaRecord | None = None
+    ) -> None:
         try:
-            record = await self.store.get(claimed.saga_id, claimed.tenant_id)
+            if record is None:
+                record = await self.store.get(claimed.saga_id, claimed.tenant_id)
             definition = self.definitions.get(record.saga_type)
             if definition is None:
                 log.error("saga %s is of unknown type %r", record.id, record.saga_type)
