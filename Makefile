@@ -65,6 +65,7 @@ bench: install services-up
 	$(BIN)/python benchmarks/registry_check_isolation.py
 	$(BIN)/python benchmarks/saga_throughput.py
 	$(BIN)/python benchmarks/saga_throughput.py --backend postgres
+	$(BIN)/python benchmarks/saga_throughput.py --backend production
 
 clean:
 	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

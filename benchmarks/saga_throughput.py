@@ -1,7 +1,8 @@
 """CreateInvoiceSaga throughput and latency vs the same source calls made by a bare script.
 
     python benchmarks/saga_throughput.py                       # SQLite catalog, 300 sagas
-    python benchmarks/saga_throughput.py --backend postgres    # PostgreSQL, Kafka and Redis
+    python benchmarks/saga_throughput.py --backend postgres    # catalog on PostgreSQL
+    python benchmarks/saga_throughput.py --backend production  # PostgreSQL, Kafka and Redis
                                                                # (scripts/services.sh env)
     python benchmarks/saga_throughput.py --sagas 500 --concurrency 16
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from dictamesh.demo import ProductionUrls, demo_settings
 from dictamesh.node import MeshNode
@@ -157,9 +159,15 @@ async def main(args: argparse.Namespace) -> None:
     async with sources_process() as endpoints:
         await restock(endpoints)
         with tempfile.TemporaryDirectory() as tmp:
-            urls = ProductionUrls.from_env() if args.backend == "postgres" else None
-            backend = "production" if urls is not None else "embedded"
+            urls = ProductionUrls.from_env() if args.backend != "sqlite" else None
+            backend = "production" if args.backend == "production" else "embedded"
             settings = demo_settings(endpoints, Path(tmp), backend, poll=60.0, urls=urls)
+            if args.backend == "postgres" and urls is not None:  # the bus and cache embedded
+                owner = SecretStr(urls.migration_url) if urls.migration_url else None
+                catalog = {"url": SecretStr(urls.catalog_url), "migration_url": owner}
+                settings = settings.model_copy(
+                    update={"catalog": settings.catalog.model_copy(update=catalog)}
+                )
             async with MeshNode(settings) as node:
                 assert node.sagas is not None
                 await initial_sync_done(node)
@@ -197,7 +205,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "production"], default="sqlite")
     parser.add_argument("--sagas", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
