@@ -132,8 +132,6 @@ class _Outcome:
     ok: bool
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
-    #: a transient failure ran out of tries: the step may have acted
-    uncertain: bool = False
     attempt: int = 1
 
 
@@ -594,7 +592,9 @@ class SagaEngine(AsyncResource):
                 if not isinstance(exc, DictaMeshError | TimeoutError):
                     log.error("saga %s: %s %s raised", record.id, step.name, phase, exc_info=exc)
                 if attempt >= retry.max_attempts:
-                    return _Outcome(ok=False, error=error, uncertain=True, attempt=attempt)
+                    # the tries ran out on a transient failure: the step may have acted
+                    unknown = {**error, "outcome": "unknown"}
+                    return _Outcome(ok=False, error=unknown, attempt=attempt)
                 await self._save(
                     record,
                     StepLog(
