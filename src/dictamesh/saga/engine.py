@@ -610,7 +610,7 @@ class SagaEngine(AsyncResource):
 
     async def _save(self, record: SagaRecord, *entries: StepLog, **changes: Any) -> SagaRecord:
         """Store step-log lines and saga changes under our lease; the record as stored."""
-        at = await self.store.record_step(
+        stored = await self.store.record_step(
             record.id,
             record.tenant_id,
             self.owner,
@@ -619,14 +619,7 @@ class SagaEngine(AsyncResource):
             lease_seconds=self.lease_seconds,
             node=self.node,
         )
-        values: dict[str, Any] = {
-            k: SagaStatus(v) if k == "status" else v for k, v in changes.items()
-        }
-        values["updated_at"] = at
-        status = values.get("status")
-        if status is not None and status not in ACTIVE_STATUSES:
-            values.setdefault("finished_at", at)
-        record = replace(record, **values)
+        record = replace(record, **stored)
         self._tell(record)
         return record
 

@@ -37,7 +37,6 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    and_,
     bindparam,
     delete,
     func,
@@ -639,7 +638,7 @@ class SagaStore:
         changes: Mapping[str, Any] | None = None,
         lease_seconds: float,
         node: str | None = None,
-    ) -> datetime:
+    ) -> dict[str, Any]:
         """Append ``entries`` to the step log and apply ``changes`` to the saga, durably,
         if ``owner`` still holds the saga's lease: :class:`LeaseLost` when another node
         does (nothing is written then). A terminal status removes the queue row;
@@ -651,22 +650,23 @@ class SagaStore:
         returns once that transaction committed — so many sagas of one node share the
         cost of a write, which on SQLite (one writer at a time) bounds throughput.
 
-        Returns the time stamped on the saga (``updated_at``, and ``finished_at`` when it
-        ended)."""
-        now = self.database.now()
-        await self._progress.submit(
-            _Progress(
-                saga_id,
-                tenant,
-                owner,
-                tuple(entries),
-                dict(changes or {}),
-                lease_seconds,
-                node,
-                now,
-            )
+        Returns the saga's columns as stored (``changes`` plus ``updated_at``, and
+        ``finished_at`` when it ended; ``status`` as a :class:`SagaStatus`)."""
+        progress = _Progress(
+            saga_id,
+            tenant,
+            owner,
+            tuple(entries),
+            dict(changes or {}),
+            lease_seconds,
+            node,
+            self.database.now(),
         )
-        return now
+        await self._progress.submit(progress)
+        stored = progress.saga_values()
+        if "status" in stored:
+            stored["status"] = SagaStatus(stored["status"])
+        return stored
 
     async def _commit_progress(self, batch: list[_Progress]) -> list[BaseException | None]:
         """One transaction for ``batch``; :class:`LeaseLost` for the sagas whose lease
@@ -794,8 +794,3 @@ class SagaStore:
         async with self.database.read() as conn:
             rows = (await conn.execute(query)).all()
         return {(r[0], r[1]): int(r[2]) for r in rows}
-
-    async def held_by(self, owner: str) -> list[str]:
-        query = select(QUEUE.c.saga_id).where(and_(QUEUE.c.lease_owner == owner))
-        async with self.database.read() as conn:
-            return [r[0] for r in (await conn.execute(query)).all()]
