@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 # Fixtures shared across the tree (a fresh migrated SQLite catalog per test, ...).
-pytest_plugins = ["tests.catalog_fixtures", "tests.postgres_fixtures"]
+pytest_plugins = ["tests.catalog_fixtures", "tests.postgres_fixtures", "tests.hang_report"]
 
 SERVER_URLS = {
     "postgres": (
