@@ -35,7 +35,7 @@ class Kpi:
         return bool(_COMPARE[op](self.value, float(bound)))
 
     def line(self) -> str:
-        ratio = f"{self.ratio:.2f}×" if self.ratio is not None else "–"
+        ratio = f"{self.ratio:.2f}x" if self.ratio is not None else "-"
         return (
             f"{'MET ' if self.met else 'MISS'} {self.figure:<58} {self.value:>9.2f} {self.unit:<5}"
             f" goal {self.goal:<8} ratio {ratio:<7} {self.baseline}"
