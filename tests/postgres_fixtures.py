@@ -33,6 +33,12 @@ ADMIN_ENV = "DICTAMESH_TEST_POSTGRES_ADMIN_URL"
 
 SAGA_TABLES = (SAGAS, STEPS, QUEUE)  # layer 7's tables, in the catalog database
 
+LOCK_TIMEOUT = "30s"
+OPEN_TRANSACTIONS = """
+SELECT pid, usename, state, xact_start, left(query, 200) FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+"""
+
 
 def _as_role(url: str, env: str, role: str) -> str:
     explicit = os.environ.get(env)
@@ -56,8 +62,17 @@ async def truncate_catalog(url: str) -> None:
     tables = ", ".join(t.name for t in [*Base.metadata.sorted_tables, *SAGA_TABLES])
     engine = create_async_engine(url)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        try:
+            async with engine.begin() as conn:
+                # a transaction an earlier test left open would block TRUNCATE for ever
+                await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        except DBAPIError as exc:
+            if "lock timeout" not in str(exc):
+                raise
+            async with engine.connect() as conn:
+                holders = (await conn.execute(text(OPEN_TRANSACTIONS))).all()
+            pytest.fail(f"cannot empty the catalog: transactions left open: {holders}")
     finally:
         await engine.dispose()
 

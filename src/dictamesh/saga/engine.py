@@ -350,6 +350,7 @@ class SagaEngine(AsyncResource):
         await asyncio.gather(*tasks, return_exceptions=True)
         self._loop_task = None
         self._running.clear()
+        await self.store.aclose()  # a cancelled saga's commit may still be in flight
         with contextlib.suppress(Exception):
             await self.store.release(self.owner)
 

@@ -339,6 +339,10 @@ class ClaimedSaga:
     saga_type: str
 
 
+#: how long closing waits for a group commit in flight
+LANE_CLOSE_SECONDS = 10.0
+
+
 class _Lane:
     """Group commit: what is submitted while a commit runs goes into the next one, and
     each submitter returns when the commit holding its item is done (``commit`` gives one
@@ -358,6 +362,13 @@ class _Lane:
             # a context of its own: not the first submitter's tenant, principal or span
             self._running = asyncio.create_task(self._drain(), context=contextvars.Context())
         await asyncio.shield(done)  # a cancelled submitter leaves the commit to finish
+
+    async def aclose(self) -> None:
+        """Wait for the commit in flight (its submitters may have been cancelled: the
+        shield above keeps it going), so no transaction outlives the database; bounded,
+        so an unreachable database cannot hold a shutdown."""
+        if self._running is not None and not self._running.done():
+            await asyncio.wait([self._running], timeout=LANE_CLOSE_SECONDS)
 
     async def _drain(self) -> None:
         while self._waiting:
@@ -601,6 +612,11 @@ class SagaStore:
         )
         async with self.database.read() as conn:
             return {r[0]: r[1] for r in (await conn.execute(query)).all()}
+
+    async def aclose(self) -> None:
+        """Let the group commits in flight finish (called before the database closes)."""
+        await self._creations.aclose()
+        await self._progress.aclose()
 
     async def release(self, owner: str, saga_ids: Sequence[str] | None = None) -> int:
         """Give back ``owner``'s leases (all of them by default) so others may claim at once."""

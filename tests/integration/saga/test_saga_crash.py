@@ -71,7 +71,12 @@ async def _life(plan: dict[str, Any], timeout: float = 120) -> Life:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()  # never left running to write into the next test's catalog
+        await proc.wait()
+        raise
     return Life(proc.returncode, out.decode(), err.decode())
 
 

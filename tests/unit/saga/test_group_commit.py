@@ -99,3 +99,28 @@ async def test_a_reused_key_fails_only_its_own_creation(store: SagaStore) -> Non
     assert not isinstance(fresh, BaseException)
     assert fresh[1]
     assert {s.id for s in await store.list_sagas("default")} == {saga(1).id, saga(4).id}
+
+
+async def test_closing_waits_for_the_commit_of_a_cancelled_submitter() -> None:
+    """A saga cancelled mid-commit (the node stopping) leaves its transaction running;
+    closing the store waits for it, so no transaction outlives the database."""
+    from dictamesh.saga.store import _Lane
+
+    release = asyncio.Event()
+    committed: list[list[int]] = []
+
+    async def commit(items: list[int]) -> list[BaseException | None]:
+        await release.wait()
+        committed.append(items)
+        return [None] * len(items)
+
+    lane = _Lane(commit)
+    submitter = asyncio.create_task(lane.submit(1))
+    await asyncio.sleep(0)
+    submitter.cancel()
+    closing = asyncio.create_task(lane.aclose())
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # the commit is still in flight
+    release.set()
+    await closing
+    assert committed == [[1]]
