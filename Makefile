@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install node-deps demo demo-check test test-unit lint typecheck services-up services-down bench clean
+.PHONY: install node-deps demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ bench: install services-up
 	$(BIN)/python benchmarks/saga_throughput.py
 	$(BIN)/python benchmarks/saga_throughput.py --backend postgres
 	$(BIN)/python benchmarks/saga_throughput.py --backend production
+	$(BIN)/python benchmarks/http_throughput.py
+
+# every goal of docs/performance.md in one table (each script's output in .dictamesh/bench/)
+bench-kpi: install services-up
+	$(BIN)/python benchmarks/kpi.py
 
 clean:
 	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
