@@ -390,17 +390,17 @@ async def time_old(
 ) -> tuple[Run, list[Answer]]:
     run = Run([], [], 0, 0)
     answers: list[Answer] = []
-    async with catalog.engine.connect() as conn:
-        await conn.execute(
-            text("SELECT set_config('dictamesh.tenant_id', :t, false)"), {"t": TENANT}
-        )
-        for root in roots:
-            started = time.perf_counter()
+    for root in roots:
+        started = time.perf_counter()
+        # The same per-call path the old GraphStore.walk took: a read transaction with the
+        # tenant set, the statement_timeout, the statement.
+        async with catalog.graph.database.read() as conn:
+            await conn.execute(text("SELECT set_config('statement_timeout', '5000', true)"))
             answer = await old_walk(conn, root, depth, direction)
-            run.ms.append((time.perf_counter() - started) * 1000)
-            run.nodes.append(len(answer.nodes))
-            run.truncated += answer.truncated
-            answers.append(answer)
+        run.ms.append((time.perf_counter() - started) * 1000)
+        run.nodes.append(len(answer.nodes))
+        run.truncated += answer.truncated
+        answers.append(answer)
     return run, answers
 
 

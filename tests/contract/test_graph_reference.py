@@ -5,9 +5,9 @@ documented rule (``catalog/_graph.py``, docs/catalog.md): nodes by level, then `
 id)`` in code-point order, the first ``limit`` kept; ``truncated`` exactly when more than
 ``limit`` nodes lie within ``max_depth``; edges are every current relationship between two
 kept nodes. Seeded random graphs, with types and ids chosen so that code-point order
-differs from a locale's (``A`` < ``Z9`` < ``a`` < ``a-c`` < ``aB`` < ``a_b``), self-loops, parallel relationship types, ended
-relationships and another tenant's edges; every depth 1..6, every direction, limits that
-cut and do not cut.
+differs from a locale's (``A`` < ``Z9`` < ``a`` < ``a-c`` < ``aB`` < ``a_b``), self-loops,
+parallel relationship types, ended relationships and another tenant's edges; every depth
+1..6, every direction, limits that cut and do not cut.
 """
 
 from __future__ import annotations
@@ -145,7 +145,8 @@ def test_reference_walk_follows_the_rule() -> None:
     assert cut.edges == {(("n", "r"), "links", ("n", "a"))}
     assert cut.truncated
     exact = reference_walk(edges, ("n", "r"), "in", 5, 2)
-    assert exact.nodes == [("n", "r", 0), ("n", "c", 1)] and exact.truncated
+    assert exact.nodes == [("n", "r", 0), ("n", "c", 1)]
+    assert exact.truncated
 
 
 class GraphReference:
@@ -160,9 +161,11 @@ class GraphReference:
         for i in range(4):
             await catalog.record_relationship(hub, "links", EntityRef(type="n", id=f"l{i}"))
         exact = await catalog.query_relationship_graph(hub, max_depth=6, limit=5)
-        assert len(exact.nodes) == 5 and not exact.truncated
+        assert len(exact.nodes) == 5
+        assert not exact.truncated
         cut = await catalog.query_relationship_graph(hub, max_depth=6, limit=4)
-        assert [n.id for n in cut.nodes] == ["hub", "l0", "l1", "l2"] and cut.truncated
+        assert [n.id for n in cut.nodes] == ["hub", "l0", "l1", "l2"]
+        assert cut.truncated
         assert len(cut.edges) == 3
 
 
