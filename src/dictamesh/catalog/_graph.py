@@ -1,28 +1,35 @@
-"""The relationship-graph walk: one ``WITH RECURSIVE`` statement for SQLite and PostgreSQL.
+"""The relationship-graph walk: a node-level breadth-first search, exact on both engines.
 
-``walk`` expands breadth-first from the root over *current* edges (``valid_to IS NULL``) in
-the chosen direction, one hop per iteration, until ``max_depth``. Its rows are
-``(node, depth)`` pairs combined with ``UNION``, so a node reached twice at the same depth
-is one row and each level holds each node at most once: the work is bounded by
-nodes x depth x degree, not by the number of distinct paths (which grows exponentially in
-dense graphs — a path-carrying walk of a 12-node clique at depth 10 never finished).
-Cycles end at ``max_depth``. ``max_paths`` stays as a cap on the rows of one walk; both
-engines produce recursive rows level by level, so the rows kept are the shallowest and
-each node's minimum depth stays exact. ``nodes`` keeps each node once at its minimum depth
-(``limit + 1`` of them, to detect truncation), and the final SELECT returns those nodes
-plus every current edge between two of them, in one round trip.
-All values are bound parameters; only fixed fragments are spliced in for ``direction``.
+The rule (the same on SQLite and PostgreSQL, and in the tests' reference BFS): level 0 is
+the root; level ``d + 1`` is every node one current hop (``valid_to IS NULL``, in the chosen
+direction) from a node of level ``d`` that is in no earlier level. Nodes are ordered by
+level, then by ``(type, id)`` compared by code point (``COLLATE "C"`` on PostgreSQL, which
+is UTF-8 byte order, the same as Python's ``str`` order), and the first ``limit`` are kept.
+``truncated`` is true exactly when more than ``limit`` nodes lie within ``max_depth``. The
+edges are every current relationship whose two ends are both kept, whatever its direction.
 
-The statement has a deadline that holds inside the database, not only around the await:
-SQLite gets a progress handler that interrupts the statement once ``timeout_seconds`` have
-passed, PostgreSQL a transaction-local ``statement_timeout``. Either way the caller gets
-:class:`QueryLimitExceeded` (a 400, "narrow the walk"), and the connection is free again at
-once instead of finishing a walk nobody waits for.
+Because a level is only expanded when every earlier level was kept whole, the walk can stop
+at the level where the limit is reached and still equal "sort all reachable nodes, keep the
+first ``limit``". Work per level is bounded by the edges of the frontier, never by the
+number of paths (a path walk of a dense graph grows exponentially with depth).
+
+* PostgreSQL: one call of ``dictamesh_graph_walk`` (migration 0007): the per-level loop runs
+  in the database (no round trip per level), as ``SECURITY INVOKER`` so row-level security
+  still applies, with custom plans only (a generic plan misjudges the frontier arrays).
+* SQLite: the loop runs here, one statement per level; deduplication and the top-N are done
+  in Python over the level's distinct neighbours.
+
+The walk has a deadline that holds inside the database, not only around the await: SQLite
+gets a progress handler that interrupts a statement once ``timeout_seconds`` have passed
+(and the loop checks the clock between levels), PostgreSQL a transaction-local
+``statement_timeout``. Either way the caller gets :class:`QueryLimitExceeded` (a 400,
+"narrow the walk"), and the connection is free again at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -42,81 +49,60 @@ GRAPH_TIMEOUT_SECONDS = 5.0
 #: SQLite virtual-machine steps between two looks at the clock
 _PROGRESS_STEPS = 10_000
 
-_IS_SUBJECT = "(r.subject_type = w.node_type AND r.subject_id = w.node_id)"
-_IS_OBJECT = "(r.object_type = w.node_type AND r.object_id = w.node_id)"
+Node = tuple[str, str]
+Edge = tuple[str, str, str, str, str]
 
-_JOIN = {
-    "out": _IS_SUBJECT,
-    "in": _IS_OBJECT,
-    "both": f"({_IS_SUBJECT} OR {_IS_OBJECT})",
-}
-_NEXT = {
-    "out": ("r.object_type", "r.object_id"),
-    "in": ("r.subject_type", "r.subject_id"),
-    "both": (
-        f"CASE WHEN {_IS_SUBJECT} THEN r.object_type ELSE r.subject_type END",
-        f"CASE WHEN {_IS_SUBJECT} THEN r.object_id ELSE r.subject_id END",
-    ),
-}
-
-_SQL = """
-WITH RECURSIVE walk(node_type, node_id, depth) AS (
-    SELECT CAST(:root_type AS TEXT), CAST(:root_id AS TEXT), CAST(0 AS INTEGER)
-    UNION
-    SELECT CAST({next_type} AS TEXT), CAST({next_id} AS TEXT), w.depth + 1
-    FROM walk w
-    JOIN dictamesh_entity_relationships r
-      ON r.tenant_id = :tenant AND r.valid_to IS NULL AND {join}
-    WHERE w.depth < :max_depth
-    {recursive_limit}
-),
-capped AS (
-    SELECT node_type, node_id, depth FROM walk LIMIT :max_paths
-),
-nodes AS (
-    SELECT node_type, node_id, MIN(depth) AS depth
-    FROM capped
-    GROUP BY node_type, node_id
-    ORDER BY MIN(depth), node_type, node_id
-    LIMIT :node_limit
+_PG_WALK = text(
+    "SELECT kind, a_type, a_id, depth, relationship_type, b_type, b_id"
+    " FROM dictamesh_graph_walk(:tenant, :root_type, :root_id, :direction, :max_depth, :limit)"
 )
-SELECT 'n' AS kind, node_type AS a_type, node_id AS a_id, depth,
-       NULL AS relationship_type, NULL AS b_type, NULL AS b_id,
-       (SELECT COUNT(*) FROM capped) AS paths
-FROM nodes
-UNION ALL
-SELECT 'e', r.subject_type, r.subject_id, NULL, r.relationship_type, r.object_type,
-       r.object_id, NULL
-FROM dictamesh_entity_relationships r
-JOIN nodes s ON s.node_type = r.subject_type AND s.node_id = r.subject_id
-JOIN nodes o ON o.node_type = r.object_type AND o.node_id = r.object_id
-WHERE r.tenant_id = :tenant AND r.valid_to IS NULL
-"""
 
-# SQLite stops the recursion itself after max_paths rows (a LIMIT in the recursive select
-# bounds the rows ever added); PostgreSQL does not allow it there, and is bounded by the
-# outer LIMIT plus its statement_timeout.
-_STATEMENTS = {
-    (dialect, direction): text(
-        _SQL.format(
-            join=_JOIN[direction],
-            next_type=_NEXT[direction][0],
-            next_id=_NEXT[direction][1],
-            recursive_limit="LIMIT :max_paths" if dialect == "sqlite" else "",
-        )
-    )
-    for dialect in ("sqlite", "other")
-    for direction in ("out", "in", "both")
+# SQLite: the frontier arrives as one JSON array of [type, id] pairs (no limit on bound
+# parameters); CROSS JOIN keeps it the outer loop, so each node is one index lookup.
+_FRONTIER = """
+WITH f(t, i) AS (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:nodes)
+)
+"""
+_OUT_HOP = """
+SELECT r.object_type, r.object_id FROM f CROSS JOIN dictamesh_entity_relationships r
+WHERE r.tenant_id = :tenant AND r.valid_to IS NULL AND r.subject_type = f.t
+  AND r.subject_id = f.i
+"""
+_IN_HOP = """
+SELECT r.subject_type, r.subject_id FROM f CROSS JOIN dictamesh_entity_relationships r
+WHERE r.tenant_id = :tenant AND r.valid_to IS NULL AND r.object_type = f.t
+  AND r.object_id = f.i
+"""
+_SQLITE_HOPS = {
+    "out": text(_FRONTIER + _OUT_HOP),
+    "in": text(_FRONTIER + _IN_HOP),
+    "both": text(_FRONTIER + _OUT_HOP + " UNION " + _IN_HOP),
 }
+# Edges leave from a kept subject; whether the object is kept is checked in Python.
+_SQLITE_EDGES = text(
+    _FRONTIER
+    + """
+SELECT r.subject_type, r.subject_id, r.relationship_type, r.object_type, r.object_id
+FROM f CROSS JOIN dictamesh_entity_relationships r
+WHERE r.tenant_id = :tenant AND r.valid_to IS NULL AND r.subject_type = f.t
+  AND r.subject_id = f.i
+"""
+)
 
 
 @dataclass(slots=True)
 class GraphRows:
-    #: (type, id, depth), ordered by depth, type, id; at most ``limit + 1``
+    #: (type, id, depth) of the kept nodes, ordered by depth, type, id; at most ``limit``
     nodes: list[tuple[str, str, int]]
-    #: (subject_type, subject_id, relationship_type, object_type, object_id)
-    edges: list[tuple[str, str, str, str, str]]
-    paths: int
+    #: (subject_type, subject_id, relationship_type, object_type, object_id), sorted
+    edges: list[Edge]
+    #: more than ``limit`` nodes lie within ``max_depth``
+    truncated: bool
+
+
+class _PastDeadline(Exception):
+    """The SQLite loop saw the clock pass the deadline between two statements."""
 
 
 async def walk_graph(
@@ -127,27 +113,21 @@ async def walk_graph(
     root_id: str,
     direction: GraphDirection,
     max_depth: int,
-    node_limit: int,
-    max_paths: int,
+    limit: int,
     timeout_seconds: float = GRAPH_TIMEOUT_SECONDS,
 ) -> GraphRows:
+    """The kept nodes, their edges and the truncation flag, as the module docstring says."""
     try:
-        async with _deadline(conn, timeout_seconds):
-            dialect = "sqlite" if conn.dialect.name == "sqlite" else "other"
-            result = await conn.execute(
-                _STATEMENTS[dialect, direction],
-                {
-                    "tenant": tenant,
-                    "root_type": root_type,
-                    "root_id": root_id,
-                    "max_depth": max_depth,
-                    "node_limit": node_limit,
-                    "max_paths": max_paths,
-                },
+        async with _deadline(conn, timeout_seconds) as ends:
+            if conn.dialect.name == "postgresql":
+                return await _walk_postgres(
+                    conn, tenant, (root_type, root_id), direction, max_depth, limit
+                )
+            return await _walk_stepwise(
+                conn, tenant, (root_type, root_id), direction, max_depth, limit, ends
             )
-            rows = result.all()
-    except (OperationalError, DBAPIError) as exc:
-        if not _cancelled(exc):
+    except (OperationalError, DBAPIError, _PastDeadline) as exc:
+        if not isinstance(exc, _PastDeadline) and not _cancelled(exc):
             raise
         raise QueryLimitExceeded(
             f"the relationship graph took longer than {timeout_seconds:g} s; ask for fewer"
@@ -155,7 +135,70 @@ async def walk_graph(
             timeout_seconds=timeout_seconds,
             max_depth=max_depth,
         ) from None
-    return _graph_rows(rows)
+
+
+async def _walk_postgres(
+    conn: AsyncConnection,
+    tenant: str,
+    root: Node,
+    direction: GraphDirection,
+    max_depth: int,
+    limit: int,
+) -> GraphRows:
+    result = await conn.execute(
+        _PG_WALK,
+        {
+            "tenant": tenant,
+            "root_type": root[0],
+            "root_id": root[1],
+            "direction": direction,
+            "max_depth": max_depth,
+            "limit": limit,
+        },
+    )
+    return _graph_rows(result.all())
+
+
+async def _walk_stepwise(
+    conn: AsyncConnection,
+    tenant: str,
+    root: Node,
+    direction: GraphDirection,
+    max_depth: int,
+    limit: int,
+    ends: float,
+) -> GraphRows:
+    """The BFS with one statement per level (SQLite): same rule as ``dictamesh_graph_walk``."""
+    kept: list[tuple[str, str, int]] = [(root[0], root[1], 0)]
+    seen: set[Node] = {root}
+    frontier: list[Node] = [root]
+    truncated = False
+    for depth in range(1, max_depth + 1):
+        if not frontier:
+            break
+        _check_clock(ends)
+        rows = await conn.execute(
+            _SQLITE_HOPS[direction], {"nodes": json.dumps(frontier), "tenant": tenant}
+        )
+        level = sorted({(t, i) for t, i in rows.all()} - seen)
+        room = limit - len(kept)
+        if len(level) > room:
+            level, truncated = level[:room], True
+        kept.extend((t, i, depth) for t, i in level)
+        seen.update(level)
+        if truncated:
+            break
+        frontier = level
+    _check_clock(ends)
+    nodes = [(t, i) for t, i, _ in kept]
+    rows = await conn.execute(_SQLITE_EDGES, {"nodes": json.dumps(nodes), "tenant": tenant})
+    edges = sorted((st, si, rel, ot, oi) for st, si, rel, ot, oi in rows.all() if (ot, oi) in seen)
+    return GraphRows(nodes=kept, edges=edges, truncated=truncated)
+
+
+def _check_clock(ends: float) -> None:
+    if time.monotonic() > ends:
+        raise _PastDeadline
 
 
 def _cancelled(exc: Exception) -> bool:
@@ -164,40 +207,44 @@ def _cancelled(exc: Exception) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def _deadline(conn: AsyncConnection, seconds: float) -> AsyncIterator[None]:
+async def _deadline(conn: AsyncConnection, seconds: float) -> AsyncIterator[float]:
+    """Yields the monotonic time the walk must end by."""
+    ends = time.monotonic() + seconds
     if conn.dialect.name == "postgresql":
         await conn.execute(
             text("SELECT set_config('statement_timeout', :ms, true)"),
             {"ms": str(max(1, int(seconds * 1000)))},
         )
-        yield
+        yield ends
         return
     if conn.dialect.name != "sqlite":
-        yield
+        yield ends
         return
     raw: Any = (await conn.get_raw_connection()).driver_connection
-    ends = time.monotonic() + seconds
 
     def past_deadline() -> int:
         return 1 if time.monotonic() > ends else 0  # non-zero interrupts the statement
 
     await raw.set_progress_handler(past_deadline, _PROGRESS_STEPS)
     try:
-        yield
+        yield ends
     finally:
         await raw.set_progress_handler(None, 0)  # the connection goes back to the pool
 
 
 def _graph_rows(rows: Sequence[Any]) -> GraphRows:
+    """Rows of ``dictamesh_graph_walk``: ``n`` nodes, ``e`` edges, one ``t`` if truncated."""
     nodes: list[tuple[str, str, int]] = []
-    edges: list[tuple[str, str, str, str, str]] = []
-    paths = 0
-    for kind, a_type, a_id, depth, rel, b_type, b_id, count in rows:
+    edges: list[Edge] = []
+    truncated = False
+    for kind, a_type, a_id, depth, rel, b_type, b_id in rows:
         if kind == "n":
             nodes.append((a_type, a_id, int(depth)))
-            paths = int(count)
-        else:
+        elif kind == "e":
             edges.append((a_type, a_id, rel, b_type, b_id))
+        else:
+            truncated = True
+    # Python's str order is code-point order, the same as the function's COLLATE "C".
     nodes.sort(key=lambda n: (n[2], n[0], n[1]))
     edges.sort()
-    return GraphRows(nodes=nodes, edges=edges, paths=paths)
+    return GraphRows(nodes=nodes, edges=edges, truncated=truncated)

@@ -32,13 +32,10 @@ from dictamesh.catalog.tables import ENTITY, RELS
 from dictamesh.core.errors import EntityNotFound, ValidationError
 from dictamesh.core.models import EntityRef
 
-__all__ = ["GRAPH_PATHS_PER_NODE", "MAX_GRAPH_DEPTH", "MAX_GRAPH_LIMIT", "GraphStore"]
+__all__ = ["MAX_GRAPH_DEPTH", "MAX_GRAPH_LIMIT", "GraphStore"]
 
 MAX_GRAPH_DEPTH = 10
 MAX_GRAPH_LIMIT = 10_000
-#: the graph walk stops after this many paths per requested node (see ``_graph``)
-GRAPH_PATHS_PER_NODE = 20
-_MIN_GRAPH_PATHS = 10_000
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DIRECTIONS: dict[str, str] = {
@@ -160,7 +157,9 @@ class GraphStore:
         ``direction``: ``out`` follows subject→object, ``in`` object→subject, ``both`` either
         (``outgoing``/``incoming`` are accepted too). Each node appears once with its
         minimum depth; ``edges`` are all current relationships among the returned nodes.
-        At most ``limit`` nodes (nearest first); ``truncated`` says whether more exist.
+        At most ``limit`` nodes: by depth, then ``(type, id)`` in code-point order (a
+        breadth-first search, see ``_graph``); ``truncated`` is true exactly when more
+        than ``limit`` nodes lie within ``max_depth``.
         Raises :class:`EntityNotFound` if ``root`` is neither registered nor related.
         """
         way = direction_of(direction)
@@ -170,7 +169,6 @@ class GraphStore:
             )
         check_limit(limit, MAX_GRAPH_LIMIT, "graph")
         tenant = self.database.tenant()
-        max_paths = max(_MIN_GRAPH_PATHS, limit * GRAPH_PATHS_PER_NODE)
         async with self.database.read() as conn:
             rows = await walk_graph(
                 conn,
@@ -179,18 +177,14 @@ class GraphStore:
                 root_id=root.id,
                 direction=way,
                 max_depth=max_depth,
-                node_limit=limit + 1,
-                max_paths=max_paths,
+                limit=limit,
                 timeout_seconds=self.timeout_seconds,
             )
             if len(rows.nodes) <= 1 and not await _known(conn, tenant, root):
                 raise EntityNotFound(root.type, root.id)
-        truncated = len(rows.nodes) > limit or rows.paths >= max_paths
-        kept = rows.nodes[:limit]
-        keys = {(t, i) for t, i, _ in kept}
         return RelationshipGraph(
             root=root,
-            nodes=[GraphNode(type=t, id=i, depth=d) for t, i, d in kept],
+            nodes=[GraphNode(type=t, id=i, depth=d) for t, i, d in rows.nodes],
             edges=[
                 GraphEdge(
                     subject=EntityRef(type=st, id=si),
@@ -198,11 +192,10 @@ class GraphStore:
                     object=EntityRef(type=ot, id=oi),
                 )
                 for st, si, rel, ot, oi in rows.edges
-                if (st, si) in keys and (ot, oi) in keys
             ],
             max_depth=max_depth,
             direction=way,
-            truncated=truncated,
+            truncated=rows.truncated,
         )
 
 

@@ -117,7 +117,7 @@ class GraphEdge(_Record):
 class RelationshipGraph(_Record):
     """Entities within ``max_depth`` hops of ``root`` and the current edges among them.
 
-    ``truncated`` is true when ``limit`` nodes (or the walk's path budget) cut the answer.
+    ``truncated`` is true exactly when more than ``limit`` nodes lie within ``max_depth``.
     """
 
     root: EntityRef

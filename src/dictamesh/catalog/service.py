@@ -33,7 +33,6 @@ from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.entity_store import EntityStore
 from dictamesh.catalog.event_store import MAX_EVENT_LOG_LIMIT, EventStore
 from dictamesh.catalog.graph_store import (
-    GRAPH_PATHS_PER_NODE,
     MAX_GRAPH_DEPTH,
     MAX_GRAPH_LIMIT,
     GraphStore,
@@ -71,7 +70,6 @@ from dictamesh.core.settings import CatalogPoolSettings
 __all__ = [
     "DATA_PRODUCT_NAMESPACE",
     "DEFAULT_COMPATIBILITY",
-    "GRAPH_PATHS_PER_NODE",
     "MAX_EVENT_LOG_LIMIT",
     "MAX_GRAPH_DEPTH",
     "MAX_GRAPH_LIMIT",

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from dictamesh.catalog import CatalogService, Compatibility
 from dictamesh.catalog._dialect import create_catalog_engine
-from dictamesh.catalog._graph import _STATEMENTS as GRAPH_STATEMENTS
 from dictamesh.catalog.migrate import downgrade, upgrade
 from dictamesh.core.context import current_tenant
 from dictamesh.core.errors import CatalogError
@@ -351,6 +350,21 @@ async def test_trigger_bumps_updated_at_unless_the_writer_set_it(
 # --- indexes in plans -------------------------------------------------------------------------
 
 
+# The two hops of one level of dictamesh_graph_walk (migration 0007), frontier as arrays.
+GRAPH_HOP_OUT = """
+SELECT r.object_type::text, r.object_id::text
+FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS f(t, i)
+JOIN dictamesh_entity_relationships AS r
+  ON r.tenant_id = :tenant AND r.valid_to IS NULL AND r.subject_type = f.t AND r.subject_id = f.i
+"""
+GRAPH_HOP_IN = """
+SELECT r.subject_type::text, r.subject_id::text
+FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS f(t, i)
+JOIN dictamesh_entity_relationships AS r
+  ON r.tenant_id = :tenant AND r.valid_to IS NULL AND r.object_type = f.t AND r.object_id = f.i
+"""
+
+
 async def _plan(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> str:
     result = (await conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}"), params)).scalar_one()
     return json.dumps(result)
@@ -387,19 +401,12 @@ async def test_graph_walk_jsonb_containment_and_timeline_use_the_indexes(
         await conn.execute(text("ANALYZE"))
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
 
-        params = {
-            "tenant": "default",
-            "root_type": "customer",
-            "root_id": "c-7",
-            "max_depth": 3,
-            "node_limit": 1001,
-            "max_paths": 10_000,
-        }
-        incoming = await _plan(conn, GRAPH_STATEMENTS["other", "in"].text, params)
+        # One level of dictamesh_graph_walk (migration 0007): the frontier is an array.
+        params = {"tenant": "default", "types": ["customer"], "ids": ["c-7"]}
+        incoming = await _plan(conn, GRAPH_HOP_IN, params)
         assert "ix_dictamesh_entity_relationships_object_current" in incoming
-        outgoing = await _plan(
-            conn, GRAPH_STATEMENTS["other", "out"].text, {**params, "root_type": "invoice"}
-        )
+        assert "Index Only Scan" in incoming
+        outgoing = await _plan(conn, GRAPH_HOP_OUT, {**params, "types": ["invoice"]})
         # No new index for this side: 0001's indexes on the subject serve it (the partial
         # unique one also covers every column the walk reads).
         assert "Seq Scan" not in outgoing

@@ -1,0 +1,58 @@
+"""``dictamesh_graph_walk`` (migration 0007) on PostgreSQL, as the application role under RLS.
+
+The function runs as its caller (``SECURITY INVOKER``), so row-level security decides what it
+reads: naming another tenant in ``p_tenant`` yields nothing of that tenant's. It forces
+custom plans (``plan_cache_mode``), so it stays fast past PL/pgSQL's fifth call.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from dictamesh.catalog import CatalogService
+from dictamesh.core.models import EntityRef
+from dictamesh.tenancy import tenant_context
+
+pytestmark = pytest.mark.postgres
+
+WALK = text(
+    "SELECT kind, a_type, a_id FROM dictamesh_graph_walk(:tenant, 'n', 'a', 'both', 5, 100)"
+)
+
+
+async def test_the_function_runs_as_the_caller_with_custom_plans(
+    postgres_catalog: CatalogService,
+) -> None:
+    async with postgres_catalog.engine.connect() as conn:
+        definer, config = (
+            await conn.execute(
+                text(
+                    "SELECT prosecdef, proconfig FROM pg_proc"
+                    " WHERE proname = 'dictamesh_graph_walk'"
+                )
+            )
+        ).one()
+    assert definer is False
+    assert "plan_cache_mode=force_custom_plan" in config
+
+
+async def test_another_tenants_name_reads_nothing_of_it(
+    postgres_catalog: CatalogService,
+) -> None:
+    a, b = EntityRef(type="n", id="a"), EntityRef(type="n", id="b")
+    with tenant_context("globex"):
+        await postgres_catalog.record_relationship(a, "links", b)
+    with tenant_context("acme"):
+        await postgres_catalog.record_relationship(a, "links", EntityRef(type="n", id="c"))
+    async with postgres_catalog.engine.begin() as conn:
+        await conn.execute(text("SELECT set_config('dictamesh.tenant_id', 'acme', true)"))
+        foreign = (await conn.execute(WALK, {"tenant": "globex"})).all()
+        own = (await conn.execute(WALK, {"tenant": "acme"})).all()
+    # the root only: globex's edge is invisible to an acme transaction
+    assert [tuple(r) for r in foreign] == [("n", "n", "a")]
+    assert ("n", "n", "c") in own
+    assert ("n", "n", "b") not in own
+    with tenant_context("globex"):
+        graph = await postgres_catalog.query_relationship_graph(a, max_depth=5)
+    assert {n.id for n in graph.nodes} == {"a", "b"}
