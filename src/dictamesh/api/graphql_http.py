@@ -69,6 +69,7 @@ from dictamesh.gateway.apq import (
     load_manifest,
 )
 from dictamesh.gateway.context import AdapterSource
+from dictamesh.gateway.document_cache import install_document_cache
 from dictamesh.gateway.errors import BAD_USER_INPUT
 from dictamesh.gateway.input_text import install_text_rule
 from dictamesh.gateway.ratelimit import RATE_LIMITED, TokenBucketLimiter, client_key
@@ -235,6 +236,8 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
         self._registry = registry
         self.settings = settings if settings is not None else GraphQLSettings()
         install_threaded_parse(schema, self.settings.parse_in_thread_bytes)
+        # first in the chain: a cached document skips the threaded parse too
+        install_document_cache(schema, self.settings.document_cache_size)
         self.persisted_queries = (
             persisted_queries
             if persisted_queries is not None

@@ -222,6 +222,9 @@ class GraphQLSettings(_Section):
     subscription_queue_size: int = Field(default=100, ge=1)
     #: documents longer than this are parsed in a worker thread, off the event loop; 0 = never
     parse_in_thread_bytes: int = Field(default=16_384, ge=0)
+    #: parsed documents and valid verdicts kept per schema (LRU, each); 0 = parse and
+    #: validate every request
+    document_cache_size: int = Field(default=1000, ge=0)
 
     @field_validator("field_costs")
     @classmethod

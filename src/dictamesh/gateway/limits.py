@@ -31,8 +31,10 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from graphql import (
@@ -55,7 +57,6 @@ from graphql import (
     TypeMetaFieldDef,
     TypeNameMetaFieldDef,
     ValidationContext,
-    ValidationRule,
     ValueNode,
     VariableNode,
     get_named_type,
@@ -70,6 +71,7 @@ from strawberry import Schema
 from strawberry.extensions import SchemaExtension
 
 from dictamesh.core.errors import TenantQuotaExceeded
+from dictamesh.gateway.document_cache import RequestValidationRule
 from dictamesh.tenancy.quotas import charge_query_cost
 
 if TYPE_CHECKING:
@@ -404,12 +406,25 @@ def limits_rule(
     the ``n`` the client sent (validation itself never sees variables).
     """
     values = dict(variables or {})
+    return _limits_rule(limits, lambda: values)
 
-    class QueryLimitsRule(ValidationRule):
+
+#: the raw variables of the request being validated (set by QueryLimitsExtension)
+_request_variables: ContextVar[Mapping[str, Any]] = ContextVar(
+    "dictamesh_graphql_variables", default=MappingProxyType({})
+)
+
+
+def _limits_rule(
+    limits: QueryLimits, variables: Callable[[], Mapping[str, Any]]
+) -> type[RequestValidationRule]:
+    # Priced per request (variables) and charged to the tenant: a RequestValidationRule,
+    # so a cached verdict never stands in for it.
+    class QueryLimitsRule(RequestValidationRule):
         def enter_operation_definition(
             self, node: OperationDefinitionNode, *_args: Any
         ) -> VisitorAction:
-            cost = measure_operation(self.context, node, limits, values)
+            cost = measure_operation(self.context, node, limits, variables())
             name = f"operation {node.name.value!r}" if node.name else "the operation"
             checks = (
                 (limits.max_depth, cost.depth, QUERY_TOO_DEEP, "depth"),
@@ -464,8 +479,15 @@ class QueryLimitsExtension(SchemaExtension):
     to get a factory (Strawberry creates one extension instance per request).
     """
 
-    def __init__(self, limits: QueryLimits | None = None) -> None:
+    def __init__(
+        self,
+        limits: QueryLimits | None = None,
+        rule: type[RequestValidationRule] | None = None,
+    ) -> None:
         self.limits = limits if limits is not None else QueryLimits()
+        # One rule class per factory (not per request): creating a class costs CPU, and
+        # the rule reads this request's variables from a context variable instead.
+        self.rule = rule if rule is not None else _limits_rule(self.limits, _request_variables.get)
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -477,12 +499,16 @@ class QueryLimitsExtension(SchemaExtension):
             options["max_comments"] = limits.max_tokens
         rules: list[type[ASTValidationRule]] = []
         if limits.checks_operations:
-            rules.append(limits_rule(limits, ctx.variables))
+            rules.append(self.rule)
         if not limits.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         if rules:
             ctx.validation_rules = (*ctx.validation_rules, *rules)
-        yield
+        token = _request_variables.set(ctx.variables or {})
+        try:
+            yield
+        finally:
+            _request_variables.reset(token)
         result = ctx.result
         errors = getattr(result, "errors", None)
         if result is not None and errors and limits.max_tokens:
@@ -496,9 +522,13 @@ class LimitsExtensionFactory:
     """Makes one :class:`QueryLimitsExtension` per request (what Strawberry expects)."""
 
     limits: QueryLimits
+    rule: type[RequestValidationRule] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rule", _limits_rule(self.limits, _request_variables.get))
 
     def __call__(self) -> SchemaExtension:
-        return QueryLimitsExtension(self.limits)
+        return QueryLimitsExtension(self.limits, self.rule)
 
 
 def limits_extension(limits: QueryLimits | None = None) -> LimitsExtensionFactory:

@@ -49,13 +49,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from functools import partial
+from functools import cache
 from typing import Any, Optional, Protocol
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from pydantic import ValidationError as PydanticValidationError
-from strawberry.extensions import QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions.query_depth_limiter import create_validator
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry.types.execution import ExecutionContext
@@ -87,12 +89,14 @@ from dictamesh.gateway.errors import (
     log_errors,
     pydantic_problems,
 )
+from dictamesh.gateway.extension_hooks import CachedHooksRunner
 from dictamesh.gateway.governance import guard_entity, guard_field, guard_query
 from dictamesh.gateway.staleness import StaleAnswersExtension
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_DEPTH",
+    "DepthLimitFactory",
     "ExtensionFactory",
     "FilterInput",
     "FilterOperator",
@@ -728,12 +732,41 @@ def extension_factories(
     ``extensions``."""
     factories: list[ExtensionFactory] = [DictaMeshErrorExtension, StaleAnswersExtension]
     if max_depth is not None:
-        factories.append(partial(QueryDepthLimiter, max_depth=max_depth))
+        factories.append(DepthLimitFactory(max_depth))
     return [*factories, *extensions]
 
 
+@cache
+def _depth_rule(max_depth: int) -> type[ASTValidationRule]:
+    # One rule class per limit, for the process: Strawberry's QueryDepthLimiter makes a
+    # new class per instance, i.e. per request, so no validation cache could ever match it.
+    return create_validator(max_depth, None, None)
+
+
+class _DepthLimitExtension(AddValidationRules):
+    def __init__(self, rule: type[ASTValidationRule]) -> None:
+        super().__init__([rule])
+
+
+@dataclass(frozen=True)
+class DepthLimitFactory:
+    """Refuses documents nesting deeper than ``max_depth`` (Strawberry's depth check),
+    with the same rule class on every request."""
+
+    max_depth: int
+
+    def __call__(self) -> SchemaExtension:
+        return _DepthLimitExtension(_depth_rule(self.max_depth))
+
+
 class GatewaySchema(strawberry.Schema):
-    """A Strawberry schema that logs expected errors briefly and bugs with stack traces."""
+    """A Strawberry schema that logs expected errors briefly and bugs with stack traces,
+    and runs its extensions' hooks without re-inspecting them per request."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
