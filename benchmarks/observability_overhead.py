@@ -12,10 +12,16 @@ at a time), served twice per round, alternating so machine drift hits both alike
   operation spans) and an OpenTelemetry SDK provider that samples every trace, with a
   ``BatchSpanProcessor`` into an exporter that only counts spans — the SDK's full cost
   (span creation, context propagation, httpx instrumentation of the source calls, batching)
-  without a network hop, which an OTLP collector would add off the request path anyway.
+  without a network hop, which an OTLP collector would add off the request path anyway;
+- **sampled**: the same with the sampler a node sets up for ``sampling_ratio: 0.1`` (the
+  ratio ``docs/observability.md`` configures), ``ParentBased(TraceIdRatioBased(0.1))``.
 
-It prints requests/second and p50/p95 latency per mode, the spans recorded per request,
-and the on/off ratios.
+It prints requests/second, p50/p95 latency and the gateway process's CPU time per request
+(``time.process_time``, every thread: the span exporter's too) per mode, the spans recorded
+per request, and the ratios to "off", and records two KPIs: the CPU tracing + metrics add
+per request (``100 * (cpu / cpu off - 1)``) at 100 % sampling (goal <= 10 %) and with the
+sampler (goal <= 3 %). CPU per request rather than requests/second: on a shared 2-core
+machine throughput swings by half between rounds, CPU per request by a few per cent.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +38,10 @@ from typing import Any
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _kpi import Kpi, record
 from graphql_cross_domain import (
     Result,
     customers_with_invoices,
@@ -79,21 +88,38 @@ def app_for(registry: AdapterRegistry, observed: bool) -> FastAPI:
     return app
 
 
+MODES: dict[str, Sampler | None] = {
+    "off": None,
+    "on": ParentBased(TraceIdRatioBased(1.0)),
+    "sampled": ParentBased(TraceIdRatioBased(0.1)),
+}
+LABELS = {
+    "off": "off",
+    "on": "on, 100 % sampled",
+    "sampled": "on, sampling_ratio 0.1",
+}
+
+
 async def run_mode(
-    sources: SourceEndpoints, customers: list[str], observed: bool, args: argparse.Namespace
+    sources: SourceEndpoints, customers: list[str], mode: str, args: argparse.Namespace
 ) -> tuple[Result, int]:
     exporter = CountingExporter()
-    provider = TracerProvider() if observed else None
+    sampler = MODES[mode]
+    observed = sampler is not None
+    provider = TracerProvider(sampler=sampler) if sampler is not None else None
     if provider is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     with use_tracer_provider(provider):
         registry = await adapters(sources)
         try:
-            name = "on" if observed else "off"
+            cpu = time.process_time()
             result, _ = await measure(
-                name, app_for(registry, observed), registry, sources, customers,  # type: ignore[arg-type]
+                mode, app_for(registry, observed), registry, sources, customers,  # type: ignore[arg-type]
                 args.requests, args.concurrency,
             )  # fmt: skip
+            if provider is not None:
+                provider.force_flush()  # the export is part of the cost
+            result.cpu_seconds = time.process_time() - cpu
         finally:
             for adapter in registry.adapters():
                 await adapter.aclose()
@@ -104,7 +130,7 @@ async def run_mode(
 
 
 async def main(args: argparse.Namespace) -> None:
-    runs: dict[bool, list[tuple[Result, int]]] = {False: [], True: []}
+    runs: dict[str, list[tuple[Result, int]]] = {mode: [] for mode in MODES}
     async with sample_sources(in_process=False) as sources:
         probe = await adapters(sources)
         try:
@@ -113,44 +139,68 @@ async def main(args: argparse.Namespace) -> None:
             for adapter in probe.adapters():
                 await adapter.aclose()
         for _ in range(args.rounds):
-            for observed in (False, True):
-                runs[observed].append(await run_mode(sources, customers, observed, args))
+            for mode in MODES:  # alternating, so machine drift hits every mode alike
+                runs[mode].append(await run_mode(sources, customers, mode, args))
     report(runs, args)
 
 
-def _merged(results: list[tuple[Result, int]]) -> tuple[float, list[float], float]:
+def _merged(results: list[tuple[Result, int]]) -> tuple[float, list[float], float, float]:
     seconds = sum(r.seconds for r, _ in results)
     requests = sum(r.requests for r, _ in results)
     latencies = [ms for r, _ in results for ms in r.latencies_ms]
     spans = sum(s for _, s in results) / requests
-    return requests / seconds, sorted(latencies), spans
+    cpu_ms = 1000 * sum(r.cpu_seconds for r, _ in results) / requests
+    return requests / seconds, sorted(latencies), spans, cpu_ms
 
 
 def _pct(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def report(runs: dict[bool, list[tuple[Result, int]]], args: argparse.Namespace) -> None:
+def report(runs: dict[str, list[tuple[Result, int]]], args: argparse.Namespace) -> None:
     print(
         f"cross-domain query, {args.requests} requests x {args.rounds} rounds per mode,"
-        f" concurrency {args.concurrency}; tracing (all sampled) + metrics on vs off"
+        f" concurrency {args.concurrency}; tracing + metrics on vs off"
     )
-    print(f"{'':24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'spans/request':>14}")
-    figures: dict[bool, tuple[float, float, float]] = {}
-    for observed, label in ((False, "off"), (True, "on (traces + metrics)")):
-        rps, ordered, spans = _merged(runs[observed])
-        p50, p95 = _pct(ordered, 0.5), _pct(ordered, 0.95)
-        figures[observed] = (rps, p50, p95)
-        print(f"{label:24} {rps:8.1f} {p50:8.1f} {p95:8.1f} {spans:14.1f}")
-    (off_rps, off_p50, off_p95), (on_rps, on_p50, on_p95) = figures[False], figures[True]
     print(
-        f"{'ratio (on/off)':24} {on_rps / off_rps:7.2f}x {on_p50 / off_p50:8.2f}"
-        f" {on_p95 / off_p95:8.2f}"
+        f"{'':24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/req':>11} {'spans/request':>14}"
     )
-    per_round = [f"{r.rps:.0f}" for observed in (False, True) for r, _ in runs[observed]]
-    print(f"req/s per round (off..., on...): {', '.join(per_round)}")
-    print(f"mean latency ms off/on: {statistics.fmean(_merged(runs[False])[1]):.1f} /"
-          f" {statistics.fmean(_merged(runs[True])[1]):.1f}")  # fmt: skip
+    figures: dict[str, tuple[float, float, float, float]] = {}
+    for mode in MODES:
+        rps, ordered, spans, cpu = _merged(runs[mode])
+        p50, p95 = _pct(ordered, 0.5), _pct(ordered, 0.95)
+        figures[mode] = (rps, p50, p95, cpu)
+        print(f"{LABELS[mode]:24} {rps:8.1f} {p50:8.1f} {p95:8.1f} {cpu:11.3f} {spans:14.1f}")
+    off_rps, off_p50, off_p95, off_cpu = figures["off"]
+    for mode in ("on", "sampled"):
+        rps, p50, p95, cpu = figures[mode]
+        print(
+            f"{'ratio ' + mode + '/off':24} {rps / off_rps:7.2f}x {p50 / off_p50:8.2f}"
+            f" {p95 / off_p95:8.2f} {cpu / off_cpu:10.3f}x"
+        )
+    for mode in MODES:
+        rounds = ", ".join(
+            f"{r.rps:.0f} req/s {1000 * r.cpu_seconds / r.requests:.2f} ms" for r, _ in runs[mode]
+        )
+        print(f"per round, {mode}: {rounds}")
+    means = ", ".join(f"{m} {statistics.fmean(_merged(runs[m])[1]):.1f}" for m in MODES)
+    print(f"mean latency ms: {means}")
+    baseline = "CPU/request, same run, tracing+metrics off"
+    for mode, figure, goal in (
+        ("on", "tracing + metrics CPU overhead, 100 % sampled", "<= 10"),
+        ("sampled", "tracing + metrics CPU overhead, sampling_ratio 0.1", "<= 3"),
+    ):
+        ratio = figures[mode][3] / off_cpu
+        record(
+            Kpi(
+                figure=figure,
+                value=100 * (ratio - 1),
+                unit="%",
+                goal=goal,
+                baseline=baseline,
+                ratio=ratio,
+            )
+        )
 
 
 if __name__ == "__main__":

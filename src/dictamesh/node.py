@@ -7,7 +7,8 @@ The node runs three kinds of background work beside the ASGI app:
   nodes share the work; meshes with different catalogs on one Kafka cluster must pass
   their own ``ingest_group``) writes events into the catalog, idempotently;
 * cache invalidation — consumer group ``dictamesh-cache-<node>`` (one per node: every node
-  must drop its own copies) invalidates cached entities on every change, then hands the
+  must drop its own copies) invalidates cached entities, and the cached inverse lookups that
+  could hold them (``dictamesh.cache.lookups``), on every change, then hands the
   event to :attr:`MeshNode.changes` (GraphQL subscriptions, response-cache invalidation).
   A cache layer that cannot be reached (Redis down) makes the batch fail transiently: it is
   retried until the layer answers and committed only then, so no entry changed during the
@@ -47,6 +48,7 @@ from dictamesh.api.app import ApiContext, create_app
 from dictamesh.api.debug_traces import setup_debug_traces
 from dictamesh.cache.base import CacheBackend
 from dictamesh.cache.keys import entity_key
+from dictamesh.cache.lookups import event_snapshots, invalidate_lookups, lookup_fields
 from dictamesh.cache.registry import build_layers
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.catalog.ingest import CatalogIngestor
@@ -295,6 +297,16 @@ class MeshNode(AsyncResource):
                         await self.cache.invalidate(
                             entity_key(event.tenant_id, event.entity.type, event.entity.id)
                         )
+                        # and the cached inverse lookups that could hold it (before/after)
+                        schema = self.registry.schemas().get(event.entity.type)
+                        if schema is not None:
+                            await invalidate_lookups(
+                                self.cache,
+                                event.tenant_id,
+                                event.entity.type,
+                                lookup_fields(schema),
+                                event_snapshots(event),
+                            )
                     except CacheUnavailable as exc:
                         # L1 is cleared, Redis could not be: finish the batch, then fail it
                         # transiently so run_consumer retries it (uncommitted) until Redis

@@ -92,12 +92,18 @@ import httpx
 from dictamesh import __version__
 from dictamesh.adapters._metrics import AdapterCounters
 from dictamesh.adapters._sent import track, watch
-from dictamesh.adapters.contract import AdapterCapability, DataProductAdapter, WriteResult
+from dictamesh.adapters.contract import (
+    DEFAULT_MAX_RELATED_ITEMS,
+    AdapterCapability,
+    DataProductAdapter,
+    WriteResult,
+)
 from dictamesh.adapters.http import parse_retry_after
 from dictamesh.adapters.state import ChangeStateStore, MemoryChangeStateStore, SeenRow
 from dictamesh.adapters.webhook_inbox import WebhookInbox
 from dictamesh.cache.base import JsonDict
-from dictamesh.cache.keys import entity_key
+from dictamesh.cache.keys import entity_key, lookup_key
+from dictamesh.cache.lookups import event_snapshots, invalidate_lookups, lookup_fields
 from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.tiered import SOURCE_LAYER, CacheResult, TieredCache
 from dictamesh.core.context import tenant_id
@@ -128,6 +134,7 @@ from dictamesh.core.models import (
     EntitySchema,
     EntityVersionRef,
     EventType,
+    FieldType,
     HealthState,
     HealthStatus,
     Lineage,
@@ -135,6 +142,7 @@ from dictamesh.core.models import (
     Page,
     Query,
     diff_fields,
+    is_entity_id,
     validate_entity_id,
     validate_idempotency_key,
 )
@@ -436,6 +444,8 @@ class AdapterBase(DataProductAdapter):
             on_state_change=self._on_breaker_change,
         )
         self.capabilities = cls.capabilities | self._detected_capabilities()
+        #: via fields whose inverse lookups (:meth:`get_related`) are cached
+        self.lookup_fields = lookup_fields(cls.schema)
         self._closed = False
         self._inbox: deque[_Inbound] = deque()
         self._wakeup = asyncio.Event()
@@ -600,7 +610,10 @@ class AdapterBase(DataProductAdapter):
         self._require_write("write_create", "create")
         body = dict(attributes)
         return await self._write(
-            "write_create", lambda c: self.write_create(c, body, idempotency_key), idempotency_key
+            "write_create",
+            lambda c: self.write_create(c, body, idempotency_key),
+            idempotency_key,
+            attributes=body,
         )
 
     @traced("adapter.update_entity", attributes=_span_attributes)
@@ -615,6 +628,7 @@ class AdapterBase(DataProductAdapter):
             lambda c: self.write_update(c, entity_id, body, idempotency_key),
             idempotency_key,
             entity_id=entity_id,
+            attributes=body,
         )
 
     @traced("adapter.delete_entity", attributes=_span_attributes)
@@ -658,15 +672,23 @@ class AdapterBase(DataProductAdapter):
         idempotency_key: str,
         *,
         entity_id: str | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> WriteResult:
         """One write through the resilience policy: retried only when the source honours
         idempotency keys; the written entities' cached copies are dropped afterwards — also
-        when the write failed, since a write that timed out may still have been applied."""
+        when the write failed, since a write that timed out may still have been applied.
+
+        So are the cached lookups that could hold them: those of their via values before
+        the write (their cached copy, else the change state's snapshot) and after it
+        (``attributes``: what was created, or the changes; and the answer's record), or
+        all of the type's when the values before are unknown. A creation has none before:
+        the lookups of its ``attributes`` go even when the answer names no record."""
         try:
             validate_idempotency_key(idempotency_key)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="idempotency_key") from None
         written: set[str] = {entity_id} if entity_id else set()
+        entity: Entity | None = None
         try:
             raw = await self._call(op, fn, retry=self.idempotent_writes)
             written.update(i for i in raw.changed if i)
@@ -675,8 +697,18 @@ class AdapterBase(DataProductAdapter):
                 written.add(entity.id)
             return WriteResult(data=raw.data, entity=entity, replayed=raw.replayed)
         finally:
+            created = op == "write_create"
             for changed in sorted(written):
-                await self._invalidate(changed)
+                after: list[JsonDict | None] = [attributes if changed == entity_id else None]
+                if entity is not None and entity.id == changed:
+                    after.append(dict(entity.attributes))
+                if created and entity is not None and entity.id == changed:
+                    await self._invalidate(changed, [attributes, *after])
+                    continue
+                before = await self._known_before(changed)
+                await self._invalidate(changed, None if before is None else [before, *after])
+            if created and entity is None:
+                await self._invalidate_lookups([attributes])
 
     # --- reads --------------------------------------------------------------------------
 
@@ -767,6 +799,52 @@ class AdapterBase(DataProductAdapter):
             raise SourceResponseError(f"{self.name}: fetch_page did not return a RawPage")
         items = [self._transform(r) for r in raw.items if not self._is_deleted(r)]
         return Page(items=items, next_cursor=raw.next_cursor, total=raw.total)
+
+    @traced("adapter.get_related", attributes=_span_attributes)
+    async def get_related(
+        self,
+        via_field: str,
+        keys: Sequence[str],
+        *,
+        key_type: FieldType | None = None,
+        max_items: int = DEFAULT_MAX_RELATED_ITEMS,
+    ) -> list[list[Entity]]:
+        """The inverse lookup (see the contract), **cached per key** for the via fields of
+        the type's relationships (:attr:`lookup_fields`): cached keys cost no source call,
+        the others share one ``query_entities`` call (single-flight across requests too).
+        Changes drop the lookups that could hold the changed entity
+        (:mod:`dictamesh.cache.lookups`); a failing source is answered from stale copies
+        where the cache has them, recorded in the read-info collector."""
+        unique = list(dict.fromkeys(keys))
+        if via_field not in self.lookup_fields or not all(map(is_entity_id, unique)):
+            return await super().get_related(
+                via_field, keys, key_type=key_type, max_items=max_items
+            )
+        tenant = tenant_id()
+        key_of = {k: lookup_key(tenant, self.entity_type, via_field, k) for k in unique}
+        value_of = {v: k for k, v in key_of.items()}
+
+        async def load(lookup_keys: list[str]) -> dict[str, JsonDict]:
+            wanted = [value_of[k] for k in lookup_keys]
+            groups = await DataProductAdapter.get_related(
+                self, via_field, wanted, key_type=key_type, max_items=max_items
+            )
+            return {
+                k: {"items": [e.model_dump(mode="json") for e in group]}
+                for k, group in zip(lookup_keys, groups, strict=True)
+            }
+
+        found: dict[str, list[Entity]] = {}
+        for chunk in _chunks(unique, MAX_QUERY_LIMIT):
+            results = await self.cache.get_many_or_load([key_of[k] for k in chunk], load)
+            for k in chunk:
+                result = results.get(key_of[k])
+                if result is None:  # the loader answers every key; be defensive
+                    raise SourceResponseError(f"{self.name}: lookup {via_field}={k} unanswered")
+                items = [Entity.model_validate(v) for v in result.value["items"]]
+                self._account_lookup(result, items)
+                found[k] = items
+        return [found[k] for k in keys]
 
     # --- descriptors --------------------------------------------------------------------
 
@@ -947,12 +1025,18 @@ class AdapterBase(DataProductAdapter):
                 f"{self.name}: change queue full; retry the webhook later", adapter=self.name
             )
         self._counters.webhooks_received += 1
-        for entity_id in ids:  # readers should not wait for the stream to see the change
-            await self._invalidate(entity_id)
+        # readers should not wait for the stream to see the change: drop the cached copies,
+        # and the lookups of the values last known here (after the re-fetch: the new ones)
+        known = {i: await self._known_before(i) for i in ids}
+        for entity_id in ids:
+            before = known[entity_id]
+            await self._invalidate(entity_id, None if before is None else [before])
         raws: list[dict[str, Any]] = []
         for chunk in _chunks(ids, MAX_QUERY_LIMIT):
             raws.extend(await self._call("fetch_many", partial(self._fetch_many_hook, chunk)))
-        returned = {self._transform(raw).id for raw in raws}
+        fetched = [self._transform(raw) for raw in raws]
+        await self._invalidate_lookups([dict(e.attributes) for e in fetched])
+        returned = {e.id for e in fetched}
         item = _Inbound(
             raws=raws,
             vanished=[i for i in ids if i not in returned],
@@ -1008,7 +1092,7 @@ class AdapterBase(DataProductAdapter):
                 detected = await self._detect(raw)
                 if detected is not None:
                     event, row = detected
-                    await self._invalidate(event.entity.id)
+                    await self._invalidate(event.entity.id, event_snapshots(event))
                     self._stage(event, row, watermark=mark)
                     yield event
                     # the consumer asks for the next event: it has handled this one
@@ -1040,7 +1124,7 @@ class AdapterBase(DataProductAdapter):
             detected = await self._detect(raw, parent=item.parent)
             if detected is not None:
                 event, row = detected
-                await self._invalidate(event.entity.id)
+                await self._invalidate(event.entity.id, event_snapshots(event))
                 self._stage(event, row, watermark=None)  # pushes never move the watermark
                 yield event
                 await self.ack(event)
@@ -1053,7 +1137,7 @@ class AdapterBase(DataProductAdapter):
                 type=self.entity_type, id=entity_id, version=version, source=self.source
             )
             event = self._event(EventType.DELETED, entity, before, None, None, item.parent)
-            await self._invalidate(entity_id)
+            await self._invalidate(entity_id, event_snapshots(event))
             self._stage(event, (entity_id, version, None), watermark=None)
             yield event
             await self.ack(event)
@@ -1164,11 +1248,45 @@ class AdapterBase(DataProductAdapter):
     def _key(self, entity_id: str) -> str:
         return entity_key(tenant_id(), self.entity_type, entity_id)
 
-    async def _invalidate(self, entity_id: str) -> None:
+    async def _invalidate(
+        self, entity_id: str, snapshots: Sequence[Mapping[str, Any] | None] | None = ()
+    ) -> None:
+        """Drop the cached entity, and the cached lookups that could hold it: those of its
+        via values in ``snapshots`` (before and after the change), all of the type's when
+        ``snapshots`` is ``None`` (values before unknown; :mod:`dictamesh.cache.lookups`)."""
         try:
             await self.cache.invalidate(self._key(entity_id))
         except Exception:
             log.warning("%s: could not invalidate %s in the cache", self.name, entity_id)
+        await self._invalidate_lookups(snapshots)
+
+    async def _invalidate_lookups(
+        self, snapshots: Sequence[Mapping[str, Any] | None] | None
+    ) -> None:
+        try:
+            await invalidate_lookups(
+                self.cache, tenant_id(), self.entity_type, self.lookup_fields, snapshots
+            )
+        except Exception:
+            log.warning("%s: could not invalidate cached lookups", self.name)
+
+    async def _known_before(self, entity_id: str) -> JsonDict | None:
+        """The entity's attributes as last known here (its cached copy, else the change
+        state's snapshot), to find the lookups it was in; ``None`` when unknown."""
+        if not self.lookup_fields:
+            return {}
+        try:
+            cached = await self.cache.get(self._key(entity_id), allow_stale=True)
+        except Exception:
+            cached = None
+        if cached is not None:
+            attributes = cached.value.get("attributes")
+            if isinstance(attributes, dict):
+                return attributes
+        seen = await self.state.get_seen(self.name, entity_id)
+        if seen is not None and seen[1] is not None:
+            return dict(seen[1])
+        return None
 
     def _account(self, entity_id: str, result: CacheResult) -> None:
         if result.layer == SOURCE_LAYER:
@@ -1189,6 +1307,27 @@ class AdapterBase(DataProductAdapter):
                 )
         else:
             self._counters.cache_hits += 1
+
+    def _account_lookup(self, result: CacheResult, items: list[Entity]) -> None:
+        if result.layer == SOURCE_LAYER:
+            self._counters.cache_misses += 1
+        elif not result.stale:
+            self._counters.cache_hits += 1
+        else:  # every entity of a stale lookup is served stale
+            self._counters.cache_misses += 1
+            self._counters.stale_served += 1
+            info = _READ_INFO.get()
+            if info is not None:
+                for entity in items:
+                    info.record(
+                        StaleRead(
+                            adapter=self.name,
+                            entity_type=self.entity_type,
+                            entity_id=entity.id,
+                            age_seconds=result.age_seconds,
+                            reason=result.error.code if result.error else "STALE",
+                        )
+                    )
 
     def _transform(self, raw: Any) -> Entity:
         try:

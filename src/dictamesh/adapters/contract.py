@@ -30,14 +30,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from dictamesh.core.errors import OperationNotSupported
+from dictamesh.core.errors import OperationNotSupported, QueryLimitExceeded, SourceResponseError
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import (
+    MAX_QUERY_LIMIT,
     SLA,
     AdapterMetrics,
     ChangeEvent,
     Entity,
     EntitySchema,
+    FieldFilter,
+    FieldType,
+    FilterOp,
     HealthStatus,
     Lineage,
     Page,
@@ -45,7 +49,10 @@ from dictamesh.core.models import (
     SourceRef,
 )
 
-__all__ = ["AdapterCapability", "DataProductAdapter", "WriteResult"]
+__all__ = ["DEFAULT_MAX_RELATED_ITEMS", "AdapterCapability", "DataProductAdapter", "WriteResult"]
+
+DEFAULT_MAX_RELATED_ITEMS = 10_000
+"""Most entities one :meth:`DataProductAdapter.get_related` call may gather across pages."""
 
 
 class AdapterCapability(StrEnum):
@@ -109,6 +116,58 @@ class DataProductAdapter(AsyncResource, ABC):
     async def query_entities(self, query: Query) -> Page:
         """Filtered, sorted, cursor-paginated entities."""
 
+    async def get_related(
+        self,
+        via_field: str,
+        keys: Sequence[str],
+        *,
+        key_type: FieldType | None = None,
+        max_items: int = DEFAULT_MAX_RELATED_ITEMS,
+    ) -> list[list[Entity]]:
+        """The inverse lookup: per key (aligned with ``keys``), the entities whose
+        ``via_field`` equals it, in source order (at most ``MAX_QUERY_LIMIT`` keys).
+
+        One :meth:`query_entities` call with an ``in`` filter on the via field and
+        ``limit=MAX_QUERY_LIMIT``; a ``next_cursor`` is followed (same query, next cursor)
+        up to ``max_items`` entities, beyond which it raises ``QUERY_LIMIT_EXCEEDED``
+        rather than answer with a silently truncated list. ``key_type`` is the via field's
+        declared type: keys are strings, but an ``integer`` field is filtered with integers
+        so strict sources match. :class:`~dictamesh.adapters.base.AdapterBase` caches the
+        answers per key (``docs/adapters.md``).
+        """
+        groups: dict[str, list[Entity]] = {key: [] for key in keys}
+        values: list[Any] = [_filter_value(key, key_type) for key in groups]
+        query = Query(
+            filters=[FieldFilter(field=via_field, op=FilterOp.IN, value=values)],
+            limit=MAX_QUERY_LIMIT,
+        )
+        fetched = 0
+        while True:
+            page = await self.query_entities(query)
+            fetched += len(page.items)
+            for entity in page.items:
+                for key in _keys_of(entity.attributes.get(via_field)):
+                    group = groups.get(key)
+                    if group is not None:
+                        group.append(entity)
+            if not page.next_cursor:
+                break
+            if fetched >= max_items:
+                raise QueryLimitExceeded(
+                    f"more than {max_items} {self.entity_type} entities match"
+                    f" {via_field} for one batch; query {self.entity_type} with filters instead",
+                    entity_type=self.entity_type,
+                    via_field=via_field,
+                    limit=max_items,
+                )
+            if page.next_cursor == query.cursor:
+                raise SourceResponseError(
+                    f"adapter {self.name!r} returned the same cursor twice",
+                    adapter=self.name,
+                )
+            query = query.model_copy(update={"cursor": page.next_cursor})
+        return [groups[key] for key in keys]
+
     @abstractmethod
     def get_schema(self) -> EntitySchema: ...
 
@@ -155,3 +214,17 @@ class DataProductAdapter(AsyncResource, ABC):
 
     async def aclose(self) -> None:
         """Release clients; idempotent."""
+
+
+def _filter_value(key: str, key_type: FieldType | None) -> str | int:
+    if key_type is FieldType.INTEGER and key.lstrip("-").isdigit():
+        return int(key)
+    return key
+
+
+def _keys_of(value: Any) -> Sequence[str]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return [str(v) for v in value if v is not None]
+    return (str(value),)

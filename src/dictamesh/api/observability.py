@@ -71,6 +71,9 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: MeshMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        #: (method, route, status) → the pre-bound metric children (no label lookup per
+        #: request); bounded: methods, routes and statuses are finite sets
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,20 +122,29 @@ class ObservabilityMiddleware:
                 raise
             finally:
                 route = _route(scope)
-                current.update_name(f"{method} {route}")
-                current.set_attribute("http.route", route)
-                current.set_attribute("http.response.status_code", status)
-                tenant = _served_tenant(scope)
-                if tenant is not None:  # /debug/traces shows a tenant its own traces only
-                    current.set_attribute(TENANT_ATTRIBUTE, tenant)
-                if status >= 500:
-                    current.set_status(Status(StatusCode.ERROR))
+                if current.is_recording():  # an unsampled trace: nothing to name
+                    current.update_name(f"{method} {route}")
+                    current.set_attribute("http.route", route)
+                    current.set_attribute("http.response.status_code", status)
+                    tenant = _served_tenant(scope)
+                    if tenant is not None:  # /debug/traces shows a tenant its own traces
+                        current.set_attribute(TENANT_ATTRIBUTE, tenant)
+                    if status >= 500:
+                        current.set_status(Status(StatusCode.ERROR))
                 self._record(method, route, status, started)
 
     def _record(self, method: str, route: str, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
-        self.metrics.http_requests.labels(method, route, str(status)).inc()
-        self.metrics.http_duration.labels(method, route).observe(elapsed)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.metrics.http_requests.labels(method, route, str(status)),
+                self.metrics.http_duration.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
 
 def _served_tenant(scope: Scope) -> str | None:

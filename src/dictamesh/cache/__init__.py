@@ -8,7 +8,7 @@ Example::
 """
 
 from dictamesh.cache.base import CacheBackend, CacheEntry, JsonDict
-from dictamesh.cache.keys import DEFAULT_TENANT, entity_key, tenant_prefix
+from dictamesh.cache.keys import DEFAULT_TENANT, entity_key, lookup_key, tenant_prefix
 from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.registry import build_layers, cache_layers
 from dictamesh.cache.tiered import SOURCE_LAYER, CacheResult, LayerStats, TieredCache
@@ -26,5 +26,6 @@ __all__ = [
     "build_layers",
     "cache_layers",
     "entity_key",
+    "lookup_key",
     "tenant_prefix",
 ]

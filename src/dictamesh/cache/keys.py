@@ -4,13 +4,22 @@ Example::
 
     entity_key("acme", "customer", "c-1")   # 'dm:v1:acme:entity:customer:c-1'
     entity_key(None, "customer", "c-1")     # 'dm:v1:default:entity:customer:c-1'
+    lookup_key("acme", "invoice", "customer_id", "c-1")
+    # 'dm:v1:acme:lookup:invoice:customer_id:c-1'  (the invoices whose customer_id is c-1)
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-__all__ = ["DEFAULT_TENANT", "KEY_PREFIX", "entity_key", "tenant_prefix"]
+__all__ = [
+    "DEFAULT_TENANT",
+    "KEY_PREFIX",
+    "entity_key",
+    "lookup_key",
+    "lookup_prefix",
+    "tenant_prefix",
+]
 
 KEY_PREFIX = "dm:v1"
 """Bump the version when the cached value's shape changes, so old copies are ignored."""
@@ -34,3 +43,15 @@ def entity_key(tenant: str | None, entity_type: str, entity_id: str) -> str:
     """The key of one canonical entity. ``entity_id`` goes last, unencoded (ids are
     already restricted to a safe alphabet, and being last it cannot shift other parts)."""
     return f"{tenant_prefix(tenant)}entity:{_part(entity_type)}:{entity_id}"
+
+
+def lookup_prefix(tenant: str | None, entity_type: str) -> str:
+    """The prefix shared by every inverse-lookup key of ``entity_type`` (all via fields):
+    dropping it drops every cached lookup of the type (:mod:`dictamesh.cache.lookups`)."""
+    return f"{tenant_prefix(tenant)}lookup:{_part(entity_type)}:"
+
+
+def lookup_key(tenant: str | None, entity_type: str, via_field: str, value: str) -> str:
+    """The key of one inverse lookup: the ``entity_type`` entities whose ``via_field`` is
+    ``value`` (an entity id, last and unencoded like :func:`entity_key`'s)."""
+    return f"{lookup_prefix(tenant, entity_type)}{_part(via_field)}:{value}"

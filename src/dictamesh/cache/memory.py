@@ -81,6 +81,11 @@ class MemoryCache:
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
+    async def delete_prefix(self, prefix: str) -> None:
+        """Delete every key starting with ``prefix`` (one pass over the entries)."""
+        for key in [k for k in self._data if k.startswith(prefix)]:
+            del self._data[key]
+
     async def clear(self) -> None:
         self._data.clear()
 

@@ -120,11 +120,19 @@ class RedisCache:
         with self._unavailable("delete", key):
             await self._redis.delete(self.key_prefix + key)
 
+    async def delete_prefix(self, prefix: str) -> None:
+        """Delete every key of this cache starting with ``prefix`` (SCAN + DEL: its cost
+        grows with the database, so callers use it only when nothing narrower will do)."""
+        await self._delete_matching(_glob_escape(self.key_prefix + prefix) + "*", "delete_prefix")
+
     async def clear(self) -> None:
         """Delete this cache's keys only (``<key_prefix>dm:*``), never the whole database."""
+        await self._delete_matching(f"{_glob_escape(self.key_prefix)}dm:*", "clear")
+
+    async def _delete_matching(self, pattern: str, op: str) -> None:
         batch: list[bytes] = []
-        with self._unavailable("clear"):
-            async for k in self._redis.scan_iter(match=f"{self.key_prefix}dm:*", count=500):
+        with self._unavailable(op):
+            async for k in self._redis.scan_iter(match=pattern, count=500):
                 batch.append(k)
                 if len(batch) >= 500:
                     await self._redis.delete(*batch)
@@ -138,3 +146,8 @@ class RedisCache:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal inside a Redis MATCH pattern."""
+    return "".join("\\" + c if c in "*?[]\\^-" else c for c in text)

@@ -20,7 +20,9 @@
   first one of an outage logs a warning and counts in ``.outages`` (later ones only log at
   debug level), and the layer's next successful call ends the outage (logged at info).
 
-A ``TieredCache([])`` has no layers but still gives single-flight.
+A ``TieredCache([])`` has no layers but still gives single-flight. With no layer to write
+back to, the first caller runs the load in its own task (no task is created per miss); the
+callers that joined it start a load of their own if that first caller is cancelled.
 
 Example::
 
@@ -185,13 +187,30 @@ class TieredCache:
         flight = self._flights.pop(key, None)
         if flight is not None:
             flight.invalidated = True
+        await self._each_layer("delete", key, lambda layer: layer.delete(key))
+
+    async def invalidate_prefix(self, prefix: str) -> None:
+        """Drop every key starting with ``prefix`` from every layer (as :meth:`invalidate`
+        does one key, errors included). A layer without ``delete_prefix`` is cleared."""
+        for key in [k for k in self._flights if k.startswith(prefix)]:
+            self._flights.pop(key).invalidated = True
+
+        def drop(layer: CacheBackend) -> Awaitable[None]:
+            delete_prefix = getattr(layer, "delete_prefix", None)
+            return delete_prefix(prefix) if delete_prefix is not None else layer.clear()
+
+        await self._each_layer("delete", prefix + "*", drop)
+
+    async def _each_layer(
+        self, op: str, what: str, call: Callable[[CacheBackend], Awaitable[None]]
+    ) -> None:
         first_error: Exception | None = None
         failed = ""
         for label, layer in self._layers:
             try:
-                await layer.delete(key)
+                await call(layer)
             except Exception as exc:
-                self._layer_error(label, "delete", key)
+                self._layer_error(label, op, what)
                 if first_error is None:
                     first_error, failed = exc, label
             else:
@@ -200,9 +219,9 @@ class TieredCache:
             return
         if isinstance(first_error, OSError) and not isinstance(first_error, CacheUnavailable):
             raise CacheUnavailable(
-                f"cache layer {failed}: could not delete {key!r}: {first_error}",
+                f"cache layer {failed}: could not {op} {what!r}: {first_error}",
                 layer=failed,
-                op="delete",
+                op=op,
             ) from first_error
         raise first_error
 
@@ -218,21 +237,28 @@ class TieredCache:
     async def get_or_load(self, key: str, loader: SingleLoader) -> CacheResult:
         """The fresh cached value, else the loader's (shared by concurrent callers), else —
         if the loader raised a SourceError — a stale copy; otherwise the error propagates."""
-        found = await self._lookup(key)
+        found = await self._lookup(key) if self._layers else _Lookup()
         if found.fresh is not None:
             return found.fresh
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = self._start_flight([key], _single(loader))[key]
-        try:
-            value = await asyncio.shield(flight.future)
-        except SourceError as exc:
-            if found.stale is None:
+        while True:
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._start_flight([key], _single(loader))[key]
+                if flight.task is None:  # no layers: the load runs in this task
+                    await self._fly([key], {key: flight}, _single(loader))
+            try:
+                value = await _outcome(flight.future)
+            except SourceError as exc:
+                if found.stale is None:
+                    raise
+                return self._stale_result(found, exc)
+            except asyncio.CancelledError:
+                if _led_by_a_cancelled_caller(flight.future):
+                    continue  # we were not cancelled, the caller running the load was
                 raise
-            return self._stale_result(found, exc)
-        if value is None:  # a single loader always returns a value; be defensive
-            raise KeyError(key)
-        return CacheResult(value=value, stale=False, age_seconds=0.0, layer=SOURCE_LAYER)
+            if value is None:  # a single loader always returns a value; be defensive
+                raise KeyError(key)
+            return CacheResult(value=value, stale=False, age_seconds=0.0, layer=SOURCE_LAYER)
 
     async def get_many_or_load(
         self, keys: Sequence[str], loader: BatchLoader
@@ -242,34 +268,64 @@ class TieredCache:
         result. On a SourceError, stale copies answer for their keys; if any missing key
         has none, the error propagates."""
         unique = list(dict.fromkeys(keys))
-        lookups = await asyncio.gather(*(self._lookup(k) for k in unique))
         results: dict[str, CacheResult] = {}
         pending: dict[str, _Lookup] = {}
-        for key, found in zip(unique, lookups, strict=True):
-            if found.fresh is not None:
-                results[key] = found.fresh
-            else:
-                pending[key] = found
+        if not self._layers:
+            pending = {key: _Lookup() for key in unique}
+        else:
+            if len(unique) == 1:
+                lookups = [await self._lookup(unique[0])]
+            else:  # a network layer answers them concurrently
+                lookups = await asyncio.gather(*(self._lookup(k) for k in unique))
+            for key, found in zip(unique, lookups, strict=True):
+                if found.fresh is not None:
+                    results[key] = found.fresh
+                else:
+                    pending[key] = found
         if not pending:
             return results
         flights = {k: self._flights[k] for k in pending if k in self._flights}
         new_keys = [k for k in pending if k not in flights]
         if new_keys:
-            flights.update(self._start_flight(new_keys, loader))
-        outcomes = await asyncio.gather(
-            *(asyncio.shield(flights[k].future) for k in pending), return_exceptions=True
-        )
-        for key, outcome in zip(pending, outcomes, strict=True):
+            started = self._start_flight(new_keys, loader)
+            flights.update(started)
+            if started[new_keys[0]].task is None:  # no layers: the load runs in this task
+                await self._fly(new_keys, started, loader)
+        waiting = [k for k in pending if not flights[k].future.done()]
+        outcomes: dict[str, object] = {}
+        if waiting:
+            gathered = await asyncio.gather(
+                *(asyncio.shield(flights[k].future) for k in waiting), return_exceptions=True
+            )
+            outcomes.update(zip(waiting, gathered, strict=True))
+        again: list[str] = []
+        for key in pending:
+            if key in outcomes:
+                outcome = outcomes[key]
+            else:
+                fut = flights[key].future
+                if fut.cancelled():
+                    outcome = asyncio.CancelledError()
+                else:
+                    outcome = fut.exception() or fut.result()
             if isinstance(outcome, BaseException):
                 found = pending[key]
                 if isinstance(outcome, SourceError) and found.stale is not None:
                     results[key] = self._stale_result(found, outcome)
                     continue
+                if isinstance(outcome, asyncio.CancelledError) and _led_by_a_cancelled_caller(
+                    flights[key].future
+                ):
+                    again.append(key)  # we were not cancelled, the caller running the load was
+                    continue
                 raise outcome
             if outcome is not None:
+                assert isinstance(outcome, dict)
                 results[key] = CacheResult(
                     value=outcome, stale=False, age_seconds=0.0, layer=SOURCE_LAYER
                 )
+        if again:
+            results.update(await self.get_many_or_load(again, loader))
         return results
 
     # --- internals ----------------------------------------------------------------------
@@ -332,6 +388,10 @@ class TieredCache:
             fut: asyncio.Future[JsonDict | None] = loop.create_future()
             fut.add_done_callback(_retrieve)
             flights[key] = self._flights[key] = _Flight(fut)
+        if not self._layers:
+            # nothing to write back afterwards: the caller runs the load itself (no task);
+            # callers joining it start their own if that caller is cancelled
+            return flights
         task = asyncio.create_task(self._fly(keys, flights, loader))
         for flight in flights.values():
             flight.task = task  # keep a strong reference while it runs
@@ -393,6 +453,19 @@ class TieredCache:
             self._failing.discard(label)
             stats = self._counters.layers[label]
             log.info("cache layer %s answers again (%s errors so far)", label, stats.errors)
+
+
+async def _outcome(fut: asyncio.Future[JsonDict | None]) -> JsonDict | None:
+    """The flight's value without wrapping a finished flight in a shield."""
+    if fut.done():
+        return fut.result()
+    return await asyncio.shield(fut)
+
+
+def _led_by_a_cancelled_caller(fut: asyncio.Future[JsonDict | None]) -> bool:
+    """The flight was cancelled with the caller running it, while this task was not."""
+    task = asyncio.current_task()
+    return fut.cancelled() and (task is None or task.cancelling() == 0)
 
 
 def _single(loader: SingleLoader) -> BatchLoader:

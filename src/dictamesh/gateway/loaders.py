@@ -5,11 +5,13 @@ Two kinds, created lazily on first use and cached for the request:
 * :meth:`Loaders.entity` — by id, one per entity type. One batch is one
   ``adapter.get_entities(ids)`` call (at most ``MAX_QUERY_LIMIT`` ids per batch).
 * :meth:`Loaders.related` — "which ``invoice`` entities have ``customer_id`` = key", one
-  per (entity type, via field). One batch is one ``adapter.query_entities`` call with an
-  ``in`` filter on the via field and ``limit=MAX_QUERY_LIMIT``, grouped back per key. If
-  that page has a ``next_cursor`` the loader follows it (same query, next cursor) until the
-  last page, refusing with ``QUERY_LIMIT_EXCEEDED`` beyond ``max_related_items`` entities
-  per batch rather than answering with a silently truncated list.
+  per (entity type, via field). One batch is one ``adapter.get_related`` call: one
+  ``query_entities`` call with an ``in`` filter on the via field and
+  ``limit=MAX_QUERY_LIMIT``, grouped back per key, following ``next_cursor`` until the last
+  page and refusing with ``QUERY_LIMIT_EXCEEDED`` beyond ``max_related_items`` entities per
+  batch rather than answering with a silently truncated list. An ``AdapterBase`` answers
+  the keys it has cached without a source call (``docs/adapters.md``), so a request costs
+  at most one source call per entity type and relationship level, and none once cached.
 
 Entities fetched by either loader (or primed by a page query) also fill the by-id cache,
 so ``invoice.customer`` after ``customers { invoices }`` costs no further call.
@@ -23,29 +25,19 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from strawberry.dataloader import DataLoader
 
-from dictamesh.adapters.contract import DataProductAdapter
-from dictamesh.core.errors import QueryLimitExceeded, SourceError, SourceResponseError
-from dictamesh.core.models import (
-    MAX_QUERY_LIMIT,
-    Entity,
-    FieldFilter,
-    FieldType,
-    FilterOp,
-    Query,
-)
+from dictamesh.adapters.contract import DEFAULT_MAX_RELATED_ITEMS, DataProductAdapter
+from dictamesh.core.errors import SourceError, SourceResponseError
+from dictamesh.core.models import MAX_QUERY_LIMIT, Entity, FieldType
 from dictamesh.gateway.staleness import answer_from_cache
 from dictamesh.observability.tracing import traced
 
 __all__ = ["DEFAULT_MAX_RELATED_ITEMS", "Loaders"]
-
-DEFAULT_MAX_RELATED_ITEMS = 10_000
-"""Most entities one related-entities batch may gather across pages."""
 
 
 class _AdapterLookup(Protocol):
@@ -132,50 +124,13 @@ class Loaders:
         self, entity_type: str, via_field: str, key_type: FieldType | None, keys: list[str]
     ) -> list[list[Entity]]:
         adapter = self._registry.for_type(entity_type)
-        groups: dict[str, list[Entity]] = {key: [] for key in keys}
-        values: list[Any] = [_filter_value(key, key_type) for key in keys]
-        query = Query(
-            filters=[FieldFilter(field=via_field, op=FilterOp.IN, value=values)],
-            limit=MAX_QUERY_LIMIT,
+        groups = await adapter.get_related(
+            via_field, keys, key_type=key_type, max_items=self.max_related_items
         )
-        fetched: list[Entity] = []
-        while True:
-            page = await adapter.query_entities(query)
-            fetched.extend(page.items)
-            for entity in page.items:
-                for key in _keys_of(entity.attributes.get(via_field)):
-                    group = groups.get(key)
-                    if group is not None:
-                        group.append(entity)
-            if not page.next_cursor:
-                break
-            if len(fetched) >= self.max_related_items:
-                raise QueryLimitExceeded(
-                    f"more than {self.max_related_items} {entity_type} entities match"
-                    f" {via_field} for one batch; query {entity_type} with filters instead",
-                    entity_type=entity_type,
-                    via_field=via_field,
-                    limit=self.max_related_items,
-                )
-            if page.next_cursor == query.cursor:
-                raise SourceResponseError(
-                    f"adapter {adapter.name!r} returned the same cursor twice",
-                    adapter=adapter.name,
-                )
-            query = query.model_copy(update={"cursor": page.next_cursor})
-        self.prime(fetched)
-        return [groups[key] for key in keys]
-
-
-def _filter_value(key: str, key_type: FieldType | None) -> str | int:
-    if key_type is FieldType.INTEGER and key.lstrip("-").isdigit():
-        return int(key)
-    return key
-
-
-def _keys_of(value: Any) -> Sequence[str]:
-    if value is None:
-        return ()
-    if isinstance(value, list):
-        return [str(v) for v in value if v is not None]
-    return (str(value),)
+        if len(groups) != len(keys):
+            raise SourceResponseError(
+                f"adapter {adapter.name!r} returned {len(groups)} groups for {len(keys)} keys",
+                adapter=adapter.name,
+            )
+        self.prime(entity for group in groups for entity in group)
+        return groups

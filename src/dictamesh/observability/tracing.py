@@ -274,7 +274,17 @@ def span(
     """
     if not tracing_enabled():
         return _OFF  # a shared, stateless context manager: ~0.2 µs per use
+    if parent is None and _unsampled():
+        return _OFF  # the trace is not recorded: its children would not be either
     return _span(name, kind, attributes, parent, links)
+
+
+def _unsampled() -> bool:
+    """Inside a trace the sampler dropped. Our samplers are parent-based (as is the SDK's
+    default), so a child span would be a non-recording one: skip making it (the current
+    context, trace id and "not sampled" flag still propagate to the sources)."""
+    context = trace.get_current_span().get_span_context()
+    return context.is_valid and not context.trace_flags.sampled
 
 
 @contextlib.contextmanager
@@ -319,7 +329,7 @@ def traced(
     def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not tracing_enabled():
+            if not tracing_enabled() or _unsampled():  # no attributes built for nothing
                 return await fn(*args, **kwargs)
             attrs = attributes(*args, **kwargs) if attributes is not None else None
             with span(name, kind=kind, attributes=attrs):

@@ -120,22 +120,16 @@ class RetryPolicy:
             return exc.retry_after <= self.retry_after_max  # "the cap" (module docstring)
         return True
 
-    def _wait(self, state: RetryCallState) -> float:
-        base = self.backoff(state.attempt_number)
+    def _wait_after(self, attempt: int, exc: BaseException | None) -> float:
+        base = self.backoff(attempt)
         wait = base / 2 + self._rng.uniform(0, base / 2) if self.jitter else base
-        exc = state.outcome.exception() if state.outcome is not None else None
         if isinstance(exc, SourceRateLimited) and exc.retry_after is not None:
             wait = max(wait, exc.retry_after)
         return wait
 
-    def _before_sleep(self, state: RetryCallState) -> None:
-        if not self._listeners or state.outcome is None:
-            return
-        exc = state.outcome.exception()
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        if exc is not None:
-            for listener in self._listeners:
-                listener(state.attempt_number, exc, wait)
+    def _notify(self, attempt: int, exc: BaseException, wait: float) -> None:
+        for listener in self._listeners:
+            listener(attempt, exc, wait)
 
     async def call(
         self, factory: Callable[[], Awaitable[T]], *, deadline: float | None = None
@@ -143,13 +137,48 @@ class RetryPolicy:
         """Run ``factory()`` (a fresh coroutine per attempt) until success or give-up.
 
         ``deadline``: a ``clock()`` time; no retry is made whose wait would end after it.
+
+        The first attempt runs directly; tenacity takes over only once it failed with an
+        error worth retrying (same order as tenacity's: retry? → wait → stop? → listeners
+        → sleep), so a call that succeeds at once costs no retry machinery.
         """
+        try:
+            return await factory()
+        except BaseException as exc:
+            if not self.should_retry(exc):
+                raise
+            wait = self._wait_after(1, exc)
+            if self.max_attempts <= 1 or (
+                deadline is not None and self._clock() + wait >= deadline
+            ):
+                raise
+            self._notify(1, exc, wait)
+        await self._sleep(wait)
+        return await self._retry(factory, deadline)
+
+    async def _retry(self, factory: Callable[[], Awaitable[T]], deadline: float | None) -> T:
+        """Attempts 2..max_attempts, by tenacity (its attempt 1 is our attempt 2)."""
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            return self._wait_after(state.attempt_number + 1, exc)
+
+        def before_sleep(state: RetryCallState) -> None:
+            if not self._listeners or state.outcome is None:
+                return
+            exc = state.outcome.exception()
+            upcoming = state.next_action.sleep if state.next_action is not None else 0.0
+            if exc is not None:
+                self._notify(state.attempt_number + 1, exc, upcoming)
+
         retrying = AsyncRetrying(
-            stop=stop_any(stop_after_attempt(self.max_attempts), _Deadline(deadline, self._clock)),
-            wait=self._wait,
+            stop=stop_any(
+                stop_after_attempt(self.max_attempts - 1), _Deadline(deadline, self._clock)
+            ),
+            wait=wait,
             retry=retry_if_exception(self.should_retry),
             sleep=self._sleep,
-            before_sleep=self._before_sleep,
+            before_sleep=before_sleep,
             reraise=True,
         )
 

@@ -93,3 +93,25 @@ async def test_redis_down_falls_through_to_source_with_error_counted() -> None:
         assert cache.stats()["redis"].errors >= 1
     finally:
         await dead.aclose()
+
+
+async def test_dropping_a_types_lookups_reaches_every_layer_and_only_that_type(
+    l2: RedisCache,
+) -> None:
+    from dictamesh.cache.keys import lookup_key, lookup_prefix
+
+    l1 = MemoryCache()
+    cache = TieredCache([l1, l2])
+    keys = {
+        "acme-invoice": lookup_key("acme", "invoice", "customer_id", "c-1"),
+        "acme-invoice-2": lookup_key("acme", "invoice", "customer_id", "c-2"),
+        "globex-invoice": lookup_key("globex", "invoice", "customer_id", "c-1"),
+        "acme-payment": lookup_key("acme", "payment", "invoice_id", "i-1"),
+        "acme-entity": entity_key("acme", "invoice", "i-1"),
+    }
+    for key in keys.values():
+        await cache.set(key, {"items": []})
+    await cache.invalidate_prefix(lookup_prefix("acme", "invoice"))
+    for layer in (l1, l2):
+        left = {name for name, key in keys.items() if await layer.get(key) is not None}
+        assert left == {"globex-invoice", "acme-payment", "acme-entity"}

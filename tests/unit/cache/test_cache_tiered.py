@@ -278,3 +278,42 @@ async def test_get_many_stale_while_error(cache: TieredCache, clock: Clock) -> N
     assert results["a"].stale
     with pytest.raises(SourceUnavailable):
         await cache.get_many_or_load(["a", "no-copy"], down)
+
+
+async def test_without_layers_the_load_runs_in_the_callers_task_and_is_still_shared() -> None:
+    cache = TieredCache([])
+    caller = asyncio.current_task()
+    tasks: list[asyncio.Task[object] | None] = []
+    release = asyncio.Event()
+
+    async def load() -> dict[str, object]:
+        tasks.append(asyncio.current_task())
+        await release.wait()
+        return {"v": 1}
+
+    first = asyncio.ensure_future(cache.get_or_load("k", load))
+    joiner = asyncio.ensure_future(cache.get_or_load("k", load))
+    await asyncio.sleep(0)
+    release.set()
+    assert [r.value for r in await asyncio.gather(first, joiner)] == [{"v": 1}, {"v": 1}]
+    assert cache.loads == 1
+    assert tasks == [first]  # the first caller's own task
+    assert tasks[0] is not caller
+
+    # the first caller is cancelled: a joiner loads for itself instead of failing
+    release.clear()
+    first = asyncio.ensure_future(cache.get_many_or_load(["a"], lambda keys: _many(keys, release)))
+    await asyncio.sleep(0)
+    joiner = asyncio.ensure_future(cache.get_or_load("a", load))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    assert (await joiner).value == {"v": 1}
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def _many(keys: list[str], release: asyncio.Event) -> dict[str, dict[str, object]]:
+    await release.wait()
+    return {k: {"v": 0} for k in keys}

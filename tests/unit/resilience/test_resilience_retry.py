@@ -116,3 +116,45 @@ async def test_on_retry_callback_sees_each_retry() -> None:
     )
     await retry.call(Flaky(SourceUnavailable("a"), SourceRateLimited("b", retry_after=None)))
     assert seen == [(1, "SourceUnavailable", 0.0), (2, "SourceRateLimited", 0.0)]
+
+
+async def test_a_first_attempt_that_succeeds_never_starts_tenacity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dictamesh.resilience.retry as retry_module
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("tenacity started for a call that did not fail")
+
+    monkeypatch.setattr(retry_module, "AsyncRetrying", refuse)
+    sleeps = Sleeps()
+    assert await policy(sleeps).call(Flaky()) == "ok"
+    with pytest.raises(EntityNotFound):  # not retryable: raised at once, no tenacity either
+        await policy(sleeps).call(Flaky(EntityNotFound("widget", "w-1")))
+    assert sleeps.waits == []
+
+
+async def test_retries_see_the_same_attempts_waits_and_deadline_as_before() -> None:
+    """Attempt numbers, backoff (same jitter draws), listeners and the deadline are those of
+    one tenacity loop over every attempt, although the first runs outside tenacity."""
+    seen: list[tuple[int, float]] = []
+    sleeps = Sleeps()
+    retry = policy(sleeps, max_attempts=4, on_retry=lambda n, _e, w: seen.append((n, w)))
+    source = Flaky(*[SourceUnavailable(f"503 #{i}") for i in range(5)])
+    with pytest.raises(SourceUnavailable, match="#3"):
+        await retry.call(source)
+    rng = random.Random(7)
+    expected = []
+    for attempt in (1, 2, 3):
+        base = min(5.0, 0.1 * 2 ** (attempt - 1))
+        expected.append((attempt, base / 2 + rng.uniform(0, base / 2)))
+    assert seen == expected
+    assert sleeps.waits == [w for _, w in expected]
+    assert source.calls == 4
+    # a deadline the first wait would pass: no retry at all
+    now = 100.0
+    late = RetryPolicy(max_attempts=3, backoff_initial=1.0, sleep=sleeps, clock=lambda: now)
+    source = Flaky(SourceUnavailable("503"))
+    with pytest.raises(SourceUnavailable):
+        await late.call(source, deadline=now + 0.1)
+    assert source.calls == 1
