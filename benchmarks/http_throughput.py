@@ -18,7 +18,8 @@ Phases, each after a warm-up:
    latency counted from each request's scheduled start; the bare route at the same rate is
    the floor.
 
-The node runs one process, so these are per-core figures for the server (the load
+Measured once the node's initial sync of the sources is in the catalog (the steady
+state). The node runs one process, so these are per-core figures for the server (the load
 generator and the sources use the machine's other core).
 """
 
@@ -35,6 +36,7 @@ from typing import Any
 
 import httpx
 from _kpi import Kpi, record
+from _node import initial_sync_done
 from graphql_cross_domain import customers_with_invoices, sample_sources
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -119,6 +121,7 @@ async def main(args: argparse.Namespace) -> None:
             graphql = settings.graphql.model_copy(update={"rate_limit_per_second": 0})
             settings = settings.model_copy(update={"graphql": graphql})
             async with MeshNode(settings) as node:
+                await initial_sync_done(node)
                 ids = await customers_with_invoices(node.registry, args.customers)
                 node_app = node.asgi_app()
                 answers: dict[tuple[str, str], Any] = {}

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _node import initial_sync_done
 from pydantic import SecretStr
 
 from dictamesh.demo import ProductionUrls, demo_settings
@@ -66,17 +67,6 @@ async def sources_process() -> AsyncIterator[SourceEndpoints]:
         assert proc.stdin is not None
         proc.stdin.close()
         await asyncio.wait_for(proc.wait(), 10)
-
-
-async def initial_sync_done(node: MeshNode, quiet_seconds: float = 3.0) -> None:
-    """Until the node's first capture of the sources is in the catalog: measure the steady
-    state, not a node busy ingesting every record of four sources."""
-    seen, quiet_since = -1, time.perf_counter()
-    while time.perf_counter() - quiet_since < quiet_seconds:
-        count = await node.catalog.count_entities()
-        if count != seen:
-            seen, quiet_since = count, time.perf_counter()
-        await asyncio.sleep(0.5)
 
 
 def order(i: int) -> dict[str, Any]:
