@@ -17,14 +17,12 @@ from typing import Any, cast, get_args
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dictamesh.catalog._graph import GRAPH_TIMEOUT_SECONDS, walk_graph
+from dictamesh.catalog._graph import GRAPH_TIMEOUT_SECONDS, GraphRows, walk_graph
 from dictamesh.catalog._limits import check_limit
 from dictamesh.catalog._sql import end_outgoing_relationships, relationship_insert
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.records import (
     GraphDirection,
-    GraphEdge,
-    GraphNode,
     RelationshipGraph,
     RelationshipRecord,
 )
@@ -182,21 +180,29 @@ class GraphStore:
             )
             if len(rows.nodes) <= 1 and not await _known(conn, tenant, root):
                 raise EntityNotFound(root.type, root.id)
-        return RelationshipGraph(
-            root=root,
-            nodes=[GraphNode(type=t, id=i, depth=d) for t, i, d in rows.nodes],
-            edges=[
-                GraphEdge(
-                    subject=EntityRef(type=st, id=si),
-                    relationship_type=rel,
-                    object=EntityRef(type=ot, id=oi),
-                )
+        return _graph_of(root, rows, max_depth, way)
+
+
+def _graph_of(
+    root: EntityRef, rows: GraphRows, max_depth: int, direction: GraphDirection
+) -> RelationshipGraph:
+    """The response model, built in one validation call (thousands of edges: this is the
+    costly part of a walk in Python). One :class:`EntityRef` per kept node, shared by the
+    edges that touch it (every edge joins two kept nodes)."""
+    refs = {(t, i): EntityRef(type=t, id=i) for t, i, _ in rows.nodes}
+    return RelationshipGraph.model_validate(
+        {
+            "root": root,
+            "nodes": [{"type": t, "id": i, "depth": d} for t, i, d in rows.nodes],
+            "edges": [
+                {"subject": refs[st, si], "relationship_type": rel, "object": refs[ot, oi]}
                 for st, si, rel, ot, oi in rows.edges
             ],
-            max_depth=max_depth,
-            direction=way,
-            truncated=rows.truncated,
-        )
+            "max_depth": max_depth,
+            "direction": direction,
+            "truncated": rows.truncated,
+        }
+    )
 
 
 def direction_of(direction: str) -> GraphDirection:
