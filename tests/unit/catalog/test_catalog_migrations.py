@@ -62,7 +62,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0006_sagas"
+    assert head == "0008_ingest_indexes"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -72,6 +72,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0003_governance",
         "0004_row_level_security",
         "0005_search_hidden_fields",
+        "0006_sagas",
         head,
     ]
     assert not before.up_to_date
