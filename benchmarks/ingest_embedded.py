@@ -4,8 +4,9 @@
     python benchmarks/ingest_embedded.py --events 50000
 
 Publishes N customer change events with :class:`EventPublisher` into an :class:`EmbeddedBus`,
-then the catalog-ingest consumer (``run_consumer`` + ``CatalogIngestor.handle_batch``, exactly
-as the node runs it) drains them into a fresh SQLite catalog. The baseline, in the same run,
+then the catalog-ingest consumer (``run_consumer`` + :func:`dictamesh.node.
+catalog_ingest_handler`, exactly as the node runs it) drains them into a fresh SQLite
+catalog. The baseline, in the same run,
 feeds the same events to ``handle_batch`` directly (no bus): the ratio is what the durable
 bus costs on top of the catalog write.
 """
@@ -35,6 +36,7 @@ from dictamesh.events.consume import run_consumer
 from dictamesh.events.embedded import EmbeddedBus
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.serde import JsonEventSerializer
+from dictamesh.node import catalog_ingest_handler
 
 SOURCE = SourceRef(domain="customers", system="directus")
 TOPIC = "customers.directus.entity_changed"
@@ -73,13 +75,13 @@ async def through_bus(events: list[ChangeEvent], directory: Path, batch: int) ->
         ) as catalog,
     ):
         ingestor = CatalogIngestor(catalog, {"customer": SCHEMA})
+        node_handler = catalog_ingest_handler(ingestor, serializer)
         stop = asyncio.Event()
         done = 0
 
         async def handle(messages: list[Message]) -> None:
             nonlocal done
-            decoded = [(serializer.decode(m.value, m.headers), m.topic) for m in messages]
-            await ingestor.handle_batch(decoded)
+            await node_handler(messages)
             done += len(messages)
             if done >= len(events):
                 stop.set()

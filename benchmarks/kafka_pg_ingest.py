@@ -47,6 +47,7 @@ from pathlib import Path
 
 import asyncpg
 import ingest_embedded
+from _kpi import Kpi, record
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
@@ -332,6 +333,17 @@ async def main(n: int, batch: int, warmup: int, pg_url: str, bootstrap: str) -> 
     for label, rate, seconds in rows:
         print(f"{label:<66} {rate:>9,.0f} events/s ({seconds:6.2f} s)")
     print(f"ratio (a) DictaMesh / (b) baseline: {base_s / dm_s:.2f}")
+    ratio = base_s / dm_s
+    record(
+        Kpi(
+            figure="ingest Kafka -> PostgreSQL vs bare aiokafka+asyncpg loop",
+            value=ratio,
+            unit="x",
+            goal=">= 0.7",
+            baseline=f"bare {n / base_s:.0f} ev/s",
+            ratio=ratio,
+        )
+    )
 
 
 if __name__ == "__main__":

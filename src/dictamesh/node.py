@@ -55,14 +55,14 @@ from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import CacheUnavailable, PermissionDenied, SerializationError
 from dictamesh.core.lifecycle import AsyncResource
-from dictamesh.core.models import HealthState, HealthStatus
+from dictamesh.core.models import ChangeEvent, HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
 from dictamesh.events.consume import BatchHandler, ConsumerStats, run_consumer
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
-from dictamesh.events.serde import JsonEventSerializer, Serializer
+from dictamesh.events.serde import JSON_CONTENT_TYPE, JsonEventSerializer, Serializer
 from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.governance.writes import WriteGuard
 from dictamesh.observability import setup_observability
@@ -105,17 +105,19 @@ def catalog_ingest_handler(
     is refused and dead-lettered); with ``tenant_topics`` so must a tenant's events on the
     shared topics (:func:`dictamesh.tenancy.event_for_topic`)."""
 
+    # A JSON record value is the event's JSON: the log stores it as received (no re-encode).
+    json_values = serializer.content_type == JSON_CONTENT_TYPE
+
     async def handle(batch: list[Message]) -> None:
-        events = [
-            (
-                event_for_topic(
-                    serializer.decode(m.value, m.headers), m.topic, strict=tenant_topics
-                ),
-                m.topic,
-            )
-            for m in batch
-        ]
-        await ingestor.handle_batch(events)
+        events: list[tuple[ChangeEvent, str]] = []
+        payloads: list[bytes | None] = []
+        for m in batch:
+            decoded = serializer.decode(m.value, m.headers)
+            event = event_for_topic(decoded, m.topic, strict=tenant_topics)
+            events.append((event, m.topic))
+            # Not when the topic gave the event its tenant: the value lacks tenant_id then.
+            payloads.append(m.value if json_values and event is decoded else None)
+        await ingestor.handle_batch(events, payloads=payloads)
 
     return handle
 

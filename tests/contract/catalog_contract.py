@@ -19,6 +19,7 @@ Tests use only the public service/ingestor API (plus ``clock`` for time travel).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,7 @@ from dictamesh.core.models import (
     SourceRef,
     TraceContext,
 )
+from dictamesh.events.serde import JsonEventSerializer
 
 __all__ = [
     "CUSTOMER",
@@ -850,6 +852,83 @@ class CatalogContract:
         monkeypatch.undo()
         assert all(v == 0 for v in (await catalog.stats()).values())
         assert await ingestor.handle_batch(events) == 3  # redelivery applies it all
+
+    async def test_batch_applies_delete_and_metadata_only_after_create(
+        self, catalog: CatalogService, ingestor: CatalogIngestor
+    ) -> None:
+        # Created, deleted and touched (no after) in one batch: one final row, the snapshot
+        # of the creation kept through both; the log has all three.
+        created = invoice_event(customer="c-7")
+        deleted = invoice_event(version=2, event_type=EventType.DELETED)
+        touched = ChangeEvent(
+            event_type=EventType.UPDATED,
+            entity=EntityVersionRef(type="invoice", id="i-1", version=3),
+            source=BILLING,
+        )
+        batch = [(created, TOPIC), (deleted, TOPIC), (touched, TOPIC)]
+        assert await ingestor.handle_batch(batch) == 3
+        location = await catalog.get_entity_location("invoice", "i-1")
+        assert (location.version, location.status) == (3, "active")
+        assert location.attributes["customer_id"] == "c-7"
+        assert location.last_event_id == str(touched.event_id)
+        assert len(await catalog.get_event_log(entity_id="i-1")) == 3
+
+        gone = invoice_event(version=4, event_type=EventType.DELETED)
+        stale = invoice_event(customer="c-8", version=1, event_type=EventType.UPDATED)
+        assert await ingestor.handle_batch([(gone, TOPIC), (stale, TOPIC)]) == 2
+        location = await catalog.get_entity_location("invoice", "i-1")
+        assert (location.version, location.status) == (4, "deleted")
+        assert location.attributes["customer_id"] == "c-7"
+
+    async def test_batch_keeps_tenants_apart_with_equal_ids(
+        self, catalog: CatalogService, ingestor: CatalogIngestor
+    ) -> None:
+        # The same event id and entity in two tenants, interleaved in one batch: two events.
+        acme = invoice_event(customer="c-acme", tenant_id="acme")
+        globex = acme.model_copy(
+            update={"tenant_id": "globex", "after": {**(acme.after or {}), "customer_id": "c-g"}}
+        )
+        newer = invoice_event(customer="c-acme-2", version=2, tenant_id="acme")
+        batch = [(acme, TOPIC), (globex, TOPIC), (newer, TOPIC), (globex, TOPIC)]
+        assert await ingestor.handle_batch(batch) == 3
+        assert await ingestor.handle_batch(batch) == 0
+        for tenant, customer, version in (("acme", "c-acme-2", 2), ("globex", "c-g", 1)):
+            token = current_tenant.set(tenant)
+            try:
+                location = await catalog.get_entity_location("invoice", "i-1")
+                assert (location.attributes["customer_id"], location.version) == (
+                    customer,
+                    version,
+                )
+                logged = await catalog.get_event_log()
+                assert {e.event_id for e in logged} >= {str(acme.event_id)}
+            finally:
+                current_tenant.reset(token)
+
+    async def test_batch_stores_received_payloads(
+        self, catalog: CatalogService, ingestor: CatalogIngestor
+    ) -> None:
+        serde = JsonEventSerializer()
+        sent = [invoice_event(f"i-{n}") for n in range(3)]
+        values = [serde.encode(e)[0] for e in sent]
+        received = [serde.decode(v) for v in values]
+        # one without id and timestamp: their defaults differ per decode, so it is re-encoded
+        bare = invoice_event("i-9").model_dump(mode="json", exclude={"event_id", "timestamp"})
+        raw_bare = json.dumps(bare).encode()
+        decoded_bare = ChangeEvent.model_validate_json(raw_bare)
+        events = [(e, TOPIC) for e in [*received, decoded_bare]]
+        assert await ingestor.handle_batch(events, payloads=[*values, raw_bare]) == 4
+        logged = {e.event_id: e.payload for e in await catalog.get_event_log()}
+        for value, event in zip(values, received, strict=True):
+            assert logged[str(event.event_id)] == json.loads(value)
+        stored_bare = logged[str(decoded_bare.event_id)]
+        assert stored_bare["event_id"] == str(decoded_bare.event_id)
+        assert stored_bare["timestamp"] == decoded_bare.timestamp
+        # the snapshot comes from the event all the same
+        location = await catalog.get_entity_location("invoice", "i-1")
+        assert location.attributes == received[1].after
+        with pytest.raises(ValueError, match="parallel"):
+            await ingestor.handle_batch(events, payloads=values)
 
     async def test_ingest_lineage_of_nested_items(
         self, catalog: CatalogService, ingestor: CatalogIngestor

@@ -3,11 +3,11 @@
 Upserts are built per dialect (:func:`~dictamesh.catalog._dialect.insert_for`) and are safe
 with ``executemany``: pass a list of row dicts.
 
-On PostgreSQL the ingest uses the ``pg_*`` bulk forms instead (:class:`BulkStatement`): the
-same statements, but the rows travel as one array per column and ``unnest`` turns them back
-into rows, so a batch is one statement with a fixed handful of parameters, planned and
-executed once, rather than one parameter set per row that SQLAlchemy processes and the
-server executes row by row.
+On PostgreSQL the ingest writes the event log and the registry through COPY-filled staging
+tables (:mod:`~dictamesh.catalog._pg_ingest`), and its few relationship and lineage rows with
+the ``pg_*`` bulk forms here (:class:`BulkStatement`): the same statements, but the rows
+travel as one array per column and ``unnest`` turns them back into rows, so a batch is one
+statement with a fixed handful of parameters, planned and executed once.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Row,
     String,
     Table,
+    Text,
     TextClause,
     TextualSelect,
     bindparam,
@@ -55,6 +56,7 @@ __all__ = [
     "RELS",
     "SCHEMAS",
     "BulkStatement",
+    "aware",
     "chunks",
     "default_api_base_path",
     "end_outgoing_relationships",
@@ -62,6 +64,7 @@ __all__ = [
     "entity_delete_upsert",
     "entity_upsert",
     "event_log_insert",
+    "event_log_insert_text",
     "event_log_row",
     "lineage_record",
     "lineage_row",
@@ -71,11 +74,7 @@ __all__ = [
     "ms_to_datetime",
     "pg_edges_lookup",
     "pg_end_relationships",
-    "pg_entity_delete_upsert",
-    "pg_entity_upsert",
-    "pg_event_log_insert",
     "pg_lineage_upsert",
-    "pg_registry_lookup",
     "pg_relationship_insert",
     "relationship_insert",
 ]
@@ -170,6 +169,18 @@ def event_log_insert(dialect: str, *, returning: bool = False) -> Any:
 
 
 @cache
+def event_log_insert_text(dialect: str) -> Any:
+    """:func:`event_log_insert` (``returning=True``) for rows whose ``payload`` is JSON
+    *text* already (as received, or encoded once by the ingest), stored as it is."""
+    stmt = (
+        insert_for(dialect, EVENTS)
+        .values(payload=bindparam("payload", type_=Text()))
+        .on_conflict_do_nothing(index_elements=[EVENTS.c.tenant_id, EVENTS.c.event_id])
+    )
+    return stmt.returning(EVENTS.c.event_id)
+
+
+@cache
 def lineage_upsert(dialect: str) -> Any:
     ins = insert_for(dialect, LINEAGE)
     return ins.on_conflict_do_update(
@@ -187,9 +198,9 @@ def lineage_upsert(dialect: str) -> Any:
 #: Custom plans for the rest of the transaction; ``analyzed``: whether the registry has
 #: statistics yet. Prepared statements are reused per pooled connection, and after five runs
 #: PostgreSQL may settle on a generic plan made for the table sizes *then*: on a new
-#: catalog, before autovacuum's first ANALYZE, one made for an empty registry probes it
-#: through the entity_type index (every entity of the type, per key) long after it has
-#: grown. Custom plans see the current size, for a little planning per statement; once
+#: catalog, before autovacuum's first ANALYZE, one made for an empty registry may scan
+#: where it should probe (the registry had a type-only index for that until 0008) long
+#: after it has grown. Custom plans see the current size, for a little planning per statement; once
 #: there are statistics, generic plans are good, and the ingestor stops asking (only a
 #: TRUNCATE takes a table's statistics away again).
 PG_CUSTOM_PLANS = sql_text(
@@ -241,7 +252,7 @@ class BulkStatement:
             if column in self.json_columns:
                 values = [dumps(v) for v in values]
             elif column in self.time_columns:
-                values = [_aware(v) for v in values]
+                values = [aware(v) for v in values]
             arrays[column] = values
         return arrays
 
@@ -252,7 +263,8 @@ class BulkStatement:
         return await conn.execute(self.statement, self.params(rows, dumps))
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
+    """``value`` as UTC-aware (naive values are UTC, as :class:`UTCDateTime` takes them)."""
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
@@ -295,23 +307,6 @@ def _bulk(
     )
 
 
-_EVENT_LOG_COLUMNS = (
-    "event_id",
-    "tenant_id",
-    "topic",
-    "event_type",
-    "entity_type",
-    "entity_id",
-    "entity_version",
-    "source_domain",
-    "source_system",
-    "changed_fields",
-    "payload",
-    "trace_id",
-    "event_timestamp",
-    "recorded_at",
-)
-_ENTITY_COLUMNS = (*ENTITY_KEY, *_ENTITY_FULL, "created_at")
 _RELATIONSHIP_COLUMNS = (
     "tenant_id",
     "subject_type",
@@ -325,38 +320,6 @@ _RELATIONSHIP_COLUMNS = (
     "created_by_event_id",
 )
 _LINEAGE_COLUMNS = (*LINEAGE_KEY, "last_event_id", "first_seen_at", "last_seen_at", "occurrences")
-
-
-@cache
-def pg_event_log_insert() -> BulkStatement:
-    """:func:`event_log_insert` (``returning=True``) for a whole batch: the ids inserted."""
-    return _bulk(
-        EVENTS,
-        _EVENT_LOG_COLUMNS,
-        "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING t.event_id",
-    )
-
-
-def _pg_entity_upsert(columns: Sequence[str]) -> BulkStatement:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
-    return _bulk(
-        ENTITY,
-        _ENTITY_COLUMNS,
-        f"ON CONFLICT ({', '.join(ENTITY_KEY)}) DO UPDATE SET {updates}"
-        " WHERE excluded.version >= t.version",
-    )
-
-
-@cache
-def pg_entity_upsert() -> BulkStatement:
-    """:func:`entity_upsert` for a batch (each key at most once)."""
-    return _pg_entity_upsert(_ENTITY_FULL)
-
-
-@cache
-def pg_entity_delete_upsert() -> BulkStatement:
-    """:func:`entity_delete_upsert` for a batch (each key at most once)."""
-    return _pg_entity_upsert(_ENTITY_DELETE)
 
 
 @cache
@@ -390,28 +353,9 @@ def pg_end_relationships() -> BulkStatement:
     )
 
 
-# The lookups probe an index once per wanted key (LATERAL) rather than filter the tenant's
-# rows by lists of types and ids. Without statistics (a new catalog, until autovacuum's
-# first ANALYZE) the planner can barely tell indexes apart: while the registry has a few
-# thousand rows its probe may go through the entity_type index; edges, see below.
-
-
-@cache
-def pg_registry_lookup() -> TextualSelect:
-    """Registry rows of one tenant's ``(types[i], ids[i])``: ``tenant``, ``types``, ``ids``."""
-    return sql_text(
-        "SELECT k.entity_type, k.entity_id, e.version, e.attributes, e.status"
-        " FROM unnest(CAST(:types AS TEXT[]), CAST(:ids AS TEXT[])) AS k(entity_type, entity_id)"
-        " CROSS JOIN LATERAL (SELECT c.version, c.attributes, c.status"
-        f" FROM {ENTITY.name} AS c WHERE c.tenant_id = :tenant"
-        " AND c.entity_type = k.entity_type AND c.entity_id = k.entity_id LIMIT 1) AS e"
-    ).columns(
-        ENTITY.c.entity_type,
-        ENTITY.c.entity_id,
-        ENTITY.c.version,
-        ENTITY.c.attributes,
-        ENTITY.c.status,
-    )
+# The lookup probes an index once per wanted key (LATERAL) rather than filter the tenant's
+# rows by lists of types and ids: without statistics (a new catalog, until autovacuum's
+# first ANALYZE) the planner can barely tell indexes apart; see below.
 
 
 @cache

@@ -33,9 +33,10 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import dictamesh.catalog._pg_ingest as _pg
 import dictamesh.catalog._sql as _sql
 from dictamesh.catalog._derive import NESTED_RELATIONSHIP, Derived, DerivedChild, derive
 from dictamesh.catalog.lineage_store import DATA_PRODUCT_NAMESPACE
@@ -92,8 +94,27 @@ class _Fresh:
     topic: str
     event_id: str
     tenant: str
-    payload: dict[str, Any]
+    #: the event's ``after`` and ``before`` as stored (JSON values)
+    after: dict[str, Any] | None
+    before: dict[str, Any] | None
     derived: Derived | None
+
+
+#: fields whose defaults differ on every decode: a received JSON document lacking one is not
+#: the event the catalog applies, so it is stored re-encoded instead
+_UNSTABLE_DEFAULTS = frozenset({"event_id", "timestamp"})
+
+
+def _received_json(event: ChangeEvent, raw: bytes | str | None) -> str | None:
+    """``raw`` as text if it can stand for ``event`` in the log, else None."""
+    if raw is None or not event.model_fields_set >= _UNSTABLE_DEFAULTS:
+        return None
+    if isinstance(raw, str):
+        return raw
+    try:
+        return bytes(raw).decode()
+    except UnicodeDecodeError:
+        return None
 
 
 class CatalogIngestor:
@@ -142,8 +163,15 @@ class CatalogIngestor:
         """Apply one event; False if its ``event_id`` was already ingested."""
         return await self.handle_batch([(event, topic)]) == 1
 
-    @traced("catalog.ingest", attributes=lambda _self, events: {"dictamesh.events": len(events)})
-    async def handle_batch(self, events: Sequence[tuple[ChangeEvent, str]]) -> int:
+    @traced(
+        "catalog.ingest", attributes=lambda _self, events, **_: {"dictamesh.events": len(events)}
+    )
+    async def handle_batch(
+        self,
+        events: Sequence[tuple[ChangeEvent, str]],
+        *,
+        payloads: Sequence[bytes | str | None] | None = None,
+    ) -> int:
         """Apply events in order, all in one transaction; returns how many were new.
 
         A batch may mix tenants: it is applied tenant by tenant (each tenant's events in
@@ -151,36 +179,85 @@ class CatalogIngestor:
         transaction's tenant switched for each part (row-level security on PostgreSQL) and
         :data:`~dictamesh.core.context.current_tenant` bound to it. Event ids are
         deduplicated per tenant.
+
+        ``payloads`` (parallel to ``events``, None where unknown): the JSON text each event
+        was decoded from. The event log then stores it as received instead of re-encoding
+        the event (only if it names the event's id and timestamp, whose defaults would
+        differ on every decode).
         """
         catalog = self.catalog
-        unique: dict[tuple[str, str], tuple[ChangeEvent, str]] = {}
-        for event, topic in events:
+        if payloads is not None and len(payloads) != len(events):
+            raise ValueError("payloads must be parallel to events")
+        unique: dict[tuple[str, str], tuple[ChangeEvent, str, bytes | str | None]] = {}
+        for position, (event, topic) in enumerate(events):
             key = (catalog.tenant(event.tenant_id), str(event.event_id))
-            unique.setdefault(key, (event, topic))
+            if key not in unique:
+                unique[key] = (event, topic, payloads[position] if payloads else None)
         if not unique:
             return 0
         now = catalog.database.now()
-        # tenant -> its events and log rows, in batch order
-        groups: dict[str, tuple[list[_Fresh], list[dict[str, Any]]]] = {}
-        for (tenant, event_id), (event, topic) in unique.items():
-            row = _sql.event_log_row(event, topic, tenant, now)
-            payload = row["payload"]
+        postgres = catalog.dialect == "postgresql"
+        dumps = _json_dumps(catalog)
+        # tenant -> its events and log rows, in batch order (PostgreSQL: rows as tuples in
+        # _pg.LOG_COLUMNS order, SQLite: dicts for executemany)
+        groups: dict[str, tuple[list[_Fresh], list[Any]]] = {}
+        for (tenant, event_id), (event, topic, raw) in unique.items():
+            text = _received_json(event, raw)
+            if text is None:
+                payload = event.model_dump(mode="json")
+                after, before = payload["after"], payload["before"]
+                text = dumps(payload)
+            else:  # decoded from JSON: after and before hold JSON values already
+                after, before = event.after, event.before
             derived = None
-            if event.event_type is not EventType.DELETED and payload["after"] is not None:
+            if event.event_type is not EventType.DELETED and after is not None:
                 derived = derive(
-                    event.entity.type,
-                    event.entity.id,
-                    payload["after"],
-                    self.schemas.get(event.entity.type),
+                    event.entity.type, event.entity.id, after, self.schemas.get(event.entity.type)
                 )
             prepared, log_rows = groups.setdefault(tenant, ([], []))
-            prepared.append(_Fresh(event, topic, event_id, tenant, payload, derived))
-            log_rows.append(row)
+            prepared.append(_Fresh(event, topic, event_id, tenant, after, before, derived))
+            trace_id = event.trace_context.trace_id if event.trace_context else None
+            if postgres:
+                log_rows.append(
+                    (
+                        event_id,
+                        topic,
+                        event.event_type.value,
+                        event.entity.type,
+                        event.entity.id,
+                        event.entity.version,
+                        event.source.domain,
+                        event.source.system,
+                        dumps(list(event.changed_fields)),
+                        text,
+                        trace_id,
+                        event.timestamp,
+                    )
+                )
+            else:
+                log_rows.append(
+                    {
+                        "event_id": event_id,
+                        "tenant_id": tenant,
+                        "topic": topic,
+                        "event_type": event.event_type.value,
+                        "entity_type": event.entity.type,
+                        "entity_id": event.entity.id,
+                        "entity_version": event.entity.version,
+                        "source_domain": event.source.domain,
+                        "source_system": event.source.system,
+                        "changed_fields": list(event.changed_fields),
+                        "payload": text,
+                        "trace_id": trace_id,
+                        "event_timestamp": event.timestamp,
+                        "recorded_at": now,
+                    }
+                )
 
         stale = fresh_count = 0
         tenants = list(groups)
         async with catalog.write(tenants[0]) as conn:
-            if catalog.dialect == "postgresql" and self._custom_plans:
+            if postgres and self._custom_plans:
                 analyzed = (await conn.execute(_sql.PG_CUSTOM_PLANS)).one().analyzed
                 self._custom_plans = not analyzed
             for position, tenant in enumerate(tenants):
@@ -189,11 +266,15 @@ class CatalogIngestor:
                 prepared, log_rows = groups[tenant]
                 token = current_tenant.set(tenant)
                 try:
-                    inserted = await _insert_log(conn, catalog.dialect, log_rows)
+                    registry: dict[Key, _State] | None = None
+                    if postgres:
+                        inserted, registry = await _pg_log(conn, tenant, now, prepared, log_rows)
+                    else:
+                        inserted = await _insert_log(conn, catalog.dialect, log_rows)
                     fresh = [f for f in prepared if f.event_id in inserted]
                     if fresh:
-                        batch = _Batch(self, conn, now)
-                        await batch.load(fresh)
+                        batch = _Batch(self, conn, tenant, now, dumps)
+                        await batch.load(fresh, registry)
                         for item in fresh:
                             batch.apply(item)
                         await batch.flush()
@@ -209,12 +290,53 @@ class CatalogIngestor:
         return fresh_count
 
 
-async def _insert_log(conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert one tenant's log rows, skipping its known event ids; the ids inserted."""
-    if dialect == "postgresql":
-        return set((await _sql.pg_event_log_insert().execute(conn, rows)).scalars())
+def _json_dumps(catalog: CatalogService) -> Callable[[Any], str]:
+    """The engine's JSON serializer (as SQLAlchemy's JSON type would use), else json.dumps."""
+    dumps = getattr(catalog.engine.dialect, "_json_serializer", None)
+    return dumps if dumps is not None else json.dumps
+
+
+async def _pg_log(
+    conn: AsyncConnection,
+    tenant: str,
+    now: datetime,
+    prepared: list[_Fresh],
+    rows: list[tuple[Any, ...]],
+) -> tuple[set[str], dict[Key, _State]]:
+    """Append one tenant's events to the log; the ids inserted and the registry state of
+    their entities (one statement: :func:`_pg_ingest.log_and_registry`)."""
+    # The snapshot is read only where an event without ``after`` needs it (a deletion, a
+    # metadata-only change): otherwise it would be sent back and decoded for nothing.
+    keys: dict[tuple[str, str], bool] = {}
+    for item in prepared:
+        ref = (item.event.entity.type, item.event.entity.id)
+        keys[ref] = keys.get(ref, False) or item.after is None
+    columns = zip(*rows, strict=True)  # prepared (so rows) is never empty
+    params: dict[str, Any] = {
+        name: list(values) for (name, _), values in zip(_pg.LOG_COLUMNS, columns, strict=True)
+    }
+    params.update(
+        tenant=tenant,
+        recorded_at=_sql.aware(now),
+        key_types=[t for t, _ in keys],
+        key_ids=[i for _, i in keys],
+        key_full=list(keys.values()),
+    )
     inserted: set[str] = set()
-    stmt = _sql.event_log_insert(dialect, returning=True)
+    registry: dict[Key, _State] = {}
+    result = await conn.execute(_pg.log_and_registry(), params)
+    for kind, first, entity_id, version, attributes, status in result:
+        if kind == 0:
+            inserted.add(first)
+        else:
+            registry[(tenant, first, entity_id)] = _State(version, attributes or {}, status)
+    return inserted, registry
+
+
+async def _insert_log(conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert one tenant's log rows (SQLite), skipping its known event ids; the ids inserted."""
+    inserted: set[str] = set()
+    stmt = _sql.event_log_insert_text(dialect)
     for chunk in _sql.chunks(rows):
         result = await conn.execute(stmt, list(chunk))
         inserted.update(result.scalars())
@@ -255,13 +377,24 @@ class _Batch:
 
     Loaded with a few set-based queries, changed per event in memory (so intermediate
     relationship history inside one batch is preserved), written back with one statement
-    per table: ``executemany`` on SQLite, the rows as arrays (``unnest``) on PostgreSQL.
+    per table: ``executemany`` on SQLite; on PostgreSQL the registry through a COPY-filled
+    staging table (:mod:`~dictamesh.catalog._pg_ingest`), the few relationship and lineage
+    rows as arrays (``unnest``).
     """
 
-    def __init__(self, ingestor: CatalogIngestor, conn: AsyncConnection, now: datetime) -> None:
+    def __init__(
+        self,
+        ingestor: CatalogIngestor,
+        conn: AsyncConnection,
+        tenant: str,
+        now: datetime,
+        dumps: Callable[[Any], str],
+    ) -> None:
         self.ingestor = ingestor
         self.conn = conn
+        self.tenant = tenant  # a batch part is one tenant's
         self.now = now
+        self.dumps = dumps
         self.dialect = ingestor.catalog.dialect
         self.registry: dict[Key, _State] = {}
         self.edges: dict[Key, dict[Link, _Edge]] = {}
@@ -275,9 +408,14 @@ class _Batch:
 
     # --- loading --------------------------------------------------------------------------
 
-    async def load(self, fresh: list[_Fresh]) -> None:
-        parents = {(f.tenant, f.event.entity.type, f.event.entity.id) for f in fresh}
-        await self._load_registry(parents)
+    async def load(self, fresh: list[_Fresh], registry: dict[Key, _State] | None) -> None:
+        """Read what the batch needs; ``registry``: its entities' rows, if already read."""
+        if registry is None:
+            await self._load_registry(
+                {(f.tenant, f.event.entity.type, f.event.entity.id) for f in fresh}
+            )
+        else:
+            self.registry = registry
         # Edges matter only where the ingestor manages some (or the entity is deleted).
         subjects = {
             (f.tenant, f.event.entity.type, f.event.entity.id)
@@ -318,14 +456,7 @@ class _Batch:
         }
 
     async def _load_registry(self, keys: set[Key]) -> None:
-        if self.dialect == "postgresql":
-            tenant, params = self._pg_params(keys)
-            result = await self.conn.execute(_sql.pg_registry_lookup(), params)
-            for entity_type, entity_id, version, attributes, status in result:
-                self.registry[(tenant, entity_type, entity_id)] = _State(
-                    version, attributes or {}, status
-                )
-            return
+        """SQLite (PostgreSQL reads the registry with the log insert, see ``_pg_log``)."""
         # One prepared statement for any mix of tenants/types; the superset it may return
         # (same id, other type) is filtered here.
         for params in self._params(keys):
@@ -391,7 +522,7 @@ class _Batch:
             return
         old_children = self._descendants(key)
         if event.event_type is EventType.DELETED:
-            attributes = state.attributes if state else (item.payload["before"] or {})
+            attributes = state.attributes if state else (item.before or {})
             self._put(key, item, attributes, source_id=event.entity.id, deleted=True)
             for subject in (key, *old_children):
                 self._sync(subject, {}, at, event_id, None)
@@ -401,8 +532,9 @@ class _Batch:
             return
 
         derived = item.derived
-        attributes = item.payload["after"]
-        if attributes is None:  # a metadata-only change: keep the last snapshot
+        if item.after is not None:
+            attributes = item.after
+        else:  # a metadata-only change: keep the last snapshot
             attributes = state.attributes if state else {}
             derived = derive(
                 key[1], key[2], attributes, self.ingestor.schemas.get(event.entity.type)
@@ -603,17 +735,26 @@ class _Batch:
     async def flush(self) -> None:
         conn, dialect = self.conn, self.dialect
         if dialect == "postgresql":
-            # The same statements in the same order, one per table (not per row).
-            writes: tuple[tuple[_sql.BulkStatement, Sequence[dict[str, Any]]], ...] = (
-                (_sql.pg_entity_upsert(), list(self.upserts.values())),
-                (_sql.pg_entity_delete_upsert(), list(self.deletes.values())),
-                (_sql.pg_end_relationships(), self.ended),
-                (_sql.pg_relationship_insert(), self.new_edges),
-                (_sql.pg_lineage_upsert(), list(self.lineage.values())),
-            )
-            for bulk, rows in writes:
-                if rows:
-                    await bulk.execute(conn, rows)
+            params: dict[str, Any] = {"tenant": self.tenant}
+            dumps = self.dumps
+            for prefix, columns, rows in (
+                ("u_", _pg.ENTITY_COLUMNS, self.upserts.values()),
+                ("d_", _pg.ENTITY_COLUMNS, self.deletes.values()),
+                ("l_", _pg.LINEAGE_COLUMNS, self.lineage.values()),
+            ):
+                for name, kind in columns:
+                    values = [row[name] for row in rows]
+                    if kind == "JSONB":
+                        values = [dumps(v) for v in values]
+                    elif kind == "TIMESTAMPTZ":
+                        values = [_sql.aware(v) for v in values]
+                    params[prefix + name] = values
+            await conn.execute(_pg.entity_write(), params)
+            # Ended edges before new ones: an edge ended and opened again in one batch.
+            if self.ended:
+                await _sql.pg_end_relationships().execute(conn, self.ended)
+            if self.new_edges:
+                await _sql.pg_relationship_insert().execute(conn, self.new_edges)
             return
         if self.upserts:
             await conn.execute(_sql.entity_upsert(dialect), list(self.upserts.values()))

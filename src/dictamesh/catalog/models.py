@@ -131,11 +131,11 @@ class EntityCatalog(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
     __table_args__ = (
+        # Every query names the tenant first: this key also serves "entities of a type"
+        # (no index on type or domain alone: migration 0008, docs/catalog.md "Indexes").
         UniqueConstraint(
             "tenant_id", "entity_type", "entity_id", name="uq_dictamesh_entity_catalog_key"
         ),
-        Index("ix_dictamesh_entity_catalog_entity_type", "entity_type"),
-        Index("ix_dictamesh_entity_catalog_domain", "domain"),
     )
 
 
@@ -245,6 +245,7 @@ class EventLog(Base):
     __table_args__ = (
         # per tenant: deterministic event ids do not contain the tenant (migration 0004)
         UniqueConstraint("tenant_id", "event_id", name="uq_dictamesh_event_log_tenant_id_event_id"),
+        # SQLite's; PostgreSQL has the tenant-led timeline index instead (0002, 0008).
         Index(
             "ix_dictamesh_event_log_entity",
             "entity_type",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+#: 2: deliveries are counted per fetched offset *range*, not per message (see below)
+SCHEMA_VERSION = 2
 
 # WITHOUT ROWID: every table is looked up by its composite primary key, so storing rows in
 # the PK b-tree itself saves a second index and a lookup per read.
@@ -44,15 +45,27 @@ CREATE TABLE IF NOT EXISTS dictamesh_bus_group_offsets (
     PRIMARY KEY (group_id, topic, partition)
 ) WITHOUT ROWID;
 
--- Rows exist only for delivered-but-uncommitted messages: commit deletes them.
-CREATE TABLE IF NOT EXISTS dictamesh_bus_deliveries (
-    group_id   TEXT NOT NULL,
-    topic      TEXT NOT NULL,
-    partition  INTEGER NOT NULL,
-    offset     INTEGER NOT NULL,
-    count      INTEGER NOT NULL,
-    PRIMARY KEY (group_id, topic, partition, offset)
+-- One row per fetch of a partition (offsets first..last handed to the group), counted
+-- again when the same range is fetched again: a message's delivery count is the sum over
+-- the ranges covering it. One write per fetched partition instead of one per message.
+-- Rows exist only while some of their range is uncommitted: commit deletes the rest.
+CREATE TABLE IF NOT EXISTS dictamesh_bus_delivered (
+    group_id      TEXT NOT NULL,
+    topic         TEXT NOT NULL,
+    partition     INTEGER NOT NULL,
+    first_offset  INTEGER NOT NULL,
+    last_offset   INTEGER NOT NULL,
+    count         INTEGER NOT NULL,
+    PRIMARY KEY (group_id, topic, partition, first_offset, last_offset)
 ) WITHOUT ROWID;
+"""
+
+#: from schema v1 (one row per delivered message): each becomes a one-offset range
+UPGRADE_FROM_V1 = """
+INSERT OR IGNORE INTO dictamesh_bus_delivered
+    (group_id, topic, partition, first_offset, last_offset, count)
+    SELECT group_id, topic, partition, offset, offset, count FROM dictamesh_bus_deliveries;
+DROP TABLE dictamesh_bus_deliveries;
 """
 
 INSERT_TOPIC = (
@@ -95,14 +108,17 @@ FETCH = (
     "SELECT offset, key, value, headers, timestamp_ms FROM dictamesh_bus_messages"
     " WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?"
 )
+# Ranges overlapping first..last of one partition (the PK prefix bounds the scan).
 SELECT_DELIVERIES = (
-    "SELECT offset, count FROM dictamesh_bus_deliveries"
-    " WHERE group_id = ? AND topic = ? AND partition = ? AND offset BETWEEN ? AND ?"
+    "SELECT first_offset, last_offset, count FROM dictamesh_bus_delivered"
+    " WHERE group_id = ? AND topic = ? AND partition = ? AND first_offset <= ?"
+    " AND last_offset >= ?"
 )
 BUMP_DELIVERY = (
-    "INSERT INTO dictamesh_bus_deliveries (group_id, topic, partition, offset, count)"
-    " VALUES (?, ?, ?, ?, 1)"
-    " ON CONFLICT (group_id, topic, partition, offset) DO UPDATE SET count = count + 1"
+    "INSERT INTO dictamesh_bus_delivered"
+    " (group_id, topic, partition, first_offset, last_offset, count) VALUES (?, ?, ?, ?, ?, 1)"
+    " ON CONFLICT (group_id, topic, partition, first_offset, last_offset)"
+    " DO UPDATE SET count = count + 1"
 )
 
 # MAX(): a commit never moves the group's position backwards (late commits from a member
@@ -113,9 +129,10 @@ COMMIT_OFFSET = (
     " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
     " next_offset = MAX(next_offset, excluded.next_offset), updated_at = excluded.updated_at"
 )
+# Ranges wholly committed; one straddling the new position keeps counting its later part.
 FORGET_DELIVERIES = (
-    "DELETE FROM dictamesh_bus_deliveries"
-    " WHERE group_id = ? AND topic = ? AND partition = ? AND offset < ?"
+    "DELETE FROM dictamesh_bus_delivered"
+    " WHERE group_id = ? AND topic = ? AND partition = ? AND last_offset < ?"
 )
 
 
@@ -150,8 +167,9 @@ DELETE_OLD_TOMBSTONES = (
     " WHERE topic = ? AND key IS NOT NULL AND length(value) = 0 AND timestamp_ms < ?"
 )
 DELETE_ORPHAN_DELIVERIES = (
-    "DELETE FROM dictamesh_bus_deliveries WHERE NOT EXISTS ("
-    " SELECT 1 FROM dictamesh_bus_messages m WHERE m.topic = dictamesh_bus_deliveries.topic"
-    " AND m.partition = dictamesh_bus_deliveries.partition"
-    " AND m.offset = dictamesh_bus_deliveries.offset)"
+    "DELETE FROM dictamesh_bus_delivered WHERE NOT EXISTS ("
+    " SELECT 1 FROM dictamesh_bus_messages m WHERE m.topic = dictamesh_bus_delivered.topic"
+    " AND m.partition = dictamesh_bus_delivered.partition"
+    " AND m.offset BETWEEN dictamesh_bus_delivered.first_offset"
+    " AND dictamesh_bus_delivered.last_offset)"
 )

@@ -118,8 +118,10 @@ class Store:
                     path=path,
                 )
             if version < sql.SCHEMA_VERSION:
+                upgrade = sql.UPGRADE_FROM_V1 if version == 1 else ""
                 conn.executescript(
-                    f"BEGIN IMMEDIATE;{sql.SCHEMA}PRAGMA user_version={sql.SCHEMA_VERSION};COMMIT;"
+                    f"BEGIN IMMEDIATE;{sql.SCHEMA}{upgrade}"
+                    f"PRAGMA user_version={sql.SCHEMA_VERSION};COMMIT;"
                 )
         except BaseException:
             conn.close()
@@ -219,8 +221,9 @@ class Store:
         if not ready:  # the common idle case: no write lock taken
             return [], {}
         out: list[Message] = []
+        append = out.append
         advanced: dict[TopicPartition, int] = {}
-        bumps: list[tuple[str, str, int, int]] = []
+        bumps: list[tuple[str, str, int, int, int]] = []
         with self._tx() as conn:
             for tp in ready:
                 room = max_records - len(out)
@@ -232,23 +235,18 @@ class Store:
                     advanced[tp] = ends[tp]
                     continue
                 first, last = rows[0][0], rows[-1][0]
-                counts = dict(
-                    conn.execute(sql.SELECT_DELIVERIES, (group, topic, partition, first, last))
-                )
+                earlier = conn.execute(
+                    sql.SELECT_DELIVERIES, (group, topic, partition, last, first)
+                ).fetchall()
                 for offset, key, value, headers, ts in rows:
-                    out.append(
+                    # Usually no earlier range (a first delivery): no per-message summing.
+                    count = sum(n for lo, hi, n in earlier if lo <= offset <= hi) if earlier else 0
+                    append(
                         Message(
-                            topic,
-                            partition,
-                            offset,
-                            key,
-                            value,
-                            decode_headers(headers),
-                            ts,
-                            counts.get(offset, 0),
+                            topic, partition, offset, key, value, decode_headers(headers), ts, count
                         )
                     )
-                    bumps.append((group, topic, partition, offset))
+                bumps.append((group, topic, partition, first, last))
                 advanced[tp] = last + 1
             conn.executemany(sql.BUMP_DELIVERY, bumps)
         return out, advanced

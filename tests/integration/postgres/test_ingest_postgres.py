@@ -1,9 +1,11 @@
-"""The ingest's PostgreSQL write path: one statement per table and batch (arrays + unnest).
+"""The ingest's PostgreSQL write path: two statements per tenant and batch (arrays + unnest).
 
 The behaviour is the catalog contract's (``test_catalog_postgres``); these check what only
 this path could get wrong: statements per batch, custom plans only until the registry has
 statistics, too long values refused rather than cut, naive clock values taken as UTC, the
-engine's JSON serializer used.
+engine's JSON serializer used, the payload stored as received, and the semantics the
+batched statements must keep (duplicates and versions inside one batch, tenants side by
+side, deletes).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dictamesh.catalog import CatalogIngestor, CatalogService
 from dictamesh.core.errors import CatalogError
 from dictamesh.core.models import ChangeEvent, Entity, EventType, SourceRef
+from dictamesh.events.serde import JsonEventSerializer
 from tests.contract.catalog_contract import SCHEMAS, TOPIC, invoice_event
 
 pytestmark = pytest.mark.postgres
@@ -65,10 +68,10 @@ async def test_a_batch_costs_a_few_statements_whatever_its_size(
         statements.clear()
         batch = [(invoice_event(f"i-{size}-{n}"), TOPIC) for n in range(size)]
         assert await ingestor.handle_batch(batch) == size
-        # tenant, [plans], log, registry, current edges (invoices and items at once),
-        # entities, relationships, lineage
+        # tenant, [plans], log + registry, current edges (invoices and items at once),
+        # entities + lineage, relationships
         assert [s for s in statements if s != "PLANS"] == (
-            ["SELECT", "INSERT", "SELECT", "SELECT"] + ["INSERT"] * 3
+            ["SELECT", "WITH", "SELECT", "WITH", "INSERT"]
         )
     assert await catalog.count_entities("invoice_item") == 2 * 301
 
@@ -79,8 +82,8 @@ async def test_mixed_tenants_are_written_per_tenant(
     ingestor = CatalogIngestor(catalog, SCHEMAS)
     batch = [(customer_event(n, tenant_id=t), "t") for t in ("acme", "globex") for n in range(3)]
     assert await ingestor.handle_batch(batch) == 6
-    # each tenant: its setting, log, registry, entities, lineage
-    per_tenant = ["SELECT", "INSERT", "SELECT", "INSERT", "INSERT"]
+    # each tenant: its setting, log + registry, entities + lineage
+    per_tenant = ["SELECT", "WITH", "WITH"]
     assert [s for s in statements if s != "PLANS"] == per_tenant * 2
     assert await ingestor.handle_batch(batch) == 0
 
@@ -138,3 +141,20 @@ async def test_the_engines_json_serializer_is_used(empty_catalog_url: str) -> No
         location = await catalog.get_entity_location("invoice", "i-1")
     assert location.attributes["customer_id"] == "c-1"
     assert location.attributes in used
+
+
+async def test_the_received_payload_is_stored_not_re_encoded(catalog: CatalogService) -> None:
+    # 10.50 stays 10.50 in jsonb (numeric keeps its scale); a re-encoded event says 10.5.
+    event = customer_event(1)
+    raw = event.model_dump_json().replace('"name":"Customer 1"', '"name":"Customer 1","n":10.50')
+    raw = raw.replace('"after":{', '"after":{"n":10.50,')
+    decoded = JsonEventSerializer().decode(raw.encode())
+    assert await CatalogIngestor(catalog, SCHEMAS).handle_batch(
+        [(decoded, "t")], payloads=[raw.encode()]
+    )
+    async with catalog.database.read() as conn:
+        stored = (await conn.execute(text("SELECT payload::text FROM dictamesh_event_log"))).one()
+    assert '"n": 10.50' in stored[0]
+    assert json.loads(stored[0]) == json.loads(raw)
+    location = await catalog.get_entity_location("customer", "c-1")
+    assert location.attributes == {"n": 10.5, "name": "Customer 1"}

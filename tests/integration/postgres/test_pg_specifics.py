@@ -35,9 +35,15 @@ pytestmark = pytest.mark.postgres
 EXTENSIONS = {"pg_trgm", "fuzzystrmatch"}
 INDEXES = {
     "ix_dictamesh_entity_catalog_search_trgm",
-    "ix_dictamesh_entity_catalog_attributes_gin",
     "ix_dictamesh_entity_relationships_object_current",
     "ix_dictamesh_event_log_timeline",
+}
+#: 0002's (or 0001's) that no query used, dropped by 0008: the ingest paid for each
+DROPPED = {
+    "ix_dictamesh_entity_catalog_attributes_gin",
+    "ix_dictamesh_entity_catalog_entity_type",
+    "ix_dictamesh_entity_catalog_domain",
+    "ix_dictamesh_event_log_entity",
 }
 FUNCTIONS = {
     "dictamesh_search_entities",
@@ -184,6 +190,7 @@ async def test_migration_creates_extensions_indexes_functions_triggers(
         ).one()
     assert found["extensions"] >= EXTENSIONS
     assert found["indexes"] >= INDEXES
+    assert not found["indexes"] & DROPPED
     assert found["functions"] >= FUNCTIONS
     assert found["triggers"] >= TRIGGERS
     # Installed by the non-superuser app role itself: they are trusted extensions.
@@ -210,6 +217,9 @@ async def test_downgrade_to_0001_removes_everything_and_upgrade_restores_it(
     # Extensions stay: they may serve others in the database.
     assert down["extensions"] >= EXTENSIONS
     assert up["indexes"] >= INDEXES
+    assert not up["indexes"] & DROPPED
+    # 0008's downgrade restores 0001's (0002's own GIN went with 0002's downgrade).
+    assert down["indexes"] >= DROPPED - {"ix_dictamesh_entity_catalog_attributes_gin"}
     assert up["functions"] >= FUNCTIONS
     assert up["triggers"] >= TRIGGERS
 
@@ -415,12 +425,14 @@ async def test_graph_walk_jsonb_containment_and_timeline_use_the_indexes(
             or "ix_dictamesh_entity_relationships_subject" in outgoing
         )
 
-        containment = await _plan(
+        # Entities of a type (count, page): the tenant-led key, no index on the type alone.
+        of_type = await _plan(
             conn,
-            "SELECT entity_id FROM dictamesh_entity_catalog WHERE attributes @> :doc",
-            {"doc": json.dumps({"tier": "gold"})},
+            "SELECT count(*) FROM dictamesh_entity_catalog WHERE tenant_id = :tenant"
+            " AND entity_type = :type AND status = 'active'",
+            {"tenant": "default", "type": "customer"},
         )
-        assert "ix_dictamesh_entity_catalog_attributes_gin" in containment
+        assert "uq_dictamesh_entity_catalog_key" in of_type
 
         trigram = await _plan(
             conn,

@@ -326,6 +326,40 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
         await EmbeddedBus(path).connect()
 
 
+async def test_a_v1_file_keeps_its_delivery_counts(tmp_path: Path) -> None:
+    """Schema v1 counted deliveries per message; v2 per fetched range. Opening a v1 file
+    upgrades it in place, and what v1 counted still counts."""
+    import sqlite3
+
+    from dictamesh.events import _embedded_sql
+
+    path = tmp_path / "bus.db"
+    async with EmbeddedBus(path) as bus:
+        await bus.ensure_topic(TopicSpec(name=T, partitions=1))
+        for n in range(3):
+            await bus.publish(T, f"m{n}".encode(), key="k")
+    conn = sqlite3.connect(path, isolation_level=None)
+    v1 = _embedded_sql.SCHEMA.split("-- One row per fetch")[0] + (
+        "CREATE TABLE dictamesh_bus_deliveries (group_id TEXT NOT NULL, topic TEXT NOT NULL,"
+        " partition INTEGER NOT NULL, offset INTEGER NOT NULL, count INTEGER NOT NULL,"
+        " PRIMARY KEY (group_id, topic, partition, offset)) WITHOUT ROWID;"
+    )
+    conn.executescript(
+        "DROP TABLE dictamesh_bus_delivered;" + v1 + "INSERT INTO dictamesh_bus_deliveries"
+        f" VALUES ('g', '{T}', 0, 0, 2), ('g', '{T}', 0, 2, 1);PRAGMA user_version=1;"
+    )
+    conn.close()
+    async with EmbeddedBus(path) as bus, bus.consumer("g", [T]) as consumer:
+        assert [m.delivery_count for m in await poll_all(consumer)] == [2, 0, 1]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "dictamesh_bus_deliveries" not in tables
+    finally:
+        conn.close()
+
+
 async def test_wal_mode_on_files(bus: EmbeddedBus) -> None:
     import sqlite3
 
