@@ -73,6 +73,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0004_row_level_security",
         "0005_search_hidden_fields",
         "0006_sagas",
+        "0007_graph_walk",
         head,
     ]
     assert not before.up_to_date
