@@ -31,6 +31,8 @@ from functools import cache
 from sqlalchemy import BigInteger, Integer, String, TextClause, TextualSelect, column
 from sqlalchemy import text as sql_text
 
+from dictamesh.catalog._sql import ENTITY_DELETE as _DELETE
+from dictamesh.catalog._sql import ENTITY_FULL as _FULL
 from dictamesh.catalog._sql import LINEAGE_KEY
 from dictamesh.catalog.tables import ENTITY, EVENTS, LINEAGE
 
@@ -151,21 +153,6 @@ def log_and_registry() -> TextualSelect:
         column("attributes", ENTITY.c.attributes.type),
         column("status", String()),
     )
-
-
-_FULL = (
-    "domain",
-    "source_system",
-    "source_entity_id",
-    "api_base_path",
-    "version",
-    "schema_version",
-    "attributes",
-    "status",
-    "last_event_id",
-    "updated_at",
-)
-_DELETE = ("status", "version", "last_event_id", "updated_at")
 
 
 def _entity_upsert(prefix: str, updates: Sequence[str]) -> str:

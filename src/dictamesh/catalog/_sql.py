@@ -92,7 +92,7 @@ LINEAGE_KEY = (
     "downstream_entity_type",
     "downstream_entity_id",
 )
-_ENTITY_FULL = (
+ENTITY_FULL = (
     "domain",
     "source_system",
     "source_entity_id",
@@ -104,7 +104,7 @@ _ENTITY_FULL = (
     "last_event_id",
     "updated_at",
 )
-_ENTITY_DELETE = ("status", "version", "last_event_id", "updated_at")
+ENTITY_DELETE = ("status", "version", "last_event_id", "updated_at")
 
 T = TypeVar("T")
 
@@ -135,12 +135,12 @@ def _entity_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
 
 def entity_upsert(dialect: str) -> Any:
     """Insert or fully replace a registry row (rows: every column but ``id``)."""
-    return _entity_upsert(dialect, _ENTITY_FULL)
+    return _entity_upsert(dialect, ENTITY_FULL)
 
 
 def entity_delete_upsert(dialect: str) -> Any:
     """Mark deleted, keeping the last snapshot; inserts the given row if none exists."""
-    return _entity_upsert(dialect, _ENTITY_DELETE)
+    return _entity_upsert(dialect, ENTITY_DELETE)
 
 
 @cache
@@ -384,7 +384,11 @@ def pg_edges_lookup() -> TextualSelect:
     )
 
 
-def event_log_row(event: ChangeEvent, topic: str, tenant: str, now: datetime) -> dict[str, Any]:
+def event_log_row(
+    event: ChangeEvent, topic: str, tenant: str, now: datetime, payload: Any = None
+) -> dict[str, Any]:
+    """The log row of ``event``; ``payload``: what to store (default: the event as JSON),
+    e.g. the text received when it is the event already (ingest)."""
     return {
         "event_id": str(event.event_id),
         "tenant_id": tenant,
@@ -396,7 +400,7 @@ def event_log_row(event: ChangeEvent, topic: str, tenant: str, now: datetime) ->
         "source_domain": event.source.domain,
         "source_system": event.source.system,
         "changed_fields": list(event.changed_fields),
-        "payload": event.model_dump(mode="json"),
+        "payload": event.model_dump(mode="json") if payload is None else payload,
         "trace_id": event.trace_context.trace_id if event.trace_context else None,
         "event_timestamp": event.timestamp,
         "recorded_at": now,

@@ -235,24 +235,7 @@ class CatalogIngestor:
                     )
                 )
             else:
-                log_rows.append(
-                    {
-                        "event_id": event_id,
-                        "tenant_id": tenant,
-                        "topic": topic,
-                        "event_type": event.event_type.value,
-                        "entity_type": event.entity.type,
-                        "entity_id": event.entity.id,
-                        "entity_version": event.entity.version,
-                        "source_domain": event.source.domain,
-                        "source_system": event.source.system,
-                        "changed_fields": list(event.changed_fields),
-                        "payload": text,
-                        "trace_id": trace_id,
-                        "event_timestamp": event.timestamp,
-                        "recorded_at": now,
-                    }
-                )
+                log_rows.append(_sql.event_log_row(event, topic, tenant, now, text))
 
         stale = fresh_count = 0
         tenants = list(groups)
