@@ -502,3 +502,27 @@ def instrument_http_client(client: httpx.AsyncClient) -> None:
         log.debug("opentelemetry-instrumentation-httpx not installed: source calls untraced")
         return
     HTTPXClientInstrumentor.instrument_client(client, tracer_provider=tracer_provider())
+    _skip_instrumentation_when_unsampled(client)
+
+
+def _skip_instrumentation_when_unsampled(client: httpx.AsyncClient) -> None:
+    """Inside a trace the sampler dropped, send ``traceparent`` (trace id, "not sampled")
+    and call the transport directly: the instrumentation would build attributes, redact
+    the URL and normalise headers for a span nobody records — most of tracing's cost at a
+    sampling ratio below 1 (docs/performance.md)."""
+    from opentelemetry.propagate import inject
+
+    transport = client._transport
+    traced = transport.handle_async_request
+    untraced = getattr(traced, "__wrapped__", None)  # wrapt's original, bound method
+    if untraced is None:
+        return
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if _unsampled():
+            inject(request.headers)
+            response: httpx.Response = await untraced(request)
+            return response
+        return await traced(request)
+
+    transport.handle_async_request = handle  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 from tests.unit.observability.widgets import WidgetSource, widgets_adapter
 
 from dictamesh.core.errors import EntityNotFound, MissingDependencyError, SourceUnavailable
@@ -182,3 +182,46 @@ def test_a_missing_sdk_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(tracing, "_state", tracing._State())
     with pytest.raises(MissingDependencyError, match="otel"):
         setup_tracing(ObservabilitySettings(traces_exporter="console"), service_name="n")
+
+
+async def test_source_calls_in_an_unsampled_trace_skip_the_instrumentation(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sampled: a CLIENT span and traceparent flagged sampled. Dropped by the sampler: the
+    traceparent still goes out (flags 00) but the httpx instrumentation's per-call work
+    is skipped — no attributes built for a span nobody records."""
+    import httpx
+    import opentelemetry.instrumentation.httpx as otel_httpx
+
+    from dictamesh.observability.tracing import instrument_http_client
+
+    applied: list[str] = []
+    real = otel_httpx._apply_request_client_attributes_to_span
+    monkeypatch.setattr(
+        otel_httpx,
+        "_apply_request_client_attributes_to_span",
+        lambda *a, **k: (applied.append("x"), real(*a, **k))[1],
+    )
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["traceparent"])
+        return httpx.Response(200, json={})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://src")
+    instrument_http_client(client)
+    with span("sampled"):
+        await client.get("/a")
+    assert int(sent[-1][-2:], 16) & 1  # sampled (plus W3C level 2's random bit)
+    assert applied == ["x"]
+    assert [s.kind for s in spans.get_finished_spans()].count(SpanKind.CLIENT) == 1
+
+    unsampled = NonRecordingSpan(
+        SpanContext(int(TRACE, 16), int(SPAN, 16), is_remote=True, trace_flags=TraceFlags(0))
+    )
+    with trace.use_span(unsampled):
+        await client.get("/b")
+    assert sent[-1] == f"00-{TRACE}-{SPAN}-00"  # the trace id and "not sampled" propagate
+    assert applied == ["x"]  # the instrumentation did not run
+    assert [s.kind for s in spans.get_finished_spans()].count(SpanKind.CLIENT) == 1
+    await client.aclose()
