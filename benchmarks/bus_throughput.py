@@ -23,6 +23,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from _kpi import Kpi, record
@@ -78,6 +79,31 @@ def baseline(path: Path, rows: list[tuple[str, bytes, str]]) -> float:
         conn.close()
 
 
+async def consume_all(
+    bus: EmbeddedBus,
+    group: str,
+    topic: str,
+    handler: Callable[[list[Message]], Awaitable[None]],
+    n: int,
+    batch_size: int,
+) -> float:
+    """Seconds ``run_consumer`` takes until ``n`` records of ``topic`` are committed."""
+    stop = asyncio.Event()
+    stats = ConsumerStats()
+    started = time.perf_counter()
+    task = asyncio.create_task(
+        run_consumer(bus, group, [topic], handler, stop=stop, stats=stats, batch_size=batch_size)
+    )
+    while stats.committed < n:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.001)
+    seconds = time.perf_counter() - started
+    stop.set()
+    await task
+    return seconds
+
+
 async def bench(n: int, chunk: int, batch_size: int, single: int, workdir: Path) -> None:
     events = make_events(n)
     serde = JsonEventSerializer()
@@ -116,21 +142,7 @@ async def bench(n: int, chunk: int, batch_size: int, single: int, workdir: Path)
                 serde.decode(m.value, m.headers)
             consumed += len(messages)
 
-        stop = asyncio.Event()
-        stats = ConsumerStats()
-        started = time.perf_counter()
-        task = asyncio.create_task(
-            run_consumer(
-                bus, "bench", [TOPIC], handler, stop=stop, stats=stats, batch_size=batch_size
-            )
-        )
-        while stats.committed < n:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.001)
-        consume_s = time.perf_counter() - started
-        stop.set()
-        await task
+        consume_s = await consume_all(bus, "bench", TOPIC, handler, n, batch_size)
         lag = sum((await bus.lag("bench", [TOPIC]))[TOPIC].values())
         if consumed != n or lag:
             raise SystemExit(f"consumed {consumed} of {n}, lag {lag}")
@@ -142,21 +154,7 @@ async def bench(n: int, chunk: int, batch_size: int, single: int, workdir: Path)
             nonlocal handed
             handed += len(messages)
 
-        stop = asyncio.Event()
-        stats = ConsumerStats()
-        started = time.perf_counter()
-        task = asyncio.create_task(
-            run_consumer(
-                bus, "bench-raw", [RAW], count, stop=stop, stats=stats, batch_size=batch_size
-            )
-        )
-        while stats.committed < n:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.001)
-        raw_consume_s = time.perf_counter() - started
-        stop.set()
-        await task
+        raw_consume_s = await consume_all(bus, "bench-raw", RAW, count, n, batch_size)
         if handed != n:
             raise SystemExit(f"handed {handed} of {n} raw records")
 

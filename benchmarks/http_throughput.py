@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 from _kpi import Kpi, record
 from _node import initial_sync_done
+from graphql_cross_domain import QUERY as CROSS
 from graphql_cross_domain import customers_with_invoices, sample_sources
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,10 +50,6 @@ from dictamesh.node import MeshNode
 
 HOST = "127.0.0.1"
 ENTITY = "query ($id: ID!) { customer(id: $id) { id firstName lastName email } }"
-CROSS = (
-    "query ($id: ID!) { customer(id: $id) { firstName lastName email"
-    " invoices { invoiceNumber items { quantity product { sku name } } } } }"
-)
 QUERIES = {"entity": ENTITY, "cross": CROSS}
 
 
