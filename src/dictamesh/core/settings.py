@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from dictamesh.core.errors import ConfigurationError
+from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
 from dictamesh.core.retention import RetentionRule
 from dictamesh.core.yaml_env import load_yaml_file
 
@@ -50,11 +51,14 @@ __all__ = [
     "DictaMeshSettings",
     "GovernanceSettings",
     "GraphQLSettings",
+    "NotificationSettings",
+    "NotificationWorkerSettings",
     "ObservabilitySettings",
     "QuotaSettings",
     "ResilienceSettings",
     "SagaSettings",
     "SchemaRegistryLimits",
+    "TemplateText",
     "TenancySettings",
     "TenantQuota",
 ]
@@ -404,6 +408,71 @@ class SagaSettings(_Section):
     max_concurrent: int = Field(default=64, ge=1, le=10_000)
 
 
+class TemplateText(_Section):
+    """One locale's variant of a notification template (Jinja2, sandboxed)."""
+
+    subject: str = Field(default="", max_length=2000)
+    text: str = Field(default="", max_length=100_000)
+    html: str | None = Field(default=None, max_length=200_000)
+
+
+class NotificationWorkerSettings(_Section):
+    """How a node delivers the outbox (``docs/notifications.md``)."""
+
+    #: how often the worker looks for due messages when it was not woken
+    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    #: messages one claim takes (sent concurrently, each channel at its own rate)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    #: a node holds a claimed message this long (a dead node's are retried after it)
+    lease_seconds: float = Field(default=60.0, gt=1, le=3600)
+    #: tries over all channels before a message is dead
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    #: failures on one channel before the rule's next channel is tried
+    fallback_after: int = Field(default=3, ge=1, le=100)
+    backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    #: an outbox deeper than this publishes ``system.notifications.outbox_growing``
+    outbox_alert_depth: int = Field(default=1000, ge=1)
+
+
+class NotificationSettings(_Section):
+    """Notifications (``docs/notifications.md``): rules on mesh events → channels.
+
+    Env example: ``DICTAMESH_NOTIFICATIONS__ENABLED=false``."""
+
+    #: watch the bus and deliver the outbox on this node
+    enabled: bool = True
+    #: the locale of recipients that name none (templates fall back to it, then to ``en``)
+    default_locale: str = Field(default="en", pattern=r"^[a-z]{2}(_[A-Z]{2})?$")
+    #: name → locale → template; these win over ``templates_dir`` and the built-in ones
+    templates: dict[str, dict[str, TemplateText]] = Field(default_factory=dict)
+    #: files ``<name>.<locale>.subject|txt|html.j2`` (``<name>.subject.j2``: any locale)
+    templates_dir: Path | None = None
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    recipients: RecipientDirectory = Field(default_factory=RecipientDirectory)
+    rules: list[NotificationRule] = Field(default_factory=list, max_length=1000)
+    worker: NotificationWorkerSettings = Field(default_factory=NotificationWorkerSettings)
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> NotificationSettings:
+        names = [r.name for r in self.rules]
+        if len(set(names)) != len(names):
+            raise ValueError("rule names must be unique")
+        for i, rule in enumerate(self.rules):
+            for channel in rule.channels:
+                if channel not in self.channels:
+                    raise ValueError(f"rules[{i}] ({rule.name}): unknown channel {channel!r}")
+            for who in rule.to:
+                kind, _, rest = who.partition(":")
+                if kind == "group" and rest not in self.recipients.groups:
+                    raise ValueError(f"rules[{i}] ({rule.name}): unknown group {rest!r}")
+                if (kind == "user" and rest not in self.recipients.users) or (
+                    not rest and who != "tenant_admins" and who not in self.recipients.users
+                ):
+                    raise ValueError(f"rules[{i}] ({rule.name}): unknown user {who!r}")
+        return self
+
+
 class ApiKeyConfig(_Section):
     """One API key. Only its SHA-256 (hex) is stored; ``dictamesh auth api-key`` makes one."""
 
@@ -576,6 +645,7 @@ class DictaMeshSettings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
     saga: SagaSettings = Field(default_factory=SagaSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @classmethod
     def settings_customise_sources(
