@@ -15,6 +15,7 @@ from dictamesh.catalog import CatalogService, migrate
 from dictamesh.catalog._dialect import create_catalog_engine
 from dictamesh.catalog.models import metadata
 from dictamesh.core.errors import CatalogError, ConfigurationError
+from dictamesh.notifications.tables import notification_metadata
 from dictamesh.saga.store import saga_metadata
 
 TABLES = {
@@ -39,7 +40,7 @@ def _diff(connection: Connection) -> list[Any]:
         opts={"compare_type": True, "version_table": migrate.VERSION_TABLE},
     )
     # layer 7's tables live in the catalog database too (migration 0006)
-    return list(compare_metadata(context, [metadata, saga_metadata]))
+    return list(compare_metadata(context, [metadata, saga_metadata, notification_metadata]))
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -62,7 +63,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0008_ingest_indexes"
+    assert head == "0009_notifications"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -74,6 +75,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0005_search_hidden_fields",
         "0006_sagas",
         "0007_graph_walk",
+        "0008_ingest_indexes",
         head,
     ]
     assert not before.up_to_date
