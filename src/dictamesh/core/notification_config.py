@@ -40,7 +40,9 @@ __all__ = [
     "NotificationRule",
     "Priority",
     "QuietHours",
+    "OptOut",
     "RecipientDirectory",
+    "RecipientPreferences",
     "RuleWhen",
     "UserConfig",
 ]
@@ -121,6 +123,22 @@ class UserConfig(_Model):
     locale: str | None = Field(default=None, pattern=r"^[a-z]{2}(_[A-Z]{2})?$")
     #: roles the governance policy masks for (what this person may read in clear)
     roles: list[str] = Field(default_factory=list)
+    quiet_hours: QuietHours | None = None
+    min_priority: Priority = Priority.LOW
+
+
+class OptOut(_Model):
+    channels: list[str] = Field(default_factory=list, max_length=100)
+    rules: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class RecipientPreferences(_Model):
+    """What a recipient changes for themselves (REST ``/api/v1/notifications/preferences``):
+    opt-outs per channel and rule, quiet hours, the lowest priority they want. ``critical``
+    messages ignore quiet hours and the minimum priority, never an explicit opt-out of a
+    rule."""
+
+    opt_out: OptOut = Field(default_factory=OptOut)
     quiet_hours: QuietHours | None = None
     min_priority: Priority = Priority.LOW
 
