@@ -74,6 +74,8 @@ from dictamesh.resilience.supervisor import (
     TaskFactory,
     TaskSupervisor,
 )
+from dictamesh.notifications.runtime import NodeNotifications
+from dictamesh.saga.events import saga_topic_specs
 from dictamesh.saga.runtime import NodeSagas
 from dictamesh.tenancy import (
     TenantQuotas,
@@ -161,6 +163,9 @@ class MeshNode(AsyncResource):
         self.governance: NodeGovernance | None = None
         #: the saga engine (``docs/sagas.md``); set by start() unless ``saga.enabled`` is off
         self.sagas: NodeSagas | None = None
+        #: rules, outbox and delivery (``docs/notifications.md``); set by start() unless
+        #: ``notifications.enabled`` is off
+        self.notifications: NodeNotifications | None = None
         self._stop = asyncio.Event()
         #: the background tasks, restarted when they fail (``readiness()``: ``task:<name>``)
         self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
@@ -247,7 +252,32 @@ class MeshNode(AsyncResource):
             await self.sagas.start()  # resumes this node's unfinished sagas at once
             self._spawn("saga-events", self.sagas.publish_events)
             self._spawn("saga-metrics", self.sagas.refresh_forever)
+        if self.settings.notifications.enabled:
+            await self._start_notifications(breaker_topic=BREAKER_TOPIC_SPEC.name)
         self._started = True
+
+    async def _start_notifications(self, *, breaker_topic: str) -> None:
+        assert self.governance is not None
+        notifications = NodeNotifications.build(
+            self.settings,
+            node=self.settings.node_name,
+            database=self.catalog.database,
+            bus=self.bus,
+            governance=self.governance.governance,
+            schemas=self.registry.schemas,
+            metrics=self.metrics.registry,
+            dead_lettered=self.metrics.dead_lettered,
+            serializer=self.serializer,
+        )
+        sagas = [d.name for d in self.sagas.engine.definitions] if self.sagas else []
+        system = [breaker_topic, *(s.name for s in saga_topic_specs(sagas))]
+        await notifications.start(self.topics, system)
+        self.notifications = notifications
+        self.supervisor.spawn(
+            "notifications-rules", lambda: notifications.consume(self._stop), drains=True
+        )
+        self._spawn("notifications-delivery", notifications.deliver)
+        self._spawn("notifications-monitor", notifications.monitor)
 
     def _spawn(self, name: str, factory: TaskFactory) -> None:
         self.supervisor.spawn(name, factory)
@@ -371,6 +401,7 @@ class MeshNode(AsyncResource):
                 api=self.settings.api,
                 registry_limits=self.settings.catalog.schema_registry,
                 sagas=self.sagas.engine if self.sagas else None,
+                notifications=self.notifications.service if self.notifications else None,
             )
         )
 
@@ -381,6 +412,9 @@ class MeshNode(AsyncResource):
         if self.sagas is not None:
             await self.sagas.aclose()  # running sagas stop; their leases are given back
             self.sagas = None
+        if self.notifications is not None:
+            await self.notifications.aclose()
+            self.notifications = None
         for adapter in self.registry.adapters():
             await adapter.aclose()
         if self.governance is not None:

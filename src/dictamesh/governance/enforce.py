@@ -49,6 +49,7 @@ __all__ = [
     "CHANNEL_CLI",
     "CHANNEL_EXPORT",
     "CHANNEL_GRAPHQL",
+    "CHANNEL_NOTIFICATION",
     "CHANNEL_REST",
     "CHANNEL_SUBSCRIPTION",
     "AuditSink",
@@ -67,6 +68,8 @@ __all__ = [
 CHANNEL_GRAPHQL = "graphql"
 CHANNEL_SUBSCRIPTION = "subscription"
 CHANNEL_REST = "rest"
+#: a notification rendered for a recipient (masked for the recipient's roles)
+CHANNEL_NOTIFICATION = "notification"
 CHANNEL_EXPORT = "export"
 CHANNEL_CLI = "cli"
 

@@ -111,7 +111,9 @@ class InboxStore:
         limit: int = 50,
         before: datetime | None = None,
     ) -> list[InboxItem]:
-        query = select(INBOX).where(INBOX.c.recipient == recipient)
+        query = select(INBOX).where(
+            INBOX.c.recipient == recipient, INBOX.c.tenant_id == self.database.tenant(tenant)
+        )
         if unread_only:
             query = query.where(INBOX.c.read_at.is_(None))
         if before is not None:
@@ -123,7 +125,11 @@ class InboxStore:
 
     async def unread_count(self, recipient: str, *, tenant: str | None = None) -> int:
         query = select(func.count()).where(
-            and_(INBOX.c.recipient == recipient, INBOX.c.read_at.is_(None))
+            and_(
+                INBOX.c.recipient == recipient,
+                INBOX.c.tenant_id == self.database.tenant(tenant),
+                INBOX.c.read_at.is_(None),
+            )
         )
         async with self.database.read(tenant) as conn:
             return int((await conn.execute(query)).scalar() or 0)
@@ -139,6 +145,7 @@ class InboxStore:
             update(INBOX)
             .where(
                 INBOX.c.recipient == recipient,
+                INBOX.c.tenant_id == self.database.tenant(tenant),
                 INBOX.c.id.in_(list(ids)),
             )
             .values(read_at=func.coalesce(INBOX.c.read_at, self.database.now()))
@@ -152,7 +159,10 @@ class InboxStore:
     async def preferences(
         self, recipient: str, *, tenant: str | None = None
     ) -> dict[str, Any] | None:
-        query = select(PREFERENCES.c.preferences).where(PREFERENCES.c.recipient == recipient)
+        query = select(PREFERENCES.c.preferences).where(
+            PREFERENCES.c.recipient == recipient,
+            PREFERENCES.c.tenant_id == self.database.tenant(tenant),
+        )
         async with self.database.read(tenant) as conn:
             value = (await conn.execute(query)).scalar()
         return dict(value) if isinstance(value, dict) else None
@@ -163,7 +173,7 @@ class InboxStore:
         if not recipients:
             return {}
         query = select(PREFERENCES.c.recipient, PREFERENCES.c.preferences).where(
-            PREFERENCES.c.recipient.in_(list(recipients))
+            PREFERENCES.c.recipient.in_(list(recipients)), PREFERENCES.c.tenant_id == tenant
         )
         async with self.database.read(tenant) as conn:
             return {r[0]: dict(r[1]) for r in (await conn.execute(query)).all()}

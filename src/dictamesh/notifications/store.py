@@ -355,7 +355,7 @@ class NotificationStore:
         )
         if (await conn.execute(statement)).first() is None:
             return False
-        if item.status in _QUEUED:
+        if item.status in _QUEUED and item.kind != "item":
             await conn.execute(
                 insert_for(conn.dialect.name, QUEUE)
                 .values(
@@ -424,11 +424,13 @@ class NotificationStore:
             return (await conn.execute(statement)).rowcount or 0
 
     async def get(self, notification_id: str, *, tenant: str | None = None) -> NotificationRecord:
+        # explicit tenant filters: SQLite has no row-level security
+        mine = NOTIFICATIONS.c.tenant_id == self.database.tenant(tenant)
         async with self.database.read(tenant) as conn:
             row = (
                 (
                     await conn.execute(
-                        select(NOTIFICATIONS).where(NOTIFICATIONS.c.id == notification_id)
+                        select(NOTIFICATIONS).where(NOTIFICATIONS.c.id == notification_id, mine)
                     )
                 )
                 .mappings()
@@ -474,6 +476,7 @@ class NotificationStore:
         attempt: Attempt,
         *,
         channel_index: int | None = None,
+        next_channel: str | None = None,
     ) -> None:
         """Write one try's result: the attempt row, the message's new state, and the queue
         (deleted when sent or dead, rescheduled and unleased otherwise) — fenced."""
@@ -542,7 +545,7 @@ class NotificationStore:
                         due_at=attempt.next_attempt_at or now,
                         lease_owner=None,
                         lease_expires_at=None,
-                        channel=attempt.channel,
+                        channel=next_channel or attempt.channel,
                     )
                 )
 
@@ -649,7 +652,10 @@ class NotificationStore:
         before: datetime | None = None,
     ) -> list[NotificationRecord]:
         """Newest first; ``before`` pages on ``created_at``. Digest items are left out."""
-        query = select(NOTIFICATIONS).where(NOTIFICATIONS.c.kind != "item")
+        query = select(NOTIFICATIONS).where(
+            NOTIFICATIONS.c.kind != "item",
+            NOTIFICATIONS.c.tenant_id == self.database.tenant(tenant),
+        )
         if status:
             query = query.where(NOTIFICATIONS.c.status.in_([s.value for s in status]))
         if rule:
@@ -668,7 +674,10 @@ class NotificationStore:
     ) -> list[AttemptRecord]:
         query = (
             select(ATTEMPTS)
-            .where(ATTEMPTS.c.notification_id == notification_id)
+            .where(
+                ATTEMPTS.c.notification_id == notification_id,
+                ATTEMPTS.c.tenant_id == self.database.tenant(tenant),
+            )
             .order_by(ATTEMPTS.c.id)
         )
         async with self.database.read(tenant) as conn:
@@ -696,7 +705,10 @@ class NotificationStore:
             row = (
                 (
                     await conn.execute(
-                        select(NOTIFICATIONS).where(NOTIFICATIONS.c.id == notification_id)
+                        select(NOTIFICATIONS).where(
+                            NOTIFICATIONS.c.id == notification_id,
+                            NOTIFICATIONS.c.tenant_id == self.database.tenant(tenant),
+                        )
                     )
                 )
                 .mappings()

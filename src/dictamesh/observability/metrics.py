@@ -304,6 +304,15 @@ class MeshMetrics:
         self._sources.consumers[group] = _Consumer(group, topics, stats, bus)
         return stats
 
+    def dead_lettered(self) -> dict[str, int]:
+        """Messages every watched consumer sent to a DLQ so far, by original topic (the
+        notifications' DLQ monitor compares two readings)."""
+        total: dict[str, int] = {}
+        for consumer in list(self._sources.consumers.values()):
+            for topic, count in consumer.stats.dead_lettered_by_topic.items():
+                total[topic] = total.get(topic, 0) + count
+        return total
+
     def watch_ingest(self, stats: IngestCounters) -> None:
         if not any(s is stats for s in self._sources.ingest):
             self._sources.ingest.append(stats)
