@@ -78,7 +78,8 @@ def test_predicate_and_its_errors() -> None:
     )
     de = _change(EventType.UPDATED, changed=["email"], after={"country": "DE"})
     fr = _change(EventType.UPDATED, changed=["email"], after={"country": "FR"})
-    assert len(rules.match(de)) == 1 and rules.match(fr) == []
+    assert len(rules.match(de)) == 1
+    assert rules.match(fr) == []
 
     def broken(_: str) -> Any:
         def fail(context: Mapping[str, Any]) -> bool:
@@ -94,7 +95,8 @@ def test_predicate_and_its_errors() -> None:
         ],
         broken,
     )
-    assert failing.match(de) == [] and failing.predicate_errors == 1
+    assert failing.match(de) == []
+    assert failing.predicate_errors == 1
 
 
 def test_mesh_events_match_on_topic_and_body() -> None:
@@ -124,7 +126,8 @@ def test_mesh_events_match_on_topic_and_body() -> None:
         fallback_id="z",
     )
     [saga] = rules.match(failed)
-    assert saga.mesh_event == "saga_failed" and failed.tenant_id == "acme"
+    assert saga.mesh_event == "saga_failed"
+    assert failed.tenant_id == "acme"
 
 
 def test_recipients_expand_groups_admins_and_literals() -> None:
@@ -173,7 +176,8 @@ def test_preferences_hold_normal_pass_critical() -> None:
         }
     )
     held = decide("r", ["mail", "sms"], Priority.NORMAL, prefs, night)
-    assert held.channels == ["mail"] and held.due_at == datetime(2026, 12, 8, 7, 0, tzinfo=UTC)
+    assert held.channels == ["mail"]
+    assert held.due_at == datetime(2026, 12, 8, 7, 0, tzinfo=UTC)
     assert decide("r", ["mail"], Priority.CRITICAL, prefs, night).due_at is None
     assert decide("r", ["mail"], Priority.LOW, prefs, night).suppressed
     assert (

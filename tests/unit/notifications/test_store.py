@@ -46,7 +46,8 @@ async def test_enqueue_is_idempotent_per_dedupe_key(database: CatalogDatabase) -
     store = NotificationStore(database)
     first = await store.enqueue([_new("k1"), _new("k2")])
     again = await store.enqueue([_new("k1"), _new("k3")])
-    assert len(first) == 2 and len(again) == 1
+    assert len(first) == 2
+    assert len(again) == 1
     assert await store.depth() == 3
 
 
@@ -71,8 +72,10 @@ async def test_claims_never_overlap_and_leases_fence_results(database: CatalogDa
         await store.finish(a[0], "n2/b", _attempt("sent"))
     await store.finish(a[0], "n1/a", _attempt("sent", provider_message_id="pm-1"))
     done = await store.get(a[0].id)
-    assert done.status is NotificationStatus.SENT and done.provider_message_id == "pm-1"
-    assert done.attempts == 1 and done.sent_at is not None
+    assert done.status is NotificationStatus.SENT
+    assert done.provider_message_id == "pm-1"
+    assert done.attempts == 1
+    assert done.sent_at is not None
     assert await store.depth() == 9
 
 
@@ -86,7 +89,8 @@ async def test_failure_reschedules_and_expired_leases_are_claimed_again(
     later = database.now() + timedelta(seconds=60)
     await store.finish(claimed, "n1/a", _attempt("failed", error="boom", next_attempt_at=later))
     record = await store.get(claimed.id)
-    assert record.status is NotificationStatus.FAILED and record.last_error == "boom"
+    assert record.status is NotificationStatus.FAILED
+    assert record.last_error == "boom"
     assert record.channel_failures == 1
     assert await store.claim("n1/a", lease_seconds=30, limit=5) == []  # not due yet
     # fallback moves to the next channel and resets its failure count
@@ -95,7 +99,8 @@ async def test_failure_reschedules_and_expired_leases_are_claimed_again(
     await store.start(again, "n1/a")
     await store.finish(again, "n1/a", _attempt("fallback", error="x"), channel_index=1)
     record = await store.get(claimed.id)
-    assert record.channel == "inbox" and record.channel_failures == 0
+    assert record.channel == "inbox"
+    assert record.channel_failures == 0
     # a dead node's lease expires: another node claims it
     [taken] = await store.claim("n1/a", lease_seconds=0.001, limit=5)
     await asyncio.sleep(0.01)
@@ -122,7 +127,8 @@ async def test_retry_only_dead_or_failed(database: CatalogDatabase) -> None:
     assert (await store.get(dead.id)).status is NotificationStatus.DEAD
     assert await store.depth() == 0
     record = await store.retry(dead.id)
-    assert record.status is NotificationStatus.PENDING and record.attempts == 0
+    assert record.status is NotificationStatus.PENDING
+    assert record.attempts == 0
     assert await store.depth() == 1
     listed = await store.search(status=[NotificationStatus.PENDING])
     assert [r.id for r in listed] == [dead.id]
@@ -160,7 +166,9 @@ async def test_digest_collects_items_then_renders_once(database: CatalogDatabase
         return (f"{len(items)} events", "text", None)
 
     record = await store.close_digest(claimed, "n1/a", render=render)
-    assert record is not None and record.count == 5 and record.subject == "5 events"
+    assert record is not None
+    assert record.count == 5
+    assert record.subject == "5 events"
     assert [i["n"] for i in seen[0]] == [0, 1, 2, 3, 4]
     assert record.status is NotificationStatus.SENDING
     assert await store.search(status=[NotificationStatus.COLLECTING]) == []
@@ -183,7 +191,8 @@ async def test_inbox_once_per_notification_and_only_own_marked(database: Catalog
     first = await inbox.add_to_inbox(message)
     assert await inbox.add_to_inbox(message) == first  # a resend stores nothing new
     items = await inbox.inbox("alice")
-    assert len(items) == 1 and items[0].subject == "subject k"
+    assert len(items) == 1
+    assert items[0].subject == "subject k"
     assert await inbox.mark_read("bob", [first]) == []
     assert await inbox.unread_count("alice") == 1
     assert await inbox.mark_read("alice", [first]) == [first]
