@@ -199,8 +199,17 @@ class NodeNotifications:
             except (SerializationError, PermissionDenied, ValueError):
                 # the ingest dead-letters bad change events; a notification never needs them
                 log.warning("notifications skip an undecodable message on %s", message.topic)
-        if views and await self.notifier.handle(views):
+        await self.handle_views(views)
+
+    async def handle_views(self, views: Sequence[EventView]) -> int:
+        """Run the rules on decoded events and enqueue; the rows created (a redelivered
+        event creates none). Wakes this node's worker when there is something to send."""
+        if not views:
+            return 0
+        created = await self.notifier.handle(views)
+        if created:
             self.worker.wake()
+        return len(created)
 
     async def deliver(self) -> None:
         await self.worker.run()
