@@ -38,6 +38,7 @@ IMPORT_LINE = re.compile(r"^\s*(?:from\s+dictamesh[\w.]*\s+import\b|import\s+dic
 NOT_PYTHON = frozenset(
     {
         "dictamesh.adapter",
+        "dictamesh.notification_channels",
         "dictamesh.entity",
         "dictamesh.entity.type",
         "dictamesh.event.type",

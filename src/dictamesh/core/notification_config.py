@@ -3,7 +3,7 @@
 These are the ``notifications:`` section of ``mesh.yaml`` (``docs/notifications.md``). The
 models check shapes; what needs the notifications package (templates compile, predicates
 parse, channel kinds exist) is checked when a node builds its notifier, still at load, and
-reported with the YAML line (``dictamesh.notifications.config``).
+reported with the YAML line (``dictamesh.notifications.runtime``).
 
 Example (``mesh.yaml``)::
 

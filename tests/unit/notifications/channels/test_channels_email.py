@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from tests.notification_receivers import SMTP_PASSWORD, SMTP_USER, SmtpServer, check_login
 
 from dictamesh.core.notification_config import ChannelConfig, Priority
 from dictamesh.notifications.channels.base import DeliveryError
 from dictamesh.notifications.channels.email import SMTP_DEFER_SECONDS, EmailChannel
 from dictamesh.notifications.message import OutgoingMessage
 
-from .conftest import SMTP_PASSWORD, SMTP_USER, Certificate, SmtpServer, check_login
+from .conftest import Certificate
 
 Start = Callable[..., SmtpServer]
 MakeMessage = Callable[..., OutgoingMessage]

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from tests.notification_receivers import HttpReceiver
 
 from dictamesh.core.notification_config import ChannelConfig, Priority
 from dictamesh.notifications.channels.base import Channel, DeliveryError
@@ -22,8 +23,6 @@ from dictamesh.notifications.channels.in_app import InAppChannel
 from dictamesh.notifications.channels.pagerduty import PagerDutyChannel, pagerduty_payload
 from dictamesh.notifications.channels.slack import SlackChannel
 from dictamesh.notifications.message import OutgoingMessage
-
-from .conftest import HttpReceiver
 
 MakeMessage = Callable[..., OutgoingMessage]
 JSON = {"content-type": "application/json"}

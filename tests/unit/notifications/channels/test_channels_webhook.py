@@ -10,6 +10,7 @@ from email.utils import formatdate
 from typing import Any
 
 import pytest
+from tests.notification_receivers import HttpReceiver, serving
 
 from dictamesh.core.notification_config import ChannelConfig
 from dictamesh.notifications.channels._http import parse_retry_after
@@ -23,7 +24,7 @@ from dictamesh.notifications.channels.webhook import (
 )
 from dictamesh.notifications.message import OutgoingMessage
 
-from .conftest import Certificate, HttpReceiver, serving
+from .conftest import Certificate
 
 SECRET = "whsec_test_0123456789"
 MakeMessage = Callable[..., OutgoingMessage]
