@@ -18,6 +18,7 @@ from dictamesh.api.errors import GRAPHQL_PATH, install_error_handlers
 from dictamesh.api.governance_routes import install_governance
 from dictamesh.api.graphql_cache import CachingGraphQLApp
 from dictamesh.api.input_guard import InputGuardMiddleware
+from dictamesh.api.notifications import notification_router
 from dictamesh.api.observability import instrument_app
 from dictamesh.api.rest import api_router, ops_router
 from dictamesh.api.sagas import saga_router
@@ -27,6 +28,7 @@ from dictamesh.catalog.registry_api import AvroLimits, registry_router
 from dictamesh.catalog.service import CatalogService
 from dictamesh.gateway.catalog import CatalogPart
 from dictamesh.gateway.limits import QueryLimits, install_limits
+from dictamesh.gateway.notifications import NotificationPart
 from dictamesh.gateway.sagas import SagaPart
 from dictamesh.gateway.schema_builder import SchemaPart
 from dictamesh.gateway.subscriptions import build_live_schema
@@ -52,10 +54,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     install_governance(app, ctx)  # masking on every path, /api/v1/governance
     app.add_middleware(StaleHeadersMiddleware)  # X-DictaMesh-Stale, Age, Warning when stale
     schema = ctx.graphql_schema
-    if schema is None:  # one node: every data product, the catalog and sagas in one schema
+    if schema is None:  # one node: data products, catalog, sagas, inbox in one schema
         parts: list[SchemaPart] = [CatalogPart(ctx.catalog)]
         if ctx.sagas is not None:
             parts.append(SagaPart(ctx.sagas))
+        if ctx.notifications is not None:
+            parts.append(NotificationPart(ctx.notifications))
         schema = build_live_schema(ctx.registry, ctx.changes, parts=parts, max_depth=None)
     install_limits(schema, QueryLimits.from_settings(ctx.graphql))  # also on a given schema
     # Starlette routes to an ASGI app given as endpoint (typed for plain functions only).
@@ -74,6 +78,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(ops_router(ctx))
     if ctx.sagas is not None:  # /api/v1/sagas, /api/v1/admin/sagas/{id}/retry|abort
         app.include_router(saga_router(ctx))
+    if ctx.notifications is not None:  # /api/v1/notifications, /api/v1/admin/notifications
+        app.include_router(notification_router(ctx))
     if ctx.schema_registry and isinstance(ctx.catalog, CatalogService):
         limits = AvroLimits(**ctx.registry_limits.model_dump())
         app.include_router(registry_router(ctx.catalog, limits=limits))

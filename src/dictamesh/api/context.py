@@ -33,6 +33,7 @@ from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogSource
 from dictamesh.governance.enforce import Governance
+from dictamesh.notifications.service import NotificationService
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.saga.engine import SagaEngine
 from dictamesh.tenancy.quotas import TenantQuotas
@@ -115,3 +116,8 @@ class ApiContext:
     #: routes and the GraphQL saga fields (``createInvoice``, ``saga``, ``sagaStatus``);
     #: ``None``: no saga routes or fields
     sagas: SagaEngine | None = None
+    #: the node's notifications (``docs/notifications.md``): the caller's inbox and
+    #: preferences under ``/api/v1/notifications``, the outbox under
+    #: ``/api/v1/admin/notifications`` and the GraphQL inbox fields (``notifications``,
+    #: ``markNotificationsRead``, ``notificationAdded``); ``None``: none of them
+    notifications: NotificationService | None = None

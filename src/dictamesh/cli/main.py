@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from dictamesh.cli.governance import governance_app, policy_app
+from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app
 from dictamesh.core.errors import DictaMeshError
 
@@ -35,6 +36,7 @@ app.add_typer(auth_app, name="auth")
 app.add_typer(governance_app, name="governance")
 app.add_typer(policy_app, name="policy")
 app.add_typer(saga_app, name="saga")
+app.add_typer(notify_app, name="notify")
 
 console = Console()
 err = Console(stderr=True)
