@@ -23,11 +23,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -36,7 +46,7 @@ from pydantic_settings import (
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
 from dictamesh.core.retention import RetentionRule
-from dictamesh.core.yaml_env import load_yaml_file
+from dictamesh.core.yaml_env import config_problem, load_yaml_file, message_path
 
 __all__ = [
     "AccessRule",
@@ -647,6 +657,8 @@ class DictaMeshSettings(BaseSettings):
     saga: SagaSettings = Field(default_factory=SagaSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
+    _source_file: Path | None = PrivateAttr(default=None)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -663,15 +675,27 @@ class DictaMeshSettings(BaseSettings):
             return init_settings, env_settings, dotenv
         return init_settings, env_settings, dotenv, _ExpandingYamlSource(settings_cls, yaml_file)
 
+    @property
+    def source_file(self) -> Path | None:
+        """The YAML file these settings were read from (``from_yaml``, the path as given
+        there, so later problems word it as the load's did), for checks made later that
+        name its lines (:func:`dictamesh.core.yaml_env.config_problem`); ``None`` for
+        settings from elsewhere."""
+        return self._source_file
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> DictaMeshSettings:
         """Load a YAML config under the environment and ``.env``; any problem becomes a
-        :class:`ConfigurationError`."""
+        :class:`ConfigurationError` naming the file and the line of each problem
+        (``mesh.yaml, line 12: adapters.0.base_url: Field required``; no line for a value
+        the environment or ``.env`` set)."""
         p = Path(path)
         if not p.is_file():
             raise ConfigurationError(f"config file not found: {p}", path=str(p))
         with _reading(p):
-            return cls.from_mapping({}, origin=str(p))
+            settings = cls.from_mapping({}, origin=str(p))
+        settings._source_file = p
+        return settings
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], origin: str = "config") -> DictaMeshSettings:
@@ -679,10 +703,57 @@ class DictaMeshSettings(BaseSettings):
         try:
             return cls(**raw)
         except PydanticValidationError as exc:
-            problems = [
-                f"{'.'.join(str(x) for x in e['loc']) or '<root>'}: {e['msg']}"
-                for e in exc.errors()
-            ]
+            yaml_file = _YAML_FILE.get()
+            if yaml_file is None:
+                problems = [config_problem(None, e["loc"], _error_message(e)) for e in exc.errors()]
+                raise ConfigurationError(
+                    f"invalid {origin}: " + "; ".join(problems), problems=problems
+                ) from exc
+            overrides = [raw, *_environment_values(cls)]
+            problems = []
+            for e in exc.errors():
+                message = _error_message(e)
+                inner = [*e["loc"], *message_path(message)]
+                in_file = not any(_sets(values, inner) for values in overrides)
+                problems.append(config_problem(yaml_file, e["loc"], message, in_file=in_file))
+            # the message names the file once: "invalid mesh.yaml: line 3: api.port: ..."
+            prefix = f"{yaml_file}, "
+            short = [p.removeprefix(prefix).removeprefix(f"{yaml_file}: ") for p in problems]
             raise ConfigurationError(
-                f"invalid {origin}: " + "; ".join(problems), problems=problems
+                f"invalid {yaml_file}: " + "; ".join(short), problems=problems
             ) from exc
+
+
+def _error_message(error: Any) -> str:
+    """pydantic's message without its "Value error, " prefix (a validator's own words)."""
+    message = str(error["msg"])
+    if error.get("type") == "value_error":
+        message = message.removeprefix("Value error, ")
+    return message
+
+
+def _environment_values(settings_cls: type[BaseSettings]) -> list[dict[str, Any]]:
+    """What the environment and ``.env`` set (nested like the settings), to tell a value
+    the YAML file did not provide; empty when they cannot be read."""
+    values: list[dict[str, Any]] = []
+    for source in (EnvSettingsSource, DotEnvSettingsSource):
+        try:
+            values.append(source(settings_cls)())
+        except Exception:  # a malformed variable: pydantic-settings reports it elsewhere
+            continue
+    return values
+
+
+def _sets(values: Any, loc: list[str | int]) -> bool:
+    """Whether ``values`` (a source's nested dict) provides the value at ``loc``: the whole
+    path, or a prefix of it holding something other than a mapping (a list, a scalar: it
+    replaces what the file says, only mappings are merged)."""
+    if not loc:
+        return False
+    for part in loc:
+        if not isinstance(values, dict):
+            return True
+        if part not in values:
+            return False
+        values = values[part]
+    return True
