@@ -43,8 +43,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body = b"{}"
     else:
         body = json.dumps({"posts": posts, "distinct": len(ids)}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -55,7 +60,7 @@ async def main() -> None:
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
         await asyncio.sleep(0.01)
     print(json.dumps({"url": f"http://127.0.0.1:{port}"}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -65,6 +65,7 @@ from dictamesh.events.registry import build_bus as bus_from_settings
 from dictamesh.events.serde import JSON_CONTENT_TYPE, JsonEventSerializer, Serializer
 from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.governance.writes import WriteGuard
+from dictamesh.notifications.runtime import NodeNotifications
 from dictamesh.observability import setup_observability
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.resilience.events import BREAKER_TOPIC_SPEC, BreakerEventRelay
@@ -74,7 +75,6 @@ from dictamesh.resilience.supervisor import (
     TaskFactory,
     TaskSupervisor,
 )
-from dictamesh.notifications.runtime import NodeNotifications
 from dictamesh.saga.events import saga_topic_specs
 from dictamesh.saga.runtime import NodeSagas
 from dictamesh.tenancy import (
@@ -269,7 +269,7 @@ class MeshNode(AsyncResource):
             dead_lettered=self.metrics.dead_lettered,
             serializer=self.serializer,
         )
-        sagas = [d.name for d in self.sagas.engine.definitions] if self.sagas else []
+        sagas = list(self.sagas.engine.definitions) if self.sagas else []
         system = [breaker_topic, *(s.name for s in saga_topic_specs(sagas))]
         await notifications.start(self.topics, system)
         self.notifications = notifications

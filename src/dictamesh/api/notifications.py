@@ -40,7 +40,7 @@ Example::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pydantic
@@ -50,16 +50,15 @@ from dictamesh.core.context import current_principal, current_tenant
 from dictamesh.core.errors import AuthenticationError, NotFoundError, ValidationError
 from dictamesh.core.inputs import parse_json
 from dictamesh.core.notification_config import RecipientPreferences
-from dictamesh.gateway.notifications import (
+from dictamesh.notifications.inputs import (
     MAX_LIST_LIMIT,
     MAX_MARK_IDS,
+    as_utc,
     check_mark_ids,
     check_notification_id,
     parse_statuses,
-    search_outbox,
 )
 from dictamesh.notifications.service import NotificationService
-from dictamesh.notifications.store import NotificationNotFound, NotificationRecord
 
 if TYPE_CHECKING:
     from dictamesh.api.context import ApiContext
@@ -81,12 +80,6 @@ _MARK_BODY = {
         }
     },
 }
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def _caller() -> str:
@@ -146,7 +139,7 @@ def _inbox_routes(router: APIRouter, service: NotificationService) -> None:
         subject = _caller()
         tenant = current_tenant.get()
         items = await inbox.inbox(
-            subject, tenant=tenant, unread_only=unread, limit=limit, before=_utc(before)
+            subject, tenant=tenant, unread_only=unread, limit=limit, before=as_utc(before)
         )
         return {
             "items": [i.to_dict() for i in items],
@@ -212,12 +205,6 @@ def _inbox_routes(router: APIRouter, service: NotificationService) -> None:
 def _admin_routes(router: APIRouter, service: NotificationService) -> None:
     store = service.store
 
-    def own(record: NotificationRecord) -> NotificationRecord:
-        # the store reads by id only; on SQLite (no row-level security) keep to the tenant
-        if record.tenant_id != store.database.tenant(current_tenant.get()):
-            raise NotificationNotFound(f"notification {record.id!r} not found")
-        return record
-
     @router.get(ADMIN_NOTIFICATIONS_PATH, tags=["notifications", "admin"])
     async def list_notifications(
         status: Annotated[
@@ -234,15 +221,15 @@ def _admin_routes(router: APIRouter, service: NotificationService) -> None:
     ) -> Any:
         """The newest outbox messages of the tenant; page with ``before`` = ``next_before``."""
         statuses = parse_statuses(status) if status else None
-        records, next_before = await search_outbox(
-            store,
+        records = await store.search(
             tenant=current_tenant.get(),
             status=statuses,
             rule=rule or None,
             recipient=recipient or None,
             limit=limit,
-            before=_utc(before),
+            before=as_utc(before),
         )
+        next_before = records[-1].created_at if len(records) == limit else None
         return {
             "notifications": [r.to_dict() for r in records],
             "next_before": next_before.isoformat() if next_before is not None else None,
@@ -259,7 +246,7 @@ def _admin_routes(router: APIRouter, service: NotificationService) -> None:
         """One outbox message with every delivery attempt."""
         checked = check_notification_id(notification_id)
         tenant = current_tenant.get()
-        record = own(await store.get(checked, tenant=tenant))
+        record = await store.get(checked, tenant=tenant)
         attempts = await store.attempts(checked, tenant=tenant)
         return {**record.to_dict(), "attempts": [a.to_dict() for a in attempts]}
 
@@ -270,7 +257,6 @@ def _admin_routes(router: APIRouter, service: NotificationService) -> None:
         """Send a dead or failed message again, from its first channel; 409 otherwise."""
         checked = check_notification_id(notification_id)
         tenant = current_tenant.get()
-        own(await store.get(checked, tenant=tenant))
         record = await store.retry(checked, tenant=tenant)
         service.wake()
         return record.to_dict()

@@ -141,9 +141,12 @@ def serve(
 ) -> None:
     """Start a mesh node from a YAML config naming adapters and backends."""
     from dictamesh.core.settings import DictaMeshSettings
+    from dictamesh.notifications.runtime import NodeNotifications
 
     try:
         settings = DictaMeshSettings.from_yaml(config)
+        if settings.notifications.enabled:  # rules and templates fail now, not at 3 a.m.
+            NodeNotifications.check(settings)
     except DictaMeshError as exc:
         _fail(exc.message)
     if subgraph is not None:

@@ -139,17 +139,6 @@ def _when(iso: str | None) -> str:
     return "-" if iso is None else iso[:19].replace("T", " ")
 
 
-async def _own(store: Any, notification_id: str, tenant: str | None) -> Any:
-    """The message, if it is ``tenant``'s (the store reads by id only: on SQLite, without
-    row-level security, another tenant's would be found too)."""
-    from dictamesh.notifications.store import NotificationNotFound
-
-    record = await store.get(notification_id, tenant=tenant)
-    if record.tenant_id != store.database.tenant(tenant):
-        raise NotificationNotFound(f"notification {notification_id!r} not found")
-    return record
-
-
 @notify_app.command("list")
 def list_notifications(
     status: Annotated[
@@ -166,16 +155,14 @@ def list_notifications(
     url: UrlOpt = None,
 ) -> None:
     """The newest outbox messages, optionally of some statuses, a rule or a recipient."""
-    from dictamesh.gateway.notifications import parse_statuses
+    from dictamesh.notifications.inputs import parse_statuses
 
     wanted = _checked(parse_statuses, status) if status else None
 
     async def work(database: Any) -> list[dict[str, Any]]:
-        from dictamesh.gateway.notifications import search_outbox
         from dictamesh.notifications.store import NotificationStore
 
-        records, _ = await search_outbox(
-            NotificationStore(database),
+        records = await NotificationStore(database).search(
             tenant=tenant,
             status=wanted,
             rule=rule,
@@ -211,7 +198,7 @@ def show(
     url: UrlOpt = None,
 ) -> None:
     """One outbox message: its state and every delivery attempt."""
-    from dictamesh.gateway.notifications import check_notification_id
+    from dictamesh.notifications.inputs import check_notification_id
 
     checked = _checked(check_notification_id, notification_id)
 
@@ -219,7 +206,7 @@ def show(
         from dictamesh.notifications.store import NotificationStore
 
         store = NotificationStore(database)
-        record = await _own(store, checked, tenant)
+        record = await store.get(checked, tenant=tenant)
         attempts = await store.attempts(checked, tenant=tenant)
         return {**record.to_dict(), "attempts": [a.to_dict() for a in attempts]}
 
@@ -252,7 +239,7 @@ def retry(
     url: UrlOpt = None,
 ) -> None:
     """Send a dead or failed message again, from its first channel, with fresh attempts."""
-    from dictamesh.gateway.notifications import check_notification_id
+    from dictamesh.notifications.inputs import check_notification_id
 
     checked = _checked(check_notification_id, notification_id)
 
@@ -260,7 +247,6 @@ def retry(
         from dictamesh.notifications.store import NotificationStore
 
         store = NotificationStore(database)
-        await _own(store, checked, tenant)
         return dict((await store.retry(checked, tenant=tenant)).to_dict())
 
     record = _run(config, url, work)

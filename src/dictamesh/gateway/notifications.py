@@ -28,9 +28,8 @@ it looks back a minute behind the newest one seen, so a message stamped by a nod
 slightly late clock, or committed a little after a newer one, is still delivered (once).
 It ends when the client goes away.
 
-The checks of what callers name notifications by (:func:`check_notification_id`,
-:func:`parse_statuses`, :func:`check_mark_ids`, :func:`check_limit`) are shared with the
-REST routes and the command line.
+The checks of what callers name notifications by live in
+:mod:`dictamesh.notifications.inputs` (shared with the REST routes and the command line).
 
 Example::
 
@@ -41,9 +40,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import strawberry
@@ -56,132 +54,31 @@ from dictamesh.core.notification_config import Priority
 from dictamesh.gateway.context import gateway_context
 from dictamesh.gateway.errors import bad_user_input
 from dictamesh.notifications.inbox_store import InboxItem, InboxStore
+from dictamesh.notifications.inputs import (
+    MAX_LIST_LIMIT,
+    MAX_MARK_IDS,
+    as_utc,
+    check_limit,
+    check_mark_ids,
+)
 from dictamesh.notifications.service import NotificationService
-from dictamesh.notifications.store import NotificationRecord, NotificationStatus, NotificationStore
 
 __all__ = [
-    "MAX_LIST_LIMIT",
-    "MAX_MARK_IDS",
     "NOTIFICATION_TYPE_NAMES",
     "InboxNotification",
     "NotificationInbox",
     "NotificationPart",
     "NotificationPriority",
-    "check_limit",
-    "check_mark_ids",
-    "check_notification_id",
-    "parse_statuses",
-    "search_outbox",
     "watch_inbox",
 ]
 
 logger = logging.getLogger("dictamesh.gateway")
 
-#: the most messages one listing returns (REST ``limit``, GraphQL ``first``, CLI ``--limit``)
-MAX_LIST_LIMIT = 200
-#: the most ids one "mark read" call takes
-MAX_MARK_IDS = 500
 #: how far behind the newest message seen ``notificationAdded`` still looks for unseen ones
 LOOKBACK = timedelta(seconds=60)
 _PAGE = 50
 #: the most messages one poll reads (a burst beyond it is delivered by the next polls)
 _MAX_PER_POLL = 500
-#: the most pages :func:`search_outbox` reads for one answer
-_MAX_SEARCH_PAGES = 10
-
-
-# --- input checks (REST, GraphQL, CLI) ---------------------------------------------------
-
-
-def _shown(value: str) -> str:
-    return repr(value[:40] + ("…" if len(value) > 40 else ""))
-
-
-def check_notification_id(value: object, what: str = "notification id") -> str:
-    """``value`` as a canonical UUID string (notifications and inbox messages are keyed by
-    UUIDs), else a :class:`ValidationError` naming ``what``."""
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            pass
-    raise ValidationError(f"{what} {_shown(str(value))} is not a UUID", field=what)
-
-
-def check_limit(value: int, name: str = "limit", *, maximum: int = MAX_LIST_LIMIT) -> int:
-    """``value`` when within ``1..maximum``, else a :class:`ValidationError` naming ``name``."""
-    if not 1 <= value <= maximum:
-        raise ValidationError(f"{name} must be between 1 and {maximum}", field=name)
-    return value
-
-
-def parse_statuses(value: str) -> list[NotificationStatus]:
-    """Statuses by their values, comma-separated (``failed,dead``; case-insensitive)."""
-    statuses: list[NotificationStatus] = []
-    for part in value.split(","):
-        try:
-            status = NotificationStatus(part.strip().lower())
-        except ValueError:
-            known = ", ".join(s.value for s in NotificationStatus)
-            raise ValidationError(
-                f"unknown notification status {_shown(part.strip())}; one of {known}",
-                field="status",
-            ) from None
-        if status not in statuses:
-            statuses.append(status)
-    return statuses
-
-
-def check_mark_ids(ids: object) -> list[str]:
-    """A list of at most :data:`MAX_MARK_IDS` inbox message ids, each a UUID (canonical,
-    duplicates dropped), else a :class:`ValidationError` naming the bad one (``ids[3]``)."""
-    if not isinstance(ids, list):
-        raise ValidationError("ids must be a list of message ids", field="ids")
-    if len(ids) > MAX_MARK_IDS:
-        raise ValidationError(f"at most {MAX_MARK_IDS} ids at once", field="ids")
-    checked: list[str] = []
-    for index, value in enumerate(ids):
-        canonical = check_notification_id(value, f"ids[{index}]")
-        if canonical not in checked:
-            checked.append(canonical)
-    return checked
-
-
-async def search_outbox(
-    store: NotificationStore,
-    *,
-    tenant: str | None,
-    status: Sequence[NotificationStatus] | None = None,
-    rule: str | None = None,
-    recipient: str | None = None,
-    limit: int = 50,
-    before: datetime | None = None,
-) -> tuple[list[NotificationRecord], datetime | None]:
-    """The newest outbox messages of ``tenant`` (default: the current one) and where the
-    next page starts (``None``: the last page).
-
-    :meth:`NotificationStore.search` does not filter by tenant itself (PostgreSQL's
-    row-level security does; SQLite has none), so other tenants' rows are dropped here and
-    pages read on until ``limit`` rows of the tenant are found (at most a few pages)."""
-    chosen = store.database.tenant(tenant)
-    found: list[NotificationRecord] = []
-    for _ in range(_MAX_SEARCH_PAGES):
-        batch = await store.search(
-            tenant=chosen, status=status, rule=rule, recipient=recipient, limit=limit, before=before
-        )
-        found.extend(r for r in batch if r.tenant_id == chosen)
-        if len(found) >= limit:
-            return found[:limit], found[limit - 1].created_at
-        if len(batch) < limit:
-            return found, None
-        before = batch[-1].created_at
-    return found, before
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 # --- types -------------------------------------------------------------------------------
@@ -371,7 +268,7 @@ class NotificationPart:
                 tenant=tenant,
                 unread_only=bool(unread_only),
                 limit=first,
-                before=_utc(before),
+                before=as_utc(before),
             )
             unread = await inbox.unread_count(subject, tenant=tenant)
             return NotificationInbox(

@@ -12,9 +12,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["NotificationMetrics"]
+__all__ = ["OUTCOMES", "NotificationMetrics"]
+
+#: what one try can end in
+OUTCOMES = ("sent", "failed", "fallback", "dead")
 
 _DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -45,3 +50,11 @@ class NotificationMetrics:
             "Notifications waiting to be delivered (all tenants).",
             registry=registry,
         )
+
+    def prepare(self, channels: Iterable[str]) -> None:
+        """Export every channel's series from the start (at 0), so rates and alerts work
+        before the first message."""
+        for channel in channels:
+            for outcome in OUTCOMES:
+                self.sent.labels(channel, outcome)
+            self.delivery.labels(channel)

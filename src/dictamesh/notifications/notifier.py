@@ -25,6 +25,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +61,16 @@ def digest_template(templates: TemplateSet, rule: NotificationRule) -> str:
     """A rule's digest template: ``<template>_digest`` when there is one, else ``digest``."""
     own = f"{rule.template}_digest"
     return own if templates.has(own) else "digest"
+
+
+def _digest_id(tenant: str, digest_key: str) -> str:
+    """A digest's id: the same for every item of its window, on every node."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dictamesh-digest:{tenant}:{digest_key}"))
+
+
+def _suppressed(base: NewNotification, why: str) -> NewNotification:
+    """A row that records why nothing is sent (it is never queued)."""
+    return replace(base, status=NotificationStatus.SUPPRESSED, last_error=why)
 
 
 def _bucket(now: datetime, window: timedelta) -> tuple[int, datetime]:
@@ -147,53 +158,33 @@ class Notifier:
                 if self.directory.address(recipient, self.address_fields.get(c)) is not None
                 or (recipient.startswith("channel:") and self.address_fields.get(c) is None)
             ]
-            base = {
-                "tenant_id": view.tenant_id,
-                "rule": rule.name,
-                "dedupe_key": key_of(rule.name, view.event_id, recipient),
-                "recipient": recipient,
-                "priority": rule.priority,
-                "event_id": view.event_id,
-                "topic": view.topic,
-                "occurred_at": view.occurred_at,
-                "group_key": group_key,
-                "resolve": match.mesh_event == "breaker_closed",
-            }
+            base = NewNotification(
+                tenant_id=view.tenant_id,
+                kind="message",
+                rule=rule.name,
+                dedupe_key=key_of(rule.name, view.event_id, recipient),
+                recipient=recipient,
+                channels=list(rule.channels),
+                priority=rule.priority,
+                status=NotificationStatus.PENDING,
+                event_id=view.event_id,
+                topic=view.topic,
+                occurred_at=view.occurred_at,
+                group_key=group_key,
+                resolve=match.mesh_event == "breaker_closed",
+            )
             if not usable:
-                rows.append(
-                    NewNotification(
-                        kind="message",
-                        channels=list(rule.channels),
-                        status=NotificationStatus.SUPPRESSED,
-                        last_error="no address for any channel of the rule",
-                        **base,
-                    )
-                )
+                rows.append(_suppressed(base, "no address for any channel of the rule"))
                 continue
             prefs = self.directory.preferences(recipient, stored.get(recipient))
             decision = decide(rule.name, usable, rule.priority, prefs, now)
             if decision.suppressed is not None:
-                rows.append(
-                    NewNotification(
-                        kind="message",
-                        channels=usable,
-                        status=NotificationStatus.SUPPRESSED,
-                        last_error=decision.suppressed,
-                        **base,
-                    )
-                )
+                rows.append(_suppressed(replace(base, channels=usable), decision.suppressed))
                 continue
             context = await self._masked_context(view, recipient)
+            base = replace(base, channels=decision.channels)
             if context is None:
-                rows.append(
-                    NewNotification(
-                        kind="message",
-                        channels=decision.channels,
-                        status=NotificationStatus.SUPPRESSED,
-                        last_error="the policy denies the recipient this entity",
-                        **base,
-                    )
-                )
+                rows.append(_suppressed(base, "the policy denies the recipient this entity"))
                 continue
             user = self.directory.user(recipient)
             locale = (user.locale if user else None) or self.settings.default_locale
@@ -210,14 +201,12 @@ class Notifier:
                 index, _ = _bucket(now, rule.dedupe)
                 window_key = key_of("window", rule.name, recipient, group_key, index)
             if rule.digest is not None:
-                rows.extend(self._digest_rows(rule, base, context, decision.channels, locale, now))
+                rows.extend(self._digest_rows(rule, base, context["event"], locale, now))
                 continue
             rendered = self._render(rule.template, locale, context)
             rows.append(
-                NewNotification(
-                    kind="message",
-                    channels=decision.channels,
-                    status=NotificationStatus.PENDING,
+                replace(
+                    base,
                     subject=rendered.subject,
                     text=rendered.text,
                     html=rendered.html,
@@ -225,7 +214,6 @@ class Notifier:
                     event=context["event"],
                     window_key=window_key,
                     due_at=decision.due_at,
-                    **base,
                 )
             )
         return rows
@@ -233,41 +221,39 @@ class Notifier:
     def _digest_rows(
         self,
         rule: NotificationRule,
-        base: dict[str, Any],
-        context: dict[str, Any],
-        channels: list[str],
+        base: NewNotification,
+        event: dict[str, Any],
         locale: str,
         now: datetime,
     ) -> list[NewNotification]:
         assert rule.digest is not None
         index, end = _bucket(now, rule.digest)
-        digest_key = key_of("digest", rule.name, base["recipient"], index)
-        item = NewNotification(
+        digest_key = key_of("digest", rule.name, base.recipient, index)
+        item = replace(
+            base,
+            id=str(uuid.uuid4()),
             kind="item",
-            channels=channels,
             status=NotificationStatus.COLLECTING,
-            event=context["event"],
+            event=event,
             digest_key=digest_key,
             locale=locale,
-            **{**base, "group_key": None, "resolve": False},
+            group_key=None,
+            resolve=False,
         )
-        digest = NewNotification(
+        digest = replace(
+            base,
             id=str(
-                uuid.uuid5(uuid.NAMESPACE_URL, f"dictamesh-digest:{base['tenant_id']}:{digest_key}")
+                uuid.uuid5(uuid.NAMESPACE_URL, f"dictamesh-digest:{base.tenant_id}:{digest_key}")
             ),
             kind="digest",
-            channels=channels,
             status=NotificationStatus.COLLECTING,
+            dedupe_key=digest_key,
             locale=locale,
             due_at=end + DIGEST_GRACE,
-            **{
-                **base,
-                "dedupe_key": digest_key,
-                "event_id": None,
-                "occurred_at": None,
-                "group_key": f"digest:{rule.name}",
-                "resolve": False,
-            },
+            event_id=None,
+            occurred_at=None,
+            group_key=f"digest:{rule.name}",
+            resolve=False,
         )
         # the item first: the digest row is created once, by the window's first item
         return [item, digest]

@@ -58,6 +58,16 @@ __all__ = ["NOTIFY_GROUP", "NodeNotifications"]
 log = logging.getLogger("dictamesh.notifications")
 
 NOTIFY_GROUP = "dictamesh-notifications"
+
+
+class _ConfigCheckInbox:
+    """The in-app channel's inbox while only its configuration is checked (never written)."""
+
+    async def add_to_inbox(self, message: object) -> str:
+        raise RuntimeError("a channel built to check its configuration sends nothing")
+
+
+_NO_INBOX = _ConfigCheckInbox()
 _FLUSH_ON_CLOSE_SECONDS = 2.0
 
 
@@ -76,6 +86,20 @@ class NodeNotifications:
     serializer: Serializer = field(default_factory=JsonEventSerializer)
     #: the topics the rules listen on (set by :meth:`start`)
     topics: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def check(settings: DictaMeshSettings) -> None:
+        """Everything :meth:`build` checks without a database or a bus: templates compile,
+        predicates parse, every channel builds. Raises
+        :class:`~dictamesh.notifications.errors.NotificationConfigError` (or the channel's
+        :class:`~dictamesh.core.errors.ConfigurationError`) naming the YAML line."""
+        config = settings.notifications
+        templates = TemplateSet.build(config, source_file=settings.source_file)
+        RuleSet.compile(config.rules, templates.compile_predicate)
+        for name, channel_config in config.channels.items():
+            # in_app is given its inbox by build(); here only its config is checked
+            channel = build_channel(name, channel_config, inbox=_NO_INBOX)
+            del channel
 
     @classmethod
     def build(
@@ -102,6 +126,8 @@ class NodeNotifications:
         }
         directory = Directory(config.recipients)
         observed = NotificationMetrics(metrics) if metrics is not None else None
+        if observed is not None:
+            observed.prepare(channels)
         notifier = Notifier(
             config,
             store=store,

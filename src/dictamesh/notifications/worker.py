@@ -25,6 +25,7 @@ receiver that remembers ids drops the repeat.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -174,16 +175,14 @@ class DeliveryWorker:
 
     async def _idle(self) -> None:
         # cleared after waking, not before: a wake-up that came meanwhile is not lost
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
-        except TimeoutError:
-            pass
         self._wake.clear()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until the messages being sent now are done (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
-        while self._in_flight and time.monotonic() < deadline:
+        while self._in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - a poll
             await asyncio.sleep(0.01)
 
     # --- one message ----------------------------------------------------------------------

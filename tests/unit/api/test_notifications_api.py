@@ -258,7 +258,7 @@ async def test_outbox_routes_are_for_admins_only(
         response = await http.request(method, path, headers=ALICE)
         assert response.status_code == 403, (method, path)
         assert error_of(response)["code"] == "FORBIDDEN"
-    assert (await service.store.get(dead)).status.value == "dead"
+    assert (await service.store.get(dead, tenant="acme")).status.value == "dead"
 
 
 async def test_listing_and_reading_outbox_messages(
@@ -353,7 +353,7 @@ async def test_an_admin_sees_only_their_tenants_messages(
     for method, path in (("GET", f"{ADMIN_PATH}/{acme}"), ("POST", f"{ADMIN_PATH}/{acme}/retry")):
         response = await http.request(method, path, headers=GLOBEX_ADMIN)
         assert response.status_code == 404, path
-    assert (await service.store.get(acme)).status.value == "dead"
+    assert (await service.store.get(acme, tenant="acme")).status.value == "dead"
     assert wakes.count == 0
     assert (await http.get(f"{ADMIN_PATH}/{globex}", headers=GLOBEX_ADMIN)).status_code == 200
 

@@ -32,9 +32,9 @@ async def seeded(catalog_url: str) -> dict[str, str]:
         }
 
 
-async def status_of(catalog_url: str, notification_id: str) -> str:
+async def status_of(catalog_url: str, notification_id: str, tenant: str = "default") -> str:
     async with notification_service(catalog_url) as service:
-        return (await service.store.get(notification_id)).status.value
+        return (await service.store.get(notification_id, tenant=tenant)).status.value
 
 
 def notify(*args: str) -> tuple[int, str]:
@@ -97,7 +97,7 @@ def test_retry(sqlite_catalog_url: str) -> None:
     code, out = notify("retry", ids["acme"], *url)  # another tenant's: not found here
     assert code == 1, out
     assert "not found" in out
-    assert asyncio.run(status_of(sqlite_catalog_url, ids["acme"])) == "dead"
+    assert asyncio.run(status_of(sqlite_catalog_url, ids["acme"], "acme")) == "dead"
     code, out = notify("retry", ids["acme"], "--tenant", "acme", *url)
     assert code == 0, out
 

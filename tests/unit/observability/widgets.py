@@ -125,10 +125,13 @@ def node_settings(state: Path, catalog_url: str, **extra: Any) -> DictaMeshSetti
 async def widget_node(
     state: Path, catalog_url: str, source: WidgetSource
 ) -> AsyncIterator[MeshNode]:
-    """An embedded node (SQLite bus under ``state``, catalog at ``catalog_url``) over ``source``."""
+    """An embedded node (SQLite bus under ``state``, catalog at ``catalog_url``) over ``source``,
+    with an in-app notification channel (its per-channel series are exported from the start)."""
     adapter = widgets_adapter(source)
+    inbox = {"channels": {"inbox": {"kind": "in_app"}}}
     try:
-        async with MeshNode(node_settings(state, catalog_url), adapters=[adapter]) as node:
+        settings = node_settings(state, catalog_url, notifications=inbox)
+        async with MeshNode(settings, adapters=[adapter]) as node:
             yield node
     finally:
         await adapter.client.aclose()
