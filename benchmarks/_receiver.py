@@ -55,6 +55,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 async def main() -> None:
     sock = socket.socket()
+    # accepted sockets inherit it: the answer's head and body are two writes, and Nagle would
+    # hold the body back until the client's delayed ACK (~40 ms a request)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

@@ -189,6 +189,8 @@ class ChannelConfig(_Model):
     #: sends per second to this channel (a token bucket), ``burst`` at once
     rate_per_second: float = Field(default=10.0, gt=0)
     burst: int = Field(default=20, ge=1)
+    #: sends to this channel in flight at once, per node (the rest of a claimed batch waits)
+    max_in_flight: int = Field(default=8, ge=1, le=1000)
     #: extra settings a third-party channel plugin reads
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -150,6 +150,7 @@ class NodeNotifications:
             metrics=observed,
             send_timeout={n: c.timeout_seconds for n, c in config.channels.items()},
             rates={n: (c.rate_per_second, c.burst) for n, c in config.channels.items()},
+            max_in_flight={n: c.max_in_flight for n, c in config.channels.items()},
         )
         relay = EventRelay(bus, what="notification monitors")
         return cls(

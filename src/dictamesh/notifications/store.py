@@ -26,13 +26,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.tables import insert_for
 from dictamesh.core.errors import DictaMeshError, NotFoundError
+from dictamesh.core.group_commit import GroupCommit
 from dictamesh.core.notification_config import Priority
 from dictamesh.notifications.message import OutgoingMessage
 from dictamesh.notifications.tables import ATTEMPTS, NOTIFICATIONS, QUEUE
@@ -202,6 +203,9 @@ class Claimed:
     id: str
     tenant_id: str
     channel: str
+    #: (attempts, channel failures, channel index) as claimed, when known: the lease keeps
+    #: them current, so finishing need not read them again
+    counters: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +289,128 @@ def _record(row: RowMapping) -> NotificationRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    claimed: Claimed
+    owner: str
+    attempt: Attempt
+    channel_index: int | None
+    next_channel: str | None
+
+
+def _finished_changes(
+    item: _Finish, attempts: int, failures: int, index: int, now: datetime
+) -> dict[str, Any]:
+    """The bind values of :data:`_FINISH` for one result (every column, so one statement
+    serves every outcome)."""
+    attempt = item.attempt
+    values: dict[str, Any] = {
+        "b_id": item.claimed.id,
+        "b_attempts": attempts,
+        "b_updated_at": now,
+        "b_channel_index": index if item.channel_index is None else item.channel_index,
+        "b_channel_failures": failures,
+        "b_sent_at": None,
+        "b_provider_message_id": None,
+        "b_next_attempt_at": None,
+        "b_last_error": attempt.error,
+    }
+    if attempt.outcome == "sent":
+        values.update(
+            b_status=NotificationStatus.SENT.value,
+            b_sent_at=now,
+            b_provider_message_id=attempt.provider_message_id,
+            b_last_error=None,
+        )
+    elif attempt.outcome == "dead":
+        values.update(b_status=NotificationStatus.DEAD.value)
+    else:
+        values.update(
+            b_status=NotificationStatus.FAILED.value,
+            b_next_attempt_at=attempt.next_attempt_at,
+            b_channel_failures=0 if attempt.outcome == "fallback" else failures + 1,
+        )
+    return values
+
+
+_FINISH = (
+    update(NOTIFICATIONS)
+    .where(NOTIFICATIONS.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        updated_at=bindparam("b_updated_at"),
+        channel_index=bindparam("b_channel_index"),
+        channel_failures=bindparam("b_channel_failures"),
+        sent_at=bindparam("b_sent_at"),
+        provider_message_id=bindparam("b_provider_message_id"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        last_error=bindparam("b_last_error"),
+    )
+)
+_RESCHEDULE = (
+    update(QUEUE)
+    .where(QUEUE.c.notification_id == bindparam("b_id"))
+    .values(
+        due_at=bindparam("b_due"),
+        channel=bindparam("b_channel"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def _attempt_row(item: _Finish, number: int, now: datetime) -> dict[str, Any]:
+    attempt = item.attempt
+    return {
+        "tenant_id": item.claimed.tenant_id,
+        "notification_id": item.claimed.id,
+        "attempt": number,
+        "channel": attempt.channel,
+        "outcome": attempt.outcome,
+        "error": attempt.error,
+        "status_code": attempt.status_code,
+        "provider_message_id": attempt.provider_message_id,
+        "node": attempt.node,
+        "duration_ms": round(attempt.duration_ms, 3),
+        "at": now,
+    }
+
+
+def _row(item: NewNotification, now: datetime) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "tenant_id": item.tenant_id,
+        "kind": item.kind,
+        "rule": item.rule,
+        "dedupe_key": item.dedupe_key,
+        "window_key": item.window_key,
+        "digest_key": item.digest_key,
+        "recipient": item.recipient,
+        "channels": item.channels,
+        "channel_index": 0,
+        "priority": item.priority.value,
+        "status": item.status.value,
+        "locale": item.locale,
+        "subject": item.subject,
+        "body_text": item.text,
+        "body_html": item.html,
+        "event": item.event,
+        "event_id": item.event_id,
+        "topic": item.topic,
+        "group_key": item.group_key,
+        "resolve": item.resolve,
+        "count": 1,
+        "attempts": 0,
+        "channel_failures": 0,
+        "next_attempt_at": item.due_at or now,
+        "last_error": item.last_error,
+        "occurred_at": item.occurred_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 #: statuses whose messages wait in the queue
 _QUEUED = (
     NotificationStatus.PENDING,
@@ -296,85 +422,57 @@ _QUEUED = (
 class NotificationStore:
     def __init__(self, database: CatalogDatabase) -> None:
         self.database = database
+        self._finishes = GroupCommit(self._commit_finishes)
+
+    async def aclose(self) -> None:
+        """Let the results being committed finish (before the database closes)."""
+        await self._finishes.aclose()
 
     # --- enqueueing -----------------------------------------------------------------------
 
     async def enqueue(self, items: Sequence[NewNotification]) -> list[str]:
-        """Insert ``items`` (each tenant's in one transaction); returns the ids inserted.
-        An item whose ``dedupe_key`` or ``window_key`` is already taken is skipped; a
-        digest item's digest is created with it, once, due when its window closes."""
-        by_tenant: dict[str, list[NewNotification]] = {}
-        for item in items:
-            by_tenant.setdefault(item.tenant_id, []).append(item)
+        """Insert ``items`` (each tenant's in one transaction, in one statement); returns
+        the ids inserted. An item whose ``dedupe_key`` or ``window_key`` is already taken is
+        skipped; a digest is created once, by the first item of its window, due when the
+        window closes."""
+        by_tenant: dict[str, dict[str, NewNotification]] = {}
+        for item in items:  # a digest comes with each of its items: once is enough
+            by_tenant.setdefault(item.tenant_id, {}).setdefault(item.id, item)
         created: list[str] = []
+        now = self.database.now()
         for tenant, batch in by_tenant.items():
             async with self.database.write(tenant) as conn:
-                for item in batch:
-                    if await self._insert(conn, item):
-                        created.append(item.id)
+                dialect = conn.dialect.name
+                rows = [_row(item, now) for item in batch.values()]
+                inserted = {
+                    r[0]
+                    for r in (
+                        await conn.execute(
+                            insert_for(dialect, NOTIFICATIONS)
+                            .on_conflict_do_nothing()
+                            .returning(NOTIFICATIONS.c.id),
+                            rows,
+                        )
+                    ).all()
+                }
+                queued = [
+                    {
+                        "notification_id": item.id,
+                        "tenant_id": item.tenant_id,
+                        "channel": item.channels[0],
+                        "due_at": item.due_at or now,
+                    }
+                    for item in batch.values()
+                    if item.id in inserted and item.status in _QUEUED and item.kind != "item"
+                ]
+                if queued:
+                    await conn.execute(insert_for(dialect, QUEUE).on_conflict_do_nothing(), queued)
+            created.extend(i for i in batch if i in inserted)
         return created
-
-    async def _insert(self, conn: AsyncConnection, item: NewNotification) -> bool:
-        now = self.database.now()
-        values = {
-            "id": item.id,
-            "tenant_id": item.tenant_id,
-            "kind": item.kind,
-            "rule": item.rule,
-            "dedupe_key": item.dedupe_key,
-            "window_key": item.window_key,
-            "digest_key": item.digest_key,
-            "recipient": item.recipient,
-            "channels": item.channels,
-            "channel_index": 0,
-            "priority": item.priority.value,
-            "status": item.status.value,
-            "locale": item.locale,
-            "subject": item.subject,
-            "body_text": item.text,
-            "body_html": item.html,
-            "event": item.event,
-            "event_id": item.event_id,
-            "topic": item.topic,
-            "group_key": item.group_key,
-            "resolve": item.resolve,
-            "count": 1,
-            "attempts": 0,
-            "channel_failures": 0,
-            "next_attempt_at": item.due_at or now,
-            "last_error": item.last_error,
-            "occurred_at": item.occurred_at,
-            "created_at": now,
-            "updated_at": now,
-        }
-        statement = (
-            insert_for(conn.dialect.name, NOTIFICATIONS)
-            .values(values)
-            .on_conflict_do_nothing()
-            .returning(NOTIFICATIONS.c.id)
-        )
-        if (await conn.execute(statement)).first() is None:
-            return False
-        if item.status in _QUEUED and item.kind != "item":
-            await conn.execute(
-                insert_for(conn.dialect.name, QUEUE)
-                .values(
-                    notification_id=item.id,
-                    tenant_id=item.tenant_id,
-                    channel=item.channels[0],
-                    due_at=item.due_at or now,
-                )
-                .on_conflict_do_nothing()
-            )
-        return True
 
     # --- claiming and finishing -----------------------------------------------------------
 
-    async def claim(self, owner: str, *, lease_seconds: float, limit: int) -> list[Claimed]:
-        """Lease up to ``limit`` due messages nobody holds (or whose lease expired); nodes
-        claiming at once never get the same message."""
-        if limit <= 0:
-            return []
+    def _claim_statement(self, owner: str, lease_seconds: float, limit: int) -> Any:
         now = self.database.now()
         due = (
             select(QUEUE.c.notification_id)
@@ -387,15 +485,54 @@ class NotificationStore:
         )
         if self.database.dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        statement = (
+        return (
             update(QUEUE)
             .where(QUEUE.c.notification_id.in_(due.scalar_subquery()))
             .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
             .returning(QUEUE.c.notification_id, QUEUE.c.tenant_id, QUEUE.c.channel)
         )
+
+    async def claim(self, owner: str, *, lease_seconds: float, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due messages nobody holds (or whose lease expired); nodes
+        claiming at once never get the same message."""
+        if limit <= 0:
+            return []
         async with self.database.write() as conn:
-            rows = (await conn.execute(statement)).all()
+            rows = (await conn.execute(self._claim_statement(owner, lease_seconds, limit))).all()
         return [Claimed(*r) for r in rows]
+
+    async def claim_records(
+        self, owner: str, *, lease_seconds: float, limit: int
+    ) -> list[NotificationRecord]:
+        """:meth:`claim`, then :meth:`start` for each in the same transaction: the claimed
+        messages, ``sending`` (a digest still ``collecting`` stays so: it is closed first)."""
+        if limit <= 0:
+            return []
+        records: list[NotificationRecord] = []
+        async with self.database.write() as conn:
+            claimed = (await conn.execute(self._claim_statement(owner, lease_seconds, limit))).all()
+            by_tenant: dict[str, list[str]] = {}
+            for notification_id, tenant, _ in claimed:
+                by_tenant.setdefault(tenant, []).append(notification_id)
+            for tenant, ids in by_tenant.items():
+                await self.database.set_tenant(conn, tenant)
+                # one statement: mark sending (a collecting digest stays so) and read back
+                collecting = NotificationStatus.COLLECTING.value
+                marked = (
+                    update(NOTIFICATIONS)
+                    .where(NOTIFICATIONS.c.id.in_(ids))
+                    .values(
+                        status=case(
+                            (NOTIFICATIONS.c.status == collecting, collecting),
+                            else_=NotificationStatus.SENDING.value,
+                        ),
+                        updated_at=self.database.now(),
+                    )
+                    .returning(*NOTIFICATIONS.c)
+                )
+                rows = (await conn.execute(marked)).mappings().all()
+                records.extend(_record(r) for r in rows)
+        return records
 
     async def next_due(self) -> datetime | None:
         """When the earliest queued message is due (the worker sleeps until then)."""
@@ -479,75 +616,78 @@ class NotificationStore:
         next_channel: str | None = None,
     ) -> None:
         """Write one try's result: the attempt row, the message's new state, and the queue
-        (deleted when sent or dead, rescheduled and unleased otherwise) — fenced."""
+        (deleted when sent or dead, rescheduled and unleased otherwise) — fenced
+        (:class:`LeaseLost`). Results of concurrent sends share one transaction (group
+        commit): one commit per message bounded the worker on SQLite."""
+        await self._finishes.submit(_Finish(claimed, owner, attempt, channel_index, next_channel))
+
+    async def _commit_finishes(self, items: list[_Finish]) -> list[BaseException | None]:
         now = self.database.now()
-        async with self.database.write(claimed.tenant_id) as conn:
-            await self._fence(conn, claimed.id, owner)
-            row = (
-                await conn.execute(
-                    select(NOTIFICATIONS.c.attempts, NOTIFICATIONS.c.channel_failures).where(
-                        NOTIFICATIONS.c.id == claimed.id
+        outcomes: list[BaseException | None] = [None] * len(items)
+        by_tenant: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            by_tenant.setdefault(item.claimed.tenant_id, []).append(index)
+        async with self.database.write() as conn:
+            held = {
+                (r[0], r[1])
+                for r in (
+                    await conn.execute(
+                        select(QUEUE.c.notification_id, QUEUE.c.lease_owner).where(
+                            QUEUE.c.notification_id.in_([i.claimed.id for i in items])
+                        )
                     )
-                )
-            ).first()
-            attempts = (row[0] if row else 0) + 1
-            changes: dict[str, Any] = {"attempts": attempts, "updated_at": now}
-            if attempt.outcome == "sent":
-                changes.update(
-                    status=NotificationStatus.SENT.value,
-                    sent_at=now,
-                    provider_message_id=attempt.provider_message_id,
-                    next_attempt_at=None,
-                    last_error=None,
-                )
-            elif attempt.outcome == "dead":
-                changes.update(
-                    status=NotificationStatus.DEAD.value,
-                    last_error=attempt.error,
-                    next_attempt_at=None,
-                )
-            else:
-                changes.update(
-                    status=NotificationStatus.FAILED.value,
-                    last_error=attempt.error,
-                    next_attempt_at=attempt.next_attempt_at,
-                    channel_failures=0
-                    if attempt.outcome == "fallback"
-                    else (row[1] if row else 0) + 1,
-                )
-            if channel_index is not None:
-                changes["channel_index"] = channel_index
-            await conn.execute(
-                update(NOTIFICATIONS).where(NOTIFICATIONS.c.id == claimed.id).values(changes)
-            )
-            await conn.execute(
-                insert_for(conn.dialect.name, ATTEMPTS).values(
-                    tenant_id=claimed.tenant_id,
-                    notification_id=claimed.id,
-                    attempt=attempts,
-                    channel=attempt.channel,
-                    outcome=attempt.outcome,
-                    error=attempt.error,
-                    status_code=attempt.status_code,
-                    provider_message_id=attempt.provider_message_id,
-                    node=attempt.node,
-                    duration_ms=round(attempt.duration_ms, 3),
-                    at=now,
-                )
-            )
-            if attempt.outcome in ("sent", "dead"):
-                await conn.execute(delete(QUEUE).where(QUEUE.c.notification_id == claimed.id))
-            else:
-                await conn.execute(
-                    update(QUEUE)
-                    .where(QUEUE.c.notification_id == claimed.id)
-                    .values(
-                        due_at=attempt.next_attempt_at or now,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                        channel=next_channel or attempt.channel,
+                ).all()
+            }
+            finished: list[str] = []
+            for tenant, indexes in by_tenant.items():
+                await self.database.set_tenant(conn, tenant)
+                mine = [i for i in indexes if (items[i].claimed.id, items[i].owner) in held]
+                for i in indexes:
+                    if i not in mine:
+                        outcomes[i] = LeaseLost(
+                            f"notification {items[i].claimed.id} is no longer held by"
+                            f" {items[i].owner}"
+                        )
+                unknown = [items[i].claimed.id for i in mine if items[i].claimed.counters is None]
+                counters: dict[str, tuple[int, int, int]] = {}
+                if unknown:  # claimed without them (claim(), not claim_records())
+                    read = select(
+                        NOTIFICATIONS.c.id,
+                        NOTIFICATIONS.c.attempts,
+                        NOTIFICATIONS.c.channel_failures,
+                        NOTIFICATIONS.c.channel_index,
+                    ).where(NOTIFICATIONS.c.id.in_(unknown))
+                    counters = {r[0]: (r[1], r[2], r[3]) for r in (await conn.execute(read)).all()}
+                changes: list[dict[str, Any]] = []
+                attempt_rows: list[dict[str, Any]] = []
+                retried: list[dict[str, Any]] = []
+                for i in mine:
+                    item = items[i]
+                    attempts, failures, index = item.claimed.counters or counters.get(
+                        item.claimed.id, (0, 0, 0)
                     )
-                )
+                    changes.append(_finished_changes(item, attempts + 1, failures, index, now))
+                    attempt_rows.append(_attempt_row(item, attempts + 1, now))
+                    if item.attempt.outcome in ("sent", "dead"):
+                        finished.append(item.claimed.id)
+                    else:
+                        retried.append(
+                            {
+                                "b_id": item.claimed.id,
+                                "b_due": item.attempt.next_attempt_at or now,
+                                "b_channel": item.next_channel or item.attempt.channel,
+                            }
+                        )
+                # one statement each for the whole batch (executemany)
+                if changes:
+                    await conn.execute(_FINISH, changes)
+                if retried:
+                    await conn.execute(_RESCHEDULE, retried)
+                if attempt_rows:  # this tenant's (row-level security checks each row)
+                    await conn.execute(insert_for(conn.dialect.name, ATTEMPTS), attempt_rows)
+            if finished:
+                await conn.execute(delete(QUEUE).where(QUEUE.c.notification_id.in_(finished)))
+        return outcomes
 
     async def postpone(self, claimed: Claimed, owner: str, until: datetime) -> None:
         """Hand a claimed message back unsent, due at ``until`` (rate limit, quiet hours):
@@ -600,7 +740,12 @@ class NotificationStore:
                         NOTIFICATIONS.c.kind == "item",
                         NOTIFICATIONS.c.status == NotificationStatus.COLLECTING.value,
                     )
-                    .order_by(NOTIFICATIONS.c.created_at, NOTIFICATIONS.c.id)
+                    # in the order the events happened (a batch's rows share created_at)
+                    .order_by(
+                        NOTIFICATIONS.c.occurred_at,
+                        NOTIFICATIONS.c.created_at,
+                        NOTIFICATIONS.c.id,
+                    )
                 )
             ).all()
             if not items:

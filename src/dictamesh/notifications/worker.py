@@ -110,6 +110,7 @@ class DeliveryWorker:
         metrics: NotificationMetrics | None = None,
         send_timeout: Mapping[str, float] | None = None,
         rates: Mapping[str, tuple[float, int]] | None = None,
+        max_in_flight: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -125,6 +126,7 @@ class DeliveryWorker:
         self._buckets = {
             name: TokenBucket(rate, burst) for name, (rate, burst) in (rates or {}).items()
         }
+        self._slots = {name: asyncio.Semaphore(n) for name, n in (max_in_flight or {}).items()}
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self.sent = 0
@@ -143,9 +145,13 @@ class DeliveryWorker:
         await self.store.release_previous(self.node, self.owner)
         try:
             while True:
+                # claim again once half the batch is done: fewer, larger claims (and result
+                # commits) than one per finished message
                 room = self.settings.batch_size - len(self._in_flight)
+                if room < self.settings.batch_size // 2:
+                    room = 0
                 claimed = (
-                    await self.store.claim(
+                    await self.store.claim_records(
                         self.owner, lease_seconds=self.settings.lease_seconds, limit=room
                     )
                     if room > 0
@@ -170,7 +176,7 @@ class DeliveryWorker:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        if len(self._in_flight) < self.settings.batch_size:
+        if len(self._in_flight) <= self.settings.batch_size // 2:
             self._wake.set()
 
     async def _idle(self) -> None:
@@ -187,7 +193,7 @@ class DeliveryWorker:
 
     # --- one message ----------------------------------------------------------------------
 
-    async def _deliver_safely(self, claimed: Claimed) -> None:
+    async def _deliver_safely(self, claimed: NotificationRecord) -> None:
         try:
             await self.deliver(claimed)
         except LeaseLost:
@@ -197,8 +203,25 @@ class DeliveryWorker:
         except Exception:  # the database failed: the lease expires and it is tried again
             log.warning("delivering notification %s failed", claimed.id, exc_info=True)
 
-    async def deliver(self, claimed: Claimed) -> None:
-        record = await self._open(claimed)
+    async def deliver(self, claimed_record: NotificationRecord) -> None:
+        """Send one claimed message (``claim_records`` marked it ``sending``) and record
+        the result."""
+        claimed = Claimed(
+            claimed_record.id,
+            claimed_record.tenant_id,
+            claimed_record.channel,
+            (
+                claimed_record.attempts,
+                claimed_record.channel_failures,
+                claimed_record.channel_index,
+            ),
+        )
+        record: NotificationRecord | None = claimed_record
+        if (
+            claimed_record.kind == "digest"
+            and claimed_record.status is NotificationStatus.COLLECTING
+        ):
+            record = await self._close_digest(claimed, claimed_record.rule)
         if record is None:
             return
         name = record.channel
@@ -225,9 +248,12 @@ class DeliveryWorker:
                     f"{record.recipient} has no {channel.address_field} address", permanent=True
                 )
             message = record.message(address=address if channel.address_field else None)
-            result = await asyncio.wait_for(
-                channel.send(message), timeout=self._timeouts.get(name, 30.0) * 1.5
-            )
+            slot = self._slots.get(name) or contextlib.nullcontext()
+            async with slot:
+                started = time.perf_counter()  # the try, not the wait for a slot
+                # asyncio.timeout, not wait_for: no extra task per send
+                async with asyncio.timeout(self._timeouts.get(name, 30.0) * 1.5):
+                    result = await channel.send(message)
         except Exception as exc:
             await self._failed(claimed, record, exc, time.perf_counter() - started)
             return
@@ -250,12 +276,9 @@ class DeliveryWorker:
             lag = (datetime.now(since.tzinfo) - since).total_seconds()
             self.metrics.delivery.labels(name).observe(max(lag, 0.0))
 
-    async def _open(self, claimed: Claimed) -> NotificationRecord | None:
-        """The claimed message, marked ``sending``; a due digest is rendered first."""
-        record = await self.store.get(claimed.id, tenant=claimed.tenant_id)
-        if record.kind != "digest" or record.status is not NotificationStatus.COLLECTING:
-            return await self.store.start(claimed, self.owner)
-        rule = self.rules.get(record.rule)
+    async def _close_digest(self, claimed: Claimed, rule_name: str) -> NotificationRecord | None:
+        """Render a digest whose window closed from its items (``None``: it had none)."""
+        rule = self.rules.get(rule_name)
 
         def render(
             digest: NotificationRecord, items: list[dict[str, object]]

@@ -17,9 +17,7 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -51,6 +49,7 @@ from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.models import UTCDateTime
 from dictamesh.catalog.tables import insert_for
 from dictamesh.core.errors import DictaMeshError, NotFoundError
+from dictamesh.core.group_commit import GroupCommit
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -339,53 +338,6 @@ class ClaimedSaga:
     saga_type: str
 
 
-#: how long closing waits for a group commit in flight
-LANE_CLOSE_SECONDS = 10.0
-
-
-class _Lane:
-    """Group commit: what is submitted while a commit runs goes into the next one, and
-    each submitter returns when the commit holding its item is done (``commit`` gives one
-    outcome per item: ``None`` or the exception that item's submitter gets)."""
-
-    def __init__(
-        self, commit: Callable[[list[Any]], Awaitable[list[BaseException | None]]]
-    ) -> None:
-        self._commit = commit
-        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
-        self._running: asyncio.Task[None] | None = None
-
-    async def submit(self, item: Any) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, done))
-        if self._running is None or self._running.done():
-            # a context of its own: not the first submitter's tenant, principal or span
-            self._running = asyncio.create_task(self._drain(), context=contextvars.Context())
-        await asyncio.shield(done)  # a cancelled submitter leaves the commit to finish
-
-    async def aclose(self) -> None:
-        """Wait for the commit in flight (its submitters may have been cancelled: the
-        shield above keeps it going), so no transaction outlives the database; bounded,
-        so an unreachable database cannot hold a shutdown."""
-        if self._running is not None and not self._running.done():
-            await asyncio.wait([self._running], timeout=LANE_CLOSE_SECONDS)
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                outcomes = await self._commit([item for item, _ in batch])
-            except BaseException as exc:  # the transaction failed: every item with it
-                outcomes = [exc] * len(batch)
-            for (_, done), outcome in zip(batch, outcomes, strict=True):
-                if done.done():
-                    continue
-                if outcome is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(outcome)
-
-
 @dataclass
 class SagaStore:
     """Saga rows over the catalog's database (``CatalogDatabase``)."""
@@ -393,12 +345,12 @@ class SagaStore:
     database: CatalogDatabase
     #: the step log keeps at most this many rows per listing request
     max_steps: int = 1000
-    _progress: _Lane = field(init=False, repr=False)
-    _creations: _Lane = field(init=False, repr=False)
+    _progress: GroupCommit = field(init=False, repr=False)
+    _creations: GroupCommit = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._progress = _Lane(self._commit_progress)
-        self._creations = _Lane(self._commit_creations)
+        self._progress = GroupCommit(self._commit_progress)
+        self._creations = GroupCommit(self._commit_creations)
 
     async def create(
         self,

@@ -147,6 +147,7 @@ async def test_digest_collects_items_then_renders_once(database: CatalogDatabase
                 status=NotificationStatus.COLLECTING,
                 digest_key="dg",
                 event={"n": i},
+                occurred_at=due - timedelta(seconds=10 - i),
             )
         )
         rows.append(

@@ -104,7 +104,7 @@ async def test_a_reused_key_fails_only_its_own_creation(store: SagaStore) -> Non
 async def test_closing_waits_for_the_commit_of_a_cancelled_submitter() -> None:
     """A saga cancelled mid-commit (the node stopping) leaves its transaction running;
     closing the store waits for it, so no transaction outlives the database."""
-    from dictamesh.saga.store import _Lane
+    from dictamesh.core.group_commit import GroupCommit
 
     release = asyncio.Event()
     committed: list[list[int]] = []
@@ -114,7 +114,7 @@ async def test_closing_waits_for_the_commit_of_a_cancelled_submitter() -> None:
         committed.append(items)
         return [None] * len(items)
 
-    lane = _Lane(commit)
+    lane = GroupCommit(commit)
     submitter = asyncio.create_task(lane.submit(1))
     await asyncio.sleep(0)
     submitter.cancel()
