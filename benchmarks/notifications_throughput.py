@@ -34,6 +34,8 @@ from typing import Any
 
 import httpx
 from _kpi import Kpi, record
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.migrate import upgrade
@@ -42,6 +44,7 @@ from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.notifications.rules import EventView
 from dictamesh.notifications.runtime import NodeNotifications
 from dictamesh.notifications.store import NotificationStatus
+from dictamesh.notifications.tables import notification_metadata
 
 CONSUMER_BATCH = 100
 TOPIC = "customers.directus.entity_changed"
@@ -119,6 +122,16 @@ async def bare(url: str, views: list[EventView], concurrency: int) -> float:
         return time.perf_counter() - started
 
 
+async def empty_outbox(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = ", ".join(t.name for t in notification_metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names}"))
+    finally:
+        await engine.dispose()
+
+
 def settings_for(url: str, state: Path, catalog_url: str, concurrency: int) -> DictaMeshSettings:
     return DictaMeshSettings.from_mapping(
         {
@@ -165,9 +178,12 @@ async def run(args: argparse.Namespace) -> None:
     async with receiver() as url:
         with tempfile.TemporaryDirectory() as tmp:
             if args.backend == "postgres":
+                # the test database (scratch): its outbox is emptied first, so the worker
+                # sends only this run's messages
                 catalog_url = os.environ["DICTAMESH_TEST_POSTGRES_URL"]
                 owner = os.environ.get("DICTAMESH_TEST_POSTGRES_OWNER_URL", catalog_url)
                 await upgrade(owner)
+                await empty_outbox(owner)
             else:
                 catalog_url = f"sqlite+aiosqlite:///{tmp}/catalog.sqlite3"
                 await upgrade(catalog_url)
