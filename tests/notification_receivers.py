@@ -205,7 +205,11 @@ class HttpReceiver:
 
 @contextlib.asynccontextmanager
 async def serving(
-    receiver: HttpReceiver, tls: ssl.SSLContext | None = None, *, port: int = 0
+    receiver: HttpReceiver,
+    tls: ssl.SSLContext | None = None,
+    *,
+    port: int = 0,
+    grace: float = 0.0,
 ) -> AsyncIterator[str]:
     """Serve ``receiver`` on 127.0.0.1 (TLS with ``tls``; ``port`` 0: any free one); sets and
     yields its base URL."""
@@ -226,7 +230,9 @@ async def serving(
     try:
         yield receiver.url
     finally:
-        server.close()
+        server.close()  # no new connections
+        if grace:  # requests in flight are answered before their connections are cut
+            await asyncio.sleep(grace)
         for task in list(tasks):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

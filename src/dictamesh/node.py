@@ -276,7 +276,9 @@ class MeshNode(AsyncResource):
         self.supervisor.spawn(
             "notifications-rules", lambda: notifications.consume(self._stop), drains=True
         )
-        self._spawn("notifications-delivery", notifications.deliver)
+        self.supervisor.spawn(
+            "notifications-delivery", lambda: notifications.deliver(self._stop), drains=True
+        )
         self._spawn("notifications-monitor", notifications.monitor)
 
     def _spawn(self, name: str, factory: TaskFactory) -> None:

@@ -461,6 +461,10 @@ class NotificationSettings(_Section):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     recipients: RecipientDirectory = Field(default_factory=RecipientDirectory)
     rules: list[NotificationRule] = Field(default_factory=list, max_length=1000)
+    #: events older than this when the rules see them are not notified: a new mesh does not
+    #: mail about the history its bus still holds (a new consumer group starts at the
+    #: earliest event); after an outage longer than this, older changes are skipped too
+    max_event_age_seconds: float = Field(default=3600.0, gt=0)
     worker: NotificationWorkerSettings = Field(default_factory=NotificationWorkerSettings)
 
     @model_validator(mode="after")

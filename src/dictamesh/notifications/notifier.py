@@ -119,12 +119,18 @@ class Notifier:
         self._clock = clock or store.database.now
         #: renders that failed and fell back to the built-in template
         self.render_errors = 0
+        #: events skipped as older than ``max_event_age_seconds``
+        self.too_old = 0
 
     async def handle(self, views: Sequence[EventView]) -> list[str]:
         """Enqueue what ``views`` call for; returns the ids of the rows created (rows
         already there — a redelivered event — are not created again)."""
         rows: list[NewNotification] = []
+        oldest = self._clock() - timedelta(seconds=self.settings.max_event_age_seconds)
         for view in views:
+            if view.occurred_at is not None and view.occurred_at < oldest:
+                self.too_old += 1
+                continue
             for match in self.rules.match(view):
                 rows.extend(await self._plan(view, match))
         if not rows:

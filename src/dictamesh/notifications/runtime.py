@@ -238,8 +238,8 @@ class NodeNotifications:
             self.worker.wake()
         return len(created)
 
-    async def deliver(self) -> None:
-        await self.worker.run()
+    async def deliver(self, stop: asyncio.Event | None = None) -> None:
+        await self.worker.run(stop)
 
     async def monitor(self) -> None:
         tasks = [asyncio.create_task(self.outbox.run()), asyncio.create_task(self.relay.run())]

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from dictamesh.core.notification_config import NotificationRule
 from dictamesh.core.settings import NotificationWorkerSettings
@@ -49,7 +49,10 @@ from dictamesh.notifications.store import (
 )
 from dictamesh.notifications.templates import Rendered
 
-__all__ = ["DeliveryWorker", "TokenBucket", "backoff_seconds"]
+__all__ = ["DRAIN_SECONDS", "DeliveryWorker", "TokenBucket", "backoff_seconds"]
+
+#: how long a stopping worker lets the sends in flight finish
+DRAIN_SECONDS = 10.0
 
 log = logging.getLogger("dictamesh.notifications")
 
@@ -140,11 +143,15 @@ class DeliveryWorker:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
-    async def run(self) -> None:
-        """Claim and deliver until cancelled; on the way out the leases are given back."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Claim and deliver until ``stop`` is set (or cancelled). On ``stop`` it claims no
+        more, lets the sends in flight finish (at most ``DRAIN_SECONDS``, then they are
+        cancelled: their messages are sent again later), and gives its leases back."""
+        stop = stop or asyncio.Event()
+        watcher = asyncio.create_task(self._wake_on(stop))
         await self.store.release_previous(self.node, self.owner)
         try:
-            while True:
+            while not stop.is_set():
                 # claim again once half the batch is done: fewer, larger claims (and result
                 # commits) than one per finished message
                 room = self.settings.batch_size - len(self._in_flight)
@@ -165,6 +172,9 @@ class DeliveryWorker:
                     continue  # more may be due (or the batch is full: then room is 0)
                 await self._idle()
         finally:
+            watcher.cancel()
+            if self._in_flight and stop.is_set():
+                await asyncio.wait(list(self._in_flight), timeout=DRAIN_SECONDS)
             for task in list(self._in_flight):
                 task.cancel()
             if self._in_flight:
@@ -173,6 +183,10 @@ class DeliveryWorker:
                 await asyncio.shield(self.store.release(self.owner))
             except Exception:  # the database may be gone on shutdown: leases expire then
                 log.debug("could not release notification leases", exc_info=True)
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -230,7 +244,7 @@ class DeliveryWorker:
             wait = bucket.reserve()
             if wait > self.settings.lease_seconds / 3:
                 bucket.give_back()
-                until = datetime.now(record.created_at.tzinfo) + timedelta(seconds=wait)
+                until = self.store.database.now() + timedelta(seconds=wait)
                 await self.store.postpone(claimed, self.owner, until)
                 return
             if wait > 0:
@@ -273,7 +287,7 @@ class DeliveryWorker:
         if self.metrics is not None:
             self.metrics.sent.labels(name, "sent").inc()
             since = record.occurred_at or record.created_at
-            lag = (datetime.now(since.tzinfo) - since).total_seconds()
+            lag = (self.store.database.now() - since).total_seconds()
             self.metrics.delivery.labels(name).observe(max(lag, 0.0))
 
     async def _close_digest(self, claimed: Claimed, rule_name: str) -> NotificationRecord | None:
@@ -321,7 +335,7 @@ class DeliveryWorker:
         attempts = record.attempts + 1
         failures = record.channel_failures + 1
         has_next = record.channel_index + 1 < len(record.channels)
-        now = datetime.now(record.created_at.tzinfo)
+        now = self.store.database.now()
         channel_index: int | None = None
         if attempts >= self.settings.max_attempts or (permanent and not has_next):
             outcome, next_at = "dead", None
