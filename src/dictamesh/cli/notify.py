@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import re
 import uuid
@@ -77,7 +76,6 @@ _ADDRESSES: dict[str, tuple[str, re.Pattern[str] | None, int]] = {
     "push": ("a device token or push address", None, 512),
 }
 #: the channel plugin registry's module
-_REGISTRY = "dictamesh.notifications.channels" + ".registry"
 #: built-in kinds posting to their configured target: no ``--to``
 _TARGETED = frozenset({"webhook", "slack", "pagerduty"})
 
@@ -344,10 +342,7 @@ def send_test(
     tenant_id = tenant or DEFAULT_TENANT
 
     async def send() -> dict[str, Any]:
-        # The channel plugin registry (entry-point group dictamesh.notification_channels),
-        # imported by name when a test is sent, so the rest of the command line works
-        # without it: build_channel(name, config, *, inbox=None, registry=None) -> Channel.
-        build_channel = importlib.import_module(_REGISTRY).build_channel
+        from dictamesh.notifications.channels.registry import build_channel
 
         database = None
         try:
@@ -389,8 +384,6 @@ def send_test(
         outcome = asyncio.run(send())
     except ConfigurationError as exc:
         _fail(exc.message)
-    except ImportError as exc:
-        _fail(f"the notification channels are not available: {exc}")
     except DictaMeshError as exc:  # the database failed
         _fail(exc.message, 1)
     except Exception as exc:  # DeliveryError, or what a channel raised instead

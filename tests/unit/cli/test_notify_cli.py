@@ -1,18 +1,18 @@
 """``dictamesh notify list|show|retry`` on a SQLite catalog holding real outbox messages, and
-the input errors of ``notify test`` (sending is tested with the channel plugins)."""
+``notify test``: its input errors, and real sends (the in-app inbox, an SMTP server)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
+import socket
 import uuid
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from tests.notification_receivers import AnyPortController, Mailbox
 from tests.unit.api.notifications_seed import notification_service, seed
 from typer.testing import CliRunner
 
@@ -137,8 +137,8 @@ def test_a_bad_config_is_exit_2(tmp_path: Path) -> None:
 
 CHANNELS: dict[str, Any] = {
     "ops_mail": {"kind": "email", "host": "smtp.example.com", "sender": "mesh@example.com"},
-    "ops_sms": {"kind": "sms", "url": "https://sms.example.com/send"},
-    "ops_hook": {"kind": "webhook", "url": "https://hooks.example.com/x"},
+    "ops_sms": {"kind": "sms", "url": "https://sms.example.com/send", "sender": "+15005550006"},
+    "ops_hook": {"kind": "webhook", "url": "https://hooks.example.com/x", "secret": "s" * 32},
     "inbox": {"kind": "in_app"},
 }
 
@@ -193,73 +193,56 @@ def test_a_bad_address_is_exit_2(mesh_yaml: Path, channel: str, to: str | None, 
     assert len(out.strip().splitlines()) == 1
 
 
-# --- notify test: the send, through a stand-in for the channel plugin registry -----------
+# --- notify test: real sends ----------------------------------------------------------------
 
 
-class FakeChannel:
-    def __init__(self, name: str, kind: str, inbox: Any, fail: Exception | None) -> None:
-        self.name = name
-        self.address_field = None if kind == "webhook" else "user"
-        self.inbox = inbox
-        self.fail = fail
-        self.closed = False
-
-    async def send(self, message: Any) -> Any:
-        from dictamesh.notifications.message import SendResult
-
-        if self.fail is not None:
-            raise self.fail
-        if self.inbox is not None:
-            await self.inbox.add_to_inbox(message)
-        return SendResult(provider_message_id=f"fake-{message.id[:8]}")
-
-    async def aclose(self) -> None:
-        self.closed = True
+def _mail_config(tmp_path: Path, catalog_url: str, port: int) -> Path:
+    config = tmp_path / "mail.yaml"
+    mail = {"kind": "email", "host": "127.0.0.1", "port": port, "security": "none",
+            "sender": "mesh@example.com", "timeout_seconds": 5}  # fmt: skip
+    channels = {"notifications": {"channels": {"mail": mail}}}
+    config.write_text(yaml.safe_dump({"catalog": {"url": catalog_url}, **channels}))
+    return config
 
 
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """``build_channel`` of a stand-in registry module; ``state["fail"]`` makes sends fail."""
-    state: dict[str, Any] = {"fail": None, "built": []}
-
-    def build_channel(name: str, config: Any, *, inbox: Any = None, registry: Any = None) -> Any:
-        channel = FakeChannel(name, config.kind, inbox, state["fail"])
-        state["built"].append(channel)
-        return channel
-
-    module = ModuleType("dictamesh.notifications.channels.registry")
-    module.build_channel = build_channel  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    return state
-
-
-def test_a_test_message_reaches_the_in_app_inbox(
-    mesh_yaml: Path, sqlite_catalog_url: str, registry: dict[str, Any]
-) -> None:
+def test_a_test_message_reaches_the_in_app_inbox(mesh_yaml: Path, sqlite_catalog_url: str) -> None:
     code, out = notify("test", "--channel", "inbox", "--to", "alice", "-c", str(mesh_yaml))
     assert code == 0, out
-    assert out.startswith("sent through 'inbox' (in_app) to alice: provider id fake-")
-    assert registry["built"][0].closed
+    assert out.startswith("sent through 'inbox' (in_app) to alice: provider id ")
 
     async def alices() -> list[str]:
         async with notification_service(sqlite_catalog_url) as service:
             return [i.subject for i in await service.inbox.inbox("alice", tenant="default")]
 
     assert asyncio.run(alices()) == ["DictaMesh test notification"]
-    code, out = notify("test", "--channel", "ops_hook", "-c", str(mesh_yaml), "--json")
-    assert code == 0, out
-    assert json.loads(out)["to"] is None
 
 
-def test_a_failed_send_is_exit_1_with_the_reason(mesh_yaml: Path, registry: dict[str, Any]) -> None:
-    from dictamesh.notifications.channels.base import DeliveryError
+def test_a_test_mail_reaches_a_real_smtp_server(tmp_path: Path, sqlite_catalog_url: str) -> None:
+    mailbox = Mailbox()
+    smtp = AnyPortController(mailbox, hostname="127.0.0.1", port=0, server_hostname="mx")
+    smtp.start()
+    try:
+        config = str(_mail_config(tmp_path, sqlite_catalog_url, smtp.port))
+        code, out = notify("test", "--channel", "mail", "--to", "bob@example.com", "-c", config)
+        assert code == 0, out
+        [received] = mailbox.received
+        assert received.rcpt_tos == ["bob@example.com"]
+        assert b"DictaMesh test notification" in received.content
+        # the server refuses the address: exit 1 with its answer, permanent
+        mailbox.rcpt_reply = "550 5.1.1 no such mailbox"
+        code, out = notify("test", "--channel", "mail", "--to", "eve@example.com", "-c", config)
+        assert code == 1, out
+        assert "550" in out
+        assert "permanent" in out
+    finally:
+        smtp.stop()
 
-    registry["fail"] = DeliveryError("SMTP 550 no such mailbox", permanent=True, status=550)
-    code, out = notify("test", "--channel", "inbox", "--to", "alice", "-c", str(mesh_yaml))
+
+def test_a_failed_send_is_exit_1_with_the_reason(tmp_path: Path, sqlite_catalog_url: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    config = str(_mail_config(tmp_path, sqlite_catalog_url, closed))
+    code, out = notify("test", "--channel", "mail", "--to", "bob@example.com", "-c", config)
     assert code == 1, out
-    assert "SMTP 550 no such mailbox (status 550, permanent: a retry cannot help)" in out
-    assert registry["built"][0].closed
-    registry["fail"] = OSError("connection refused")
-    code, out = notify("test", "--channel", "inbox", "--to", "bob", "-c", str(mesh_yaml))
-    assert code == 1, out
-    assert "connection refused" in out
+    assert "send through 'mail' failed" in out
