@@ -68,6 +68,8 @@ bench: install services-up
 	$(BIN)/python benchmarks/saga_throughput.py --backend postgres
 	$(BIN)/python benchmarks/saga_throughput.py --backend production
 	$(BIN)/python benchmarks/http_throughput.py
+	$(BIN)/python benchmarks/notifications_throughput.py
+	$(BIN)/python benchmarks/notifications_throughput.py --backend postgres
 
 # every goal of docs/performance.md in one table (each script's output in .dictamesh/bench/)
 bench-kpi: install services-up

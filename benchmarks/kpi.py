@@ -31,6 +31,7 @@ SCRIPTS = {
     "kafka_pg_ingest": [],
     "bus_throughput": [],
     "observability_overhead": [],
+    "notifications_throughput": [],
 }
 
 

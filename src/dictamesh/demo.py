@@ -229,6 +229,23 @@ def demo_settings(
         # auth is off in the demo: this policy masks names/phones for anonymous callers
         # a fixed, public key: demo tokens/hashes stay stable across restarts (never in prod)
         "governance": {"policy_file": str(DEMO_POLICY_FILE), "masking_key": "dictamesh-demo"},
+        # a customer's e-mail changed at the source → the demo user's in-app inbox
+        "notifications": {
+            "channels": {"inbox": {"kind": "in_app"}},
+            "recipients": {"users": {DEMO_USER: {}}},
+            "rules": [
+                {
+                    "name": "customer-email-changed",
+                    "to": [DEMO_USER],
+                    "channels": ["inbox"],
+                    "when": {
+                        "topics": ["customers.*.entity_changed"],
+                        "event_types": ["updated"],
+                        "changed_fields": ["email"],
+                    },
+                }
+            ],
+        },
     }
     for adapter in raw["adapters"]:  # the sources sign their webhooks with it (run_demo)
         adapter["webhook_secret"] = secrets.token_urlsafe(32)
@@ -249,6 +266,10 @@ def demo_settings(
         for adapter in raw["adapters"]:
             adapter["name"] = f"{adapter['name']}_{run}"
     return DictaMeshSettings.from_mapping(raw, origin="demo settings")
+
+
+#: the user the demo's notification rule writes to (its in-app inbox)
+DEMO_USER = "demo"
 
 
 def _new_run_id() -> str:
@@ -535,6 +556,20 @@ async def _scenario(
                 return f"event {event['event_id']} changed {event['changed_fields']}"
 
             await check.step("change recorded in the catalog event log", in_event_log)
+
+            async def notified() -> str:
+                service = m.node.notifications.service if m.node.notifications else None
+                if service is None:
+                    raise RuntimeError("notifications are off on this node")
+
+                async def in_inbox() -> Any:
+                    items = await service.inbox.inbox(DEMO_USER, limit=20)
+                    return next((i for i in items if new_email in i.text), None)
+
+                item = await _until(in_inbox, timeout, "the change in the demo user's inbox")
+                return f"in-app: {item.subject!r}"
+
+            await check.step("change notified (the demo user's in-app inbox)", notified)
 
             async def graph() -> str:
                 r = await api.get(

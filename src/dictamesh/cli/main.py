@@ -75,6 +75,8 @@ def demo(
 
 
 async def _demo_check(backend: Literal["embedded", "production"], timeout: float) -> int:
+    from rich.markup import escape
+
     from dictamesh.demo import StepResult, run_check
 
     console.print(f"[bold]DictaMesh demo check[/] on the {backend} backend")
@@ -83,7 +85,8 @@ async def _demo_check(backend: Literal["embedded", "production"], timeout: float
         mark = "[green]✓[/]" if step.ok else "[red]✗[/]"
         console.print(f" {mark} {step.name} [dim]({step.seconds * 1000:,.0f} ms)[/]")
         if step.detail:
-            console.print(f"     [dim]{step.detail}[/]", highlight=False)
+            # escaped: details quote data ("[normal] customer 1 updated" is no style)
+            console.print(f"     [dim]{escape(step.detail)}[/]", highlight=False)
 
     results = await run_check(report, backend=backend, timeout=timeout)
     failed = [r for r in results if not r.ok]
