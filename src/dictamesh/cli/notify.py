@@ -23,17 +23,26 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from dictamesh.cli._catalog_commands import (
+    ConfigOpt,
+    JsonOpt,
+    UrlOpt,
+    console,
+    fail,
+    load_settings,
+    on_catalog,
+    parse_input,
+    print_fields,
+    print_json,
+    when,
+)
 from dictamesh.core.errors import ConfigurationError, DictaMeshError
 from dictamesh.core.inputs import bad_text_reason
 
@@ -48,22 +57,9 @@ notify_app = typer.Typer(
     no_args_is_help=True,
 )
 
-console = Console()
-err = Console(stderr=True)
-
-_T = TypeVar("_T")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="node YAML (catalog.url, notifications); default: env"),
-]
-UrlOpt = Annotated[
-    str | None, typer.Option("--url", help="catalog database URL (instead of the settings')")
-]
 TenantOpt = Annotated[
     str | None, typer.Option("--tenant", help="the messages' tenant (default: the default tenant)")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for scripts)")]
 
 #: what ``--to`` must look like for the built-in kinds that deliver to an address
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -78,63 +74,6 @@ _ADDRESSES: dict[str, tuple[str, re.Pattern[str] | None, int]] = {
 #: the channel plugin registry's module
 #: built-in kinds posting to their configured target: no ``--to``
 _TARGETED = frozenset({"webhook", "slack", "pagerduty"})
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None) -> DictaMeshSettings:
-    from dictamesh.core.settings import DictaMeshSettings
-
-    try:
-        return DictaMeshSettings.from_yaml(config) if config else DictaMeshSettings()
-    except DictaMeshError as exc:
-        _fail(exc.message)
-    except ValueError as exc:  # pydantic: the settings (or the environment) are invalid
-        _fail(str(exc).splitlines()[0])
-
-
-def _catalog(config: Path | None, url: str | None) -> tuple[str, Any]:
-    if url is not None and config is None:
-        return url, None
-    settings = _settings(config)
-    return url or settings.catalog.url.get_secret_value(), settings.catalog.pool
-
-
-def _run(config: Path | None, url: str | None, work: Callable[[Any], Awaitable[_T]]) -> _T:
-    """Open the catalog database, ``work(database)``, close it; errors as exit codes."""
-    target, pool = _catalog(config, url)
-
-    async def main() -> _T:
-        from dictamesh.catalog.database import CatalogDatabase
-
-        database = await CatalogDatabase.open(target, migrate=False, pool=pool)
-        try:
-            return await work(database)
-        finally:
-            await database.aclose()
-
-    try:
-        return asyncio.run(main())
-    except DictaMeshError as exc:  # no such message, not retryable, the database failed
-        _fail(exc.message, 1)
-
-
-def _checked(check: Callable[[str], _T], value: str) -> _T:
-    try:
-        return check(value)
-    except DictaMeshError as exc:
-        _fail(exc.message)
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def _when(iso: str | None) -> str:
-    return "-" if iso is None else iso[:19].replace("T", " ")
 
 
 @notify_app.command("list")
@@ -155,7 +94,7 @@ def list_notifications(
     """The newest outbox messages, optionally of some statuses, a rule or a recipient."""
     from dictamesh.notifications.inputs import parse_statuses
 
-    wanted = _checked(parse_statuses, status) if status else None
+    wanted = parse_input(parse_statuses, status) if status else None
 
     async def work(database: Any) -> list[dict[str, Any]]:
         from dictamesh.notifications.store import NotificationStore
@@ -169,9 +108,9 @@ def list_notifications(
         )
         return [r.to_dict() for r in records]
 
-    rows = _run(config, url, work)
+    rows = on_catalog(config, url, work)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         console.print("no notifications", highlight=False)
@@ -182,7 +121,7 @@ def list_notifications(
     for r in rows:
         table.add_row(
             r["id"], r["rule"], r["recipient"], r["channel"], r["status"], str(r["attempts"]),
-            _when(r["created_at"]), r["last_error"] or "-",
+            when(r["created_at"]), r["last_error"] or "-",
         )  # fmt: skip
     console.print(table)
 
@@ -198,7 +137,7 @@ def show(
     """One outbox message: its state and every delivery attempt."""
     from dictamesh.notifications.inputs import check_notification_id
 
-    checked = _checked(check_notification_id, notification_id)
+    checked = parse_input(check_notification_id, notification_id)
 
     async def work(database: Any) -> dict[str, Any]:
         from dictamesh.notifications.store import NotificationStore
@@ -208,20 +147,18 @@ def show(
         attempts = await store.attempts(checked, tenant=tenant)
         return {**record.to_dict(), "attempts": [a.to_dict() for a in attempts]}
 
-    detail = _run(config, url, work)
+    detail = on_catalog(config, url, work)
     if as_json:
-        _print_json(detail)
+        print_json(detail)
         return
     attempts = detail.pop("attempts")
-    for key, value in detail.items():
-        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
-        console.print(f"[bold]{key}[/]: {'-' if shown is None else shown}", highlight=False)
+    print_fields(detail)
     table = Table(title=f"attempts ({len(attempts)})")
     for column in ("at", "try", "channel", "outcome", "status", "node", "ms", "error"):
         table.add_column(column)
     for a in attempts:
         table.add_row(
-            _when(a["at"]), str(a["attempt"]), a["channel"], a["outcome"],
+            when(a["at"]), str(a["attempt"]), a["channel"], a["outcome"],
             "-" if a["status_code"] is None else str(a["status_code"]), a["node"] or "-",
             "-" if a["duration_ms"] is None else f"{a['duration_ms']:.0f}", a["error"] or "-",
         )  # fmt: skip
@@ -239,7 +176,7 @@ def retry(
     """Send a dead or failed message again, from its first channel, with fresh attempts."""
     from dictamesh.notifications.inputs import check_notification_id
 
-    checked = _checked(check_notification_id, notification_id)
+    checked = parse_input(check_notification_id, notification_id)
 
     async def work(database: Any) -> dict[str, Any]:
         from dictamesh.notifications.store import NotificationStore
@@ -247,9 +184,9 @@ def retry(
         store = NotificationStore(database)
         return dict((await store.retry(checked, tenant=tenant)).to_dict())
 
-    record = _run(config, url, work)
+    record = on_catalog(config, url, work)
     if as_json:
-        _print_json(record)
+        print_json(record)
         return
     typer.echo(
         f"notification {record['id']} is {record['status']}: a node's delivery worker sends it"
@@ -264,7 +201,7 @@ def _channel_config(settings: DictaMeshSettings, name: str) -> ChannelConfig:
     channels = settings.notifications.channels
     if name not in channels:
         known = ", ".join(sorted(channels)) or "none (notifications.channels is empty)"
-        _fail(f"unknown channel {name[:64]!r}; configured: {known}")
+        fail(f"unknown channel {name[:64]!r}; configured: {known}")
     return channels[name]
 
 
@@ -272,16 +209,16 @@ def _check_address(name: str, kind: str, to: str | None) -> str | None:
     """``to`` when it is an address of ``kind``; ``None`` for kinds posting to their target."""
     if to is None:
         if kind in _ADDRESSES:
-            _fail(f"channel {name!r} ({kind}) needs --to: {_ADDRESSES[kind][0]}")
+            fail(f"channel {name!r} ({kind}) needs --to: {_ADDRESSES[kind][0]}")
         return None
     if kind in _TARGETED:
-        _fail(f"channel {name!r} ({kind}) posts to its configured target: leave out --to")
+        fail(f"channel {name!r} ({kind}) posts to its configured target: leave out --to")
     what, shape, longest = _ADDRESSES.get(kind, ("an address", None, 512))
     reason = bad_text_reason(to)
     if reason is not None:
-        _fail(f"--to contains {reason}")
+        fail(f"--to contains {reason}")
     if not to.strip() or len(to) > longest or (shape is not None and not shape.match(to)):
-        _fail(f"--to {to[:64]!r} is not {what} (channel {name!r} is {kind})")
+        fail(f"--to {to[:64]!r} is not {what} (channel {name!r} is {kind})")
     return to
 
 
@@ -333,7 +270,7 @@ def send_test(
     url: UrlOpt = None,
 ) -> None:
     """Send one test message through a configured channel (exit 1 when it fails)."""
-    settings = _settings(config)
+    settings = load_settings(config)
     channel_config = _channel_config(settings, channel)
     address = _check_address(channel, channel_config.kind, to)
     target = url or settings.catalog.url.get_secret_value()
@@ -383,13 +320,13 @@ def send_test(
     try:
         outcome = asyncio.run(send())
     except ConfigurationError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     except DictaMeshError as exc:  # the database failed
-        _fail(exc.message, 1)
+        fail(exc.message, 1)
     except Exception as exc:  # DeliveryError, or what a channel raised instead
-        _fail(f"send through {channel!r} failed: {_failure(exc)}", 1)
+        fail(f"send through {channel!r} failed: {_failure(exc)}", 1)
     if as_json:
-        _print_json(outcome)
+        print_json(outcome)
         return
     where = f" to {outcome['to']}" if outcome["to"] else ""
     provider = outcome["provider_message_id"]

@@ -17,17 +17,26 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from dictamesh.core.errors import ConfigurationError, DictaMeshError
+from dictamesh.cli._catalog_commands import (
+    ConfigOpt,
+    JsonOpt,
+    UrlOpt,
+    console,
+    on_catalog,
+    parse_input,
+    print_fields,
+    print_json,
+    when,
+)
+from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.principal import Principal
 
 __all__ = ["saga_app"]
@@ -37,27 +46,11 @@ saga_app = typer.Typer(
     no_args_is_help=True,
 )
 
-console = Console()
-err = Console(stderr=True)
-
 _T = TypeVar("_T")
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="node YAML (its catalog.url); default: the environment"),
-]
-UrlOpt = Annotated[
-    str | None, typer.Option("--url", help="catalog database URL (instead of the settings')")
-]
 TenantOpt = Annotated[
     str | None, typer.Option("--tenant", help="the sagas' tenant (default: the default tenant)")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for scripts)")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line
-    raise typer.Exit(code)
 
 
 class _NoWrites:
@@ -70,53 +63,16 @@ class _NoWrites:
         raise ConfigurationError("the command line starts no sagas")
 
 
-def _catalog_url(config: Path | None, url: str | None) -> tuple[str, Any]:
-    from dictamesh.core.settings import DictaMeshSettings
-
-    try:
-        settings = DictaMeshSettings.from_yaml(config) if config else DictaMeshSettings()
-    except DictaMeshError as exc:
-        _fail(exc.message)
-    except ValueError as exc:  # pydantic: the settings from the environment are invalid
-        _fail(str(exc).splitlines()[0])
-    return url or settings.catalog.url.get_secret_value(), settings.catalog.pool
-
-
 def _run(config: Path | None, url: str | None, work: Callable[[Any], Awaitable[_T]]) -> _T:
-    """Open the catalog database, ``work(engine)``, close it; errors as exit codes."""
-    target, pool = _catalog_url(config, url)
+    """``work(engine)`` on the catalog database; errors as exit codes."""
 
-    async def main() -> _T:
-        from dictamesh.catalog.database import CatalogDatabase
+    async def with_engine(database: Any) -> _T:
         from dictamesh.saga.engine import SagaEngine
         from dictamesh.saga.store import SagaStore
 
-        database = await CatalogDatabase.open(target, migrate=False, pool=pool)
-        try:
-            engine = SagaEngine(SagaStore(database), [], _NoWrites(), node="cli")
-            return await work(engine)
-        finally:
-            await database.aclose()
+        return await work(SagaEngine(SagaStore(database), [], _NoWrites(), node="cli"))
 
-    try:
-        return asyncio.run(main())
-    except DictaMeshError as exc:  # no such saga, not failed, the database failed
-        _fail(exc.message, 1)
-
-
-def _checked(check: Callable[[str], _T], value: str) -> _T:
-    try:
-        return check(value)
-    except DictaMeshError as exc:
-        _fail(exc.message)
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def _when(iso: str | None) -> str:
-    return "-" if iso is None else iso[:19].replace("T", " ")
+    return on_catalog(config, url, with_engine)
 
 
 @saga_app.command("list")
@@ -134,7 +90,7 @@ def list_sagas(
     """The newest sagas, optionally of one status or saga name."""
     from dictamesh.saga.inputs import parse_status, saga_name
 
-    wanted = _checked(parse_status, status) if status is not None else None
+    wanted = parse_input(parse_status, status) if status is not None else None
     saga_type = saga_name(saga) if saga is not None else None
 
     async def work(engine: Any) -> list[dict[str, Any]]:
@@ -145,7 +101,7 @@ def list_sagas(
 
     rows = _run(config, url, work)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         console.print("no sagas", highlight=False)
@@ -156,7 +112,7 @@ def list_sagas(
     for r in rows:
         table.add_row(
             r["id"], r["saga"], r["status"], r["failed_step"] or "-", r["started_by"] or "-",
-            _when(r["created_at"]), _when(r["finished_at"]),
+            when(r["created_at"]), when(r["finished_at"]),
         )  # fmt: skip
     console.print(table)
 
@@ -172,7 +128,7 @@ def show(
     """One saga: its state, input, outputs, error, and every line of its step log."""
     from dictamesh.saga.inputs import check_saga_id
 
-    checked = _checked(check_saga_id, saga_id)
+    checked = parse_input(check_saga_id, saga_id)
 
     async def work(engine: Any) -> dict[str, Any]:
         record = await engine.get(checked, tenant)
@@ -181,19 +137,17 @@ def show(
 
     detail = _run(config, url, work)
     if as_json:
-        _print_json(detail)
+        print_json(detail)
         return
     steps = detail.pop("steps")
-    for key, value in detail.items():
-        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
-        console.print(f"[bold]{key}[/]: {'-' if shown is None else shown}", highlight=False)
+    print_fields(detail)
     table = Table(title=f"step log ({len(steps)})")
     for column in ("at", "step", "phase", "status", "try", "node", "ms", "error / output"):
         table.add_column(column)
     for s in steps:
         detail_value = s["error"] if s["error"] is not None else s["output"]
         table.add_row(
-            _when(s["at"]), s["step"], s["phase"], s["status"], str(s["attempt"]),
+            when(s["at"]), s["step"], s["phase"], s["status"], str(s["attempt"]),
             s["node"] or "-", "-" if s["duration_ms"] is None else f"{s['duration_ms']:.0f}",
             "-" if detail_value is None else json.dumps(detail_value, ensure_ascii=False),
         )  # fmt: skip
@@ -204,7 +158,7 @@ def _operate(action: str, saga_id: str, tenant: str | None, as_json: bool, confi
              url: str | None) -> None:  # fmt: skip
     from dictamesh.saga.inputs import check_saga_id
 
-    checked = _checked(check_saga_id, saga_id)
+    checked = parse_input(check_saga_id, saga_id)
 
     async def work(engine: Any) -> dict[str, Any]:
         operation = engine.retry if action == "retry" else engine.abort
@@ -213,7 +167,7 @@ def _operate(action: str, saga_id: str, tenant: str | None, as_json: bool, confi
 
     record = _run(config, url, work)
     if as_json:
-        _print_json(record)
+        print_json(record)
         return
     then = (
         "a node resumes its compensation within its poll interval"
