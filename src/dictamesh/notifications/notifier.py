@@ -248,9 +248,7 @@ class Notifier:
         )
         digest = replace(
             base,
-            id=str(
-                uuid.uuid5(uuid.NAMESPACE_URL, f"dictamesh-digest:{base.tenant_id}:{digest_key}")
-            ),
+            id=_digest_id(base.tenant_id, digest_key),
             kind="digest",
             status=NotificationStatus.COLLECTING,
             dedupe_key=digest_key,
