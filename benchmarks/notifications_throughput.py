@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -69,6 +70,12 @@ async def received(url: str, *, reset: bool = False) -> dict[str, int]:
     async with httpx.AsyncClient() as client:
         answer = await (client.delete(f"{url}/count") if reset else client.get(f"{url}/count"))
         return dict(answer.json()) if not reset else {}
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process so far, every thread (the database driver's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def events(n: int, start: int) -> list[EventView]:
@@ -197,6 +204,8 @@ async def run(args: argparse.Namespace) -> None:
             concurrency = args.concurrency
             offset = 0
             rates: dict[str, list[float]] = {"bare": [], "mesh": []}
+            #: this process's CPU (every thread) per message, ms
+            cpu_ms: dict[str, list[float]] = {"bare": [], "mesh": []}
             try:
                 await mesh(notifications, events(200, 10_000_000))  # warm up both paths
                 await bare(url, events(200, 0), concurrency)
@@ -204,10 +213,14 @@ async def run(args: argparse.Namespace) -> None:
                     views = events(args.messages, offset)
                     offset += args.messages
                     await received(url, reset=True)
+                    cpu = process_cpu()
                     seconds = await bare(url, views, concurrency)
+                    cpu_ms["bare"].append((process_cpu() - cpu) * 1000 / args.messages)
                     rates["bare"].append(args.messages / seconds)
                     await received(url, reset=True)
+                    cpu = process_cpu()
                     seconds = await mesh(notifications, views)
+                    cpu_ms["mesh"].append((process_cpu() - cpu) * 1000 / args.messages)
                     got = await received(url)
                     if got["distinct"] != args.messages or got["posts"] != args.messages:
                         raise RuntimeError(
@@ -237,8 +250,9 @@ async def run(args: argparse.Namespace) -> None:
         f"backend {args.backend}: {args.messages} messages x {args.rounds} rounds,"
         f" {args.concurrency} in flight"
     )
-    print(f"  bare httpx loop          {bare_rate:8.0f} msg/s")
-    print(f"  rules + outbox + worker  {mesh_rate:8.0f} msg/s")
+    bare_cpu, mesh_cpu = statistics.median(cpu_ms["bare"]), statistics.median(cpu_ms["mesh"])
+    print(f"  bare httpx loop          {bare_rate:8.0f} msg/s   CPU {bare_cpu:.2f} ms/msg")
+    print(f"  rules + outbox + worker  {mesh_rate:8.0f} msg/s   CPU {mesh_cpu:.2f} ms/msg")
     record(
         Kpi(
             figure=f"notifications through rules+outbox+worker / bare httpx ({args.backend})",

@@ -31,9 +31,15 @@ class GroupCommit:
     outcome per item: ``None`` or the exception that item's submitter gets)."""
 
     def __init__(
-        self, commit: Callable[[list[Any]], Awaitable[list[BaseException | None]]]
+        self,
+        commit: Callable[[list[Any]], Awaitable[list[BaseException | None]]],
+        *,
+        linger: float = 0.0,
     ) -> None:
+        """``linger``: seconds an idle lane waits for more items before committing the
+        first (fewer, larger transactions for a little latency)."""
         self._commit = commit
+        self._linger = linger
         self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
         self._running: asyncio.Task[None] | None = None
 
@@ -53,6 +59,8 @@ class GroupCommit:
             await asyncio.wait([self._running], timeout=LANE_CLOSE_SECONDS)
 
     async def _drain(self) -> None:
+        if self._linger:
+            await asyncio.sleep(self._linger)
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:

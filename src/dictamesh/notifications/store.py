@@ -53,6 +53,10 @@ __all__ = [
 ]
 
 
+#: how long a delivery result waits for others to share its transaction
+FINISH_LINGER_SECONDS = 0.005
+
+
 class NotificationStatus(StrEnum):
     PENDING = "pending"
     #: claimed by a worker, being sent
@@ -422,7 +426,8 @@ _QUEUED = (
 class NotificationStore:
     def __init__(self, database: CatalogDatabase) -> None:
         self.database = database
-        self._finishes = GroupCommit(self._commit_finishes)
+        # results linger 5 ms: one transaction carries a burst's results, not one each
+        self._finishes = GroupCommit(self._commit_finishes, linger=FINISH_LINGER_SECONDS)
 
     async def aclose(self) -> None:
         """Let the results being committed finish (before the database closes)."""

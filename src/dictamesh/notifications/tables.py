@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -91,14 +92,24 @@ NOTIFICATIONS = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
     UniqueConstraint("tenant_id", "dedupe_key", name="uq_dictamesh_notifications_dedupe"),
-    UniqueConstraint("tenant_id", "window_key", name="uq_dictamesh_notifications_window"),
+    # Partial: most rows have neither key, and every index a message's writes touch costs
+    # throughput (status is deliberately not indexed: it changes on every try).
     Index(
-        "ix_dictamesh_notifications_tenant_id_status_created_at",
+        "uq_dictamesh_notifications_window",
         "tenant_id",
-        "status",
-        "created_at",
+        "window_key",
+        unique=True,
+        sqlite_where=text("window_key IS NOT NULL"),
+        postgresql_where=text("window_key IS NOT NULL"),
     ),
-    Index("ix_dictamesh_notifications_tenant_id_digest_key", "tenant_id", "digest_key"),
+    Index("ix_dictamesh_notifications_tenant_id_created_at", "tenant_id", "created_at"),
+    Index(
+        "ix_dictamesh_notifications_tenant_id_digest_key",
+        "tenant_id",
+        "digest_key",
+        sqlite_where=text("digest_key IS NOT NULL"),
+        postgresql_where=text("digest_key IS NOT NULL"),
+    ),
 )
 ATTEMPTS = Table(
     "dictamesh_notification_attempts",
@@ -136,8 +147,8 @@ QUEUE = Table(
     Column("due_at", UTCDateTime(), nullable=False),
     Column("lease_owner", String(160)),
     Column("lease_expires_at", UTCDateTime()),
+    # no index on lease_owner: it changes on every claim; releasing (rare) scans the queue
     Index("ix_dictamesh_notification_queue_due_at", "due_at"),
-    Index("ix_dictamesh_notification_queue_lease_owner", "lease_owner"),
 )
 INBOX = Table(
     "dictamesh_notification_inbox",

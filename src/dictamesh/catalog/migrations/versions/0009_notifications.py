@@ -94,15 +94,25 @@ def upgrade() -> None:
         sa.Column("sent_at", _TS, nullable=True),
         sa.PrimaryKeyConstraint("id", name=f"pk_{NOTIFICATIONS}"),
         sa.UniqueConstraint("tenant_id", "dedupe_key", name=f"uq_{NOTIFICATIONS}_dedupe"),
-        sa.UniqueConstraint("tenant_id", "window_key", name=f"uq_{NOTIFICATIONS}_window"),
     )
+    # partial: most rows have neither key; status is not indexed (it changes on every try)
     op.create_index(
-        f"ix_{NOTIFICATIONS}_tenant_id_status_created_at",
+        f"uq_{NOTIFICATIONS}_window",
         NOTIFICATIONS,
-        ["tenant_id", "status", "created_at"],
+        ["tenant_id", "window_key"],
+        unique=True,
+        sqlite_where=sa.text("window_key IS NOT NULL"),
+        postgresql_where=sa.text("window_key IS NOT NULL"),
     )
     op.create_index(
-        f"ix_{NOTIFICATIONS}_tenant_id_digest_key", NOTIFICATIONS, ["tenant_id", "digest_key"]
+        f"ix_{NOTIFICATIONS}_tenant_id_created_at", NOTIFICATIONS, ["tenant_id", "created_at"]
+    )
+    op.create_index(
+        f"ix_{NOTIFICATIONS}_tenant_id_digest_key",
+        NOTIFICATIONS,
+        ["tenant_id", "digest_key"],
+        sqlite_where=sa.text("digest_key IS NOT NULL"),
+        postgresql_where=sa.text("digest_key IS NOT NULL"),
     )
     op.create_table(
         ATTEMPTS,
@@ -138,7 +148,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("notification_id", name=f"pk_{QUEUE}"),
     )
     op.create_index(f"ix_{QUEUE}_due_at", QUEUE, ["due_at"])
-    op.create_index(f"ix_{QUEUE}_lease_owner", QUEUE, ["lease_owner"])
     op.create_table(
         INBOX,
         sa.Column("id", sa.String(36), nullable=False),
