@@ -11,10 +11,9 @@ Example::
 
     store = NotificationStore(database)
     created = await store.enqueue([new_message])           # ids actually inserted
-    for claimed in await store.claim("node-1/ab12", lease_seconds=60, limit=50):
-        record = await store.get(claimed.id, tenant=claimed.tenant_id)
-        ...
-        await store.finish(claimed, "node-1/ab12", attempt)
+    for record in await store.claim_records("node-1/ab12", lease_seconds=60, limit=50):
+        ...                                                  # send it
+        await store.finish(record.claimed(), "node-1/ab12", attempt)
 """
 
 from __future__ import annotations
@@ -158,6 +157,15 @@ class NotificationRecord:
     def channel(self) -> str:
         return self.channels[min(self.channel_index, len(self.channels) - 1)]
 
+    def claimed(self) -> Claimed:
+        """The handle results are written with (this record as claimed: its counters)."""
+        return Claimed(
+            self.id,
+            self.tenant_id,
+            self.channel,
+            (self.attempts, self.channel_failures, self.channel_index),
+        )
+
     def message(self, *, address: str | None) -> OutgoingMessage:
         return OutgoingMessage(
             id=self.id,
@@ -207,9 +215,9 @@ class Claimed:
     id: str
     tenant_id: str
     channel: str
-    #: (attempts, channel failures, channel index) as claimed, when known: the lease keeps
-    #: them current, so finishing need not read them again
-    counters: tuple[int, int, int] | None = None
+    #: (attempts, channel failures, channel index) as claimed: the lease keeps them current,
+    #: so finishing need not read them again
+    counters: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,20 +505,12 @@ class NotificationStore:
             .returning(QUEUE.c.notification_id, QUEUE.c.tenant_id, QUEUE.c.channel)
         )
 
-    async def claim(self, owner: str, *, lease_seconds: float, limit: int) -> list[Claimed]:
-        """Lease up to ``limit`` due messages nobody holds (or whose lease expired); nodes
-        claiming at once never get the same message."""
-        if limit <= 0:
-            return []
-        async with self.database.write() as conn:
-            rows = (await conn.execute(self._claim_statement(owner, lease_seconds, limit))).all()
-        return [Claimed(*r) for r in rows]
-
     async def claim_records(
         self, owner: str, *, lease_seconds: float, limit: int
     ) -> list[NotificationRecord]:
-        """:meth:`claim`, then :meth:`start` for each in the same transaction: the claimed
-        messages, ``sending`` (a digest still ``collecting`` stays so: it is closed first)."""
+        """Lease up to ``limit`` due messages nobody holds (or whose lease expired) and mark
+        them ``sending``, in one transaction; nodes claiming at once never get the same
+        message. A digest still ``collecting`` stays so: it is closed first."""
         if limit <= 0:
             return []
         records: list[NotificationRecord] = []
@@ -538,12 +538,6 @@ class NotificationStore:
                 rows = (await conn.execute(marked)).mappings().all()
                 records.extend(_record(r) for r in rows)
         return records
-
-    async def next_due(self) -> datetime | None:
-        """When the earliest queued message is due (the worker sleeps until then)."""
-        async with self.database.read() as conn:
-            value = (await conn.execute(select(func.min(QUEUE.c.due_at)))).scalar()
-        return value if isinstance(value, datetime) else None
 
     async def release(self, owner: str) -> int:
         """Give back ``owner``'s leases so other nodes may claim them at once."""
@@ -580,24 +574,6 @@ class NotificationStore:
             )
         if row is None:
             raise NotificationNotFound(f"notification {notification_id!r} not found")
-        return _record(row)
-
-    async def start(self, claimed: Claimed, owner: str) -> NotificationRecord:
-        """Mark a claimed message as being sent (fenced) and return it."""
-        async with self.database.write(claimed.tenant_id) as conn:
-            await self._fence(conn, claimed.id, owner)
-            await conn.execute(
-                update(NOTIFICATIONS)
-                .where(NOTIFICATIONS.c.id == claimed.id)
-                .values(status=NotificationStatus.SENDING.value, updated_at=self.database.now())
-            )
-            row = (
-                (await conn.execute(select(NOTIFICATIONS).where(NOTIFICATIONS.c.id == claimed.id)))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotificationNotFound(f"notification {claimed.id!r} not found")
         return _record(row)
 
     async def _fence(self, conn: AsyncConnection, notification_id: str, owner: str) -> None:
@@ -653,24 +629,12 @@ class NotificationStore:
                             f"notification {items[i].claimed.id} is no longer held by"
                             f" {items[i].owner}"
                         )
-                unknown = [items[i].claimed.id for i in mine if items[i].claimed.counters is None]
-                counters: dict[str, tuple[int, int, int]] = {}
-                if unknown:  # claimed without them (claim(), not claim_records())
-                    read = select(
-                        NOTIFICATIONS.c.id,
-                        NOTIFICATIONS.c.attempts,
-                        NOTIFICATIONS.c.channel_failures,
-                        NOTIFICATIONS.c.channel_index,
-                    ).where(NOTIFICATIONS.c.id.in_(unknown))
-                    counters = {r[0]: (r[1], r[2], r[3]) for r in (await conn.execute(read)).all()}
                 changes: list[dict[str, Any]] = []
                 attempt_rows: list[dict[str, Any]] = []
                 retried: list[dict[str, Any]] = []
                 for i in mine:
                     item = items[i]
-                    attempts, failures, index = item.claimed.counters or counters.get(
-                        item.claimed.id, (0, 0, 0)
-                    )
+                    attempts, failures, index = item.claimed.counters
                     changes.append(_finished_changes(item, attempts + 1, failures, index, now))
                     attempt_rows.append(_attempt_row(item, attempts + 1, now))
                     if item.attempt.outcome in ("sent", "dead"):
@@ -905,12 +869,3 @@ class NotificationStore:
         """Messages waiting to be delivered, all tenants (the outbox depth)."""
         async with self.database.read() as conn:
             return int((await conn.execute(select(func.count()).select_from(QUEUE))).scalar() or 0)
-
-    async def oldest_due(self) -> datetime | None:
-        async with self.database.read() as conn:
-            value = (
-                await conn.execute(
-                    select(func.min(QUEUE.c.due_at)).where(QUEUE.c.lease_owner.is_(None))
-                )
-            ).scalar()
-        return value if isinstance(value, datetime) else None

@@ -220,16 +220,7 @@ class DeliveryWorker:
     async def deliver(self, claimed_record: NotificationRecord) -> None:
         """Send one claimed message (``claim_records`` marked it ``sending``) and record
         the result."""
-        claimed = Claimed(
-            claimed_record.id,
-            claimed_record.tenant_id,
-            claimed_record.channel,
-            (
-                claimed_record.attempts,
-                claimed_record.channel_failures,
-                claimed_record.channel_index,
-            ),
-        )
+        claimed = claimed_record.claimed()
         record: NotificationRecord | None = claimed_record
         if (
             claimed_record.kind == "digest"

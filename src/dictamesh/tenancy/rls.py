@@ -43,11 +43,16 @@ TENANT_TABLES = (
     "dictamesh_audit_log",
     "dictamesh_sagas",
     "dictamesh_saga_steps",
+    "dictamesh_notifications",
+    "dictamesh_notification_attempts",
+    "dictamesh_notification_inbox",
+    "dictamesh_notification_preferences",
 )
 #: tables with a ``tenant_id`` deliberately *not* under the policy: the saga lease queue
-#: (migration 0006) holds saga ids and tenants only, and nodes claim from it across tenants
-#: before working on each saga in its tenant's transaction
-RLS_EXEMPT_TABLES = ("dictamesh_saga_queue",)
+#: (migration 0006) and the notification claim queue (0009) hold ids, tenants and times
+#: only, and nodes claim from them across tenants before working on each row in its
+#: tenant's transaction
+RLS_EXEMPT_TABLES = ("dictamesh_saga_queue", "dictamesh_notification_queue")
 
 _ROLE = text(
     "SELECT current_user AS role, rolsuper, rolbypassrls FROM pg_catalog.pg_roles"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.core.notification_config import Priority
@@ -78,9 +78,9 @@ async def seed(
     assert await store.enqueue([item]) == [item.id]
     if outcome is None:
         return item.id
-    claimed = [c for c in await store.claim(OWNER, lease_seconds=60, limit=100) if c.id == item.id]
+    records = await store.claim_records(OWNER, lease_seconds=60, limit=100)
+    claimed = [r.claimed() for r in records if r.id == item.id]
     assert claimed, "the seeded message was not claimable"
-    await store.start(claimed[0], OWNER)
     await store.finish(
         claimed[0],
         OWNER,
@@ -92,6 +92,10 @@ async def seed(
             error=None if outcome == "sent" else "SMTP 550 mailbox unavailable",
             status_code=None if outcome == "sent" else 550,
             provider_message_id="q-1" if outcome == "sent" else None,
+            # a failed one is retried later: not claimed again by the next seed
+            next_attempt_at=store.database.now() + timedelta(hours=1)
+            if outcome == "failed"
+            else None,
         ),
     )
     await store.release(OWNER)

@@ -335,7 +335,7 @@ async def test_retry_puts_a_dead_message_back_and_refuses_a_sent_one(
     )  # fmt: skip
     assert wakes.count == 1  # this node's worker looks at once
     assert (await http.get(f"{ADMIN_PATH}/outbox", headers=ADMIN)).json() == {"depth": 1}
-    claimed = await service.store.claim("n2/x", lease_seconds=30, limit=10)
+    claimed = await service.store.claim_records("n2/x", lease_seconds=30, limit=10)
     assert [c.id for c in claimed] == [dead]
     detail = (await http.get(f"{ADMIN_PATH}/{dead}", headers=ADMIN)).json()
     assert len(detail["attempts"]) == 1  # the log keeps the tries before the retry

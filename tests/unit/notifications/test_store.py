@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from dictamesh.core.notification_config import Priority
 from dictamesh.notifications.inbox_store import InboxStore
 from dictamesh.notifications.store import (
     Attempt,
+    Claimed,
     LeaseLost,
     NewNotification,
     NotificationStateError,
@@ -38,6 +40,10 @@ def _new(key: str, *, tenant: str = "default", **extra: object) -> NewNotificati
     return NewNotification(**values)  # type: ignore[arg-type]
 
 
+async def claim(store: NotificationStore, owner: str, **lease: Any) -> list[Claimed]:
+    return [r.claimed() for r in await store.claim_records(owner, **lease)]
+
+
 def _attempt(outcome: str, **extra: object) -> Attempt:
     return Attempt(channel="mail", outcome=outcome, node="n1", duration_ms=1.0, **extra)  # type: ignore[arg-type]
 
@@ -60,14 +66,14 @@ async def test_window_key_allows_one_per_window(database: CatalogDatabase) -> No
 async def test_claims_never_overlap_and_leases_fence_results(database: CatalogDatabase) -> None:
     store = NotificationStore(database)
     await store.enqueue([_new(f"k{i}") for i in range(10)])
-    a, b = await asyncio.gather(
-        store.claim("n1/a", lease_seconds=30, limit=6),
-        store.claim("n2/b", lease_seconds=30, limit=6),
+    records_a, records_b = await asyncio.gather(
+        store.claim_records("n1/a", lease_seconds=30, limit=6),
+        store.claim_records("n2/b", lease_seconds=30, limit=6),
     )
+    a, b = [r.claimed() for r in records_a], [r.claimed() for r in records_b]
     assert not {c.id for c in a} & {c.id for c in b}
     assert len(a) + len(b) == 10
-    record = await store.start(a[0], "n1/a")
-    assert record.status is NotificationStatus.SENDING
+    assert all(r.status is NotificationStatus.SENDING for r in records_a)
     with pytest.raises(LeaseLost):
         await store.finish(a[0], "n2/b", _attempt("sent"))
     await store.finish(a[0], "n1/a", _attempt("sent", provider_message_id="pm-1"))
@@ -84,30 +90,28 @@ async def test_failure_reschedules_and_expired_leases_are_claimed_again(
 ) -> None:
     store = NotificationStore(database)
     await store.enqueue([_new("k")])
-    [claimed] = await store.claim("n1/a", lease_seconds=30, limit=5)
-    await store.start(claimed, "n1/a")
+    [claimed] = await claim(store, "n1/a", lease_seconds=30, limit=5)
     later = database.now() + timedelta(seconds=60)
     await store.finish(claimed, "n1/a", _attempt("failed", error="boom", next_attempt_at=later))
     record = await store.get(claimed.id)
     assert record.status is NotificationStatus.FAILED
     assert record.last_error == "boom"
     assert record.channel_failures == 1
-    assert await store.claim("n1/a", lease_seconds=30, limit=5) == []  # not due yet
+    assert await claim(store, "n1/a", lease_seconds=30, limit=5) == []  # not due yet
     # fallback moves to the next channel and resets its failure count
     await store.retry(claimed.id)
-    [again] = await store.claim("n1/a", lease_seconds=0.001, limit=5)
-    await store.start(again, "n1/a")
+    [again] = await claim(store, "n1/a", lease_seconds=0.001, limit=5)
     await store.finish(again, "n1/a", _attempt("fallback", error="x"), channel_index=1)
     record = await store.get(claimed.id)
     assert record.channel == "inbox"
     assert record.channel_failures == 0
     # a dead node's lease expires: another node claims it
-    [taken] = await store.claim("n1/a", lease_seconds=0.001, limit=5)
+    [taken] = await claim(store, "n1/a", lease_seconds=0.001, limit=5)
     await asyncio.sleep(0.01)
-    [over] = await store.claim("n2/b", lease_seconds=30, limit=5)
+    [over] = await claim(store, "n2/b", lease_seconds=30, limit=5)
     assert over.id == taken.id
     with pytest.raises(LeaseLost):
-        await store.start(taken, "n1/a")
+        await store.finish(taken, "n1/a", _attempt("sent"))
     attempts = await store.attempts(claimed.id)
     assert [a.outcome for a in attempts] == ["failed", "fallback"]
 
@@ -115,14 +119,12 @@ async def test_failure_reschedules_and_expired_leases_are_claimed_again(
 async def test_retry_only_dead_or_failed(database: CatalogDatabase) -> None:
     store = NotificationStore(database)
     await store.enqueue([_new("k")])
-    [claimed] = await store.claim("n1/a", lease_seconds=30, limit=1)
-    await store.start(claimed, "n1/a")
+    [claimed] = await claim(store, "n1/a", lease_seconds=30, limit=1)
     await store.finish(claimed, "n1/a", _attempt("sent"))
     with pytest.raises(NotificationStateError):
         await store.retry(claimed.id)
     await store.enqueue([_new("d")])
-    [dead] = await store.claim("n1/a", lease_seconds=30, limit=1)
-    await store.start(dead, "n1/a")
+    [dead] = await claim(store, "n1/a", lease_seconds=30, limit=1)
     await store.finish(dead, "n1/a", _attempt("dead", error="550 no such user"))
     assert (await store.get(dead.id)).status is NotificationStatus.DEAD
     assert await store.depth() == 0
@@ -159,7 +161,7 @@ async def test_digest_collects_items_then_renders_once(database: CatalogDatabase
     assert len(made) == 6  # five items, one digest
     assert await store.depth() == 1  # items are not queued
 
-    [claimed] = await store.claim("n1/a", lease_seconds=30, limit=5)
+    [claimed] = await claim(store, "n1/a", lease_seconds=30, limit=5)
     seen: list[list[dict[str, object]]] = []
 
     def render(record: object, items: list[dict[str, object]]) -> tuple[str, str, None]:
@@ -179,7 +181,7 @@ async def test_tenants_see_only_their_own(database: CatalogDatabase) -> None:
     store = NotificationStore(database)
     await store.enqueue([_new("k", tenant="acme"), _new("k", tenant="globex")])
     assert len(await store.search(tenant="acme")) == 1
-    claimed = await store.claim("n1/a", lease_seconds=30, limit=5)
+    claimed = await claim(store, "n1/a", lease_seconds=30, limit=5)
     assert sorted(c.tenant_id for c in claimed) == ["acme", "globex"]
 
 
