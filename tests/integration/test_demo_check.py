@@ -18,7 +18,7 @@ async def test_demo_check_scenario_passes_on_embedded_backend() -> None:
     failed = [r for r in results if not r.ok]
     assert not failed, failed
     assert [r.name for r in results] == [r.name for r in seen]
-    assert len(results) == 8
+    assert len(results) == 9
 
 
 def test_demo_check_cli_exits_zero() -> None:

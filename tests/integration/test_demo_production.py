@@ -31,7 +31,7 @@ async def test_production_check_passes_twice_on_the_same_database_and_topics(
         results = await run_check(lambda _: None, backend="production", urls=urls, timeout=60)
         failed = [r for r in results if not r.ok]
         assert not failed, failed
-        assert len(results) == 8
+        assert len(results) == 9
         runs.append(results)
     first, second = ({r.name: r.detail for r in results} for results in runs)
     step = "change recorded in the catalog event log"
