@@ -9,6 +9,7 @@ prints each task's stack to stderr — what a CI-only hang needs to be found.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 import threading
@@ -31,6 +32,33 @@ def _dump_tasks(signum: int, frame: FrameType | None) -> None:
     for task in tasks:
         print(f"--- {task!r}", file=sys.stderr)
         task.print_stack(limit=12, file=sys.stderr)
+        # a task's stack stops at its own coroutine: walk what it awaits (async generators
+        # of fixtures, nested coroutines) down to the await that does not return
+        for line in _await_chain(task.get_coro()):
+            print(f"    awaits {line}", file=sys.stderr)
+
+
+def _await_chain(awaitable: object, depth: int = 0) -> Iterator[str]:
+    if awaitable is None or depth > 40:
+        return
+    frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+    frame = frame or getattr(awaitable, "gi_frame", None)
+    if frame is not None:
+        yield f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+    inner = (
+        getattr(awaitable, "cr_await", None)
+        or getattr(awaitable, "ag_await", None)
+        or getattr(awaitable, "gi_yieldfrom", None)
+    )
+    if inner is None and frame is None:
+        # an async generator's asend (an async fixture's teardown): its generator is what
+        # it refers to
+        generators = [r for r in gc.get_referents(awaitable) if hasattr(r, "ag_frame")]
+        inner = generators[0] if generators else None
+        if inner is None:
+            yield repr(awaitable)[:200]
+    if inner is not None:
+        yield from _await_chain(inner, depth + 1)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -56,6 +56,7 @@ Semantics worth knowing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -151,7 +152,10 @@ class EmbeddedBus(AsyncResource):
         self._groups: dict[str, GroupState] = {}
         self._consumers: weakref.WeakSet[EmbeddedConsumer] = weakref.WeakSet()
         self._seq = 0  # bumped on every local publish/close; idle pollers wait for a change
-        self._changed = asyncio.Condition()
+        # set (and replaced) on every change: an Event, not a Condition, so a poller cancelled
+        # while it waits can never leave a lock held that the next publish would wait on
+        # (a Condition re-acquires its lock on cancellation inside wait_for: a stuck stop)
+        self._changed = asyncio.Event()
         self._taps: list[Callable[[list[Message]], None]] = []
 
     def __repr__(self) -> str:
@@ -232,15 +236,14 @@ class EmbeddedBus(AsyncResource):
 
     async def _wake(self) -> None:
         self._seq += 1
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def _wait_for_change(self, seq: int, seconds: float) -> None:
-        try:
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self._seq != seq), seconds)
-        except TimeoutError:
-            pass
+        if self._seq != seq:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
 
     # --- topics ----------------------------------------------------------------------------
 

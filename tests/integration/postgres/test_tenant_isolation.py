@@ -32,7 +32,15 @@ from dictamesh.core.models import (
     EventType,
     SourceRef,
 )
+from dictamesh.core.notification_config import Priority
 from dictamesh.governance.audit import AuditLog
+from dictamesh.notifications.inbox_store import InboxStore
+from dictamesh.notifications.store import (
+    Attempt,
+    NewNotification,
+    NotificationStatus,
+    NotificationStore,
+)
 from dictamesh.saga.store import NewSaga, SagaStore, StepLog
 from dictamesh.tenancy import tenant_context
 from dictamesh.tenancy.rls import TENANT_TABLES
@@ -108,6 +116,24 @@ async def seed(catalog: CatalogService) -> None:
             saga.id, tenant, "seed/1", [StepLog("reserve_inventory", "action", "started", 1)],
             lease_seconds=30,
         )  # fmt: skip
+    # a notification each, tried once, in the user's inbox, with preferences (migration 0009)
+    outbox, inbox = NotificationStore(catalog.database), InboxStore(catalog.database)
+    for tenant in (A, B):
+        item = NewNotification(
+            tenant_id=tenant, kind="message", rule="r1", dedupe_key=f"k-{tenant}",
+            recipient="alice", channels=["inbox"], priority=Priority.NORMAL,
+            status=NotificationStatus.PENDING, subject="s", text="t",
+        )  # fmt: skip
+        await outbox.enqueue([item])
+        [record] = [r for r in await outbox.claim_records("seed/1", lease_seconds=30, limit=10)
+                    if r.id == item.id]  # fmt: skip
+        await outbox.finish(
+            record.claimed(),
+            "seed/1",
+            Attempt(channel="inbox", outcome="sent", node="seed", duration_ms=1.0),
+        )
+        await inbox.add_to_inbox(record.message(address="alice"))
+        await inbox.set_preferences("alice", {"min_priority": "low"}, tenant=tenant)
 
 
 @pytest.fixture
