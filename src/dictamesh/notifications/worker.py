@@ -139,10 +139,6 @@ class DeliveryWorker:
         """Look for due messages now (a rule enqueued some, an operator retried one)."""
         self._wake.set()
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Claim and deliver until ``stop`` is set (or cancelled). On ``stop`` it claims no
         more, lets the sends in flight finish (at most ``DRAIN_SECONDS``, then they are
@@ -198,12 +194,6 @@ class DeliveryWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
         self._wake.clear()
-
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Wait until the messages being sent now are done (tests, benchmarks)."""
-        deadline = time.monotonic() + timeout
-        while self._in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - a poll
-            await asyncio.sleep(0.01)
 
     # --- one message ----------------------------------------------------------------------
 
