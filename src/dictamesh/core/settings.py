@@ -43,6 +43,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from dictamesh.core.bus_config import Serialization, TopicSettings
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
 from dictamesh.core.retention import RetentionRule
@@ -130,6 +131,14 @@ class BusSettings(_Section):
     path: Path = Path(".dictamesh/bus.sqlite3")
     kafka_bootstrap: str = "127.0.0.1:9092"
     max_delivery_attempts: int = Field(default=5, ge=1)
+    #: json (default) or avro: one typed Avro record per entity type, registered under
+    #: ``<topic>-value`` (docs/events.md)
+    serialization: Serialization = Serialization.JSON
+    #: a Confluent-compatible schema registry for Avro topics; unset: the node's own
+    #: catalog registry (the one it serves at ``/schema-registry``)
+    schema_registry_url: SecretStr | None = None
+    #: per-topic partitions, retention, envelope, CloudEvents headers (first glob match wins)
+    topics: list[TopicSettings] = Field(default_factory=list)
 
 
 class CatalogPoolSettings(_Section):
