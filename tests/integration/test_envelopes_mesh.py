@@ -72,15 +72,18 @@ class DebeziumTableMirror:
             payload = payload["payload"]
         op, before, after = payload["op"], payload["before"], payload["after"]
         source_ts, processed_ts = payload["source"]["ts_ms"], payload["ts_ms"]
-        assert isinstance(source_ts, int) and source_ts <= processed_ts, payload
+        assert isinstance(source_ts, int), payload
+        assert source_ts <= processed_ts, payload
         if op in ("c", "r"):
-            assert before is None and isinstance(after, dict), payload
+            assert before is None, payload
+            assert isinstance(after, dict), payload
             self.rows[key] = after
         elif op == "u":
             assert isinstance(after, dict), payload
             self.rows[key] = after
         elif op == "d":
-            assert after is None and isinstance(before, dict), payload
+            assert after is None, payload
+            assert isinstance(before, dict), payload
             self.rows.pop(key, None)
         elif op == "t":
             self.rows.clear()
@@ -289,10 +292,12 @@ async def test_debezium_cloudevents_compacted_topic(
             assert ce.get_source() == f"/dictamesh/customers/{system}"
             assert ce.get_type() == f"io.dictamesh.customer.{event.event_type.value.lower()}"
             time = ce.get_time()
-            assert time is not None and int(time.timestamp() * 1000) == event.timestamp
+            assert time is not None
+            assert int(time.timestamp() * 1000) == event.timestamp
             assert ce.get_extension("partitionkey") == event.entity.id == r.key
             data = ce.get_data()
-            assert isinstance(data, dict) and data["after"] == event.after
+            assert isinstance(data, dict)
+            assert data["after"] == event.after
             # and the SDK's v1 API agrees
             legacy = v1_from_binary(V1KafkaMessage(headers=r.headers, key=r.key, value=r.value))
             assert (legacy["id"], legacy["type"]) == (ce.get_id(), ce.get_type())

@@ -133,9 +133,11 @@ def test_kafka_bus_specs_follow_the_settings() -> None:
     assert (customers.partitions, customers.min_insync_replicas) == (12, 1)
     assert customers.retention_ms == 30 * DAY_MS  # the built-in retention stays
     dlq = bus.spec_for(f"{SPEC.name}.dlq")
-    assert dlq is not None and (dlq.partitions, dlq.min_insync_replicas) == (12, 1)
+    assert dlq is not None
+    assert (dlq.partitions, dlq.min_insync_replicas) == (12, 1)
     unknown = bus.spec_for("customers.crm.entity_changed")
-    assert unknown is not None and unknown.partitions == 12
+    assert unknown is not None
+    assert unknown.partitions == 12
     built = build_bus(
         BusSettings(backend="kafka", topics=[TopicSettings(name="x.*", partitions=2)]),
         node_name="n",
