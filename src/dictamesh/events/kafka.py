@@ -472,8 +472,8 @@ class KafkaBus(AsyncResource):
     ) -> RecordMetadata:
         """Append one record and wait until all in-sync replicas have it (``acks=all``).
 
-        An empty ``value`` (:data:`~dictamesh.events.bus.TOMBSTONE`) is written as Kafka's
-        null value: a tombstone, which compaction uses to drop the key."""
+        An empty ``value`` (:data:`~dictamesh.events.bus.TOMBSTONE`) with a key is written as
+        Kafka's null value: a tombstone, which compaction uses to drop the key."""
         _check_record(value, key, headers)
         producer = await self._ready_producer()
         await self._maybe_create([topic])
@@ -534,8 +534,9 @@ class KafkaBus(AsyncResource):
         with _kafka_errors("publish", topic=topic):
             return await producer.send(
                 topic,
-                # empty is the mesh's tombstone; Kafka's is null (compaction drops that)
-                value=bytes(value) or None,
+                # empty is the mesh's tombstone; Kafka's is null (compaction drops that).
+                # A tombstone needs a key (Kafka refuses a record without key and value).
+                value=bytes(value) or (None if key is not None else b""),
                 key=None if key is None else key.encode(),
                 headers=kafka_headers,
             )
