@@ -58,11 +58,17 @@ from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import ChangeEvent, HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
+from dictamesh.events.codecs import TopicCodec, media_type
 from dictamesh.events.consume import BatchHandler, ConsumerStats, run_consumer
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
-from dictamesh.events.serde import JSON_CONTENT_TYPE, JsonEventSerializer, Serializer
+from dictamesh.events.serde import (
+    HEADER_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    JsonEventSerializer,
+    Serializer,
+)
 from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
@@ -107,8 +113,13 @@ def catalog_ingest_handler(
     is refused and dead-lettered); with ``tenant_topics`` so must a tenant's events on the
     shared topics (:func:`dictamesh.tenancy.event_for_topic`)."""
 
-    # A JSON record value is the event's JSON: the log stores it as received (no re-encode).
+    # A JSON record value in the DictaMesh envelope is the event's JSON: the log stores it
+    # as received (no re-encode). Not a Debezium value (application/json; envelope=...).
     json_values = serializer.content_type == JSON_CONTENT_TYPE
+
+    def as_received(message: Message) -> bool:
+        ctype = message.headers.get(HEADER_CONTENT_TYPE)
+        return ctype is not None and media_type(ctype) == (JSON_CONTENT_TYPE, {})
 
     async def handle(batch: list[Message]) -> None:
         events: list[tuple[ChangeEvent, str]] = []
@@ -118,7 +129,8 @@ def catalog_ingest_handler(
             event = event_for_topic(decoded, m.topic, strict=tenant_topics)
             events.append((event, m.topic))
             # Not when the topic gave the event its tenant: the value lacks tenant_id then.
-            payloads.append(m.value if json_values and event is decoded else None)
+            keep = json_values and event is decoded and as_received(m)
+            payloads.append(m.value if keep else None)
         await ingestor.handle_batch(events, payloads=payloads)
 
     return handle
@@ -142,13 +154,19 @@ class MeshNode(AsyncResource):
         self._cache_layers: list[CacheBackend] = build_layers(settings.cache)
         self.cache = TieredCache(self._cache_layers)
         self.bus: EventBus = build_bus(settings)
-        self.serializer: Serializer = serializer or JsonEventSerializer()
+        base = serializer or JsonEventSerializer()
+        #: every envelope of ``bus.topics`` out, any envelope in (``events/codecs.py``): the
+        #: publisher, ingest, invalidation and notifications all use it
+        self.serializer: Serializer = (
+            base if isinstance(base, TopicCodec) else TopicCodec(base, settings.bus.topics)
+        )
         self.quotas = TenantQuotas(settings.tenancy.quotas)
         self.publisher = EventPublisher(
             self.bus,
             self.serializer,
             tenant_topics=settings.tenancy.topic_prefix_per_tenant,
             quota=self.quotas if self.quotas.enabled else None,
+            topic_settings=settings.bus.topics,
         )
         self.metrics = MeshMetrics.for_node(self)  # served at /metrics by asgi_app()
         #: every change this node's invalidation consumer handled, after the invalidation:

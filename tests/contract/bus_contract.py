@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from dictamesh.events.bus import Consumer, EventBus, Message
+from dictamesh.events.bus import TOMBSTONE, Consumer, EventBus, Message
 from dictamesh.events.consume import (
     DLQ_ATTEMPTS,
     DLQ_ERROR,
@@ -134,6 +134,17 @@ class BusContract:
         second = got[(unkeyed.partition, unkeyed.offset)]
         assert second.key is None
         assert second.value == b""
+
+    async def test_a_keyed_empty_value_is_a_tombstone(self, bus: EventBus) -> None:
+        topic = await self.new_topic(bus)
+        await bus.publish(topic, b"v", key="k")
+        await bus.publish(topic, TOMBSTONE, key="k")
+        async with bus.consumer(self.group(), [topic]) as consumer:
+            got = sorted(await self.collect(consumer, 2), key=lambda m: m.offset)
+        assert [(m.key, m.value, m.tombstone) for m in got] == [
+            ("k", b"v", False),
+            ("k", b"", True),
+        ]
 
     async def test_partition_is_kafka_murmur2_of_the_key(self, bus: EventBus) -> None:
         topic = await self.new_topic(bus, partitions=6)

@@ -1,5 +1,9 @@
 """The event bus interface every backend (embedded SQLite log, Apache Kafka) implements.
 
+A record with an empty value (:data:`TOMBSTONE`) is a *tombstone*: it says "this key is
+gone", and compaction drops the key's earlier records (Kafka writes it as a null value).
+:func:`dictamesh.events.consume.run_consumer` commits tombstones without handing them on.
+
 Delivery is at-least-once: a consumer group sees every message of its topics, and a message
 is delivered again to the group until it is committed (acked). Ordering holds per partition,
 and the partition follows the key (the entity id), so one entity's changes stay in order.
@@ -20,11 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Final, Protocol, Self, runtime_checkable
 
 from dictamesh.events.topics import TopicSpec
 
-__all__ = ["Consumer", "EventBus", "Message", "RecordMetadata"]
+__all__ = ["TOMBSTONE", "Consumer", "EventBus", "Message", "RecordMetadata"]
+
+#: the value of a tombstone record (Kafka: null); no event encodes to it
+TOMBSTONE: Final = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,11 @@ class Message:
     #: how many times this message was handed to this group before (0 on first delivery),
     #: where the backend knows it; used to route poison messages to the DLQ
     delivery_count: int = 0
+
+    @property
+    def tombstone(self) -> bool:
+        """A tombstone: no value (Kafka's null, the embedded bus's empty value)."""
+        return not self.value
 
 
 @runtime_checkable

@@ -108,6 +108,8 @@ class ConsumerStats:
     batches: int = 0
     #: handler calls that failed transiently (a dependency was down) and were retried
     transient_failures: int = 0
+    #: tombstones (null values after deletes) committed without calling the handler
+    tombstones: int = 0
     #: ``consumed`` and ``dead_lettered`` by (original) topic, for /metrics
     consumed_by_topic: Counter[str] = field(default_factory=Counter)
     dead_lettered_by_topic: Counter[str] = field(default_factory=Counter)
@@ -182,8 +184,10 @@ class _Runner:
         on_dead_letter: DeadLetterCallback | None,
         stats: ConsumerStats,
         transient: Callable[[BaseException], bool],
+        tombstones: bool = False,
     ) -> None:
         self.bus = bus
+        self.tombstones = tombstones
         self.handler = handler
         self.transient = transient
         self.serializer = serializer
@@ -300,6 +304,10 @@ class _Runner:
         todo: list[Message] = []
         heads: set[tuple[str, int]] = set()
         for m in batch:
+            if m.tombstone and not self.tombstones:
+                # "this key is gone" (compacted topics, after a delete): no event to handle
+                self.stats.tombstones += 1
+                continue
             tp = (m.topic, m.partition)
             is_head = tp not in heads
             heads.add(tp)
@@ -312,7 +320,7 @@ class _Runner:
                 )
                 await self._dead_letter(m, err, m.delivery_count)
                 continue
-            if self.serializer is not None:
+            if self.serializer is not None and not m.tombstone:
                 try:
                     # Avro values may carry a writer schema this process has not seen yet
                     # (another producer, a newer version): fetch it before the sync decode.
@@ -345,7 +353,7 @@ class _Runner:
         for m in todo:
             await self._one(consumer, m)
         if len(todo) < len(batch):
-            # Acks the up-front dead letters (the handled ones are committed already).
+            # Acks the up-front dead letters and tombstones (the handled ones are committed).
             await self._commit(consumer, batch, len(batch) - len(todo))
 
     async def _one(self, consumer: Consumer, message: Message) -> None:
@@ -418,6 +426,7 @@ async def run_consumer(
     poll_timeout: float = 1.0,
     stats: ConsumerStats | None = None,
     transient: Callable[[BaseException], bool] = is_transient,
+    tombstones: bool = False,
 ) -> ConsumerStats:
     """Consume ``topics`` as ``group`` until ``stop`` is set (or the task is cancelled).
 
@@ -437,6 +446,11 @@ async def run_consumer(
     ``backoff_max``) until it succeeds or ``stop`` fires, and nothing is committed
     meanwhile, so an outage of the handler's database stalls consumption instead of
     emptying the topic into the DLQ.
+
+    Tombstones (:attr:`Message.tombstone`: the null value a compacted topic gets after a
+    delete) are committed without calling the handler, unless ``tombstones`` is true: then
+    the handler gets them too (never decoded by ``serializer``), for a consumer that mirrors
+    a compacted topic.
 
     With a ``serializer``, a message it cannot decode is dead-lettered at once (``dlq-attempts``
     0), without calling the handler: no retry fixes bad bytes. On buses that track
@@ -467,6 +481,7 @@ async def run_consumer(
         on_dead_letter=on_dead_letter,
         stats=stats,
         transient=transient,
+        tombstones=tombstones,
     )
     async with bus.consumer(group, list(topics)) as consumer:
         while stop is None or not stop.is_set():
@@ -505,7 +520,8 @@ def per_event(
 
     async def handle_batch(messages: list[Message]) -> None:
         for message in messages:
-            await handler(serde.decode(message.value, message.headers))
+            if not message.tombstone:  # run_consumer(tombstones=True) hands them on
+                await handler(serde.decode(message.value, message.headers))
 
     return handle_batch
 

@@ -19,7 +19,8 @@ Example::
 Semantics worth knowing:
 
 * Publishing to a topic that does not exist creates it with ``TopicSpec(name=topic)``
-  defaults (3 partitions, 7 days retention, delete policy), like Kafka's
+  defaults (3 partitions, 7 days retention, delete policy; ``topic_settings`` override
+  them as they override every created topic's), like Kafka's
   ``auto.create.topics.enable``; call :meth:`EmbeddedBus.ensure_topic` first to choose.
   The name must follow the mesh scheme (``[tenant.]<domain>.<source>.<event>[.dlq]``),
   else :class:`~dictamesh.core.errors.ValidationError`. An existing topic's configuration
@@ -68,6 +69,7 @@ from typing import Any, Literal, TypeVar
 
 import pydantic
 
+from dictamesh.core.bus_config import TopicSettings
 from dictamesh.core.errors import ConfigurationError, EventBusError, ValidationError
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.events._embedded_group import GroupState, TopicPartition, new_member_id
@@ -79,7 +81,7 @@ from dictamesh.events._embedded_store import (
 )
 from dictamesh.events.bus import Message, RecordMetadata
 from dictamesh.events.partitioner import RoundRobin, partition_for_key
-from dictamesh.events.topics import TopicSpec
+from dictamesh.events.topics import TopicSpec, configured_spec
 
 __all__ = [
     "DEFAULT_TOMBSTONE_RETENTION_MS",
@@ -124,6 +126,8 @@ class EmbeddedBus(AsyncResource):
         last transactions, the same trade Kafka makes by not fsyncing each write.
         ``"FULL"`` fsyncs the WAL on every commit: power-loss safe, much slower.
     :param busy_timeout: seconds to wait for another process's write lock on the file.
+    :param topic_settings: ``bus.topics``: override the partitions, retention and cleanup
+        policy of every topic this bus creates (replication settings mean nothing here).
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class EmbeddedBus(AsyncResource):
         poll_interval: float = 0.05,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout: float = 30.0,
+        topic_settings: Sequence[TopicSettings] = (),
     ) -> None:
         if poll_interval <= 0:
             raise ConfigurationError("poll_interval must be > 0")
@@ -142,6 +147,7 @@ class EmbeddedBus(AsyncResource):
         self.poll_interval = poll_interval
         self._synchronous: Literal["NORMAL", "FULL"] = synchronous
         self._busy_timeout = busy_timeout
+        self.topic_settings = tuple(topic_settings)
         self._store: Store | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
@@ -260,6 +266,7 @@ class EmbeddedBus(AsyncResource):
         known = self._topics.get(spec.name)
         if known is not None:
             return known
+        spec = configured_spec(spec, self.topic_settings)
         actual = await self._call(Store.ensure_topic, spec, _now_ms())
         if warn and (actual.partitions, actual.retention_ms, actual.cleanup_policy) != (
             spec.partitions,

@@ -54,6 +54,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
+from dictamesh.core.bus_config import TopicSettings
 from dictamesh.core.errors import (
     ConfigurationError,
     DictaMeshError,
@@ -63,7 +64,7 @@ from dictamesh.core.errors import (
 )
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.events.bus import Message, RecordMetadata
-from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
+from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec, configured_spec
 
 __all__ = ["KafkaBus", "KafkaConsumer", "PartitionLag", "Record", "topic_configs"]
 
@@ -99,10 +100,13 @@ def _kafka_errors(action: str, **details: Any) -> Iterator[None]:
 
 def topic_configs(spec: TopicSpec) -> dict[str, str]:
     """The topic-level Kafka configs a :class:`TopicSpec` asks for."""
-    return {
+    configs = {
         "retention.ms": "-1" if spec.retention_ms is None else str(spec.retention_ms),
         "cleanup.policy": spec.cleanup_policy.value,
     }
+    if spec.min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(spec.min_insync_replicas)
+    return configs
 
 
 Record = tuple[bytes, str | None, Mapping[str, bytes] | None]
@@ -150,6 +154,8 @@ class KafkaBus(AsyncResource):
     retention of their ``.dlq`` topics too. Topics outside them are created with
     :class:`TopicSpec` defaults on first use. Set ``auto_create_topics=False`` where topics
     are managed outside the application (and the principal may not create topics).
+    ``topic_settings`` (``bus.topics``) override the partitions, replication, min ISR,
+    retention and cleanup policy of every topic this bus creates.
 
     ``delivery_timeout_ms`` bounds how long :meth:`publish` waits for the broker's
     acknowledgement (see the module docstring for what a timeout means).
@@ -176,6 +182,7 @@ class KafkaBus(AsyncResource):
         max_poll_interval_ms: int = 300_000,
         producer_config: Mapping[str, Any] | None = None,
         consumer_config: Mapping[str, Any] | None = None,
+        topic_settings: Sequence[TopicSettings] = (),
     ) -> None:
         _aiokafka()  # fail at construction, not at first use, if the extra is missing
         if delivery_timeout_ms <= 0:
@@ -186,7 +193,11 @@ class KafkaBus(AsyncResource):
         self.auto_create_topics = auto_create_topics
         self.request_timeout_ms = request_timeout_ms
         self.ping_timeout = 5.0
-        self._specs: dict[str, TopicSpec] = {s.name: s for s in topic_specs}
+        #: ``bus.topics``: applied to every topic this bus creates (:func:`configured_spec`)
+        self.topic_settings = tuple(topic_settings)
+        self._specs: dict[str, TopicSpec] = {
+            s.name: configured_spec(s, self.topic_settings) for s in topic_specs
+        }
         self.producer_config: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "client_id": client_id,
@@ -350,20 +361,25 @@ class KafkaBus(AsyncResource):
                     partitions=base.partitions,
                     replication_factor=base.replication_factor,
                     retention_ms=base.retention_ms,
+                    min_insync_replicas=base.min_insync_replicas,
                 )
         try:
-            return TopicSpec(name=topic)
+            default = TopicSpec(name=topic)
         except ValueError:
             return None
+        return configured_spec(default, self.topic_settings)
 
     async def ensure_topic(self, spec: TopicSpec) -> None:
-        """Create the topic if missing (idempotent); an existing topic is left untouched."""
+        """Create the topic if missing (idempotent); an existing topic is left untouched.
+
+        ``bus.topics`` (``topic_settings``) override what ``spec`` says."""
+        spec = configured_spec(spec, self.topic_settings)
         self._specs.setdefault(spec.name, spec)
         await self.ensure_topics([spec])
 
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create several topics in one request (those that exist are left untouched)."""
-        wanted = {s.name: s for s in specs}
+        wanted = {s.name: configured_spec(s, self.topic_settings) for s in specs}
         if not wanted:
             return
         aiokafka = _aiokafka()
@@ -454,7 +470,10 @@ class KafkaBus(AsyncResource):
         key: str | None = None,
         headers: Mapping[str, bytes] | None = None,
     ) -> RecordMetadata:
-        """Append one record and wait until all in-sync replicas have it (``acks=all``)."""
+        """Append one record and wait until all in-sync replicas have it (``acks=all``).
+
+        An empty ``value`` (:data:`~dictamesh.events.bus.TOMBSTONE`) with a key is written as
+        Kafka's null value: a tombstone, which compaction uses to drop the key."""
         _check_record(value, key, headers)
         producer = await self._ready_producer()
         await self._maybe_create([topic])
@@ -515,7 +534,9 @@ class KafkaBus(AsyncResource):
         with _kafka_errors("publish", topic=topic):
             return await producer.send(
                 topic,
-                value=bytes(value),
+                # empty is the mesh's tombstone; Kafka's is null (compaction drops that).
+                # A tombstone needs a key (Kafka refuses a record without key and value).
+                value=bytes(value) or (None if key is not None else b""),
                 key=None if key is None else key.encode(),
                 headers=kafka_headers,
             )

@@ -24,11 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from dictamesh.core.bus_config import TopicSettings
 from dictamesh.core.errors import ConfigurationError, ValidationError
 from dictamesh.core.models import ChangeEvent
-from dictamesh.events.bus import EventBus, RecordMetadata
+from dictamesh.events.bus import TOMBSTONE, EventBus, RecordMetadata
+from dictamesh.events.codecs import WritesTombstones
 from dictamesh.events.serde import JsonEventSerializer, Serializer
-from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
+from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec, configured_spec
 from dictamesh.observability.stats import BATCH_SIZE_BUCKETS, BucketHistogram
 from dictamesh.observability.tracing import SpanKind, context_from_trace, span
 
@@ -105,6 +107,13 @@ class EventPublisher:
     :param quota: asked before publishing, per tenant (``tenancy.quotas``): it delays the
         publish, or raises :class:`~dictamesh.core.errors.TenantQuotaExceeded` — before
         anything of the call was sent.
+    :param topic_settings: ``bus.topics``: override the partitions, retention... of the
+        topics this publisher creates (:func:`~dictamesh.events.topics.configured_spec`).
+
+    A serializer that says so (:class:`~dictamesh.events.codecs.WritesTombstones`, as the
+    node's :class:`~dictamesh.events.codecs.TopicCodec` does for ``bus.topics`` that
+    ``writes_tombstones``) gets a tombstone (same key, no value) right after each delete,
+    so compaction drops the entity as Debezium's ``tombstones.on.delete`` does.
     """
 
     def __init__(
@@ -116,6 +125,7 @@ class EventPublisher:
         *,
         tenant_topics: bool = False,
         quota: PublishQuota | None = None,
+        topic_settings: Sequence[TopicSettings] = (),
     ) -> None:
         if topic_prefix is not None and not _PREFIX.match(topic_prefix):
             raise ConfigurationError(
@@ -129,6 +139,10 @@ class EventPublisher:
         self.topic_prefix = topic_prefix
         self.tenant_topics = tenant_topics
         self.quota = quota
+        self.topic_settings = tuple(topic_settings)
+        self._tombstones: WritesTombstones | None = (
+            self.serializer if isinstance(self.serializer, WritesTombstones) else None
+        )
         self._specs: dict[str, TopicSpec] = {spec.name: spec for spec in topic_specs}
         self._ensured: set[str] = set()
         self.stats = PublishStats()
@@ -150,6 +164,9 @@ class EventPublisher:
 
     def spec_for(self, topic: str) -> TopicSpec:
         """The configuration used when this publisher creates ``topic``."""
+        return configured_spec(self._builtin_spec(topic), self.topic_settings)
+
+    def _builtin_spec(self, topic: str) -> TopicSpec:
         spec = self._specs.get(topic)
         if spec is not None:
             return spec
@@ -173,8 +190,15 @@ class EventPublisher:
         await self._ensure(topic)
         with _producer_span(topic, event):
             value, headers = self.serializer.encode(event)
-            meta = await self.bus.publish(topic, value, key=event.key, headers=headers)
-        self.stats.record(topic, 1)
+            tombstone = self._tombstones is not None and self._tombstones.tombstone_after(event)
+            if tombstone and isinstance(self.bus, SupportsPublishMany):
+                records = [(value, event.key, headers), (TOMBSTONE, event.key, None)]
+                meta = (await self.bus.publish_many(topic, records))[0]
+            else:
+                meta = await self.bus.publish(topic, value, key=event.key, headers=headers)
+                if tombstone:
+                    await self.bus.publish(topic, TOMBSTONE, key=event.key)
+        self.stats.record(topic, 2 if tombstone else 1)
         return meta
 
     async def publish_events(self, events: Iterable[ChangeEvent]) -> list[RecordMetadata]:
@@ -182,7 +206,10 @@ class EventPublisher:
 
         Per-key order is kept either way. Results are in the order of ``events``.
         """
-        batches: dict[str, list[tuple[int, tuple[bytes, str | None, Mapping[str, bytes]]]]] = {}
+        # index -1: a tombstone, published after its delete but returned to nobody
+        batches: dict[
+            str, list[tuple[int, tuple[bytes, str | None, Mapping[str, bytes] | None]]]
+        ] = {}
         count = 0
         events = list(events)
         if self.quota is not None:
@@ -193,7 +220,10 @@ class EventPublisher:
             topic = self.topic_for(event)
             with _producer_span(topic, event):  # per event: each record carries its own
                 value, headers = self.serializer.encode(event)
-            batches.setdefault(topic, []).append((index, (value, event.key, headers)))
+            batch = batches.setdefault(topic, [])
+            batch.append((index, (value, event.key, headers)))
+            if self._tombstones is not None and self._tombstones.tombstone_after(event):
+                batch.append((-1, (TOMBSTONE, event.key, None)))
             count = index + 1
         results: list[RecordMetadata | None] = [None] * count
         for topic, items in batches.items():
@@ -201,11 +231,14 @@ class EventPublisher:
             metas = await self._publish_batch(topic, [record for _, record in items])
             self.stats.record(topic, len(items))
             for (index, _), meta in zip(items, metas, strict=True):
-                results[index] = meta
+                if index >= 0:
+                    results[index] = meta
         return [meta for meta in results if meta is not None]
 
     async def _publish_batch(
-        self, topic: str, records: Sequence[tuple[bytes, str | None, Mapping[str, bytes]]]
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes, str | None, Mapping[str, bytes] | None]],
     ) -> list[RecordMetadata]:
         if isinstance(self.bus, SupportsPublishMany):
             return await self.bus.publish_many(topic, records)

@@ -63,11 +63,11 @@ def embedded_bus(settings: BusSettings, *, node_name: str) -> EventBus:
     from dictamesh.events.embedded import EmbeddedBus
 
     settings.path.parent.mkdir(parents=True, exist_ok=True)
-    return EmbeddedBus(settings.path)
+    return EmbeddedBus(settings.path, topic_settings=settings.topics)
 
 
 def kafka_bus(settings: BusSettings, *, node_name: str) -> EventBus:
     # imported here: aiokafka is an optional extra (MissingDependencyError names it)
     from dictamesh.events.kafka import KafkaBus
 
-    return KafkaBus(settings.kafka_bootstrap, client_id=node_name)
+    return KafkaBus(settings.kafka_bootstrap, client_id=node_name, topic_settings=settings.topics)

@@ -1,16 +1,29 @@
-"""Topic naming (``<domain>.<source>.<event_type>``) and the mesh's topic taxonomy."""
+"""Topic naming (``<domain>.<source>.<event_type>``) and the mesh's topic taxonomy.
+
+:func:`configured_spec` applies the operator's ``bus.topics`` entries
+(:class:`~dictamesh.core.bus_config.TopicSettings`) to a built-in :class:`TopicSpec`; both
+buses call it whenever they create a topic, so every topic (entity, system, DLQ) follows them.
+"""
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dictamesh.core.bus_config import TopicSettings, topic_settings_for
+from dictamesh.core.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_TOPICS",
     "CleanupPolicy",
     "TopicSpec",
+    "apply_topic_settings",
+    "base_topic",
+    "configured_spec",
     "dlq_topic",
     "parse_topic",
     "topic_name",
@@ -54,6 +67,9 @@ class TopicSpec(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     retention_ms: int | None = Field(default=7 * _DAY_MS, description="None = keep forever")
     cleanup_policy: CleanupPolicy = CleanupPolicy.DELETE
+    #: Kafka's ``min.insync.replicas`` (None: the broker's default); ignored by the
+    #: embedded bus, which has no replicas
+    min_insync_replicas: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod
@@ -62,6 +78,17 @@ class TopicSpec(BaseModel):
         if not 3 <= len(parts) <= 4 or not all(_PART.match(p) for p in parts):
             raise ValueError(f"topic {v!r} is not '[tenant.]<domain>.<source>.<event_type>'")
         return v
+
+    @model_validator(mode="after")
+    def _acknowledgeable(self) -> Self:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > (
+            self.replication_factor
+        ):
+            raise ValueError(
+                f"topic {self.name}: min_insync_replicas {self.min_insync_replicas} >"
+                f" replication_factor {self.replication_factor}: no write could be acknowledged"
+            )
+        return self
 
 
 DEFAULT_TOPICS: tuple[TopicSpec, ...] = (
@@ -81,3 +108,57 @@ DEFAULT_TOPICS: tuple[TopicSpec, ...] = (
     # circuit breaker state changes of the adapters (dictamesh.resilience.events)
     TopicSpec(name="system.adapters.breaker_changed", retention_ms=7 * _DAY_MS),
 )
+
+
+_DLQ = ".dlq"
+
+
+def apply_topic_settings(spec: TopicSpec, settings: TopicSettings | None) -> TopicSpec:
+    """``spec`` with what ``settings`` sets (a ``bus.topics`` entry); unset fields keep
+    ``spec``'s values. A ``.dlq`` topic is never compacted: compaction would keep only the
+    last poison message of each key."""
+    if settings is None:
+        return spec
+    update: dict[str, object] = {}
+    if settings.partitions is not None:
+        update["partitions"] = settings.partitions
+    if settings.replication_factor is not None:
+        update["replication_factor"] = settings.replication_factor
+    if settings.min_insync_replicas is not None:
+        update["min_insync_replicas"] = settings.min_insync_replicas
+    if settings.keeps_forever:
+        update["retention_ms"] = None
+    elif settings.retention_ms is not None:
+        update["retention_ms"] = settings.retention_ms
+    if settings.cleanup_policy is not None and not spec.name.endswith(_DLQ):
+        update["cleanup_policy"] = CleanupPolicy(settings.cleanup_policy.value)
+    if not update:
+        return spec
+    try:
+        return TopicSpec.model_validate({**spec.model_dump(), **update})
+    except pydantic.ValidationError as exc:  # e.g. min ISR above the built-in replication
+        problems = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+        raise ConfigurationError(
+            f"bus.topics entry {settings.name!r} does not fit topic {spec.name}: {problems}",
+            setting="bus.topics",
+        ) from exc
+
+
+def configured_spec(
+    spec: TopicSpec, entries: tuple[TopicSettings, ...] | list[TopicSettings]
+) -> TopicSpec:
+    """``spec`` with the first ``bus.topics`` entry matching its name applied.
+
+    Entries match the name without a tenant prefix (``acme.customers.directus.entity_changed``
+    is matched as ``customers.directus.entity_changed``); a ``.dlq`` topic takes its base
+    topic's entry (partitions, replication, retention), never its compaction."""
+    if not entries:
+        return spec
+    return apply_topic_settings(spec, topic_settings_for(entries, base_topic(spec.name)))
+
+
+def base_topic(name: str) -> str:
+    """``name`` without a tenant prefix and a ``.dlq`` suffix: what ``bus.topics`` globs
+    and per-topic envelopes are matched against."""
+    parts = name.removesuffix(_DLQ).split(".")
+    return ".".join(parts[1:]) if len(parts) == 4 else ".".join(parts)

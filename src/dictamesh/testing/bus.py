@@ -49,12 +49,14 @@ class CapturedEvents(Sequence[ChangeEvent]):
         self._topics = None if topics is None else frozenset(topics)
         self._serializer = serializer
         self.messages: list[Message] = []
+        #: tombstones published to the watched topics (no events: not in ``messages``)
+        self.tombstones: list[Message] = []
         self._events: list[ChangeEvent] = []
 
     def _tap(self, published: list[Message]) -> None:
-        self.messages.extend(
-            m for m in published if self._topics is None or m.topic in self._topics
-        )
+        for m in published:
+            if self._topics is None or m.topic in self._topics:
+                (self.tombstones if m.tombstone else self.messages).append(m)
 
     @property
     def events(self) -> list[ChangeEvent]:

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from dictamesh.catalog import CatalogIngestor
+from dictamesh.core.bus_config import TopicSettings
 from dictamesh.core.models import ChangeEvent, Entity, EventType, SourceRef
 from dictamesh.events.bus import Message
+from dictamesh.events.codecs import TopicCodec
 from dictamesh.events.serde import JsonEventSerializer
 from dictamesh.node import catalog_ingest_handler
 
@@ -42,18 +44,38 @@ async def test_json_values_are_passed_on_unless_the_topic_changed_the_event() ->
     serde = JsonEventSerializer()
     recorder = Recorder()
     handle = catalog_ingest_handler(cast(CatalogIngestor, recorder), serde)
-    shared, _ = serde.encode(event())
+    shared, headers = serde.encode(event())
     # on acme's topic an event without tenant gets acme: the value no longer says it all
     prefixed, _ = serde.encode(event())
     await handle(
         [
-            Message("customers.crm.entity_changed", 0, 0, "c-1", shared),
-            Message("acme.customers.crm.entity_changed", 0, 0, "c-1", prefixed),
+            Message("customers.crm.entity_changed", 0, 0, "c-1", shared, headers),
+            Message("acme.customers.crm.entity_changed", 0, 0, "c-1", prefixed, headers),
+            # no content-type: it could be another envelope the codec recognised by its shape
+            Message("customers.crm.entity_changed", 0, 1, "c-1", shared),
         ]
     )
     ((events, payloads),) = recorder.calls
-    assert payloads == [shared, None]
+    assert payloads == [shared, None, None]
     assert events[1][0].tenant_id == "acme"
+
+
+async def test_debezium_values_are_not_the_events_json() -> None:
+    codec = TopicCodec(topics=[TopicSettings(name="customers.*", envelope="debezium")])
+    recorder = Recorder()
+    handle = catalog_ingest_handler(cast(CatalogIngestor, recorder), codec)
+    created = event()
+    value, headers = codec.encode(created)
+    plain, plain_headers = JsonEventSerializer().encode(created)
+    await handle(
+        [
+            Message("customers.crm.entity_changed", 0, 0, "c-1", value, headers),
+            Message("customers.crm.entity_changed", 0, 1, "c-1", plain, plain_headers),
+        ]
+    )
+    ((events, payloads),) = recorder.calls
+    assert payloads == [None, plain]
+    assert events[0][0] == events[1][0] == created
 
 
 class OtherFormat(JsonEventSerializer):
