@@ -342,6 +342,13 @@ async def test_409_names_the_reason(sr: httpx.AsyncClient) -> None:
     assert "READER_FIELD_MISSING_DEFAULT_VALUE" in message
     assert "'b'" in message
     assert "oldSchemaVersions: [1]" in message
+    # a changed type names its field, in the 409 and in a verbose check
+    retyped = {"schema": record({"name": "a", "type": "int"})}
+    message = error(await sr.post("/subjects/s/versions", json=retyped), 409, 409)
+    assert "TYPE_MISMATCH" in message
+    assert "of field 'a' in the new schema" in message
+    check = await sr.post("/compatibility/subjects/s/versions/latest?verbose=true", json=retyped)
+    assert any("of field 'a'" in line for line in check.json()["messages"])
     # an identical schema is always accepted, whatever the level
     await sr.put("/config/s", json={"compatibility": "FULL_TRANSITIVE"})
     assert (
