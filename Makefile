@@ -64,6 +64,7 @@ bench: install services-up
 	$(BIN)/python benchmarks/graphql_cross_domain.py
 	$(BIN)/python benchmarks/observability_overhead.py
 	$(BIN)/python benchmarks/registry_check_isolation.py
+	$(BIN)/python benchmarks/avro_compat_crosscheck.py
 	$(BIN)/python benchmarks/saga_throughput.py
 	$(BIN)/python benchmarks/saga_throughput.py --backend postgres
 	$(BIN)/python benchmarks/saga_throughput.py --backend production
