@@ -11,13 +11,14 @@ import pytest
 from jsonschema import ValidationError as SchemaError
 from openlineage.client.serde import Serde
 from openlineage.client.transport import Transport
+from tests.notification_receivers import HttpReceiver, Reply, serving
 from tests.unit.lineage.ol_schema import validate
 
 from dictamesh import __version__
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.models import EntitySchema, FieldSpec, FieldType
 from dictamesh.core.settings import DictaMeshSettings, OpenLineageSettings
-from dictamesh.lineage import LineageEmitter, NodeLineage
+from dictamesh.lineage import LineageEmitter, NodeLineage, build_transport
 from dictamesh.lineage.facets import dataset_facets, owners_for
 from dictamesh.lineage.transports import http_target
 from dictamesh.testing.adapters import WIDGET_SCHEMA, FakeAdapter
@@ -294,3 +295,16 @@ def test_settings_env_and_the_standard_openlineage_variables(
         )
     with pytest.raises(ConfigurationError, match=r"openlineage\.url"):
         DictaMeshSettings.from_mapping({"openlineage": {"url": "marquez:5000"}})
+
+
+async def test_a_receiver_answering_errors_counts_failed_events() -> None:
+    receiver = HttpReceiver(default=Reply(500, b"down"))
+    async with serving(receiver) as url:
+        settings = OpenLineageSettings(enabled=True, url=url, endpoint="lineage")
+        transport = build_transport(settings, kafka_bootstrap="unused:9092")
+        node = lineage(Clock(), transport)
+        node.start()  # one DatasetEvent
+        await node.aclose()
+    assert (node.emitter.stats.emitted, node.emitter.stats.failed) == (0, 1)
+    # openlineage-python's retry (2 more tries on 5xx), then given up
+    assert [r.path for r in receiver.requests] == ["/lineage"] * 3
