@@ -89,7 +89,12 @@ class LineageEmitter:
         await asyncio.to_thread(thread.join, timeout)
         if thread.is_alive():
             self._abandon.set()  # the thread drops the rest and ends after its current send
-            log.warning("openlineage: %d events not delivered before shutdown", self.pending)
+            log.warning(
+                "openlineage: the %s transport is still sending at shutdown; %d queued events"
+                " are dropped",
+                self.transport.kind,
+                self.pending,
+            )
         else:
             await asyncio.to_thread(self._close_transport, timeout)
         self._thread = None

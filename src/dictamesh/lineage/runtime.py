@@ -350,7 +350,8 @@ class NodeLineage:
         for window, _ in self._syncs.values():
             window.close()
         self._ingest.close()
-        await self.emitter.aclose(timeout=self.settings.timeout_seconds)
+        # long enough for a send in flight to end: an HTTP post and its two retries
+        await self.emitter.aclose(timeout=3 * self.settings.timeout_seconds + 1)
         if self._registry is not None:
             self._registry.unregister(self._collector)
             self._registry = None
