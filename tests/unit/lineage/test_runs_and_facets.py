@@ -308,3 +308,41 @@ async def test_a_receiver_answering_errors_counts_failed_events() -> None:
     assert (node.emitter.stats.emitted, node.emitter.stats.failed) == (0, 1)
     # openlineage-python's retry (2 more tries on 5xx), then given up
     assert [r.path for r in receiver.requests] == ["/lineage"] * 3
+
+
+class MappedWidgets(FakeAdapter):
+    """Widgets whose source calls the name ``title`` (column lineage declared)."""
+
+    source_fields = {"name": "title", "color": "colour"}
+
+
+async def test_a_sync_maps_declared_source_fields_to_the_topic() -> None:
+    clock, transport = Clock(), Collected()
+    settings = DictaMeshSettings(
+        node_name="n1", openlineage={"enabled": True, "run_idle_seconds": 1}
+    )
+    node = NodeLineage(settings, [MappedWidgets()], dict, transport=transport, clock=clock)
+    node.start()
+    node.captured("fake_widgets", "testing.fake.entity_changed")
+    _start, complete = (await emitted(node, transport))[1:]
+    column = complete["outputs"][0]["facets"]["columnLineage"]["fields"]
+    assert {
+        k: [(f["namespace"], f["name"], f["field"]) for f in v["inputFields"]]
+        for k, v in column.items()
+    } == {
+        "after.name": [("fake", "widgets", "title")],
+        "after.color": [("fake", "widgets", "colour")],
+    }
+
+
+def test_the_directus_adapter_declares_its_field_mapping() -> None:
+    from dictamesh.adapters.reference.customers_directus import DirectusCustomersAdapter
+    from dictamesh.core.settings import AdapterConfig
+
+    adapter = DirectusCustomersAdapter(
+        AdapterConfig(name="customers", kind="customers_directus", base_url="http://cms.invalid")
+    )
+    [edge] = adapter.get_lineage().edges
+    assert edge.fields["created_at"] == ["date_created"]
+    assert edge.fields["email"] == ["email"]
+    assert set(edge.fields) <= {f.name for f in adapter.get_schema().fields}
