@@ -457,6 +457,17 @@ class OpenLineageSettings(_Section):
     def _window(self) -> OpenLineageSettings:
         if self.run_max_seconds < self.run_idle_seconds:
             raise ValueError("run_max_seconds must be at least run_idle_seconds")
+        # refused when the config is read, not once the node is half started
+        if (
+            self.enabled
+            and self.transport == "http"
+            and self.url is None
+            and not os.environ.get("OPENLINEAGE_URL", "").strip()
+        ):
+            raise ValueError(
+                "the http transport needs openlineage.url (DICTAMESH_OPENLINEAGE__URL)"
+                " or OPENLINEAGE_URL"
+            )
         return self
 
 

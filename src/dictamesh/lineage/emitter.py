@@ -38,7 +38,8 @@ _IDLE_WAKE = 0.25
 
 @dataclass(slots=True)
 class EmitterStats:
-    """Counters since the emitter was made (each written by one thread only)."""
+    """Counters since the emitter was made (``emitted``/``failed`` written by the drain
+    thread; ``dropped`` by the caller, and by the thread only once the emitter is closing)."""
 
     #: events the transport accepted
     emitted: int = 0

@@ -84,15 +84,22 @@ class RunWindow:
     ) -> None:
         """Activity: rows read from ``inputs``, written to ``outputs``; ``feeds``: output →
         the inputs it came from. Starts a run if none is open."""
-        now = self._clock()
-        if self.run_id is not None and now - self._started >= self.longest:
-            self._finish(RunState.COMPLETE)
+        now = self._before(self._clock())
         self._add(inputs, outputs, feeds)
-        self._last = now
-        if self.run_id is None:
-            self.run_id = str(generate_new_uuid())
-            self._started = now
-            self._emit(self._event(RunState.START, rows=False))
+        self._after(now)
+
+    def record_one(self, source: DatasetKey, target: DatasetKey) -> None:
+        """``record({source: 1}, {target: 1}, {target: [source]})`` without building them:
+        an adapter's capture calls this once per event."""
+        now = self._before(self._clock())
+        self._inputs[source] = self._inputs.get(source, 0) + 1
+        self._outputs[target] = self._outputs.get(target, 0) + 1
+        fed = self._feeds.get(target)
+        if fed is None:
+            self._feeds[target] = {source}
+        else:
+            fed.add(source)
+        self._after(now)
 
     def fail(
         self,
@@ -131,6 +138,18 @@ class RunWindow:
             self._finish(RunState.COMPLETE)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _before(self, now: float) -> float:
+        if self.run_id is not None and now - self._started >= self.longest:
+            self._finish(RunState.COMPLETE)
+        return now
+
+    def _after(self, now: float) -> None:
+        self._last = now
+        if self.run_id is None:
+            self.run_id = str(generate_new_uuid())
+            self._started = now
+            self._emit(self._event(RunState.START, rows=False))
 
     def _add(
         self,

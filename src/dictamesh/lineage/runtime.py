@@ -297,8 +297,7 @@ class NodeLineage:
         if found is None:
             return
         window, datasets = found
-        out = (self.topic_namespace, topic)
-        window.record({datasets.source: 1}, {out: 1}, {out: (datasets.source,)})
+        window.record_one(datasets.source, (self.topic_namespace, topic))
 
     def capture_failed(self, adapter: str, error: BaseException) -> None:
         found = self._syncs.get(adapter)
@@ -308,15 +307,23 @@ class NodeLineage:
 
     def ingested(self, events: Sequence[tuple[ChangeEvent, str]]) -> None:
         """A batch of events was applied to the catalog."""
+        # grouped first: a batch holds few (topic, type) pairs and many events
+        groups: dict[tuple[str, str, str], int] = {}
+        samples: dict[tuple[str, str, str], ChangeEvent] = {}
+        for event, topic in events:
+            group = (topic, event.entity.type, event.source.domain)
+            groups[group] = groups.get(group, 0) + 1
+            samples.setdefault(group, event)
         inputs: dict[DatasetKey, int] = {}
         outputs: dict[DatasetKey, int] = {}
         feeds: dict[DatasetKey, set[DatasetKey]] = {}
-        for event, topic in events:
+        for group, count in groups.items():
+            topic, entity_type, _ = group
             key = (self.topic_namespace, topic)
-            self._ingest_datasets.topic_types.setdefault(topic, event.entity.type)
-            inputs[key] = inputs.get(key, 0) + 1
-            for product in self._ingest_datasets.products_of(event):
-                outputs[product] = outputs.get(product, 0) + 1
+            self._ingest_datasets.topic_types.setdefault(topic, entity_type)
+            inputs[key] = inputs.get(key, 0) + count
+            for product in self._ingest_datasets.products_of(samples[group]):
+                outputs[product] = outputs.get(product, 0) + count
                 feeds.setdefault(product, set()).add(key)
         if inputs:
             self._ingest.record(inputs, outputs, feeds)

@@ -71,7 +71,14 @@ class Collected(Transport):
 def lineage(clock: Clock, transport: Transport, **ol: Any) -> NodeLineage:
     settings = DictaMeshSettings(
         node_name="n1",
-        openlineage={"enabled": True, "run_idle_seconds": 1, "run_max_seconds": 10, **ol},
+        # the transport is the test's own; "console" only satisfies the settings
+        openlineage={
+            "enabled": True,
+            "transport": "console",
+            "run_idle_seconds": 1,
+            "run_max_seconds": 10,
+            **ol,
+        },
     )
     adapter = FakeAdapter()
     schemas = {"widget": WIDGET_SCHEMA, "invoice": INVOICE}
@@ -293,6 +300,11 @@ def test_settings_env_and_the_standard_openlineage_variables(
         DictaMeshSettings.from_mapping(
             {"openlineage": {"run_idle_seconds": 10, "run_max_seconds": 5}}
         )
+    monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="OPENLINEAGE_URL"):
+        DictaMeshSettings.from_mapping({"openlineage": {"enabled": True}})
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")
+    assert DictaMeshSettings.from_mapping({"openlineage": {"enabled": True}}).openlineage.enabled
     with pytest.raises(ConfigurationError, match=r"openlineage\.url"):
         DictaMeshSettings.from_mapping({"openlineage": {"url": "marquez:5000"}})
 
@@ -319,7 +331,8 @@ class MappedWidgets(FakeAdapter):
 async def test_a_sync_maps_declared_source_fields_to_the_topic() -> None:
     clock, transport = Clock(), Collected()
     settings = DictaMeshSettings(
-        node_name="n1", openlineage={"enabled": True, "run_idle_seconds": 1}
+        node_name="n1",
+        openlineage={"enabled": True, "transport": "console", "run_idle_seconds": 1},
     )
     node = NodeLineage(settings, [MappedWidgets()], dict, transport=transport, clock=clock)
     node.start()
