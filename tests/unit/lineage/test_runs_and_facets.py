@@ -359,3 +359,17 @@ def test_the_directus_adapter_declares_its_field_mapping() -> None:
     assert edge.fields["created_at"] == ["date_created"]
     assert edge.fields["email"] == ["email"]
     assert set(edge.fields) <= {f.name for f in adapter.get_schema().fields}
+
+
+async def test_a_capture_that_dies_fails_its_sync_run() -> None:
+    clock, transport = Clock(), Collected()
+    node = lineage(clock, transport)
+    node.start()
+    node.captured("fake_widgets", "testing.fake.entity_changed")
+    node.capture_failed("fake_widgets", ConnectionError("bus unreachable"))
+    node.capture_failed("other_adapter", ConnectionError("not ours"))  # unknown: ignored
+    start, fail = (await emitted(node, transport))[1:]
+    assert (start["eventType"], fail["eventType"]) == ("START", "FAIL")
+    assert fail["job"]["name"] == "dictamesh.adapter_sync.fake_widgets"
+    assert fail["run"]["facets"]["errorMessage"]["message"] == "bus unreachable"
+    assert fail["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 1
