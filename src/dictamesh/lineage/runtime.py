@@ -101,7 +101,9 @@ class _SyncDatasets:
         del self.source_facets["schema"]
         self.source_facets.pop("documentation", None)
         self.topic_ns = topic_ns
-        self._topic_facets = dataset_facets(self.schema, topic=True, source=("kafka", topic_ns))
+        self.topic_facets = dataset_facets(
+            self.schema, topic=True, source=(topic_ns.split("://")[0], topic_ns)
+        )
 
     def input(self, key: DatasetKey, rows: int | None) -> InputDataset:
         return InputDataset(
@@ -114,7 +116,7 @@ class _SyncDatasets:
     def output(
         self, key: DatasetKey, sources: Iterable[DatasetKey], rows: int | None
     ) -> OutputDataset:
-        facets = dict(self._topic_facets)
+        facets = dict(self.topic_facets)
         if self.fields:
             ns, name = self.source
             facets["columnLineage"] = column_lineage(
@@ -265,29 +267,31 @@ class NodeLineage:
         )
 
     def start(self, registry: CollectorRegistry | None = None) -> None:
-        """Start delivering (its counters on ``registry``, until :meth:`aclose`); one
-        DatasetEvent per adapter's data product."""
+        """Start delivering (its counters on ``registry``, until :meth:`aclose`); a
+        DatasetEvent for each adapter's data product and change topic."""
         if registry is not None and self._registry is None:
             registry.register(self._collector)
             self._registry = registry
         self.emitter.start()
         now = datetime.now(UTC).isoformat()
         for adapter in self._adapters:
-            schema = adapter.get_schema()
             name = f"{adapter.source.domain}.{adapter.entity_type}"
-            self.emitter.emit(
-                DatasetEvent(
-                    eventTime=now,
-                    dataset=StaticDataset(
-                        namespace=DATA_PRODUCT_NAMESPACE,
-                        name=name,
-                        facets=dataset_facets(
-                            schema, owners=owners_for(name, self.settings.owners)
-                        ),
-                    ),
-                    producer=PRODUCER,
-                )
+            product = dataset_facets(
+                adapter.get_schema(), owners=owners_for(name, self.settings.owners)
             )
+            _, datasets = self._syncs[adapter.name]
+            topic = (self.topic_namespace, _base_topic(adapter))
+            for (namespace, dataset), facets in (
+                ((DATA_PRODUCT_NAMESPACE, name), product),
+                (topic, datasets.topic_facets),
+            ):
+                self.emitter.emit(
+                    DatasetEvent(
+                        eventTime=now,
+                        dataset=StaticDataset(namespace=namespace, name=dataset, facets=facets),
+                        producer=PRODUCER,
+                    )
+                )
 
     # --- hooks --------------------------------------------------------------------------------
 

@@ -52,16 +52,20 @@ async def test_lineage_events_on_a_kafka_topic(
     lineage.ingested([(widget("w-1"), "testing.fake.entity_changed")])
     lineage.ingest_failed([(widget("w-2"), "testing.fake.entity_changed")], OSError("no disk"))
     await lineage.aclose()  # completes the sync run, delivers everything
-    assert (lineage.emitter.stats.emitted, lineage.emitter.stats.failed) == (5, 0)
+    assert (lineage.emitter.stats.emitted, lineage.emitter.stats.failed) == (6, 0)
 
     async with kafka_bus.consumer(f"g{uid}", [topic]) as consumer:
-        messages = await poll_until(consumer, 5)
+        messages = await poll_until(consumer, 6)
     events: list[tuple[str, dict[str, Any]]] = [
         (m.key.decode() if isinstance(m.key, bytes) else str(m.key), validate(json.loads(m.value)))
         for m in messages
     ]
     keys = [key for key, _ in events]
-    assert keys[0] == "dataset:dictamesh/testing.widget"
+    namespace = f"kafka://{kafka_bootstrap.split(',')[0]}"  # the naming spec's
+    assert keys[:2] == [
+        "dataset:dictamesh/testing.widget",
+        f"dataset:{namespace}/testing.fake.entity_changed",
+    ]
     assert keys.count("run:dictamesh/dictamesh.catalog_ingest") == 2
     assert keys.count("run:dictamesh/dictamesh.adapter_sync.fake_widgets") == 2
     states = [
@@ -72,8 +76,7 @@ async def test_lineage_events_on_a_kafka_topic(
     assert states == ["START", "FAIL"]
     sync = [e for _, e in events if e.get("job", {}).get("name", "").endswith("fake_widgets")]
     assert [e["eventType"] for e in sync] == ["START", "COMPLETE"]
-    # the naming spec's namespace for a Kafka topic
-    assert sync[1]["outputs"][0]["namespace"] == f"kafka://{kafka_bootstrap.split(',')[0]}"
+    assert sync[1]["outputs"][0]["namespace"] == namespace
 
 
 async def test_an_unreachable_broker_counts_failed_events() -> None:
@@ -86,6 +89,6 @@ async def test_an_unreachable_broker_counts_failed_events() -> None:
         }
     )
     lineage = NodeLineage(settings, [FakeAdapter()], dict)
-    lineage.start()  # one DatasetEvent, never delivered
+    lineage.start()  # two DatasetEvents, never delivered
     await lineage.aclose()
-    assert (lineage.emitter.stats.emitted, lineage.emitter.stats.failed) == (0, 1)
+    assert (lineage.emitter.stats.emitted, lineage.emitter.stats.failed) == (0, 2)

@@ -94,9 +94,11 @@ async def test_http_receiver_gets_sync_and_ingest_runs_with_schema_facets(
         assert request.headers["content-type"] == "application/json"
         validate(json.loads(request.body))
 
-    [dataset_event] = [e for e in events if "dataset" in e]
-    assert dataset_event["dataset"]["name"] == "testing.widget"
-    assert dataset_event["dataset"]["facets"]["ownership"]["owners"] == [{"name": "team:widgets"}]
+    product, topic_dataset = [e["dataset"] for e in events if "dataset" in e]
+    assert (product["namespace"], product["name"]) == ("dictamesh", "testing.widget")
+    assert product["facets"]["ownership"]["owners"] == [{"name": "team:widgets"}]
+    assert topic_dataset["name"] == "testing.fake.entity_changed"
+    assert "after" in {f["name"] for f in topic_dataset["facets"]["schema"]["fields"]}
     sync_done = one(events, SYNC, "COMPLETE")
     [topic] = sync_done["outputs"]
     assert topic["namespace"] == "embedded://lineage-node"
@@ -144,7 +146,7 @@ async def test_file_transport_writes_json_lines(tmp_path: Path, sqlite_catalog_u
     events = [validate(json.loads(line)) for line in path.read_text().splitlines()]
     assert runs(events, SYNC) == ["START", "COMPLETE"]
     assert runs(events, INGEST) == ["START", "COMPLETE"]
-    assert sum("dataset" in e for e in events) == 1
+    assert sum("dataset" in e for e in events) == 2
 
 
 async def test_a_failing_ingest_emits_fail_with_the_error(
@@ -154,7 +156,11 @@ async def test_a_failing_ingest_emits_fail_with_the_error(
     async with serving(receiver) as url:
         config = settings(tmp_path, sqlite_catalog_url, url=url)
         async with MeshNode(config, adapters=[FakeAdapter()]) as node:
-            await eventually(lambda: len(receiver.requests) == 1 or None)  # the DatasetEvent
+
+            def datasets_sent() -> None:
+                assert len(receiver.requests) == 2  # the two DatasetEvents
+
+            await eventually(datasets_sent)
             async with node.catalog.engine.begin() as conn:  # the catalog breaks
                 await conn.execute(text("DROP TABLE dictamesh_event_log"))
             entity = Entity(

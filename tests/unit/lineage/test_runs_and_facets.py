@@ -126,9 +126,17 @@ async def test_a_sync_run_starts_once_and_completes_when_idle() -> None:
     node.tick()
     node.captured("fake_widgets", "testing.fake.entity_changed")  # a second run
     events = await emitted(node, transport)
-    dataset_event, start, complete, start2, complete2 = events
-    assert dataset_event["dataset"]["name"] == "testing.widget"
-    assert [e["eventType"] for e in events[1:]] == ["START", "COMPLETE", "START", "COMPLETE"]
+    product, topic_dataset, start, complete, start2, complete2 = events
+    assert (product["dataset"]["namespace"], product["dataset"]["name"]) == (
+        "dictamesh",
+        "testing.widget",
+    )
+    assert (topic_dataset["dataset"]["namespace"], topic_dataset["dataset"]["name"]) == (
+        "embedded://n1",
+        "testing.fake.entity_changed",
+    )
+    assert topic_dataset["dataset"]["facets"]["dataSource"]["name"] == "embedded"
+    assert [e["eventType"] for e in events[2:]] == ["START", "COMPLETE", "START", "COMPLETE"]
     assert start["run"]["runId"] == complete["run"]["runId"] != start2["run"]["runId"]
     assert start["job"] == {
         **start["job"],
@@ -165,7 +173,7 @@ async def test_a_busy_stream_is_cut_into_runs_of_run_max_seconds() -> None:
     for _ in range(25):  # 12.5 s of steady traffic, never idle
         node.captured("fake_widgets", "testing.fake.entity_changed")
         clock.now += 0.5
-    events = (await emitted(node, transport))[1:]
+    events = (await emitted(node, transport))[2:]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 2
     counts = [e["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] for e in events[1::2]]
     assert counts == [20, 5]
@@ -179,7 +187,7 @@ async def test_ingest_runs_map_topics_to_data_products_with_column_lineage() -> 
     node.ingested([(widget_event(), "testing.fake.entity_changed")])
     clock.now += 2
     node.tick()
-    start, complete = (await emitted(node, transport))[1:]
+    start, complete = (await emitted(node, transport))[2:]
     assert complete["job"]["name"] == "dictamesh.catalog_ingest"
     inputs = {d["name"]: d for d in complete["inputs"]}
     assert set(inputs) == {"billing.shop.entity_changed", "testing.fake.entity_changed"}
@@ -213,7 +221,7 @@ async def test_a_failed_ingest_ends_the_run_with_fail_and_the_error() -> None:
     clock.now += 2
     node.ingest_failed([], RuntimeError("again"))
     node.ingest_failed([], RuntimeError("and again"))
-    events = (await emitted(node, transport))[1:]
+    events = (await emitted(node, transport))[2:]
     assert [e["eventType"] for e in events] == ["START", "FAIL", "START", "FAIL"]
     error = events[1]["run"]["facets"]["errorMessage"]
     assert (error["message"], error["programmingLanguage"]) == ("disk gone", "python")
@@ -265,14 +273,14 @@ async def test_a_full_queue_drops_and_counts_instead_of_blocking() -> None:
     clock = Clock()
     node = lineage(clock, transport, queue_size=2)
     emitter: LineageEmitter = node.emitter
-    node.start()  # one DatasetEvent: taken by the drain thread, which now hangs on it
+    node.start()  # two DatasetEvents: the thread hangs on the first, the second waits
     for _ in range(5):
         node.ingest_failed([], RuntimeError("x"))
         clock.now += 2
-    assert emitter.stats.dropped >= 5 * 2 - 2 - 1
+    assert emitter.stats.dropped == 5 * 2 - 1
     transport.gate.set()
     await node.aclose()
-    assert emitter.stats.emitted == len(transport.events) == 10 + 1 - emitter.stats.dropped
+    assert emitter.stats.emitted == len(transport.events) == 10 + 2 - emitter.stats.dropped
     assert emitter.stats.failed == 0
 
 
@@ -315,11 +323,11 @@ async def test_a_receiver_answering_errors_counts_failed_events() -> None:
         settings = OpenLineageSettings(enabled=True, url=url, endpoint="lineage")
         transport = build_transport(settings, kafka_bootstrap="unused:9092")
         node = lineage(Clock(), transport)
-        node.start()  # one DatasetEvent
+        node.start()  # two DatasetEvents
         await node.aclose()
-    assert (node.emitter.stats.emitted, node.emitter.stats.failed) == (0, 1)
+    assert (node.emitter.stats.emitted, node.emitter.stats.failed) == (0, 2)
     # openlineage-python's retry (2 more tries on 5xx), then given up
-    assert [r.path for r in receiver.requests] == ["/lineage"] * 3
+    assert [r.path for r in receiver.requests] == ["/lineage"] * 6
 
 
 class MappedWidgets(FakeAdapter):
@@ -337,7 +345,7 @@ async def test_a_sync_maps_declared_source_fields_to_the_topic() -> None:
     node = NodeLineage(settings, [MappedWidgets()], dict, transport=transport, clock=clock)
     node.start()
     node.captured("fake_widgets", "testing.fake.entity_changed")
-    _start, complete = (await emitted(node, transport))[1:]
+    _start, complete = (await emitted(node, transport))[2:]
     column = complete["outputs"][0]["facets"]["columnLineage"]["fields"]
     assert {
         k: [(f["namespace"], f["name"], f["field"]) for f in v["inputFields"]]
@@ -368,7 +376,7 @@ async def test_a_capture_that_dies_fails_its_sync_run() -> None:
     node.captured("fake_widgets", "testing.fake.entity_changed")
     node.capture_failed("fake_widgets", ConnectionError("bus unreachable"))
     node.capture_failed("other_adapter", ConnectionError("not ours"))  # unknown: ignored
-    start, fail = (await emitted(node, transport))[1:]
+    start, fail = (await emitted(node, transport))[2:]
     assert (start["eventType"], fail["eventType"]) == ("START", "FAIL")
     assert fail["job"]["name"] == "dictamesh.adapter_sync.fake_widgets"
     assert fail["run"]["facets"]["errorMessage"]["message"] == "bus unreachable"
