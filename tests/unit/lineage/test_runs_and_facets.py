@@ -4,6 +4,7 @@ from entity schemas, and the emitter's queue; every event is checked against the
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
@@ -381,3 +382,20 @@ async def test_a_capture_that_dies_fails_its_sync_run() -> None:
     assert fail["job"]["name"] == "dictamesh.adapter_sync.fake_widgets"
     assert fail["run"]["facets"]["errorMessage"]["message"] == "bus unreachable"
     assert fail["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 1
+
+
+async def test_console_transport_logs_each_event(caplog: pytest.LogCaptureFixture) -> None:
+    transport = build_transport(OpenLineageSettings(transport="console"), kafka_bootstrap="")
+    node = lineage(Clock(), transport)
+    with caplog.at_level(logging.INFO, logger="openlineage.client.transport.console"):
+        node.start()
+        await node.aclose()
+    logged = [
+        validate(json.loads(r.getMessage()))
+        for r in caplog.records
+        if r.name == "openlineage.client.transport.console"
+    ]
+    assert [e["dataset"]["name"] for e in logged] == [
+        "testing.widget",
+        "testing.fake.entity_changed",
+    ]
