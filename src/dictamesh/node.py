@@ -38,7 +38,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.registry import AdapterRegistry
@@ -90,7 +90,10 @@ from dictamesh.tenancy import (
     tenant_context,
 )
 
-__all__ = ["INGEST_GROUP", "MeshNode", "build_bus", "catalog_ingest_handler"]
+if TYPE_CHECKING:
+    from dictamesh.lineage import NodeLineage
+
+__all__ = ["INGEST_GROUP", "IngestListener", "MeshNode", "build_bus", "catalog_ingest_handler"]
 
 log = logging.getLogger("dictamesh.node")
 
@@ -103,15 +106,31 @@ def build_bus(settings: DictaMeshSettings) -> EventBus:
     return bus_from_settings(settings.bus, node_name=settings.node_name)
 
 
+class IngestListener(Protocol):
+    """Told about each batch the catalog-ingest handler applied, or failed to (OpenLineage:
+    :class:`dictamesh.lineage.NodeLineage`). Must return at once."""
+
+    def ingested(self, events: Sequence[tuple[ChangeEvent, str]]) -> None: ...
+
+    def ingest_failed(
+        self, events: Sequence[tuple[ChangeEvent, str]], error: BaseException
+    ) -> None: ...
+
+
 def catalog_ingest_handler(
-    ingestor: CatalogIngestor, serializer: Serializer, *, tenant_topics: bool = False
+    ingestor: CatalogIngestor,
+    serializer: Serializer,
+    *,
+    tenant_topics: bool = False,
+    listener: IngestListener | None = None,
 ) -> BatchHandler:
     """The catalog-ingest consumer's batch handler: decode each message, then apply the
     batch in one catalog transaction (``benchmarks/kafka_pg_ingest.py`` times this one).
 
     An event on a ``<tenant>.…`` topic belongs to that tenant (one naming another tenant
     is refused and dead-lettered); with ``tenant_topics`` so must a tenant's events on the
-    shared topics (:func:`dictamesh.tenancy.event_for_topic`)."""
+    shared topics (:func:`dictamesh.tenancy.event_for_topic`). ``listener`` hears of each
+    batch applied or failed."""
 
     # A JSON record value in the DictaMesh envelope is the event's JSON: the log stores it
     # as received (no re-encode). Not a Debezium value (application/json; envelope=...).
@@ -124,14 +143,21 @@ def catalog_ingest_handler(
     async def handle(batch: list[Message]) -> None:
         events: list[tuple[ChangeEvent, str]] = []
         payloads: list[bytes | None] = []
-        for m in batch:
-            decoded = serializer.decode(m.value, m.headers)
-            event = event_for_topic(decoded, m.topic, strict=tenant_topics)
-            events.append((event, m.topic))
-            # Not when the topic gave the event its tenant: the value lacks tenant_id then.
-            keep = json_values and event is decoded and as_received(m)
-            payloads.append(m.value if keep else None)
-        await ingestor.handle_batch(events, payloads=payloads)
+        try:
+            for m in batch:
+                decoded = serializer.decode(m.value, m.headers)
+                event = event_for_topic(decoded, m.topic, strict=tenant_topics)
+                events.append((event, m.topic))
+                # Not when the topic gave the event its tenant: the value lacks tenant_id then.
+                keep = json_values and event is decoded and as_received(m)
+                payloads.append(m.value if keep else None)
+            await ingestor.handle_batch(events, payloads=payloads)
+        except Exception as exc:
+            if listener is not None:
+                listener.ingest_failed(events, exc)
+            raise
+        if listener is not None:
+            listener.ingested(events)
 
     return handle
 
@@ -184,6 +210,8 @@ class MeshNode(AsyncResource):
         #: rules, outbox and delivery (``docs/notifications.md``); set by start() unless
         #: ``notifications.enabled`` is off
         self.notifications: NodeNotifications | None = None
+        #: OpenLineage events (``docs/lineage.md``); set by start() if ``openlineage.enabled``
+        self.lineage: NodeLineage | None = None
         self._stop = asyncio.Event()
         #: the background tasks, restarted when they fail (``readiness()``: ``task:<name>``)
         self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
@@ -244,6 +272,8 @@ class MeshNode(AsyncResource):
             await self.catalog.register_schema(registered.get_schema())
         for topic in self.topics:  # a tenant's topic gets its base topic's spec
             await self.bus.ensure_topic(self.publisher.spec_for(topic))
+        if self.settings.openlineage.enabled:
+            self._start_lineage()
 
         ingestor = CatalogIngestor(self.catalog, self.registry.schemas())
         self.metrics.watch_ingest(ingestor.stats)
@@ -299,6 +329,14 @@ class MeshNode(AsyncResource):
         )
         self._spawn("notifications-monitor", notifications.monitor)
 
+    def _start_lineage(self) -> None:
+        from dictamesh.lineage import NodeLineage  # the lineage extra, only when enabled
+
+        lineage = NodeLineage(self.settings, self.registry.adapters(), self.registry.schemas)
+        lineage.start(self.metrics.registry)
+        self.lineage = lineage
+        self._spawn("lineage", lineage.run)
+
     def _spawn(self, name: str, factory: TaskFactory) -> None:
         self.supervisor.spawn(name, factory)
 
@@ -306,10 +344,18 @@ class MeshNode(AsyncResource):
         # A failing source does not end the stream (the adapter's breaker and backoff decide
         # how often it asks again); what does end it (publishing while the bus is down, a
         # broken adapter) is logged and restarted with backoff by the supervisor.
-        async for event in adapter.stream_changes():
-            await self.publisher.publish_event(event)
-            if self._stop.is_set():
-                return
+        lineage = self.lineage
+        try:
+            async for event in adapter.stream_changes():
+                meta = await self.publisher.publish_event(event)
+                if lineage is not None:
+                    lineage.captured(adapter.name, meta.topic)
+                if self._stop.is_set():
+                    return
+        except Exception as exc:
+            if lineage is not None:
+                lineage.capture_failed(adapter.name, exc)
+            raise
 
     async def _run_ingest(self, ingestor: CatalogIngestor) -> None:
         await run_consumer(
@@ -320,6 +366,7 @@ class MeshNode(AsyncResource):
                 ingestor,
                 self.serializer,
                 tenant_topics=self.settings.tenancy.topic_prefix_per_tenant,
+                listener=self.lineage,
             ),
             max_attempts=self.settings.bus.max_delivery_attempts,
             stop=self._stop,
@@ -429,6 +476,9 @@ class MeshNode(AsyncResource):
         self._stop.set()
         self.changes.close()  # live subscriptions end
         await self.supervisor.aclose()  # cancels every background task and waits for it
+        if self.lineage is not None:
+            await self.lineage.aclose()  # completes the open runs, delivers what is queued
+            self.lineage = None
         if self.sagas is not None:
             await self.sagas.aclose()  # running sagas stop; their leases are given back
             self.sagas = None

@@ -47,6 +47,9 @@ NOT_PYTHON = frozenset(
         "dictamesh.retention",
         "dictamesh.buses",
         "dictamesh.caches",
+        # OpenLineage job names (docs/lineage.md)
+        "dictamesh.catalog_ingest",
+        "dictamesh.adapter_sync",
     }
 )
 

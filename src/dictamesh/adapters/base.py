@@ -380,6 +380,8 @@ class AdapterBase(DataProductAdapter):
     sla: ClassVar[SLA]
     #: source dataset name for lineage; default ``entity_type + "s"``
     source_collection: ClassVar[str | None] = None
+    #: entity field → the source field it is read from (column-level lineage; optional)
+    source_fields: ClassVar[Mapping[str, str]] = {}
 
     # --- tuning knobs (class level, override in a subclass) -----------------------------
     #: records per ``fetch_changed_since`` call
@@ -865,6 +867,7 @@ class AdapterBase(DataProductAdapter):
                         namespace="dictamesh", name=f"{self.source.domain}.{self.entity_type}"
                     ),
                     transformation=f"adapter:{self.name}",
+                    fields={field: [source] for field, source in self.source_fields.items()},
                 )
             ],
         )

@@ -409,6 +409,9 @@ class LineageEdge(_Model):
     upstream: DatasetRef
     downstream: DatasetRef
     transformation: str
+    #: column-level lineage where the adapter declares it: downstream field → the upstream
+    #: fields it is read from (OpenLineage ``columnLineage``, docs/lineage.md)
+    fields: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Lineage(_Model):

@@ -65,6 +65,7 @@ __all__ = [
     "NotificationSettings",
     "NotificationWorkerSettings",
     "ObservabilitySettings",
+    "OpenLineageSettings",
     "QuotaSettings",
     "ResilienceSettings",
     "SagaSettings",
@@ -413,6 +414,63 @@ class GovernanceSettings(_Section):
         return self
 
 
+class OpenLineageSettings(_Section):
+    """OpenLineage run and dataset events for adapter syncs and catalog ingest
+    (``docs/lineage.md``); off by default.
+
+    Env example: ``DICTAMESH_OPENLINEAGE__ENABLED=true``,
+    ``DICTAMESH_OPENLINEAGE__URL=http://127.0.0.1:5000`` (Marquez). Without ``url`` the HTTP
+    transport uses the standard ``OPENLINEAGE_URL`` (and ``OPENLINEAGE_API_KEY``,
+    ``OPENLINEAGE_ENDPOINT``) when they are set.
+    """
+
+    enabled: bool = False
+    #: http: ``POST <url>/<endpoint>`` (Marquez, DataHub, any OpenLineage receiver); kafka:
+    #: one JSON event per message on ``kafka_topic``; file: JSON lines appended to
+    #: ``file_path``; console: one log line per event (logger ``openlineage.client``)
+    transport: Literal["http", "kafka", "file", "console"] = "http"
+    #: namespace of the jobs (``<namespace>/dictamesh.catalog_ingest``, ...)
+    namespace: str = Field(default="dictamesh", min_length=1, max_length=255)
+    url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+")
+    endpoint: str = "api/v1/lineage"
+    #: sent as ``Authorization: Bearer <api_key>``
+    api_key: SecretStr | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    kafka_topic: str = Field(default="openlineage.events", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    #: default: ``bus.kafka_bootstrap``
+    kafka_bootstrap: str | None = None
+    #: more librdkafka producer settings (``security.protocol``, ``sasl.password``, ...)
+    kafka_config: dict[str, SecretStr] = Field(default_factory=dict)
+    file_path: Path = Path(".dictamesh/openlineage.jsonl")
+    #: events waiting for the transport; beyond it new ones are dropped (and counted), so a
+    #: slow or absent receiver never holds up capture or ingest
+    queue_size: int = Field(default=1_000, ge=1, le=1_000_000)
+    #: a sync or ingest run completes once no event came for this long ...
+    run_idle_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    #: ... or once it has lasted this long (a busy stream is cut into runs of this length)
+    run_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: data product (``<domain>.<entity_type>``, globs allowed) → its owners, e.g.
+    #: ``{"billing.*": ["team:billing"]}``: the ``ownership`` facet of its dataset
+    owners: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _window(self) -> OpenLineageSettings:
+        if self.run_max_seconds < self.run_idle_seconds:
+            raise ValueError("run_max_seconds must be at least run_idle_seconds")
+        # refused when the config is read, not once the node is half started
+        if (
+            self.enabled
+            and self.transport == "http"
+            and self.url is None
+            and not os.environ.get("OPENLINEAGE_URL", "").strip()
+        ):
+            raise ValueError(
+                "the http transport needs openlineage.url (DICTAMESH_OPENLINEAGE__URL)"
+                " or OPENLINEAGE_URL"
+            )
+        return self
+
+
 class SagaSettings(_Section):
     """Layer 7 (``docs/sagas.md``): how a node works on sagas."""
 
@@ -669,6 +727,7 @@ class DictaMeshSettings(BaseSettings):
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
     saga: SagaSettings = Field(default_factory=SagaSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
 
     _source_file: Path | None = PrivateAttr(default=None)
 

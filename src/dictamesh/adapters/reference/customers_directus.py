@@ -93,6 +93,7 @@ class DirectusCustomersAdapter(AdapterBase):
     entity_type = "customer"
     source = SourceRef(domain="customers", system="directus")
     source_collection = "customers"
+    source_fields = {**_FIELDS, "address": "address"}
     schema = _SCHEMA
     sla = SLA(freshness_seconds=60, availability_target=0.99, latency_p95_ms=300)
 
