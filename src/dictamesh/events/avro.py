@@ -382,9 +382,15 @@ class AvroEventSerializer:
 
     def _read(self, schema_id: int, writer: Any, payload: bytes) -> ChangeEvent:
         reader = None if schema_id in self._own_ids else self._parsed
+        return event_from_record(self._read_record(schema_id, writer, reader, payload))
+
+    def _read_record(
+        self, schema_id: int, writer: Any, reader: Any, payload: bytes, **options: Any
+    ) -> dict[str, Any]:
+        """The Avro datum of ``payload``; SerializationError on anything but one record."""
         buf = io.BytesIO(payload)
         try:
-            record = self._fastavro.schemaless_reader(buf, writer, reader)
+            record = self._fastavro.schemaless_reader(buf, writer, reader, **options)
         except DictaMeshError:
             raise
         except Exception as exc:  # truncated/garbage payloads raise EOFError, ValueError...
@@ -399,7 +405,7 @@ class AvroEventSerializer:
             )
         if not isinstance(record, dict):
             raise SerializationError("Avro payload is not a record", schema_id=schema_id)
-        return event_from_record(record)
+        return record
 
     def _check_headers(self, headers: Mapping[str, bytes] | None) -> None:
         # Values from foreign Confluent producers carry no content-type: the frame decides.
