@@ -155,7 +155,6 @@ class MeshNode(AsyncResource):
         self.bus: EventBus = build_bus(settings)
         #: the schema registry client of ``bus.serialization: avro`` (None with JSON)
         self._schema_registry: HttpSchemaRegistryClient | CatalogSchemaRegistry | None = None
-        self._schema_registry_closed = False
         self.serializer: Serializer = serializer or self._default_serializer()
         self.quotas = TenantQuotas(settings.tenancy.quotas)
         self.publisher = EventPublisher(
@@ -207,12 +206,6 @@ class MeshNode(AsyncResource):
         serializer = self.serializer
         if not isinstance(serializer, TypedAvroEventSerializer):
             return
-        url = self.settings.bus.schema_registry_url
-        if url is not None and self._schema_registry_closed:
-            # the previous stop() closed it: a node may be started again
-            self._schema_registry = HttpSchemaRegistryClient(url.get_secret_value())
-            serializer.registry = self._schema_registry
-            self._schema_registry_closed = False
         by_topic: dict[str, list[tuple[str, EntitySchema]]] = {}
         for adapter in self.registry.adapters():
             topic = f"{adapter.source.domain}.{adapter.source.system}.entity_changed"
@@ -482,7 +475,10 @@ class MeshNode(AsyncResource):
         await self.bus.aclose()
         if isinstance(self._schema_registry, HttpSchemaRegistryClient):
             await self._schema_registry.aclose()
-            self._schema_registry_closed = True
+            # a node may be started again: a new client (it opens no connection until used)
+            self._schema_registry = HttpSchemaRegistryClient(self._schema_registry.base_url)
+            if isinstance(self.serializer, TypedAvroEventSerializer):
+                self.serializer.registry = self._schema_registry
         if self._catalog is not None:
             await self._catalog.aclose()
         for layer in self._cache_layers:

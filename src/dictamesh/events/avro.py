@@ -60,6 +60,7 @@ __all__ = [
     "TopicNameStrategy",
     "TopicRecordNameStrategy",
     "change_event_schema_str",
+    "envelope_record",
     "event_from_record",
     "event_to_record",
 ]
@@ -184,6 +185,15 @@ def _json_text(value: dict[str, Any] | None) -> str | None:
 
 def event_to_record(event: ChangeEvent) -> dict[str, Any]:
     """The Avro datum (a plain dict) for ``event``."""
+    record = envelope_record(event)
+    record["before"] = _json_text(event.before)
+    record["after"] = _json_text(event.after)
+    return record
+
+
+def envelope_record(event: ChangeEvent) -> dict[str, Any]:
+    """The datum of every ChangeEvent field but ``before``/``after`` (typed serializers
+    write those their own way)."""
     return {
         "event_id": str(event.event_id),
         "event_type": event.event_type.value,
@@ -195,8 +205,6 @@ def event_to_record(event: ChangeEvent) -> dict[str, Any]:
         },
         "source": {"domain": event.source.domain, "system": event.source.system},
         "changed_fields": list(event.changed_fields),
-        "before": _json_text(event.before),
-        "after": _json_text(event.after),
         "tenant_id": event.tenant_id,
         "trace_context": (
             None

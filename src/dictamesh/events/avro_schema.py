@@ -179,7 +179,7 @@ def entity_record(
             many = spec.many if spec is not None else True
         else:
             assert spec is not None
-            kind = spec.type
+            kind = FieldType(spec.type)
             item_type = _scalar(kind, timestamps)
             many = spec.many
         required = spec.required if spec is not None else False

@@ -44,7 +44,7 @@ from dictamesh.core.errors import (
     SerializationError,
 )
 from dictamesh.core.models import ChangeEvent, EntitySchema
-from dictamesh.events.avro import AvroEventSerializer, event_from_record, event_to_record
+from dictamesh.events.avro import AvroEventSerializer, envelope_record, event_from_record
 from dictamesh.events.avro_schema import (
     ENTITY_NAMESPACE,
     EntityRecord,
@@ -186,7 +186,7 @@ class TypedAvroEventSerializer(AvroEventSerializer):
     def encode(self, event: ChangeEvent) -> tuple[bytes, dict[str, bytes]]:
         """The DictaMesh envelope, typed with the topic's registered schema."""
         schemas = self._topic(event.topic, Envelope.DICTAMESH)
-        datum = event_to_record(event)
+        datum = envelope_record(event)
         datum["before"] = self._typed(schemas, event, "before", event.before)
         datum["after"] = self._typed(schemas, event, "after", event.after)
         return self._frame(schemas, datum), self.headers(event)
