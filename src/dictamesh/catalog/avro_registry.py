@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dictamesh.catalog._avro_limits import AvroLimits, InvalidAvroSchema
-from dictamesh.catalog._registry_check import PreparedAvroCheck, off_loop
+from dictamesh.catalog._registry_check import PreparedAvroCheck, off_loop, start_workers
 from dictamesh.catalog.records import Compatibility, SchemaVersion
 from dictamesh.catalog.schemas import validate_avro_schema
 from dictamesh.catalog.service import CatalogService, canonical_schema_text
@@ -59,6 +59,8 @@ class CatalogSchemaRegistry:
     ) -> None:
         self._catalog = catalog
         self.limits = limits or AvroLimits()
+        # as registry_router does: the checker process is up before the first check needs it
+        start_workers()
 
     @property
     def catalog(self) -> CatalogService:
@@ -72,9 +74,9 @@ class CatalogSchemaRegistry:
             )
         try:
             await off_loop(validate_avro_schema, schema_str, self.limits)
-        except InvalidAvroSchema as exc:
-            raise ValidationError(f"invalid Avro schema for {subject!r}: {exc}") from exc
-        return (await register_avro(self.catalog, subject, schema_str, self.limits)).id
+            return (await register_avro(self.catalog, subject, schema_str, self.limits)).id
+        except InvalidAvroSchema as exc:  # also SchemaTooComplex: the check ran out of time
+            raise ValidationError(f"Avro schema for {subject!r} refused: {exc}") from exc
 
     async def get_by_id(self, schema_id: int) -> str:
         rows = await self.catalog.list_schemas(
