@@ -118,26 +118,24 @@ async def test_confluent_deserializer_reads_a_nodes_typed_records(
         }
     )
     topic = f"it.k{uid}.entity_changed"
-    async with MeshNode(settings, adapters=[adapter], ingest_group=f"ingest-{uid}") as node:
-        async with serve_in_process(node.asgi_app(), "127.0.0.1", 0, what="node") as base:
+    node = MeshNode(settings, adapters=[adapter], ingest_group=f"ingest-{uid}")
+    async with node, serve_in_process(node.asgi_app(), "127.0.0.1", 0, what="node") as base:
 
-            async def ingested() -> None:
-                location = await node.catalog.get_entity_location("widget", "g-1")
-                assert location.attributes["size"] == 7
+        async def ingested() -> None:
+            location = await node.catalog.get_entity_location("widget", "g-1")
+            assert location.attributes["size"] == 7
 
-            await eventually(ingested)  # the node reads its own Avro from Kafka
-            partitions = node.publisher.spec_for(topic).partitions
-            records = await asyncio.to_thread(
-                consume_with_librdkafka, kafka_bootstrap, topic, 1, partitions=partitions
-            )
-            client = sr.SchemaRegistryClient({"url": f"{base}/schema-registry"})
-            try:
-                deserializer = sr_avro.AvroDeserializer(client)
-                decoded = await asyncio.to_thread(
-                    deserializer, records[0].value(), value_ctx(topic)
-                )
-            finally:
-                client.close()
+        await eventually(ingested)  # the node reads its own Avro from Kafka
+        partitions = node.publisher.spec_for(topic).partitions
+        records = await asyncio.to_thread(
+            consume_with_librdkafka, kafka_bootstrap, topic, 1, partitions=partitions
+        )
+        client = sr.SchemaRegistryClient({"url": f"{base}/schema-registry"})
+        try:
+            deserializer = sr_avro.AvroDeserializer(client)
+            decoded = await asyncio.to_thread(deserializer, records[0].value(), value_ctx(topic))
+        finally:
+            client.close()
     after = decoded["after"]
     assert after["name"] == "Gear"
     assert isinstance(after["name"], str)
