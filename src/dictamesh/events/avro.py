@@ -5,11 +5,15 @@ byte, 4-byte schema id, then Avro's schemaless binary encoding. The writer schem
 registered under ``<topic>-value`` (Confluent's TopicNameStrategy, the default) so
 Confluent's own deserializers, Kafka Connect, ksqlDB etc. can read the topics.
 
-Why ``before``/``after`` are JSON strings: an entity's attributes are schemaless per event
-(each data product has its own, evolving, :class:`EntitySchema`), so one Avro record type
-cannot describe them all without a per-entity-type schema. Keeping the envelope strongly
-typed and the attribute maps as JSON text (``["null", "string"]``) gives one stable schema
-for every topic; consumers that need typed attributes validate them against the catalog.
+Two schemas, two serializers:
+
+* :class:`AvroEventSerializer` (this module) writes one **generic** ``ChangeEvent`` record
+  for every topic, with ``before``/``after`` as JSON *strings* (``["null", "string"]``):
+  stable, schemaless per entity type, but a Connect sink or ksqlDB sees text, not fields;
+* :class:`~dictamesh.events.avro_typed.TypedAvroEventSerializer` (what a node uses with
+  ``bus.serialization: avro``) writes **typed** records generated per topic from its entity
+  schemas (:mod:`dictamesh.events.avro_schema`), in DictaMesh's envelope or Debezium's, and
+  decodes either kind (see ``docs/events.md``, "Typed events (Avro)").
 
 Example::
 

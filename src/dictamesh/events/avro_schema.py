@@ -195,7 +195,7 @@ def entity_record(
             entry["doc"] = described.description
         if spec is not None and spec.classification is not Classification.PUBLIC:
             # governance tooling reading the registry sees which columns are personal data
-            entry["dictamesh.classification"] = spec.classification.value
+            entry["dictamesh_classification"] = spec.classification.value
         avro_fields.append(entry)
         plans.append(FieldPlan(attribute, field_name, kind, required, many, nested))
     record: dict[str, Any] = {"type": "record", "name": name, "namespace": namespace}

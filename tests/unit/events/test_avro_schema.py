@@ -70,8 +70,8 @@ def test_docs_and_classification_come_from_the_entity_schema() -> None:
     record = entity_record(EVERY_TYPE).schema
     assert field(record, "s")["doc"] == "a required string"
     assert "doc" not in field(record, "i")
-    assert field(record, "s")["dictamesh.classification"] == Classification.PII_EMAIL.value
-    assert "dictamesh.classification" not in field(record, "i")
+    assert field(record, "s")["dictamesh_classification"] == Classification.PII_EMAIL.value
+    assert "dictamesh_classification" not in field(record, "i")
 
 
 def test_nested_object_lists_are_arrays_of_their_own_records() -> None:
