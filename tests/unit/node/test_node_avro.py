@@ -36,7 +36,11 @@ def avro_settings(state: Path, **bus: Any) -> DictaMeshSettings:
             "node_name": "typed",
             "state_dir": str(state),
             "bus": {"path": str(state / "bus.sqlite3"), "serialization": "avro", **bus},
-            "catalog": {"url": f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}"},
+            "catalog": {
+                "url": f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}",
+                # the check runs in a worker process: room for a machine busy with other work
+                "schema_registry": {"check_timeout_seconds": 20},
+            },
             "saga": {"enabled": False},
             "notifications": {"enabled": False},
         }
