@@ -52,7 +52,7 @@ from dictamesh.events.avro_schema import (
     debezium_value_schema,
     entity_records,
 )
-from dictamesh.events.avro_values import from_avro, to_avro
+from dictamesh.events.avro_values import Decoder, decoder, to_avro
 from dictamesh.events.envelopes import from_debezium, to_debezium
 from dictamesh.events.schema_registry import SchemaRegistryClient
 from dictamesh.events.wire import frame
@@ -83,6 +83,8 @@ class TypedAvroEventSerializer(AvroEventSerializer):
         super().__init__(registry)
         self.timestamps = AvroTimestamps(timestamps)
         self._topics: dict[tuple[str, Envelope], _TopicSchema] = {}
+        #: schema id → how its before/after/source values become JSON-like (planned once)
+        self._decoders: dict[int, dict[str, Decoder]] = {}
 
     # -- registration ----------------------------------------------------------------------
 
@@ -216,16 +218,17 @@ class TypedAvroEventSerializer(AvroEventSerializer):
             return_record_name=True,
             return_record_name_override=True,
         )
-        types = {f["name"]: f["type"] for f in writer.get("fields", ())}
-        named = writer.get("__named_schemas", {})
+        decoders = self._decoders.get(schema_id)
+        if decoders is None:
+            decoders = self._decoders[schema_id] = _field_decoders(writer)
         try:
             if "op" in record and "source" in record:
                 return from_debezium(
                     {
                         **record,
-                        "source": from_avro(record["source"], types["source"], named),
-                        "before": from_avro(record.get("before"), types["before"], named),
-                        "after": from_avro(record.get("after"), types["after"], named),
+                        "source": decoders["source"](record["source"]),
+                        "before": decoders["before"](record.get("before")),
+                        "after": decoders["after"](record.get("after")),
                     }
                 )
             if isinstance(record.get("before"), str) or isinstance(record.get("after"), str):
@@ -233,8 +236,8 @@ class TypedAvroEventSerializer(AvroEventSerializer):
             data = {
                 **record,
                 "timestamp": _millis(record.get("timestamp")),
-                "before": from_avro(record.get("before"), types.get("before", "null"), named),
-                "after": from_avro(record.get("after"), types.get("after", "null"), named),
+                "before": decoders["before"](record.get("before")),
+                "after": decoders["after"](record.get("after")),
             }
             return ChangeEvent.model_validate(data)
         except pydantic.ValidationError as exc:
@@ -248,6 +251,12 @@ class TypedAvroEventSerializer(AvroEventSerializer):
                 f"Avro record (schema id {schema_id}) is not a mesh event: {exc!r}",
                 schema_id=schema_id,
             ) from exc
+
+
+def _field_decoders(writer: Any) -> dict[str, Decoder]:
+    named = writer.get("__named_schemas", {})
+    types = {f["name"]: f["type"] for f in writer.get("fields", ())}
+    return {name: decoder(types.get(name, "null"), named) for name in ("before", "after", "source")}
 
 
 def _value_schema(records: list[EntityRecord], envelope: Envelope) -> dict[str, Any]:

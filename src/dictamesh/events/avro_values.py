@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -34,7 +34,7 @@ from dictamesh.core.errors import SerializationError
 from dictamesh.core.models import FieldType
 from dictamesh.events.avro_schema import JSON_CONNECT_NAME, EntityRecord, FieldPlan
 
-__all__ = ["from_avro", "to_avro"]
+__all__ = ["Decoder", "decoder", "from_avro", "from_avro_union", "to_avro"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY: Final = date(1970, 1, 1)
@@ -194,6 +194,9 @@ def _days(value: Any, path: str) -> int:
 
 # --- decoding ---------------------------------------------------------------------------------
 
+Decoder = Callable[[Any], Any]
+"""What turns one decoded Avro value into its JSON-like form (see :func:`decoder`)."""
+
 _PRIMITIVES: Final = {
     "null": type(None),
     "boolean": bool,
@@ -209,35 +212,91 @@ _PRIMITIVES: Final = {
 def from_avro(value: Any, schema: Any, named: Mapping[str, Any]) -> Any:
     """``value`` (decoded by fastavro with ``return_record_name=True``) as JSON-like data,
     guided by its writer ``schema`` node; ``named``: the schema's named types by full name
-    (fastavro's ``parsed["__named_schemas"]``)."""
+    (fastavro's ``parsed["__named_schemas"]``). Decoding many values with one schema:
+    build the :func:`decoder` once."""
+    return decoder(schema, named)(value)
+
+
+def decoder(schema: Any, named: Mapping[str, Any]) -> Decoder:
+    """A function doing :func:`from_avro` for ``schema``, planned once: fields that need no
+    conversion (strings, numbers, booleans) cost nothing per value."""
+    return _compile(schema, named, set()) or _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _compile(schema: Any, named: Mapping[str, Any], seen: set[str]) -> Decoder | None:
+    """The conversion ``schema``'s values need, None when they are already JSON-like."""
     if isinstance(schema, str):
         if schema in named:
-            return from_avro(value, named[schema], named)
-        return _plain(value)
+            if schema in seen:  # a recursive type: decide per value
+                return lambda value: from_avro(value, named[schema], named)
+            return _compile(named[schema], named, seen | {schema})
+        return _plain if schema == "bytes" else None
     if isinstance(schema, list):
-        return from_avro(*_branch(value, schema, named), named)
+        return _compile_union(schema, named, seen)
     kind = schema.get("type")
     if isinstance(kind, list | dict) or (isinstance(kind, str) and kind in named):
-        return from_avro(value, kind, named)
+        return _compile(kind, named, seen)
     if kind == "record":
+        name = str(schema.get("name", ""))
+        inner = seen | {name}
+        fields = [(f["name"], _compile(f["type"], named, inner)) for f in schema["fields"]]
+        return _record_decoder(fields)
+    if kind == "array":
+        item = _compile(schema["items"], named, seen)
+        return None if item is None else lambda values: [item(v) for v in values]
+    if kind == "map":
+        entry = _compile(schema["values"], named, seen)
+        return None if entry is None else lambda m: {k: entry(v) for k, v in m.items()}
+    if kind == "string" and schema.get("connect.name") == JSON_CONNECT_NAME:
+        return _json_value
+    if schema.get("logicalType") is not None or kind in ("bytes", "fixed"):
+        return _plain
+    return None
+
+
+def _record_decoder(fields: list[tuple[str, Decoder | None]]) -> Decoder:
+    def decode(value: Any) -> Any:
         if not isinstance(value, Mapping):
             return _plain(value)
         return {
-            f["name"]: from_avro(value.get(f["name"]), f["type"], named) for f in schema["fields"]
+            name: (convert(value.get(name)) if convert else value.get(name))
+            for name, convert in fields
         }
-    if kind == "array":
-        return [from_avro(item, schema["items"], named) for item in value]
-    if kind == "map":
-        return {k: from_avro(v, schema["values"], named) for k, v in value.items()}
-    if kind == "string" and schema.get("connect.name") == JSON_CONNECT_NAME and value is not None:
-        try:
-            return json.loads(value)
-        except ValueError as exc:
-            raise SerializationError(f"a JSON field holds text that is not JSON: {exc}") from exc
-    return _plain(value)
+
+    return decode
 
 
-def _branch(value: Any, union: list[Any], named: Mapping[str, Any]) -> tuple[Any, Any]:
+def _compile_union(union: list[Any], named: Mapping[str, Any], seen: set[str]) -> Decoder | None:
+    branches = [
+        b for b in union if b != "null" and not (isinstance(b, dict) and b.get("type") == "null")
+    ]
+    if len(branches) == 1:  # ["null", T]: the usual optional field
+        inner = _compile(branches[0], named, seen)
+        if inner is None:
+            return None
+        return lambda value: None if value is None else inner(_unnamed(value))
+    return lambda value: from_avro_union(value, union, named)
+
+
+def _unnamed(value: Any) -> Any:
+    # fastavro names the record of a one-record union only without the override
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        return value[1]
+    return value
+
+
+def from_avro_union(value: Any, union: list[Any], named: Mapping[str, Any]) -> Any:
+    """A value of a union with several branches: the branch fastavro named, or the first
+    one whose type the value has."""
+    inner, branch = _branch(value, union)
+    return decoder(branch, named)(inner)
+
+
+def _branch(value: Any, union: list[Any]) -> tuple[Any, Any]:
     """``(value, branch schema)`` of a union value."""
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
         name, inner = value  # a union of several records: fastavro says which
@@ -260,6 +319,15 @@ def _branch(value: Any, union: list[Any], named: Mapping[str, Any]) -> tuple[Any
 
 def _logical(value: Any) -> bool:
     return isinstance(value, datetime | date | Decimal)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"a JSON field holds text that is not JSON: {exc}") from exc
 
 
 def _plain(value: Any) -> Any:
