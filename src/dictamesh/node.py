@@ -51,18 +51,27 @@ from dictamesh.cache.keys import entity_key
 from dictamesh.cache.lookups import event_snapshots, invalidate_lookups, lookup_fields
 from dictamesh.cache.registry import build_layers
 from dictamesh.cache.tiered import TieredCache
+from dictamesh.catalog.avro_registry import AvroLimits, CatalogSchemaRegistry
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
-from dictamesh.core.errors import CacheUnavailable, PermissionDenied, SerializationError
+from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_for
+from dictamesh.core.errors import (
+    CacheUnavailable,
+    ConfigurationError,
+    PermissionDenied,
+    SerializationError,
+)
 from dictamesh.core.lifecycle import AsyncResource
-from dictamesh.core.models import ChangeEvent, HealthState, HealthStatus
+from dictamesh.core.models import ChangeEvent, EntitySchema, HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
+from dictamesh.events.avro_typed import TypedAvroEventSerializer
 from dictamesh.events.bus import EventBus, Message
 from dictamesh.events.codecs import TopicCodec, media_type
 from dictamesh.events.consume import BatchHandler, ConsumerStats, run_consumer
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
+from dictamesh.events.schema_registry import HttpSchemaRegistryClient
 from dictamesh.events.serde import (
     HEADER_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -145,6 +154,8 @@ def catalog_ingest_handler(
         payloads: list[bytes | None] = []
         try:
             for m in batch:
+                if not json_values:  # a writer schema this process has not seen yet (Avro)
+                    await serializer.resolve(m.value)
                 decoded = serializer.decode(m.value, m.headers)
                 event = event_for_topic(decoded, m.topic, strict=tenant_topics)
                 events.append((event, m.topic))
@@ -180,7 +191,9 @@ class MeshNode(AsyncResource):
         self._cache_layers: list[CacheBackend] = build_layers(settings.cache)
         self.cache = TieredCache(self._cache_layers)
         self.bus: EventBus = build_bus(settings)
-        base = serializer or JsonEventSerializer()
+        #: the schema registry client of ``bus.serialization: avro`` (None with JSON)
+        self._schema_registry: HttpSchemaRegistryClient | CatalogSchemaRegistry | None = None
+        base = serializer or self._default_serializer()
         #: every envelope of ``bus.topics`` out, any envelope in (``events/codecs.py``): the
         #: publisher, ingest, invalidation and notifications all use it
         self.serializer: Serializer = (
@@ -217,6 +230,43 @@ class MeshNode(AsyncResource):
         self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
         self.metrics.registry.register(SupervisorCollector(self.supervisor))
         self._started = False
+
+    def _default_serializer(self) -> Serializer:
+        """JSON, or with ``bus.serialization: avro`` typed Avro records registered in
+        ``bus.schema_registry_url`` (unset: this node's own catalog registry)."""
+        bus = self.settings.bus
+        if bus.serialization is not Serialization.AVRO:
+            return JsonEventSerializer()
+        if bus.schema_registry_url is not None:
+            self._schema_registry = HttpSchemaRegistryClient(
+                bus.schema_registry_url.get_secret_value()
+            )
+        else:
+            limits = AvroLimits(**self.settings.catalog.schema_registry.model_dump())
+            self._schema_registry = CatalogSchemaRegistry(lambda: self.catalog, limits)
+        return TypedAvroEventSerializer(self._schema_registry, timestamps=bus.avro_timestamps)
+
+    async def _register_value_schemas(self) -> None:
+        """Each adapter topic's typed value schema under ``<topic>-value``; the registry's
+        compatibility rule refusing one stops the node with the subject and fields named."""
+        codec = self.serializer
+        serializer = codec.base if isinstance(codec, TopicCodec) else codec
+        if not isinstance(serializer, TypedAvroEventSerializer):
+            return
+        by_topic: dict[str, list[tuple[str, EntitySchema]]] = {}
+        for adapter in self.registry.adapters():
+            topic = f"{adapter.source.domain}.{adapter.source.system}.entity_changed"
+            by_topic.setdefault(topic, []).append((adapter.name, adapter.get_schema()))
+        for topic, members in sorted(by_topic.items()):
+            entry = topic_settings_for(self.settings.bus.topics, topic)
+            envelope = entry.envelope if entry is not None else Envelope.DICTAMESH
+            try:
+                await serializer.register_topic(topic, [s for _, s in members], envelope)
+            except ConfigurationError as exc:
+                names = ", ".join(repr(name) for name, _ in members)
+                raise ConfigurationError(
+                    f"adapter {names} cannot start: {exc.message}", **exc.details
+                ) from exc
 
     @property
     def catalog(self) -> CatalogService:
@@ -270,6 +320,7 @@ class MeshNode(AsyncResource):
                 registered.webhook_inbox = self._webhook_inbox
             await registered.connect()
             await self.catalog.register_schema(registered.get_schema())
+        await self._register_value_schemas()  # before anything is published with them
         for topic in self.topics:  # a tenant's topic gets its base topic's spec
             await self.bus.ensure_topic(self.publisher.spec_for(topic))
         if self.settings.openlineage.enabled:
@@ -384,6 +435,7 @@ class MeshNode(AsyncResource):
             unavailable: CacheUnavailable | None = None
             for message in batch:
                 try:
+                    await self.serializer.resolve(message.value)  # an unseen writer schema
                     event = event_for_topic(
                         self.serializer.decode(message.value, message.headers),
                         message.topic,
@@ -490,6 +542,12 @@ class MeshNode(AsyncResource):
         if self.governance is not None:
             await self.governance.aclose()  # writes the queued audit entries
         await self.bus.aclose()
+        if isinstance(self._schema_registry, HttpSchemaRegistryClient):
+            await self._schema_registry.aclose()
+            # a node may be started again: a new client (it opens no connection until used)
+            self._schema_registry = HttpSchemaRegistryClient(self._schema_registry.base_url)
+            if isinstance(self.serializer, TypedAvroEventSerializer):
+                self.serializer.registry = self._schema_registry
         if self._catalog is not None:
             await self._catalog.aclose()
         for layer in self._cache_layers:

@@ -34,12 +34,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from dictamesh.catalog._avro_limits import AvroLimits
-from dictamesh.catalog._registry_check import (
-    PreparedAvroCheck,
-    check_in_worker,
-    off_loop,
-    start_workers,
-)
+from dictamesh.catalog._registry_check import check_in_worker, off_loop, start_workers
+from dictamesh.catalog.avro_registry import register_avro
 from dictamesh.catalog.records import Compatibility, StoredSchema
 from dictamesh.catalog.schemas import (
     InvalidAvroSchema,
@@ -409,18 +405,9 @@ def registry_router(
 
     @router.post("/subjects/{subject}/versions")
     async def register(request: Request, subject: str, normalize: bool = False) -> Response:
-        schema_type, text = await _schema_of(request, bounds, normalize=normalize)
-        check = PreparedAvroCheck(bounds)
-        level = await catalog.get_compatibility(subject)
-        live = await catalog.list_schemas(subject)
-        if live and level is not Compatibility.NONE:
-            # the check the catalog will make, done ahead and off the event loop
-            earlier = live if level.transitive else live[-1:]
-            await check.prepare(
-                [r.schema_text for r in earlier], canonical_schema_text(text), level
-            )
+        _, text = await _schema_of(request, bounds, normalize=normalize)  # AVRO only
         try:
-            registered = await catalog.register_schema_text(subject, schema_type, text, check)
+            registered = await register_avro(catalog, subject, text, bounds)
         except SchemaCompatibilityError as exc:
             raise RegistryError(409, 409, _incompatible_message(subject, exc)) from exc
         return _respond({"id": registered.id})

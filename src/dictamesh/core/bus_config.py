@@ -26,13 +26,30 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dictamesh.core.retention import parse_age
 
-__all__ = ["Envelope", "Serialization", "TopicCleanup", "TopicSettings", "topic_settings_for"]
+__all__ = [
+    "AvroTimestamps",
+    "Envelope",
+    "Serialization",
+    "TopicCleanup",
+    "TopicSettings",
+    "topic_settings_for",
+]
 
 
 class Serialization(StrEnum):
     JSON = "json"
     #: one Avro record per entity type (typed fields), Confluent wire format
     AVRO = "avro"
+
+
+class AvroTimestamps(StrEnum):
+    """How ``datetime`` entity fields are written in typed Avro records (docs/events.md)."""
+
+    #: ``timestamp-millis``: Kafka Connect and ksqlDB read it as a TIMESTAMP; a value with
+    #: sub-millisecond digits is refused (never rounded)
+    MILLIS = "millis"
+    #: ``timestamp-micros``: exact to the microsecond; Connect and ksqlDB see a BIGINT
+    MICROS = "micros"
 
 
 class Envelope(StrEnum):

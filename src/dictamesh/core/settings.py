@@ -43,7 +43,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from dictamesh.core.bus_config import Serialization, TopicSettings
+from dictamesh.core.bus_config import AvroTimestamps, Serialization, TopicSettings
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
 from dictamesh.core.retention import RetentionRule
@@ -135,6 +135,10 @@ class BusSettings(_Section):
     #: json (default) or avro: one typed Avro record per entity type, registered under
     #: ``<topic>-value`` (docs/events.md)
     serialization: Serialization = Serialization.JSON
+    #: datetime fields of typed Avro records: millis (Connect/ksqlDB TIMESTAMP; refuses
+    #: sub-millisecond digits) or micros (exact; a BIGINT to Connect). Env example:
+    #: ``DICTAMESH_BUS__AVRO_TIMESTAMPS=micros``
+    avro_timestamps: AvroTimestamps = AvroTimestamps.MILLIS
     #: a Confluent-compatible schema registry for Avro topics; unset: the node's own
     #: catalog registry (the one it serves at ``/schema-registry``)
     schema_registry_url: SecretStr | None = None

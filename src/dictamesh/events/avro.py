@@ -5,11 +5,15 @@ byte, 4-byte schema id, then Avro's schemaless binary encoding. The writer schem
 registered under ``<topic>-value`` (Confluent's TopicNameStrategy, the default) so
 Confluent's own deserializers, Kafka Connect, ksqlDB etc. can read the topics.
 
-Why ``before``/``after`` are JSON strings: an entity's attributes are schemaless per event
-(each data product has its own, evolving, :class:`EntitySchema`), so one Avro record type
-cannot describe them all without a per-entity-type schema. Keeping the envelope strongly
-typed and the attribute maps as JSON text (``["null", "string"]``) gives one stable schema
-for every topic; consumers that need typed attributes validate them against the catalog.
+Two schemas, two serializers:
+
+* :class:`AvroEventSerializer` (this module) writes one **generic** ``ChangeEvent`` record
+  for every topic, with ``before``/``after`` as JSON *strings* (``["null", "string"]``):
+  stable, schemaless per entity type, but a Connect sink or ksqlDB sees text, not fields;
+* :class:`~dictamesh.events.avro_typed.TypedAvroEventSerializer` (what a node uses with
+  ``bus.serialization: avro``) writes **typed** records generated per topic from its entity
+  schemas (:mod:`dictamesh.events.avro_schema`), in DictaMesh's envelope or Debezium's, and
+  decodes either kind (see ``docs/events.md``, "Typed events (Avro)").
 
 Example::
 
@@ -60,6 +64,7 @@ __all__ = [
     "TopicNameStrategy",
     "TopicRecordNameStrategy",
     "change_event_schema_str",
+    "envelope_record",
     "event_from_record",
     "event_to_record",
 ]
@@ -184,6 +189,15 @@ def _json_text(value: dict[str, Any] | None) -> str | None:
 
 def event_to_record(event: ChangeEvent) -> dict[str, Any]:
     """The Avro datum (a plain dict) for ``event``."""
+    record = envelope_record(event)
+    record["before"] = _json_text(event.before)
+    record["after"] = _json_text(event.after)
+    return record
+
+
+def envelope_record(event: ChangeEvent) -> dict[str, Any]:
+    """The datum of every ChangeEvent field but ``before``/``after`` (typed serializers
+    write those their own way)."""
     return {
         "event_id": str(event.event_id),
         "event_type": event.event_type.value,
@@ -195,8 +209,6 @@ def event_to_record(event: ChangeEvent) -> dict[str, Any]:
         },
         "source": {"domain": event.source.domain, "system": event.source.system},
         "changed_fields": list(event.changed_fields),
-        "before": _json_text(event.before),
-        "after": _json_text(event.after),
         "tenant_id": event.tenant_id,
         "trace_context": (
             None
@@ -382,9 +394,15 @@ class AvroEventSerializer:
 
     def _read(self, schema_id: int, writer: Any, payload: bytes) -> ChangeEvent:
         reader = None if schema_id in self._own_ids else self._parsed
+        return event_from_record(self._read_record(schema_id, writer, reader, payload))
+
+    def _read_record(
+        self, schema_id: int, writer: Any, reader: Any, payload: bytes, **options: Any
+    ) -> dict[str, Any]:
+        """The Avro datum of ``payload``; SerializationError on anything but one record."""
         buf = io.BytesIO(payload)
         try:
-            record = self._fastavro.schemaless_reader(buf, writer, reader)
+            record = self._fastavro.schemaless_reader(buf, writer, reader, **options)
         except DictaMeshError:
             raise
         except Exception as exc:  # truncated/garbage payloads raise EOFError, ValueError...
@@ -399,7 +417,7 @@ class AvroEventSerializer:
             )
         if not isinstance(record, dict):
             raise SerializationError("Avro payload is not a record", schema_id=schema_id)
-        return event_from_record(record)
+        return record
 
     def _check_headers(self, headers: Mapping[str, bytes] | None) -> None:
         # Values from foreign Confluent producers carry no content-type: the frame decides.

@@ -211,6 +211,7 @@ class NodeNotifications:
         for message in batch:
             try:
                 if message.topic in self._entity_topics:
+                    await self.serializer.resolve(message.value)  # an unseen Avro schema
                     event = event_for_topic(
                         self.serializer.decode(message.value, message.headers),
                         message.topic,
