@@ -3,6 +3,7 @@ from entity schemas, and the emitter's queue; every event is checked against the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -63,8 +64,11 @@ class Collected(Transport):
         self.events: list[dict[str, Any]] = []
         self.gate = threading.Event()
         self.gate.set()
+        #: set once the sending thread is inside emit (it has taken an event off the queue)
+        self.sending = threading.Event()
 
     def emit(self, event: Any) -> None:
+        self.sending.set()
         self.gate.wait(5)
         self.events.append(validate(json.loads(Serde.to_json(event))))
 
@@ -275,6 +279,8 @@ async def test_a_full_queue_drops_and_counts_instead_of_blocking() -> None:
     node = lineage(clock, transport, queue_size=2)
     emitter: LineageEmitter = node.emitter
     node.start()  # two DatasetEvents: the thread hangs on the first, the second waits
+    # Not before the thread holds the first one: until then both wait in the queue.
+    assert await asyncio.to_thread(transport.sending.wait, 5)
     for _ in range(5):
         node.ingest_failed([], RuntimeError("x"))
         clock.now += 2

@@ -22,6 +22,7 @@ from dictamesh.core.errors import ConfigurationError, DictaMeshError, EntityNotF
 from dictamesh.core.models import EntitySchema, FieldSpec, FieldType
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.avro_typed import TypedAvroEventSerializer
+from dictamesh.events.codecs import TopicCodec
 from dictamesh.events.wire import unframe
 from dictamesh.node import MeshNode
 from dictamesh.testing.adapters import WIDGET_SCHEMA, FakeAdapter
@@ -74,7 +75,8 @@ def widget_schema(*extra: FieldSpec, drop: str | None = None) -> EntitySchema:
 async def test_a_node_ingests_typed_avro_events(tmp_path: Path) -> None:
     adapter = FakeAdapter(records=[{"id": "w-1", "name": "Bolt", "size": 3, "tags": ["m"]}])
     async with MeshNode(avro_settings(tmp_path), adapters=[adapter]) as node:
-        assert isinstance(node.serializer, TypedAvroEventSerializer)
+        assert isinstance(node.serializer, TopicCodec)
+        assert isinstance(node.serializer.base, TypedAvroEventSerializer)
         changes = node.changes.subscribe("widget")
 
         async def ingested() -> dict[str, Any]:
