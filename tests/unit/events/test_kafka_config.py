@@ -44,13 +44,13 @@ def test_topic_configs_from_spec() -> None:
 def test_spec_for_known_dlq_and_unknown_topics() -> None:
     bus = KafkaBus("b:9092")
     known = DEFAULT_TOPICS[0]
-    assert bus.spec_for(known.name) == known
+    assert bus.spec_for(known.name) == known.model_copy(update={"partitions": 12})
     compacted = next(s for s in DEFAULT_TOPICS if s.cleanup_policy is CleanupPolicy.COMPACT)
     dlq = bus.spec_for(compacted.name + ".dlq")
     assert dlq is not None
-    assert dlq.partitions == compacted.partitions
+    assert dlq.partitions == 3  # a system topic's
     assert dlq.cleanup_policy is CleanupPolicy.DELETE  # never compact poison messages away
-    assert bus.spec_for("x.y.z") == TopicSpec(name="x.y.z")
+    assert bus.spec_for("x.y.z") == TopicSpec(name="x.y.z", partitions=12)
     assert bus.spec_for("Not A Mesh Topic") is None
 
 
