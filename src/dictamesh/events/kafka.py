@@ -66,7 +66,12 @@ from dictamesh.core.errors import (
 )
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.events.bus import Message, RecordMetadata
-from dictamesh.events.kafka_client import aiokafka_security, explain_connect_failure, ssl_context
+from dictamesh.events.kafka_client import (
+    aiokafka_security,
+    explain_connect_failure,
+    hide_sasl_bytes_in_logs,
+    ssl_context,
+)
 from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
 
 __all__ = ["KafkaBus", "KafkaConsumer", "PartitionLag", "Record", "topic_configs"]
@@ -166,7 +171,12 @@ def _with_overrides(
         # validated again as a whole: an override must not break a combination rule
         return KafkaClientSettings.model_validate({**dict(settings), **given})
     except PydanticValidationError as exc:
-        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        problems = "; ".join(
+            ".".join(str(p) for p in e["loc"])
+            + (": " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        )
         raise ConfigurationError(f"invalid Kafka client options: {problems}") from None
 
 
@@ -245,10 +255,10 @@ class KafkaBus(AsyncResource):
         self.request_timeout_ms = cfg.request_timeout_ms
         self.ping_timeout = 5.0
         self._specs: dict[str, TopicSpec] = {s.name: self._resolve(s) for s in topic_specs}
-        # Kept apart from the public configs below: it holds the SASL password.
-        self._security = aiokafka_security(
-            cfg, ssl_context(cfg) if cfg.security_protocol.uses_tls else None
-        )
+        if cfg.security_protocol.uses_sasl:
+            hide_sasl_bytes_in_logs()
+        # Built once (TLS files are read here: a bad one fails now), shared by every client.
+        self._ssl_context = ssl_context(cfg) if cfg.security_protocol.uses_tls else None
         self.producer_config: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "client_id": client_id,
@@ -296,11 +306,15 @@ class KafkaBus(AsyncResource):
             if self._producer is not None:
                 return
             aiokafka = _aiokafka()
-            producer = aiokafka.AIOKafkaProducer(**self.producer_config, **self._security)
+            producer = aiokafka.AIOKafkaProducer(**self.producer_config, **self._security())
             await self._start(producer, producer.stop, "connect")
             self._producer = producer
         if self.auto_create_topics and self._specs:
             await self.ensure_topics(self._specs.values())
+
+    def _security(self) -> dict[str, Any]:
+        # Built for each client, never stored: it holds the SASL password in clear.
+        return aiokafka_security(self.settings, self._ssl_context)
 
     async def _start(self, client: Any, stop: Any, action: str, **details: Any) -> None:
         """``client.start()``, its failure an :class:`EventBusError` saying why.
@@ -319,7 +333,7 @@ class KafkaBus(AsyncResource):
                     raise
                 timeout = min(self.request_timeout_ms / 1000, 10.0)
                 reason = await explain_connect_failure(
-                    self.bootstrap_servers, self._security, timeout
+                    self.bootstrap_servers, self._security(), timeout
                 )
                 if reason is None:
                     raise
@@ -407,7 +421,7 @@ class KafkaBus(AsyncResource):
                 bootstrap_servers=self.bootstrap_servers,
                 client_id=f"{self.client_id}-admin",
                 request_timeout_ms=self.request_timeout_ms,
-                **self._security,
+                **self._security(),
             )
             await self._start(admin, admin.close, "admin connect")
             self._admin_client = admin
@@ -498,8 +512,12 @@ class KafkaBus(AsyncResource):
         if specs:
             await self.ensure_topics(specs)
 
-    async def describe_topic_configs(self, topic: str) -> dict[str, str]:
-        """A topic's effective configuration (``retention.ms``, ``cleanup.policy``, ...)."""
+    async def describe_topic_configs(
+        self, topic: str, *, overrides_only: bool = False
+    ) -> dict[str, str]:
+        """A topic's effective configuration (``retention.ms``, ``cleanup.policy``, ...);
+        ``overrides_only``: just what is set on the topic itself (at creation or since), not
+        the broker's defaults."""
         aiokafka = _aiokafka()
         admin = await self._admin()
         resource = aiokafka.admin.config_resource.ConfigResource(
@@ -519,6 +537,8 @@ class KafkaBus(AsyncResource):
                         topic=topic,
                     )
                 for entry in resource_result[4]:
+                    if overrides_only and not _set_on_topic(response.API_VERSION, entry):
+                        continue
                     configs[entry[0]] = entry[1]
         return configs
 
@@ -642,7 +662,7 @@ class KafkaBus(AsyncResource):
                 isolation_level=self.consumer_config.get("isolation_level", "read_committed"),
                 request_timeout_ms=self.request_timeout_ms,
                 enable_auto_commit=False,
-                **self._security,
+                **self._security(),
             )
             await self._start(client, client.stop, "offsets client connect")
             self._offsets_client = client
@@ -732,6 +752,11 @@ class KafkaBus(AsyncResource):
         return sum(p.lag for p in await self.lag_details(group, topics))
 
 
+def _set_on_topic(version: int, entry: Sequence[Any]) -> bool:
+    # DescribeConfigs v0 says is_default; v1+ says config_source (1: DYNAMIC_TOPIC_CONFIG)
+    return not entry[3] if version == 0 else entry[3] == 1
+
+
 def _nest(flat: Mapping[tuple[str, int], int]) -> dict[str, dict[int, int]]:
     out: dict[str, dict[int, int]] = {}
     for (topic, partition), value in sorted(flat.items()):
@@ -777,7 +802,7 @@ class KafkaConsumer(AsyncResource):
             await self.bus._maybe_create(self.topics)
             aiokafka = _aiokafka()
             consumer = aiokafka.AIOKafkaConsumer(
-                *self.topics, group_id=self.group, **self.config, **self.bus._security
+                *self.topics, group_id=self.group, **self.config, **self.bus._security()
             )
             await self.bus._start(
                 consumer, consumer.stop, "consumer join", group=self.group, topics=list(self.topics)

@@ -25,6 +25,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import ssl
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -32,7 +34,38 @@ from typing import Any, Literal
 from dictamesh.core.bus_config import KafkaClientSettings
 from dictamesh.core.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["aiokafka_security", "explain_connect_failure", "librdkafka_config", "ssl_context"]
+__all__ = [
+    "aiokafka_security",
+    "explain_connect_failure",
+    "hide_sasl_bytes_in_logs",
+    "librdkafka_config",
+    "ssl_context",
+]
+
+_SASL_BYTES = re.compile(r"(sasl_auth_bytes=)b(['\"]).*?(?<!\\)\2")
+
+
+class _HideSaslBytes(logging.Filter):
+    """aiokafka logs every request at DEBUG, SASL ones too: with PLAIN their bytes are
+    ``\\0user\\0password``. Such a record keeps its text with those bytes blanked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG and "Sasl" in str(record.msg) + repr(record.args):
+            text = record.getMessage()
+            if "sasl_auth_bytes=" in text:
+                record.msg, record.args = _SASL_BYTES.sub(r"\1<hidden>", text), ()
+        return True
+
+
+_FILTER = _HideSaslBytes()
+
+
+def hide_sasl_bytes_in_logs() -> None:
+    """Blank SASL payloads in aiokafka's DEBUG logs (idempotent; every KafkaBus calls it)."""
+    for name in ("aiokafka.conn", "aiokafka"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 def ssl_context(settings: KafkaClientSettings) -> ssl.SSLContext:
@@ -148,6 +181,7 @@ async def explain_connect_failure(
     :func:`aiokafka_security` arguments), from one direct attempt per broker; None when one
     of them now connects (the failure was transient)."""
     from aiokafka.conn import create_conn, get_ip_port_afi
+    from aiokafka.protocol.metadata import MetadataRequest
 
     reasons = []
     for address in bootstrap_servers.split(","):
@@ -160,7 +194,19 @@ async def explain_connect_failure(
         except Exception as exc:  # the point is to report whatever it was
             reasons.append(f"{host}:{port}: {_describe(exc, options)}")
             continue
-        conn.close()
+        try:
+            # what the bootstrap asks first; a SASL listener drops a client that skipped login
+            async with asyncio.timeout(timeout):
+                await conn.send(MetadataRequest([]))
+        except Exception as exc:
+            reasons.append(
+                f"{host}:{port}: connected, but the broker dropped the first request ({exc!r}):"
+                f" does this listener want another security_protocol than"
+                f" {options.get('security_protocol')}?"
+            )
+            continue
+        finally:
+            conn.close()
         return None
     return "; ".join(reasons) or None
 
@@ -181,8 +227,9 @@ def _describe(exc: BaseException, options: Mapping[str, Any]) -> str:
             f"TLS: the broker's certificate is not trusted ({exc.verify_message}); check"
             " bus.kafka.ssl_cafile"
         )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed ({exc.reason or exc}): is the port a TLS listener?"
+    tls = str(options.get("security_protocol", "")).endswith("SSL")
+    if isinstance(exc, ssl.SSLError) or (tls and isinstance(exc, ConnectionResetError)):
+        return f"TLS handshake failed ({exc!r}): is this a TLS listener?"
     if isinstance(exc, TimeoutError):
         return "no answer (a TLS listener spoken to in plaintext, or the broker is down?)"
     return f"{type(exc).__name__}: {exc}"

@@ -82,7 +82,7 @@ def test_acks_one_from_yaml_is_accepted_without_idempotence(tmp_path: Path) -> N
     [
         ("    security_protocol: SASL_SSL\n", "needs sasl_username and sasl_password"),
         (
-            f"    security_protocol: SASL_PLAINTEXT\n    sasl_username: u\n",
+            "    security_protocol: SASL_PLAINTEXT\n    sasl_username: u\n",
             "needs sasl_username and sasl_password",
         ),
         (
