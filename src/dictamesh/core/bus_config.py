@@ -214,8 +214,8 @@ class KafkaClientSettings(BaseModel):
     max_request_size: int = Field(default=1_048_576, ge=1_024)
 
     # -- consumer
-    #: most records one poll returns (a caller asking for more gets this many)
-    max_poll_records: int = Field(default=500, ge=1)
+    #: most records one poll returns, whatever the caller asks; unset: what it asks
+    max_poll_records: int | None = Field(default=None, ge=1)
     fetch_max_bytes: int = Field(default=52_428_800, ge=1_024)
     max_partition_fetch_bytes: int = Field(default=1_048_576, ge=1_024)
     #: a member silent this long loses its partitions (quick failover by default)
