@@ -921,6 +921,8 @@ main() {
       ;;
     down | stop)
       take_lock
+      # a bare `down` stops kafka-secure too when it runs (it is started only on request)
+      if (($# == 0)) && kafka_secure_running; then svcs+=(kafka-secure); fi
       # Reverse order: Kafka first (apps writing to the others stop seeing events first).
       local i
       for ((i = ${#svcs[@]} - 1; i >= 0; i--)); do "$(fn "${svcs[i]}")_down"; done
