@@ -4,7 +4,11 @@
 (``enable_idempotence``, ``acks=all``), topics created from :class:`TopicSpec` (partitions,
 ``retention.ms``, ``cleanup.policy``) and consumer groups with manual commits
 (:class:`KafkaConsumer`, ``enable.auto.commit=false``, ``auto.offset.reset=earliest``,
-``isolation.level=read_committed``).
+``isolation.level=read_committed``). ``bus.kafka``
+(:class:`~dictamesh.core.bus_config.KafkaClientSettings`) gives every client it starts its
+security (SASL, TLS) and tuning, and topics their default partitions (12 for domain topics,
+3 for ``system.*``), replication factor and ``min.insync.replicas`` (``docs/events.md``,
+"Kafka in production").
 
 Keys are partitioned by aiokafka's default partitioner, which is the Java client's murmur2
 (:func:`dictamesh.events.partitioner.partition_for_key`), so one entity's changes land on
@@ -32,6 +36,8 @@ these differences, all inherent to Kafka:
 * Topics are created by :meth:`KafkaBus.ensure_topic` (and, with ``auto_create_topics``,
   on first publish to / subscription of a topic this bus has not created yet); a topic that
   already exists is left as it is, even if its configuration differs from the spec.
+* A client that cannot bootstrap (a refused login, an untrusted certificate) fails at once
+  with an :class:`EventBusError` naming the cause, not after retrying.
 
 Example::
 

@@ -50,7 +50,9 @@ class TopicSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    #: unset: 3 on the embedded bus; on Kafka ``bus.kafka``'s (12 domain / 3 ``system.*``)
     partitions: int = Field(default=3, ge=1, le=1024)
+    #: unset: 1 on the embedded bus; on Kafka ``bus.kafka.replication_factor``
     replication_factor: int = Field(default=1, ge=1)
     retention_ms: int | None = Field(default=7 * _DAY_MS, description="None = keep forever")
     cleanup_policy: CleanupPolicy = CleanupPolicy.DELETE

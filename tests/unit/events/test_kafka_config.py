@@ -283,3 +283,16 @@ def test_aiokafka_debug_logs_of_sasl_requests_hide_the_payload(
     logging.getLogger("aiokafka.conn").debug("Request to %s:%d %d: %s", "h", 1, 4, request)
     assert "plain-pass-99" not in caplog.text
     assert "sasl_auth_bytes=<hidden>" in caplog.text
+
+
+def test_the_node_builds_its_kafka_bus_with_bus_kafka() -> None:
+    from dictamesh.core.settings import BusSettings
+    from dictamesh.events.registry import build_bus
+
+    kafka = KafkaClientSettings(domain_partitions=24, linger_ms=11)
+    bus = build_bus(BusSettings(backend="kafka", kafka=kafka), node_name="node-7")
+    assert isinstance(bus, KafkaBus)
+    assert bus.settings == kafka
+    assert bus.producer_config["linger_ms"] == 11
+    assert bus.spec_for("a.b.c").partitions == 24  # type: ignore[union-attr]
+    assert bus.client_id == "node-7"
