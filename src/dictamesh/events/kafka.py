@@ -496,11 +496,14 @@ class KafkaBus(AsyncResource):
         with _kafka_errors("create topics", topics=sorted(wanted)):
             response = await admin.create_topics(new_topics)
         failures = []
+        new = []
         for item in response.topic_errors:
             name, code = item[0], item[1]
             message = item[2] if len(item) > 2 else None
             if code in (0, _TOPIC_ALREADY_EXISTS):
                 self._created.add(name)
+                if code == 0:
+                    new.append(name)
                 continue
             error = aiokafka.errors.for_code(code)
             failures.append(f"{name}: {error.__name__} ({message or error.description})")
@@ -509,6 +512,25 @@ class KafkaBus(AsyncResource):
                 "Kafka refused to create topic(s): " + "; ".join(failures),
                 topics=sorted(wanted),
             )
+        if new:
+            await self._await_metadata(new)
+
+    async def _await_metadata(self, topics: list[str]) -> None:
+        """Wait (at most ``request_timeout_ms``) until the broker knows freshly created topics.
+
+        The controller answers CreateTopics before the brokers have the new topic in their
+        metadata; a describe (or produce) in that moment says "unknown topic".
+        """
+        admin = await self._admin()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout_ms / 1000
+        pending = list(topics)
+        while pending and loop.time() < deadline:
+            with _kafka_errors("describe topics", topics=pending):
+                described = await admin.describe_topics(pending)
+            pending = [item["topic"] for item in described if item["error_code"]]
+            if pending:
+                await asyncio.sleep(0.05)
 
     async def _maybe_create(self, topics: Iterable[str]) -> None:
         if not self.auto_create_topics:
