@@ -25,8 +25,10 @@ One run, three figures side by side:
     catalog ingest), for scale.
 
 Addresses: ``DICTAMESH_POSTGRES_URL`` and ``DICTAMESH_KAFKA_BOOTSTRAP`` (default: the
-``scripts/services.sh`` ones). Everything lives in a database and a topic created for
-this run (databases ``dictamesh_bench_ingest_<run>[_fresh|_direct]``, topic
+``scripts/services.sh`` ones); every Kafka client, the bare ones of (b) too, connects with
+``bus.kafka`` from the environment (``DICTAMESH_BUS__KAFKA__SECURITY_PROTOCOL=SASL_SSL``,
+...). Everything lives in a database and a topic created for this run (databases
+``dictamesh_bench_ingest_<run>[_fresh|_direct]``, topic
 ``bench.k<run>.entity_changed``) and is dropped at the end, so runs are repeatable and leave
 nothing behind.
 """
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -54,6 +57,7 @@ from sqlalchemy.engine import make_url
 
 from dictamesh.catalog.ingest import CatalogIngestor
 from dictamesh.catalog.service import CatalogService
+from dictamesh.core.bus_config import KafkaClientSettings
 from dictamesh.core.models import (
     ChangeEvent,
     EntitySchema,
@@ -61,9 +65,11 @@ from dictamesh.core.models import (
     FieldType,
     SourceRef,
 )
+from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import Message
 from dictamesh.events.consume import ConsumerStats, run_consumer
 from dictamesh.events.kafka import KafkaBus
+from dictamesh.events.kafka_client import aiokafka_security, librdkafka_config
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.serde import JsonEventSerializer
 from dictamesh.events.topics import TopicSpec
@@ -118,8 +124,14 @@ async def scratch_database(url: str, name: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+@functools.cache
+def kafka_settings() -> KafkaClientSettings:
+    """``bus.kafka`` from the environment: security for every client of this benchmark."""
+    return DictaMeshSettings().bus.kafka
+
+
 async def drop_kafka_leftovers(bootstrap: str, topic: str, groups: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_security(kafka_settings()))
     await admin.start()
     try:
         await admin.delete_topics([topic])
@@ -130,7 +142,8 @@ async def drop_kafka_leftovers(bootstrap: str, topic: str, groups: list[str]) ->
     with contextlib.suppress(ImportError):
         from confluent_kafka.admin import AdminClient
 
-        client = AdminClient({"bootstrap.servers": bootstrap})  # alive until its futures end
+        # alive until its futures end
+        client = AdminClient(librdkafka_config(kafka_settings(), bootstrap))
         futures = client.delete_consumer_groups(groups, request_timeout=10)
         for future in futures.values():
             with contextlib.suppress(Exception):
@@ -203,6 +216,7 @@ async def baseline_ingest(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        **aiokafka_security(kafka_settings()),
     )
     try:
         await conn.execute(
@@ -293,7 +307,9 @@ async def main(n: int, batch: int, warmup: int, pg_url: str, bootstrap: str) -> 
         await warm_up(catalog_url, warmup, batch)
         await warm_up(direct_url, warmup, batch)
         try:
-            async with KafkaBus(bootstrap, client_id="dictamesh-bench", topic_specs=()) as bus:
+            async with KafkaBus(
+                bootstrap, settings=kafka_settings(), client_id="dictamesh-bench", topic_specs=()
+            ) as bus:
                 await bus.ensure_topic(TopicSpec(name=topic, partitions=PARTITIONS))
                 publisher = EventPublisher(bus)
                 started = time.perf_counter()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Local backing services for DictaMesh development, tests and CI: PostgreSQL, Redis and a
-# single-node Apache Kafka (KRaft), all bound to 127.0.0.1, without Docker.
+# single-node Apache Kafka (KRaft), all bound to 127.0.0.1, without Docker. On request only,
+# kafka-secure: a second broker that accepts only SCRAM-SHA-512 logins, over plaintext and TLS.
 #
-#   scripts/services.sh up      [postgres|redis|kafka ...]   install if missing, start, wait
+#   scripts/services.sh up      [postgres|redis|kafka|kafka-secure ...]   install, start, wait
 #   scripts/services.sh down    [svc ...]                    stop what this script started
 #   scripts/services.sh restart [svc ...]                    down + up (data is kept)
 #   scripts/services.sh kill    [svc ...]                    crash it (SIGKILL / pg immediate)
@@ -14,8 +15,11 @@
 #   postgres/{data,run,postgres.log}   our own cluster (initdb/pg_ctl), not Debian's "main"
 #   redis/{data,redis.conf,redis.pid,redis.log}
 #   kafka/{libs,data,server.properties,kafka.pid,kafka.log}
+#   kafka-secure/{data,tls/ca.pem,server.properties,kafka.pid,kafka.log} (jars: kafka/libs)
 # Ports: DICTAMESH_PG_PORT (5432), DICTAMESH_REDIS_PORT (6379), DICTAMESH_KAFKA_PORT (9092),
-# DICTAMESH_KAFKA_CONTROLLER_PORT (29093). Progress goes to stderr; `up` and `env` print
+# DICTAMESH_KAFKA_CONTROLLER_PORT (29093); kafka-secure: DICTAMESH_KAFKA_SECURE_PORT (9094,
+# SASL_PLAINTEXT), DICTAMESH_KAFKA_SECURE_TLS_PORT (9095, SASL_SSL),
+# DICTAMESH_KAFKA_SECURE_CONTROLLER_PORT (29095). Progress goes to stderr; `up` and `env` print
 # `export DICTAMESH_...=...` lines on stdout, so `eval "$(scripts/services.sh up)"` works.
 # If a port is held by DictaMesh servers of another checkout (say a developer's, while CI's
 # fresh clone runs `up`), `up` stops them and starts its own; DICTAMESH_SERVICES_TAKEOVER=0
@@ -40,7 +44,15 @@ PG_START_TIMEOUT=${DICTAMESH_PG_START_TIMEOUT:-60}
 REDIS_START_TIMEOUT=${DICTAMESH_REDIS_START_TIMEOUT:-30}
 KAFKA_START_TIMEOUT=${DICTAMESH_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${DICTAMESH_STOP_TIMEOUT:-30}
+KAFKA_SECURE_PORT=${DICTAMESH_KAFKA_SECURE_PORT:-9094}
+KAFKA_SECURE_TLS_PORT=${DICTAMESH_KAFKA_SECURE_TLS_PORT:-9095}
+KAFKA_SECURE_CONTROLLER_PORT=${DICTAMESH_KAFKA_SECURE_CONTROLLER_PORT:-29095}
+# The SCRAM user every client of kafka-secure logs in as (set when its storage is formatted).
+KAFKA_SECURE_USER=${DICTAMESH_KAFKA_SECURE_USER:-dictamesh}
+KAFKA_SECURE_PASSWORD=${DICTAMESH_KAFKA_SECURE_PASSWORD:-dictamesh-secret}
+# What `up`/`down` without names act on; kafka-secure only when named.
 ALL_SERVICES=(postgres redis kafka)
+KNOWN_SERVICES=(postgres redis kafka kafka-secure)
 
 PG_DIR="$SERVICES_DIR/postgres"
 PG_DATA="$PG_DIR/data"
@@ -54,6 +66,12 @@ KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_PIDFILE="$KAFKA_DIR/kafka.pid"
 KAFKA_LOG="$KAFKA_DIR/kafka.log"
 KAFKA_CONFIG="$KAFKA_DIR/server.properties"
+KSEC_DIR="$SERVICES_DIR/kafka-secure"
+KSEC_DATA="$KSEC_DIR/data"
+KSEC_TLS="$KSEC_DIR/tls"
+KSEC_PIDFILE="$KSEC_DIR/kafka.pid"
+KSEC_LOG="$KSEC_DIR/kafka.log"
+KSEC_CONFIG="$KSEC_DIR/server.properties"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() {
@@ -227,6 +245,12 @@ foreign_pids() {
         conf=${cmdline##*kafka.Kafka }
         conf=${conf%% *}
         p=$(sed -n 's|^advertised.listeners=PLAINTEXT://[^:]*:\([0-9]*\).*|\1|p' "$conf" 2>/dev/null || true)
+        ;;
+      kafka-secure)
+        [[ $cmdline == *kafka.Kafka\ */kafka-secure/server.properties* ]] || continue
+        conf=${cmdline##*kafka.Kafka }
+        conf=${conf%% *}
+        p=$(sed -n 's|^advertised.listeners=SASL_PLAINTEXT://[^:]*:\([0-9]*\).*|\1|p' "$conf" 2>/dev/null || true)
         ;;
     esac
     [[ -z $p || $p == "$port" ]] && printf '%s\n' "$pid"
@@ -679,6 +703,145 @@ kafka_status_line() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# kafka-secure: a second KRaft broker (same jars) that accepts only SCRAM-SHA-512 logins, on a
+# SASL_PLAINTEXT and a SASL_SSL listener; its TLS certificate is signed by a local CA.
+# ---------------------------------------------------------------------------------------------
+
+kafka_secure_pid() { read_pidfile "$KSEC_PIDFILE"; }
+kafka_secure_running() { pid_matches "$(kafka_secure_pid)" kafka.Kafka; }
+kafka_secure_running_port() {
+  sed -n 's|^advertised.listeners=SASL_PLAINTEXT://[^:]*:\([0-9]*\).*|\1|p' "$KSEC_CONFIG" 2>/dev/null || true
+}
+
+# No plaintext Metadata probe here (it would be refused): both listeners open and this run's
+# "started" line; clients check the rest by logging in.
+kafka_secure_ready() {
+  port_open "$KAFKA_SECURE_PORT" && port_open "$KAFKA_SECURE_TLS_PORT" &&
+    grep -q 'Kafka Server started' "$KSEC_LOG" 2>/dev/null
+}
+
+# A CA (tls/ca.pem: what clients trust) and the broker's key and certificate for 127.0.0.1 and
+# localhost, in a PKCS12 keystore. Made once; delete tls/ to make new ones.
+kafka_secure_tls() {
+  [[ -s $KSEC_TLS/broker.p12 && -s $KSEC_TLS/ca.pem ]] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  log "creating a CA and the broker's TLS certificate in $KSEC_TLS"
+  rm -rf "$KSEC_TLS"
+  mkdir -p "$KSEC_TLS"
+  local tls_log="$KSEC_DIR/tls.log" password
+  password=$(openssl rand -hex 16)
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=DictaMesh services CA" \
+      -keyout "$KSEC_TLS/ca.key" -out "$KSEC_TLS/ca.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$KSEC_TLS/broker.key" -out "$KSEC_TLS/broker.csr" &&
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
+        >"$KSEC_TLS/broker.ext" &&
+      openssl x509 -req -days 825 -in "$KSEC_TLS/broker.csr" -CA "$KSEC_TLS/ca.pem" \
+        -CAkey "$KSEC_TLS/ca.key" -CAcreateserial -extfile "$KSEC_TLS/broker.ext" \
+        -out "$KSEC_TLS/broker.pem" &&
+      openssl pkcs12 -export -name broker -in "$KSEC_TLS/broker.pem" \
+        -inkey "$KSEC_TLS/broker.key" -certfile "$KSEC_TLS/ca.pem" \
+        -out "$KSEC_TLS/broker.p12" -passout "pass:$password"
+  } >"$tls_log" 2>&1 || {
+    tail_log "$tls_log"
+    die "creating the TLS files of kafka-secure failed (see $tls_log)"
+  }
+  printf '%s\n' "$password" >"$KSEC_TLS/keystore.password"
+  chmod 600 "$KSEC_TLS/ca.key" "$KSEC_TLS/broker.key" "$KSEC_TLS/keystore.password"
+  chmod 644 "$KSEC_TLS/ca.pem"
+}
+
+kafka_secure_render_config() {
+  # The password may hold sed's specials: escape them for the replacement side.
+  local password user
+  password=$(printf '%s' "$KAFKA_SECURE_PASSWORD" | sed -e 's/[\/&|]/\\&/g')
+  user=$(printf '%s' "$KAFKA_SECURE_USER" | sed -e 's/[\/&|]/\\&/g')
+  sed -e "s|@SASL_PORT@|$KAFKA_SECURE_PORT|g" \
+    -e "s|@SSL_PORT@|$KAFKA_SECURE_TLS_PORT|g" \
+    -e "s|@CONTROLLER_PORT@|$KAFKA_SECURE_CONTROLLER_PORT|g" \
+    -e "s|@DATA_DIR@|$KSEC_DATA|g" \
+    -e "s|@KEYSTORE@|$KSEC_TLS/broker.p12|g" \
+    -e "s|@KEYSTORE_PASSWORD@|$(cat "$KSEC_TLS/keystore.password")|g" \
+    -e "s|@USER@|$user|g" \
+    -e "s|@PASSWORD@|$password|g" \
+    "$SCRIPTS_DIR/kafka/server-secure.properties" >"$KSEC_CONFIG"
+  chmod 600 "$KSEC_CONFIG"
+}
+
+# As kafka_format, plus the SCRAM user (KRaft keeps credentials in the metadata log, so they
+# are written at format time: `--add-scram`).
+kafka_secure_format() {
+  [[ -s $KSEC_DATA/meta.properties ]] && return 0
+  local cluster_id
+  cluster_id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$KSEC_DIR/format.log" | tail -n 1)
+  [[ $cluster_id =~ ^[A-Za-z0-9_-]{22}$ ]] || {
+    tail_log "$KSEC_DIR/format.log"
+    die "StorageTool random-uuid gave no cluster id"
+  }
+  log "formatting kafka-secure storage in $KSEC_DATA (SCRAM-SHA-512 user '$KAFKA_SECURE_USER')"
+  mkdir -p "$KSEC_DATA"
+  kafka_java kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" \
+    -c "$KSEC_CONFIG" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SECURE_USER,password=$KAFKA_SECURE_PASSWORD]" \
+    >>"$KSEC_DIR/format.log" 2>&1 || {
+    tail_log "$KSEC_DIR/format.log"
+    die "kafka-secure storage format failed"
+  }
+}
+
+kafka_secure_up() {
+  kafka_install
+  if kafka_secure_running; then
+    check_running_port kafka-secure "$(kafka_secure_running_port)" "$KAFKA_SECURE_PORT"
+    log "kafka-secure already running (pid $(kafka_secure_pid), port $KAFKA_SECURE_PORT)"
+  else
+    free_port kafka-secure "$KAFKA_SECURE_PORT" DICTAMESH_KAFKA_SECURE_PORT
+    free_port kafka-secure "$KAFKA_SECURE_TLS_PORT" DICTAMESH_KAFKA_SECURE_TLS_PORT
+    free_port kafka-secure "$KAFKA_SECURE_CONTROLLER_PORT" DICTAMESH_KAFKA_SECURE_CONTROLLER_PORT
+    mkdir -p "$KSEC_DATA"
+    kafka_secure_tls
+    kafka_secure_render_config
+    kafka_secure_format
+    [[ -f $KSEC_LOG ]] && mv -f "$KSEC_LOG" "$KSEC_LOG.1"
+    log "starting kafka-secure on $HOST:$KAFKA_SECURE_PORT (SASL_PLAINTEXT) and $HOST:$KAFKA_SECURE_TLS_PORT (SASL_SSL)"
+    # As kafka_up (own session, own PID through exec), with a smaller heap: it carries tests.
+    # shellcheck disable=SC2016  # $$, $1 and $2 are for the inner shell
+    setsid bash -c 'echo $$ >"$1" && cd "$2" && shift 2 && exec "$@"' _ \
+      "$KSEC_PIDFILE" "$KSEC_DIR" \
+      "$JAVA" -Xmx384m -Xms128m -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$SCRIPTS_DIR/kafka/log4j2.yaml" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KSEC_CONFIG" \
+      </dev/null >"$KSEC_LOG" 2>&1 9>&- &
+    local i
+    for i in {1..50}; do
+      [[ -n $(kafka_secure_pid) ]] && break
+      sleep 0.1
+    done
+  fi
+  wait_until kafka-secure "$KAFKA_START_TIMEOUT" kafka_secure_ready kafka_secure_pid "$KSEC_LOG"
+  log "kafka-secure ready on $HOST:$KAFKA_SECURE_PORT and $HOST:$KAFKA_SECURE_TLS_PORT (pid $(kafka_secure_pid)); CA: $KSEC_TLS/ca.pem"
+}
+
+kafka_secure_down() {
+  local signal=${1:-TERM}
+  if ! kafka_secure_running; then
+    log "kafka-secure not running"
+    rm -f "$KSEC_PIDFILE"
+    return 0
+  fi
+  log "stopping kafka-secure (pid $(kafka_secure_pid), SIG$signal)"
+  stop_pid "$(kafka_secure_pid)" "$signal" "$STOP_TIMEOUT"
+  rm -f "$KSEC_PIDFILE"
+}
+
+kafka_secure_status_line() {
+  status_line kafka-secure "$(kafka_secure_running_port)" "$KAFKA_SECURE_PORT" "$(kafka_secure_pid)" kafka.Kafka
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
 
@@ -708,6 +871,15 @@ export DICTAMESH_TEST_POSTGRES_OWNER_URL=postgresql+asyncpg://dictamesh_owner:di
 export DICTAMESH_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/1
 export DICTAMESH_TEST_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
 EOF
+  # kafka-secure only while it runs (it is started on request)
+  kafka_secure_running || return 0
+  cat <<EOF
+export DICTAMESH_KAFKA_SECURE_BOOTSTRAP=$HOST:$KAFKA_SECURE_PORT
+export DICTAMESH_KAFKA_SECURE_TLS_BOOTSTRAP=$HOST:$KAFKA_SECURE_TLS_PORT
+export DICTAMESH_KAFKA_SECURE_CAFILE=$KSEC_TLS/ca.pem
+export DICTAMESH_KAFKA_SECURE_USER=$KAFKA_SECURE_USER
+export DICTAMESH_KAFKA_SECURE_PASSWORD=$KAFKA_SECURE_PASSWORD
+EOF
 }
 
 # Serialise up/down/restart/kill: parallel test workers restarting a broker must not interleave.
@@ -719,9 +891,12 @@ take_lock() {
 }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
+
+# The function prefix of a service name (kafka-secure -> kafka_secure).
+fn() { printf '%s\n' "${1//-/_}"; }
 
 main() {
   local cmd=${1:-}
@@ -731,8 +906,8 @@ main() {
   ((${#svcs[@]})) || svcs=("${ALL_SERVICES[@]}")
   for svc in "${svcs[@]}"; do
     case $svc in
-      postgres | redis | kafka) ;;
-      *) die "unknown service '$svc' (expected: ${ALL_SERVICES[*]})" ;;
+      postgres | redis | kafka | kafka-secure) ;;
+      *) die "unknown service '$svc' (expected: ${KNOWN_SERVICES[*]})" ;;
     esac
   done
 
@@ -740,21 +915,23 @@ main() {
     up | start)
       take_lock
       local t0=$SECONDS
-      for svc in "${svcs[@]}"; do "${svc}_up"; done
+      for svc in "${svcs[@]}"; do "$(fn "$svc")_up"; done
       log "up done in $((SECONDS - t0))s"
       print_env | tee "$SERVICES_DIR/env"
       ;;
     down | stop)
       take_lock
+      # a bare `down` stops kafka-secure too when it runs (it is started only on request)
+      if (($# == 0)) && kafka_secure_running; then svcs+=(kafka-secure); fi
       # Reverse order: Kafka first (apps writing to the others stop seeing events first).
       local i
-      for ((i = ${#svcs[@]} - 1; i >= 0; i--)); do "${svcs[i]}_down"; done
+      for ((i = ${#svcs[@]} - 1; i >= 0; i--)); do "$(fn "${svcs[i]}")_down"; done
       ;;
     restart)
       take_lock
       for svc in "${svcs[@]}"; do
-        "${svc}_down"
-        "${svc}_up"
+        "$(fn "$svc")_down"
+        "$(fn "$svc")_up"
       done
       ;;
     kill)
@@ -762,13 +939,13 @@ main() {
       for svc in "${svcs[@]}"; do
         case $svc in
           postgres) postgres_down immediate ;;
-          *) "${svc}_down" KILL ;;
+          *) "$(fn "$svc")_down" KILL ;;
         esac
       done
       ;;
     status)
       local rc=0
-      for svc in "${svcs[@]}"; do "${svc}_status_line" || rc=3; done
+      for svc in "${svcs[@]}"; do "$(fn "$svc")_status_line" || rc=3; done
       return "$rc"
       ;;
     env) print_env ;;
@@ -777,6 +954,7 @@ main() {
         postgres) tail -n 100 "$PG_LOG" ;;
         redis) tail -n 100 "$REDIS_LOG" ;;
         kafka) tail -n 100 "$KAFKA_LOG" ;;
+        kafka-secure) tail -n 100 "$KSEC_LOG" ;;
       esac
       ;;
     -h | --help | help) usage ;;

@@ -43,7 +43,12 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from dictamesh.core.bus_config import AvroTimestamps, Serialization, TopicSettings
+from dictamesh.core.bus_config import (
+    AvroTimestamps,
+    KafkaClientSettings,
+    Serialization,
+    TopicSettings,
+)
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
 from dictamesh.core.retention import RetentionRule
@@ -144,6 +149,9 @@ class BusSettings(_Section):
     schema_registry_url: SecretStr | None = None
     #: per-topic partitions, retention, envelope, CloudEvents headers (first glob match wins)
     topics: list[TopicSettings] = Field(default_factory=list)
+    #: Kafka client security (SASL, TLS), producer/consumer tuning, topic defaults
+    #: (``docs/events.md``, "Kafka in production"); env: ``DICTAMESH_BUS__KAFKA__SASL_PASSWORD``
+    kafka: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
 
 
 class CatalogPoolSettings(_Section):
@@ -715,6 +723,9 @@ class DictaMeshSettings(BaseSettings):
         extra="forbid",
         env_file=".env",
         env_file_encoding="utf-8",
+        # a refused value may be a secret (a password in bus.kafka, a catalog URL): the
+        # errors name where and why, never echo the input
+        hide_input_in_errors=True,
     )
 
     node_name: str = "dictamesh-node"

@@ -4,7 +4,11 @@
 (``enable_idempotence``, ``acks=all``), topics created from :class:`TopicSpec` (partitions,
 ``retention.ms``, ``cleanup.policy``) and consumer groups with manual commits
 (:class:`KafkaConsumer`, ``enable.auto.commit=false``, ``auto.offset.reset=earliest``,
-``isolation.level=read_committed``).
+``isolation.level=read_committed``). ``bus.kafka``
+(:class:`~dictamesh.core.bus_config.KafkaClientSettings`) gives every client it starts its
+security (SASL, TLS) and tuning, and topics their default partitions (12 for domain topics,
+3 for ``system.*``), replication factor and ``min.insync.replicas`` (``docs/events.md``,
+"Kafka in production").
 
 Keys are partitioned by aiokafka's default partitioner, which is the Java client's murmur2
 (:func:`dictamesh.events.partitioner.partition_for_key`), so one entity's changes land on
@@ -32,6 +36,8 @@ these differences, all inherent to Kafka:
 * Topics are created by :meth:`KafkaBus.ensure_topic` (and, with ``auto_create_topics``,
   on first publish to / subscription of a topic this bus has not created yet); a topic that
   already exists is left as it is, even if its configuration differs from the spec.
+* A client that cannot bootstrap (a refused login, an untrusted certificate) fails at once
+  with an :class:`EventBusError` naming the cause, not after retrying.
 
 Example::
 
@@ -54,7 +60,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from dictamesh.core.bus_config import TopicSettings
+from pydantic import ValidationError as PydanticValidationError
+
+from dictamesh.core.bus_config import KafkaClientSettings, TopicSettings
 from dictamesh.core.errors import (
     ConfigurationError,
     DictaMeshError,
@@ -64,6 +72,12 @@ from dictamesh.core.errors import (
 )
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.events.bus import Message, RecordMetadata
+from dictamesh.events.kafka_client import (
+    aiokafka_security,
+    explain_connect_failure,
+    hide_sasl_bytes_in_logs,
+    ssl_context,
+)
 from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec, configured_spec
 
 __all__ = ["KafkaBus", "KafkaConsumer", "PartitionLag", "Record", "topic_configs"]
@@ -98,14 +112,20 @@ def _kafka_errors(action: str, **details: Any) -> Iterator[None]:
         raise EventBusError(f"Kafka {action} failed: {exc!r}", **details) from exc
 
 
-def topic_configs(spec: TopicSpec) -> dict[str, str]:
-    """The topic-level Kafka configs a :class:`TopicSpec` asks for."""
+def topic_configs(spec: TopicSpec, *, min_insync_replicas: int | None = None) -> dict[str, str]:
+    """The topic-level Kafka configs a :class:`TopicSpec` asks for.
+
+    ``min_insync_replicas`` (``bus.kafka.min_insync_replicas``) applies when the spec sets
+    none itself; with neither, the broker's default holds.
+    """
     configs = {
         "retention.ms": "-1" if spec.retention_ms is None else str(spec.retention_ms),
         "cleanup.policy": spec.cleanup_policy.value,
     }
-    if spec.min_insync_replicas is not None:
-        configs["min.insync.replicas"] = str(spec.min_insync_replicas)
+    # a per-topic value (a bus.topics entry) wins over bus.kafka's default
+    min_isr = getattr(spec, "min_insync_replicas", None) or min_insync_replicas
+    if min_isr is not None:
+        configs["min.insync.replicas"] = str(min_isr)
     return configs
 
 
@@ -127,10 +147,43 @@ def _check_record(value: object, key: object, headers: object) -> None:
                 raise ValidationError("headers must map str to bytes")
 
 
-def _default_compression() -> str | None:
+def _compression(wanted: str | None) -> str | None:
+    """aiokafka's ``compression_type`` for ``bus.kafka.compression_type``."""
     codec = _aiokafka().codec
-    # lz4 needs the optional `lz4` wheel; without it, send uncompressed (events are small).
-    return "lz4" if codec.has_lz4() else None
+    if wanted == "auto":
+        # aiokafka's lz4 needs the optional `cramjam` wheel; without it, send uncompressed
+        # (events are small).
+        return "lz4" if codec.has_lz4() else None
+    if wanted in (None, "none"):
+        return None
+    available = getattr(codec, f"has_{wanted}", None)
+    if available is None:
+        raise ConfigurationError(f"unknown Kafka compression_type {wanted!r}")
+    if not available():
+        raise ConfigurationError(
+            f"Kafka compression_type {wanted!r} needs the 'cramjam' package (aiokafka's"
+            " codecs), which is not installed"
+        )
+    return wanted
+
+
+def _with_overrides(
+    settings: KafkaClientSettings, overrides: Mapping[str, Any]
+) -> KafkaClientSettings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return settings
+    try:
+        # validated again as a whole: an override must not break a combination rule
+        return KafkaClientSettings.model_validate({**dict(settings), **given})
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            ".".join(str(p) for p in e["loc"])
+            + (": " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid Kafka client options: {problems}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +213,13 @@ class KafkaBus(AsyncResource):
     ``delivery_timeout_ms`` bounds how long :meth:`publish` waits for the broker's
     acknowledgement (see the module docstring for what a timeout means).
 
+    ``settings`` (``bus.kafka``, :class:`KafkaClientSettings`) give the security (SASL,
+    TLS) of every client this bus starts — producer, consumers, admin and offsets clients —
+    their tuning, and the partitions, replication factor and ``min.insync.replicas`` of the
+    topics it creates when the spec does not set them (``system.*`` topics
+    ``system_partitions``, others ``domain_partitions``). The tuning keywords
+    (``linger_ms``, ``request_timeout_ms``, ...) override single settings.
+
     Consumer group timings default to a quick failover (``session_timeout_ms=10000``,
     ``heartbeat_interval_ms=1000``): a member that dies without leaving the group holds its
     partitions for up to the session timeout. Any other aiokafka option goes through
@@ -170,44 +230,56 @@ class KafkaBus(AsyncResource):
         self,
         bootstrap_servers: str,
         *,
+        settings: KafkaClientSettings | None = None,
         client_id: str = "dictamesh",
         topic_specs: Iterable[TopicSpec] = DEFAULT_TOPICS,
         auto_create_topics: bool = True,
-        linger_ms: int = 5,
-        compression_type: str | None = "auto",
-        request_timeout_ms: int = 30_000,
-        delivery_timeout_ms: int = 30_000,
-        session_timeout_ms: int = 10_000,
-        heartbeat_interval_ms: int = 1_000,
-        max_poll_interval_ms: int = 300_000,
+        linger_ms: int | None = None,
+        compression_type: str | None = None,
+        request_timeout_ms: int | None = None,
+        delivery_timeout_ms: int | None = None,
+        session_timeout_ms: int | None = None,
+        heartbeat_interval_ms: int | None = None,
+        max_poll_interval_ms: int | None = None,
         producer_config: Mapping[str, Any] | None = None,
         consumer_config: Mapping[str, Any] | None = None,
         topic_settings: Sequence[TopicSettings] = (),
     ) -> None:
         _aiokafka()  # fail at construction, not at first use, if the extra is missing
-        if delivery_timeout_ms <= 0:
-            raise ConfigurationError("delivery_timeout_ms must be > 0")
+        overrides = {
+            "linger_ms": linger_ms,
+            "compression_type": compression_type,
+            "request_timeout_ms": request_timeout_ms,
+            "delivery_timeout_ms": delivery_timeout_ms,
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+            "max_poll_interval_ms": max_poll_interval_ms,
+        }
+        cfg = _with_overrides(settings or KafkaClientSettings(), overrides)
+        self.settings = cfg
         self.bootstrap_servers = bootstrap_servers
-        self.delivery_timeout_ms = delivery_timeout_ms
+        self.delivery_timeout_ms = cfg.delivery_timeout_ms
         self.client_id = client_id
         self.auto_create_topics = auto_create_topics
-        self.request_timeout_ms = request_timeout_ms
+        self.request_timeout_ms = cfg.request_timeout_ms
         self.ping_timeout = 5.0
-        #: ``bus.topics``: applied to every topic this bus creates (:func:`configured_spec`)
+        #: ``bus.topics``: applied to every topic this bus creates (:meth:`_resolve`)
         self.topic_settings = tuple(topic_settings)
-        self._specs: dict[str, TopicSpec] = {
-            s.name: configured_spec(s, self.topic_settings) for s in topic_specs
-        }
+        self._specs: dict[str, TopicSpec] = {s.name: self._resolve(s) for s in topic_specs}
+        if cfg.security_protocol.uses_sasl:
+            hide_sasl_bytes_in_logs()
+        # Built once (TLS files are read here: a bad one fails now), shared by every client.
+        self._ssl_context = ssl_context(cfg) if cfg.security_protocol.uses_tls else None
         self.producer_config: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "client_id": client_id,
-            "enable_idempotence": True,
-            "acks": "all",
-            "linger_ms": linger_ms,
-            "compression_type": (
-                _default_compression() if compression_type == "auto" else compression_type
-            ),
-            "request_timeout_ms": request_timeout_ms,
+            "enable_idempotence": cfg.enable_idempotence,
+            "acks": cfg.acks if cfg.acks == "all" else int(cfg.acks),
+            "linger_ms": cfg.linger_ms,
+            "max_batch_size": cfg.max_batch_size,
+            "max_request_size": cfg.max_request_size,
+            "compression_type": _compression(cfg.compression_type),
+            "request_timeout_ms": cfg.request_timeout_ms,
             **(producer_config or {}),
         }
         self.consumer_config: dict[str, Any] = {
@@ -216,10 +288,13 @@ class KafkaBus(AsyncResource):
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "isolation_level": "read_committed",
-            "session_timeout_ms": session_timeout_ms,
-            "heartbeat_interval_ms": heartbeat_interval_ms,
-            "max_poll_interval_ms": max_poll_interval_ms,
-            "request_timeout_ms": request_timeout_ms,
+            "max_poll_records": cfg.max_poll_records,
+            "fetch_max_bytes": cfg.fetch_max_bytes,
+            "max_partition_fetch_bytes": cfg.max_partition_fetch_bytes,
+            "session_timeout_ms": cfg.session_timeout_ms,
+            "heartbeat_interval_ms": cfg.heartbeat_interval_ms,
+            "max_poll_interval_ms": cfg.max_poll_interval_ms,
+            "request_timeout_ms": cfg.request_timeout_ms,
             **(consumer_config or {}),
         }
         self._producer: Any = None
@@ -242,16 +317,41 @@ class KafkaBus(AsyncResource):
             if self._producer is not None:
                 return
             aiokafka = _aiokafka()
-            producer = aiokafka.AIOKafkaProducer(**self.producer_config)
-            try:
-                with _kafka_errors("connect", bootstrap_servers=self.bootstrap_servers):
-                    await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
+            producer = aiokafka.AIOKafkaProducer(**self.producer_config, **self._security())
+            await self._start(producer, producer.stop, "connect")
             self._producer = producer
         if self.auto_create_topics and self._specs:
             await self.ensure_topics(self._specs.values())
+
+    def _security(self) -> dict[str, Any]:
+        # Built for each client, never stored: it holds the SASL password in clear.
+        return aiokafka_security(self.settings, self._ssl_context)
+
+    async def _start(self, client: Any, stop: Any, action: str, **details: Any) -> None:
+        """``client.start()``, its failure an :class:`EventBusError` saying why.
+
+        aiokafka reports a failed bootstrap only as "Unable to bootstrap" (the cause, say a
+        refused password, goes to its log): one direct connection then finds the cause.
+        """
+        errors = _aiokafka().errors
+        details.setdefault("bootstrap_servers", self.bootstrap_servers)
+        try:
+            try:
+                with _kafka_errors(action, **details):
+                    await client.start()
+            except EventBusError as exc:
+                if not isinstance(exc.__cause__, errors.KafkaConnectionError):
+                    raise
+                timeout = min(self.request_timeout_ms / 1000, 10.0)
+                reason = await explain_connect_failure(
+                    self.bootstrap_servers, self._security(), timeout
+                )
+                if reason is None:
+                    raise
+                raise EventBusError(f"Kafka {action} failed: {reason}", **details) from exc
+        except BaseException:
+            await stop()
+            raise
 
     async def aclose(self) -> None:
         """Close live consumers, the producer (flushing it) and the admin clients.
@@ -332,13 +432,9 @@ class KafkaBus(AsyncResource):
                 bootstrap_servers=self.bootstrap_servers,
                 client_id=f"{self.client_id}-admin",
                 request_timeout_ms=self.request_timeout_ms,
+                **self._security(),
             )
-            try:
-                with _kafka_errors("admin connect", bootstrap_servers=self.bootstrap_servers):
-                    await admin.start()
-            except BaseException:
-                await admin.close()
-                raise
+            await self._start(admin, admin.close, "admin connect")
             self._admin_client = admin
         return self._admin_client
 
@@ -364,22 +460,34 @@ class KafkaBus(AsyncResource):
                     min_insync_replicas=base.min_insync_replicas,
                 )
         try:
-            default = TopicSpec(name=topic)
+            return self._resolve(TopicSpec(name=topic))
         except ValueError:
             return None
-        return configured_spec(default, self.topic_settings)
+
+    def _resolve(self, spec: TopicSpec) -> TopicSpec:
+        """``spec`` with ``bus.kafka``'s partitions and replication factor where it sets none
+        (``TopicSpec``'s own defaults are the embedded bus's), then the ``bus.topics`` entry
+        matching it, which wins over both."""
+        given = spec.model_fields_set
+        update: dict[str, Any] = {}
+        if "partitions" not in given:
+            update["partitions"] = self.settings.partitions_for(spec.name)
+        if "replication_factor" not in given:
+            update["replication_factor"] = self.settings.replication_factor
+        defaults = spec.model_copy(update=update) if update else spec
+        return configured_spec(defaults, self.topic_settings)
 
     async def ensure_topic(self, spec: TopicSpec) -> None:
         """Create the topic if missing (idempotent); an existing topic is left untouched.
 
-        ``bus.topics`` (``topic_settings``) override what ``spec`` says."""
-        spec = configured_spec(spec, self.topic_settings)
+        ``bus.kafka``'s partitions and replication, then ``bus.topics``, apply to ``spec``."""
+        spec = self._resolve(spec)
         self._specs.setdefault(spec.name, spec)
         await self.ensure_topics([spec])
 
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create several topics in one request (those that exist are left untouched)."""
-        wanted = {s.name: configured_spec(s, self.topic_settings) for s in specs}
+        wanted = {s.name: self._resolve(s) for s in specs}
         if not wanted:
             return
         aiokafka = _aiokafka()
@@ -389,18 +497,23 @@ class KafkaBus(AsyncResource):
                 name=s.name,
                 num_partitions=s.partitions,
                 replication_factor=s.replication_factor,
-                topic_configs=topic_configs(s),
+                topic_configs=topic_configs(
+                    s, min_insync_replicas=self.settings.min_insync_replicas
+                ),
             )
             for s in wanted.values()
         ]
         with _kafka_errors("create topics", topics=sorted(wanted)):
             response = await admin.create_topics(new_topics)
         failures = []
+        new = []
         for item in response.topic_errors:
             name, code = item[0], item[1]
             message = item[2] if len(item) > 2 else None
             if code in (0, _TOPIC_ALREADY_EXISTS):
                 self._created.add(name)
+                if code == 0:
+                    new.append(name)
                 continue
             error = aiokafka.errors.for_code(code)
             failures.append(f"{name}: {error.__name__} ({message or error.description})")
@@ -409,6 +522,25 @@ class KafkaBus(AsyncResource):
                 "Kafka refused to create topic(s): " + "; ".join(failures),
                 topics=sorted(wanted),
             )
+        if new:
+            await self._await_metadata(new)
+
+    async def _await_metadata(self, topics: list[str]) -> None:
+        """Wait (at most ``request_timeout_ms``) until the broker knows freshly created topics.
+
+        The controller answers CreateTopics before the brokers have the new topic in their
+        metadata; a describe (or produce) in that moment says "unknown topic".
+        """
+        admin = await self._admin()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout_ms / 1000
+        pending = list(topics)
+        while pending and loop.time() < deadline:
+            with _kafka_errors("describe topics", topics=pending):
+                described = await admin.describe_topics(pending)
+            pending = [item["topic"] for item in described if item["error_code"]]
+            if pending:
+                await asyncio.sleep(0.05)
 
     async def _maybe_create(self, topics: Iterable[str]) -> None:
         if not self.auto_create_topics:
@@ -418,8 +550,12 @@ class KafkaBus(AsyncResource):
         if specs:
             await self.ensure_topics(specs)
 
-    async def describe_topic_configs(self, topic: str) -> dict[str, str]:
-        """A topic's effective configuration (``retention.ms``, ``cleanup.policy``, ...)."""
+    async def describe_topic_configs(
+        self, topic: str, *, overrides_only: bool = False
+    ) -> dict[str, str]:
+        """A topic's effective configuration (``retention.ms``, ``cleanup.policy``, ...);
+        ``overrides_only``: just what is set on the topic itself (at creation or since), not
+        the broker's defaults."""
         aiokafka = _aiokafka()
         admin = await self._admin()
         resource = aiokafka.admin.config_resource.ConfigResource(
@@ -439,6 +575,8 @@ class KafkaBus(AsyncResource):
                         topic=topic,
                     )
                 for entry in resource_result[4]:
+                    if overrides_only and not _set_on_topic(response.API_VERSION, entry):
+                        continue
                     configs[entry[0]] = entry[1]
         return configs
 
@@ -567,13 +705,9 @@ class KafkaBus(AsyncResource):
                 isolation_level=self.consumer_config.get("isolation_level", "read_committed"),
                 request_timeout_ms=self.request_timeout_ms,
                 enable_auto_commit=False,
+                **self._security(),
             )
-            try:
-                with _kafka_errors("offsets client connect"):
-                    await client.start()
-            except BaseException:
-                await client.stop()
-                raise
+            await self._start(client, client.stop, "offsets client connect")
             self._offsets_client = client
         return self._offsets_client
 
@@ -661,6 +795,11 @@ class KafkaBus(AsyncResource):
         return sum(p.lag for p in await self.lag_details(group, topics))
 
 
+def _set_on_topic(version: int, entry: Sequence[Any]) -> bool:
+    # DescribeConfigs v0 says is_default; v1+ says config_source (1: DYNAMIC_TOPIC_CONFIG)
+    return not entry[3] if version == 0 else entry[3] == 1
+
+
 def _nest(flat: Mapping[tuple[str, int], int]) -> dict[str, dict[int, int]]:
     out: dict[str, dict[int, int]] = {}
     for (topic, partition), value in sorted(flat.items()):
@@ -705,27 +844,27 @@ class KafkaConsumer(AsyncResource):
             # Subscribing to a missing topic would wait request_timeout_ms, then fail.
             await self.bus._maybe_create(self.topics)
             aiokafka = _aiokafka()
-            consumer = aiokafka.AIOKafkaConsumer(*self.topics, group_id=self.group, **self.config)
-            try:
-                with _kafka_errors("consumer join", group=self.group, topics=list(self.topics)):
-                    await consumer.start()
-            except BaseException:
-                await consumer.stop()
-                raise
+            consumer = aiokafka.AIOKafkaConsumer(
+                *self.topics, group_id=self.group, **self.config, **self.bus._security()
+            )
+            await self.bus._start(
+                consumer, consumer.stop, "consumer join", group=self.group, topics=list(self.topics)
+            )
             self._consumer = consumer
 
     async def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:
         """Up to ``max_records`` next messages, waiting up to ``timeout`` s for the first.
 
         Messages come grouped by partition (topic, then partition number), each partition's
-        in offset order.
+        in offset order. At most ``max_poll_records`` (``bus.kafka``) whatever is asked.
         """
         if max_records < 1:
             raise ValidationError("max_records must be >= 1")
         await self.connect()
+        limit = min(max_records, self.config.get("max_poll_records") or max_records)
         with _kafka_errors("poll", group=self.group):
             batch = await self._consumer.getmany(
-                timeout_ms=max(0, int(timeout * 1000)), max_records=max_records
+                timeout_ms=max(0, int(timeout * 1000)), max_records=limit
             )
         messages: list[Message] = []
         for tp in sorted(batch, key=lambda tp: (tp.topic, tp.partition)):

@@ -70,4 +70,9 @@ def kafka_bus(settings: BusSettings, *, node_name: str) -> EventBus:
     # imported here: aiokafka is an optional extra (MissingDependencyError names it)
     from dictamesh.events.kafka import KafkaBus
 
-    return KafkaBus(settings.kafka_bootstrap, client_id=node_name, topic_settings=settings.topics)
+    return KafkaBus(
+        settings.kafka_bootstrap,
+        settings=settings.kafka,
+        client_id=node_name,
+        topic_settings=settings.topics,
+    )

@@ -63,7 +63,9 @@ class TopicSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    #: unset: 3 on the embedded bus; on Kafka ``bus.kafka``'s (12 domain / 3 ``system.*``)
     partitions: int = Field(default=3, ge=1, le=1024)
+    #: unset: 1 on the embedded bus; on Kafka ``bus.kafka.replication_factor``
     replication_factor: int = Field(default=1, ge=1)
     retention_ms: int | None = Field(default=7 * _DAY_MS, description="None = keep forever")
     cleanup_policy: CleanupPolicy = CleanupPolicy.DELETE
@@ -135,7 +137,10 @@ def apply_topic_settings(spec: TopicSpec, settings: TopicSettings | None) -> Top
     if not update:
         return spec
     try:
-        return TopicSpec.model_validate({**spec.model_dump(), **update})
+        # only the fields spec set: the bus fills the others from its own defaults (12/3
+        # partitions on Kafka) by what is unset
+        given = spec.model_dump(include=spec.model_fields_set | {"name"})
+        return TopicSpec.model_validate({**given, **update})
     except pydantic.ValidationError as exc:  # e.g. min ISR above the built-in replication
         problems = "; ".join(e["msg"] for e in exc.errors(include_url=False))
         raise ConfigurationError(

@@ -34,8 +34,11 @@ PORT_VARS = (
     "DICTAMESH_REDIS_PORT",
     "DICTAMESH_KAFKA_PORT",
     "DICTAMESH_KAFKA_CONTROLLER_PORT",
+    "DICTAMESH_KAFKA_SECURE_PORT",
+    "DICTAMESH_KAFKA_SECURE_TLS_PORT",
+    "DICTAMESH_KAFKA_SECURE_CONTROLLER_PORT",
 )
-DEFAULT_PORTS = {5432, 6379, 9092, 29093}
+DEFAULT_PORTS = {5432, 6379, 9092, 29093, 9094, 9095, 29095}
 #: lines for the terminal summary: what recovered, and how fast
 RECOVERY: list[str] = []
 
@@ -76,7 +79,9 @@ def missing_binaries(service: str) -> str | None:
     elif service == "redis":
         if not (shutil.which("redis-server") and shutil.which("redis-cli")):
             return "redis-server / redis-cli not installed"
-    elif service == "kafka":
+    elif service in ("kafka", "kafka-secure"):
+        if service == "kafka-secure" and not shutil.which("openssl"):
+            return "openssl not installed (kafka-secure makes its TLS certificates with it)"
         if not shutil.which("java"):
             return "java not installed (Kafka needs Java 17+)"
         if shared_kafka_libs() is None and not shutil.which("mvn"):
@@ -112,7 +117,7 @@ class PrivateServer:
         env["DICTAMESH_SERVICES_DIR"] = str(self.root)
         env["DICTAMESH_SERVICES_TAKEOVER"] = "0"  # never stop anybody else's server
         self.env = env
-        if service == "kafka":
+        if service in ("kafka", "kafka-secure"):
             self._seed_kafka_libs()
 
     def _seed_kafka_libs(self) -> None:
@@ -135,6 +140,7 @@ class PrivateServer:
             "postgres": "DICTAMESH_PG_PORT",
             "redis": "DICTAMESH_REDIS_PORT",
             "kafka": "DICTAMESH_KAFKA_PORT",
+            "kafka-secure": "DICTAMESH_KAFKA_SECURE_PORT",
         }[self.service]
         return self.ports[var]
 
