@@ -123,7 +123,7 @@ def topic_configs(spec: TopicSpec, *, min_insync_replicas: int | None = None) ->
         "cleanup.policy": spec.cleanup_policy.value,
     }
     # a per-topic value (a bus.topics entry) wins over bus.kafka's default
-    min_isr = getattr(spec, "min_insync_replicas", None) or min_insync_replicas
+    min_isr = spec.min_insync_replicas or min_insync_replicas
     if min_isr is not None:
         configs["min.insync.replicas"] = str(min_isr)
     return configs

@@ -126,7 +126,7 @@ async def test_confluent_deserializer_reads_a_nodes_typed_records(
             assert location.attributes["size"] == 7
 
         await eventually(ingested)  # the node reads its own Avro from Kafka
-        partitions = node.publisher.spec_for(topic).partitions
+        partitions = len(await node.bus.partitions_for(topic))  # type: ignore[attr-defined]
         records = await asyncio.to_thread(
             consume_with_librdkafka, kafka_bootstrap, topic, 1, partitions=partitions
         )

@@ -193,10 +193,7 @@ def test_min_insync_replicas_is_a_topic_config_unless_the_spec_has_one() -> None
     assert "min.insync.replicas" not in topic_configs(spec)
     assert topic_configs(spec, min_insync_replicas=2)["min.insync.replicas"] == "2"
 
-    class WithMinIsr(TopicSpec):  # what a per-topic (bus.topics) value looks like
-        min_insync_replicas: int | None = None
-
-    own = WithMinIsr(name="a.b.c", min_insync_replicas=3)
+    own = TopicSpec(name="a.b.c", replication_factor=3, min_insync_replicas=3)  # bus.topics
     assert topic_configs(own, min_insync_replicas=2)["min.insync.replicas"] == "3"
 
 
