@@ -47,6 +47,7 @@ from dictamesh.core.bus_config import Serialization, TopicSettings
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
 from dictamesh.core.retention import RetentionRule
+from dictamesh.core.router_config import RouterSettings
 from dictamesh.core.yaml_env import config_problem, load_yaml_file, message_path
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "ObservabilitySettings",
     "QuotaSettings",
     "ResilienceSettings",
+    "RouterSettings",
     "SagaSettings",
     "SchemaRegistryLimits",
     "TemplateText",
@@ -669,6 +671,8 @@ class DictaMeshSettings(BaseSettings):
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
     saga: SagaSettings = Field(default_factory=SagaSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    #: the event router (``docs/router.md``): rules, transforms, targets
+    router: RouterSettings = Field(default_factory=RouterSettings)
 
     _source_file: Path | None = PrivateAttr(default=None)
 
