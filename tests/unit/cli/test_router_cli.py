@@ -56,9 +56,7 @@ def test_serve_checks_the_router_rules_when_enabled(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["serve", "--config", str(mesh)])
     assert result.exit_code == 2, result.output
-    assert "line 5: router.rules.0.transform.0.mask.email: unknown mask strategy" in output(
-        result
-    )
+    assert "line 5: router.rules.0.transform.0.mask.email: unknown mask strategy" in output(result)
 
 
 def test_an_unknown_role_exits_2(tmp_path: Path) -> None:
