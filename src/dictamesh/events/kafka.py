@@ -470,15 +470,32 @@ class KafkaBus(AsyncResource):
         much faster than awaiting one publish after another. Unlike the embedded bus it is
         not all-or-none: on failure some records may have been written.
         """
+        return await (await self.enqueue_many(topic, records))
+
+    async def enqueue_many(
+        self, topic: str, records: Iterable[Record]
+    ) -> asyncio.Task[list[RecordMetadata]]:
+        """Hand ``records`` to the producer in order and return once they are queued (it
+        waits only while the producer's buffer is full), with a task that ends when the
+        broker acknowledged them all (raising as :meth:`publish_many` would).
+
+        A caller that queues more records meanwhile overlaps its own work with the sends;
+        records queued by one caller, one call after another, keep their order per key.
+        Await (or cancel) the returned task.
+        """
         producer = await self._ready_producer()
         batch = list(records)
         for value, key, headers in batch:
             _check_record(value, key, headers)
-        if not batch:
+        if batch:
+            await self._maybe_create([topic])
+        futures = [await self._send(producer, topic, *record, checked=True) for record in batch]
+        return asyncio.ensure_future(self._acknowledged(futures, topic))
+
+    async def _acknowledged(self, futures: list[Any], topic: str) -> list[RecordMetadata]:
+        if not futures:
             return []
-        await self._maybe_create([topic])
-        futures = [await self._send(producer, topic, *record) for record in batch]
-        results = await self._delivered(asyncio.gather(*futures), topic, records=len(batch))
+        results = await self._delivered(asyncio.gather(*futures), topic, records=len(futures))
         return [RecordMetadata(m.topic, m.partition, m.offset) for m in results]
 
     async def _delivered(self, pending: asyncio.Future[Any], topic: str, **details: Any) -> Any:
@@ -509,8 +526,11 @@ class KafkaBus(AsyncResource):
         value: bytes,
         key: str | None,
         headers: Mapping[str, bytes] | None,
+        *,
+        checked: bool = False,
     ) -> Any:
-        _check_record(value, key, headers)
+        if not checked:
+            _check_record(value, key, headers)
         kafka_headers = [(k, bytes(v)) for k, v in headers.items()] if headers else None
         with _kafka_errors("publish", topic=topic):
             return await producer.send(

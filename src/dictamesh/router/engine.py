@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from dictamesh.core.errors import NotFoundError, PermissionDenied, SerializationError
 from dictamesh.events.bus import EventBus, Message
@@ -49,11 +50,24 @@ Record = tuple[bytes, str | None, Mapping[str, bytes]]
 TopicSpecs = Callable[[str], TopicSpec]
 
 
+#: with a bus that can queue records ahead of their acknowledgement (Kafka), the records
+#: of every this many source messages are handed to the producer while the rest of the
+#: batch is still transformed
+QUEUE_EVERY = 100
+
+
 @runtime_checkable
 class _PublishesMany(Protocol):
     async def publish_many(
         self, topic: str, records: list[Record]
     ) -> list[object]: ...  # pragma: no cover
+
+
+@runtime_checkable
+class _QueuesMany(Protocol):
+    async def enqueue_many(
+        self, topic: str, records: list[Record]
+    ) -> asyncio.Future[Any]: ...  # pragma: no cover
 
 
 class RouterStats:
@@ -116,34 +130,49 @@ class Router:
         dropped: Counter[str] = Counter()
         dead_count: Counter[tuple[str, str]] = Counter()
         unmatched = 0
-        for message in batch:
-            try:
-                event = event_for_topic(
-                    await self.codec.decode(message), message.topic, strict=self.strict_tenants
-                )
-            except (SerializationError, NotFoundError, PermissionDenied) as exc:
-                target = self._dead_letter(dead, message, exc, "")
-                dead_count[("", target)] += 1
-                continue
-            fired = rules.select(event, message.topic)
-            if not fired:
-                unmatched += 1
-                continue
-            key = message.key if message.key is not None else event.key
-            for rule in fired:
-                if rule.transform is None:  # a drop rule
-                    dropped[rule.name] += 1
-                    continue
+        queues = isinstance(self.bus, _QueuesMany)
+        pending: list[asyncio.Future[Any]] = []
+        try:
+            for index, message in enumerate(batch, 1):
+                if queues and out and index % QUEUE_EVERY == 0:
+                    # the producer sends these while the rest of the batch is transformed
+                    pending += await self._queue(out, pending)
+                    out = {}
                 try:
-                    record = rule.transform.apply(event, message)
-                except Exception as exc:  # TransformError, or a bug in a step: the DLQ
-                    target = self._dead_letter(dead, message, exc, rule.name)
-                    dead_count[(rule.name, target)] += 1
+                    event = event_for_topic(
+                        await self.codec.decode(message), message.topic, strict=self.strict_tenants
+                    )
+                except (SerializationError, NotFoundError, PermissionDenied) as exc:
+                    target = self._dead_letter(dead, message, exc, "")
+                    dead_count[("", target)] += 1
                     continue
-                for target in rule.targets:
-                    out.setdefault(target, []).append((record.value, key, record.headers))
-                    routed[(rule.name, target)] += 1
-        await self._write(out, dead)
+                fired = rules.select(event, message.topic)
+                if not fired:
+                    unmatched += 1
+                    continue
+                key = message.key if message.key is not None else event.key
+                for rule in fired:
+                    if rule.transform is None:  # a drop rule
+                        dropped[rule.name] += 1
+                        continue
+                    try:
+                        record = rule.transform.apply(event, message)
+                    except Exception as exc:  # TransformError, or a bug in a step: the DLQ
+                        target = self._dead_letter(dead, message, exc, rule.name)
+                        dead_count[(rule.name, target)] += 1
+                        continue
+                    for target in rule.targets:
+                        out.setdefault(target, []).append((record.value, key, record.headers))
+                        routed[(rule.name, target)] += 1
+        except BaseException:
+            # nothing of this batch may still be in flight when it is routed again
+            await asyncio.gather(*pending, return_exceptions=True)
+            raise
+        if queues:
+            pending += await self._queue(out, pending)
+            await self._write({}, dead, pending)
+        else:
+            await self._write(out, dead)
         # counted once the batch is acknowledged (a failed batch is routed again)
         stats = self.stats
         stats.batches += 1
@@ -164,9 +193,15 @@ class Router:
         dead.setdefault(topic, []).append((message.value, message.key, headers))
         return topic
 
-    async def _write(self, out: dict[str, list[Record]], dead: dict[str, list[Record]]) -> None:
-        writes = [self._publish(t, r, "route") for t, r in out.items()]
+    async def _write(
+        self,
+        out: dict[str, list[Record]],
+        dead: dict[str, list[Record]],
+        queued: Sequence[asyncio.Future[Any]] = (),
+    ) -> None:
+        writes: list[Awaitable[Any]] = [self._publish(t, r, "route") for t, r in out.items()]
         writes += [self._publish(t, r, "dead-letter") for t, r in dead.items()]
+        writes += queued
         if not writes:
             return
         # Every write finishes (or fails) before the batch is retried: a retry never races
@@ -176,23 +211,50 @@ class Router:
             if isinstance(result, BaseException):
                 raise result
 
-    async def _publish(self, topic: str, records: list[Record], why: str) -> None:
-        await self._ensure(topic)
-        with span(
+    async def _queue(
+        self, out: dict[str, list[Record]], pending: Sequence[asyncio.Future[Any]]
+    ) -> list[asyncio.Future[Any]]:
+        """Hand ``out`` to the producer target by target (one caller, in order: per-key
+        order holds across the calls); the acknowledgements to await."""
+        assert isinstance(self.bus, _QueuesMany)
+        queued: list[asyncio.Future[Any]] = []
+        try:
+            for topic, records in out.items():
+                await self._ensure(topic)
+                with self._producer_span(topic, len(records), "route"):
+                    queued.append(await self.bus.enqueue_many(topic, self._traced(records)))
+        except BaseException:
+            # nothing of the batch may still be in flight when it is retried
+            await asyncio.gather(*pending, *queued, return_exceptions=True)
+            raise
+        return queued
+
+    @staticmethod
+    def _producer_span(topic: str, count: int, why: str) -> AbstractContextManager[Any]:
+        return span(
             f"publish {topic}",
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.operation.type": "send",
                 "messaging.destination.name": topic,
-                "messaging.batch.message_count": len(records),
+                "messaging.batch.message_count": count,
                 "dictamesh.router.write": why,
             },
-        ):
-            # the consumer of the target continues this trace, not the source's
-            traceparent = current_traceparent()
-            if traceparent is not None:
-                tp = traceparent.encode()
-                records = [(v, k, {**h, "traceparent": tp}) for v, k, h in records]
+        )
+
+    @staticmethod
+    def _traced(records: list[Record]) -> list[Record]:
+        """Inside a producer span: the target's consumer continues this trace."""
+        traceparent = current_traceparent()
+        if traceparent is None:
+            return records
+        tp = traceparent.encode()
+        return [(v, k, {**h, "traceparent": tp}) for v, k, h in records]
+
+    async def _publish(self, topic: str, records: list[Record], why: str) -> None:
+        await self._ensure(topic)
+        with self._producer_span(topic, len(records), why):
+            records = self._traced(records)
             if isinstance(self.bus, _PublishesMany):
                 await self.bus.publish_many(topic, records)
             else:

@@ -31,7 +31,10 @@ __all__ = ["HEADER_RULE", "Routed", "Transform", "mask_problem"]
 #: the header naming the rule that routed a record
 HEADER_RULE = "router-rule"
 
-Edit = Callable[[ChangeEvent], ChangeEvent]
+Values = dict[str, Any] | None
+Edit = Callable[[Values, Values, list[str]], tuple[Values, Values, list[str]]]
+"""``(before, after, changed_fields) -> (before, after, changed_fields)``: steps edit plain
+data, and the event is copied once at the end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,24 +57,17 @@ def mask_problem(strategy: str) -> str | None:
 def _project(fields: list[str]) -> Edit:
     keep = frozenset(fields)
 
-    def edit(event: ChangeEvent) -> ChangeEvent:
-        return event.model_copy(
-            update={
-                "before": _keep(event.before, keep),
-                "after": _keep(event.after, keep),
-                "changed_fields": [f for f in event.changed_fields if f in keep],
-            }
-        )
+    def only(values: Values) -> Values:
+        return None if values is None else {k: v for k, v in values.items() if k in keep}
+
+    def edit(before: Values, after: Values, changed: list[str]) -> tuple[Values, Values, list[str]]:
+        return only(before), only(after), [f for f in changed if f in keep]
 
     return edit
 
 
-def _keep(values: dict[str, Any] | None, keep: frozenset[str]) -> dict[str, Any] | None:
-    return None if values is None else {k: v for k, v in values.items() if k in keep}
-
-
 def _rename(rule: str, mapping: dict[str, str]) -> Edit:
-    def rename(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    def rename(values: Values) -> Values:
         if values is None:
             return None
         out: dict[str, Any] = {}
@@ -84,20 +80,14 @@ def _rename(rule: str, mapping: dict[str, str]) -> Edit:
             out[new] = value
         return out
 
-    def edit(event: ChangeEvent) -> ChangeEvent:
-        return event.model_copy(
-            update={
-                "before": rename(event.before),
-                "after": rename(event.after),
-                "changed_fields": [mapping.get(f, f) for f in event.changed_fields],
-            }
-        )
+    def edit(before: Values, after: Values, changed: list[str]) -> tuple[Values, Values, list[str]]:
+        return rename(before), rename(after), [mapping.get(f, f) for f in changed]
 
     return edit
 
 
 def _mask(masker: Masker, fields: Mapping[str, tuple[MaskStrategy, Classification]]) -> Edit:
-    def mask(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    def mask(values: Values) -> Values:
         if values is None:
             return None
         out = dict(values)
@@ -106,8 +96,8 @@ def _mask(masker: Masker, fields: Mapping[str, tuple[MaskStrategy, Classificatio
                 out[name] = masker.mask(out[name], strategy, classification)
         return out
 
-    def edit(event: ChangeEvent) -> ChangeEvent:
-        return event.model_copy(update={"before": mask(event.before), "after": mask(event.after)})
+    def edit(before: Values, after: Values, changed: list[str]) -> tuple[Values, Values, list[str]]:
+        return mask(before), mask(after), changed
 
     return edit
 
@@ -142,8 +132,13 @@ class Transform:
     def apply(self, event: ChangeEvent, message: Message) -> Routed:
         """The record this rule writes for ``event`` (read from ``message``)."""
         try:
-            for edit in self.edits:
-                event = edit(event)
+            if self.edits:
+                before, after, changed = event.before, event.after, event.changed_fields
+                for edit in self.edits:
+                    before, after, changed = edit(before, after, changed)
+                event = event.model_copy(
+                    update={"before": before, "after": after, "changed_fields": changed}
+                )
             if self.debezium:
                 value, headers = self.codec.encode_debezium(event)
             elif self.edits:

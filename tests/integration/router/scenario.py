@@ -58,7 +58,7 @@ def router_config(names: Names) -> dict[str, Any]:
         "enabled": True,
         "group": names.group,
         "sources": [names.source],
-        "batch_size": 50,
+        "batch_size": 200,
         "rules": [
             {
                 "name": "drop-deletes",
@@ -163,7 +163,7 @@ def assert_in_order_per_key(messages: list[Message]) -> None:
 
 
 async def run(
-    settings: DictaMeshSettings, names: Names, *, versions: int = 40, bus: EventBus | None = None
+    settings: DictaMeshSettings, names: Names, *, versions: int = 80, bus: EventBus | None = None
 ) -> None:
     """``bus``: where to create the source topic first (Kafka: before anyone subscribes)."""
     if bus is not None:
