@@ -107,6 +107,8 @@ def topic_configs(spec: TopicSpec) -> dict[str, str]:
 
 Record = tuple[bytes, str | None, Mapping[str, bytes] | None]
 """``(value, key, headers)`` for :meth:`KafkaBus.publish_many` (as for the embedded bus)."""
+TopicRecord = tuple[str, bytes, str | None, Mapping[str, bytes] | None]
+"""``(topic, value, key, headers)`` for :meth:`KafkaBus.enqueue_many`."""
 
 
 def _check_record(value: object, key: object, headers: object) -> None:
@@ -470,27 +472,33 @@ class KafkaBus(AsyncResource):
         much faster than awaiting one publish after another. Unlike the embedded bus it is
         not all-or-none: on failure some records may have been written.
         """
-        return await (await self.enqueue_many(topic, records))
+        return await (await self.enqueue_many((topic, *record) for record in records))
 
     async def enqueue_many(
-        self, topic: str, records: Iterable[Record]
+        self, records: Iterable[TopicRecord]
     ) -> asyncio.Task[list[RecordMetadata]]:
-        """Hand ``records`` to the producer in order and return once they are queued (it
-        waits only while the producer's buffer is full), with a task that ends when the
-        broker acknowledged them all (raising as :meth:`publish_many` would).
+        """Hand ``(topic, value, key, headers)`` records to the producer in order and return
+        once they are queued (it waits only while the producer's buffer for a partition is
+        full), with a task that ends when the broker acknowledged them all (raising as
+        :meth:`publish_many` would).
 
         A caller that queues more records meanwhile overlaps its own work with the sends;
         records queued by one caller, one call after another, keep their order per key.
-        Await (or cancel) the returned task.
+        Interleaving the topics record by record (as they come) fills every partition's
+        batch at once: one produce request carries them all. Await the returned task.
         """
         producer = await self._ready_producer()
         batch = list(records)
-        for value, key, headers in batch:
+        for _, value, key, headers in batch:
             _check_record(value, key, headers)
         if batch:
-            await self._maybe_create([topic])
-        futures = [await self._send(producer, topic, *record, checked=True) for record in batch]
-        return asyncio.ensure_future(self._acknowledged(futures, topic))
+            await self._maybe_create(t for t, *_ in batch)
+        futures = [
+            await self._send(producer, topic, value, key, headers, checked=True)
+            for topic, value, key, headers in batch
+        ]
+        what = batch[0][0] if len({t for t, *_ in batch}) == 1 else "several topics"
+        return asyncio.ensure_future(self._acknowledged(futures, what))
 
     async def _acknowledged(self, futures: list[Any], topic: str) -> list[RecordMetadata]:
         if not futures:

@@ -66,7 +66,7 @@ class _PublishesMany(Protocol):
 @runtime_checkable
 class _QueuesMany(Protocol):
     async def enqueue_many(
-        self, topic: str, records: list[Record]
+        self, records: list[tuple[str, bytes, str | None, Mapping[str, bytes]]]
     ) -> asyncio.Future[Any]: ...  # pragma: no cover
 
 
@@ -132,12 +132,13 @@ class Router:
         unmatched = 0
         queues = isinstance(self.bus, _QueuesMany)
         pending: list[asyncio.Future[Any]] = []
+        ordered: list[tuple[str, bytes, str | None, Mapping[str, bytes]]] = []
         try:
             for index, message in enumerate(batch, 1):
                 if queues and out and index % QUEUE_EVERY == 0:
                     # the producer sends these while the rest of the batch is transformed
-                    pending += await self._queue(out, pending)
-                    out = {}
+                    pending += await self._queue(out, ordered, pending)
+                    out, ordered = {}, []
                 try:
                     event = event_for_topic(
                         await self.codec.decode(message), message.topic, strict=self.strict_tenants
@@ -164,12 +165,14 @@ class Router:
                     for target in rule.targets:
                         out.setdefault(target, []).append((record.value, key, record.headers))
                         routed[(rule.name, target)] += 1
+                        if queues:  # in message order across targets (see _queue)
+                            ordered.append((target, record.value, key, record.headers))
         except BaseException:
             # nothing of this batch may still be in flight when it is routed again
             await asyncio.gather(*pending, return_exceptions=True)
             raise
         if queues:
-            pending += await self._queue(out, pending)
+            pending += await self._queue(out, ordered, pending)
             await self._write({}, dead, pending)
         else:
             await self._write(out, dead)
@@ -212,22 +215,29 @@ class Router:
                 raise result
 
     async def _queue(
-        self, out: dict[str, list[Record]], pending: Sequence[asyncio.Future[Any]]
+        self,
+        out: dict[str, list[Record]],
+        ordered: list[tuple[str, bytes, str | None, Mapping[str, bytes]]],
+        pending: Sequence[asyncio.Future[Any]],
     ) -> list[asyncio.Future[Any]]:
-        """Hand ``out`` to the producer target by target (one caller, in order: per-key
-        order holds across the calls); the acknowledgements to await."""
+        """Hand ``ordered`` (the records of ``out`` in message order, targets interleaved:
+        every target partition's producer batch fills at once, as a plain consume → produce
+        loop does) to the producer; the acknowledgement to await. One caller, one call
+        after another: per-key order holds on every target."""
         assert isinstance(self.bus, _QueuesMany)
-        queued: list[asyncio.Future[Any]] = []
         try:
-            for topic, records in out.items():
+            for topic in out:
                 await self._ensure(topic)
-                with self._producer_span(topic, len(records), "route"):
-                    queued.append(await self.bus.enqueue_many(topic, self._traced(records)))
+            with self._producer_span(",".join(out), len(ordered), "route"):
+                traceparent = current_traceparent()
+                if traceparent is not None:
+                    tp = traceparent.encode()
+                    ordered = [(t, v, k, {**h, "traceparent": tp}) for t, v, k, h in ordered]
+                return [await self.bus.enqueue_many(ordered)]
         except BaseException:
             # nothing of the batch may still be in flight when it is retried
-            await asyncio.gather(*pending, *queued, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             raise
-        return queued
 
     @staticmethod
     def _producer_span(topic: str, count: int, why: str) -> AbstractContextManager[Any]:
