@@ -8,9 +8,12 @@ then (at-least-once). If any write fails the batch fails and is routed again (ta
 see a record twice; consumers dedupe on ``event_id``).
 
 Order: each target gets the batch's records in the batch's order, keyed by the source
-record's key (the entity id), in one ``publish_many`` per target: one entity's changes stay
-in order on one partition of every target (Kafka: the idempotent producer keeps that order
-across retries).
+record's key (the entity id): one entity's changes stay in order on one partition of every
+target. On a bus that can queue records ahead of their acknowledgement (Kafka:
+``KafkaBus.enqueue_many``; the idempotent producer keeps the order across retries), the
+records of every :data:`QUEUE_EVERY` source messages are handed to the producer, targets
+interleaved in message order, while the rest of the batch is transformed; elsewhere (the
+embedded bus) one ``publish_many`` per target at the end of the batch.
 
 An event that cannot be read, that belongs to another tenant than its topic, or that a
 rule's transform fails on goes to the dead-letter topic (``router.dead_letter_topic``,
