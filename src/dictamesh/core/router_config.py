@@ -249,7 +249,7 @@ class RouterSettings(_Model):
 
     Env example: ``DICTAMESH_ROUTER__ENABLED=true``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
     #: run the router on this node (``dictamesh serve``); ``dictamesh router`` and
     #: ``serve --role router`` run it whatever this says
