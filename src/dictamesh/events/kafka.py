@@ -125,6 +125,12 @@ def _check_record(value: object, key: object, headers: object) -> None:
                 raise ValidationError("headers must map str to bytes")
 
 
+def _kafka_headers(headers: Mapping[str, bytes] | None) -> list[tuple[str, bytes]] | None:
+    if not headers:
+        return None
+    return [(k, v if type(v) is bytes else bytes(v)) for k, v in headers.items()]
+
+
 def _default_compression() -> str | None:
     codec = _aiokafka().codec
     # lz4 needs the optional `lz4` wheel; without it, send uncompressed (events are small).
@@ -493,11 +499,24 @@ class KafkaBus(AsyncResource):
             _check_record(value, key, headers)
         if batch:
             await self._maybe_create(t for t, *_ in batch)
-        futures = [
-            await self._send(producer, topic, value, key, headers, checked=True)
-            for topic, value, key, headers in batch
-        ]
-        what = batch[0][0] if len({t for t, *_ in batch}) == 1 else "several topics"
+        futures = []
+        topics = {t for t, *_ in batch}
+        what = next(iter(topics)) if len(topics) == 1 else "several topics"
+        try:
+            with _kafka_errors("publish", topic=what, records=len(batch)):  # once per call
+                for topic, value, key, headers in batch:
+                    futures.append(
+                        await producer.send(
+                            topic,
+                            value=value if type(value) is bytes else bytes(value),
+                            key=None if key is None else key.encode(),
+                            headers=_kafka_headers(headers),
+                        )
+                    )
+        except BaseException:
+            for future in futures:  # queued already: their outcome is nobody's to await
+                future.add_done_callback(_consume_result)
+            raise
         return asyncio.ensure_future(self._acknowledged(futures, what))
 
     async def _acknowledged(self, futures: list[Any], topic: str) -> list[RecordMetadata]:
@@ -534,18 +553,14 @@ class KafkaBus(AsyncResource):
         value: bytes,
         key: str | None,
         headers: Mapping[str, bytes] | None,
-        *,
-        checked: bool = False,
     ) -> Any:
-        if not checked:
-            _check_record(value, key, headers)
-        kafka_headers = [(k, bytes(v)) for k, v in headers.items()] if headers else None
+        _check_record(value, key, headers)
         with _kafka_errors("publish", topic=topic):
             return await producer.send(
                 topic,
                 value=bytes(value),
                 key=None if key is None else key.encode(),
-                headers=kafka_headers,
+                headers=_kafka_headers(headers),
             )
 
     # -- consuming -------------------------------------------------------------------------

@@ -142,6 +142,7 @@ class Router:
                     # the producer sends these while the rest of the batch is transformed
                     pending += await self._queue(out, ordered, pending)
                     out, ordered = {}, []
+
                 try:
                     event = event_for_topic(
                         await self.codec.decode(message), message.topic, strict=self.strict_tenants
