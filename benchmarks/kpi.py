@@ -32,6 +32,7 @@ SCRIPTS = {
     "bus_throughput": [],
     "observability_overhead": [],
     "notifications_throughput": [],
+    "router_throughput": [],
 }
 
 

@@ -25,10 +25,18 @@ in ``tenancy.tenants``; each event is handled in its tenant's context, the topic
 being the authority (``docs/tenancy.md``). ``tenancy.quotas`` limit each tenant's requests,
 GraphQL cost and published events.
 
+Roles (``dictamesh serve --role``): ``all`` (the default) runs everything above, plus the
+event router when ``router.enabled``; ``router`` runs only the event router
+(``docs/router.md``) beside ``/health``, ``/ready`` and ``/metrics`` — no catalog, no
+adapters, no API.
+
 Example::
 
     async with MeshNode(settings) as node:
         app = node.asgi_app()
+
+    async with MeshNode(settings, roles=["router"]) as router_node:
+        app = router_node.asgi_app()       # /health, /ready, /metrics
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,6 +55,7 @@ from dictamesh.adapters.state import SqliteChangeStateStore
 from dictamesh.adapters.webhook_inbox import SqliteWebhookInbox
 from dictamesh.api.app import ApiContext, create_app
 from dictamesh.api.debug_traces import setup_debug_traces
+from dictamesh.api.ops_app import create_ops_app
 from dictamesh.cache.base import CacheBackend
 from dictamesh.cache.keys import entity_key
 from dictamesh.cache.lookups import event_snapshots, invalidate_lookups, lookup_fields
@@ -90,6 +100,7 @@ from dictamesh.resilience.supervisor import (
     TaskFactory,
     TaskSupervisor,
 )
+from dictamesh.router.runtime import NodeRouter
 from dictamesh.saga.events import saga_topic_specs
 from dictamesh.saga.runtime import NodeSagas
 from dictamesh.tenancy import (
@@ -102,12 +113,59 @@ from dictamesh.tenancy import (
 if TYPE_CHECKING:
     from dictamesh.lineage import NodeLineage
 
-__all__ = ["INGEST_GROUP", "IngestListener", "MeshNode", "build_bus", "catalog_ingest_handler"]
+__all__ = [
+    "INGEST_GROUP",
+    "IngestListener",
+    "MeshNode",
+    "NodeRole",
+    "build_bus",
+    "catalog_ingest_handler",
+    "parse_roles",
+]
 
 log = logging.getLogger("dictamesh.node")
 
 INGEST_GROUP = "dictamesh-catalog-ingest"
 _MAX_REMEMBERED = 10_000
+
+
+class NodeRole(StrEnum):
+    """What a node runs (``dictamesh serve --role``)."""
+
+    #: everything: capture, ingest, cache invalidation, API, sagas, notifications, and the
+    #: router when ``router.enabled``
+    ALL = "all"
+    #: only the event router, with ``/health``, ``/ready`` and ``/metrics``
+    ROUTER = "router"
+
+
+def parse_roles(values: Iterable[str | NodeRole]) -> frozenset[NodeRole]:
+    """Roles from ``--role`` values (repeated or comma-separated); none: ``all``. Raises
+    :class:`ConfigurationError` naming an unknown one."""
+    roles: set[NodeRole] = set()
+    for value in values:
+        for part in str(value).split(","):
+            name = part.strip().lower()
+            if not name:
+                continue
+            try:
+                roles.add(NodeRole(name))
+            except ValueError:
+                known = ", ".join(r.value for r in NodeRole)
+                raise ConfigurationError(
+                    f"unknown node role {name!r} (known: {known})", role=name[:64]
+                ) from None
+    if not roles or NodeRole.ALL in roles:
+        return frozenset({NodeRole.ALL})
+    return frozenset(roles)
+
+
+def adapter_topics(adapters: Iterable[Any], settings: DictaMeshSettings) -> list[str]:
+    """The entity topics of ``adapters``, then (per-tenant prefixes) each tenant's copy."""
+    return subscription_topics(
+        sorted({f"{a.source.domain}.{a.source.system}.entity_changed" for a in adapters}),
+        settings.tenancy,
+    )
 
 
 def build_bus(settings: DictaMeshSettings) -> EventBus:
@@ -182,10 +240,13 @@ class MeshNode(AsyncResource):
         serializer: Serializer | None = None,
         ingest_group: str = INGEST_GROUP,
         restart_policy: RestartPolicy | None = None,
+        roles: Iterable[str | NodeRole] = (NodeRole.ALL,),
     ) -> None:
         """``restart_policy``: how failed background tasks are restarted (default: after
-        0.5 s doubling up to 30 s; recovered after 30 s of running)."""
+        0.5 s doubling up to 30 s; recovered after 30 s of running). ``roles``: what the
+        node runs (:class:`NodeRole`; default all)."""
         self.settings = settings
+        self.roles = parse_roles(roles)
         self.ingest_group = ingest_group
         self.registry = AdapterRegistry()
         self._cache_layers: list[CacheBackend] = build_layers(settings.cache)
@@ -225,6 +286,9 @@ class MeshNode(AsyncResource):
         self.notifications: NodeNotifications | None = None
         #: OpenLineage events (``docs/lineage.md``); set by start() if ``openlineage.enabled``
         self.lineage: NodeLineage | None = None
+        #: the event router (``docs/router.md``); set by start() with ``router.enabled``
+        #: or the ``router`` role
+        self.router: NodeRouter | None = None
         self._stop = asyncio.Event()
         #: the background tasks, restarted when they fail (``readiness()``: ``task:<name>``)
         self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
@@ -277,15 +341,11 @@ class MeshNode(AsyncResource):
     @property
     def topics(self) -> list[str]:
         """The adapters' topics, then (per-tenant prefixes) each configured tenant's copy."""
-        return subscription_topics(
-            sorted(
-                {
-                    f"{a.source.domain}.{a.source.system}.entity_changed"
-                    for a in self.registry.adapters()
-                }
-            ),
-            self.settings.tenancy,
-        )
+        return adapter_topics(self.registry.adapters(), self.settings)
+
+    @property
+    def router_only(self) -> bool:
+        return self.roles == {NodeRole.ROUTER}
 
     async def start(self) -> None:
         if self._started:
@@ -294,6 +354,10 @@ class MeshNode(AsyncResource):
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
         setup_observability(self.settings)
         setup_debug_traces(self.settings)
+        if self.router_only:
+            await self._start_router_only()
+            self._started = True
+            return
         catalog = self.settings.catalog
         self._catalog = await CatalogService.open(
             catalog.url.get_secret_value(),
@@ -353,7 +417,33 @@ class MeshNode(AsyncResource):
             self._spawn("saga-metrics", self.sagas.refresh_forever)
         if self.settings.notifications.enabled:
             await self._start_notifications(breaker_topic=BREAKER_TOPIC_SPEC.name)
+        if self.settings.router.enabled:
+            await self._start_router(self.topics)
         self._started = True
+
+    async def _start_router_only(self) -> None:
+        """The ``router`` role: the bus and the router; the adapters are built (not
+        connected) only to know their topics."""
+        registry = AdapterRegistry()
+        if not self.settings.router.sources:
+            for config in self.settings.adapters:
+                registry.register(registry.build(config))
+        await self.bus.connect()
+        await self._start_router(adapter_topics(registry.adapters(), self.settings))
+
+    async def _start_router(self, topics: Sequence[str]) -> None:
+        router = NodeRouter.build(
+            self.settings,
+            bus=self.bus,
+            sources=self.settings.router.sources or topics,
+            serializer=self.serializer,
+            metrics=self.metrics,
+        )
+        await router.start()
+        self.router = router
+        self.supervisor.spawn("router", lambda: router.consume(self._stop), drains=True)
+        if router.loader.path is not None:
+            self._spawn("router-reload", lambda: router.watch(self._stop))
 
     async def _start_notifications(self, *, breaker_topic: str) -> None:
         assert self.governance is not None
@@ -489,8 +579,11 @@ class MeshNode(AsyncResource):
 
     async def readiness(self) -> dict[str, HealthStatus]:
         checks: dict[str, HealthStatus] = {}
-        checks["catalog"] = await _probe(self.catalog.ping)
+        if self._catalog is not None:
+            checks["catalog"] = await _probe(self._catalog.ping)
         checks["bus"] = await _probe(self.bus.ping)
+        if self.router is not None:
+            checks["router"] = self.router.health()
         for name, status in self.supervisor.health().items():
             checks[f"task:{name}"] = status
         for adapter in self.registry.adapters():
@@ -504,7 +597,10 @@ class MeshNode(AsyncResource):
 
     def asgi_app(self, *, graphql_schema: Any = None) -> Any:
         """The node's HTTP app; ``graphql_schema`` replaces the one-node GraphQL schema at
-        ``/graphql`` (``dictamesh serve --subgraph`` serves a federation subgraph there)."""
+        ``/graphql`` (``dictamesh serve --subgraph`` serves a federation subgraph there).
+        The ``router`` role serves only ``/health``, ``/ready`` and ``/metrics``."""
+        if self.router_only:
+            return create_ops_app(self.readiness, self.metrics)
         return create_app(
             ApiContext(
                 registry=self.registry,
@@ -531,6 +627,7 @@ class MeshNode(AsyncResource):
         if self.lineage is not None:
             await self.lineage.aclose()  # completes the open runs, delivers what is queued
             self.lineage = None
+        self.router = None
         if self.sagas is not None:
             await self.sagas.aclose()  # running sagas stop; their leases are given back
             self.sagas = None

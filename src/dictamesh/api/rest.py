@@ -46,9 +46,15 @@ from dictamesh.core.models import (
 from dictamesh.core.models import Query as EntityQuery
 
 if TYPE_CHECKING:
-    from dictamesh.api.context import ApiContext
+    from dictamesh.api.context import ApiContext, Readiness
 
-__all__ = ["MAX_WEBHOOK_BYTES", "api_router", "default_webhook_sink", "ops_router"]
+__all__ = [
+    "MAX_WEBHOOK_BYTES",
+    "api_router",
+    "default_webhook_sink",
+    "health_router",
+    "ops_router",
+]
 
 logger = logging.getLogger("dictamesh.api")
 
@@ -291,19 +297,29 @@ def ops_router(ctx: ApiContext) -> APIRouter:
             accepted = await default_webhook_sink(ctx, adapter_name, payload)
         return JSONResponse({"accepted": accepted}, status_code=202)
 
+    router.include_router(
+        health_router(ctx.readiness, version=ctx.version, timeout=ctx.readiness_timeout)
+    )
+    return router
+
+
+def health_router(readiness: Readiness | None, *, version: str, timeout: float = 5.0) -> APIRouter:
+    """``/health`` (liveness) and ``/ready`` (readiness from ``readiness()``)."""
+    router = APIRouter()
+
     @router.get("/health", tags=["ops"])
     async def health() -> Any:
         """Liveness: answers while the process runs, whatever its dependencies do."""
-        return {"status": "ok", "version": ctx.version}
+        return {"status": "ok", "version": version}
 
     @router.get("/ready", tags=["ops"])
     async def ready() -> Any:
         """Readiness: 200 when every dependency is healthy or degraded, else 503."""
-        if ctx.readiness is None:
+        if readiness is None:
             return {"status": "ready", "checks": {}}
         try:
-            async with asyncio.timeout(ctx.readiness_timeout):
-                results = await ctx.readiness()
+            async with asyncio.timeout(timeout):
+                results = await readiness()
         except Exception as exc:
             logger.warning("readiness check failed: %r", exc)
             reason = "timed out" if isinstance(exc, TimeoutError) else "readiness check failed"

@@ -141,17 +141,30 @@ def serve(
             " default port: api.port + 1 + its place in `dictamesh supergraph`",
         ),
     ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="what this node runs: all (default: everything, plus the router when"
+            " router.enabled) or router (only the event router, /health, /ready, /metrics);"
+            " repeat or comma-separate",
+        ),
+    ] = None,
 ) -> None:
     """Start a mesh node from a YAML config naming adapters and backends."""
-    from dictamesh.core.settings import DictaMeshSettings
-    from dictamesh.notifications.runtime import NodeNotifications
+    from dictamesh.node import NodeRole, parse_roles
 
     try:
-        settings = DictaMeshSettings.from_yaml(config)
-        if settings.notifications.enabled:  # rules and templates fail now, not at 3 a.m.
-            NodeNotifications.check(settings)
+        roles = parse_roles(role or [])
     except DictaMeshError as exc:
         _fail(exc.message)
+    settings = _checked_settings(config, roles)
+    if roles == {NodeRole.ROUTER}:
+        if subgraph is not None:
+            _fail("--subgraph serves GraphQL: not with --role router")
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_router(settings, host, port))
+        return
     if subgraph is not None:
         from dictamesh.gateway.federation import default_subgraph_port
 
@@ -164,6 +177,64 @@ def serve(
         asyncio.run(
             _serve(settings, host or settings.api.host, port or settings.api.port, subgraph)
         )
+
+
+@app.command("router")
+def router_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML node config")],
+    host: Annotated[str | None, typer.Option(help="override api.host")] = None,
+    port: Annotated[int | None, typer.Option(help="override api.port")] = None,
+) -> None:
+    """Run the event router (``serve --role router``): rules from router.rules or
+    router.rules_file, /health, /ready and /metrics on api.host:api.port."""
+    from dictamesh.node import NodeRole
+
+    settings = _checked_settings(config, frozenset({NodeRole.ROUTER}))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_router(settings, host, port))
+
+
+def _checked_settings(config: Path, roles: frozenset[Any]) -> Any:
+    """Settings whose notification and router rules compile (exit 2 naming the line)."""
+    from dictamesh.core.settings import DictaMeshSettings
+    from dictamesh.node import NodeRole
+    from dictamesh.notifications.runtime import NodeNotifications
+    from dictamesh.router.runtime import NodeRouter
+
+    router_only = roles == {NodeRole.ROUTER}
+    try:
+        settings = DictaMeshSettings.from_yaml(config)
+        # rules and templates fail now, not at 3 a.m.
+        if settings.notifications.enabled and not router_only:
+            NodeNotifications.check(settings)
+        if settings.router.enabled or router_only:
+            NodeRouter.check(settings)
+    except DictaMeshError as exc:
+        _fail(exc.message)
+    return settings
+
+
+async def _serve_router(settings: Any, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from dictamesh.node import MeshNode, NodeRole
+
+    host = host or settings.api.host
+    port = port or settings.api.port
+    try:
+        async with MeshNode(settings, roles=[NodeRole.ROUTER]) as node:
+            server = uvicorn.Server(
+                uvicorn.Config(node.asgi_app(), host=host, port=port, lifespan="off")
+            )
+            assert node.router is not None
+            console.print(
+                f"DictaMesh router {settings.node_name!r}: {len(node.router.rules.rules)} rules,"
+                f" reading {', '.join(node.router.topics) or 'no topics'};"
+                f" health on http://{host}:{port}"
+            )
+            await server.serve()
+    except DictaMeshError as exc:
+        _fail(exc.message)
 
 
 async def _serve(settings: object, host: str, port: int, subgraph: str | None = None) -> None:

@@ -52,6 +52,7 @@ from dictamesh.core.bus_config import (
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
 from dictamesh.core.retention import RetentionRule
+from dictamesh.core.router_config import RouterSettings
 from dictamesh.core.yaml_env import config_problem, load_yaml_file, message_path
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "OpenLineageSettings",
     "QuotaSettings",
     "ResilienceSettings",
+    "RouterSettings",
     "SagaSettings",
     "SchemaRegistryLimits",
     "TemplateText",
@@ -743,6 +745,8 @@ class DictaMeshSettings(BaseSettings):
     saga: SagaSettings = Field(default_factory=SagaSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
+    #: the event router (``docs/router.md``): rules, transforms, targets
+    router: RouterSettings = Field(default_factory=RouterSettings)
 
     _source_file: Path | None = PrivateAttr(default=None)
 

@@ -155,14 +155,16 @@ class TopicCodec:
         if settings is None:
             return self.base.encode(event)
         if settings.envelope is Envelope.DEBEZIUM:
-            value, headers = self._encode_debezium(event)
+            value, headers = self.encode_debezium(event)
         else:
             value, headers = self.base.encode(event)
         if settings.cloudevents:
             headers.update(cloudevent_headers(event, traceparent=headers.get(HEADER_TRACEPARENT)))
         return value, headers
 
-    def _encode_debezium(self, event: ChangeEvent) -> tuple[bytes, dict[str, bytes]]:
+    def encode_debezium(self, event: ChangeEvent) -> tuple[bytes, dict[str, bytes]]:
+        """``event`` in the Debezium envelope, whatever its topic's settings say (the
+        router's ``envelope`` step)."""
         if self._json_base:
             value = pydantic_core.to_json(to_debezium(event))
             return value, event_headers(event, DEBEZIUM_CONTENT_TYPE)

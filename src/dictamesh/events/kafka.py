@@ -131,6 +131,8 @@ def topic_configs(spec: TopicSpec, *, min_insync_replicas: int | None = None) ->
 
 Record = tuple[bytes, str | None, Mapping[str, bytes] | None]
 """``(value, key, headers)`` for :meth:`KafkaBus.publish_many` (as for the embedded bus)."""
+TopicRecord = tuple[str, bytes, str | None, Mapping[str, bytes] | None]
+"""``(topic, value, key, headers)`` for :meth:`KafkaBus.enqueue_many`."""
 
 
 def _check_record(value: object, key: object, headers: object) -> None:
@@ -145,6 +147,12 @@ def _check_record(value: object, key: object, headers: object) -> None:
         for name, val in headers.items():
             if not isinstance(name, str) or not isinstance(val, bytes | bytearray | memoryview):
                 raise ValidationError("headers must map str to bytes")
+
+
+def _kafka_headers(headers: Mapping[str, bytes] | None) -> list[tuple[str, bytes]] | None:
+    if not headers:
+        return None
+    return [(k, v if type(v) is bytes else bytes(v)) for k, v in headers.items()]
 
 
 def _compression(wanted: str | None) -> str | None:
@@ -627,15 +635,51 @@ class KafkaBus(AsyncResource):
         much faster than awaiting one publish after another. Unlike the embedded bus it is
         not all-or-none: on failure some records may have been written.
         """
+        return await (await self.enqueue_many((topic, *record) for record in records))
+
+    async def enqueue_many(
+        self, records: Iterable[TopicRecord]
+    ) -> asyncio.Task[list[RecordMetadata]]:
+        """Hand ``(topic, value, key, headers)`` records to the producer in order and return
+        once they are queued (it waits only while the producer's buffer for a partition is
+        full), with a task that ends when the broker acknowledged them all (raising as
+        :meth:`publish_many` would).
+
+        A caller that queues more records meanwhile overlaps its own work with the sends;
+        records queued by one caller, one call after another, keep their order per key.
+        Interleaving the topics record by record (as they come) fills every partition's
+        batch at once: one produce request carries them all. Await the returned task.
+        """
         producer = await self._ready_producer()
         batch = list(records)
-        for value, key, headers in batch:
+        for _, value, key, headers in batch:
             _check_record(value, key, headers)
-        if not batch:
+        if batch:
+            await self._maybe_create(t for t, *_ in batch)
+        futures = []
+        topics = {t for t, *_ in batch}
+        what = next(iter(topics)) if len(topics) == 1 else "several topics"
+        try:
+            with _kafka_errors("publish", topic=what, records=len(batch)):  # once per call
+                for topic, value, key, headers in batch:
+                    futures.append(
+                        await producer.send(
+                            topic,
+                            value=value if type(value) is bytes else bytes(value),
+                            key=None if key is None else key.encode(),
+                            headers=_kafka_headers(headers),
+                        )
+                    )
+        except BaseException:
+            for future in futures:  # queued already: their outcome is nobody's to await
+                future.add_done_callback(_consume_result)
+            raise
+        return asyncio.ensure_future(self._acknowledged(futures, what))
+
+    async def _acknowledged(self, futures: list[Any], topic: str) -> list[RecordMetadata]:
+        if not futures:
             return []
-        await self._maybe_create([topic])
-        futures = [await self._send(producer, topic, *record) for record in batch]
-        results = await self._delivered(asyncio.gather(*futures), topic, records=len(batch))
+        results = await self._delivered(asyncio.gather(*futures), topic, records=len(futures))
         return [RecordMetadata(m.topic, m.partition, m.offset) for m in results]
 
     async def _delivered(self, pending: asyncio.Future[Any], topic: str, **details: Any) -> Any:
@@ -668,7 +712,6 @@ class KafkaBus(AsyncResource):
         headers: Mapping[str, bytes] | None,
     ) -> Any:
         _check_record(value, key, headers)
-        kafka_headers = [(k, bytes(v)) for k, v in headers.items()] if headers else None
         with _kafka_errors("publish", topic=topic):
             return await producer.send(
                 topic,
@@ -676,7 +719,7 @@ class KafkaBus(AsyncResource):
                 # A tombstone needs a key (Kafka refuses a record without key and value).
                 value=bytes(value) or (None if key is not None else b""),
                 key=None if key is None else key.encode(),
-                headers=kafka_headers,
+                headers=_kafka_headers(headers),
             )
 
     # -- consuming -------------------------------------------------------------------------

@@ -45,6 +45,8 @@ class MaskStrategy(StrEnum):
 class Masker:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
+        # keyed once: each digest copies this state instead of re-deriving the HMAC pads
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
 
     def mask(self, value: Any, strategy: MaskStrategy, classification: Classification) -> Any:
         if value is None or strategy is MaskStrategy.NONE:
@@ -65,7 +67,9 @@ class Masker:
 
     def _digest(self, value: str, strategy: MaskStrategy) -> str:
         # separate domains so a token can't be matched against a hash of the same value
-        mac = hmac.new(self._key, f"{strategy.value}:{value}".encode(), hashlib.sha256).digest()
+        keyed = self._keyed.copy()
+        keyed.update(f"{strategy.value}:{value}".encode())
+        mac = keyed.digest()
         if strategy is MaskStrategy.HASH:
             return "sha256:" + mac.hex()[:32]
         return "tok_" + base64.b32encode(mac[:15]).decode().lower()

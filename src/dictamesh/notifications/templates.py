@@ -30,7 +30,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -38,24 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (
-    BaseLoader,
-    ChainableUndefined,
-    FileSystemLoader,
-    StrictUndefined,
-    Template,
-    TemplateSyntaxError,
-    Undefined,
-    UndefinedError,
-    nodes,
-)
-from jinja2.exceptions import SecurityError, TemplateRuntimeError
-from jinja2.meta import find_undeclared_variables
-from jinja2.parser import Parser
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
+from jinja2 import BaseLoader, FileSystemLoader, Template, TemplateSyntaxError, nodes
 
+from dictamesh.core.expressions import ExpressionSandbox as _Sandbox
+from dictamesh.core.expressions import Predicate, error_reason, predicate_problem, sandbox
+from dictamesh.core.expressions import unknown_names as _unknown_in
 from dictamesh.core.settings import NotificationSettings, TemplateText
 from dictamesh.core.yaml_env import config_problem
 from dictamesh.notifications.builtin_templates import BUILTIN_TEMPLATES
@@ -97,75 +83,10 @@ _FILE = re.compile(
     r"\.(?P<part>subject|txt|html)\.j2$"
 )
 _PARTS = {"subject": "subject", "txt": "text", "html": "html"}
-#: sizes the sandbox refuses to build with ``*`` and ``**`` (a template is not a way to
-#: exhaust a node's memory)
-_MAX_REPEAT = 1_000_000
-_MAX_EXPONENT = 1000
-
-
-class _Undefined(ChainableUndefined):
-    """Strict at the top level, lenient below it.
-
-    A name the context does not have (``{{ evnt.after }}``) is a mistake in the template:
-    it raises (a :class:`StrictUndefined`), and :meth:`TemplateSet.build` already refuses
-    such names. A missing key or attribute of a value (``{{ after.country }}`` for an event
-    without ``country``, or ``after`` being ``None`` for a delete) is normal for optional
-    event fields: it renders as ``""``, is false, iterates as empty, and chains
-    (``event.a.b.c``), so templates need no ``is defined`` around every optional field.
-    The sandbox's refusals (``''.__class__``) stay errors (``SecurityError``), as do
-    other hinted undefined values Jinja makes with a non-default exception.
-    """
-
-    __slots__ = ()
-
-    def __new__(  # type: ignore[misc]  # a StrictUndefined for the strict cases
-        cls,
-        hint: str | None = None,
-        obj: Any = missing,
-        name: str | None = None,
-        exc: type[TemplateRuntimeError] = UndefinedError,
-    ) -> Undefined:
-        if exc is not UndefinedError or (obj is missing and hint is None):
-            return StrictUndefined(hint, obj, name, exc)
-        return super().__new__(cls)
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox (no ``_``-attributes, no mutating lists or dicts, ``range`` capped),
-    also refusing ``*`` and ``**`` that would build huge values."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is too large")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(seq) * times > _MAX_REPEAT
-                ):
-                    raise SecurityError("repeating a sequence that often is not allowed")
-        return super().call_binop(context, operator, left, right)
-
-
-def _finalize(value: Any) -> Any:
-    return "" if value is None else value
 
 
 def _environment(loader: BaseLoader | None, *, html: bool) -> _Sandbox:
-    # trim_blocks/lstrip_blocks: a line holding only a {% tag %} leaves no blank line
-    # behind, as plain-text mail needs; None prints as "" rather than "None"
-    return _Sandbox(
-        loader=loader,
-        undefined=_Undefined,
-        autoescape=html,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        finalize=_finalize,
-    )
+    return sandbox(loader, html=html)
 
 
 @dataclass(frozen=True)
@@ -186,40 +107,6 @@ class _Variant:
     text: Template
     html: Template | None
     origin: str
-
-
-class Predicate:
-    """A compiled rule predicate, called with the render context: ``True`` when the
-    expression's value is truthy. An evaluation error (``after.amount > 100`` with no
-    ``amount``, a failing filter) counts as no match: it returns ``False``, adds to
-    :attr:`errors` (the caller turns that into a metric) and calls ``on_error``."""
-
-    def __init__(
-        self,
-        expression: str,
-        compiled: Callable[..., Any],
-        on_error: Callable[[Exception], None] | None = None,
-    ) -> None:
-        self.expression = expression
-        self._compiled = compiled
-        self._on_error = on_error
-        #: evaluations that failed (and returned ``False``)
-        self.errors = 0
-        #: the latest failure, ``"TypeError: ..."``
-        self.last_error: str | None = None
-
-    def __call__(self, context: Mapping[str, Any]) -> bool:
-        try:
-            return bool(self._compiled(**_context(context)))
-        except Exception as exc:
-            self.errors += 1
-            self.last_error = _reason(exc)
-            if self._on_error is not None:
-                self._on_error(exc)
-            return False
-
-    def __repr__(self) -> str:
-        return f"Predicate({self.expression!r})"
 
 
 class TemplateSet:
@@ -358,7 +245,7 @@ class TemplateSet:
                 raise NotificationConfigError(f"predicate {expression!r}: {problem}")
             raise NotificationConfigError(config_problem(self._source_file, loc, problem))
         compiled = self._text_env.compile_expression(expression, undefined_to_none=True)
-        return Predicate(expression, compiled, on_error)
+        return Predicate(expression, compiled, on_error, prepare=_context)
 
     # --- internals --------------------------------------------------------------------
 
@@ -512,36 +399,12 @@ def _missing_partial(env: _Sandbox, ast: nodes.Template) -> tuple[str, int] | No
 def _unknown_names(env: _Sandbox, ast: nodes.Template) -> tuple[str, int] | None:
     """``("unknown name 'evnt' (...)", line)`` for names neither the context nor Jinja's
     globals have, ``None`` when there are none."""
-    unknown = find_undeclared_variables(ast) - CONTEXT_NAMES - set(env.globals)
-    if not unknown:
-        return None
-    line = min(
-        (n.lineno for n in ast.find_all(nodes.Name) if n.name in unknown and n.ctx == "load"),
-        default=1,
-    )
-    words = []
-    for name in sorted(unknown):
-        close = difflib.get_close_matches(name, sorted(CONTEXT_NAMES), n=1)
-        words.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
-    plural = "s" if len(unknown) > 1 else ""
-    return f"unknown name{plural} {', '.join(words)}", line
+    return _unknown_in(env, ast, CONTEXT_NAMES)
 
 
 def _predicate_problem(env: _Sandbox, expression: str) -> str | None:
     """What is wrong with a predicate expression, ``None`` when nothing."""
-    try:
-        parser = Parser(env, expression, state="variable")
-        expr = parser.parse_expression()
-        if not parser.stream.eos:
-            raise TemplateSyntaxError(
-                "chunk after expression", parser.stream.current.lineno, None, None
-            )
-    except TemplateSyntaxError as exc:
-        return f"predicate syntax error: {exc.message}"
-    ast = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr)], lineno=1)
-    ast.set_environment(env)
-    unknown = _unknown_names(env, ast)
-    return None if unknown is None else unknown[0]
+    return predicate_problem(env, expression, CONTEXT_NAMES)
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -604,5 +467,4 @@ def _tidy(text: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    reason = f"{type(exc).__name__}: {exc}"
-    return reason if len(reason) <= 300 else reason[:299] + "…"
+    return error_reason(exc)
