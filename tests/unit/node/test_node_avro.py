@@ -109,6 +109,34 @@ async def test_a_node_ingests_typed_avro_events(tmp_path: Path) -> None:
         assert record["after"]["name"] == "Bolt"
 
 
+async def test_a_debezium_topic_with_avro_is_typed_and_ingested(tmp_path: Path) -> None:
+    """``serialization: avro`` with ``envelope: debezium`` and CloudEvents headers: the
+    per-topic codec writes Debezium's Envelope record typed from the entity schema, and the
+    node's own ingest reads it back."""
+    adapter = FakeAdapter(records=[{"id": "w-2", "name": "Nut", "size": 5, "tags": []}])
+    topics = [{"name": TOPIC, "envelope": "debezium", "cloudevents": True}]
+    async with MeshNode(avro_settings(tmp_path, topics=topics), adapters=[adapter]) as node:
+
+        async def ingested() -> None:
+            location = await node.catalog.get_entity_location("widget", "w-2")
+            assert location.attributes["size"] == 5
+
+        await eventually(ingested)
+        (stored,) = await node.catalog.list_schemas(SUBJECT)
+        async with node.bus.consumer("t-read-dbz", [TOPIC]) as consumer:
+            (message,) = await consumer.poll(timeout=5)
+    assert message.headers["ce_type"] == b"io.dictamesh.widget.created"
+    assert message.headers["ce_subject"] == b"widget/w-2"
+    schema_id, payload = unframe(message.value)
+    assert schema_id == stored.id
+    writer = fastavro.parse_schema(json.loads(stored.schema_text))
+    record = fastavro.schemaless_reader(io.BytesIO(payload), writer, None)
+    assert isinstance(record, dict)
+    assert (record["op"], record["before"]) == ("c", None)
+    assert record["after"]["size"] == 5
+    assert record["source"]["entity_id"] == "w-2"
+
+
 async def test_adding_an_optional_field_passes_a_breaking_change_stops_the_node(
     tmp_path: Path,
 ) -> None:
