@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ from dictamesh.cache.keys import entity_key
 from dictamesh.cache.lookups import event_snapshots, invalidate_lookups, lookup_fields
 from dictamesh.cache.registry import build_layers
 from dictamesh.cache.tiered import TieredCache
-from dictamesh.catalog.ingest import CatalogIngestor
+from dictamesh.catalog.cache_status_writer import CacheStatusWriter
+from dictamesh.catalog.ingest import CatalogIngestor, IngestOutcome
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import CacheUnavailable, PermissionDenied, SerializationError
 from dictamesh.core.lifecycle import AsyncResource
@@ -63,6 +64,7 @@ from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
 from dictamesh.events.serde import JSON_CONTENT_TYPE, JsonEventSerializer, Serializer
+from dictamesh.events.system_topics import SystemTopicRelay
 from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
@@ -98,14 +100,19 @@ def build_bus(settings: DictaMeshSettings) -> EventBus:
 
 
 def catalog_ingest_handler(
-    ingestor: CatalogIngestor, serializer: Serializer, *, tenant_topics: bool = False
+    ingestor: CatalogIngestor,
+    serializer: Serializer,
+    *,
+    tenant_topics: bool = False,
+    on_outcome: Callable[[IngestOutcome], None] | None = None,
 ) -> BatchHandler:
     """The catalog-ingest consumer's batch handler: decode each message, then apply the
     batch in one catalog transaction (``benchmarks/kafka_pg_ingest.py`` times this one).
 
     An event on a ``<tenant>.…`` topic belongs to that tenant (one naming another tenant
     is refused and dead-lettered); with ``tenant_topics`` so must a tenant's events on the
-    shared topics (:func:`dictamesh.tenancy.event_for_topic`)."""
+    shared topics (:func:`dictamesh.tenancy.event_for_topic`). ``on_outcome`` is handed
+    what each batch committed (it must not block: the system-topic relay is woken)."""
 
     # A JSON record value is the event's JSON: the log stores it as received (no re-encode).
     json_values = serializer.content_type == JSON_CONTENT_TYPE
@@ -119,7 +126,9 @@ def catalog_ingest_handler(
             events.append((event, m.topic))
             # Not when the topic gave the event its tenant: the value lacks tenant_id then.
             payloads.append(m.value if json_values and event is decoded else None)
-        await ingestor.handle_batch(events, payloads=payloads)
+        outcome = await ingestor.apply_batch(events, payloads=payloads)
+        if on_outcome is not None:
+            on_outcome(outcome)
 
     return handle
 
@@ -170,6 +179,10 @@ class MeshNode(AsyncResource):
         #: the background tasks, restarted when they fail (``readiness()``: ``task:<name>``)
         self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
         self.metrics.registry.register(SupervisorCollector(self.supervisor))
+        #: publishes the catalog's outbox to the system topics; set by start()
+        self.system_topics: SystemTopicRelay | None = None
+        #: writes the cache's fills, hits and invalidations to the catalog; set by start()
+        self.cache_status: CacheStatusWriter | None = None
         self._started = False
 
     @property
@@ -223,12 +236,13 @@ class MeshNode(AsyncResource):
             if isinstance(registered, AdapterBase):  # webhooks durable before their 202
                 registered.webhook_inbox = self._webhook_inbox
             await registered.connect()
-            await self.catalog.register_schema(registered.get_schema())
+            await self.catalog.register_entity_type(registered.get_schema())
         for topic in self.topics:  # a tenant's topic gets its base topic's spec
             await self.bus.ensure_topic(self.publisher.spec_for(topic))
 
-        ingestor = CatalogIngestor(self.catalog, self.registry.schemas())
+        ingestor = CatalogIngestor(self.catalog, self.registry.schemas(), outbox=True)
         self.metrics.watch_ingest(ingestor.stats)
+        await self._start_status()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
         self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
         self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
@@ -281,6 +295,19 @@ class MeshNode(AsyncResource):
         )
         self._spawn("notifications-monitor", notifications.monitor)
 
+    async def _start_status(self) -> None:
+        """System topics from the catalog's outbox; the cache's status into the catalog."""
+        self.system_topics = SystemTopicRelay(
+            self.bus,
+            self.catalog.outbox,
+            tenant_topics=self.settings.tenancy.topic_prefix_per_tenant,
+        )
+        await self.system_topics.ensure_topics()
+        self._spawn("system-topics", self.system_topics.run)  # also what a crash left
+        self.cache_status = CacheStatusWriter(self.catalog.cache_status)
+        self.cache.listener = self.cache_status
+        self._spawn("cache-status", self.cache_status.run)
+
     def _spawn(self, name: str, factory: TaskFactory) -> None:
         self.supervisor.spawn(name, factory)
 
@@ -302,6 +329,7 @@ class MeshNode(AsyncResource):
                 ingestor,
                 self.serializer,
                 tenant_topics=self.settings.tenancy.topic_prefix_per_tenant,
+                on_outcome=self._ingested,
             ),
             max_attempts=self.settings.bus.max_delivery_attempts,
             stop=self._stop,
@@ -309,6 +337,10 @@ class MeshNode(AsyncResource):
                 self.bus, self.ingest_group, lambda: self.topics, ConsumerStats()
             ),
         )
+
+    def _ingested(self, outcome: IngestOutcome) -> None:
+        if outcome.notices and self.system_topics is not None:
+            self.system_topics.wake()
 
     async def _run_invalidation(self) -> None:
         # Events of a batch already handed to self.changes while the batch is being retried
@@ -411,6 +443,10 @@ class MeshNode(AsyncResource):
         self._stop.set()
         self.changes.close()  # live subscriptions end
         await self.supervisor.aclose()  # cancels every background task and waits for it
+        if self.cache_status is not None:
+            self.cache.listener = None
+            await self.cache_status.aclose()  # writes the last reports
+            self.cache_status = None
         if self.sagas is not None:
             await self.sagas.aclose()  # running sagas stop; their leases are given back
             self.sagas = None

@@ -63,6 +63,7 @@ from dictamesh.catalog.schema_store import (
     canonical_schema_text,
     entity_schema_text,
 )
+from dictamesh.catalog.system_outbox import SystemOutboxStore, entity_type_notice
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import ChangeEvent, DatasetRef, Entity, EntityRef, EntitySchema
 from dictamesh.core.settings import CatalogPoolSettings
@@ -104,6 +105,7 @@ class CatalogService(AsyncResource):
         self.events = EventStore(database)
         self.cache_status = CacheStatusStore(database)
         self.schemas = SchemaStore(database)
+        self.outbox = SystemOutboxStore(database)
 
     @classmethod
     def over(cls, database: CatalogDatabase) -> CatalogService:
@@ -272,6 +274,18 @@ class CatalogService(AsyncResource):
         self, schema: EntitySchema, *, compatibility: Compatibility | None = None
     ) -> SchemaVersion:
         return await self.schemas.register(schema, compatibility=compatibility)
+
+    async def register_entity_type(
+        self, schema: EntitySchema, *, compatibility: Compatibility | None = None
+    ) -> SchemaVersion:
+        """:meth:`register_schema`; when that made a new version, an ``entity_registered``
+        notice for the type goes to the system-topic outbox (``docs/catalog.md``)."""
+        before = await self.schemas.versions(schema.entity_type)
+        version = await self.register_schema(schema, compatibility=compatibility)
+        if version.version not in before:
+            db = self.database
+            await self.outbox.add([entity_type_notice(db.tenant(), schema, version, db.now())])
+        return version
 
     async def register_schema_text(
         self,
