@@ -2,7 +2,8 @@
 
 :class:`CatalogService` is a thin facade over one :class:`CatalogDatabase` and the stores
 that share it: ``entities`` (registry and search), ``graph`` (relationships), ``lineage``,
-``events`` (the event log), ``cache_status`` and ``schemas`` (the schema registry). Each
+``events`` (the event log), ``cache_status``, ``outbox`` (system-topic notices) and
+``schemas`` (the schema registry). Each
 method is one transaction. It runs on SQLite (embedded default) and PostgreSQL alike.
 
 Rows belong to a tenant: the one an entity/event carries, else the current tenant of
@@ -43,6 +44,7 @@ from dictamesh.catalog.lineage_store import (
     data_product_dataset,
 )
 from dictamesh.catalog.records import (
+    CacheLayerSummary,
     CacheStatusRecord,
     Compatibility,
     EntityLocation,
@@ -399,3 +401,6 @@ class CatalogService(AsyncResource):
 
     async def get_cache_status(self, ref: EntityRef) -> list[CacheStatusRecord]:
         return await self.cache_status.get(ref)
+
+    async def cache_summary(self, entity_type: str | None = None) -> list[CacheLayerSummary]:
+        return await self.cache_status.summary(entity_type)

@@ -96,6 +96,8 @@ class SystemTopicRelay:
 
     ``tenant_topics`` (``tenancy.topic_prefix_per_tenant``): a tenant's notices go to
     ``<tenant>.<topic>``, as its change events do; the default tenant's to the topic itself.
+    ``specs`` (notice kind → topic spec) replaces :data:`SYSTEM_TOPIC_SPECS` (tests, a
+    mesh sharing a cluster with another).
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class SystemTopicRelay:
         tenant_topics: bool = False,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
+        specs: Mapping[str, TopicSpec] | None = None,
     ) -> None:
         if batch_size < 1 or poll_seconds <= 0:
             raise ValueError("batch_size must be >= 1 and poll_seconds > 0")
@@ -114,6 +117,7 @@ class SystemTopicRelay:
         self.tenant_topics = tenant_topics
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.specs = dict(SYSTEM_TOPIC_SPECS if specs is None else specs)
         #: notices published (acknowledged by the bus)
         self.published = 0
         self._wake = asyncio.Event()
@@ -124,7 +128,7 @@ class SystemTopicRelay:
         self._wake.set()
 
     async def ensure_topics(self) -> None:
-        for spec in SYSTEM_TOPIC_SPECS.values():
+        for spec in self.specs.values():
             await self._ensure(spec.name, spec)
 
     async def _ensure(self, topic: str, spec: TopicSpec) -> None:
@@ -136,7 +140,7 @@ class SystemTopicRelay:
         self._ensured.add(topic)
 
     def topic_for(self, notice: Notice) -> str | None:
-        spec = SYSTEM_TOPIC_SPECS.get(notice.kind)
+        spec = self.specs.get(notice.kind)
         if spec is None:
             return None
         if (
@@ -172,7 +176,7 @@ class SystemTopicRelay:
                     "system-topic notice %d has unknown kind %r; dropped", notice.id, notice.kind
                 )
                 continue
-            spec = SYSTEM_TOPIC_SPECS[notice.kind]
+            spec = self.specs[notice.kind]
             await self._ensure(topic, spec)
             if notice.key in keys:
                 await self._send(wave)
