@@ -25,6 +25,9 @@ from tests.contract.catalog_contract import CUSTOMER, SCHEMAS, TOPIC, invoice_ev
 
 __all__ = ["SystemStatusContract"]
 
+SECOND = timedelta(seconds=1)
+MINUTE = timedelta(seconds=60)
+
 Edge = tuple[str, str, str, str, str, str]
 """(tenant, subject type, subject id, relationship, object type, object id)"""
 
@@ -212,7 +215,8 @@ class SystemStatusContract:
         outcome = await CatalogIngestor(catalog, SCHEMAS).apply_batch(
             [(invoice_event("i-1", items=[("1", "p-1")]), TOPIC)]
         )
-        assert len(outcome.registered) == 2 and len(outcome.relationships) == 3
+        assert len(outcome.registered) == 2
+        assert len(outcome.relationships) == 3
         assert outcome.notices == 0
         assert await catalog.outbox.pending() == []
 
@@ -251,14 +255,12 @@ class SystemStatusContract:
         t0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
         await store.apply(
             [
-                CacheFill(
-                    "default", "customer", "c-1", "memory", t0, t0 + timedelta(seconds=60), 2
-                ),
-                CacheFill("default", "customer", "c-1", "redis", t0, t0 + timedelta(seconds=300)),
-                CacheFill("default", "customer", "c-2", "memory", t0, t0 + timedelta(seconds=60)),
+                CacheFill("default", "customer", "c-1", "memory", t0, t0 + MINUTE, 2),
+                CacheFill("default", "customer", "c-1", "redis", t0, t0 + 5 * MINUTE),
+                CacheFill("default", "customer", "c-2", "memory", t0, t0 + MINUTE),
             ],
             [
-                CacheInvalidation("default", "customer", "c-2", t0 + timedelta(seconds=1)),
+                CacheInvalidation("default", "customer", "c-2", t0 + SECOND),
                 # never cached: no row is made for it
                 CacheInvalidation("default", "customer", "c-3", t0),
             ],
@@ -272,30 +274,24 @@ class SystemStatusContract:
         assert layers[0].ttl_seconds == 60.0
         assert layers[0].is_fresh(t0 + timedelta(seconds=5))
         gone = (await store.get(EntityRef(type="customer", id="c-2")))[0]
-        assert gone.invalidations == 1 and gone.invalidated_at == t0 + timedelta(seconds=1)
+        assert gone.invalidations == 1
+        assert gone.invalidated_at == t0 + SECOND
         assert not gone.is_fresh(t0 + timedelta(seconds=5))
         assert await store.get(EntityRef(type="customer", id="c-3")) == []
 
         # filled again after the invalidation: fresh; counters add up
         later = t0 + timedelta(seconds=2)
         await store.apply(
-            [
-                CacheFill(
-                    "default", "customer", "c-2", "memory", later, later + timedelta(seconds=60), 1
-                )
-            ],
+            [CacheFill("default", "customer", "c-2", "memory", later, later + MINUTE, 1)],
             [CacheInvalidation("default", "customer", "c-1", later, count=3)],
         )
         c2 = (await store.get(EntityRef(type="customer", id="c-2")))[0]
         assert (c2.cached_at, c2.invalidations, c2.hits) == (later, 1, 1)
-        assert c2.is_fresh(later + timedelta(seconds=1))
+        assert c2.is_fresh(later + SECOND)
         c1 = await store.get(EntityRef(type="customer", id="c-1"))
         assert [r.invalidations for r in c1] == [3, 3]
 
-        summary = {
-            (s.entity_type, s.layer): s
-            for s in await store.summary(at=later + timedelta(seconds=1))
-        }
+        summary = {(s.entity_type, s.layer): s for s in await store.summary(at=later + SECOND)}
         memory = summary[("customer", "memory")]
         assert (memory.entities, memory.fresh, memory.invalidated) == (2, 1, 1)
         assert (memory.invalidations, memory.hits) == (4, 3)
@@ -309,10 +305,10 @@ class SystemStatusContract:
         t0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
         await store.apply(
             [
-                CacheFill("acme", "customer", "c-1", "memory", t0, t0 + timedelta(seconds=60)),
-                CacheFill("globex", "customer", "c-1", "memory", t0, t0 + timedelta(seconds=60), 5),
+                CacheFill("acme", "customer", "c-1", "memory", t0, t0 + MINUTE),
+                CacheFill("globex", "customer", "c-1", "memory", t0, t0 + MINUTE, 5),
             ],
-            [CacheInvalidation("acme", "customer", "c-1", t0 + timedelta(seconds=1))],
+            [CacheInvalidation("acme", "customer", "c-1", t0 + SECOND)],
         )
         ref = EntityRef(type="customer", id="c-1")
         for tenant, hits, invalidations in (("acme", 0, 1), ("globex", 5, 0)):
