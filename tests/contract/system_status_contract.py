@@ -161,7 +161,7 @@ class SystemStatusContract:
         notices = {n.key: n for n in await catalog.outbox.pending()}
 
         invoice = notices["default/entity/invoice/i-1"].payload
-        assert invoice["schema"] == "dictamesh.system.entity_registered"
+        assert invoice["schema"] == "dictamesh:entity_registered"
         assert (invoice["version"], invoice["kind"], invoice["tenant_id"]) == (
             1,
             "instance",
@@ -184,7 +184,7 @@ class SystemStatusContract:
         billed = notices["default/relationship/invoice/i-1/billed_to/customer/c-1"]
         assert billed.kind == RELATIONSHIP_CREATED
         body: dict[str, Any] = billed.payload
-        assert body["schema"] == "dictamesh.system.relationship_created"
+        assert body["schema"] == "dictamesh:relationship_created"
         assert body["subject"] == {"type": "invoice", "id": "i-1"}
         assert body["object"] == {"type": "customer", "id": "c-1"}
         assert body["metadata"] == {"relationship": "customer", "via": "customer_id"}

@@ -14,7 +14,7 @@ once the bus has acknowledged them. Two kinds:
   type>/<object id>``).
 
 Key parts are percent-encoded (``/`` never occurs inside one). Payloads are JSON objects
-with ``schema`` (``dictamesh.system.entity_registered`` / ``…relationship_created``) and
+with ``schema`` (``dictamesh:entity_registered`` / ``dictamesh:relationship_created``) and
 ``version`` (1); see ``docs/catalog.md`` for every field.
 
 Example::
@@ -105,7 +105,7 @@ def entity_type_notice(
         tenant,
         notice_key(tenant, "type", schema.entity_type),
         {
-            "schema": "dictamesh.system.entity_registered",
+            "schema": "dictamesh:entity_registered",
             "version": PAYLOAD_VERSION,
             "kind": "type",
             "tenant_id": tenant,
@@ -144,7 +144,7 @@ def entity_notice(
         tenant,
         notice_key(tenant, "entity", entity_type, entity_id),
         {
-            "schema": "dictamesh.system.entity_registered",
+            "schema": "dictamesh:entity_registered",
             "version": PAYLOAD_VERSION,
             "kind": "instance",
             "tenant_id": tenant,
@@ -179,7 +179,7 @@ def relationship_notice(row: dict[str, Any], *, event_time_ms: int, at: datetime
             row["object_id"],
         ),
         {
-            "schema": "dictamesh.system.relationship_created",
+            "schema": "dictamesh:relationship_created",
             "version": PAYLOAD_VERSION,
             "tenant_id": tenant,
             "subject": {"type": row["subject_type"], "id": row["subject_id"]},
