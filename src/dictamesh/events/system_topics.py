@@ -32,12 +32,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from dictamesh.events.bus import EventBus
-from dictamesh.events.topics import DEFAULT_TOPICS, TopicSpec
+from dictamesh.events.topics import _PART, DEFAULT_TOPICS, TopicSpec
 
 __all__ = [
     "ENTITY_REGISTERED_TOPIC",
@@ -61,7 +60,6 @@ SYSTEM_TOPIC_SPECS: Mapping[str, TopicSpec] = {
     )
 }
 _DEFAULT_TENANT = "default"
-_TENANT_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class Notice(Protocol):
@@ -146,7 +144,7 @@ class SystemTopicRelay:
         if (
             self.tenant_topics
             and notice.tenant != _DEFAULT_TENANT
-            and _TENANT_PREFIX.match(notice.tenant)  # else its events were refused anyway
+            and _PART.match(notice.tenant)  # else its events were refused anyway
         ):
             return f"{notice.tenant}.{spec.name}"
         return spec.name
