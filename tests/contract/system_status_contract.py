@@ -177,7 +177,7 @@ class SystemStatusContract:
         assert invoice["parent"] is None
         assert datetime.fromisoformat(invoice["registered_at"]).tzinfo is not None
 
-        item = notices["default/entity/invoice_item/i-1%3A1"].payload
+        item = notices["default/entity/invoice_item/i-1:1"].payload
         assert item["parent"] == {"type": "invoice", "id": "i-1"}
         assert item["entity_id"] == "i-1:1"
 
@@ -236,17 +236,23 @@ class SystemStatusContract:
         assert notices[0].payload["kind"] == "type"
         assert notices[0].payload["domain"] == "customers"
 
-    async def test_published_notices_are_deleted_in_order(self, catalog: CatalogService) -> None:
+    async def test_one_row_per_transaction_deleted_once_published(
+        self, catalog: CatalogService
+    ) -> None:
         ingestor = CatalogIngestor(catalog, SCHEMAS, outbox=True)
         await ingestor.apply_batch([(invoice_event("i-1", items=[("1", "p-1")]), TOPIC)])
+        await ingestor.apply_batch([(invoice_event("i-2", items=[]), TOPIC)])
         notices = await catalog.outbox.pending()
         assert [n.id for n in notices] == sorted(n.id for n in notices)
-        head = await catalog.outbox.pending(2)
-        assert head == notices[:2]
-        assert await catalog.outbox.delete([n.id for n in head]) == 2
-        assert await catalog.outbox.pending() == notices[2:]
-        assert await catalog.outbox.delete([n.id for n in head]) == 0
-        assert await catalog.outbox.count() == len(notices) - 2
+        first, second = sorted({n.id for n in notices})
+        assert [n.id for n in notices].count(first) == 5  # i-1, its item, three edges
+        head = await catalog.outbox.pending(1)  # one row: the first transaction's
+        assert head == notices[:5]
+        assert await catalog.outbox.delete(n.id for n in head) == 1
+        assert await catalog.outbox.pending() == notices[5:]
+        assert await catalog.outbox.delete([first]) == 0
+        assert await catalog.outbox.count() == 2
+        assert {n.id for n in await catalog.outbox.pending()} == {second}
 
     # --- cache status -----------------------------------------------------------------------
 

@@ -53,6 +53,8 @@ from dictamesh.catalog.system_outbox import (
     SystemNotice,
     SystemOutboxStore,
     entity_notice,
+    iso,
+    ms_iso,
     relationship_notice,
 )
 from dictamesh.catalog.tables import ENTITY, RELS
@@ -692,6 +694,8 @@ class _Batch:
         ]
 
     def _notices(self) -> list[SystemNotice]:
+        at = iso(self.now)
+        times = {event_id: ms_iso(ms) for event_id, ms in self.event_times.items()}
         notices = [
             entity_notice(
                 r.tenant,
@@ -701,16 +705,14 @@ class _Batch:
                 source_system=r.source_system,
                 entity_version=r.version,
                 event_id=r.event_id,
-                event_time_ms=self.event_times[r.event_id],
-                at=self.now,
+                event_time=times[r.event_id],
+                at=at,
                 parent=None if r.parent is None else (r.parent.type, r.parent.id),
             )
             for r in self.registered
         ]
         notices.extend(
-            relationship_notice(
-                row, event_time_ms=self.event_times[row["created_by_event_id"]], at=self.now
-            )
+            relationship_notice(row, event_time=times[row["created_by_event_id"]], at=at)
             for row in self.new_edges
         )
         return notices

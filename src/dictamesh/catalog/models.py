@@ -344,17 +344,16 @@ class CacheStatus(Base):
 
 
 class SystemOutbox(Base):
-    """What the catalog found new, waiting to be published to a system topic (migration
-    0010): written in the transaction that made it new, deleted once published."""
+    """What the catalog found new, waiting to be published to the system topics (migration
+    0010): one row per transaction and tenant, written in the transaction that made it
+    new, deleted once published."""
 
     __tablename__ = "dictamesh_system_outbox"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = _tenant()
-    #: ``entity_registered`` | ``relationship_created``
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    key: Mapped[str] = mapped_column(Text, nullable=False)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    #: ``[{"kind": "entity_registered" | "relationship_created", "key": ..., "payload": {...}}]``
+    notices: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 

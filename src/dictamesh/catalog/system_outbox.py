@@ -1,9 +1,11 @@
 """The system-topic outbox: what the catalog found new, until the node has published it.
 
-The catalog ingest writes a **notice** here in the same transaction as the change that made
-something new, so a notice exists exactly when its change was committed; the node's relay
-(:mod:`dictamesh.events.system_topics`) publishes notices in ``id`` order and deletes them
-once the bus has acknowledged them. Two kinds:
+The catalog ingest writes its **notices** here in the same transaction as the change that
+made something new, so a notice exists exactly when its change was committed: one row per
+transaction and tenant holding them as a JSON list, so a batch pays one insert however much
+it made new. The node's relay (:mod:`dictamesh.events.system_topics`) publishes rows in
+``id`` order (a row's notices in their order) and deletes a row once the bus has
+acknowledged all of it. Two kinds:
 
 * ``entity_registered`` — an entity *type* got a new schema version in the registry
   (key ``<tenant>/type/<entity_type>``), or an entity *instance* became known and active:
@@ -13,16 +15,17 @@ once the bus has acknowledged them. Two kinds:
   history; key ``<tenant>/relationship/<subject type>/<subject id>/<relationship>/<object
   type>/<object id>``).
 
-Key parts are percent-encoded (``/`` never occurs inside one). Payloads are JSON objects
-with ``schema`` (``dictamesh:entity_registered`` / ``dictamesh:relationship_created``) and
-``version`` (1); see ``docs/catalog.md`` for every field.
+A key part holding ``/`` or ``%`` is percent-encoded (``/`` then only separates parts).
+Payloads are JSON objects with ``schema`` (``dictamesh:entity_registered`` /
+``dictamesh:relationship_created``) and ``version`` (1); see ``docs/catalog.md`` for every
+field.
 
 Example::
 
     outbox = SystemOutboxStore(database)
-    for notice in await outbox.pending(100):
-        ...                                  # publish notice.kind / .key / .payload
-    await outbox.delete([n.id for n in notices])
+    notices = await outbox.pending(100)      # the notices of the oldest 100 rows
+    ...                                      # publish notice.kind / .key / .payload
+    await outbox.delete({n.id for n in notices})
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dictamesh.catalog.database import CatalogDatabase
@@ -50,6 +53,8 @@ __all__ = [
     "SystemOutboxStore",
     "entity_notice",
     "entity_type_notice",
+    "iso",
+    "ms_iso",
     "notice_key",
     "relationship_notice",
 ]
@@ -59,18 +64,27 @@ RELATIONSHIP_CREATED = "relationship_created"
 PAYLOAD_VERSION = 1
 
 
+def _part(value: str) -> str:
+    # Only a part holding '/' or '%' needs encoding (entity ids never do): quote() is the
+    # ingest's most expensive step otherwise.
+    return quote(value, safe="") if "/" in value or "%" in value else value
+
+
 def notice_key(tenant: str, *parts: str) -> str:
-    """``tenant/part/part…`` with each part percent-encoded (no ``/`` inside a part)."""
-    return "/".join(quote(p, safe="") for p in (tenant, *parts))
+    """``tenant/part/part…``; a part holding ``/`` or ``%`` is percent-encoded, so splitting
+    on ``/`` and unquoting each part gives the parts back."""
+    return "/".join(_part(p) for p in (tenant, *parts))
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso(at: datetime | None) -> str | None:
+    """``at`` as ISO 8601 in UTC (naive taken as UTC)."""
     if at is None:
         return None
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
-def _ms_iso(ms: int | None) -> str | None:
+def ms_iso(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO 8601 in UTC."""
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
@@ -86,7 +100,7 @@ class SystemNotice:
 
 @dataclass(frozen=True, slots=True)
 class OutboxNotice:
-    """A stored notice (``id``: its place in publishing order)."""
+    """A stored notice; ``id`` is its row's (the notices of one transaction share it)."""
 
     id: int
     tenant: str
@@ -119,7 +133,7 @@ def entity_type_notice(
             "parent": None,
             "event_id": None,
             "event_time": None,
-            "registered_at": _iso(at),
+            "registered_at": iso(at),
         },
     )
 
@@ -133,12 +147,13 @@ def entity_notice(
     source_system: str,
     entity_version: int,
     event_id: str,
-    event_time_ms: int,
-    at: datetime,
+    event_time: str | None,
+    at: str | None,
     parent: tuple[str, str] | None = None,
 ) -> SystemNotice:
     """``entity_registered`` for an instance ingest made known (``parent``: the entity a
-    nested item belongs to)."""
+    nested item belongs to). ``event_time`` and ``at`` are ISO 8601 (:func:`ms_iso`,
+    :func:`iso`: computed once per event and batch, not per notice)."""
     return SystemNotice(
         ENTITY_REGISTERED,
         tenant,
@@ -157,14 +172,17 @@ def entity_notice(
             "schema_id": None,
             "parent": None if parent is None else {"type": parent[0], "id": parent[1]},
             "event_id": event_id,
-            "event_time": _ms_iso(event_time_ms),
-            "registered_at": _iso(at),
+            "event_time": event_time,
+            "registered_at": at,
         },
     )
 
 
-def relationship_notice(row: dict[str, Any], *, event_time_ms: int, at: datetime) -> SystemNotice:
-    """``relationship_created`` for a relationship row ingest inserted."""
+def relationship_notice(
+    row: dict[str, Any], *, event_time: str | None, at: str | None
+) -> SystemNotice:
+    """``relationship_created`` for a relationship row ingest inserted (times as in
+    :func:`entity_notice`)."""
     tenant = row["tenant_id"]
     return SystemNotice(
         RELATIONSHIP_CREATED,
@@ -186,12 +204,13 @@ def relationship_notice(row: dict[str, Any], *, event_time_ms: int, at: datetime
             "relationship_type": row["relationship_type"],
             "object": {"type": row["object_type"], "id": row["object_id"]},
             "metadata": row["metadata"],
-            "valid_from": _iso(row["valid_from"]),
+            # valid_from is the event time: the same string
+            "valid_from": event_time,
             # set when the same batch already ended it again
-            "valid_to": _iso(row["valid_to"]),
+            "valid_to": iso(row["valid_to"]),
             "event_id": row["created_by_event_id"],
-            "event_time": _ms_iso(event_time_ms),
-            "created_at": _iso(at),
+            "event_time": event_time,
+            "created_at": at,
         },
     )
 
@@ -205,20 +224,20 @@ class SystemOutboxStore:
     async def write(
         self, conn: AsyncConnection, notices: Iterable[SystemNotice], now: datetime
     ) -> int:
-        """Add ``notices`` inside the caller's transaction (so they commit with its change)."""
+        """Add ``notices`` inside the caller's transaction (so they commit with its change):
+        one row per tenant. Returns how many notices."""
+        per_tenant: dict[str, list[dict[str, Any]]] = {}
+        for n in notices:
+            per_tenant.setdefault(n.tenant, []).append(
+                {"kind": n.kind, "key": n.key, "payload": n.payload}
+            )
         rows = [
-            {
-                "tenant_id": n.tenant,
-                "kind": n.kind,
-                "key": n.key,
-                "payload": n.payload,
-                "created_at": now,
-            }
-            for n in notices
+            {"tenant_id": tenant, "notices": listed, "created_at": now}
+            for tenant, listed in per_tenant.items()
         ]
-        if rows:
+        if rows:  # no row-level security on the outbox: any transaction's tenant may write
             await conn.execute(OUTBOX.insert(), rows)
-        return len(rows)
+        return sum(len(listed) for listed in per_tenant.values())
 
     async def add(self, notices: Sequence[SystemNotice]) -> int:
         """Add ``notices`` in a transaction of their own."""
@@ -228,22 +247,28 @@ class SystemOutboxStore:
             return await self.write(conn, notices, self.database.now())
 
     async def pending(self, limit: int = 500) -> list[OutboxNotice]:
-        """The oldest ``limit`` notices not yet published (every tenant's)."""
+        """The notices of the oldest ``limit`` rows not yet published (every tenant's), in
+        publishing order."""
         query = select(OUTBOX).order_by(OUTBOX.c.id).limit(limit)
         async with self.database.read() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            OutboxNotice(r.id, r.tenant_id, r.kind, r.key, r.payload, r.created_at) for r in rows
+            OutboxNotice(r.id, r.tenant_id, n["kind"], n["key"], n["payload"], r.created_at)
+            for r in rows
+            for n in r.notices
         ]
 
-    async def delete(self, ids: Sequence[int]) -> int:
-        """Forget published notices; returns how many were still there."""
-        if not ids:
+    async def delete(self, ids: Iterable[int]) -> int:
+        """Forget published rows (by their notices' ``id``); returns how many were there."""
+        unique = sorted(set(ids))
+        if not unique:
             return 0
         async with self.database.write() as conn:
-            result = await conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(list(ids))))
+            result = await conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(unique)))
         return int(result.rowcount)
 
     async def count(self) -> int:
+        """Notices waiting (reads every row: for tests and operators, not a hot path)."""
         async with self.database.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(OUTBOX))).scalar_one())
+            rows = (await conn.execute(select(OUTBOX.c.notices))).scalars()
+            return sum(len(notices) for notices in rows)

@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from dictamesh.events.bus import EventBus
@@ -84,9 +84,13 @@ class Notice(Protocol):
 class NoticeSource(Protocol):
     """The outbox (:class:`dictamesh.catalog.system_outbox.SystemOutboxStore`)."""
 
-    async def pending(self, limit: int = 500) -> Sequence[Notice]: ...
+    async def pending(self, limit: int = 500) -> Sequence[Notice]:
+        """The notices of the oldest ``limit`` stored units (rows), in order."""
+        ...
 
-    async def delete(self, ids: Sequence[int]) -> int: ...
+    async def delete(self, ids: Iterable[int]) -> int:
+        """Forget the units of these notice ids (published)."""
+        ...
 
 
 class SystemTopicRelay:
@@ -104,7 +108,7 @@ class SystemTopicRelay:
         source: NoticeSource,
         *,
         tenant_topics: bool = False,
-        batch_size: int = 500,
+        batch_size: int = 100,
         poll_seconds: float = 1.0,
         specs: Mapping[str, TopicSpec] | None = None,
     ) -> None:
@@ -157,10 +161,11 @@ class SystemTopicRelay:
             if not notices:
                 return total
             await self._publish(notices)
-            await self.source.delete([n.id for n in notices])
+            units = {n.id for n in notices}
+            await self.source.delete(units)
             total += len(notices)
             self.published += len(notices)
-            if len(notices) < self.batch_size:
+            if len(units) < self.batch_size:
                 return total
 
     async def _publish(self, notices: list[Notice]) -> None:

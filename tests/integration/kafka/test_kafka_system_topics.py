@@ -62,7 +62,7 @@ async def test_notices_land_on_compacted_topics_keyed_by_identity(
         latest[(message.topic, message.key)] = json.loads(message.value)
     assert sorted(k for t, k in latest if t == registered) == [
         "default/entity/invoice/i-1",
-        "default/entity/invoice_item/i-1%3A1",
+        "default/entity/invoice_item/i-1:1",
         "default/type/customer",
     ]
     # what compaction keeps for the invoice: its registration after the re-creation

@@ -58,7 +58,7 @@ async def test_notices_are_published_keyed_in_order_then_deleted(
     # three partitions: order holds per key (partition), not across keys
     assert sorted(m.key for m in registered) == [
         "default/entity/invoice/i-1",
-        "default/entity/invoice_item/i-1%3A1",
+        "default/entity/invoice_item/i-1:1",
         "default/type/customer",
     ]
     by_key = {m.key: m for m in messages}

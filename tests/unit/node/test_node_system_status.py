@@ -124,8 +124,8 @@ async def test_new_types_entities_and_relationships_are_published_once(
     invoice = invoice_event("i-1", customer="c-1", items=[("1", "p-1"), ("2", "p-2")])
     expected_entities = [
         "default/entity/invoice/i-1",
-        "default/entity/invoice_item/i-1%3A1",
-        "default/entity/invoice_item/i-1%3A2",
+        "default/entity/invoice_item/i-1:1",
+        "default/entity/invoice_item/i-1:2",
         "default/entity/widget/w-1",
         "default/entity/widget/w-2",
         "default/type/invoice",

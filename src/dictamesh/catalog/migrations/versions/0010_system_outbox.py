@@ -2,7 +2,9 @@
 
 * ``dictamesh_system_outbox``: what the catalog ingest (and schema registration) found new —
   an entity type or instance first registered, a relationship derived — written in the
-  same transaction as the catalog change, and deleted once the node has published it to
+  same transaction as the catalog change (one row per transaction and tenant, its notices
+  as a JSON list: one insert however much a batch made new), and deleted once the node has
+  published it to
   ``system.metadata.entity_registered`` / ``system.lineage.relationship_created``. A crash
   between commit and publish loses nothing: the node publishes what is left on its next
   start. Rows hold identities only (types, ids, relationship names, event ids, times; no
@@ -56,9 +58,7 @@ def upgrade() -> None:
         OUTBOX,
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("tenant_id", sa.String(64), server_default="default", nullable=False),
-        sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("key", sa.Text(), nullable=False),
-        sa.Column("payload", _JSON, nullable=False),
+        sa.Column("notices", _JSON, nullable=False),
         sa.Column("created_at", _TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_dictamesh_system_outbox"),
     )
