@@ -14,6 +14,13 @@ The node runs three kinds of background work beside the ASGI app:
   retried until the layer answers and committed only then, so no entry changed during the
   outage survives it (the events still reach :attr:`MeshNode.changes` at once, once each).
 
+* system topics — the ingest writes what it made new (entity types and instances
+  registered, relationships created) into the catalog's outbox in its own transaction;
+  task ``system-topics`` publishes it to ``system.metadata.entity_registered`` and
+  ``system.lineage.relationship_created`` (``docs/catalog.md``, "System topics");
+* cache status — the cache's fills, hits and invalidations go to a bounded in-memory table
+  that task ``cache-status`` writes to ``dictamesh_cache_status`` every 250 ms.
+
 Every background task (those, the breaker relay and the retention job) is supervised
 (:mod:`dictamesh.resilience.supervisor`): one that dies is logged, restarted with capped
 exponential backoff and counted, and ``readiness()`` reports it (``task:<name>``) as
