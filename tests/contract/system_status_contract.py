@@ -306,6 +306,22 @@ class SystemStatusContract:
         assert summary[("customer", "redis")].entities == 1
         assert await store.summary("invoice") == []
 
+    async def test_rounds_order_fills_and_invalidations(self, catalog: CatalogService) -> None:
+        t0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+        t1, t2 = t0 + SECOND, t0 + 2 * SECOND
+        await catalog.cache_status.apply(
+            [
+                CacheFill("default", "customer", "c-1", "memory", t2, t2 + MINUTE, round=1),
+                CacheFill("default", "customer", "c-1", "memory", t0, t0 + MINUTE, 1),
+            ],
+            [CacheInvalidation("default", "customer", "c-1", t1)],
+        )
+        (record,) = await catalog.cache_status.get(EntityRef(type="customer", id="c-1"))
+        # round 0: cached at t0, dropped at t1; round 1: cached again at t2
+        assert (record.cached_at, record.invalidated_at, record.invalidations) == (t2, t1, 1)
+        assert record.hits == 1
+        assert record.is_fresh(t2 + SECOND)
+
     async def test_cache_status_is_per_tenant(self, catalog: CatalogService) -> None:
         store = catalog.cache_status
         t0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)

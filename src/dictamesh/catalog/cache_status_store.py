@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
@@ -43,6 +44,8 @@ class CacheFill:
     cached_at: datetime
     expires_at: datetime | None
     hits: int = 0
+    #: written after the invalidations of earlier rounds (:meth:`CacheStatusStore.apply`)
+    round: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class CacheInvalidation:
     entity_id: str
     at: datetime
     count: int = 1
+    round: int = 0
 
 
 _INVALIDATE = (
@@ -152,17 +156,18 @@ class CacheStatusStore:
         self, fills: Sequence[CacheFill], invalidations: Sequence[CacheInvalidation]
     ) -> None:
         """Record a batch of reports in one transaction, tenant by tenant (row-level
-        security sees one tenant per part). Fills first: an invalidation reported in the
-        same batch then ends up on the row, and :meth:`CacheStatusRecord.is_fresh` compares
-        its time with the fill's. Invalidations only touch entities some layer cached."""
-        per_tenant: dict[str, tuple[list[CacheFill], list[CacheInvalidation]]] = defaultdict(
-            lambda: ([], [])
+        security sees one tenant per part), round by round: a round's fills, then its
+        invalidations (so an invalidation of round 0 counts against the copy round 0
+        cached, not against one round 1 cached after it). Invalidations only touch
+        entities some layer cached."""
+        work: dict[str, dict[int, tuple[list[CacheFill], list[CacheInvalidation]]]] = defaultdict(
+            lambda: defaultdict(lambda: ([], []))
         )
         for fill in fills:
-            per_tenant[fill.tenant][0].append(fill)
+            work[fill.tenant][fill.round][0].append(fill)
         for gone in invalidations:
-            per_tenant[gone.tenant][1].append(gone)
-        if not per_tenant:
+            work[gone.tenant][gone.round][1].append(gone)
+        if not work:
             return
         db = self.database
         ins = insert_for(db.dialect, CACHE)
@@ -179,45 +184,16 @@ class CacheStatusStore:
                 "hits": CACHE.c.hits + ins.excluded.hits,
             },
         )
-        tenants = sorted(per_tenant)
+        tenants = sorted(work)
         async with db.write(tenants[0]) as conn:
             for position, tenant in enumerate(tenants):
                 if position:
                     await db.set_tenant(conn, tenant)
-                tenant_fills, tenant_gone = per_tenant[tenant]
-                if tenant_fills:
-                    await conn.execute(
-                        upsert,
-                        [
-                            {
-                                "tenant_id": f.tenant,
-                                "entity_type": f.entity_type,
-                                "entity_id": f.entity_id,
-                                "layer": f.layer,
-                                "cached_at": f.cached_at,
-                                "expires_at": f.expires_at,
-                                "invalidated_at": None,
-                                "last_event_id": None,
-                                "invalidations": 0,
-                                "hits": f.hits,
-                            }
-                            for f in tenant_fills
-                        ],
-                    )
-                if tenant_gone:
-                    await conn.execute(
-                        _INVALIDATE,
-                        [
-                            {
-                                "t": g.tenant,
-                                "et": g.entity_type,
-                                "eid": g.entity_id,
-                                "at": g.at,
-                                "n": g.count,
-                            }
-                            for g in tenant_gone
-                        ],
-                    )
+                for _, (round_fills, round_gone) in sorted(work[tenant].items()):
+                    if round_fills:
+                        await conn.execute(upsert, [_fill_row(f) for f in round_fills])
+                    if round_gone:
+                        await conn.execute(_INVALIDATE, [_invalidation_row(g) for g in round_gone])
 
     async def summary(
         self, entity_type: str | None = None, *, at: datetime | None = None
@@ -268,6 +244,25 @@ class CacheStatusStore:
             )
             for r in rows
         ]
+
+
+def _fill_row(f: CacheFill) -> dict[str, Any]:
+    return {
+        "tenant_id": f.tenant,
+        "entity_type": f.entity_type,
+        "entity_id": f.entity_id,
+        "layer": f.layer,
+        "cached_at": f.cached_at,
+        "expires_at": f.expires_at,
+        "invalidated_at": None,
+        "last_event_id": None,
+        "invalidations": 0,
+        "hits": f.hits,
+    }
+
+
+def _invalidation_row(g: CacheInvalidation) -> dict[str, Any]:
+    return {"t": g.tenant, "et": g.entity_type, "eid": g.entity_id, "at": g.at, "n": g.count}
 
 
 def _utc(value: datetime | str | None) -> datetime | None:

@@ -5,10 +5,16 @@ node's :class:`~dictamesh.cache.tiered.TieredCache`. Its methods run on the requ
 only update a bounded in-memory table (one slot per entity and layer, so a hot entity costs
 one slot however often it is read); :meth:`CacheStatusWriter.run` flushes that table every
 ``interval`` seconds in **one** transaction (:meth:`CacheStatusStore.apply`). A cache fill
-never waits for the catalog. When ``max_pending`` entities are waiting, reports of further
+never waits for the catalog. When ``max_pending`` slots are waiting, reports of further
 entities are dropped and counted in :attr:`CacheStatusWriter.dropped` (the status is
-advisory; the cache itself is unaffected). A failed flush keeps its reports and merges them
-into the next one.
+advisory; the cache itself is unaffected). A failed flush keeps its reports and writes them
+before the next one's.
+
+Order: reports are coalesced per entity into **rounds**. A fill (or hit) reported after an
+invalidation of the same entity starts the entity's next round; a flush writes round 0's
+fills, then its invalidations, then round 1's, and so on. So an invalidation counts against
+the copy it dropped, never against one cached after it, however the reports of one interval
+interleave.
 
 Example::
 
@@ -33,9 +39,12 @@ __all__ = ["CacheStatusWriter"]
 
 log = logging.getLogger("dictamesh.catalog.cache_status")
 
-_Slot = tuple[str, str, str, str]
-"""(tenant, entity type, entity id, layer)"""
 _Entity = tuple[str, str, str]
+"""(tenant, entity type, entity id)"""
+_Slot = tuple[_Entity, str, int]
+"""(entity, layer, round)"""
+_GoneKey = tuple[_Entity, int]
+"""(entity, round)"""
 
 
 @dataclass(slots=True)
@@ -66,12 +75,16 @@ class CacheStatusWriter:
         self.store = store
         self.interval = interval
         self.max_pending = max_pending
-        #: reports dropped because ``max_pending`` entities were already waiting
+        #: reports dropped because ``max_pending`` slots were already waiting
         self.dropped = 0
         #: transactions written
         self.flushes = 0
         self._fills: dict[_Slot, _Fill] = {}
-        self._gone: dict[_Entity, _Gone] = {}
+        self._gone: dict[_GoneKey, _Gone] = {}
+        #: each entity's current round (absent: 0)
+        self._round: dict[_Entity, int] = {}
+        #: a failed flush's reports, written before the next flush's own
+        self._carry: tuple[list[CacheFill], list[CacheInvalidation]] = ([], [])
         self._closed = False
         self._lock = asyncio.Lock()
 
@@ -87,11 +100,12 @@ class CacheStatusWriter:
         entity = parse_entity_key(key)
         if entity is None:
             return
-        gone = self._gone.get(entity)
+        slot = (entity, self._round.get(entity, 0))
+        gone = self._gone.get(slot)
         if gone is None:
             if not self._room():
                 return
-            gone = self._gone[entity] = _Gone(at)
+            gone = self._gone[slot] = _Gone(at)
         gone.at = max(gone.at, at)
         gone.count += 1
 
@@ -99,11 +113,15 @@ class CacheStatusWriter:
         entity = parse_entity_key(key)
         if entity is None:  # an inverse lookup, not an entity
             return
-        slot = (*entity, layer)
+        current = self._round.get(entity, 0)
+        if (entity, current) in self._gone:  # a copy cached after that invalidation
+            current += 1
+        slot = (entity, layer, current)
         known = self._fills.get(slot)
         if known is None:
             if not self._room():
                 return
+            self._round[entity] = current
             self._fills[slot] = _Fill(stored_at, expires_at, hits)
             return
         if stored_at >= known.stored_at:  # the newest copy wins
@@ -111,55 +129,55 @@ class CacheStatusWriter:
         known.hits += hits
 
     def _room(self) -> bool:
-        if len(self._fills) + len(self._gone) >= self.max_pending:
+        if self.pending >= self.max_pending:
             self.dropped += 1
             return False
         return True
 
     @property
     def pending(self) -> int:
-        """Entities (per layer) waiting for the next flush."""
-        return len(self._fills) + len(self._gone)
+        """Slots (entity, layer and round) waiting for the next flush."""
+        return len(self._fills) + len(self._gone) + sum(len(c) for c in self._carry)
 
     # --- flushing -------------------------------------------------------------------------
 
     async def flush(self) -> None:
         """Write what is waiting, in one transaction (nothing: no transaction)."""
         async with self._lock:
-            fills, self._fills = self._fills, {}
-            gone, self._gone = self._gone, {}
+            carried_fills, carried_gone = self._carry
+            rounds = [f.round for f in carried_fills] + [g.round for g in carried_gone]
+            offset = 1 + max(rounds, default=-1)
+            fills = [
+                *carried_fills,
+                *(
+                    CacheFill(
+                        *entity,
+                        layer,
+                        _dt(f.stored_at),
+                        _dt(f.expires_at),
+                        f.hits,
+                        round=offset + current,
+                    )
+                    for (entity, layer, current), f in self._fills.items()
+                ),
+            ]
+            gone = [
+                *carried_gone,
+                *(
+                    CacheInvalidation(*entity, _dt(g.at), g.count, round=offset + current)
+                    for (entity, current), g in self._gone.items()
+                ),
+            ]
+            self._fills, self._gone, self._round = {}, {}, {}
+            self._carry = ([], [])
             if not fills and not gone:
                 return
             try:
-                await self.store.apply(
-                    [
-                        CacheFill(t, et, eid, layer, _dt(f.stored_at), _dt(f.expires_at), f.hits)
-                        for (t, et, eid, layer), f in fills.items()
-                    ],
-                    [
-                        CacheInvalidation(t, et, eid, _dt(g.at), g.count)
-                        for (t, et, eid), g in gone.items()
-                    ],
-                )
+                await self.store.apply(fills, gone)
             except BaseException:
-                self._merge_back(fills, gone)
+                self._carry = (fills, gone)
                 raise
             self.flushes += 1
-
-    def _merge_back(self, fills: dict[_Slot, _Fill], gone: dict[_Entity, _Gone]) -> None:
-        """Reports of a failed flush go back in front of the ones made since."""
-        for slot, fill in fills.items():
-            newer = self._fills.get(slot)
-            if newer is None:
-                self._fills[slot] = fill
-            else:
-                newer.hits += fill.hits
-        for entity, g in gone.items():
-            later = self._gone.get(entity)
-            if later is None:
-                self._gone[entity] = g
-            else:
-                later.count += g.count
 
     async def run(self) -> None:
         """Flush every ``interval`` seconds until cancelled; a failed flush is logged and

@@ -128,3 +128,27 @@ def test_bad_settings_are_refused(sqlite_catalog_url: str) -> None:
         CacheStatusWriter(store, interval=0)
     with pytest.raises(ValueError, match="max_pending"):
         CacheStatusWriter(store, max_pending=0)
+
+
+async def test_an_invalidation_before_a_fill_does_not_count_against_the_new_copy(
+    sqlite_catalog: CatalogService,
+) -> None:
+    writer = CacheStatusWriter(sqlite_catalog.cache_status)
+    key = entity_key(None, "customer", "c-1")
+    writer.invalidated(key, 90.0)  # the entity changed while nothing held it
+    writer.stored(key, "memory", 100.0, 160.0)
+    writer.invalidated(key, 110.0)  # ...and then the copy was dropped
+    writer.stored(entity_key(None, "customer", "c-2"), "memory", 100.0, 160.0)
+    writer.invalidated(entity_key(None, "customer", "c-2"), 120.0)
+    await writer.flush()
+    (c1,) = await sqlite_catalog.get_cache_status(C1)
+    # 90 came before the copy existed (no row then); 110 dropped the copy read at 100
+    assert (c1.invalidations, c1.invalidated_at) == (1, at(110))
+    assert not c1.is_fresh(at(111))
+
+    writer.invalidated(key, 200.0)  # before the re-fill below: counts on the old row
+    writer.stored(key, "memory", 210.0, 270.0)
+    await writer.flush()
+    (c1,) = await sqlite_catalog.get_cache_status(C1)
+    assert (c1.invalidations, c1.cached_at) == (2, at(210))
+    assert c1.is_fresh(at(211))
