@@ -18,11 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.contract.catalog_contract import invoice_event
+from tests.contract.catalog_contract import TOPIC, invoice_event
 from tests.contract.system_status_contract import stored_edges
 from tests.unit.gateway.fakes import INVOICE, MemoryAdapter
 
 from dictamesh.auth import hash_api_key
+from dictamesh.catalog import CatalogIngestor, CatalogService
 from dictamesh.core.errors import EntityNotFound
 from dictamesh.core.models import ChangeEvent
 from dictamesh.core.settings import DictaMeshSettings
@@ -179,6 +180,28 @@ async def test_new_types_entities_and_relationships_are_published_once(
         await reader.read(node)
         assert reader.keys(ENTITY_REGISTERED_TOPIC) == expected_entities
         assert await node.catalog.outbox.count() == 0
+
+
+async def test_notices_a_crash_left_unpublished_go_out_at_the_next_start(
+    tmp_path: Path, catalog_url: str
+) -> None:
+    # a node that committed an ingest and died before its relay ran: the outbox holds it
+    async with await CatalogService.open(catalog_url) as catalog:
+        ingestor = CatalogIngestor(catalog, {"invoice": INVOICE}, outbox=True)
+        outcome = await ingestor.apply_batch([(invoice_event("i-9", items=[]), TOPIC)])
+        assert outcome.notices == 2  # the invoice and its billed_to relationship
+    reader = Reader()
+    node, _ = build(tmp_path, catalog_url)
+    async with node:
+
+        async def published() -> None:
+            await reader.read(node)
+            assert "default/entity/invoice/i-9" in reader.keys(ENTITY_REGISTERED_TOPIC)
+            assert reader.keys(RELATIONSHIP_CREATED_TOPIC) == [
+                "default/relationship/invoice/i-9/billed_to/customer/c-1"
+            ]
+
+        await eventually(published)
 
 
 async def test_cache_fills_hits_and_invalidations_are_served_per_tenant(
