@@ -14,6 +14,13 @@ The node runs three kinds of background work beside the ASGI app:
   retried until the layer answers and committed only then, so no entry changed during the
   outage survives it (the events still reach :attr:`MeshNode.changes` at once, once each).
 
+* system topics — the ingest writes what it made new (entity types and instances
+  registered, relationships created) into the catalog's outbox in its own transaction;
+  task ``system-topics`` publishes it to ``system.metadata.entity_registered`` and
+  ``system.lineage.relationship_created`` (``docs/catalog.md``, "System topics");
+* cache status — the cache's fills, hits and invalidations go to a bounded in-memory table
+  that task ``cache-status`` writes to ``dictamesh_cache_status`` every 250 ms.
+
 Every background task (those, the breaker relay and the retention job) is supervised
 (:mod:`dictamesh.resilience.supervisor`): one that dies is logged, restarted with capped
 exponential backoff and counted, and ``readiness()`` reports it (``task:<name>``) as
@@ -44,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,7 +69,8 @@ from dictamesh.cache.lookups import event_snapshots, invalidate_lookups, lookup_
 from dictamesh.cache.registry import build_layers
 from dictamesh.cache.tiered import TieredCache
 from dictamesh.catalog.avro_registry import AvroLimits, CatalogSchemaRegistry
-from dictamesh.catalog.ingest import CatalogIngestor
+from dictamesh.catalog.cache_status_writer import CacheStatusWriter
+from dictamesh.catalog.ingest import CatalogIngestor, IngestOutcome
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_for
 from dictamesh.core.errors import (
@@ -88,6 +96,7 @@ from dictamesh.events.serde import (
     JsonEventSerializer,
     Serializer,
 )
+from dictamesh.events.system_topics import SystemTopicRelay
 from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
@@ -190,6 +199,7 @@ def catalog_ingest_handler(
     *,
     tenant_topics: bool = False,
     listener: IngestListener | None = None,
+    on_outcome: Callable[[IngestOutcome], None] | None = None,
 ) -> BatchHandler:
     """The catalog-ingest consumer's batch handler: decode each message, then apply the
     batch in one catalog transaction (``benchmarks/kafka_pg_ingest.py`` times this one).
@@ -197,7 +207,8 @@ def catalog_ingest_handler(
     An event on a ``<tenant>.…`` topic belongs to that tenant (one naming another tenant
     is refused and dead-lettered); with ``tenant_topics`` so must a tenant's events on the
     shared topics (:func:`dictamesh.tenancy.event_for_topic`). ``listener`` hears of each
-    batch applied or failed."""
+    batch applied or failed (OpenLineage); ``on_outcome`` is handed what each batch
+    committed (it must not block: the system-topic relay is woken)."""
 
     # A JSON record value in the DictaMesh envelope is the event's JSON: the log stores it
     # as received (no re-encode). Not a Debezium value (application/json; envelope=...).
@@ -220,13 +231,15 @@ def catalog_ingest_handler(
                 # Not when the topic gave the event its tenant: the value lacks tenant_id then.
                 keep = json_values and event is decoded and as_received(m)
                 payloads.append(m.value if keep else None)
-            await ingestor.handle_batch(events, payloads=payloads)
+            outcome = await ingestor.apply_batch(events, payloads=payloads)
         except Exception as exc:
             if listener is not None:
                 listener.ingest_failed(events, exc)
             raise
         if listener is not None:
             listener.ingested(events)
+        if on_outcome is not None:
+            on_outcome(outcome)
 
     return handle
 
@@ -293,6 +306,10 @@ class MeshNode(AsyncResource):
         #: the background tasks, restarted when they fail (``readiness()``: ``task:<name>``)
         self.supervisor = TaskSupervisor(stop=self._stop, policy=restart_policy)
         self.metrics.registry.register(SupervisorCollector(self.supervisor))
+        #: publishes the catalog's outbox to the system topics; set by start()
+        self.system_topics: SystemTopicRelay | None = None
+        #: writes the cache's fills, hits and invalidations to the catalog; set by start()
+        self.cache_status: CacheStatusWriter | None = None
         self._started = False
 
     def _default_serializer(self) -> Serializer:
@@ -383,15 +400,16 @@ class MeshNode(AsyncResource):
             if isinstance(registered, AdapterBase):  # webhooks durable before their 202
                 registered.webhook_inbox = self._webhook_inbox
             await registered.connect()
-            await self.catalog.register_schema(registered.get_schema())
+            await self.catalog.register_entity_type(registered.get_schema())
         await self._register_value_schemas()  # before anything is published with them
         for topic in self.topics:  # a tenant's topic gets its base topic's spec
             await self.bus.ensure_topic(self.publisher.spec_for(topic))
         if self.settings.openlineage.enabled:
             self._start_lineage()
 
-        ingestor = CatalogIngestor(self.catalog, self.registry.schemas())
+        ingestor = CatalogIngestor(self.catalog, self.registry.schemas(), outbox=True)
         self.metrics.watch_ingest(ingestor.stats)
+        await self._start_status()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
         self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
         self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
@@ -478,6 +496,19 @@ class MeshNode(AsyncResource):
         self.lineage = lineage
         self._spawn("lineage", lineage.run)
 
+    async def _start_status(self) -> None:
+        """System topics from the catalog's outbox; the cache's status into the catalog."""
+        self.system_topics = SystemTopicRelay(
+            self.bus,
+            self.catalog.outbox,
+            tenant_topics=self.settings.tenancy.topic_prefix_per_tenant,
+        )
+        await self.system_topics.ensure_topics()
+        self._spawn("system-topics", self.system_topics.run)  # also what a crash left
+        self.cache_status = CacheStatusWriter(self.catalog.cache_status)
+        self.cache.listener = self.cache_status
+        self._spawn("cache-status", self.cache_status.run)
+
     def _spawn(self, name: str, factory: TaskFactory) -> None:
         self.supervisor.spawn(name, factory)
 
@@ -508,6 +539,7 @@ class MeshNode(AsyncResource):
                 self.serializer,
                 tenant_topics=self.settings.tenancy.topic_prefix_per_tenant,
                 listener=self.lineage,
+                on_outcome=self._ingested,
             ),
             max_attempts=self.settings.bus.max_delivery_attempts,
             stop=self._stop,
@@ -515,6 +547,10 @@ class MeshNode(AsyncResource):
                 self.bus, self.ingest_group, lambda: self.topics, ConsumerStats()
             ),
         )
+
+    def _ingested(self, outcome: IngestOutcome) -> None:
+        if outcome.notices and self.system_topics is not None:
+            self.system_topics.wake()
 
     async def _run_invalidation(self) -> None:
         # Events of a batch already handed to self.changes while the batch is being retried
@@ -624,6 +660,10 @@ class MeshNode(AsyncResource):
         self._stop.set()
         self.changes.close()  # live subscriptions end
         await self.supervisor.aclose()  # cancels every background task and waits for it
+        if self.cache_status is not None:
+            self.cache.listener = None
+            await self.cache_status.aclose()  # writes the last reports
+            self.cache_status = None
         if self.lineage is not None:
             await self.lineage.aclose()  # completes the open runs, delivers what is queued
             self.lineage = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dictamesh.api.body_limit import BodyLimitMiddleware
+from dictamesh.api.cache_status import CacheStatusReader, cache_status_router
 from dictamesh.api.context import ApiContext
 from dictamesh.api.errors import GRAPHQL_PATH, install_error_handlers
 from dictamesh.api.governance_routes import install_governance
@@ -76,6 +77,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     # behind ~50 REST routes its matching cost ~15 % of an entity query's CPU)
     app.include_router(api_router(ctx))
     app.include_router(ops_router(ctx))
+    if isinstance(ctx.catalog, CacheStatusReader):  # /api/v1/entities/{t}/{id}/cache, /cache
+        app.include_router(cache_status_router(ctx, ctx.catalog))
     if ctx.sagas is not None:  # /api/v1/sagas, /api/v1/admin/sagas/{id}/retry|abort
         app.include_router(saga_router(ctx))
     if ctx.notifications is not None:  # /api/v1/notifications, /api/v1/admin/notifications

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -315,6 +315,16 @@ async def check_readable(ctx: ApiContext, entity_type: str, entity_id: str | Non
         channel=CHANNEL_REST,
         entity_id=entity_id,
     )
+
+
+async def readable_types(ctx: ApiContext, entity_types: Iterable[str]) -> set[str]:
+    """Those of ``entity_types`` the caller may read (no audit: for listings that leave
+    the others out rather than refuse)."""
+    governance = _governance(ctx)
+    if governance is None:
+        return set(entity_types)
+    access = _type_access(ctx, governance)
+    return {t for t in entity_types if await access.readable(t)}
 
 
 def _ref(value: Any) -> tuple[str, str] | None:

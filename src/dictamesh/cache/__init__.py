@@ -7,8 +7,14 @@ Example::
     result = await cache.get_or_load(entity_key(None, "customer", "c-1"), load)
 """
 
-from dictamesh.cache.base import CacheBackend, CacheEntry, JsonDict
-from dictamesh.cache.keys import DEFAULT_TENANT, entity_key, lookup_key, tenant_prefix
+from dictamesh.cache.base import CacheBackend, CacheEntry, CacheListener, JsonDict
+from dictamesh.cache.keys import (
+    DEFAULT_TENANT,
+    entity_key,
+    lookup_key,
+    parse_entity_key,
+    tenant_prefix,
+)
 from dictamesh.cache.memory import MemoryCache
 from dictamesh.cache.registry import build_layers, cache_layers
 from dictamesh.cache.tiered import SOURCE_LAYER, CacheResult, LayerStats, TieredCache
@@ -18,6 +24,7 @@ __all__ = [
     "SOURCE_LAYER",
     "CacheBackend",
     "CacheEntry",
+    "CacheListener",
     "CacheResult",
     "JsonDict",
     "LayerStats",
@@ -27,5 +34,6 @@ __all__ = [
     "cache_layers",
     "entity_key",
     "lookup_key",
+    "parse_entity_key",
     "tenant_prefix",
 ]

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["CacheBackend", "CacheEntry", "JsonDict"]
+__all__ = ["CacheBackend", "CacheEntry", "CacheListener", "JsonDict"]
 
 JsonDict = dict[str, Any]
 
@@ -100,4 +100,27 @@ class CacheBackend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; a node calls it on stop (a no-op for in-process layers)."""
+        ...
+
+
+@runtime_checkable
+class CacheListener(Protocol):
+    """Told what a :class:`~dictamesh.cache.tiered.TieredCache` does with each key (the
+    node records it as cache status, ``docs/catalog.md``).
+
+    Called on the request path: a method must return at once (queue, never await) and
+    should not raise (the cache logs and ignores what it raises). Times are epoch seconds.
+    """
+
+    def stored(self, key: str, layer: str, stored_at: float, expires_at: float) -> None:
+        """``layer`` now holds a copy of ``key`` read at ``stored_at``, fresh until
+        ``expires_at`` (a read-through fill or a back-fill from a lower layer)."""
+        ...
+
+    def hit(self, key: str, layer: str, stored_at: float, expires_at: float) -> None:
+        """``layer`` answered a read of ``key`` with a fresh copy."""
+        ...
+
+    def invalidated(self, key: str, at: float) -> None:
+        """``key`` was dropped from every layer at ``at``."""
         ...

@@ -10,7 +10,7 @@ Example::
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -18,6 +18,7 @@ __all__ = [
     "entity_key",
     "lookup_key",
     "lookup_prefix",
+    "parse_entity_key",
     "tenant_prefix",
 ]
 
@@ -43,6 +44,19 @@ def entity_key(tenant: str | None, entity_type: str, entity_id: str) -> str:
     """The key of one canonical entity. ``entity_id`` goes last, unencoded (ids are
     already restricted to a safe alphabet, and being last it cannot shift other parts)."""
     return f"{tenant_prefix(tenant)}entity:{_part(entity_type)}:{entity_id}"
+
+
+def parse_entity_key(key: str) -> tuple[str, str, str] | None:
+    """``(tenant, entity type, entity id)`` of an :func:`entity_key`; None for other keys."""
+    head = f"{KEY_PREFIX}:"
+    if not key.startswith(head):
+        return None
+    tenant, sep, rest = key[len(head) :].partition(":")
+    kind, sep2, rest = rest.partition(":")
+    entity_type, sep3, entity_id = rest.partition(":")
+    if not (sep and sep2 and sep3) or kind != "entity" or not entity_id:
+        return None
+    return unquote(tenant), unquote(entity_type), entity_id
 
 
 def lookup_prefix(tenant: str | None, entity_type: str) -> str:

@@ -15,6 +15,9 @@
   Unlike reads, it does not shrug off a failing layer: after trying every layer it raises
   (:class:`~dictamesh.core.errors.CacheUnavailable` for an unreachable one), because the
   copy left behind could be served once the layer is back.
+* **Listener.** A :class:`~dictamesh.cache.base.CacheListener` (``listener=``) is told of
+  every copy stored in a layer, every fresh hit and every invalidation; the node records
+  them as cache status. It must not block; what it raises is logged and ignored.
 * A failing layer (say Redis is down) reads as a miss; the cache keeps serving from the
   other layers and the source. Each failed call counts in ``stats()[layer].errors``; the
   first one of an outage logs a warning and counts in ``.outages`` (later ones only log at
@@ -39,8 +42,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from dictamesh.cache.base import CacheBackend, CacheEntry, JsonDict
+from dictamesh.cache.base import CacheBackend, CacheEntry, CacheListener, JsonDict
 from dictamesh.core.errors import CacheUnavailable, SourceError
 
 __all__ = ["SOURCE_LAYER", "CacheResult", "LayerStats", "TieredCache"]
@@ -109,8 +113,14 @@ class _Counters:
 
 class TieredCache:
     def __init__(
-        self, layers: Sequence[CacheBackend] = (), *, clock: Callable[[], float] = time.time
+        self,
+        layers: Sequence[CacheBackend] = (),
+        *,
+        clock: Callable[[], float] = time.time,
+        listener: CacheListener | None = None,
     ) -> None:
+        #: told of fills, hits and invalidations (the node's cache status); may be set later
+        self.listener = listener
         self._layers: list[tuple[str, CacheBackend]] = []
         for index, layer in enumerate(layers):
             label = layer.name or f"l{index + 1}"
@@ -174,6 +184,7 @@ class TieredCache:
                 self._layer_error(label, "set", key)
             else:
                 self._layer_ok(label)
+                self._tell("stored", key, label, now, _expiry(layer, now, None))
 
     async def invalidate(self, key: str) -> None:
         """Drop ``key`` from every layer; a load in flight for it is not written back.
@@ -187,7 +198,10 @@ class TieredCache:
         flight = self._flights.pop(key, None)
         if flight is not None:
             flight.invalidated = True
-        await self._each_layer("delete", key, lambda layer: layer.delete(key))
+        try:
+            await self._each_layer("delete", key, lambda layer: layer.delete(key))
+        finally:  # the layers that answered dropped it, whatever another one did
+            self._tell("invalidated", key, self._clock())
 
     async def invalidate_prefix(self, prefix: str) -> None:
         """Drop every key starting with ``prefix`` from every layer (as :meth:`invalidate`
@@ -344,6 +358,7 @@ class TieredCache:
                 self._layer_ok(label)
             if entry is not None and entry.is_fresh(now):
                 stats.hits += 1
+                self._tell("hit", key, label, entry.stored_at, entry.expires_at)
                 await self._backfill(key, entry, self._layers[:index])
                 found.fresh = CacheResult(
                     value=entry.value, stale=False, age_seconds=entry.age(now), layer=label
@@ -368,6 +383,8 @@ class TieredCache:
                 self._layer_error(label, "set", key)
             else:
                 self._layer_ok(label)
+                expires = _expiry(layer, self._clock(), entry.expires_at)
+                self._tell("stored", key, label, entry.stored_at, expires)
 
     def _stale_result(self, found: _Lookup, error: SourceError | None) -> CacheResult:
         assert found.stale is not None
@@ -430,6 +447,15 @@ class TieredCache:
             if self._flights.get(key) is flight:
                 del self._flights[key]
 
+    def _tell(self, what: str, *args: Any) -> None:
+        listener = self.listener
+        if listener is None:
+            return
+        try:
+            getattr(listener, what)(*args)
+        except Exception:  # status reporting never fails a read
+            log.debug("cache listener %s(%r) failed", what, args[0], exc_info=True)
+
     def _layer_error(self, label: str, op: str, key: str) -> None:
         stats = self._counters.layers[label]
         stats.errors += 1
@@ -466,6 +492,16 @@ def _led_by_a_cancelled_caller(fut: asyncio.Future[JsonDict | None]) -> bool:
     """The flight was cancelled with the caller running it, while this task was not."""
     task = asyncio.current_task()
     return fut.cancelled() and (task is None or task.cancelling() == 0)
+
+
+def _expiry(layer: CacheBackend, now: float, expires_at: float | None) -> float:
+    """When ``layer``'s new copy stops being fresh: ``min(now + its ttl, expires_at)``, as
+    :meth:`CacheEntry.create` computes it (a layer without a ``ttl``: ``expires_at``/now)."""
+    ttl = getattr(layer, "ttl", None)
+    fresh_until = now + float(ttl) if isinstance(ttl, int | float) else None
+    if fresh_until is None:
+        return expires_at if expires_at is not None else now
+    return fresh_until if expires_at is None else min(fresh_until, expires_at)
 
 
 def _single(loader: SingleLoader) -> BatchLoader:

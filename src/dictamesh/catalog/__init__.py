@@ -6,6 +6,9 @@
 * :class:`~dictamesh.catalog.database.CatalogDatabase` — the engine and tenant-scoped
   transactions they share; :mod:`~dictamesh.catalog.tables` — the tables other layers query;
 * :class:`~dictamesh.catalog.ingest.CatalogIngestor` — change events → catalog, idempotent;
+  :class:`~dictamesh.catalog.ingest.IngestOutcome` — what a batch made new;
+* :mod:`~dictamesh.catalog.system_outbox` — notices for the system topics, written with
+  the change; :mod:`~dictamesh.catalog.cache_status_writer` — the node's cache status;
 * :mod:`~dictamesh.catalog.migrate` — Alembic migrations driven from code;
 * :mod:`~dictamesh.catalog.schemas` — schema compatibility rules;
 * :mod:`~dictamesh.catalog.records` — the result models.
@@ -21,7 +24,7 @@ Example::
 """
 
 from dictamesh.catalog.database import CatalogDatabase
-from dictamesh.catalog.ingest import CatalogIngestor
+from dictamesh.catalog.ingest import CatalogIngestor, IngestOutcome
 from dictamesh.catalog.records import (
     CacheStatusRecord,
     Compatibility,
@@ -48,6 +51,7 @@ __all__ = [
     "EventLogRecord",
     "GraphEdge",
     "GraphNode",
+    "IngestOutcome",
     "LineageRecord",
     "LineageView",
     "RelationshipGraph",

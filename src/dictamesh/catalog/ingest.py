@@ -49,12 +49,26 @@ import dictamesh.catalog._sql as _sql
 from dictamesh.catalog._derive import NESTED_RELATIONSHIP, Derived, DerivedChild, derive
 from dictamesh.catalog.lineage_store import DATA_PRODUCT_NAMESPACE
 from dictamesh.catalog.service import CatalogService
+from dictamesh.catalog.system_outbox import (
+    SystemNotice,
+    SystemOutboxStore,
+    entity_notice,
+    iso,
+    ms_iso,
+    relationship_notice,
+)
 from dictamesh.catalog.tables import ENTITY, RELS
 from dictamesh.core.context import current_tenant
-from dictamesh.core.models import ChangeEvent, EntitySchema, EventType
+from dictamesh.core.models import ChangeEvent, EntityRef, EntitySchema, EventType
 from dictamesh.observability.tracing import traced
 
-__all__ = ["CatalogIngestor", "IngestStats"]
+__all__ = [
+    "CatalogIngestor",
+    "CreatedRelationship",
+    "IngestOutcome",
+    "IngestStats",
+    "RegisteredEntity",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +86,59 @@ class IngestStats:
     duplicates: int = 0
     stale: int = 0
     batches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredEntity:
+    """An entity a batch made known and active (no row before, or a deleted one)."""
+
+    tenant: str
+    type: str
+    id: str
+    domain: str
+    source_system: str
+    version: int
+    #: the event that registered it
+    event_id: str
+    #: a nested item's parent entity, else None
+    parent: EntityRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedRelationship:
+    """A relationship a batch opened (a new row of the relationship history)."""
+
+    tenant: str
+    subject: EntityRef
+    relationship_type: str
+    object: EntityRef
+    metadata: dict[str, Any]
+    valid_from: datetime
+    #: set when the same batch already ended it again
+    valid_to: datetime | None
+    #: the event that implied it
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What one :meth:`CatalogIngestor.apply_batch` committed (built after the commit).
+
+    Listeners (system topics, OpenLineage) read it; it holds nothing of a batch whose
+    transaction failed.
+    """
+
+    #: events new to the catalog (the rest were duplicates)
+    applied: int
+    duplicates: int
+    #: applied events older than the registry's version (logged only)
+    stale: int
+    #: the new events and their topics, in batch order (per tenant)
+    events: tuple[tuple[ChangeEvent, str], ...] = ()
+    registered: tuple[RegisteredEntity, ...] = ()
+    relationships: tuple[CreatedRelationship, ...] = ()
+    #: system-topic notices written to the outbox with the change (``outbox=True``)
+    notices: int = 0
 
 
 @dataclass(slots=True)
@@ -123,6 +190,8 @@ class CatalogIngestor:
     ``schemas``: entity type → schema (relationships and nested lists are derived from it;
     events of other types are registered without relationships). ``collections``: entity
     type → the source's name for its dataset (lineage upstream), default the entity type.
+    ``outbox``: also write a system-topic notice (:mod:`dictamesh.catalog.system_outbox`)
+    for every entity registered and relationship created, in the same transaction.
     """
 
     def __init__(
@@ -131,8 +200,10 @@ class CatalogIngestor:
         schemas: Mapping[str, EntitySchema],
         *,
         collections: Mapping[str, str] | None = None,
+        outbox: bool = False,
     ) -> None:
         self.catalog = catalog
+        self.outbox = SystemOutboxStore(catalog.database) if outbox else None
         self.schemas = schemas
         self.collections = dict(collections or {})
         self.stats = IngestStats()
@@ -163,16 +234,25 @@ class CatalogIngestor:
         """Apply one event; False if its ``event_id`` was already ingested."""
         return await self.handle_batch([(event, topic)]) == 1
 
-    @traced(
-        "catalog.ingest", attributes=lambda _self, events, **_: {"dictamesh.events": len(events)}
-    )
     async def handle_batch(
         self,
         events: Sequence[tuple[ChangeEvent, str]],
         *,
         payloads: Sequence[bytes | str | None] | None = None,
     ) -> int:
-        """Apply events in order, all in one transaction; returns how many were new.
+        """:meth:`apply_batch`; returns how many events were new."""
+        return (await self.apply_batch(events, payloads=payloads)).applied
+
+    @traced(
+        "catalog.ingest", attributes=lambda _self, events, **_: {"dictamesh.events": len(events)}
+    )
+    async def apply_batch(
+        self,
+        events: Sequence[tuple[ChangeEvent, str]],
+        *,
+        payloads: Sequence[bytes | str | None] | None = None,
+    ) -> IngestOutcome:
+        """Apply events in order, all in one transaction; what was new (after the commit).
 
         A batch may mix tenants: it is applied tenant by tenant (each tenant's events in
         their order; tenants share no rows), inside the one transaction, with the
@@ -194,7 +274,7 @@ class CatalogIngestor:
             if key not in unique:
                 unique[key] = (event, topic, payloads[position] if payloads else None)
         if not unique:
-            return 0
+            return IngestOutcome(applied=0, duplicates=len(events), stale=0)
         now = catalog.database.now()
         postgres = catalog.dialect == "postgresql"
         dumps = _json_dumps(catalog)
@@ -237,7 +317,10 @@ class CatalogIngestor:
             else:
                 log_rows.append(_sql.event_log_row(event, topic, tenant, now, text))
 
-        stale = fresh_count = 0
+        stale = fresh_count = notices = 0
+        applied: list[tuple[ChangeEvent, str]] = []
+        registered: list[RegisteredEntity] = []
+        relationships: list[CreatedRelationship] = []
         tenants = list(groups)
         async with catalog.write(tenants[0]) as conn:
             if postgres and self._custom_plans:
@@ -262,6 +345,10 @@ class CatalogIngestor:
                             batch.apply(item)
                         await batch.flush()
                         stale += batch.stale
+                        notices += batch.notices
+                        applied.extend((f.event, f.topic) for f in fresh)
+                        registered.extend(batch.registered)
+                        relationships.extend(batch.created())
                 finally:
                     current_tenant.reset(token)
                 fresh_count += len(fresh)
@@ -270,7 +357,15 @@ class CatalogIngestor:
         self.stats.batches += 1
         self.stats.events += fresh_count
         self.stats.duplicates += len(events) - fresh_count
-        return fresh_count
+        return IngestOutcome(
+            applied=fresh_count,
+            duplicates=len(events) - fresh_count,
+            stale=stale,
+            events=tuple(applied),
+            registered=tuple(registered),
+            relationships=tuple(relationships),
+            notices=notices,
+        )
 
 
 def _json_dumps(catalog: CatalogService) -> Callable[[Any], str]:
@@ -388,6 +483,11 @@ class _Batch:
         self.lineage: dict[tuple[str, ...], dict[str, Any]] = {}
         self.known_attributes: dict[Key, dict[str, Any]] = {}
         self.stale = 0
+        #: entities this batch made known and active, in order
+        self.registered: list[RegisteredEntity] = []
+        #: event id -> event time (ms), for the notices of the edges it opened
+        self.event_times: dict[str, int] = {}
+        self.notices = 0
 
     # --- loading --------------------------------------------------------------------------
 
@@ -487,6 +587,7 @@ class _Batch:
 
     def apply(self, item: _Fresh) -> None:
         event, tenant = item.event, item.tenant
+        self.event_times[item.event_id] = event.timestamp
         key: Key = (tenant, event.entity.type, event.entity.id)
         event_id = item.event_id
         at = _sql.ms_to_datetime(event.timestamp)
@@ -514,6 +615,8 @@ class _Batch:
             self.registry[key] = _State(event.entity.version, attributes, "deleted")
             return
 
+        if state is None or state.status == "deleted":
+            self._registered(key, item, event.source.domain)
         derived = item.derived
         if item.after is not None:
             attributes = item.after
@@ -531,6 +634,13 @@ class _Batch:
         for child in derived.children:
             child_key: Key = (tenant, child.type, child.id)
             new_children.add(child_key)
+            if child_key not in old_children:  # a child exists only as a current child
+                self._registered(
+                    child_key,
+                    item,
+                    child.domain,
+                    EntityRef(type=child.parent_type, id=child.parent_id),
+                )
             self.known_attributes[child_key] = child.attributes
             self._put(
                 child_key,
@@ -549,6 +659,63 @@ class _Batch:
                 self._sync(child_key, {}, at, event_id, None)
                 self._put_child_deleted(child_key, item)
         self.registry[key] = _State(event.entity.version, attributes, "active")
+
+    def _registered(
+        self, key: Key, item: _Fresh, domain: str, parent: EntityRef | None = None
+    ) -> None:
+        event = item.event
+        self.registered.append(
+            RegisteredEntity(
+                tenant=key[0],
+                type=key[1],
+                id=key[2],
+                domain=domain,
+                source_system=event.source.system,
+                version=event.entity.version,
+                event_id=item.event_id,
+                parent=parent,
+            )
+        )
+
+    def created(self) -> list[CreatedRelationship]:
+        """The relationships this batch opened (rows as flushed)."""
+        return [
+            CreatedRelationship(
+                tenant=row["tenant_id"],
+                subject=EntityRef(type=row["subject_type"], id=row["subject_id"]),
+                relationship_type=row["relationship_type"],
+                object=EntityRef(type=row["object_type"], id=row["object_id"]),
+                metadata=row["metadata"],
+                valid_from=row["valid_from"],
+                valid_to=row["valid_to"],
+                event_id=row["created_by_event_id"],
+            )
+            for row in self.new_edges
+        ]
+
+    def _notices(self) -> list[SystemNotice]:
+        at = iso(self.now)
+        times = {event_id: ms_iso(ms) for event_id, ms in self.event_times.items()}
+        notices = [
+            entity_notice(
+                r.tenant,
+                r.type,
+                r.id,
+                domain=r.domain,
+                source_system=r.source_system,
+                entity_version=r.version,
+                event_id=r.event_id,
+                event_time=times[r.event_id],
+                at=at,
+                parent=None if r.parent is None else (r.parent.type, r.parent.id),
+            )
+            for r in self.registered
+        ]
+        notices.extend(
+            relationship_notice(row, event_time=times[row["created_by_event_id"]], at=at)
+            for row in self.new_edges
+        )
+        return notices
 
     def _descendants(self, key: Key) -> list[Key]:
         found: list[Key] = []
@@ -716,6 +883,12 @@ class _Batch:
     # --- writing ----------------------------------------------------------------------------
 
     async def flush(self) -> None:
+        await self._write()
+        outbox = self.ingestor.outbox
+        if outbox is not None:
+            self.notices = await outbox.write(self.conn, self._notices(), self.now)
+
+    async def _write(self) -> None:
         conn, dialect = self.conn, self.dialect
         if dialect == "postgresql":
             params: dict[str, Any] = {"tenant": self.tenant}

@@ -49,6 +49,7 @@ __all__ = [
     "EventLog",
     "SchemaConfig",
     "SchemaRecord",
+    "SystemOutbox",
     "UTCDateTime",
     "metadata",
 ]
@@ -333,6 +334,27 @@ class CacheStatus(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     invalidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: times the running node invalidated this copy, and served it (migration 0010)
+    invalidations: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default=text("0")
+    )
+    hits: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default=text("0")
+    )
+
+
+class SystemOutbox(Base):
+    """What the catalog found new, waiting to be published to the system topics (migration
+    0010): one row per transaction and tenant, written in the transaction that made it
+    new, deleted once published."""
+
+    __tablename__ = "dictamesh_system_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = _tenant()
+    #: ``[{"kind": "entity_registered" | "relationship_created", "key": ..., "payload": {...}}]``
+    notices: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class AuditRecord(Base):

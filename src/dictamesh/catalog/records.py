@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dictamesh.core.models import DatasetRef, EntityRef
 
 __all__ = [
+    "CacheLayerSummary",
     "CacheStatusRecord",
     "Compatibility",
     "EntityLocation",
@@ -215,6 +216,16 @@ class CacheStatusRecord(_Record):
     expires_at: datetime | None = None
     invalidated_at: datetime | None = None
     last_event_id: str | None = None
+    #: times the running node invalidated this copy / served it (since the row was created)
+    invalidations: int = 0
+    hits: int = 0
+
+    @property
+    def ttl_seconds(self) -> float | None:
+        """How long the copy was fresh for when cached (``expires_at - cached_at``)."""
+        if self.cached_at is None or self.expires_at is None:
+            return None
+        return (self.expires_at - self.cached_at).total_seconds()
 
     def is_fresh(self, at: datetime) -> bool:
         """Cached, not expired at ``at``, and not invalidated since it was cached."""
@@ -223,6 +234,22 @@ class CacheStatusRecord(_Record):
         if self.expires_at is not None and self.expires_at <= at:
             return False
         return self.invalidated_at is None or self.invalidated_at < self.cached_at
+
+
+class CacheLayerSummary(_Record):
+    """One entity type's copies in one cache layer (:meth:`CacheStatusStore.summary`)."""
+
+    entity_type: str
+    layer: str
+    #: entities with a row for this layer
+    entities: int
+    #: of those, fresh at the time of the query (cached, not expired, not invalidated since)
+    fresh: int
+    invalidated: int
+    invalidations: int
+    hits: int
+    last_cached_at: datetime | None = None
+    last_invalidated_at: datetime | None = None
 
 
 class EntitySearchResult(_Record):

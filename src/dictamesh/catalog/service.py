@@ -2,7 +2,8 @@
 
 :class:`CatalogService` is a thin facade over one :class:`CatalogDatabase` and the stores
 that share it: ``entities`` (registry and search), ``graph`` (relationships), ``lineage``,
-``events`` (the event log), ``cache_status`` and ``schemas`` (the schema registry). Each
+``events`` (the event log), ``cache_status``, ``outbox`` (system-topic notices) and
+``schemas`` (the schema registry). Each
 method is one transaction. It runs on SQLite (embedded default) and PostgreSQL alike.
 
 Rows belong to a tenant: the one an entity/event carries, else the current tenant of
@@ -43,6 +44,7 @@ from dictamesh.catalog.lineage_store import (
     data_product_dataset,
 )
 from dictamesh.catalog.records import (
+    CacheLayerSummary,
     CacheStatusRecord,
     Compatibility,
     EntityLocation,
@@ -63,6 +65,7 @@ from dictamesh.catalog.schema_store import (
     canonical_schema_text,
     entity_schema_text,
 )
+from dictamesh.catalog.system_outbox import SystemOutboxStore, entity_type_notice
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import ChangeEvent, DatasetRef, Entity, EntityRef, EntitySchema
 from dictamesh.core.settings import CatalogPoolSettings
@@ -104,6 +107,7 @@ class CatalogService(AsyncResource):
         self.events = EventStore(database)
         self.cache_status = CacheStatusStore(database)
         self.schemas = SchemaStore(database)
+        self.outbox = SystemOutboxStore(database)
 
     @classmethod
     def over(cls, database: CatalogDatabase) -> CatalogService:
@@ -273,6 +277,18 @@ class CatalogService(AsyncResource):
     ) -> SchemaVersion:
         return await self.schemas.register(schema, compatibility=compatibility)
 
+    async def register_entity_type(
+        self, schema: EntitySchema, *, compatibility: Compatibility | None = None
+    ) -> SchemaVersion:
+        """:meth:`register_schema`; when that made a new version, an ``entity_registered``
+        notice for the type goes to the system-topic outbox (``docs/catalog.md``)."""
+        before = await self.schemas.versions(schema.entity_type)
+        version = await self.register_schema(schema, compatibility=compatibility)
+        if version.version not in before:
+            db = self.database
+            await self.outbox.add([entity_type_notice(db.tenant(), schema, version, db.now())])
+        return version
+
     async def register_schema_text(
         self,
         subject: str,
@@ -385,3 +401,6 @@ class CatalogService(AsyncResource):
 
     async def get_cache_status(self, ref: EntityRef) -> list[CacheStatusRecord]:
         return await self.cache_status.get(ref)
+
+    async def cache_summary(self, entity_type: str | None = None) -> list[CacheLayerSummary]:
+        return await self.cache_status.summary(entity_type)

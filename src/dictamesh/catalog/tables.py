@@ -28,6 +28,7 @@ from dictamesh.catalog.models import (
     EventLog,
     SchemaConfig,
     SchemaRecord,
+    SystemOutbox,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ENTITY",
     "EVENTS",
     "LINEAGE",
+    "OUTBOX",
     "RELS",
     "SCHEMAS",
     "TENANT_TABLES",
@@ -51,6 +53,7 @@ SCHEMAS = cast(Table, SchemaRecord.__table__)
 CONFIG = cast(Table, SchemaConfig.__table__)
 CACHE = cast(Table, CacheStatus.__table__)
 AUDIT = cast(Table, AuditRecord.__table__)
+OUTBOX = cast(Table, SystemOutbox.__table__)
 
 #: tables with a ``tenant_id``-led index, where a tenant's presence is looked up
 #: (relationships have none: a tenant with edges only is not listed)

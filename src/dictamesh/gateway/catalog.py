@@ -6,7 +6,11 @@
   ``catalogSearch(text, type, limit)``, ``relationshipGraph(type, id, depth, direction,
   limit)`` and ``lineage(type, id)``;
 * a ``catalog: CatalogEntry`` field on every entity type (``null`` when the catalog has
-  not registered that entity yet).
+  not registered that entity yet);
+* the node's cache status (``docs/catalog.md``): ``CatalogEntry.cache`` (each cache layer's
+  copy of the entity) and the root field ``cacheSummary(type)`` (per entity type and layer;
+  types the caller may not read are left out). Both are ``null`` for a catalog that keeps
+  no cache status.
 
 Like every field that reads another system, they are nullable: when the catalog fails,
 only they are ``null`` (with an error) and the rest of the answer still arrives.
@@ -32,9 +36,9 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import strawberry
 from strawberry.types import Info
@@ -49,6 +53,9 @@ from dictamesh.governance.related import visible_flow, visible_graph
 
 __all__ = [
     "CATALOG_TYPE_NAMES",
+    "CatalogCacheLayer",
+    "CatalogCacheSource",
+    "CatalogCacheSummary",
     "CatalogDataset",
     "CatalogEntry",
     "CatalogEntryPage",
@@ -90,6 +97,57 @@ class CatalogSource(Protocol):
     async def search_entities(
         self, text: str, *, entity_type: str | None = None, limit: int = 20
     ) -> Sequence[Any]: ...
+
+
+@runtime_checkable
+class CatalogCacheSource(Protocol):
+    """The cache status reads (:class:`dictamesh.catalog.service.CatalogService` has them)."""
+
+    async def get_cache_status(self, ref: EntityRef) -> Sequence[Any]: ...
+
+    async def cache_summary(self, entity_type: str | None = None) -> Sequence[Any]: ...
+
+
+@strawberry.type(
+    description="One cache layer's copy of an entity, as the running node recorded it."
+)
+class CatalogCacheLayer:
+    layer: str
+    cached_at: datetime | None = strawberry.field(description="when the copy was read")
+    expires_at: datetime | None = strawberry.field(description="fresh until then")
+    ttl_seconds: float | None
+    fresh: bool = strawberry.field(description="cached, not expired, not invalidated since")
+    invalidated_at: datetime | None = strawberry.field(description="last invalidation")
+    invalidations: float = strawberry.field(description="invalidations counted")
+    hits: float = strawberry.field(description="reads this layer answered")
+    last_event_id: str | None
+
+    @classmethod
+    def of(cls, record: Any, now: datetime) -> CatalogCacheLayer:
+        return cls(
+            layer=record.layer,
+            cached_at=record.cached_at,
+            expires_at=record.expires_at,
+            ttl_seconds=record.ttl_seconds,
+            fresh=record.is_fresh(now),
+            invalidated_at=record.invalidated_at,
+            invalidations=record.invalidations,
+            hits=record.hits,
+            last_event_id=record.last_event_id,
+        )
+
+
+@strawberry.type(description="One entity type's copies in one cache layer.")
+class CatalogCacheSummary:
+    entity_type: str
+    layer: str
+    entities: int = strawberry.field(description="entities with a copy in this layer")
+    fresh: int
+    invalidated: int
+    invalidations: float
+    hits: float
+    last_cached_at: datetime | None
+    last_invalidated_at: datetime | None
 
 
 class _NoCatalog:
@@ -325,6 +383,15 @@ async def _entry_graph(
     return await _governed_graph(info, root._catalog, CatalogGraph.of(graph))
 
 
+async def _entry_cache(root: CatalogEntry) -> list[CatalogCacheLayer] | None:
+    catalog = root._catalog
+    if not isinstance(catalog, CatalogCacheSource):
+        return None
+    records = await catalog.get_cache_status(EntityRef(type=root.entity_type, id=root.entity_id))
+    now = datetime.now(UTC)
+    return [CatalogCacheLayer.of(r, now) for r in records]
+
+
 async def _entry_lineage(root: CatalogEntry, info: Info) -> CatalogLineage | None:
     lineage = await root._catalog.get_lineage(root.entity_type, root.entity_id)
     return await _governed_lineage(info, root._catalog, CatalogLineage.of(lineage))
@@ -367,6 +434,9 @@ class CatalogEntry:
     graph: CatalogGraph | None = strawberry.field(
         resolver=_entry_graph, description="Entities related to this one, up to `depth` hops."
     )
+    cache: list[CatalogCacheLayer] | None = strawberry.field(
+        resolver=_entry_cache, description="Each cache layer's copy of this entity."
+    )
     lineage: CatalogLineage | None = strawberry.field(
         resolver=_entry_lineage,
         description="This entity's lineage (entity-level and its data product's).",
@@ -402,6 +472,8 @@ CATALOG_TYPE_NAMES = frozenset(
         "CatalogLineageEdge",
         "CatalogEntry",
         "CatalogEntryPage",
+        "CatalogCacheLayer",
+        "CatalogCacheSummary",
         "CatalogSearchHit",
     }
 )
@@ -506,7 +578,38 @@ class CatalogPart:
             view = await catalog.get_lineage(type, entity_id)
             return await _governed_lineage(info, catalog, CatalogLineage.of(view))
 
+        async def cache_summary(
+            info: Info, type: str | None = None
+        ) -> list[CatalogCacheSummary] | None:
+            if not isinstance(catalog, CatalogCacheSource):
+                return None
+            if type is not None:
+                await guard_catalog_type(info, type, catalog)
+            rows = await catalog.cache_summary(type)
+            access = type_access(info, catalog)
+            return [
+                CatalogCacheSummary(
+                    entity_type=r.entity_type,
+                    layer=r.layer,
+                    entities=r.entities,
+                    fresh=r.fresh,
+                    invalidated=r.invalidated,
+                    invalidations=r.invalidations,
+                    hits=r.hits,
+                    last_cached_at=r.last_cached_at,
+                    last_invalidated_at=r.last_invalidated_at,
+                )
+                for r in rows
+                if access is None or await access.readable(r.entity_type)
+            ]
+
         return {
+            "cache_summary": _field(
+                cache_summary,
+                name="cacheSummary",
+                description="Per entity type and cache layer: copies, fresh, invalidated,"
+                " counters (the running node's cache status).",
+            ),
             "catalog_entry": _field(
                 catalog_entry,
                 name="catalogEntry",

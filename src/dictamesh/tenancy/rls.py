@@ -51,8 +51,13 @@ TENANT_TABLES = (
 #: tables with a ``tenant_id`` deliberately *not* under the policy: the saga lease queue
 #: (migration 0006) and the notification claim queue (0009) hold ids, tenants and times
 #: only, and nodes claim from them across tenants before working on each row in its
-#: tenant's transaction
-RLS_EXEMPT_TABLES = ("dictamesh_saga_queue", "dictamesh_notification_queue")
+#: tenant's transaction; the system-topic outbox (0010) holds identities only (types, ids,
+#: relationship names, event ids, times) and the node's relay reads it across tenants
+RLS_EXEMPT_TABLES = (
+    "dictamesh_saga_queue",
+    "dictamesh_notification_queue",
+    "dictamesh_system_outbox",
+)
 
 _ROLE = text(
     "SELECT current_user AS role, rolsuper, rolbypassrls FROM pg_catalog.pg_roles"

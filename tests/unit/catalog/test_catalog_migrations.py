@@ -63,7 +63,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0009_notifications"
+    assert head == "0010_system_outbox"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -76,6 +76,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0006_sagas",
         "0007_graph_walk",
         "0008_ingest_indexes",
+        "0009_notifications",
         head,
     ]
     assert not before.up_to_date

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from dictamesh.catalog import CatalogIngestor
+from dictamesh.catalog.ingest import IngestOutcome
 from dictamesh.core.bus_config import TopicSettings
 from dictamesh.core.models import ChangeEvent, Entity, EventType, SourceRef
 from dictamesh.events.bus import Message
@@ -19,14 +20,14 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[list[tuple[ChangeEvent, str]], list[Any] | None]] = []
 
-    async def handle_batch(
+    async def apply_batch(
         self,
         events: Sequence[tuple[ChangeEvent, str]],
         *,
         payloads: Sequence[bytes | str | None] | None = None,
-    ) -> int:
+    ) -> IngestOutcome:
         self.calls.append((list(events), None if payloads is None else list(payloads)))
-        return len(events)
+        return IngestOutcome(applied=len(events), duplicates=0, stale=0, events=tuple(events))
 
 
 def event(tenant: str | None = None) -> ChangeEvent:
@@ -93,3 +94,16 @@ async def test_values_of_other_formats_are_not_passed_on() -> None:
     await handle([Message("customers.crm.entity_changed", 0, 0, "c-1", value)])
     ((_events, payloads),) = recorder.calls
     assert payloads == [None]
+
+
+async def test_each_committed_batchs_outcome_goes_to_the_listener() -> None:
+    serde = JsonEventSerializer()
+    outcomes: list[IngestOutcome] = []
+    handle = catalog_ingest_handler(
+        cast(CatalogIngestor, Recorder()), serde, on_outcome=outcomes.append
+    )
+    value, _ = serde.encode(event())
+    await handle([Message("customers.crm.entity_changed", 0, 0, "c-1", value)])
+    ((outcome),) = outcomes
+    assert outcome.applied == 1
+    assert [e.entity.id for e, _ in outcome.events] == ["c-1"]
