@@ -149,6 +149,14 @@ def _check_record(value: object, key: object, headers: object) -> None:
                 raise ValidationError("headers must map str to bytes")
 
 
+def _kafka_value(value: bytes, key: str | None) -> bytes | None:
+    """Empty is the mesh's tombstone; Kafka's is null (compaction drops that). A tombstone
+    needs a key: Kafka refuses a record without key and value."""
+    if value:
+        return value if type(value) is bytes else bytes(value)
+    return None if key is not None else b""
+
+
 def _kafka_headers(headers: Mapping[str, bytes] | None) -> list[tuple[str, bytes]] | None:
     if not headers:
         return None
@@ -665,7 +673,7 @@ class KafkaBus(AsyncResource):
                     futures.append(
                         await producer.send(
                             topic,
-                            value=value if type(value) is bytes else bytes(value),
+                            value=_kafka_value(value, key),
                             key=None if key is None else key.encode(),
                             headers=_kafka_headers(headers),
                         )
@@ -715,9 +723,7 @@ class KafkaBus(AsyncResource):
         with _kafka_errors("publish", topic=topic):
             return await producer.send(
                 topic,
-                # empty is the mesh's tombstone; Kafka's is null (compaction drops that).
-                # A tombstone needs a key (Kafka refuses a record without key and value).
-                value=bytes(value) or (None if key is not None else b""),
+                value=_kafka_value(value, key),
                 key=None if key is None else key.encode(),
                 headers=_kafka_headers(headers),
             )
