@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dictamesh.core.errors import DictaMeshError
 
@@ -52,7 +53,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for scripts)"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line
+    # escaped: a hint like pip install 'dictamesh[otel]' must print its [otel]
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
