@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
@@ -30,6 +30,10 @@ from dictamesh.core.errors import ValidationError
 from dictamesh.core.models import EntityRef
 
 __all__ = ["CacheFill", "CacheInvalidation", "CacheStatusStore"]
+
+
+#: one row per tenant, entity and cache layer (the upserts' conflict target)
+_ROW_KEY: Final = [CACHE.c.tenant_id, CACHE.c.entity_type, CACHE.c.entity_id, CACHE.c.layer]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +96,7 @@ class CacheStatusStore:
             raise ValidationError("cache layer must be 1-16 characters", layer=layer)
         ins = insert_for(self.database.dialect, CACHE)
         stmt = ins.on_conflict_do_update(
-            index_elements=[
-                CACHE.c.tenant_id,
-                CACHE.c.entity_type,
-                CACHE.c.entity_id,
-                CACHE.c.layer,
-            ],
+            index_elements=_ROW_KEY,
             set_={
                 "cached_at": ins.excluded.cached_at,
                 "expires_at": ins.excluded.expires_at,
@@ -172,12 +171,7 @@ class CacheStatusStore:
         db = self.database
         ins = insert_for(db.dialect, CACHE)
         upsert = ins.on_conflict_do_update(
-            index_elements=[
-                CACHE.c.tenant_id,
-                CACHE.c.entity_type,
-                CACHE.c.entity_id,
-                CACHE.c.layer,
-            ],
+            index_elements=_ROW_KEY,
             set_={
                 "cached_at": ins.excluded.cached_at,
                 "expires_at": ins.excluded.expires_at,

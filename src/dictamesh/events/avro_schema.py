@@ -50,6 +50,7 @@ from typing import Any, Final
 from dictamesh.core.bus_config import AvroTimestamps
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.models import Classification, EntitySchema, FieldSpec, FieldType
+from dictamesh.events.avro import CHANGE_EVENT_AVRO_SCHEMA
 
 __all__ = [
     "DEBEZIUM_NAMESPACE",
@@ -233,84 +234,27 @@ def _entity_union(records: Sequence[EntityRecord], *, define: bool) -> list[Any]
     return ["null", *(copy.deepcopy(r.schema) if define else r.full_name for r in records)]
 
 
-_EVENT_TYPE_ENUM: Final = {
-    "type": "enum",
-    "name": "EventType",
-    "symbols": ["CREATED", "UPDATED", "DELETED"],
-}
-
-
 def change_event_value_schema(records: Sequence[EntityRecord]) -> dict[str, Any]:
-    """DictaMesh's ChangeEvent envelope with typed ``before``/``after``."""
+    """DictaMesh's ChangeEvent envelope with typed ``before``/``after``: the generic
+    envelope (:data:`~dictamesh.events.avro.CHANGE_EVENT_AVRO_SCHEMA`, same names, so a
+    reader of one reads the other's other fields) with the entity records in place of the
+    JSON strings."""
     types = ", ".join(r.entity_type for r in records)
-    schema: dict[str, Any] = {
-        "type": "record",
-        "name": "ChangeEvent",
-        "namespace": "io.dictamesh.events",
-        "doc": f"A change to one entity ({types}) of a DictaMesh data product.",
-        "fields": [
-            {"name": "event_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "event_type", "type": dict(_EVENT_TYPE_ENUM)},
-            {
-                "name": "timestamp",
-                "type": {"type": "long", "logicalType": "timestamp-millis"},
-                "doc": "when the change happened, milliseconds since the Unix epoch (UTC)",
-            },
-            {
-                "name": "entity",
-                "type": {
-                    "type": "record",
-                    "name": "EntityVersionRef",
-                    "fields": [
-                        {"name": "type", "type": "string"},
-                        {"name": "id", "type": "string"},
-                        {"name": "version", "type": "long"},
-                    ],
-                },
-            },
-            {
-                "name": "source",
-                "type": {
-                    "type": "record",
-                    "name": "SourceRef",
-                    "fields": [
-                        {"name": "domain", "type": "string"},
-                        {"name": "system", "type": "string"},
-                    ],
-                },
-            },
-            {"name": "changed_fields", "type": {"type": "array", "items": "string"}, "default": []},
-            {
-                "name": "before",
-                "type": _entity_union(records, define=True),
-                "default": None,
-                "doc": "the entity before the change (null on CREATED)",
-            },
-            {
-                "name": "after",
-                "type": _entity_union(records, define=False),
-                "default": None,
-                "doc": "the entity after the change (null on DELETED)",
-            },
-            {"name": "tenant_id", "type": ["null", "string"], "default": None},
-            {
-                "name": "trace_context",
-                "type": [
-                    "null",
-                    {
-                        "type": "record",
-                        "name": "TraceContext",
-                        "fields": [
-                            {"name": "trace_id", "type": "string"},
-                            {"name": "span_id", "type": "string"},
-                        ],
-                    },
-                ],
-                "default": None,
-            },
-            {"name": "schema_version", "type": "int", "default": 1},
-        ],
+    schema = copy.deepcopy(CHANGE_EVENT_AVRO_SCHEMA)
+    schema["doc"] = f"A change to one entity ({types}) of a DictaMesh data product."
+    typed = {
+        "before": (
+            _entity_union(records, define=True),
+            "the entity before the change (null on CREATED)",
+        ),
+        "after": (
+            _entity_union(records, define=False),
+            "the entity after the change (null on DELETED)",
+        ),
     }
+    for spec in schema["fields"]:
+        if spec["name"] in typed:
+            spec["type"], spec["doc"] = typed[spec["name"]]
     _check_unique_names(schema)
     return schema
 
