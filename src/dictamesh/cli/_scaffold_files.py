@@ -26,6 +26,7 @@ from dictamesh import __version__
 from dictamesh.core.errors import ConfigurationError
 
 __all__ = [
+    "AdapterNames",
     "AdapterTemplate",
     "ScaffoldError",
     "adapter_files",

@@ -41,7 +41,7 @@ def _node_name(directory: Path) -> str:
 
 def init(
     directory: Annotated[
-        Path, typer.Argument(help="where to write (created if missing; default: here)")
+        Path, typer.Argument(metavar="DIR", help="where to write (created if missing)")
     ] = Path("."),
     force: Annotated[
         bool, typer.Option("--force", help="overwrite mesh.yaml, .env.example and README.md")
@@ -72,7 +72,9 @@ def init(
 
 @new_app.command("adapter")
 def new_adapter(
-    name: Annotated[str, typer.Argument(help="adapter kind, e.g. crm (lowercase, _ or -)")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="adapter kind, e.g. crm (lowercase, _ or -)")
+    ],
     template: Annotated[
         AdapterTemplate,
         typer.Option("--template", "-t", case_sensitive=False, help="what the source speaks"),
