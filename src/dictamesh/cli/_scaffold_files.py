@@ -55,7 +55,7 @@ _ENV = Environment(
 )
 
 # lowercase words joined by single `_` or `-`: a Python module, a kind, an entity type
-_NAME = re.compile(r"^[a-z](?:[a-z0-9]|[_-](?=[a-z0-9])){0,39}$")
+_NAME = re.compile(r"^[a-z](?:[a-z0-9]|[_-](?=[a-z0-9])){0,23}$")
 _RESERVED = {"dictamesh", "adapter", "adapters", "test", "tests", "src", "testing"}
 
 _TITLES = {
@@ -79,7 +79,7 @@ def check_adapter_name(name: str) -> AdapterNames:
     if not _NAME.match(name):
         raise ScaffoldError(
             f"invalid adapter name {name!r}: lowercase letters, digits and single '_' or '-',"
-            " starting with a letter, at most 40 characters (e.g. crm, billing_api)"
+            " starting with a letter, at most 24 characters (e.g. crm, billing_api)"
         )
     snake = name.replace("-", "_")
     if keyword.iskeyword(snake) or snake in sys.stdlib_module_names or snake in _RESERVED:
@@ -187,10 +187,18 @@ def write_new_tree(target: Path, files: dict[str, str]) -> None:
 
 
 def write_over(directory: Path, files: dict[str, str]) -> None:
-    """Write ``files`` into ``directory`` (created if missing), each file replaced whole."""
+    """Write ``files`` into ``directory`` (created if missing), each file replaced whole:
+    all are staged beside their targets first, so a full disk fails before any is replaced."""
     directory.mkdir(parents=True, exist_ok=True)
-    for relative, content in files.items():
-        path = directory / relative
-        staged = path.with_name(f".{path.name}.tmp")
-        staged.write_text(content, encoding="utf-8")
-        os.replace(staged, path)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for relative, content in files.items():
+            path = directory / relative
+            temp = path.with_name(f".{path.name}.dictamesh-tmp")
+            staged.append((temp, path))
+            temp.write_text(content, encoding="utf-8")
+        for temp, path in staged:
+            os.replace(temp, path)
+    finally:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)

@@ -4,6 +4,8 @@ writes nothing (exit 2)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -202,7 +204,7 @@ def test_new_adapter_writes_a_package(workdir: Path, template: str) -> None:
         ("crm_", "invalid adapter name"),
         ("crm.x", "invalid adapter name"),
         ("../crm", "invalid adapter name"),
-        ("x" * 41, "invalid adapter name"),
+        ("x" * 25, "invalid adapter name"),
         ("class", "reserved"),
         ("json", "reserved"),
         ("dictamesh", "reserved"),
@@ -236,3 +238,22 @@ def test_new_adapter_output_dir_is_created(workdir: Path) -> None:
     result = runner.invoke(app, ["new", "adapter", "crm", "-o", "plugins/adapters"])
     assert result.exit_code == 0, result.output
     assert (workdir / "plugins/adapters/dictamesh-adapter-crm/pyproject.toml").is_file()
+
+
+@pytest.mark.parametrize("template", ["rest", "graphql", "sql"])
+def test_generated_code_is_lint_clean(workdir: Path, template: str) -> None:
+    # the longest names make the longest lines: one word (the longest class), and with `_`
+    for name in (f"l{template}".ljust(24, "x"), f"l_{template}_".ljust(24, "x"), "ab"):
+        made = runner.invoke(app, ["new", "adapter", name, "-t", template, "-o", name])
+        assert made.exit_code == 0, made.output
+        package = workdir / name / f"dictamesh-adapter-{name.replace('_', '-')}"
+        # the package's own [tool.ruff] settings, not this repository's
+        for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+            linted = subprocess.run(
+                [sys.executable, "-m", "ruff", *command, "."],
+                cwd=package,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert linted.returncode == 0, f"{name}: {linted.stdout}{linted.stderr}"
