@@ -18,6 +18,7 @@ from rich.console import Console
 from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app
+from dictamesh.cli.schema import schema_app
 from dictamesh.core.errors import DictaMeshError
 
 __all__ = ["app", "main"]
@@ -37,6 +38,7 @@ app.add_typer(governance_app, name="governance")
 app.add_typer(policy_app, name="policy")
 app.add_typer(saga_app, name="saga")
 app.add_typer(notify_app, name="notify")
+app.add_typer(schema_app, name="schema")
 
 console = Console()
 err = Console(stderr=True)
