@@ -29,6 +29,7 @@ from dictamesh.catalog.schemas import (
     avro_compatibility_reasons,
     check_compatibility,
     normalize_avro_schema,
+    validate_avro_schema,
 )
 from dictamesh.core.errors import ValidationError
 from dictamesh.core.models import EntitySchema
@@ -43,6 +44,7 @@ _ALWAYS_SAFE = frozenset({"FIELD_ADDED", "FIELD_REMOVED", "DEFAULT_CHANGED", "DO
 
 def _normalized(subject: str, text: str) -> Any:
     try:
+        validate_avro_schema(text)
         return json.loads(normalize_avro_schema(text))
     except InvalidAvroSchema as exc:
         raise ValidationError(f"Avro schema of {subject!r} is not valid: {exc}") from exc

@@ -145,10 +145,20 @@ def current_bundle(settings: DictaMeshSettings) -> SchemaBundle:
 # --- reading a baseline -------------------------------------------------------------------
 
 
-def read_baseline(against: str, *, token: str | None = None, timeout: float = 10.0) -> SchemaBundle:
-    """The bundle at ``against``: an ``http(s)://`` node URL, or a file or directory."""
+def read_baseline(
+    against: str,
+    *,
+    token: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 10.0,
+) -> SchemaBundle:
+    """The bundle at ``against``: an ``http(s)://`` node URL (called with a bearer
+    ``token`` or an ``api_key``, if given), or a file or directory."""
     if against.startswith(("http://", "https://")):
-        return asyncio.run(_read_node(against, token, timeout))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        return asyncio.run(_read_node(against, headers, timeout))
     path = Path(against)
     try:
         if path.is_dir():
@@ -209,7 +219,7 @@ def _read_directory(path: Path) -> SchemaBundle:
     return bundle
 
 
-async def _read_node(url: str, token: str | None, timeout: float) -> SchemaBundle:
+async def _read_node(url: str, headers: dict[str, str], timeout: float) -> SchemaBundle:
     """A running node's schemas: ``/graphql`` introspection, ``/schema-registry`` latest
     versions, ``/api/v1/schemas``. A registry or REST API the node does not serve (404) is
     left out of the comparison."""
@@ -218,7 +228,6 @@ async def _read_node(url: str, token: str | None, timeout: float) -> SchemaBundl
     from dictamesh.gateway.sdl_diff import INTROSPECTION_QUERY
 
     base = url.rstrip("/").removesuffix("/graphql")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout) as http:
             answer = await http.post("/graphql", json={"query": INTROSPECTION_QUERY})
@@ -246,7 +255,7 @@ def _ok(answer: Any) -> None:
     if answer.status_code in (401, 403):
         raise BaselineError(
             f"cannot read baseline {answer.request.url}: HTTP {answer.status_code}"
-            " (pass a token with --token or DICTAMESH_TOKEN)"
+            " (pass --token or --api-key, or set DICTAMESH_TOKEN or DICTAMESH_API_KEY)"
         )
     if answer.status_code >= 400:
         raise BaselineError(f"cannot read baseline {answer.request.url}: HTTP {answer.status_code}")

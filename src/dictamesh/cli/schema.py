@@ -79,6 +79,12 @@ TokenOpt = Annotated[
         "--token", envvar="DICTAMESH_TOKEN", help="bearer token for a node URL (prefer the env)"
     ),
 ]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="DICTAMESH_API_KEY", help="API key for a node URL (prefer the env)"
+    ),
+]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="seconds per request")]
 
 _COLUMNS = ["severity", "area", "subject", "code", "message"]
@@ -137,13 +143,18 @@ def _compare(baseline: SchemaBundle, current: SchemaBundle, level: Level) -> lis
 
 
 def _run(
-    config: Path | None, against: str, level: Level, token: str | None, timeout: float
+    config: Path | None,
+    against: str,
+    level: Level,
+    credentials: tuple[str | None, str | None],
+    timeout: float,
 ) -> list[SchemaChange]:
     from dictamesh.cli._schema_bundle import read_baseline
 
     current = _current(config)  # a bad config is reported before any request
     try:
-        baseline = read_baseline(against, token=token, timeout=timeout)
+        token, api_key = credentials
+        baseline = read_baseline(against, token=token, api_key=api_key, timeout=timeout)
         return _compare(baseline, current, level)
     except DictaMeshError as exc:  # unreadable baseline, invalid SDL or Avro in it
         fail(exc.message)
@@ -181,11 +192,12 @@ def check(
     config: ConfigOpt = None,
     compatibility: LevelOpt = Level.BACKWARD,
     token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
     timeout: TimeoutOpt = 10.0,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Breaking and dangerous changes against the baseline; exit 1 if any is breaking."""
-    changes = _run(config, against, compatibility, token, timeout)
+    changes = _run(config, against, compatibility, (token, api_key), timeout)
     shown = [c for c in changes if c.severity.value != "safe"]
     _report(shown, fmt, against=against, level=compatibility)
     raise typer.Exit(1 if any(c.severity.value == "breaking" for c in changes) else 0)
@@ -197,11 +209,12 @@ def diff(
     config: ConfigOpt = None,
     compatibility: LevelOpt = Level.BACKWARD,
     token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
     timeout: TimeoutOpt = 10.0,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Every change against the baseline: breaking, dangerous and safe (exit 0)."""
-    changes = _run(config, against, compatibility, token, timeout)
+    changes = _run(config, against, compatibility, (token, api_key), timeout)
     _report(changes, fmt, against=against, level=compatibility)
 
 
