@@ -1,9 +1,10 @@
 """What changed between two versions of an Avro subject or of an entity schema, judged by
 the registry's compatibility rules (``dictamesh schema check|diff``).
 
-The verdict is the registry's own checker (:func:`~dictamesh.catalog.schemas.
-avro_compatibility_reasons`, :func:`~dictamesh.catalog.schemas.check_compatibility`):
-a subject it accepts under the level has only SAFE changes. The rows name what changed,
+The verdict is the registry's own checker
+(:func:`~dictamesh.catalog.schemas.avro_compatibility_reasons`, and
+:func:`~dictamesh.catalog.schemas.check_compatibility` for entity schemas): a subject it
+accepts under the level has only SAFE changes. The rows name what changed,
 field by field, since the checker's reasons point into unions (``field 'before'``) rather
 than at the entity field that changed. Adding or removing a field *with a default* never
 breaks Avro resolution in either direction, nor does changing a default or a doc; every
