@@ -249,6 +249,11 @@ async def _read_node(url: str, headers: dict[str, str], timeout: float) -> Schem
         raise BaselineError(f"cannot read baseline {base}: {type(exc).__name__}: {exc}") from exc
     except ValueError as exc:  # a body that is not JSON
         raise BaselineError(f"cannot read baseline {base}: an answer is not JSON: {exc}") from exc
+    except (KeyError, TypeError, AttributeError) as exc:  # JSON, but not a node's answer
+        raise BaselineError(
+            f"cannot read baseline {base}: an answer is not what a DictaMesh node sends"
+            f" ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _ok(answer: Any) -> None:
@@ -266,8 +271,11 @@ async def _node_subjects(http: Any) -> dict[str, str] | None:
     if answer.status_code == 404:
         return None
     _ok(answer)
+    names = answer.json()
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise TypeError("/schema-registry/subjects is not a list of subjects")
     subjects: dict[str, str] = {}
-    for subject in answer.json():
+    for subject in names:
         path = f"/schema-registry/subjects/{quote(subject, safe='')}/versions/latest"
         latest = await http.get(path)
         _ok(latest)

@@ -166,8 +166,11 @@ def _report(
     *,
     against: str,
     level: Level,
+    shown: list[SchemaChange] | None = None,
 ) -> None:
+    """``shown`` (default: all) listed, every change of ``changes`` counted."""
     counts = {s: sum(1 for c in changes if c.severity.value == s) for s in _SEVERITIES}
+    changes = changes if shown is None else shown
     if fmt is OutputFormat.JSON:
         record: dict[str, Any] = {
             "against": against,
@@ -199,7 +202,7 @@ def check(
     """Breaking and dangerous changes against the baseline; exit 1 if any is breaking."""
     changes = _run(config, against, compatibility, (token, api_key), timeout)
     shown = [c for c in changes if c.severity.value != "safe"]
-    _report(shown, fmt, against=against, level=compatibility)
+    _report(changes, fmt, against=against, level=compatibility, shown=shown)
     raise typer.Exit(1 if any(c.severity.value == "breaking" for c in changes) else 0)
 
 

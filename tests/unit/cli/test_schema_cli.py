@@ -137,6 +137,11 @@ def test_diff_lists_safe_additions_and_exits_0(bundle: Path, tmp_path: Path) -> 
     checked = run("check", "-c", str(more), "--against", str(bundle), "-f", "json")
     assert checked.exit_code == 0, checked.output
     assert as_json(checked)["breaking"] == 0
+    assert as_json(checked)["safe"] > 0  # counted, not listed by check
+    listed = as_json(checked)["changes"]
+    assert {(c["severity"], c["code"], c["subject"]) for c in listed} == {
+        ("dangerous", "TYPE_ADDED_TO_UNION", "Invoice")  # AnyEntity gains a member
+    }
     diffed = run("diff", "-c", str(more), "--against", str(bundle), "-f", "json")
     assert diffed.exit_code == 0, diffed.output
     data = as_json(diffed)

@@ -136,3 +136,28 @@ async def test_a_node_requiring_auth_needs_a_token(tmp_path: Path) -> None:
         wrong = await schema("check", "-c", str(path), "--against", url, "--api-key", "dmk_no")
         assert wrong.exit_code == 2
         assert "HTTP 401" in output(wrong)
+
+
+async def test_a_server_that_is_no_node_exits_2(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from graphql import build_schema, graphql_sync
+
+    from dictamesh.gateway.sdl_diff import INTROSPECTION_QUERY
+
+    other = FastAPI()
+    introspection = graphql_sync(build_schema("type Query { a: Int }"), INTROSPECTION_QUERY)
+
+    @other.post("/graphql")
+    async def graphql() -> Any:
+        return {"data": introspection.data}
+
+    @other.get("/schema-registry/subjects")
+    async def subjects() -> Any:
+        return {"not": "a list"}
+
+    config = write(tmp_path / "mesh.yaml", node_config(tmp_path / "node"))
+    async with serve_in_process(other, "127.0.0.1", 0, what="not a node") as url:
+        result = await schema("check", "-c", str(config), "--against", url)
+    assert result.exit_code == 2, result.output
+    assert "not what a DictaMesh node sends" in output(result)
+    assert "Traceback" not in result.output
