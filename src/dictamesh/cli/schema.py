@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dictamesh.cli._catalog_commands import ConfigOpt, err, fail, load_settings
+from dictamesh.cli._catalog_commands import err, fail, load_settings
 from dictamesh.cli._output import FormatOpt, OutputFormat, print_json, print_table
 from dictamesh.core.errors import DictaMeshError, ValidationError
 
@@ -57,6 +57,14 @@ class Level(StrEnum):
     NONE = "NONE"
 
 
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="node YAML: its adapters, bus.topics, saga and notifications (default: the env)",
+    ),
+]
 AgainstOpt = Annotated[
     str,
     typer.Option(
