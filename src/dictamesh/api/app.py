@@ -27,16 +27,37 @@ from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.auth import install_auth
 from dictamesh.catalog.registry_api import AvroLimits, registry_router
 from dictamesh.catalog.service import CatalogService
-from dictamesh.gateway.catalog import CatalogPart
+from dictamesh.events.fanout import ChangeFeed
+from dictamesh.gateway.catalog import CatalogPart, CatalogSource
+from dictamesh.gateway.context import AdapterSource
 from dictamesh.gateway.limits import QueryLimits, install_limits
 from dictamesh.gateway.notifications import NotificationPart
 from dictamesh.gateway.sagas import SagaPart
-from dictamesh.gateway.schema_builder import SchemaPart
+from dictamesh.gateway.schema_builder import GatewaySchema, SchemaPart
 from dictamesh.gateway.subscriptions import build_live_schema
+from dictamesh.notifications.service import NotificationService
+from dictamesh.saga.engine import SagaEngine
 from dictamesh.tenancy.quotas import install_tenant_quotas
 
 # ApiContext is create_app's argument, so it is named here too (its home is api/context.py).
-__all__ = ["ApiContext", "create_app"]
+__all__ = ["ApiContext", "create_app", "one_node_schema"]
+
+
+def one_node_schema(
+    registry: AdapterSource,
+    changes: ChangeFeed | None,
+    catalog: CatalogSource | None,
+    sagas: SagaEngine | None = None,
+    notifications: NotificationService | None = None,
+) -> GatewaySchema:
+    """The ``/graphql`` schema of one node: data products, the catalog, sagas, the inbox
+    (``catalog`` None: the schema is only printed, ``dictamesh schema export``)."""
+    parts: list[SchemaPart] = [CatalogPart(catalog)]
+    if sagas is not None:
+        parts.append(SagaPart(sagas))
+    if notifications is not None:
+        parts.append(NotificationPart(notifications))
+    return build_live_schema(registry, changes, parts=parts, max_depth=None)
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -55,13 +76,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     install_governance(app, ctx)  # masking on every path, /api/v1/governance
     app.add_middleware(StaleHeadersMiddleware)  # X-DictaMesh-Stale, Age, Warning when stale
     schema = ctx.graphql_schema
-    if schema is None:  # one node: data products, catalog, sagas, inbox in one schema
-        parts: list[SchemaPart] = [CatalogPart(ctx.catalog)]
-        if ctx.sagas is not None:
-            parts.append(SagaPart(ctx.sagas))
-        if ctx.notifications is not None:
-            parts.append(NotificationPart(ctx.notifications))
-        schema = build_live_schema(ctx.registry, ctx.changes, parts=parts, max_depth=None)
+    if schema is None:
+        schema = one_node_schema(
+            ctx.registry, ctx.changes, ctx.catalog, ctx.sagas, ctx.notifications
+        )
     install_limits(schema, QueryLimits.from_settings(ctx.graphql))  # also on a given schema
     # Starlette routes to an ASGI app given as endpoint (typed for plain functions only).
     graphql_app = CachingGraphQLApp(

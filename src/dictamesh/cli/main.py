@@ -19,6 +19,7 @@ from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app
 from dictamesh.cli.scaffold import init, new_app
+from dictamesh.cli.schema import schema_app
 from dictamesh.core.errors import DictaMeshError
 
 __all__ = ["app", "main"]
@@ -40,6 +41,7 @@ app.add_typer(saga_app, name="saga")
 app.add_typer(notify_app, name="notify")
 app.command("init")(init)
 app.add_typer(new_app, name="new")
+app.add_typer(schema_app, name="schema")
 
 console = Console()
 err = Console(stderr=True)
