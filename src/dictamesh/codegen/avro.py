@@ -16,7 +16,5 @@ __all__ = ["generate"]
 
 
 def generate(settings: DictaMeshSettings, registry: AdapterRegistry) -> list[GeneratedFile]:
-    records = entity_records(
-        registry.schemas().values(), timestamps=settings.bus.avro_timestamps
-    )
+    records = entity_records(registry.schemas().values(), timestamps=settings.bus.avro_timestamps)
     return [GeneratedFile(f"{r.entity_type}.avsc", dump_json(r.schema)) for r in records]

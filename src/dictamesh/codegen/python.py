@@ -90,7 +90,9 @@ def _field(spec: FieldDef) -> list[str]:
     if spec.description:
         args.append(f"description={spec.description!r}")
     if spec.classification.value != "public":
-        args.append(f"json_schema_extra={{'x-dictamesh-classification': {spec.classification.value!r}}}")
+        args.append(
+            f"json_schema_extra={{'x-dictamesh-classification': {spec.classification.value!r}}}"
+        )
     if not args:
         return [f"    {name}: {annotation}"]
     if not spec.required and args == ["default=None"]:
@@ -193,7 +195,7 @@ def _models(tops: list[TypeDef], every: list[TypeDef]) -> str:
             "",
             "",
             f"class {td.name}Page(BaseModel):",
-            f'    """A page of ``{td.entity_type}`` entities; ``next_cursor`` asks for the next."""',
+            f'    """A page of ``{td.entity_type}`` entities (``next_cursor``: the next one)."""',
             "",
             f"    items: list[{td.name}Entity]",
             "    next_cursor: str | None = None",
@@ -356,7 +358,9 @@ class DictaMeshClient:
 
 
 def _client(tops: list[TypeDef]) -> str:
-    names = sorted(["EntityBase", *(f"{td.name}Entity" for td in tops), *(f"{td.name}Page" for td in tops)])
+    names = sorted(
+        ["EntityBase", *(f"{td.name}{suffix}" for td in tops for suffix in ("Entity", "Page"))]
+    )
     text = HEADER + _CLIENT_HEAD.replace("__IMPORTS__", "\n".join(f"    {n}," for n in names))
     methods: list[str] = []
     for td in tops:
@@ -377,10 +381,11 @@ def _client(tops: list[TypeDef]) -> str:
     return text + "\n".join(methods) + "\n"
 
 
-def _init(tops: list[TypeDef], package: str) -> str:
+def _init(tops: list[TypeDef]) -> str:
+    types = ", ".join(td.entity_type for td in tops)
     return (
         HEADER
-        + f'"""Typed models and an async client for a DictaMesh mesh ({", ".join(td.entity_type for td in tops)})."""\n'
+        + f'"""Typed models and an async client for a DictaMesh mesh ({types})."""\n'
         + "\n"
         + "from .client import ApiError, DictaMeshClient, LiveReadError\n"
         + "from .models import *  # noqa: F403\n"
@@ -403,7 +408,7 @@ def generate(
     if clash:
         raise ConfigurationError(f"generated Python classes would share names: {', '.join(clash)}")
     return [
-        GeneratedFile(f"{package}/__init__.py", _init(tops, package)),
+        GeneratedFile(f"{package}/__init__.py", _init(tops)),
         GeneratedFile(f"{package}/client.py", _client(tops)),
         GeneratedFile(f"{package}/models.py", _models(tops, every)),
         GeneratedFile(f"{package}/py.typed", ""),
