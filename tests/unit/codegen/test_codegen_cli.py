@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.unit.codegen.conftest import write_config
 from typer.testing import CliRunner
 
 from dictamesh.cli.main import app
 from dictamesh.codegen import CodegenTarget
-from tests.unit.codegen.conftest import write_config
 
 runner = CliRunner()
 
@@ -49,7 +49,9 @@ OPENAPI_INSTALLED = importlib.util.find_spec("dictamesh.codegen.openapi") is not
 
 def tree(root: Path) -> dict[str, bytes]:
     return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -90,7 +92,17 @@ def test_json_output_lists_the_files_written(config: Path, tmp_path: Path) -> No
 def test_table_output_and_plain_progress_lines_off_a_terminal(config: Path, tmp_path: Path) -> None:
     out = tmp_path / "ts"
     process = subprocess.run(
-        [sys.executable, "-m", "dictamesh", "codegen", "typescript", "-c", str(config), "-o", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "dictamesh",
+            "codegen",
+            "typescript",
+            "-c",
+            str(config),
+            "-o",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
