@@ -1,8 +1,8 @@
 """The codegen targets and one entry point generating any of them (in memory).
 
-``openapi`` lives in :mod:`dictamesh.codegen.openapi` (``generate(settings) -> dict``, the
-OpenAPI document of the node's REST API); while that module is not installed the target
-raises :class:`CodegenUnavailable`.
+``openapi`` is this package's ``openapi`` module (``generate(settings) -> dict``, the
+OpenAPI document of the node's REST API), imported when asked for; while that module is not
+installed the target raises :class:`CodegenUnavailable`.
 """
 
 from __future__ import annotations

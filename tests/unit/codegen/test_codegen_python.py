@@ -70,11 +70,13 @@ def generated(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[tuple[MeshNode, str]]:
     state = tmp_path / "node"
-    async with MeshNode(node_settings(state), adapters=[FakeAdapter(records=RECORDS)]) as node:
-        async with serve_in_process(
+    async with (
+        MeshNode(node_settings(state), adapters=[FakeAdapter(records=RECORDS)]) as node,
+        serve_in_process(
             node.asgi_app(), "127.0.0.1", 0, what="codegen test node", shutdown_timeout=2
-        ) as url:
-            yield node, url
+        ) as url,
+    ):
+        yield node, url
 
 
 async def _catalogued(url: str, entity_id: str) -> None:
@@ -162,7 +164,8 @@ def test_the_generated_package_type_checks_strictly(generated: Any, tmp_path: Pa
 
 def test_models_validate_attributes(generated: Any) -> None:
     widget = generated.Widget.model_validate({"name": "Bolt", "size": "4", "extra": 1})
-    assert widget.size == 4 and widget.model_extra == {"extra": 1}
+    assert widget.size == 4
+    assert widget.model_extra == {"extra": 1}
     with pytest.raises(ValueError):
         generated.Widget.model_validate({"size": 4})  # name is required
     assert {"widget": generated.WidgetEntity} == generated.ENTITY_MODELS
