@@ -3,7 +3,9 @@ input is exit 2 with nothing written."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -11,9 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from tests.unit.codegen.conftest import write_config
 from typer.testing import CliRunner
 
+import dictamesh.cli.codegen as codegen_cli
 from dictamesh.cli.main import app
 from dictamesh.codegen import CodegenTarget
 
@@ -44,6 +48,7 @@ EXPECTED = {
         "dictamesh_client/py.typed",
     ],
 }
+DICTAMESH = [sys.executable, "-m", "dictamesh"]
 OPENAPI_INSTALLED = importlib.util.find_spec("dictamesh.codegen.openapi") is not None
 
 
@@ -253,3 +258,44 @@ def test_an_output_below_a_file_is_exit_2(config: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "cannot create output directory" in output(result)
     assert blocker.read_text() == "mine"
+
+
+def test_the_sdl_does_not_depend_on_the_hash_seed(config: Path, tmp_path: Path) -> None:
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        subprocess.run(
+            [*DICTAMESH, "codegen", "graphql", "-c", str(config), "-o", str(out)],
+            capture_output=True,
+            timeout=60,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+        )
+        outputs.append(tree(out))
+    assert outputs[0] == outputs[1]
+
+
+def test_a_terminal_gets_a_progress_bar_instead_of_lines(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=100)
+    monkeypatch.setattr(codegen_cli, "progress_console", terminal)
+    out = tmp_path / "py"
+    result = runner.invoke(app, ["codegen", "python", "-c", str(config), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote " not in screen.getvalue()
+    assert "\x1b[" in screen.getvalue()  # drawn (and cleared) on the terminal
+    assert sorted(tree(out)) == EXPECTED["python"]
+
+
+def test_a_write_that_fails_part_way_is_exit_1(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(codegen_cli, "write_files", full_disk)
+    result = runner.invoke(app, ["codegen", "avro", "-c", str(config), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "No space left on device" in output(result)
