@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dictamesh.adapters.registry import AdapterRegistry
 from dictamesh.codegen.mesh import load_registry
 from dictamesh.core.settings import DictaMeshSettings
 
@@ -31,5 +32,5 @@ def settings(config: Path) -> DictaMeshSettings:
 
 
 @pytest.fixture
-def registry(settings: DictaMeshSettings):  # type: ignore[no-untyped-def]
+def registry(settings: DictaMeshSettings) -> AdapterRegistry:
     return load_registry(settings)
