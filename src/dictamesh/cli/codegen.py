@@ -61,7 +61,7 @@ def codegen(
         CodegenTarget,
         typer.Argument(
             case_sensitive=False,
-            metavar="graphql|avro|jsonschema|openapi|typescript|python",
+            metavar="TARGET",
             help="what to generate",
         ),
     ],
