@@ -26,7 +26,13 @@ $(GRAPHQL_HTTP)/node_modules/.installed: $(GRAPHQL_HTTP)/package.json $(GRAPHQL_
 	cd $(GRAPHQL_HTTP) && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
-node-deps: $(FEDERATION)/node_modules/.installed $(GRAPHQL_HTTP)/node_modules/.installed
+# The pinned TypeScript compiler checking `dictamesh codegen typescript` (tests/codegen_ts).
+CODEGEN_TS := tests/codegen_ts
+$(CODEGEN_TS)/node_modules/.installed: $(CODEGEN_TS)/package.json $(CODEGEN_TS)/package-lock.json
+	cd $(CODEGEN_TS) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+node-deps: $(FEDERATION)/node_modules/.installed $(GRAPHQL_HTTP)/node_modules/.installed $(CODEGEN_TS)/node_modules/.installed
 
 demo: install
 	$(BIN)/dictamesh demo

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, NoReturn
 import typer
 from rich.console import Console
 
+from dictamesh.cli.codegen import codegen
 from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app
@@ -42,6 +43,7 @@ app.add_typer(notify_app, name="notify")
 app.command("init")(init)
 app.add_typer(new_app, name="new")
 app.add_typer(schema_app, name="schema")
+app.command("codegen")(codegen)
 
 console = Console()
 err = Console(stderr=True)
