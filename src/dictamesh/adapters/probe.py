@@ -58,7 +58,9 @@ async def probe_adapter(
             name, CheckStatus.FAIL, f"no answer within {timeout:g} s", elapsed_ms(started)
         )
     except DictaMeshError as exc:
-        return CheckResult(name, CheckStatus.FAIL, f"read failed: {exc.message}", elapsed_ms(started))
+        return CheckResult(
+            name, CheckStatus.FAIL, f"read failed: {exc.message}", elapsed_ms(started)
+        )
     except Exception as exc:  # an adapter's own bug is a failed check, not a crash
         return CheckResult(
             name, CheckStatus.FAIL, f"read failed: {type(exc).__name__}: {exc}", elapsed_ms(started)
@@ -66,6 +68,9 @@ async def probe_adapter(
     read = f"read {len(page.items)} {adapter.entity_type}"
     if health.status is HealthState.DEGRADED:
         return CheckResult(
-            name, CheckStatus.WARN, f"degraded: {_health_problem(health)}; {read}", elapsed_ms(started)
+            name,
+            CheckStatus.WARN,
+            f"degraded: {_health_problem(health)}; {read}",
+            elapsed_ms(started),
         )
     return CheckResult(name, CheckStatus.OK, f"healthy; {read}", elapsed_ms(started))

@@ -1,4 +1,5 @@
-"""The JSON Schema (2020-12) of ``mesh.yaml``, from :class:`~dictamesh.core.settings.DictaMeshSettings`.
+"""The JSON Schema (2020-12) of ``mesh.yaml``, made from the settings model
+(:class:`~dictamesh.core.settings.DictaMeshSettings`).
 
 Editors use it for completion and checking (``dictamesh config schema -o mesh.schema.json``,
 then ``# yaml-language-server: $schema=./mesh.schema.json`` on the first line of

@@ -80,9 +80,10 @@ async def _probe_kafka(settings: BusSettings, timeout: float) -> CheckResult:
         if not isinstance(exc, TimeoutError):
             try:
                 async with asyncio.timeout(timeout):
-                    reason = await explain_connect_failure(
-                        settings.kafka_bootstrap, options, timeout
-                    ) or reason
+                    reason = (
+                        await explain_connect_failure(settings.kafka_bootstrap, options, timeout)
+                        or reason
+                    )
             except TimeoutError:
                 pass
         else:
