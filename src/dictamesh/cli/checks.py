@@ -248,6 +248,26 @@ async def run_checks(settings: DictaMeshSettings, *, timeout: float) -> list[Che
     return [*built_results, *probed, *_cache_results(settings)]
 
 
+def _quiet_logs() -> None:
+    # the clients log a refused connection, the masker its missing key: a line says it
+    for noisy in ("aiokafka", "redis", "dictamesh"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _governance_result(settings: DictaMeshSettings) -> CheckResult:
+    gs = settings.governance
+    policy = str(gs.policy_file) if gs.policy_file else "the built-in default policy"
+    if gs.masking_key is None:
+        return CheckResult(
+            "governance",
+            CheckStatus.WARN,
+            f"{policy}; governance.masking_key is not set: hashed and tokenized values"
+            " differ between nodes and restarts",
+        )
+    return CheckResult("governance", CheckStatus.OK, f"{policy}; masking key set")
+
+
+_COUNTED = {CheckStatus.FAIL: "failed", CheckStatus.WARN: "to look at", CheckStatus.SKIP: "skipped"}
 _STYLE = {
     CheckStatus.OK: "green",
     CheckStatus.WARN: "yellow",
@@ -270,9 +290,9 @@ def _report(results: Sequence[CheckResult], fmt: OutputFormat, code: int) -> Non
             highlight=False,
             soft_wrap=True,
         )
-    failed = sum(r.failed for r in results)
-    summary = f"{len(results)} checks, {failed} failed" if failed else f"{len(results)} checks ok"
-    console.print(summary, highlight=False)
+    counts = {status: sum(r.status is status for r in results) for status in CheckStatus}
+    parts = [f"{counts[s]} {w}" for s, w in _COUNTED.items() if counts[s]]
+    console.print(f"{len(results)} checks: {', '.join(parts) or 'all ok'}", highlight=False)
 
 
 TimeoutOpt = Annotated[
@@ -306,10 +326,8 @@ def check(
         f"{where}: valid; {len(settings.adapters)} adapter(s), bus {settings.bus.backend},"
         f" cache {'+'.join(settings.cache.layer_names)}"
     )
-    # aiokafka and redis log a refused connection themselves: the check's line says it
-    for noisy in ("aiokafka", "redis"):
-        logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    results = [CheckResult("config", CheckStatus.OK, summary)]
+    _quiet_logs()
+    results = [CheckResult("config", CheckStatus.OK, summary), _governance_result(settings)]
     results += asyncio.run(run_checks(settings, timeout=timeout))
     code = 1 if any(r.failed for r in results) else 0
     _report(results, fmt, code)
@@ -389,6 +407,7 @@ def adapter_sample(
     no bus, no catalog, nothing written.
     """
     settings = load_settings(config)
+    _quiet_logs()
     names = [a.name for a in settings.adapters]
     if name not in names:
         fail(f"no adapter named {name!r} in {config or 'the settings'}; configured: "
@@ -404,15 +423,14 @@ def adapter_sample(
         print_json(sample)
         return
     withheld = set(sample["withheld"])
-    columns = ["id"]
+    # one field/value table per entity: a row per entity would not fit a terminal's width
     for entity in sample["entities"]:
-        columns += [k for k in entity["attributes"] if k not in columns]
-    rows = [
-        {"id": e["id"], **{k: _WITHHELD if v is None and k in withheld else v
-                           for k, v in e["attributes"].items()}}
-        for e in sample["entities"]
-    ]  # fmt: skip
-    emit(rows, fmt, columns=columns)
+        console.print(f"[bold]{sample['entity_type']} {escape(entity['id'])}[/]", highlight=False)
+        attributes = entity["attributes"]
+        emit(
+            {k: _WITHHELD if v is None and k in withheld else v for k, v in attributes.items()},
+            fmt,
+        )
     console.print(
         f"{sample['count']} {sample['entity_type']} from {name}"
         + (f"; withheld: {', '.join(sample['withheld'])}" if withheld else ""),

@@ -78,7 +78,7 @@ async def test_check_in_an_empty_directory_creates_nothing(tmp_path: Path) -> No
     assert code == 0, out + err
     assert tree(tmp_path) == []  # no .dictamesh/, no catalog, no bus file
     assert "not created yet" in out
-    assert "checks ok" in out
+    assert out.splitlines()[-1] == "4 checks: 1 to look at"  # governance.masking_key
 
 
 async def test_check_reaches_the_sources_read_only(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ async def test_check_reaches_the_sources_read_only(tmp_path: Path) -> None:
     assert report["exit_code"] == 0
     checks = checks_of(out)
     assert list(checks) == [
-        "config", "adapter:crm", "adapter:products", "source:crm", "source:products",
+        "config", "governance", "adapter:crm", "adapter:products", "source:crm", "source:products",
         "catalog", "bus",
     ]  # fmt: skip
     # a first call slower than the SLA's p95 is a warning, not a failure
@@ -160,7 +160,7 @@ def test_an_unreachable_source_and_an_unknown_kind_fail_with_exit_1(tmp_path: Pa
     assert "unknown adapter kind 'sap_odata'" in lines["adapter:erp"]
     assert "source:erp" not in lines  # not built, so not probed
     assert lines["catalog"].startswith("ok")
-    assert result.stdout.splitlines()[-1] == "6 checks, 2 failed"
+    assert result.stdout.splitlines()[-1] == "7 checks: 2 failed, 1 to look at"
     assert not (tmp_path / "state").exists()
 
 
