@@ -9,9 +9,10 @@ invalid config.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -248,10 +249,19 @@ async def run_checks(settings: DictaMeshSettings, *, timeout: float) -> list[Che
     return [*built_results, *probed, *_cache_results(settings)]
 
 
-def _quiet_logs() -> None:
-    # the clients log a refused connection, the masker its missing key: a line says it
-    for noisy in ("aiokafka", "redis", "dictamesh"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Warnings off for the block: the clients log a refused connection, the masker its
+    missing key, and a check's line already says so (levels restored: tests share them)."""
+    loggers = [logging.getLogger(name) for name in ("aiokafka", "redis", "dictamesh")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _governance_result(settings: DictaMeshSettings) -> CheckResult:
@@ -314,7 +324,8 @@ def check(
     where = str(config) if config else "the environment"
     try:
         settings = DictaMeshSettings.from_yaml(config) if config else DictaMeshSettings()
-        _validate(settings)
+        with _quiet_logs():
+            _validate(settings)
     except DictaMeshError as exc:
         problems = [CheckResult("config", CheckStatus.FAIL, p) for p in _config_problems(exc)]
         _report(problems, fmt, 2)
@@ -326,9 +337,9 @@ def check(
         f"{where}: valid; {len(settings.adapters)} adapter(s), bus {settings.bus.backend},"
         f" cache {'+'.join(settings.cache.layer_names)}"
     )
-    _quiet_logs()
     results = [CheckResult("config", CheckStatus.OK, summary), _governance_result(settings)]
-    results += asyncio.run(run_checks(settings, timeout=timeout))
+    with _quiet_logs():
+        results += asyncio.run(run_checks(settings, timeout=timeout))
     code = 1 if any(r.failed for r in results) else 0
     _report(results, fmt, code)
     raise typer.Exit(code)
@@ -407,14 +418,14 @@ def adapter_sample(
     no bus, no catalog, nothing written.
     """
     settings = load_settings(config)
-    _quiet_logs()
     names = [a.name for a in settings.adapters]
     if name not in names:
         fail(f"no adapter named {name!r} in {config or 'the settings'}; configured: "
              f"{', '.join(names) or 'none'}")  # fmt: skip
     roles = [r.strip() for item in role or [] for r in item.split(",") if r.strip()]
     try:
-        sample = asyncio.run(_sample(settings, name, limit, roles))
+        with _quiet_logs():
+            sample = asyncio.run(_sample(settings, name, limit, roles))
     except ConfigurationError as exc:  # the adapter's options, the policy file
         fail(exc.message)
     except DictaMeshError as exc:  # the source failed
@@ -435,6 +446,7 @@ def adapter_sample(
         f"{sample['count']} {sample['entity_type']} from {name}"
         + (f"; withheld: {', '.join(sample['withheld'])}" if withheld else ""),
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -466,4 +478,4 @@ def config_schema(
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
-    console.print(f"wrote {output}", highlight=False)
+    console.print(f"wrote {output}", highlight=False, soft_wrap=True)

@@ -68,6 +68,13 @@ async def dictamesh(*args: str, cwd: Path | None = None) -> tuple[int, str, str]
     return proc.returncode, out.decode(), err.decode()
 
 
+async def invoke(*args: str) -> tuple[int, str]:
+    """The CLI in this process, on a thread: its own event loop runs there while the sample
+    sources answer from this test's."""
+    result = await asyncio.to_thread(runner.invoke, app, list(args))
+    return result.exit_code, result.stdout
+
+
 def checks_of(output: str) -> dict[str, dict[str, Any]]:
     report = json.loads(output)
     return {c["check"]: c for c in report["checks"]}
@@ -93,8 +100,8 @@ async def test_check_reaches_the_sources_read_only(tmp_path: Path) -> None:
             tmp_path / "mesh.yaml", local(tmp_path, adapters=[customers(sources), products])
         )
         before = tree(tmp_path)
-        code, out, err = await dictamesh("check", "-c", str(config), "--format", "json")
-    assert code == 0, out + err
+        code, out = await invoke("check", "-c", str(config), "--format", "json")
+    assert code == 0, out
     assert tree(tmp_path) == before
     report = json.loads(out)
     assert report["ok"] is True
@@ -111,16 +118,16 @@ async def test_check_reaches_the_sources_read_only(tmp_path: Path) -> None:
     assert checks["source:products"]["ms"] > 0
 
 
-async def test_an_existing_sqlite_catalog_is_read_without_new_files(tmp_path: Path) -> None:
+def test_an_existing_sqlite_catalog_is_read_without_new_files(tmp_path: Path) -> None:
     db = tmp_path / "state" / "catalog.sqlite3"
     db.parent.mkdir()
-    await migrate.upgrade(f"sqlite+aiosqlite:///{db}")
+    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{db}"))
     config = write_config(tmp_path / "mesh.yaml", local(tmp_path))
     before = tree(tmp_path)
-    code, out, err = await dictamesh("check", "-c", str(config), "-f", "json")
-    assert code == 0, out + err
+    result = runner.invoke(app, ["check", "-c", str(config), "-f", "json"])
+    assert result.exit_code == 0, result.output
     assert tree(tmp_path) == before  # no -wal / -shm beside the catalog
-    assert checks_of(out)["catalog"]["detail"].endswith(f"at revision {migrate.head()}")
+    assert checks_of(result.stdout)["catalog"]["detail"].endswith(f"at revision {migrate.head()}")
 
 
 def test_a_catalog_behind_head_fails_only_without_migrate_on_start(tmp_path: Path) -> None:
@@ -215,8 +222,8 @@ async def test_the_schema_registry_of_a_node_is_reached(
                 tmp_path / "bad.yaml",
                 local(tmp_path, bus={"schema_registry_url": f"{base}/not-a-registry"}),
             )
-            ok = await dictamesh("check", "-c", str(good), "-f", "json")
-            wrong = await dictamesh("check", "-c", str(bad), "-f", "json")
+            ok = await invoke("check", "-c", str(good), "-f", "json")
+            wrong = await invoke("check", "-c", str(bad), "-f", "json")
     assert ok[0] == 0, ok
     assert checks_of(ok[1])["schema_registry"]["detail"].endswith(": 0 subjects")
     assert wrong[0] == 1
