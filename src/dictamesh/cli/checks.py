@@ -225,8 +225,12 @@ def _cache_results(settings: DictaMeshSettings) -> list[CheckResult]:
 async def _probe_source(adapter: AdapterBase, timeout: float) -> CheckResult:
     from dictamesh.adapters.probe import probe_adapter
 
-    async with adapter:
-        return await probe_adapter(adapter, timeout=timeout)
+    try:
+        async with adapter:
+            return await probe_adapter(adapter, timeout=timeout)
+    except Exception as exc:  # connect/aclose of a third-party adapter: a line, not a crash
+        problem = f"{type(exc).__name__}: {exc}"
+        return CheckResult(f"source:{adapter.name}", CheckStatus.FAIL, problem)
 
 
 async def run_checks(settings: DictaMeshSettings, *, timeout: float) -> list[CheckResult]:
