@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from dictamesh.cli.codegen import codegen
+from dictamesh.cli.checks import register as register_checks
 from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app
@@ -44,6 +45,7 @@ app.command("init")(init)
 app.add_typer(new_app, name="new")
 app.add_typer(schema_app, name="schema")
 app.command("codegen")(codegen)
+register_checks(app)  # adapters, adapter, plugins, config, check
 
 console = Console()
 err = Console(stderr=True)

@@ -137,7 +137,10 @@ class TransformStep(_Model):
     headers: dict[str, str] | None = Field(default=None, min_length=1, max_length=100)
     envelope: EnvelopeStep | None = None
 
-    @field_validator("mask", mode="before")
+    # the JSON Schema of mesh.yaml (``dictamesh config schema``) must accept the shorthand too
+    @field_validator(
+        "mask", mode="before", json_schema_input_type=dict[str, str | MaskField] | None
+    )
     @classmethod
     def _mask_shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):
