@@ -51,7 +51,9 @@ def _cell(value: Any) -> str:
 
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     """One row per mapping; values escaped, so a ``[tag]`` in data is printed, not styled."""
-    table = Table(*columns, box=None, header_style="bold", pad_edge=False)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:  # folded, never cut: a script piping a table loses no value
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(escape(_cell(row.get(c))) for c in columns))
     console.print(table, highlight=False)

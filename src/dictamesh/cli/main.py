@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal, NoReturn
 import typer
 from rich.console import Console
 
-from dictamesh.cli.codegen import codegen
 from dictamesh.cli.checks import register as register_checks
+from dictamesh.cli.codegen import codegen
 from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app

@@ -90,14 +90,13 @@ def test_generated_package_installs_passes_its_tests_and_is_listed(
         "target": f"{module}.adapter:Scaffolded{template.capitalize()}Adapter",
         "error": None,
     }
-    # `dictamesh adapters list` is written on another branch: asked once it exists
-    if any(group.name == "adapters" for group in app.registered_groups):
-        listed = _run(
-            [sys.executable, "-m", "dictamesh", "adapters", "list", "--format", "json"],
-            tmp_path,
-            env,
-        )
-        assert kind in listed.stdout
+    listed = _run(
+        [sys.executable, "-m", "dictamesh", "adapters", "list", "--format", "json"],
+        tmp_path,
+        env,
+    )
+    rows = {row["kind"]: row for row in json.loads(listed.stdout)}
+    assert rows[kind]["state"] == "enabled", rows[kind]
 
 
 _PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
