@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, NoReturn
 import typer
 from rich.console import Console
 
+from dictamesh.cli.bus import bus_app
 from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app
@@ -37,6 +38,7 @@ app.add_typer(governance_app, name="governance")
 app.add_typer(policy_app, name="policy")
 app.add_typer(saga_app, name="saga")
 app.add_typer(notify_app, name="notify")
+app.add_typer(bus_app, name="bus")
 
 console = Console()
 err = Console(stderr=True)
