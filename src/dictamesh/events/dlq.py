@@ -197,7 +197,7 @@ class DlqTopic:
 
 async def dlq_topics(bus: InspectableBus) -> list[DlqTopic]:
     """Every ``.dlq`` topic with its message count and how many were replayed."""
-    rows = [r for r in await topic_rows(bus) if r.name.endswith(DLQ_SUFFIX)]
+    rows = await topic_rows(bus, f"*{DLQ_SUFFIX}")
     done = await replayed_refs(bus)
     counts: dict[str, int] = {}
     for ref in done:
