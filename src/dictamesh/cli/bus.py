@@ -188,6 +188,12 @@ def _retention(ms: int | None) -> str:
     return f"{ms}ms"
 
 
+def _groups(groups: Sequence[str], fmt: OutputFormat) -> list[str] | str | None:
+    if fmt is OutputFormat.JSON:
+        return list(groups)
+    return ", ".join(groups) or None
+
+
 # --- topics -----------------------------------------------------------------------------
 
 
@@ -223,7 +229,7 @@ def topics(
                 if fmt is OutputFormat.TABLE
                 else r.retention_ms,
                 "cleanup": r.cleanup_policy,
-                **({} if r.groups is None else {"groups": list(r.groups)}),
+                **({} if r.groups is None else {"groups": _groups(r.groups, fmt)}),
             }
             for r in rows
         ]

@@ -184,7 +184,8 @@ def summary(view: Mapping[str, Any]) -> str:
         return "(tombstone)"
     event = view.get("event")
     if event is None:
-        return f"(undecodable: {view.get('undecodable')}) {view.get('raw', '')[:120]}"
+        why = str(view.get("undecodable") or "").split(":", 1)[0]  # the error's class
+        return f"(undecodable: {why}) {view.get('raw', '')[:80]}"
     changed = ", ".join(event["changed_fields"])
     return (
         f"{event['event_type']} {event['entity_type']}/{event['entity_id']}"
