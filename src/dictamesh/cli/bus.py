@@ -108,6 +108,8 @@ def _run(config: Path | None, work: Work[_T]) -> _T:
         fail(exc.message)
     except DictaMeshError as exc:
         fail(exc.message, 1)
+    except KeyboardInterrupt:  # Ctrl-C while reading (--follow handles it itself: exit 0)
+        raise typer.Exit(130) from None
 
 
 class _CatalogSchemas:

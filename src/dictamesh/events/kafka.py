@@ -303,6 +303,7 @@ class KafkaBus(AsyncResource):
         self._admin_client: Any = None
         self._offsets_client: Any = None
         self._reader_client: Any = None
+        self._clients_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._created: set[str] = set()
         self._lock = asyncio.Lock()
@@ -434,15 +435,18 @@ class KafkaBus(AsyncResource):
         if self._closed:
             raise EventBusError("KafkaBus is closed")
         if self._admin_client is None:
-            aiokafka = _aiokafka()
-            admin = aiokafka.admin.AIOKafkaAdminClient(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=f"{self.client_id}-admin",
-                request_timeout_ms=self.request_timeout_ms,
-                **self._security(),
-            )
-            await self._start(admin, admin.close, "admin connect")
-            self._admin_client = admin
+            # locked: concurrent first callers (lag of many groups) must share one client
+            async with self._clients_lock:
+                if self._admin_client is None:
+                    aiokafka = _aiokafka()
+                    admin = aiokafka.admin.AIOKafkaAdminClient(
+                        bootstrap_servers=self.bootstrap_servers,
+                        client_id=f"{self.client_id}-admin",
+                        request_timeout_ms=self.request_timeout_ms,
+                        **self._security(),
+                    )
+                    await self._start(admin, admin.close, "admin connect")
+                    self._admin_client = admin
         return self._admin_client
 
     # -- topics ----------------------------------------------------------------------------
@@ -831,17 +835,21 @@ class KafkaBus(AsyncResource):
         if self._closed:
             raise EventBusError("KafkaBus is closed")
         if self._offsets_client is None:
-            aiokafka = _aiokafka()
-            client = aiokafka.AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=f"{self.client_id}-offsets",
-                isolation_level=self.consumer_config.get("isolation_level", "read_committed"),
-                request_timeout_ms=self.request_timeout_ms,
-                enable_auto_commit=False,
-                **self._security(),
-            )
-            await self._start(client, client.stop, "offsets client connect")
-            self._offsets_client = client
+            async with self._clients_lock:  # one client for concurrent first callers
+                if self._offsets_client is None:
+                    aiokafka = _aiokafka()
+                    client = aiokafka.AIOKafkaConsumer(
+                        bootstrap_servers=self.bootstrap_servers,
+                        client_id=f"{self.client_id}-offsets",
+                        isolation_level=self.consumer_config.get(
+                            "isolation_level", "read_committed"
+                        ),
+                        request_timeout_ms=self.request_timeout_ms,
+                        enable_auto_commit=False,
+                        **self._security(),
+                    )
+                    await self._start(client, client.stop, "offsets client connect")
+                    self._offsets_client = client
         return self._offsets_client
 
     async def end_offsets(self, topics: Sequence[str] | None = None) -> dict[str, dict[int, int]]:

@@ -4,6 +4,7 @@ same scenarios as tests/unit/cli/test_bus_cli.py on the embedded bus, on unique 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from dictamesh.cli import _output
 from dictamesh.events.dlq import DLQ_REPLAYED_FROM
 from dictamesh.events.kafka import KafkaBus
 from dictamesh.events.serde import JsonEventSerializer
+from dictamesh.events.topics import TopicSpec
 
 pytestmark = pytest.mark.kafka
 
@@ -190,3 +192,24 @@ def test_dlq_list_show_replay_end_to_end(
     code, out = cli(config, "dlq", "replay", dlq, "--filter", "nope=1")
     assert code == 2
     assert "unknown field" in out
+
+
+def test_concurrent_first_calls_share_one_client_each(
+    on_kafka: Any, kafka_bootstrap: str, topic_name: Callable[..., str]
+) -> None:
+    # `bus lag` asks for every group at once: the admin and offsets clients must be one each
+    topic = topic_name("shared")
+    on_kafka(lambda bus: bus.ensure_topic(TopicSpec(name=topic, partitions=2)))
+
+    async def main() -> None:
+        async with KafkaBus(kafka_bootstrap, topic_specs=(), auto_create_topics=False) as bus:
+            calls = [bus.end_offsets([topic]) for _ in range(6)]
+            calls += [bus.committed_offsets(f"nobody-{n}") for n in range(6)]
+            results = await asyncio.gather(*calls)
+            assert results[0] == {topic: {0: 0, 1: 0}}
+            admin, offsets = bus._admin_client, bus._offsets_client
+            assert admin is await bus._admin()
+            assert offsets is await bus._offsets()
+        gc.collect()  # a second, unclosed client would warn here (warnings are errors)
+
+    asyncio.run(main())

@@ -312,3 +312,21 @@ def test_replay_refuses_a_missing_source_topic(config: Path, bus_path: Path) -> 
     assert code == 2
     assert "crm.gone.entity_changed: no such topic" in out
     assert _ends(bus_path) == ends
+
+
+def test_an_unreachable_broker_is_exit_1(tmp_path: Path, sqlite_catalog_url: str) -> None:
+    bus = {"backend": "kafka", "kafka_bootstrap": "127.0.0.1:1"}
+    config = write_config(tmp_path / "mesh.yaml", bus, sqlite_catalog_url)
+    code, out = cli(config, "topics")
+    assert code == 1
+    assert "Kafka admin connect failed" in out
+
+
+def test_a_bad_config_is_exit_2(tmp_path: Path) -> None:
+    code, out = cli(tmp_path / "missing.yaml", "topics")
+    assert code == 2
+    config = tmp_path / "mesh.yaml"
+    config.write_text("bus: [not, a, mapping]\n")
+    code, out = cli(config, "lag")
+    assert code == 2
+    assert "error:" in out
