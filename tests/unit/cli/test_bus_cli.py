@@ -9,7 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from rich.console import Console
@@ -33,6 +35,7 @@ from dictamesh.events.embedded import EmbeddedBus
 from dictamesh.events.serde import JsonEventSerializer
 
 TOPIC = "crm.lab.entity_changed"
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +54,8 @@ def config(tmp_path: Path, bus_path: Path, sqlite_catalog_url: str) -> Path:
     return write_config(tmp_path / "mesh.yaml", {"path": str(bus_path)}, sqlite_catalog_url)
 
 
-def on_bus(bus_path: Path, work):  # type: ignore[no-untyped-def]
-    async def main():  # type: ignore[no-untyped-def]
+def on_bus(bus_path: Path, work: Callable[[EmbeddedBus], Awaitable[T]]) -> T:
+    async def main() -> T:
         async with EmbeddedBus(bus_path) as bus:
             return await work(bus)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,10 +29,10 @@ TOPIC = "crm.lab.entity_changed"
 
 
 @pytest.fixture
-async def bus() -> EmbeddedBus:
+async def bus() -> AsyncIterator[EmbeddedBus]:
     async with EmbeddedBus(":memory:") as bus:
         await bus.ensure_topic(TopicSpec(name=TOPIC, partitions=3))
-        yield bus  # type: ignore[misc]
+        yield bus
 
 
 async def publish(bus: EmbeddedBus, n: int, key: str | None = None) -> None:
