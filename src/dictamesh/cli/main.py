@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, NoReturn
 import typer
 from rich.console import Console
 
+from dictamesh.cli.bus import bus_app
 from dictamesh.cli.checks import register as register_checks
 from dictamesh.cli.codegen import codegen
 from dictamesh.cli.governance import governance_app, policy_app
@@ -46,6 +47,7 @@ app.add_typer(new_app, name="new")
 app.add_typer(schema_app, name="schema")
 app.command("codegen")(codegen)
 register_checks(app)  # adapters, adapter, plugins, config, check
+app.add_typer(bus_app, name="bus")
 
 console = Console()
 err = Console(stderr=True)

@@ -147,6 +147,7 @@ def committed_sql(n_topics: int) -> str:
 SELECT_GROUP_OFFSETS = (
     "SELECT topic, partition, next_offset FROM dictamesh_bus_group_offsets WHERE group_id = ?"
 )
+SELECT_GROUPS = "SELECT DISTINCT group_id FROM dictamesh_bus_group_offsets ORDER BY group_id"
 SELECT_LOG_START = (
     "SELECT MIN(offset) FROM dictamesh_bus_messages WHERE topic = ? AND partition = ?"
 )

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import dictamesh.events._embedded_sql as sql
 from dictamesh.core.errors import EventBusError, ValidationError
-from dictamesh.events.bus import Message
+from dictamesh.events.bus import Message, PartitionLag
 from dictamesh.events.topics import CleanupPolicy, TopicSpec
 
 TopicPartition = tuple[str, int]
@@ -203,6 +203,14 @@ class Store:
             cur = self.conn.execute(sql.end_offsets_sql(len(topics)), tuple(topics))
         return {(t, p): n for t, p, n in cur}
 
+    def beginning_offsets(self, topics: Sequence[str] | None = None) -> dict[TopicPartition, int]:
+        """Oldest retained offset per partition (the end offset when none is retained)."""
+        out = {}
+        for (topic, partition), end in self.end_offsets(topics).items():
+            first = self.conn.execute(sql.SELECT_LOG_START, (topic, partition)).fetchone()[0]
+            out[(topic, partition)] = end if first is None else first
+        return out
+
     def fetch(
         self,
         group: str,
@@ -268,6 +276,9 @@ class Store:
             cur = self.conn.execute(sql.committed_sql(len(topics)), (group, *topics))
         return {(t, p): n for t, p, n in cur}
 
+    def groups(self) -> list[str]:
+        return [row[0] for row in self.conn.execute(sql.SELECT_GROUPS)]
+
     def commit(self, group: str, offsets: Mapping[TopicPartition, int], now_ms: int) -> None:
         entries = [(group, t, p, n) for (t, p), n in offsets.items()]
         with self._tx() as conn:
@@ -278,14 +289,23 @@ class Store:
         """Offset distance from the group's position to the end, per partition. The
         position is the committed offset, or the oldest retained message if that is later
         (never committed, or retention deleted what the group had not read)."""
-        committed = self.committed(group, topics)
         out: dict[str, dict[int, int]] = {}
-        for (topic, partition), end in sorted(self.end_offsets(topics).items()):
-            first = self.conn.execute(sql.SELECT_LOG_START, (topic, partition)).fetchone()[0]
-            start = end if first is None else first
-            position = max(committed.get((topic, partition), start), start)
-            out.setdefault(topic, {})[partition] = max(0, end - position)
+        for item in self.lag_details(group, topics):
+            out.setdefault(item.topic, {})[item.partition] = item.lag
         return out
+
+    def lag_details(self, group: str, topics: Sequence[str]) -> list[PartitionLag]:
+        """:meth:`lag` with the committed and end offsets behind each number."""
+        committed = self.committed(group, topics)
+        ends = self.end_offsets(topics)
+        starts = self.beginning_offsets(topics)
+        result = []
+        for (topic, partition), end in sorted(ends.items()):
+            done = committed.get((topic, partition))
+            start = starts[(topic, partition)]
+            position = start if done is None else max(done, start)
+            result.append(PartitionLag(topic, partition, done, end, max(0, end - position)))
+        return result
 
     # --- retention -------------------------------------------------------------------------
 

@@ -28,7 +28,15 @@ from typing import Final, Protocol, Self, runtime_checkable
 
 from dictamesh.events.topics import TopicSpec
 
-__all__ = ["TOMBSTONE", "Consumer", "EventBus", "Message", "RecordMetadata"]
+__all__ = [
+    "TOMBSTONE",
+    "Consumer",
+    "EventBus",
+    "Message",
+    "PartitionLag",
+    "RecordMetadata",
+    "TopicInfo",
+]
 
 #: the value of a tombstone record (Kafka: null); no event encodes to it
 TOMBSTONE: Final = b""
@@ -39,6 +47,32 @@ class RecordMetadata:
     topic: str
     partition: int
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """How far a consumer group is behind on one partition."""
+
+    topic: str
+    partition: int
+    #: next offset the group will read (None: the group never committed here)
+    committed: int | None
+    #: offset of the next message to be written (last stable offset under read_committed)
+    end_offset: int
+    lag: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    """A topic as a backend stores it (for tools: ``dictamesh bus topics``); any name, not
+    only the mesh scheme's, since a broker holds topics of other applications too."""
+
+    name: str
+    partitions: int
+    #: None: kept forever
+    retention_ms: int | None
+    #: ``delete``, ``compact`` or (Kafka) ``compact,delete``
+    cleanup_policy: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ from dictamesh.events._embedded_store import (
     decode_headers,
     encode_headers,
 )
-from dictamesh.events.bus import Message, RecordMetadata
+from dictamesh.events.bus import Message, PartitionLag, RecordMetadata, TopicInfo
 from dictamesh.events.partitioner import RoundRobin, partition_for_key
 from dictamesh.events.topics import TopicSpec, configured_spec
 
@@ -425,6 +425,42 @@ class EmbeddedBus(AsyncResource):
             out.setdefault(topic, {})[partition] = n
         return out
 
+    async def beginning_offsets(
+        self, topics: Sequence[str] | None = None
+    ) -> dict[str, dict[int, int]]:
+        """Oldest retained offset per partition (``{topic: {partition: offset}}``); the end
+        offset where retention left nothing."""
+        starts = await self._call(Store.beginning_offsets, None if topics is None else list(topics))
+        out: dict[str, dict[int, int]] = {}
+        for (topic, partition), n in sorted(starts.items()):
+            out.setdefault(topic, {})[partition] = n
+        return out
+
+    async def topic_names(self) -> list[str]:
+        """Every topic in the file, sorted."""
+        return sorted(await self.topics())
+
+    async def describe_topics(self, topics: Sequence[str]) -> list[TopicInfo]:
+        """Partitions, retention and cleanup policy of ``topics`` (those in the file)."""
+        specs = await self.topics()
+        return [
+            TopicInfo(s.name, s.partitions, s.retention_ms, s.cleanup_policy.value)
+            for t in topics
+            if (s := specs.get(t)) is not None
+        ]
+
+    async def consumer_groups(self) -> list[str]:
+        """Groups that committed in the file, or have members in this bus instance."""
+        names = set(await self._call(Store.groups))
+        names.update(name for name, state in self._groups.items() if state.members)
+        return sorted(names)
+
+    async def committed_offsets(
+        self, group: str, topics: Sequence[str] | None = None
+    ) -> dict[str, dict[int, int]]:
+        """:meth:`committed` under the Kafka backend's name."""
+        return await self.committed(group, topics)
+
     async def committed(
         self, group: str, topics: Sequence[str] | None = None
     ) -> dict[str, dict[int, int]]:
@@ -445,16 +481,30 @@ class EmbeddedBus(AsyncResource):
         later (never committed, or retention removed unread messages). Without ``topics``:
         the topics the group committed on, or subscribes to in this bus.
         """
-        if topics is None:
-            names = set(await self.committed(group))
-            state = self._groups.get(group)
-            if state is not None:
-                for subscribed in state.members.values():
-                    names.update(subscribed)
-            topics = sorted(names)
+        topics = await self._group_topics(group, topics)
         if not topics:
             return {}
         return await self._call(Store.lag, group, list(topics))
+
+    async def lag_details(
+        self, group: str, topics: Sequence[str] | None = None
+    ) -> list[PartitionLag]:
+        """:meth:`lag` with the committed and end offsets behind each number (as
+        :meth:`KafkaBus.lag_details <dictamesh.events.kafka.KafkaBus.lag_details>`)."""
+        topics = await self._group_topics(group, topics)
+        if not topics:
+            return []
+        return await self._call(Store.lag_details, group, list(topics))
+
+    async def _group_topics(self, group: str, topics: Sequence[str] | None) -> Sequence[str]:
+        if topics is not None:
+            return topics
+        names = set(await self.committed(group))
+        state = self._groups.get(group)
+        if state is not None:
+            for subscribed in state.members.values():
+                names.update(subscribed)
+        return sorted(names)
 
 
 class EmbeddedConsumer(AsyncResource):

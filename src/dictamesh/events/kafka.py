@@ -57,7 +57,6 @@ import logging
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import ValidationError as PydanticValidationError
@@ -71,7 +70,7 @@ from dictamesh.core.errors import (
     ValidationError,
 )
 from dictamesh.core.lifecycle import AsyncResource
-from dictamesh.events.bus import Message, RecordMetadata
+from dictamesh.events.bus import Message, PartitionLag, RecordMetadata, TopicInfo
 from dictamesh.events.kafka_client import (
     aiokafka_security,
     explain_connect_failure,
@@ -202,19 +201,6 @@ def _with_overrides(
         raise ConfigurationError(f"invalid Kafka client options: {problems}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionLag:
-    """How far a consumer group is behind on one partition."""
-
-    topic: str
-    partition: int
-    #: next offset the group will read (None: the group never committed here)
-    committed: int | None
-    #: offset of the next message to be written (last stable offset under read_committed)
-    end_offset: int
-    lag: int
-
-
 class KafkaBus(AsyncResource):
     """An :class:`~dictamesh.events.bus.EventBus` on Apache Kafka (aiokafka).
 
@@ -316,6 +302,9 @@ class KafkaBus(AsyncResource):
         self._producer: Any = None
         self._admin_client: Any = None
         self._offsets_client: Any = None
+        self._reader_client: Any = None
+        self._clients_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
         self._created: set[str] = set()
         self._lock = asyncio.Lock()
         self._closed = False
@@ -384,6 +373,7 @@ class KafkaBus(AsyncResource):
         producer, self._producer = self._producer, None
         admin, self._admin_client = self._admin_client, None
         offsets, self._offsets_client = self._offsets_client, None
+        reader, self._reader_client = self._reader_client, None
         try:
             if producer is not None:
                 with _kafka_errors("closing the producer"):
@@ -393,6 +383,8 @@ class KafkaBus(AsyncResource):
                 await admin.close()
             if offsets is not None:
                 await offsets.stop()
+            if reader is not None:
+                await reader.stop()
 
     async def _stop_producer(self, producer: Any) -> None:
         # stop() flushes first, and the idempotent producer never gives up on a batch: with
@@ -443,15 +435,18 @@ class KafkaBus(AsyncResource):
         if self._closed:
             raise EventBusError("KafkaBus is closed")
         if self._admin_client is None:
-            aiokafka = _aiokafka()
-            admin = aiokafka.admin.AIOKafkaAdminClient(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=f"{self.client_id}-admin",
-                request_timeout_ms=self.request_timeout_ms,
-                **self._security(),
-            )
-            await self._start(admin, admin.close, "admin connect")
-            self._admin_client = admin
+            # locked: concurrent first callers (lag of many groups) must share one client
+            async with self._clients_lock:
+                if self._admin_client is None:
+                    aiokafka = _aiokafka()
+                    admin = aiokafka.admin.AIOKafkaAdminClient(
+                        bootstrap_servers=self.bootstrap_servers,
+                        client_id=f"{self.client_id}-admin",
+                        request_timeout_ms=self.request_timeout_ms,
+                        **self._security(),
+                    )
+                    await self._start(admin, admin.close, "admin connect")
+                    self._admin_client = admin
         return self._admin_client
 
     # -- topics ----------------------------------------------------------------------------
@@ -615,6 +610,99 @@ class KafkaBus(AsyncResource):
             result[item["topic"]] = sorted(p["partition"] for p in item["partitions"])
         return result
 
+    async def topic_names(self) -> list[str]:
+        """Every topic but Kafka's internal ones (``__consumer_offsets``...), sorted."""
+        admin = await self._admin()
+        with _kafka_errors("list topics"):
+            return sorted(t for t in await admin.list_topics() if not t.startswith("__"))
+
+    async def describe_topics(self, topics: Sequence[str]) -> list[TopicInfo]:
+        """Partitions, ``retention.ms`` and ``cleanup.policy`` of ``topics`` (two requests
+        however many topics: one DescribeTopics, one DescribeConfigs)."""
+        if not topics:
+            return []
+        aiokafka = _aiokafka()
+        partitions = await self._partitions(topics)
+        admin = await self._admin()
+        kind = aiokafka.admin.config_resource.ConfigResourceType.TOPIC
+        resources = [aiokafka.admin.config_resource.ConfigResource(kind, t) for t in topics]
+        with _kafka_errors("describe configs", topics=list(topics)):
+            responses = await admin.describe_configs(resources)
+        configs: dict[str, dict[str, str]] = {}
+        for response in responses:
+            for error_code, _message, _kind, name, entries, *_ in response.resources:
+                if not error_code:
+                    configs[name] = {entry[0]: entry[1] for entry in entries}
+        infos = []
+        for topic in topics:
+            config = configs.get(topic, {})
+            retention = int(config.get("retention.ms", "-1"))
+            infos.append(
+                TopicInfo(
+                    topic,
+                    len(partitions[topic]),
+                    None if retention < 0 else retention,
+                    config.get("cleanup.policy", "delete"),
+                )
+            )
+        return infos
+
+    async def consumer_groups(self) -> list[str]:
+        """The ids of every consumer group the cluster knows, sorted."""
+        admin = await self._admin()
+        with _kafka_errors("list consumer groups"):
+            groups = await admin.list_consumer_groups()
+        return sorted({g[0] for g in groups})
+
+    async def _reader(self) -> Any:
+        # A group-less consumer for read(): assign + seek, never a group, never a commit.
+        if self._closed:
+            raise EventBusError("KafkaBus is closed")
+        if self._reader_client is None:
+            aiokafka = _aiokafka()
+            config = self.consumer_config
+            client = aiokafka.AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=f"{self.client_id}-reader",
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",  # an offset retention removed: the oldest kept
+                isolation_level=config.get("isolation_level", "read_committed"),
+                request_timeout_ms=self.request_timeout_ms,
+                fetch_max_bytes=config["fetch_max_bytes"],
+                max_partition_fetch_bytes=config["max_partition_fetch_bytes"],
+                **self._security(),
+            )
+            await self._start(client, client.stop, "reader connect")
+            self._reader_client = client
+        return self._reader_client
+
+    async def read(
+        self,
+        topic: str,
+        partition: int,
+        offset: int = 0,
+        max_records: int = 1000,
+        timeout: float = 1.0,
+    ) -> list[Message]:
+        """Up to ``max_records`` messages of one partition from ``offset`` on, outside any
+        consumer group (assign and seek: nothing joins, nothing is committed), as the
+        embedded bus's ``read``. Waits up to ``timeout`` s when there is nothing there yet;
+        may return fewer than exist (one fetch), so callers loop up to the end offset."""
+        if max_records < 1:
+            raise ValidationError("max_records must be >= 1")
+        aiokafka = _aiokafka()
+        tp = aiokafka.TopicPartition(topic, partition)
+        async with self._read_lock:  # one reader, one assignment at a time
+            client = await self._reader()
+            with _kafka_errors("read", topic=topic, partition=partition):
+                client.assign([tp])
+                client.seek(tp, max(0, offset))
+                batch = await client.getmany(
+                    tp, timeout_ms=max(0, int(timeout * 1000)), max_records=max_records
+                )
+        return [_message(record) for record in batch.get(tp, [])]
+
     # -- producing -------------------------------------------------------------------------
 
     async def publish(
@@ -747,17 +835,21 @@ class KafkaBus(AsyncResource):
         if self._closed:
             raise EventBusError("KafkaBus is closed")
         if self._offsets_client is None:
-            aiokafka = _aiokafka()
-            client = aiokafka.AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=f"{self.client_id}-offsets",
-                isolation_level=self.consumer_config.get("isolation_level", "read_committed"),
-                request_timeout_ms=self.request_timeout_ms,
-                enable_auto_commit=False,
-                **self._security(),
-            )
-            await self._start(client, client.stop, "offsets client connect")
-            self._offsets_client = client
+            async with self._clients_lock:  # one client for concurrent first callers
+                if self._offsets_client is None:
+                    aiokafka = _aiokafka()
+                    client = aiokafka.AIOKafkaConsumer(
+                        bootstrap_servers=self.bootstrap_servers,
+                        client_id=f"{self.client_id}-offsets",
+                        isolation_level=self.consumer_config.get(
+                            "isolation_level", "read_committed"
+                        ),
+                        request_timeout_ms=self.request_timeout_ms,
+                        enable_auto_commit=False,
+                        **self._security(),
+                    )
+                    await self._start(client, client.stop, "offsets client connect")
+                    self._offsets_client = client
         return self._offsets_client
 
     async def end_offsets(self, topics: Sequence[str] | None = None) -> dict[str, dict[int, int]]:
@@ -786,6 +878,11 @@ class KafkaBus(AsyncResource):
         tps = [aiokafka.TopicPartition(t, p) for t, ps in partitions.items() for p in ps]
         client = await self._offsets()
         with _kafka_errors("list offsets", topics=list(topics)):
+            # ListOffsets goes to each partition's leader; aiokafka (0.12-0.14 internals)
+            # learns unknown topics' leaders one topic per metadata round trip (~0.1 s
+            # each, 10 s for 100 topics): ask for all of them in one.
+            pending = [client._client.add_topic(t) for t in partitions]
+            await asyncio.gather(*pending)
             offsets = await (client.end_offsets(tps) if end else client.beginning_offsets(tps))
         return {(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}
 
