@@ -1,0 +1,1 @@
+"""Code and document generators (``dictamesh codegen ...``)."""
