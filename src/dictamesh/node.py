@@ -412,9 +412,7 @@ class MeshNode(AsyncResource):
         await self._start_status()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
         if self.topics:  # a node without adapters has no change topics to consume
-            self.supervisor.spawn(
-                "catalog-ingest", lambda: self._run_ingest(ingestor), drains=True
-            )
+            self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
             self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
         for member in self.registry.adapters():
             self._spawn(f"capture:{member.name}", functools.partial(self._capture, member))

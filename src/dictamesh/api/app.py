@@ -104,7 +104,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(static_router())
     if docs:
         app.include_router(docs_router(title=app.title))
-        app.add_api_route(OPENAPI_PATH, lambda: JSONResponse(app.openapi()), include_in_schema=False)
+        app.add_api_route(
+            OPENAPI_PATH, lambda: JSONResponse(app.openapi()), include_in_schema=False
+        )
     app.openapi = lambda: _document(app, ctx)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.api.max_body_bytes)  # outermost
     instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans

@@ -61,7 +61,7 @@ from dictamesh.tenancy.quotas import TenantQuotas
 if TYPE_CHECKING:
     from dictamesh.api.context import ApiContext
 
-__all__ = ["BEARER_SCHEME", "API_KEY_SCHEME", "openapi_document", "operation_id"]
+__all__ = ["API_KEY_SCHEME", "BEARER_SCHEME", "openapi_document", "operation_id"]
 
 BEARER_SCHEME = "bearerAuth"
 API_KEY_SCHEME = "apiKeyAuth"
@@ -288,7 +288,7 @@ def _security_schemes(auth: AuthSettings | None) -> dict[str, Any]:
             "type": "apiKey",
             "in": "header",
             "name": "X-API-Key",
-            "description": "A key of auth.api_keys (also accepted as `Authorization: ApiKey <key>`)",
+            "description": "A key of auth.api_keys (or sent as `Authorization: ApiKey <key>`)",
         },
     }
 
@@ -302,4 +302,3 @@ def _requirements(auth: AuthSettings) -> list[dict[str, list[str]]]:
     if auth.mode == "optional":
         accepted.append({})  # anonymous callers get what the access rules allow them
     return accepted
-

@@ -58,7 +58,7 @@ def _offline(settings: DictaMeshSettings, state: Path) -> DictaMeshSettings:
             "adapters": [],
             "bus": BusSettings(path=state / "bus.sqlite3"),
             "catalog": CatalogSettings(
-                url=f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}",  # type: ignore[arg-type]
+                url=f"sqlite+aiosqlite:///{state / 'catalog.sqlite3'}",
                 schema_registry=settings.catalog.schema_registry,
             ),
             "cache": defaults.cache,
