@@ -38,6 +38,8 @@ from pydantic.json_schema import models_json_schema
 
 from dictamesh.api.responses import (
     AdapterList,
+    CacheSummary,
+    EntityCacheStatus,
     EntityEventList,
     EntityGraph,
     EntityLineage,
@@ -45,12 +47,23 @@ from dictamesh.api.responses import (
     EntityRecord,
     ErrorResponse,
     Health,
+    InboxPage,
+    MarkedRead,
+    OutboxDepth,
+    OutboxMessage,
+    OutboxPage,
     Readiness,
+    RecipientPreferences,
     RegistryErrorResponse,
+    SagaAccepted,
+    SagaDetail,
+    SagaList,
+    SagaState,
     SchemaList,
     SearchResults,
     WebhookAccepted,
 )
+from dictamesh.api.sagas import SAGAS_PATH
 from dictamesh.auth.authenticator import Authenticator
 from dictamesh.auth.policy import path_matches
 from dictamesh.catalog.registry_api import REGISTRY_PREFIX
@@ -112,6 +125,20 @@ _BODIES: dict[str, type[BaseModel]] = {
     "receiveWebhook": WebhookAccepted,
     "getHealth": Health,
     "getReadiness": Readiness,
+    "getEntityCacheStatus": EntityCacheStatus,
+    "getCacheSummary": CacheSummary,
+    "getSaga": SagaDetail,
+    "listSagas": SagaList,
+    "retrySaga": SagaState,
+    "abortSaga": SagaState,
+    "listInbox": InboxPage,
+    "markInboxRead": MarkedRead,
+    "markInboxMessageRead": MarkedRead,
+    "getNotificationPreferences": RecipientPreferences,
+    "putNotificationPreferences": RecipientPreferences,
+    "listOutboxMessages": OutboxPage,
+    "getOutboxSummary": OutboxDepth,
+    "getOutboxMessage": OutboxMessage,
 }
 
 #: statuses beyond the rules of the module docs, by operationId
@@ -141,7 +168,8 @@ _DESCRIPTIONS = {
     "409": "Conflict with the current state",
     "413": "Request body over the node's limit",
     "415": "Unsupported media type",
-    "422": "Invalid schema or request (Confluent's semantics)",
+    "422": "Unprocessable: an invalid schema or request (schema registry), an Idempotency-Key"
+    " reused with another body (sagas)",
     "429": "Tenant quota used up (`Retry-After` says when to retry)",
     "500": "Internal error (no details; the node logs them)",
     "501": "Not available on this node's catalog",
@@ -190,7 +218,8 @@ def openapi_document(app: FastAPI, ctx: ApiContext) -> dict[str, Any]:
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)  # FastAPI's 422 body: never sent
-    _add_models(schemas, [ErrorResponse, RegistryErrorResponse, *_BODIES.values()])
+    models = [ErrorResponse, RegistryErrorResponse, SagaAccepted, SagaDetail, *_BODIES.values()]
+    _add_models(schemas, models)
     auth = _auth_settings(ctx.auth)
     doc["components"]["securitySchemes"] = _security_schemes(auth)
     quotas = _quota_settings(ctx.quotas)
@@ -216,10 +245,17 @@ def _describe(
     body = _BODIES.get(op["operationId"])
     success = next((s for s in responses if s.startswith("2")), "200")
     if body is not None:
-        responses.setdefault(success, {"description": "Successful Response"})["content"] = {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}
-        }
+        ok = responses.setdefault(success, {"description": "Successful Response"})
+        ok["content"] = _json_ref(body)
     statuses = {400, 500, *_EXTRA.get(op["operationId"], ())}
+    if method == "post" and path.startswith(SAGAS_PATH + "/"):  # one route per saga
+        responses["202"]["content"] = _json_ref(SagaAccepted)
+        responses["200"] = {
+            "description": "The saga of this Idempotency-Key, or one that ended within the"
+            " `Prefer: wait`",
+            "content": _json_ref(SagaDetail),
+        }
+        statuses.add(422)  # IDEMPOTENCY_KEY_REUSED
     if any(p.get("in") == "path" for p in op.get("parameters", ())):
         statuses.add(404)
     # some routes read their body themselves (no requestBody here); the cap applies to all
@@ -249,12 +285,12 @@ def _describe(
             continue  # a declared success (202) already has its body
         responses[key] = {
             "description": _DESCRIPTIONS.get(key, "Error"),
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{envelope.__name__}"}
-                }
-            },
+            "content": _json_ref(envelope),
         }
+
+
+def _json_ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
 
 
 def _add_models(schemas: dict[str, Any], models: Iterable[type[BaseModel]]) -> None:

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,10 +23,14 @@ from dictamesh.catalog.records import (
     RelationshipGraph,
 )
 from dictamesh.core.models import SLA, AdapterMetrics, Entity, EntitySchema, SourceRef
+from dictamesh.core.notification_config import RecipientPreferences
 
 __all__ = [
     "AdapterInfo",
     "AdapterList",
+    "CacheLayer",
+    "CacheSummary",
+    "EntityCacheStatus",
     "EntityEventList",
     "EntityGraph",
     "EntityLineage",
@@ -34,8 +39,20 @@ __all__ = [
     "ErrorDetail",
     "ErrorResponse",
     "Health",
+    "InboxPage",
+    "MarkedRead",
+    "OutboxDepth",
+    "OutboxMessage",
+    "OutboxPage",
     "Readiness",
+    "RecipientPreferences",
     "RegistryErrorResponse",
+    "SagaAccepted",
+    "SagaDetail",
+    "SagaLinks",
+    "SagaList",
+    "SagaState",
+    "SagaStepLog",
     "SchemaList",
     "SearchResults",
     "WebhookAccepted",
@@ -139,3 +156,111 @@ class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, dict[str, Any]]
     reasons: dict[str, Any] | None = None
+
+
+class EntityCacheStatus(BaseModel):
+    """Each cache layer's copy of one entity."""
+
+    entity_type: str
+    entity_id: str
+    layers: list[CacheLayer]
+
+
+class CacheLayer(BaseModel):
+    layer: str
+    cached_at: datetime | None
+    expires_at: datetime | None
+    ttl_seconds: float | None
+    fresh: bool
+    invalidated_at: datetime | None
+    invalidations: int
+    hits: int
+    last_event_id: str | None
+
+
+class CacheTypeSummary(BaseModel):
+    entity_type: str
+    layers: list[dict[str, Any]] = Field(description="per layer: copies, fresh, counters")
+
+
+class CacheSummary(BaseModel):
+    entity_types: list[CacheTypeSummary]
+
+
+class SagaLinks(BaseModel):
+    self: str = Field(examples=["/api/v1/sagas/0b6c..."])
+
+
+class SagaAccepted(BaseModel):
+    """A saga started and running in the background (202, ``Location`` header)."""
+
+    saga_id: str
+    saga: str
+    status: str
+    links: SagaLinks
+
+
+class SagaState(BaseModel):
+    id: str
+    saga: str
+    status: str = Field(examples=["running", "completed", "failed", "compensated"])
+    tenant_id: str
+    idempotency_key: str | None
+    input: dict[str, Any]
+    outputs: dict[str, Any]
+    failed_step: str | None
+    error: dict[str, Any] | None
+    started_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class SagaStepLog(BaseModel):
+    step: str
+    phase: str
+    status: str
+    attempt: int
+    output: Any = None
+    error: Any = None
+    node: str | None
+    duration_ms: float | None
+    at: datetime
+
+
+class SagaDetail(SagaState):
+    """A saga with its step log (every try of every action and compensation)."""
+
+    saga_id: str
+    links: SagaLinks
+    steps: list[SagaStepLog]
+
+
+class SagaList(BaseModel):
+    sagas: list[SagaState]
+    next_before: datetime | None = Field(description="``before`` of the next page")
+
+
+class InboxPage(BaseModel):
+    items: list[dict[str, Any]]
+    unread: int
+    next_before: datetime | None
+
+
+class MarkedRead(BaseModel):
+    marked: list[str] = Field(description="the ids that were the caller's")
+
+
+class OutboxMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class OutboxPage(BaseModel):
+    notifications: list[dict[str, Any]]
+    next_before: datetime | None
+
+
+class OutboxDepth(BaseModel):
+    depth: int

@@ -5,6 +5,7 @@ OpenAPI 3.1 (openapi-spec-validator) and ``codegen.openapi.generate`` gives the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from dictamesh._serving import serve_in_process
@@ -47,6 +49,51 @@ async def served(settings: DictaMeshSettings) -> AsyncIterator[tuple[httpx.Async
             httpx.AsyncClient(base_url=base, timeout=30) as client,
         ):
             yield client, app
+
+
+GOOD = [
+    ("GET", "/api/v1/entities/widget/w-1"),
+    ("GET", "/api/v1/entities/widget/w-1?live=true"),
+    ("GET", "/api/v1/entities/widget?limit=5"),
+    ("GET", "/api/v1/entities/widget/w-1/graph"),
+    ("GET", "/api/v1/entities/widget/w-1/events"),
+    ("GET", "/api/v1/entities/widget/w-1/cache"),
+    ("GET", "/api/v1/search?q=Bolt"),
+    ("GET", "/api/v1/lineage/widget"),
+    ("GET", "/api/v1/lineage/widget/w-1"),
+    ("GET", "/api/v1/schemas"),
+    ("GET", "/api/v1/schemas/widget"),
+    ("GET", "/api/v1/adapters"),
+    ("GET", "/api/v1/cache"),
+    ("GET", "/api/v1/sagas"),
+    ("GET", "/api/v1/admin/notifications"),
+    ("GET", "/api/v1/admin/notifications/outbox"),
+    ("GET", "/health"),
+    ("GET", "/ready"),
+]
+
+
+async def eventually_ingested(client: httpx.AsyncClient) -> None:
+    for _ in range(200):
+        if (await client.get("/api/v1/entities/widget/w-1")).status_code == 200:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("w-1 never reached the catalog")
+
+
+def documented(doc: dict[str, Any], method: str, url: str) -> tuple[str, dict[str, Any]]:
+    """The documented path and operation ``url`` is an instance of (literal parts win)."""
+    actual = url.split("?")[0].split("/")
+    matches = [
+        (path.count("{"), path, item[method.lower()])
+        for path, item in doc["paths"].items()
+        if method.lower() in item
+        and len(parts := path.split("/")) == len(actual)
+        and all(p == a or p.startswith("{") for p, a in zip(parts, actual, strict=True))
+    ]
+    assert matches, f"{method} {url} is not documented"
+    _, path, op = min(matches, key=lambda m: m[0])
+    return path, op
 
 
 def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -85,7 +132,10 @@ def bad_requests(method: str, path: str, op: dict[str, Any]) -> Iterator[dict[st
         yield {"url": fill(path, "w-1"), "content": b"{" + b" " * BODY_CAP + b"}"}
 
 
-def check_answer(method: str, path: str, op: dict[str, Any], response: httpx.Response) -> None:
+def check_answer(
+    method: str, path: str, op: dict[str, Any], response: httpx.Response, doc: dict[str, Any]
+) -> None:
+    """The status is declared for the operation, and the body is what it declares."""
     declared = op["responses"]
     status = str(response.status_code)
     assert status in declared, (
@@ -97,6 +147,10 @@ def check_answer(method: str, path: str, op: dict[str, Any], response: httpx.Res
         schema = declared[status]["content"]["application/json"]["schema"]["$ref"]
         assert schema.endswith("/" + envelope.__name__)
         envelope.model_validate(response.json())
+    schema = declared[status].get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        # the document's own schema, its $refs resolved inside the document
+        Draft202012Validator({**schema, "components": doc["components"]}).validate(response.json())
 
 
 async def test_every_documented_operation_answers_bad_input_as_documented(
@@ -111,10 +165,18 @@ async def test_every_documented_operation_answers_bad_input_as_documented(
         for method, path, op in operations(doc):
             for request in bad_requests(method, path, op):
                 response = await client.request(method, **request)
-                check_answer(method, path, op, response)
+                check_answer(method, path, op, response, doc)
                 seen.add(response.status_code)
                 count += 1
         assert count > 300
+        # and good input: the success bodies are what the document says
+        await eventually_ingested(client)
+        for method, url in GOOD:
+            response = await client.request(method, url)
+            assert response.status_code < 300, (url, response.text[:300])
+            path, op = documented(doc, method, url)
+            assert op["responses"][str(response.status_code)]["content"], url
+            check_answer(method, path, op, response, doc)
         # the loop reached the routes, not only the edge checks
         assert {400, 404, 413} <= seen
         assert any(s < 300 for s in seen)
@@ -131,7 +193,7 @@ async def test_with_auth_required_every_operation_declares_its_refusal(tmp_path:
         refused = 0
         for method, path, op in operations(doc):
             response = await client.request(method, fill(path, "w-1"))
-            check_answer(method, path, op, response)
+            check_answer(method, path, op, response, doc)
             if response.status_code == 401:
                 refused += 1
                 assert op["security"] == [{"bearerAuth": []}]
