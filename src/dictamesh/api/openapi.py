@@ -145,7 +145,7 @@ _BODIES: dict[str, type[BaseModel]] = {
 _EXTRA: dict[str, set[int]] = {
     "getEntity": {502, 503},  # live=true reads the source (a failed read is in the body)
     "listEntities": {502, 503},
-    "receiveWebhook": {202, 401, 413, 502, 503},  # signature; the adapter re-fetches
+    "receiveWebhook": {401, 413, 502, 503},  # signature; the adapter re-fetches
     "getReadiness": {503},
     "retrySaga": {409},
     "abortSaga": {409},
@@ -218,10 +218,10 @@ def openapi_document(app: FastAPI, ctx: ApiContext) -> dict[str, Any]:
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)  # FastAPI's 422 body: never sent
-    models = [ErrorResponse, RegistryErrorResponse, SagaAccepted, SagaDetail, *_BODIES.values()]
-    _add_models(schemas, models)
+    models: list[type[BaseModel]] = [ErrorResponse, RegistryErrorResponse, SagaAccepted, SagaDetail]
+    _add_models(schemas, [*models, *_BODIES.values()])
     auth = _auth_settings(ctx.auth)
-    doc["components"]["securitySchemes"] = _security_schemes(auth)
+    doc["components"]["securitySchemes"] = _security_schemes()
     quotas = _quota_settings(ctx.quotas)
     for path, operations in doc.get("paths", {}).items():
         for method, op in operations.items():
@@ -270,8 +270,7 @@ def _describe(
             statuses.add(415)
     if any(path_matches(path, p) for p in _SIGNED_IN):
         statuses.add(401)
-    protected = auth is not None and not any(path_matches(path, p) for p in auth.public_paths)
-    if protected and auth is not None:
+    if auth is not None and not any(path_matches(path, p) for p in auth.public_paths):
         statuses |= {401, 403}
         if auth.jwks_url:
             statuses.add(503)  # the identity provider's keys cannot be fetched
@@ -310,7 +309,7 @@ def _quota_settings(quotas: TenantQuotas | QuotaSettings | None) -> QuotaSetting
     return quotas.settings if isinstance(quotas, TenantQuotas) else quotas
 
 
-def _security_schemes(auth: AuthSettings | None) -> dict[str, Any]:
+def _security_schemes() -> dict[str, Any]:
     """What the node accepts (``auth/credentials.py``); required only where ``security``
     says so (nothing is checked while ``auth.mode`` is ``off``)."""
     return {

@@ -73,6 +73,43 @@ GOOD = [
 ]
 
 
+SR = {"content-type": "application/vnd.schemaregistry.v1+json"}
+TEXT = {"content-type": "text/plain"}
+RECORD = '{"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}'
+RECORD_B = '{"type": "record", "name": "R", "fields": [{"name": "b", "type": "string"}]}'
+#: (method, url, request arguments, the status the node must answer): the deeper refusals
+TARGETED: list[tuple[str, str, dict[str, Any], int]] = [
+    ("GET", "/api/v1/entities/widget?limit=501", {}, 400),  # QUERY_LIMIT_EXCEEDED
+    ("GET", "/api/v1/entities/widget/w-404", {}, 404),
+    ("GET", "/api/v1/entities/spaceship/w-1", {}, 404),
+    ("GET", "/api/v1/search", {}, 400),
+    ("GET", "/api/v1/notifications", {}, 401),  # the inbox is the caller's own
+    ("POST", "/webhooks/fake_widgets", {"content": b"{"}, 400),
+    ("POST", "/api/v1/sagas/create-invoice", {"json": {}}, 400),
+    ("POST", "/api/v1/admin/sagas/00000000-0000-4000-8000-000000000000/retry", {}, 404),
+    ("GET", "/api/v1/admin/notifications/00000000-0000-4000-8000-000000000000", {}, 404),
+    ("POST", "/schema-registry/subjects/s-value/versions", {"content": b"{}", "headers": SR}, 422),
+    (
+        "POST",
+        "/schema-registry/subjects/s-value/versions",
+        {"content": b"{}", "headers": TEXT},
+        415,
+    ),
+    (
+        "POST",
+        "/schema-registry/subjects/s-value/versions",
+        {"json": {"schema": RECORD}, "headers": SR},
+        200,
+    ),
+    (
+        "POST",
+        "/schema-registry/subjects/s-value/versions",
+        {"json": {"schema": RECORD_B}, "headers": SR},
+        409,  # incompatible with version 1 (BACKWARD)
+    ),
+]
+
+
 async def eventually_ingested(client: httpx.AsyncClient) -> None:
     for _ in range(200):
         if (await client.get("/api/v1/entities/widget/w-1")).status_code == 200:
@@ -171,6 +208,10 @@ async def test_every_documented_operation_answers_bad_input_as_documented(
         assert count > 300
         # and good input: the success bodies are what the document says
         await eventually_ingested(client)
+        for method, url, request, expected in TARGETED:
+            response = await client.request(method, url, **request)
+            assert response.status_code == expected, (url, response.text[:300])
+            check_answer(method, *documented(doc, method, url), response, doc)
         for method, url in GOOD:
             response = await client.request(method, url)
             assert response.status_code < 300, (url, response.text[:300])
