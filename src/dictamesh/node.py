@@ -411,8 +411,9 @@ class MeshNode(AsyncResource):
         self.metrics.watch_ingest(ingestor.stats)
         await self._start_status()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
-        self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
-        self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
+        if self.topics:  # a node without adapters has no change topics to consume
+            self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
+            self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
         for member in self.registry.adapters():
             self._spawn(f"capture:{member.name}", functools.partial(self._capture, member))
         # circuit breaker state changes → system.adapters.breaker_changed (best effort)
@@ -650,6 +651,7 @@ class MeshNode(AsyncResource):
                 changes=self.changes,
                 governance=self.governance.governance if self.governance else None,
                 api=self.settings.api,
+                production=self.settings.environment == "production",
                 registry_limits=self.settings.catalog.schema_registry,
                 sagas=self.sagas.engine if self.sagas else None,
                 notifications=self.notifications.service if self.notifications else None,

@@ -10,7 +10,10 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from dictamesh.api.body_limit import BodyLimitMiddleware
 from dictamesh.api.cache_status import CacheStatusReader, cache_status_router
@@ -21,9 +24,12 @@ from dictamesh.api.graphql_cache import CachingGraphQLApp
 from dictamesh.api.input_guard import InputGuardMiddleware
 from dictamesh.api.notifications import notification_router
 from dictamesh.api.observability import instrument_app
+from dictamesh.api.openapi import openapi_document, operation_id
 from dictamesh.api.rest import api_router, ops_router
 from dictamesh.api.sagas import saga_router
 from dictamesh.api.staleness import StaleHeadersMiddleware
+from dictamesh.api.ui_assets import static_router
+from dictamesh.api.ui_pages import OPENAPI_PATH, docs_router
 from dictamesh.auth import install_auth
 from dictamesh.catalog.registry_api import AvroLimits, registry_router
 from dictamesh.catalog.service import CatalogService
@@ -66,7 +72,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
         title="DictaMesh",
         version=ctx.version,
         description="Data products of this mesh node: catalog, entities, GraphQL gateway.",
+        # served below (or not: api.docs), with the assets from this node, not a CDN
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
+    graphiql = ctx.api.graphiql_enabled(production=ctx.production)
+    docs = ctx.api.docs_enabled(production=ctx.production)
     # Innermost: bad text in a path or query string is a 400 before any route (after auth).
     app.add_middleware(InputGuardMiddleware)
     # Added first so the error middleware wraps it: a crash in auth is a JSON 500 too.
@@ -88,6 +101,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         settings=ctx.graphql,
         persisted_queries=ctx.persisted_queries,
         changes=ctx.changes,
+        graphql_ide=graphiql,
     )
     app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])  # type: ignore[arg-type]
     app.router.add_websocket_route(GRAPHQL_PATH, graphql_app)  # type: ignore[arg-type]
@@ -104,7 +118,21 @@ def create_app(ctx: ApiContext) -> FastAPI:
     if ctx.schema_registry and isinstance(ctx.catalog, CatalogService):
         limits = AvroLimits(**ctx.registry_limits.model_dump())
         app.include_router(registry_router(ctx.catalog, limits=limits))
+    if graphiql or docs:
+        app.include_router(static_router())
+    if docs:
+        app.include_router(docs_router(title=app.title))
+        app.add_api_route(
+            OPENAPI_PATH, lambda: JSONResponse(app.openapi()), include_in_schema=False
+        )
+    app.openapi = lambda: _document(app, ctx)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.api.max_body_bytes)  # outermost
     instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans
     app.state.dictamesh = ctx
     return app
+
+
+def _document(app: FastAPI, ctx: ApiContext) -> dict[str, Any]:
+    if app.openapi_schema is None:  # built once: the routes do not change after create_app
+        app.openapi_schema = openapi_document(app, ctx)
+    return app.openapi_schema

@@ -110,8 +110,12 @@ class ApiContext:
     #: the node's change feed: GraphQL subscriptions and response-cache invalidation
     #: (``docs/graphql.md``); ``None``: neither
     changes: ChangeFeed | None = None
-    #: HTTP limits of every route: the request-body cap (docs/security.md)
+    #: HTTP limits of every route (the request-body cap, docs/security.md) and the
+    #: switches of GraphiQL and the docs pages (docs/api.md)
     api: ApiSettings = field(default_factory=ApiSettings)
+    #: the node runs with ``environment: production``: GraphiQL and the docs pages are off
+    #: unless ``api.graphiql`` / ``api.docs`` say otherwise
+    production: bool = False
     #: the node's saga engine (``docs/sagas.md``): ``/api/v1/sagas``, the admin retry/abort
     #: routes and the GraphQL saga fields (``createInvoice``, ``saga``, ``sagaStatus``);
     #: ``None``: no saga routes or fields

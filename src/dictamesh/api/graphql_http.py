@@ -50,6 +50,7 @@ from dictamesh.api.graphql_ws import (
     GraphQLTransportWSHandler,
     authenticate_connection,
 )
+from dictamesh.api.ui_pages import graphiql_html
 from dictamesh.core.inputs import (
     BAD_TEXT,
     MAX_JSON_DEPTH,
@@ -249,6 +250,11 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
             )
         self.rate_limiter = rate_limiter
         self.timeout = self.settings.timeout_seconds or None
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # Strawberry's page loads GraphiQL from unpkg.com: blank on an offline network
+        return graphiql_html()
 
     # --- ASGI entry -------------------------------------------------------------------
 

@@ -223,6 +223,18 @@ class ApiSettings(_Section):
     port: int = Field(default=8000, ge=0, le=65535)
     #: largest request body on any route (413 above it; docs/security.md); 0 = no limit
     max_body_bytes: int = Field(default=1 << 20, ge=0)
+    #: GraphiQL at ``GET /graphql`` in a browser; unset: on, off when ``environment`` is
+    #: ``production`` (``docs/api.md``). Env example: ``DICTAMESH_API__GRAPHIQL=false``
+    graphiql: bool | None = None
+    #: ``/openapi.json``, Swagger UI at ``/docs`` and ReDoc at ``/redoc``; unset: on, off
+    #: when ``environment`` is ``production``. Env example: ``DICTAMESH_API__DOCS=true``
+    docs: bool | None = None
+
+    def graphiql_enabled(self, *, production: bool) -> bool:
+        return self.graphiql if self.graphiql is not None else not production
+
+    def docs_enabled(self, *, production: bool) -> bool:
+        return self.docs if self.docs is not None else not production
 
 
 class GraphQLSettings(_Section):
@@ -646,8 +658,11 @@ class AuthSettings(_Section):
     tenant_claim: str = Field(default="tenant_id", min_length=1)
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
     #: never authenticated: a path matches ``/x`` when it is ``/x`` or starts with ``/x/``
-    #: (webhooks carry their own signatures; add ``/metrics`` for an open scrape endpoint)
-    public_paths: list[str] = Field(default_factory=lambda: ["/health", "/ready", "/webhooks"])
+    #: (webhooks carry their own signatures; ``/static`` holds only the vendored browser
+    #: assets of GraphiQL and the docs pages; add ``/metrics`` for an open scrape endpoint)
+    public_paths: list[str] = Field(
+        default_factory=lambda: ["/health", "/ready", "/webhooks", "/static"]
+    )
     rules: list[AccessRule] = Field(default_factory=_default_rules)
     #: a request may name its tenant here; it must agree with the principal's tenant
     tenant_header: str = Field(default="X-Tenant-ID", min_length=1)
@@ -731,6 +746,10 @@ class DictaMeshSettings(BaseSettings):
     )
 
     node_name: str = "dictamesh-node"
+    #: ``production`` switches developer conveniences off unless set explicitly (GraphiQL,
+    #: the API docs pages: ``api.graphiql``, ``api.docs``; ``docs/api.md``).
+    #: Env example: ``DICTAMESH_ENVIRONMENT=production``
+    environment: Literal["development", "production"] = "development"
     state_dir: Path = Path(".dictamesh")
     adapters: list[AdapterConfig] = Field(default_factory=list)
     bus: BusSettings = Field(default_factory=BusSettings)
