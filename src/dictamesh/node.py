@@ -383,6 +383,7 @@ class MeshNode(AsyncResource):
             migration_url=catalog.migration_url.get_secret_value()
             if catalog.migration_url
             else None,
+            migrations_dir=catalog.migrations_dir,
         )
         self._catalog.graph.timeout_seconds = catalog.graph_timeout_seconds
         await _check_row_level_security(self._catalog)

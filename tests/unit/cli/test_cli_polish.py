@@ -1,0 +1,175 @@
+"""The CLI as a new user meets it: one error style, --version, completion, clean help,
+--format everywhere, -c on every command that reads config, and the defects of issue 13."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import dictamesh
+from dictamesh.cli import _catalog_commands, governance
+from dictamesh.cli.main import app
+
+runner = CliRunner()
+HERE = Path(__file__).parent
+main = importlib.import_module("dictamesh.cli.main")  # the package exports main()
+SRC = Path(dictamesh.__file__).resolve().parent.parent
+# Rich markup that was printed instead of rendered
+MARKUP_LEAK = re.compile(r"\[/\]|\[/?(bold|red|green|dim|yellow)[^\]]*\]")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICTAMESH_")}
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env["COLUMNS"] = "200"
+    return env
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "mesh.yaml"
+    config.write_text(
+        f"state_dir: {tmp_path}/state\nbus: {{path: {tmp_path}/state/bus.sqlite3}}\n"
+        f"catalog: {{url: 'sqlite+aiosqlite:///{tmp_path}/catalog.sqlite3'}}\n" + extra
+    )
+    return config
+
+
+def test_one_fail_function_serves_every_module() -> None:
+    assert main.fail is _catalog_commands.fail
+    assert governance.fail is _catalog_commands.fail
+    assert not hasattr(main, "_fail") and not hasattr(governance, "_fail")
+
+
+def test_error_hint_keeps_its_extra() -> None:
+    probe = typer.Typer()
+
+    @probe.command()
+    def go() -> None:
+        _catalog_commands.fail("tracing needs the SDK: pip install 'dictamesh[otel]'")
+
+    result = runner.invoke(probe, [])
+    assert result.exit_code == 2
+    assert "pip install 'dictamesh[otel]'" in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"dictamesh {dictamesh.__version__}"
+
+
+def test_completion_is_offered() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert "--install-completion" in result.output and "--show-completion" in result.output
+    shown = runner.invoke(app, ["--show-completion", "bash"])
+    assert shown.exit_code == 0
+    assert "complete" in shown.output and "_DICTAMESH_COMPLETE" in shown.output.upper()
+
+
+@pytest.mark.parametrize(
+    ("command", "choices"),
+    [
+        (["demo"], "<embedded|production>"),
+        (["status"], "<table|json>"),
+        (["supergraph"], "<yaml|json>"),
+        (["governance", "scan"], "<table|json>"),
+        (["saga", "list"], "<table|json>"),
+        (["notify", "list"], "<table|json>"),
+    ],
+)
+def test_help_shows_choices_and_no_bool_metavar(command: list[str], choices: str) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output
+    assert choices in result.output
+    assert "--json" not in result.output  # the deprecated alias is hidden
+
+
+def test_root_help_has_no_bool_metavar() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert "<bool>" not in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["migrate", "up"], ["migrate", "down"], ["migrate", "status"], ["migrate", "new", "x"],
+     ["status"], ["serve"], ["supergraph"], ["governance", "scan"], ["saga", "list"],
+     ["notify", "list"], ["auth", "token", "--sub", "a"]],
+)  # fmt: skip
+def test_every_config_reading_command_takes_c(command: list[str], tmp_path: Path) -> None:
+    result = runner.invoke(app, [*command, "-c", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2, result.output
+    assert "not found" in " ".join(result.output.split())
+    assert not (tmp_path / "state").exists()
+
+
+def test_unknown_adapter_kind_creates_nothing(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path, "adapters:\n  - name: crm\n    kind: no_such_kind\n    base_url: http://x\n"
+    )
+    result = runner.invoke(app, ["serve", "-c", str(config), "--port", "0"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "no_such_kind" in said and "known: customers_directus" in said
+    assert not (tmp_path / "state").exists() and not (tmp_path / "catalog.sqlite3").exists()
+
+
+def test_py_typed_is_shipped() -> None:
+    assert (SRC / "dictamesh" / "py.typed").is_file()
+
+
+def test_serve_port_0_prints_the_real_url_and_status_formats(tmp_path: Path) -> None:
+    # an adapter whose source is down: the node serves anyway (degraded), as in production
+    config = _config(
+        tmp_path,
+        "adapters:\n  - {name: crm, kind: customers_directus, base_url: 'http://127.0.0.1:9'}\n",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dictamesh", "serve", "-c", str(config), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"on (http://127\.0\.0\.1:(\d+))", line)
+        assert match, line
+        url, port = match.group(1), int(match.group(2))
+        assert port not in (0, 8000)
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+        as_json = runner.invoke(app, ["status", "--url", url, "--format", "json"])
+        assert json.loads(as_json.stdout)["status"] in ("ready", "not_ready")
+        alias = runner.invoke(app, ["status", "--url", url, "--json"])
+        same, first = json.loads(alias.stdout), json.loads(as_json.stdout)
+        assert (same["status"], set(same["checks"])) == (first["status"], set(first["checks"]))
+        assert "--json is deprecated; use --format json" in alias.stderr
+        table = runner.invoke(app, ["status", "--url", url])
+        assert "node http://" in table.stdout and not table.stdout.lstrip().startswith("{")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_migrate_status_reads_the_config(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    up = runner.invoke(app, ["migrate", "up", "-c", str(config)])
+    assert up.exit_code == 0, up.output
+    status = runner.invoke(app, ["migrate", "status", "-c", str(config)])
+    assert status.exit_code == 0
+    current, head = re.findall(r"current: (\S+)  head: (\S+)", status.output)[0]
+    assert current == head != "None"
+    assert (tmp_path / "catalog.sqlite3").is_file()
