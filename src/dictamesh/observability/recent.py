@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from dictamesh.observability.tracing import TENANT_ATTRIBUTE
+from dictamesh.observability.attributes import TENANT_ATTRIBUTE
 
 __all__ = ["RECENT_SPANS", "RecentSpans", "recent_spans"]
 

@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_BATCH_LINKS",
-    "TENANT_ATTRIBUTE",
     "SpanKind",
     "TracedMessage",
     "capture_context",
@@ -84,10 +83,6 @@ __all__ = [
     "tracing_enabled",
     "use_tracer_provider",
 ]
-
-#: span attribute naming the tenant a request was served for (set by the HTTP middleware);
-#: here, not in ``recent``, so the API imports without the SDK (the ``otel`` extra)
-TENANT_ATTRIBUTE = "dictamesh.tenant"
 
 log = logging.getLogger("dictamesh.observability")
 

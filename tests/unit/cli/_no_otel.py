@@ -18,5 +18,6 @@ class _NoOtelSdk:
 
 
 sys.meta_path.insert(0, _NoOtelSdk())
-sys.argv = ["dictamesh", *sys.argv[1:]]
-runpy.run_module("dictamesh", run_name="__main__", alter_sys=True)
+if __name__ == "__main__":
+    sys.argv = ["dictamesh", *sys.argv[1:]]
+    runpy.run_module("dictamesh", run_name="__main__", alter_sys=True)

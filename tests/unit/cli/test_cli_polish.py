@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -48,7 +47,8 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
 def test_one_fail_function_serves_every_module() -> None:
     assert main.fail is _catalog_commands.fail
     assert governance.fail is _catalog_commands.fail
-    assert not hasattr(main, "_fail") and not hasattr(governance, "_fail")
+    assert not hasattr(main, "_fail")
+    assert not hasattr(governance, "_fail")
 
 
 def test_error_hint_keeps_its_extra() -> None:
@@ -71,10 +71,12 @@ def test_version() -> None:
 
 def test_completion_is_offered() -> None:
     result = runner.invoke(app, ["--help"])
-    assert "--install-completion" in result.output and "--show-completion" in result.output
+    assert "--install-completion" in result.output
+    assert "--show-completion" in result.output
     shown = runner.invoke(app, ["--show-completion", "bash"])
     assert shown.exit_code == 0
-    assert "complete" in shown.output and "_DICTAMESH_COMPLETE" in shown.output.upper()
+    assert "complete" in shown.output
+    assert "_DICTAMESH_COMPLETE" in shown.output.upper()
 
 
 @pytest.mark.parametrize(
@@ -121,8 +123,10 @@ def test_unknown_adapter_kind_creates_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "-c", str(config), "--port", "0"])
     assert result.exit_code == 2
     said = " ".join(result.output.split())
-    assert "no_such_kind" in said and "known: customers_directus" in said
-    assert not (tmp_path / "state").exists() and not (tmp_path / "catalog.sqlite3").exists()
+    assert "no_such_kind" in said
+    assert "known: customers_directus" in said
+    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "catalog.sqlite3").exists()
 
 
 def test_py_typed_is_shipped() -> None:
@@ -158,7 +162,8 @@ def test_serve_port_0_prints_the_real_url_and_status_formats(tmp_path: Path) -> 
         assert (same["status"], set(same["checks"])) == (first["status"], set(first["checks"]))
         assert "--json is deprecated; use --format json" in alias.stderr
         table = runner.invoke(app, ["status", "--url", url])
-        assert "node http://" in table.stdout and not table.stdout.lstrip().startswith("{")
+        assert "node http://" in table.stdout
+        assert not table.stdout.lstrip().startswith("{")
     finally:
         proc.terminate()
         proc.communicate(timeout=20)

@@ -43,7 +43,9 @@ def test_list_and_show(tmp_path: Path, sqlite_catalog_url: str) -> None:
     code, out = saga(sqlite_catalog_url, "list", "--format", "json")
     assert code == 0, out
     assert [s["id"] for s in json.loads(out)] == [other, failed, done]
-    code, out = saga(sqlite_catalog_url, "list", "--status", "FAILED", "--format", "json", "--limit", "1")
+    code, out = saga(
+        sqlite_catalog_url, "list", "--status", "FAILED", "--format", "json", "--limit", "1"
+    )
     assert [s["id"] for s in json.loads(out)] == [other]
     code, out = saga(sqlite_catalog_url, "list", "--saga", "create-invoice", "--format", "json")
     assert len(json.loads(out)) == 3
