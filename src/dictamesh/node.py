@@ -368,6 +368,9 @@ class MeshNode(AsyncResource):
         if self._started:
             return
         self._stop.clear()  # a node may be started again after stop()
+        if not self.router_only:  # an unknown adapter kind fails before any file exists
+            for config in self.settings.adapters:
+                self.registry.load_kind(config.kind)
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
         setup_observability(self.settings)
         setup_debug_traces(self.settings)

@@ -178,3 +178,69 @@ def test_migrate_status_reads_the_config(tmp_path: Path) -> None:
     current, head = re.findall(r"current: (\S+)  head: (\S+)", status.output)[0]
     assert current == head != "None"
     assert (tmp_path / "catalog.sqlite3").is_file()
+
+
+def test_node_start_checks_adapter_kinds_before_creating_files(tmp_path: Path) -> None:
+    import asyncio
+
+    from dictamesh.core.errors import ConfigurationError
+    from dictamesh.core.settings import DictaMeshSettings
+    from dictamesh.node import MeshNode
+
+    settings = DictaMeshSettings.from_yaml(
+        _config(tmp_path, "adapters:\n  - {name: crm, kind: no_such_kind, base_url: 'http://x'}\n")
+    )
+
+    async def start() -> None:
+        async with MeshNode(settings):
+            pass
+
+    with pytest.raises(ConfigurationError, match="no_such_kind"):
+        asyncio.run(start())
+    # (the constructor may make the empty state directory; no bus, state or catalog file)
+    assert not list(tmp_path.rglob("*.sqlite3"))
+
+
+def test_steps_spin_on_a_terminal_and_print_lines_in_a_pipe() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dictamesh.cli._progress import Steps
+
+    terminal = io.StringIO()
+    with Steps(Console(file=terminal, force_terminal=True, width=80)) as steps:
+        steps.start("starting [sources]")
+        steps.start("serving")
+    shown = terminal.getvalue()
+    assert "✓" in shown
+    assert "starting [sources]" in shown
+    assert "serving" in shown
+    pipe = io.StringIO()
+    with Steps(Console(file=pipe, force_terminal=False)) as steps:
+        steps.start("starting [sources]")
+        steps.start("serving")
+    assert pipe.getvalue() == "starting [sources] …\nserving …\n"
+
+
+def test_data_in_tables_and_fields_is_printed_not_styled() -> None:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from dictamesh.cli import _output
+
+    table = Table("subject")
+    _output.add_plain_row(table, "[normal] customer 1 [bold]updated[/bold]")
+    out = io.StringIO()
+    Console(file=out, width=120).print(table)
+    assert "[normal] customer 1 [bold]updated[/bold]" in out.getvalue()
+    printed = io.StringIO()
+    original = _catalog_commands.console
+    _catalog_commands.console = Console(file=printed, width=120)
+    try:
+        _catalog_commands.print_fields({"subject": "[red]x[/red]"})
+    finally:
+        _catalog_commands.console = original
+    assert printed.getvalue() == "subject: [red]x[/red]\n"
