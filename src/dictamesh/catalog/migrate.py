@@ -106,8 +106,9 @@ def _head(script: ScriptDirectory) -> str | None:
     heads = script.get_heads()
     if len(heads) > 1:
         raise ConfigurationError(
-            f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}): a project"
-            " revision must follow the catalog's head — `dictamesh migrate new` chains it"
+            f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}): join them"
+            " with a merge revision in catalog.migrations_dir whose down_revision names"
+            " both (docs/cli.md, migrate new)"
         )
     return heads[0] if heads else None
 
@@ -154,9 +155,9 @@ async def current_engine(engine: AsyncEngine) -> str | None:
 
 
 async def status_engine(engine: AsyncEngine, versions: Path | None = None) -> MigrationStatus:
-    now = await current_engine(engine)
     script = ScriptDirectory.from_config(alembic_config(versions=versions))
-    newest = _head(script)
+    newest = _head(script)  # a broken chain is bad input: said before any connection
+    now = await current_engine(engine)
     pending = [
         rev.revision for rev in script.iterate_revisions("heads", now or "base") if rev.revision
     ]

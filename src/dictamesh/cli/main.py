@@ -521,6 +521,8 @@ def migrate_new(
         written = migrate.new_revision(message, versions, metadata)
     except DictaMeshError as exc:
         fail(exc.message)
+    with contextlib.suppress(ValueError):  # shown relative to here when it is below
+        written = written.relative_to(Path.cwd())
     console.print(f"wrote {written}", markup=False, highlight=False)
 
 

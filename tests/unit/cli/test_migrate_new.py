@@ -155,3 +155,19 @@ def test_without_settings_it_says_what_is_missing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["migrate", "new", "x", "-c", str(tmp_path / "mesh.yaml")])
     assert result.exit_code == 2
     assert "catalog.migrations_dir" in result.output
+
+
+def test_two_heads_are_reported_not_guessed(project: Path) -> None:
+    """A project revision that does not follow the catalog's head (as after a DictaMesh
+    upgrade) leaves two heads: status and new say so, exit 2, nothing written."""
+    (project / "migrations" / "abc_branch.py").write_text(
+        "revision = 'abc'\ndown_revision = '0001_initial'\nbranch_labels = None\n"
+        "depends_on = None\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
+    )
+    config = str(project / "mesh.yaml")
+    for command in (["migrate", "status"], ["migrate", "new", "more"]):
+        result = runner.invoke(app, [*command, "-c", config])
+        assert result.exit_code == 2, result.output
+        assert "2 heads" in result.output
+    assert [p.name for p in (project / "migrations").iterdir()] == ["abc_branch.py"]
+    assert not (project / "catalog.sqlite3").exists()
