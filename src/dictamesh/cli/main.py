@@ -185,7 +185,8 @@ def _print_demo(mesh: Any, traces: bool) -> None:
         ("Payments API", f"{mesh.sources.payments_url}/v1/charges"),
         ("Sagas (POST create-invoice)", f"{mesh.api_url}/api/v1/sagas"),
     ):
-        console.print(f"  {label:<32} {url}", markup=False, highlight=False)
+        # soft_wrap: a URL broken over two lines cannot be clicked or copied
+        console.print(f"  {label:<32} {url}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
