@@ -129,8 +129,18 @@ def test_unknown_adapter_kind_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "catalog.sqlite3").exists()
 
 
-def test_py_typed_is_shipped() -> None:
-    assert (SRC / "dictamesh" / "py.typed").is_file()
+def test_py_typed_is_in_the_wheel(tmp_path: Path) -> None:
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=SRC.parent,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    [wheel] = list(tmp_path.glob("dictamesh-*.whl"))
+    assert "dictamesh/py.typed" in zipfile.ZipFile(wheel).namelist()
 
 
 def test_serve_port_0_prints_the_real_url_and_status_formats(tmp_path: Path) -> None:
@@ -161,6 +171,11 @@ def test_serve_port_0_prints_the_real_url_and_status_formats(tmp_path: Path) -> 
         same, first = json.loads(alias.stdout), json.loads(as_json.stdout)
         assert (same["status"], set(same["checks"])) == (first["status"], set(first["checks"]))
         assert "--json is deprecated; use --format json" in alias.stderr
+        # -c: the node's address from a config file's api section
+        other = tmp_path / "other.yaml"
+        other.write_text(f"api: {{host: 127.0.0.1, port: {port}}}\n")
+        from_config = runner.invoke(app, ["status", "-c", str(other), "-f", "json"])
+        assert json.loads(from_config.stdout)["status"] == first["status"]
         table = runner.invoke(app, ["status", "--url", url])
         assert "node http://" in table.stdout
         assert not table.stdout.lstrip().startswith("{")
