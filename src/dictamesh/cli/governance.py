@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from dictamesh.cli._catalog_commands import fail
 from dictamesh.cli._output import FormatOpt, OutputFormat, add_plain_row
 from dictamesh.cli._progress import Steps
 from dictamesh.core.errors import DictaMeshError
+from dictamesh.core.models import Classification
 
 __all__ = ["governance_app", "policy_app"]
 
@@ -28,6 +30,17 @@ governance_app = typer.Typer(help="Classification and data-governance tools.", n
 policy_app = typer.Typer(help="Access policies: check and explain decisions.", no_args_is_help=True)
 
 console = Console()
+
+
+class PolicyAction(StrEnum):
+    """``governance.policy.Action``, spelled here: importing the policy engine would load the
+    whole governance layer on every ``dictamesh`` call (a test keeps the two equal)."""
+
+    READ = "read"
+    READ_UNMASKED = "read_unmasked"
+    SUBSCRIBE = "subscribe"
+    ADMIN = "admin"
+    WRITE = "write"
 
 
 @dataclass(frozen=True)
@@ -45,10 +58,12 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 @policy_app.command("explain")
 def explain(
     policy: Annotated[Path, typer.Option("--policy", "-p", help="policy YAML file")],
-    action: Annotated[str, typer.Option(help="read | read_unmasked | subscribe | admin")],
+    action: Annotated[PolicyAction, typer.Option(case_sensitive=False, help="what is asked")],
     entity_type: Annotated[str, typer.Option("--entity-type", help="e.g. customer")],
     field: Annotated[str | None, typer.Option(help="a field of the entity type")] = None,
-    tag: Annotated[str, typer.Option(help="the field's classification, e.g. pii_email")] = "public",
+    tag: Annotated[
+        Classification, typer.Option(case_sensitive=False, help="the field's classification")
+    ] = Classification.PUBLIC,
     domain: Annotated[str | None, typer.Option(help="the resource's domain")] = None,
     resource_tenant: Annotated[str | None, typer.Option(help="the resource's tenant")] = None,
     sub: Annotated[str | None, typer.Option("--sub", help="subject (omit: anonymous)")] = None,
@@ -61,7 +76,6 @@ def explain(
     ] = None,
 ) -> None:
     """Decide one access and print why: every rule, matched or skipped with its reason."""
-    from dictamesh.core.models import Classification
     from dictamesh.governance.policy import PolicyEngine, Resource
 
     try:
@@ -78,7 +92,7 @@ def explain(
         who = _Principal(sub, _split(roles), tenant, claims)
     resource = Resource(entity_type, domain, field, classification, resource_tenant)
     try:
-        decision = engine.decide(who, action, resource)
+        decision = engine.decide(who, action.value, resource)
     except DictaMeshError as exc:
         fail(exc.message)
     typer.echo(decision.explain())

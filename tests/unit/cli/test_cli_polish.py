@@ -259,3 +259,12 @@ def test_data_in_tables_and_fields_is_printed_not_styled() -> None:
     finally:
         _catalog_commands.console = original
     assert printed.getvalue() == "subject: [red]x[/red]\n"
+
+
+def test_policy_actions_in_help_are_the_engines() -> None:
+    from dictamesh.governance.policy import Action
+
+    assert [a.value for a in governance.PolicyAction] == [a.value for a in Action]
+    result = runner.invoke(app, ["policy", "explain", "--help"], env={"COLUMNS": "200"})
+    assert "<read|read_unmasked|subscribe|admin|write>" in result.output
+    assert "pii_email" in result.output  # the classification tags, as choices
