@@ -49,7 +49,9 @@ __all__ = [
     "DemoMesh",
     "ProductionUrls",
     "StepResult",
+    "check_demo_kinds",
     "demo_settings",
+    "otel_sdk_installed",
     "run_check",
     "run_demo_mesh",
 ]
@@ -314,17 +316,23 @@ async def run_demo_mesh(
     urls: ProductionUrls | None = None,
     preflight: bool = True,
     traces: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> AsyncIterator[DemoMesh]:
     """The sources and a node serving the API. On the production backend the services are
     probed first (``preflight``): one unreachable raises :class:`ConfigurationError`.
 
     ``traces``: keep this process's spans in memory, served at ``/debug/traces`` (the
     interactive demo; it installs the process-wide tracer provider, so checks leave it off).
+    ``on_step(label)`` is told each start-up step as it begins (the CLI's progress).
     """
+    step = on_step or (lambda label: None)
+    check_demo_kinds()  # before any file or socket: a broken install says so at once
     if backend == "production":
         urls = urls or ProductionUrls.from_env()
         if preflight:
+            step("checking Kafka, PostgreSQL and Redis")
             await urls.check()
+    step("starting the four sample sources")
     async with run_sample_sources(host=host) as sources:
         settings = demo_settings(sources, state_dir, backend, poll, urls=urls)
         if traces:
@@ -335,30 +343,55 @@ async def run_demo_mesh(
                     )
                 }
             )
-        async with (
-            MeshNode(settings, ingest_group=_ingest_group(settings, backend)) as node,
-            serve_in_process(node.asgi_app(), host, port, what="API server") as api_url,
+        step(f"starting the mesh node ({backend}: bus, catalog, adapters)")
+        async with MeshNode(settings, ingest_group=_ingest_group(settings, backend)) as node:
+            step("serving the API")
+            async with serve_in_process(node.asgi_app(), host, port, what="API server") as api_url:
+                step("registering the node's webhooks at the sources")
+                await _register_webhooks(sources, settings, api_url)
+                yield DemoMesh(sources=sources, node=node, api_url=api_url)
+
+
+def otel_sdk_installed() -> bool:
+    """Whether the OpenTelemetry SDK (the ``otel`` extra) can be imported."""
+    try:
+        import opentelemetry.sdk.trace  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_demo_kinds() -> None:
+    """:class:`ConfigurationError` naming the demo's adapter kinds that are not installed."""
+    from dictamesh.adapters.registry import AdapterRegistry
+
+    registry = AdapterRegistry()
+    for kind in ("customers_directus", "products_rest", "invoices_ecommerce", "payments_gateway"):
+        registry.load_kind(kind)
+
+
+async def _register_webhooks(
+    sources: SampleSources, settings: DictaMeshSettings, api_url: str
+) -> None:
+    """Sources push webhooks to the node; polling stays on as the safety net."""
+    configs = {a.kind: a for a in settings.adapters}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for kind, base in (
+            ("customers_directus", sources.customers_url),
+            ("products_rest", sources.products_url),
+            ("invoices_ecommerce", sources.invoices_url),
+            ("payments_gateway", sources.payments_url),
         ):
-            # Sources push webhooks to the node; polling stays on as the safety net.
-            configs = {a.kind: a for a in settings.adapters}
-            async with httpx.AsyncClient(timeout=5) as client:
-                for kind, base in (
-                    ("customers_directus", sources.customers_url),
-                    ("products_rest", sources.products_url),
-                    ("invoices_ecommerce", sources.invoices_url),
-                    ("payments_gateway", sources.payments_url),
-                ):
-                    config = configs[kind]
-                    secret = config.webhook_secret
-                    response = await client.post(
-                        f"{base}/_admin/webhooks",
-                        json={
-                            "url": f"{api_url}/webhooks/{config.name}",
-                            "secret": None if secret is None else secret.get_secret_value(),
-                        },
-                    )
-                    response.raise_for_status()
-            yield DemoMesh(sources=sources, node=node, api_url=api_url)
+            config = configs[kind]
+            secret = config.webhook_secret
+            response = await client.post(
+                f"{base}/_admin/webhooks",
+                json={
+                    "url": f"{api_url}/webhooks/{config.name}",
+                    "secret": None if secret is None else secret.get_secret_value(),
+                },
+            )
+            response.raise_for_status()
 
 
 @dataclass
@@ -372,9 +405,12 @@ class StepResult:
 @dataclass
 class _Check:
     report: Callable[[StepResult], None]
+    starting: Callable[[str], None] | None = None
     results: list[StepResult] = field(default_factory=list)
 
     async def step(self, name: str, action: Callable[[], Awaitable[str]]) -> None:
+        if self.starting is not None:
+            self.starting(name)
         started = time.perf_counter()
         try:
             detail = await action()
@@ -419,6 +455,7 @@ async def run_check(
     timeout: float = 30.0,
     state_dir: Path | None = None,
     urls: ProductionUrls | None = None,
+    starting: Callable[[str], None] | None = None,
 ) -> list[StepResult]:
     """Run the whole scenario headless and return every step's result.
 
@@ -427,11 +464,13 @@ async def run_check(
     step: an unreachable one raises :class:`ConfigurationError`, since that is set-up, not
     a failed scenario. Every check looks for what *this* run did (its events, its email),
     so the scenario passes again on a catalog and topics that earlier runs have filled.
+    ``starting(name)`` is told each step as it begins (the CLI's spinner).
     """
+    check_demo_kinds()
     if backend == "production":
         urls = urls or ProductionUrls.from_env()
         await urls.check()
-    check = _Check(report)
+    check = _Check(report, starting)
     with tempfile.TemporaryDirectory(prefix="dictamesh-demo-") as tmp:
         directory = state_dir or Path(tmp)
         with contextlib.suppress(_StepFailed):

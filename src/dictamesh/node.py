@@ -368,6 +368,9 @@ class MeshNode(AsyncResource):
         if self._started:
             return
         self._stop.clear()  # a node may be started again after stop()
+        if not self.router_only:  # an unknown adapter kind fails before any file exists
+            for config in self.settings.adapters:
+                self.registry.load_kind(config.kind)
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
         setup_observability(self.settings)
         setup_debug_traces(self.settings)
@@ -383,6 +386,7 @@ class MeshNode(AsyncResource):
             migration_url=catalog.migration_url.get_secret_value()
             if catalog.migration_url
             else None,
+            migrations_dir=catalog.migrations_dir,
         )
         self._catalog.graph.timeout_seconds = catalog.graph_timeout_seconds
         await _check_row_level_security(self._catalog)

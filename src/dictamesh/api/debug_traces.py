@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from dictamesh.core.context import current_principal, current_tenant
 from dictamesh.core.settings import DictaMeshSettings
-from dictamesh.observability.recent import TENANT_ATTRIBUTE
+from dictamesh.observability.attributes import TENANT_ATTRIBUTE
 from dictamesh.observability.tracing import memory_traces_enabled
 
 __all__ = ["TENANT_ATTRIBUTE", "configure_debug_traces", "recent_traces", "setup_debug_traces"]

@@ -31,8 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dictamesh.api.debug_traces import recent_traces
 from dictamesh.gateway.observability import GraphQLTracing
+from dictamesh.observability.attributes import TENANT_ATTRIBUTE
 from dictamesh.observability.metrics import CONTENT_TYPE, MeshMetrics
-from dictamesh.observability.recent import TENANT_ATTRIBUTE
 from dictamesh.observability.tracing import mark_error, tracer, tracing_enabled
 
 __all__ = ["UNMATCHED_ROUTE", "UNTRACED_PATHS", "ObservabilityMiddleware", "instrument_app"]

@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, func, select, union
@@ -83,6 +84,7 @@ class CatalogDatabase(AsyncResource):
         pool: CatalogPoolSettings | None = None,
         migration_url: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        migrations_dir: Path | None = None,
         **engine_options: Any,
     ) -> CatalogDatabase:
         """Connect to ``url``; migrate to head first unless ``migrate`` is False, in which
@@ -91,6 +93,7 @@ class CatalogDatabase(AsyncResource):
         ``migration_url`` (default ``url``) is the database as the role that owns the
         tables, which migrations run as; on PostgreSQL with row-level security the
         application's ``url`` must use another role (``docs/tenancy.md``).
+        ``migrations_dir``: a project's own revisions, chained after the catalog's.
         ``pool`` sizes the PostgreSQL connection pool (ignored on SQLite); ``engine_options``
         go to ``create_async_engine`` as they are (``pool_size=20``, ``echo=True``, ...)."""
         import dictamesh.catalog.migrate as migrations
@@ -98,12 +101,12 @@ class CatalogDatabase(AsyncResource):
         engine = create_catalog_engine(url, pool=pool, **engine_options)
         try:
             if migrate and migration_url and migration_url != url:
-                await migrations.upgrade(migration_url)
+                await migrations.upgrade(migration_url, versions=migrations_dir)
                 migrate = False  # and check that it was this database that got migrated
             if migrate:
-                await migrations.upgrade_engine(engine)
+                await migrations.upgrade_engine(engine, versions=migrations_dir)
             else:
-                state = await migrations.status_engine(engine)
+                state = await migrations.status_engine(engine, migrations_dir)
                 if state.pending:
                     raise CatalogError(
                         f"catalog database is not migrated (at {state.current or 'nothing'},"

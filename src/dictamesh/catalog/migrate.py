@@ -11,10 +11,23 @@ Example::
 
 The same functions exist for an open engine (``upgrade_engine`` …), which is how
 :meth:`CatalogService.open` migrates an in-memory SQLite database in place.
+
+A project that adds tables of its own keeps their revisions in its own directory
+(``catalog.migrations_dir``), chained after the catalog's: every function takes it as
+``versions``, and :func:`new_revision` autogenerates the next one from the project's
+``MetaData``::
+
+    new_revision("add loyalty", Path("migrations/versions"), "myproject.models:metadata")
+    await upgrade(url, versions=Path("migrations/versions"))   # catalog's and project's
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +36,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dictamesh.catalog._dialect import WRITE_OPTION, create_catalog_engine
-from dictamesh.core.errors import CatalogError
+from dictamesh.core.errors import CatalogError, ConfigurationError
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -40,6 +54,8 @@ __all__ = [
     "downgrade",
     "downgrade_engine",
     "head",
+    "load_metadata",
+    "new_revision",
     "status",
     "status_engine",
     "upgrade",
@@ -63,28 +79,48 @@ class MigrationStatus(BaseModel):
         return not self.pending
 
 
-def alembic_config(url: str | None = None) -> Config:
-    """An Alembic ``Config`` for the catalog's scripts (``url`` only for Alembic's CLI use)."""
+def alembic_config(url: str | None = None, versions: Path | None = None) -> Config:
+    """An Alembic ``Config`` for the catalog's scripts (``url`` only for Alembic's CLI use);
+    ``versions``: a project's own revisions, read after the catalog's."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    locations = [str(MIGRATIONS_DIR / "versions")]
+    if versions is not None:
+        if not versions.is_dir():
+            raise ConfigurationError(f"catalog.migrations_dir {str(versions)!r} is no directory")
+        locations.append(str(versions.resolve()))
+    # os.pathsep, not spaces: a project directory's path may hold a space
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(locations))
     if url is not None:
         config.attributes["url"] = url
     return config
 
 
-def head() -> str | None:
-    """The newest revision shipped with this package."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head(versions: Path | None = None) -> str | None:
+    """The newest revision: the catalog's, or the project's chained after it."""
+    return _head(ScriptDirectory.from_config(alembic_config(versions=versions)))
 
 
-async def upgrade(url: str, revision: str = "head") -> None:
+def _head(script: ScriptDirectory) -> str | None:
+    heads = script.get_heads()
+    if len(heads) > 1:
+        raise ConfigurationError(
+            f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}): join them"
+            " with a merge revision in catalog.migrations_dir whose down_revision names"
+            " both (docs/cli.md, migrate new)"
+        )
+    return heads[0] if heads else None
+
+
+async def upgrade(url: str, revision: str = "head", *, versions: Path | None = None) -> None:
     """Migrate the database at ``url`` up to ``revision``."""
-    await _with_engine(url, upgrade_engine, revision)
+    await _with_engine(url, upgrade_engine, revision, versions)
 
 
-async def downgrade(url: str, revision: str) -> None:
+async def downgrade(url: str, revision: str, *, versions: Path | None = None) -> None:
     """Migrate the database at ``url`` down to ``revision`` (``"-1"``, ``"base"``, an id)."""
-    await _with_engine(url, downgrade_engine, revision)
+    await _with_engine(url, downgrade_engine, revision, versions)
 
 
 async def current(url: str) -> str | None:
@@ -93,17 +129,21 @@ async def current(url: str) -> str | None:
     return result
 
 
-async def status(url: str) -> MigrationStatus:
-    result: MigrationStatus = await _with_engine(url, status_engine)
+async def status(url: str, *, versions: Path | None = None) -> MigrationStatus:
+    result: MigrationStatus = await _with_engine(url, status_engine, versions)
     return result
 
 
-async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
-    await _run_command(engine, command.upgrade, revision)
+async def upgrade_engine(
+    engine: AsyncEngine, revision: str = "head", versions: Path | None = None
+) -> None:
+    await _run_command(engine, command.upgrade, revision, versions)
 
 
-async def downgrade_engine(engine: AsyncEngine, revision: str) -> None:
-    await _run_command(engine, command.downgrade, revision)
+async def downgrade_engine(
+    engine: AsyncEngine, revision: str, versions: Path | None = None
+) -> None:
+    await _run_command(engine, command.downgrade, revision, versions)
 
 
 async def current_engine(engine: AsyncEngine) -> str | None:
@@ -114,10 +154,10 @@ async def current_engine(engine: AsyncEngine) -> str | None:
         raise CatalogError(f"cannot read the catalog's migration state: {exc}") from exc
 
 
-async def status_engine(engine: AsyncEngine) -> MigrationStatus:
+async def status_engine(engine: AsyncEngine, versions: Path | None = None) -> MigrationStatus:
+    script = ScriptDirectory.from_config(alembic_config(versions=versions))
+    newest = _head(script)  # a broken chain is bad input: said before any connection
     now = await current_engine(engine)
-    script = ScriptDirectory.from_config(alembic_config())
-    newest = script.get_current_head()
     pending = [
         rev.revision for rev in script.iterate_revisions("heads", now or "base") if rev.revision
     ]
@@ -130,8 +170,10 @@ def _current_revision(connection: Connection) -> str | None:
     return context.get_current_revision()
 
 
-async def _run_command(engine: AsyncEngine, fn: Any, revision: str) -> None:
-    config = alembic_config()
+async def _run_command(
+    engine: AsyncEngine, fn: Any, revision: str, versions: Path | None = None
+) -> None:
+    config = alembic_config(versions=versions)
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
@@ -160,5 +202,86 @@ async def _with_engine(url: str, fn: Any, *args: Any) -> Any:
     engine = create_catalog_engine(url)
     try:
         return await fn(engine, *args)
+    finally:
+        await engine.dispose()
+
+
+def load_metadata(target: str) -> MetaData:
+    """The ``MetaData`` named ``module:attribute`` (``catalog.migrations_metadata``)."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigurationError(
+            f"catalog.migrations_metadata must be 'module:attribute', not {target!r}"
+        )
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot load {target!r}: {exc}") from exc
+    if not isinstance(value, MetaData):
+        raise ConfigurationError(f"{target!r} is a {type(value).__name__}, not a MetaData")
+    return value
+
+
+def new_revision(message: str, versions: Path, metadata: MetaData | str) -> Path:
+    """Autogenerate the project's next revision into ``versions``: what ``metadata`` has
+    that the revisions so far (the catalog's, then the project's) do not create. Returns
+    the new file.
+
+    The diff runs against a scratch SQLite database migrated to head, so no live database
+    is needed and the catalog's own tables never appear in a project's revision.
+    """
+    import asyncio
+
+    if not message.strip():
+        raise ConfigurationError("a migration needs a message, e.g. 'add loyalty points'")
+    project = load_metadata(metadata) if isinstance(metadata, str) else metadata
+    config = alembic_config(versions=versions)
+    base = _head(ScriptDirectory.from_config(config))
+
+    with tempfile.TemporaryDirectory(prefix="dictamesh-migrate-") as scratch:
+        url = f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.sqlite3'}"
+        # the catalog's tables are what its own revisions create (not one MetaData: the
+        # saga and notification tables have their own)
+        theirs = asyncio.run(_catalog_tables(url)) | {VERSION_TABLE}
+        clash = sorted(theirs & set(project.tables))
+        if clash:
+            raise ConfigurationError(f"the project's tables clash with the catalog's: {clash}")
+        asyncio.run(upgrade(url, versions=versions))
+
+        def include(
+            obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any
+        ) -> bool:
+            table = name if kind == "table" else getattr(getattr(obj, "table", None), "name", None)
+            return table not in theirs
+
+        config.attributes["url"] = url
+        config.attributes["target_metadata"] = project
+        config.attributes["include_object"] = include
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # Alembic's "Generating …" line
+                written = command.revision(
+                    config,
+                    message=message.strip(),
+                    autogenerate=True,
+                    head=base or "base",
+                    version_path=str(versions.resolve()),
+                )
+        except Exception as exc:
+            if type(exc).__module__.startswith("alembic"):
+                raise CatalogError(f"cannot generate the migration: {exc}") from exc
+            raise
+    scripts = written if isinstance(written, list) else [written]
+    return Path(scripts[0].path)  # type: ignore[union-attr]
+
+
+async def _catalog_tables(url: str) -> set[str]:
+    """Migrate the database at ``url`` to the catalog's own head; the tables it has then."""
+    from sqlalchemy import inspect
+
+    engine = create_catalog_engine(url)
+    try:
+        await upgrade_engine(engine)
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     finally:
         await engine.dispose()

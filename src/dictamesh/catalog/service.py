@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -126,11 +127,17 @@ class CatalogService(AsyncResource):
         migrate: bool = True,
         pool: CatalogPoolSettings | None = None,
         migration_url: str | None = None,
+        migrations_dir: Path | None = None,
         **engine_options: Any,
     ) -> CatalogService:
         """Connect to ``url`` (see :meth:`CatalogDatabase.open`); the catalog owns the engine."""
         database = await CatalogDatabase.open(
-            url, migrate=migrate, pool=pool, migration_url=migration_url, **engine_options
+            url,
+            migrate=migrate,
+            pool=pool,
+            migration_url=migration_url,
+            migrations_dir=migrations_dir,
+            **engine_options,
         )
         return cls.over(database)
 

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dictamesh.cli._output import JsonOpt
 from dictamesh.core.errors import DictaMeshError
 
 if TYPE_CHECKING:
@@ -49,10 +50,10 @@ ConfigOpt = Annotated[
 UrlOpt = Annotated[
     str | None, typer.Option("--url", help="catalog database URL (instead of the settings')")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (for scripts)")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
+    """The one way a command ends on an error: ``error: message`` on stderr, exit ``code``."""
     # escaped: a hint like pip install 'dictamesh[otel]' must print its [otel]
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -111,7 +112,8 @@ def print_fields(record: dict[str, Any]) -> None:
     """One ``key: value`` line per field (lists and objects as JSON, ``None`` as ``-``)."""
     for key, value in record.items():
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
-        console.print(f"[bold]{key}[/]: {'-' if shown is None else shown}", highlight=False)
+        value_text = escape("-" if shown is None else str(shown))  # data, not markup
+        console.print(f"[bold]{escape(key)}[/]: {value_text}", highlight=False)
 
 
 def when(iso: str | None) -> str:

@@ -21,9 +21,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["FormatOpt", "OutputFormat", "emit", "print_json", "print_table"]
+__all__ = [
+    "FormatOpt",
+    "JsonOpt",
+    "OutputFormat",
+    "add_plain_row",
+    "chosen_format",
+    "emit",
+    "print_json",
+    "print_table",
+]
 
 console = Console()
+err = Console(stderr=True)
 
 
 class OutputFormat(StrEnum):
@@ -35,6 +45,19 @@ FormatOpt = Annotated[
     OutputFormat,
     typer.Option("--format", "-f", case_sensitive=False, help="table (default) or json"),
 ]
+
+
+#: the old spelling of ``--format json``: still accepted, not shown in help
+JsonOpt = Annotated[bool, typer.Option("--json", hidden=True, help="deprecated: use --format json")]
+
+
+def chosen_format(fmt: OutputFormat, as_json: bool = False) -> OutputFormat:
+    """``fmt``, or JSON when the deprecated ``--json`` was given (noted on stderr, so
+    stdout stays parseable)."""
+    if not as_json:
+        return fmt
+    err.print("note: --json is deprecated; use --format json", markup=False, highlight=False)
+    return OutputFormat.JSON
 
 
 def print_json(value: Any) -> None:
@@ -57,6 +80,11 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> No
     for row in rows:
         table.add_row(*(escape(_cell(row.get(c))) for c in columns))
     console.print(table, highlight=False)
+
+
+def add_plain_row(table: Table, *cells: str) -> None:
+    """A row of data cells: escaped, so ``[normal] …`` in a value is printed as it is."""
+    table.add_row(*(escape(c) for c in cells))
 
 
 def emit(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dictamesh.cli._catalog_commands import fail
+from dictamesh.cli._output import FormatOpt, OutputFormat, add_plain_row
+from dictamesh.cli._progress import Steps
 from dictamesh.core.errors import DictaMeshError
+from dictamesh.core.models import Classification
 
 __all__ = ["governance_app", "policy_app"]
 
@@ -25,12 +30,17 @@ governance_app = typer.Typer(help="Classification and data-governance tools.", n
 policy_app = typer.Typer(help="Access policies: check and explain decisions.", no_args_is_help=True)
 
 console = Console()
-err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
+class PolicyAction(StrEnum):
+    """``governance.policy.Action``, spelled here: importing the policy engine would load the
+    whole governance layer on every ``dictamesh`` call (a test keeps the two equal)."""
+
+    READ = "read"
+    READ_UNMASKED = "read_unmasked"
+    SUBSCRIBE = "subscribe"
+    ADMIN = "admin"
+    WRITE = "write"
 
 
 @dataclass(frozen=True)
@@ -48,10 +58,12 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 @policy_app.command("explain")
 def explain(
     policy: Annotated[Path, typer.Option("--policy", "-p", help="policy YAML file")],
-    action: Annotated[str, typer.Option(help="read | read_unmasked | subscribe | admin")],
+    action: Annotated[PolicyAction, typer.Option(case_sensitive=False, help="what is asked")],
     entity_type: Annotated[str, typer.Option("--entity-type", help="e.g. customer")],
     field: Annotated[str | None, typer.Option(help="a field of the entity type")] = None,
-    tag: Annotated[str, typer.Option(help="the field's classification, e.g. pii_email")] = "public",
+    tag: Annotated[
+        Classification, typer.Option(case_sensitive=False, help="the field's classification")
+    ] = Classification.PUBLIC,
     domain: Annotated[str | None, typer.Option(help="the resource's domain")] = None,
     resource_tenant: Annotated[str | None, typer.Option(help="the resource's tenant")] = None,
     sub: Annotated[str | None, typer.Option("--sub", help="subject (omit: anonymous)")] = None,
@@ -64,28 +76,25 @@ def explain(
     ] = None,
 ) -> None:
     """Decide one access and print why: every rule, matched or skipped with its reason."""
-    from dictamesh.core.models import Classification
     from dictamesh.governance.policy import PolicyEngine, Resource
 
     try:
         engine = PolicyEngine.from_file(policy)
     except DictaMeshError as exc:
-        raise _fail(exc.message) from None
+        fail(exc.message)
     try:
         classification = Classification(tag)
     except ValueError:
-        raise _fail(
-            f"unknown tag {tag!r}; one of {', '.join(c.value for c in Classification)}"
-        ) from None
+        fail(f"unknown tag {tag!r}; one of {', '.join(c.value for c in Classification)}")
     who = None
     if sub is not None:
         claims = {"domain": principal_domain} if principal_domain else {}
         who = _Principal(sub, _split(roles), tenant, claims)
     resource = Resource(entity_type, domain, field, classification, resource_tenant)
     try:
-        decision = engine.decide(who, action, resource)
+        decision = engine.decide(who, action.value, resource)
     except DictaMeshError as exc:
-        raise _fail(exc.message) from None
+        fail(exc.message)
     typer.echo(decision.explain())
     raise typer.Exit(0 if decision.allowed else 1)
 
@@ -102,27 +111,27 @@ def scan(
     threshold: Annotated[
         float, typer.Option(min=0.01, max=1.0, help="share of values a detector must confirm")
     ] = 0.6,
-    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Sample each adapter's data and suggest classification tags for untagged fields."""
     from dictamesh.core.settings import DictaMeshSettings
 
-    if output not in ("table", "json"):
-        raise _fail(f"--format must be 'table' or 'json', not {output!r}")
     try:
         settings = DictaMeshSettings.from_yaml(config)
     except DictaMeshError as exc:
-        raise _fail(exc.message) from None
+        fail(exc.message)
     names = set(adapter or [])
     configs = [c for c in settings.adapters if not names or c.name in names]
     missing = names - {c.name for c in configs}
     if missing:
-        raise _fail(f"no adapter named {', '.join(sorted(missing))} in {config}")
+        fail(f"no adapter named {', '.join(sorted(missing))} in {config}")
     try:
-        reports = asyncio.run(_scan(configs, sample, threshold))
+        # progress on stderr: stdout stays the report (a pipe into jq)
+        with Steps(Console(stderr=True)) as steps:
+            reports = asyncio.run(_scan(configs, sample, threshold, steps))
     except DictaMeshError as exc:
-        raise _fail(exc.message, 1) from None
-    if output == "json":
+        fail(exc.message, 1)
+    if output is OutputFormat.JSON:
         typer.echo(json.dumps([_report_json(r) for r in reports], indent=2, default=str))
         return
     for report in reports:
@@ -130,14 +139,14 @@ def scan(
         for column in ("field", "current", "suggested", "evidence", "share", "examples"):
             table.add_column(column)
         for s in report.suggestions:
-            table.add_row(
+            add_plain_row(table,
                 s.field, s.current.value, s.suggested.value, s.evidence,
                 f"{s.share:.0%}" if s.evidence != "name" else "-", ", ".join(s.examples),
             )  # fmt: skip
         console.print(table)
         if report.tagged:
             tagged = ", ".join(f"{k}={v.value}" for k, v in report.tagged.items())
-            console.print(f"  already tagged: {tagged}", highlight=False)
+            console.print(f"  already tagged: {tagged}", markup=False, highlight=False)
 
 
 @governance_app.command("erase")
@@ -159,13 +168,13 @@ def erase(
         settings = DictaMeshSettings.from_yaml(config)
         ref = EntityRef(type=entity_type, id=validate_entity_id(entity_id))
     except DictaMeshError as exc:
-        raise _fail(exc.message) from None
+        fail(exc.message)
     except ValueError as exc:
-        raise _fail(str(exc).splitlines()[0]) from None
+        fail(str(exc).splitlines()[0])
     try:
         report = asyncio.run(_erase(settings, ref, tenant, by or f"cli:{_os_user()}"))
     except DictaMeshError as exc:
-        raise _fail(exc.message, 1) from None
+        fail(exc.message, 1)
     typer.echo(
         f"erased {ref.type} {ref.id} (tenant {report.tenant}): snapshot emptied,"
         f" {report.event_log_rows_scrubbed} event payloads scrubbed, DELETED event"
@@ -225,13 +234,14 @@ async def _erase(settings: Any, ref: Any, tenant: str | None, by: str) -> Any:
         await catalog.aclose()
 
 
-async def _scan(configs: list[Any], sample: int, threshold: float) -> list[Any]:
+async def _scan(configs: list[Any], sample: int, threshold: float, steps: Steps) -> list[Any]:
     from dictamesh.adapters.registry import AdapterRegistry
     from dictamesh.governance.scan import scan_adapter
 
     registry = AdapterRegistry()
     reports = []
     for config in configs:
+        steps.start(f"sampling {config.name} ({sample} entities)")
         async with registry.build(config) as built:
             reports.append(await scan_adapter(built, sample_size=sample, threshold=threshold))
     return reports

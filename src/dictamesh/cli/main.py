@@ -1,7 +1,8 @@
 """The ``dictamesh`` command line.
 
 Bad input (a missing or invalid config file, an unknown option value) ends with a one-line
-message and exit code 2; a failed ``demo --check`` step ends with exit code 1.
+message and exit code 2; a failed ``demo --check`` step ends with exit code 1. Conventions
+(``--format``, ``-c``, completion): ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+import dictamesh.cli._help  # noqa: F401  (flags without a "<bool>" type in help)
+from dictamesh.cli._catalog_commands import ConfigOpt, fail, load_settings
+from dictamesh.cli._output import FormatOpt, JsonOpt, OutputFormat, chosen_format
+from dictamesh.cli._progress import Steps
 from dictamesh.cli.bus import bus_app
 from dictamesh.cli.checks import register as register_checks
 from dictamesh.cli.codegen import codegen
@@ -31,7 +38,6 @@ app = typer.Typer(
     name="dictamesh",
     help="DictaMesh: a data mesh framework — adapters, event bus, catalog, GraphQL.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 migrate_app = typer.Typer(help="Catalog database migrations.", no_args_is_help=True)
@@ -53,32 +59,61 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
+def _show_version(value: bool) -> None:
+    if value:
+        from dictamesh import __version__
+
+        typer.echo(f"dictamesh {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """DictaMesh: a data mesh framework — adapters, event bus, catalog, GraphQL."""
+
+
+class Backend(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
 
 
 BackendOpt = Annotated[
-    str,
-    typer.Option("--backend", help="embedded (no servers) or production (Kafka+PostgreSQL+Redis)"),
+    Backend,
+    typer.Option(
+        "--backend",
+        case_sensitive=False,
+        help="embedded (no servers) or production (Kafka+PostgreSQL+Redis)",
+    ),
 ]
 
 
-def _backend(value: str) -> Literal["embedded", "production"]:
-    if value not in ("embedded", "production"):
-        _fail(f"--backend must be 'embedded' or 'production', not {value!r}")
-    return "production" if value == "production" else "embedded"
+def _backend(value: Backend) -> Literal["embedded", "production"]:
+    return "production" if value is Backend.PRODUCTION else "embedded"
 
 
 @app.command()
 def demo(
     check: Annotated[bool, typer.Option("--check", help="run the scenario headless")] = False,
-    backend: BackendOpt = "embedded",
+    backend: BackendOpt = Backend.EMBEDDED,
     port: Annotated[int, typer.Option(help="API port (0 = any free port)")] = 8000,
     timeout: Annotated[float, typer.Option(help="seconds to wait for each change")] = 30.0,
 ) -> None:
     """Start four sample sources and a mesh node; with --check, prove the flow end to end."""
+    from dictamesh.core.errors import ConfigurationError
+    from dictamesh.demo import check_demo_kinds
+
     chosen = _backend(backend)
+    try:
+        check_demo_kinds()  # before .dictamesh/demo or any socket exists
+    except ConfigurationError as exc:
+        fail(exc.message)
     if check:
         raise typer.Exit(asyncio.run(_demo_check(chosen, timeout)))
     with contextlib.suppress(KeyboardInterrupt):
@@ -86,23 +121,35 @@ def demo(
 
 
 async def _demo_check(backend: Literal["embedded", "production"], timeout: float) -> int:
-    from rich.markup import escape
-
     from dictamesh.demo import StepResult, run_check
 
     console.print(f"[bold]DictaMesh demo check[/] on the {backend} backend")
+    # a spinner on the step running now (a terminal only: a pipe gets the result lines)
+    status = console.status("") if console.is_terminal else None
+
+    def starting(name: str) -> None:
+        if status is not None:
+            status.update(escape(name))
+            status.start()
 
     def report(step: StepResult) -> None:
+        if status is not None:
+            status.stop()
         mark = "[green]✓[/]" if step.ok else "[red]✗[/]"
-        console.print(f" {mark} {step.name} [dim]({step.seconds * 1000:,.0f} ms)[/]")
+        console.print(f" {mark} {escape(step.name)} [dim]({step.seconds * 1000:,.0f} ms)[/]")
         if step.detail:
             # escaped: details quote data ("[normal] customer 1 updated" is no style)
             console.print(f"     [dim]{escape(step.detail)}[/]", highlight=False)
 
-    results = await run_check(report, backend=backend, timeout=timeout)
+    try:
+        results = await run_check(report, backend=backend, timeout=timeout, starting=starting)
+    finally:
+        if status is not None:
+            status.stop()
     failed = [r for r in results if not r.ok]
     if failed or not results:
-        err.print(f"[bold red]demo check failed[/] at step: {failed[0].name if failed else '?'}")
+        where = escape(failed[0].name) if failed else "?"
+        err.print(f"[bold red]demo check failed[/] at step: {where}")
         return 1
     total = sum(r.seconds for r in results)
     console.print(f"[bold green]demo check passed[/]: {len(results)} steps in {total:.2f}s")
@@ -110,33 +157,47 @@ async def _demo_check(backend: Literal["embedded", "production"], timeout: float
 
 
 async def _demo_forever(backend: Literal["embedded", "production"], port: int) -> None:
-    from dictamesh.demo import run_demo_mesh
+    from dictamesh.demo import otel_sdk_installed, run_demo_mesh
 
     state = Path(".dictamesh/demo")
+    # /debug/traces needs the OpenTelemetry SDK; without the extra the demo runs without it
+    traces = otel_sdk_installed()
     try:
-        mesh_cm = run_demo_mesh(state, backend=backend, port=port, traces=True)
-        async with mesh_cm as mesh:
-            console.print("[bold green]DictaMesh demo mesh is running[/] (Ctrl+C stops it)")
-            for label, url in (
-                ("GraphQL (GraphiQL)", mesh.graphql_url),
-                ("REST catalog", f"{mesh.api_url}/api/v1/entities/customer/1"),
-                ("Relationship graph", f"{mesh.api_url}/api/v1/entities/customer/1/graph?depth=3"),
-                ("Readiness", f"{mesh.api_url}/ready"),
-                ("Prometheus metrics", f"{mesh.api_url}/metrics"),
-                (
-                    "Recent traces (OpenTelemetry)",
-                    f"{mesh.api_url}/debug/traces?root=graphql&limit=5",
-                ),
-                ("Customers CMS (Directus-style)", f"{mesh.sources.customers_url}/items/customers"),
-                ("Products API", f"{mesh.sources.products_url}/v1/products"),
-                ("Invoices API", f"{mesh.sources.invoices_url}/api/invoices"),
-                ("Payments API", f"{mesh.sources.payments_url}/v1/charges"),
-                ("Sagas (POST create-invoice)", f"{mesh.api_url}/api/v1/sagas"),
-            ):
-                console.print(f"  {label:<32} {url}")
+        async with contextlib.AsyncExitStack() as stack:
+            with Steps(console) as steps:
+                mesh = await stack.enter_async_context(
+                    run_demo_mesh(
+                        state, backend=backend, port=port, traces=traces, on_step=steps.start
+                    )
+                )
+            _print_demo(mesh, traces)
             await asyncio.Event().wait()
     except OSError as exc:
-        _fail(f"cannot start the demo: {exc} (is port {port} free? try --port 0)")
+        fail(f"cannot start the demo: {exc} (is port {port} free? try --port 0)")
+
+
+def _print_demo(mesh: Any, traces: bool) -> None:
+    console.print("[bold green]DictaMesh demo mesh is running[/] (Ctrl+C stops it)")
+    for label, url in (
+        ("GraphQL (GraphiQL)", mesh.graphql_url),
+        ("REST catalog", f"{mesh.api_url}/api/v1/entities/customer/1"),
+        ("Relationship graph", f"{mesh.api_url}/api/v1/entities/customer/1/graph?depth=3"),
+        ("Readiness", f"{mesh.api_url}/ready"),
+        ("Prometheus metrics", f"{mesh.api_url}/metrics"),
+        (
+            "Recent traces (OpenTelemetry)",
+            f"{mesh.api_url}/debug/traces?root=graphql&limit=5"
+            if traces
+            else "off: pip install 'dictamesh[otel]' to see them",
+        ),
+        ("Customers CMS (Directus-style)", f"{mesh.sources.customers_url}/items/customers"),
+        ("Products API", f"{mesh.sources.products_url}/v1/products"),
+        ("Invoices API", f"{mesh.sources.invoices_url}/api/invoices"),
+        ("Payments API", f"{mesh.sources.payments_url}/v1/charges"),
+        ("Sagas (POST create-invoice)", f"{mesh.api_url}/api/v1/sagas"),
+    ):
+        # soft_wrap: a URL broken over two lines cannot be clicked or copied
+        console.print(f"  {label:<32} {url}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -168,11 +229,11 @@ def serve(
     try:
         roles = parse_roles(role or [])
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     settings = _checked_settings(config, roles)
     if roles == {NodeRole.ROUTER}:
         if subgraph is not None:
-            _fail("--subgraph serves GraphQL: not with --role router")
+            fail("--subgraph serves GraphQL: not with --role router")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_router(settings, host, port))
         return
@@ -181,12 +242,17 @@ def serve(
 
         names = _subgraph_names(settings)
         if subgraph not in names:
-            _fail(f"unknown subgraph {subgraph!r}; this mesh has: {', '.join(names)}")
+            fail(f"unknown subgraph {subgraph!r}; this mesh has: {', '.join(names)}")
         if port is None:
             port = default_subgraph_port(names, subgraph, settings.api.port)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
-            _serve(settings, host or settings.api.host, port or settings.api.port, subgraph)
+            _serve(
+                settings,
+                host or settings.api.host,
+                settings.api.port if port is None else port,  # 0: any free port
+                subgraph,
+            )
         )
 
 
@@ -207,6 +273,7 @@ def router_command(
 
 def _checked_settings(config: Path, roles: frozenset[Any]) -> Any:
     """Settings whose notification and router rules compile (exit 2 naming the line)."""
+    from dictamesh.adapters.registry import AdapterRegistry
     from dictamesh.core.settings import DictaMeshSettings
     from dictamesh.node import NodeRole
     from dictamesh.notifications.runtime import NodeNotifications
@@ -215,42 +282,60 @@ def _checked_settings(config: Path, roles: frozenset[Any]) -> Any:
     router_only = roles == {NodeRole.ROUTER}
     try:
         settings = DictaMeshSettings.from_yaml(config)
+        # an unknown kind now, before the node creates its bus and catalog files
+        if not router_only:
+            registry = AdapterRegistry()
+            for adapter in settings.adapters:
+                registry.load_kind(adapter.kind)
         # rules and templates fail now, not at 3 a.m.
         if settings.notifications.enabled and not router_only:
             NodeNotifications.check(settings)
         if settings.router.enabled or router_only:
             NodeRouter.check(settings)
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     return settings
 
 
-async def _serve_router(settings: Any, host: str | None, port: int | None) -> None:
+async def _listen(asgi_app: Any, host: str, port: int, describe: Any) -> None:
+    """Serve until stopped; once listening, print ``describe(url)`` with the port really
+    bound (``--port 0`` lets the system choose)."""
     import uvicorn
 
+    server = uvicorn.Server(uvicorn.Config(asgi_app, host=host, port=port, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
+        await asyncio.sleep(0.02)
+    if server.started:
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        console.print(describe(f"http://{shown}:{bound}"), markup=False, highlight=False)
+    await task
+
+
+async def _serve_router(settings: Any, host: str | None, port: int | None) -> None:
     from dictamesh.node import MeshNode, NodeRole
 
     host = host or settings.api.host
-    port = port or settings.api.port
+    port = settings.api.port if port is None else port
     try:
         async with MeshNode(settings, roles=[NodeRole.ROUTER]) as node:
-            server = uvicorn.Server(
-                uvicorn.Config(node.asgi_app(), host=host, port=port, lifespan="off")
-            )
             assert node.router is not None
-            console.print(
-                f"DictaMesh router {settings.node_name!r}: {len(node.router.rules.rules)} rules,"
-                f" reading {', '.join(node.router.topics) or 'no topics'};"
-                f" health on http://{host}:{port}"
+            router = node.router
+            await _listen(
+                node.asgi_app(),
+                host,
+                port,
+                lambda url: (
+                    f"DictaMesh router {settings.node_name!r}: {len(router.rules.rules)} rules,"
+                    f" reading {', '.join(router.topics) or 'no topics'}; health on {url}"
+                ),
             )
-            await server.serve()
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
 
 
 async def _serve(settings: object, host: str, port: int, subgraph: str | None = None) -> None:
-    import uvicorn
-
     from dictamesh.core.settings import DictaMeshSettings
     from dictamesh.gateway.federation import build_subgraph
     from dictamesh.node import MeshNode
@@ -265,11 +350,12 @@ async def _serve(settings: object, host: str, port: int, subgraph: str | None = 
                 schema = build_subgraph(node.registry.schemas(), subgraph, catalog=node.catalog)
                 asgi_app = node.asgi_app(graphql_schema=schema)
                 what = f", federation subgraph {subgraph!r} at /graphql"
-            server = uvicorn.Server(uvicorn.Config(asgi_app, host=host, port=port, lifespan="off"))
-            console.print(f"DictaMesh node {settings.node_name!r} on http://{host}:{port}{what}")
-            await server.serve()
+            name = settings.node_name
+            await _listen(
+                asgi_app, host, port, lambda url: f"DictaMesh node {name!r} on {url}{what}"
+            )
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
 
 
 def _mesh_schemas(settings: object) -> dict[str, Any]:
@@ -283,7 +369,7 @@ def _mesh_schemas(settings: object) -> dict[str, Any]:
         for adapter_config in settings.adapters:
             registry.register(registry.build(adapter_config))
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     return dict(registry.schemas())
 
 
@@ -293,7 +379,12 @@ def _subgraph_names(settings: object) -> list[str]:
     try:
         return subgraph_names(_mesh_schemas(settings))
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
+
+
+class SupergraphFormat(StrEnum):
+    YAML = "yaml"
+    JSON = "json"
 
 
 @app.command()
@@ -303,13 +394,15 @@ def supergraph(
         typer.Option("--config", "-c", help="YAML node config (default: DICTAMESH_* env)"),
     ] = None,
     fmt: Annotated[
-        str,
+        SupergraphFormat,
         typer.Option(
             "--format",
+            "-f",
+            case_sensitive=False,
             help="yaml: Apollo supergraph.yaml for rover; json: name/url/sdl list"
             " (@apollo/gateway IntrospectAndCompose, tests/federation/gateway.mjs --config)",
         ),
-    ] = "yaml",
+    ] = SupergraphFormat.YAML,
     urls: Annotated[
         list[str] | None,
         typer.Option(
@@ -320,58 +413,55 @@ def supergraph(
     ] = None,
 ) -> None:
     """Print the federation subgraphs of a mesh (URL and SDL) as a router's composition config."""
-    from dictamesh.core.settings import DictaMeshSettings
     from dictamesh.gateway.federation import (
         default_subgraph_urls,
         mesh_subgraphs,
         supergraph_config,
     )
 
-    if fmt not in ("yaml", "json"):
-        _fail(f"--format must be 'yaml' or 'json', not {fmt!r}")
-    try:
-        settings = DictaMeshSettings.from_yaml(config) if config else DictaMeshSettings()
-    except DictaMeshError as exc:
-        _fail(exc.message)
+    settings = load_settings(config)
     if not settings.adapters:
-        _fail("no adapters configured: pass --config with an `adapters` list")
+        fail("no adapters configured: pass --config with an `adapters` list")
     names = _subgraph_names(settings)
     chosen = default_subgraph_urls(names, settings.api.host, settings.api.port)
     for item in urls or []:
         name, sep, url = item.partition("=")
         if not sep or not url.startswith(("http://", "https://")):
-            _fail(f"--url must be NAME=http(s)://..., not {item!r}")
+            fail(f"--url must be NAME=http(s)://..., not {item!r}")
         if name not in names:
-            _fail(f"--url names unknown subgraph {name!r}; this mesh has: {', '.join(names)}")
+            fail(f"--url names unknown subgraph {name!r}; this mesh has: {', '.join(names)}")
         chosen[name] = url
     try:
         subgraphs = mesh_subgraphs(_mesh_schemas(settings), chosen)
     except DictaMeshError as exc:
-        _fail(exc.message)
-    typer.echo(supergraph_config(subgraphs, "json" if fmt == "json" else "yaml"), nl=False)
+        fail(exc.message)
+    chosen_fmt: Literal["json", "yaml"] = "json" if fmt is SupergraphFormat.JSON else "yaml"
+    typer.echo(supergraph_config(subgraphs, chosen_fmt), nl=False)
 
 
-def _migration(action: Literal["up", "down", "status"], url: str | None, revision: str) -> None:
+def _migration(
+    action: Literal["up", "down", "status"], config: Path | None, url: str | None, revision: str
+) -> None:
     from dictamesh.catalog import migrate
-    from dictamesh.core.settings import DictaMeshSettings
 
-    catalog = DictaMeshSettings().catalog
+    catalog = load_settings(config).catalog
     # migrations run as the tables' owner (docs/tenancy.md), not as the application
     target = url or (catalog.migration_url or catalog.url).get_secret_value()
+    versions = catalog.migrations_dir
     try:
         if action == "up":
-            asyncio.run(migrate.upgrade(target, revision))
-            console.print(f"catalog migrated up to {revision}")
+            asyncio.run(migrate.upgrade(target, revision, versions=versions))
+            console.print(f"catalog migrated up to {revision}", markup=False)
         elif action == "down":
-            asyncio.run(migrate.downgrade(target, revision))
-            console.print(f"catalog migrated down to {revision}")
+            asyncio.run(migrate.downgrade(target, revision, versions=versions))
+            console.print(f"catalog migrated down to {revision}", markup=False)
         else:
-            status = asyncio.run(migrate.status(target))
-            console.print(f"current: {status.current}  head: {status.head}")
+            status = asyncio.run(migrate.status(target, versions=versions))
+            console.print(f"current: {status.current}  head: {status.head}", markup=False)
             for rev in status.pending:
-                console.print(f"  pending: {rev}")
+                console.print(f"  pending: {rev}", markup=False)
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
 
 
 UrlOpt = Annotated[
@@ -385,21 +475,67 @@ UrlOpt = Annotated[
 
 
 @migrate_app.command("up")
-def migrate_up(url: UrlOpt = None, revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default head)."""
-    _migration("up", url, revision)
+def migrate_up(config: ConfigOpt = None, url: UrlOpt = None, revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default head): the catalog's, then the project's
+    (catalog.migrations_dir)."""
+    _migration("up", config, url, revision)
 
 
 @migrate_app.command("down")
-def migrate_down(url: UrlOpt = None, revision: str = "-1") -> None:
+def migrate_down(config: ConfigOpt = None, url: UrlOpt = None, revision: str = "-1") -> None:
     """Revert migrations down to REVISION (default one step)."""
-    _migration("down", url, revision)
+    _migration("down", config, url, revision)
 
 
 @migrate_app.command("status")
-def migrate_status(url: UrlOpt = None) -> None:
+def migrate_status(config: ConfigOpt = None, url: UrlOpt = None) -> None:
     """Show the current and pending revisions."""
-    _migration("status", url, "head")
+    _migration("status", config, url, "head")
+
+
+@migrate_app.command("new")
+def migrate_new(
+    message: Annotated[str, typer.Argument(help="what the migration does, e.g. 'add loyalty'")],
+    config: ConfigOpt = None,
+    versions: Annotated[
+        Path | None,
+        typer.Option(
+            "--versions-dir",
+            file_okay=False,
+            help="the project's revisions directory (default: catalog.migrations_dir)",
+        ),
+    ] = None,
+    metadata: Annotated[
+        str | None,
+        typer.Option(
+            "--metadata",
+            help="module:attribute of the project's SQLAlchemy MetaData"
+            " (default: catalog.migrations_metadata)",
+        ),
+    ] = None,
+) -> None:
+    """Autogenerate the project's next migration (its own tables, chained after the
+    catalog's) from its SQLAlchemy MetaData; no database needed."""
+    from dictamesh.catalog import migrate
+
+    catalog = load_settings(config).catalog
+    versions = versions or catalog.migrations_dir
+    metadata = metadata or catalog.migrations_metadata
+    if versions is None:
+        fail("where do the project's migrations go? set catalog.migrations_dir or --versions-dir")
+    if metadata is None:
+        fail("which tables? set catalog.migrations_metadata or --metadata module:attribute")
+    if not versions.is_dir():
+        fail(f"{versions} is not a directory (create it: mkdir -p {versions})")
+    if "." not in sys.path and "" not in sys.path:
+        sys.path.insert(0, "")  # the project's own package, from where the command runs
+    try:
+        written = migrate.new_revision(message, versions, metadata)
+    except DictaMeshError as exc:
+        fail(exc.message)
+    with contextlib.suppress(ValueError):  # shown relative to here when it is below
+        written = written.relative_to(Path.cwd())
+    console.print(f"wrote {written}", markup=False, highlight=False)
 
 
 @auth_app.command("token")
@@ -425,10 +561,10 @@ def auth_token(
     try:
         auth = DictaMeshSettings.from_yaml(config).auth if config else AuthSettings()
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     key = secret or (auth.jwt_secret.get_secret_value() if auth.jwt_secret else None)
     if not key or len(key.encode()) < 32:
-        _fail("an HS256 secret of at least 32 bytes is needed: --secret, --config or the env")
+        fail("an HS256 secret of at least 32 bytes is needed: --secret, --config or the env")
     token = mint_dev_token(
         key,
         sub,
@@ -459,7 +595,9 @@ def status(
         str | None, typer.Option("--url", help="node base URL (default: api.host/api.port)")
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the answer")] = 5.0,
-    as_json: Annotated[bool, typer.Option("--json", help="print /ready's JSON as is")] = False,
+    fmt: FormatOpt = OutputFormat.TABLE,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Ask a running node whether it is ready: every dependency and adapter, with why.
 
@@ -467,15 +605,14 @@ def status(
     """
     from dictamesh.observability.status import run_status
 
+    json_out = chosen_format(fmt, as_json) is OutputFormat.JSON
     if url is None:
-        from dictamesh.core.settings import DictaMeshSettings
-
-        api = DictaMeshSettings().api
+        api = load_settings(config).api
         url = f"http://{'127.0.0.1' if api.host in ('0.0.0.0', '::') else api.host}:{api.port}"
     try:
-        code = run_status(url, timeout=timeout, out=console, err=err, as_json=as_json)
+        code = run_status(url, timeout=timeout, out=console, err=err, as_json=json_out)
     except DictaMeshError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     raise typer.Exit(code)
 
 
@@ -483,5 +620,7 @@ def main() -> None:
     try:
         app()
     except DictaMeshError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        sys.exit(2)
+        try:
+            fail(exc.message)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)

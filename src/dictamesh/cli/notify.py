@@ -15,7 +15,7 @@ or channel, a bad address, a bad config).
 Example::
 
     dictamesh notify list --status failed,dead
-    dictamesh notify show 0b6f…  --json
+    dictamesh notify show 0b6f…  --format json
     dictamesh notify retry 0b6f…
     dictamesh notify test --channel ops_mail --to alice@example.com -c mesh.yaml
 """
@@ -43,6 +43,7 @@ from dictamesh.cli._catalog_commands import (
     print_json,
     when,
 )
+from dictamesh.cli._output import FormatOpt, OutputFormat, add_plain_row, chosen_format
 from dictamesh.core.errors import ConfigurationError, DictaMeshError
 from dictamesh.core.inputs import bad_text_reason
 
@@ -87,6 +88,7 @@ def list_notifications(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="newest N")] = 50,
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
@@ -109,7 +111,7 @@ def list_notifications(
         return [r.to_dict() for r in records]
 
     rows = on_catalog(config, url, work)
-    if as_json:
+    if chosen_format(fmt, as_json) is OutputFormat.JSON:
         print_json(rows)
         return
     if not rows:
@@ -119,7 +121,7 @@ def list_notifications(
     for column in ("id", "rule", "recipient", "channel", "status", "tries", "created", "error"):
         table.add_column(column)
     for r in rows:
-        table.add_row(
+        add_plain_row(table,
             r["id"], r["rule"], r["recipient"], r["channel"], r["status"], str(r["attempts"]),
             when(r["created_at"]), r["last_error"] or "-",
         )  # fmt: skip
@@ -130,6 +132,7 @@ def list_notifications(
 def show(
     notification_id: Annotated[str, typer.Argument(metavar="ID", help="the message's id")],
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
@@ -148,7 +151,7 @@ def show(
         return {**record.to_dict(), "attempts": [a.to_dict() for a in attempts]}
 
     detail = on_catalog(config, url, work)
-    if as_json:
+    if chosen_format(fmt, as_json) is OutputFormat.JSON:
         print_json(detail)
         return
     attempts = detail.pop("attempts")
@@ -157,7 +160,7 @@ def show(
     for column in ("at", "try", "channel", "outcome", "status", "node", "ms", "error"):
         table.add_column(column)
     for a in attempts:
-        table.add_row(
+        add_plain_row(table,
             when(a["at"]), str(a["attempt"]), a["channel"], a["outcome"],
             "-" if a["status_code"] is None else str(a["status_code"]), a["node"] or "-",
             "-" if a["duration_ms"] is None else f"{a['duration_ms']:.0f}", a["error"] or "-",
@@ -169,6 +172,7 @@ def show(
 def retry(
     notification_id: Annotated[str, typer.Argument(metavar="ID", help="a dead or failed message")],
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
@@ -185,7 +189,7 @@ def retry(
         return dict((await store.retry(checked, tenant=tenant)).to_dict())
 
     record = on_catalog(config, url, work)
-    if as_json:
+    if chosen_format(fmt, as_json) is OutputFormat.JSON:
         print_json(record)
         return
     typer.echo(
@@ -265,6 +269,7 @@ def send_test(
         typer.Option("--to", help="the address: e-mail, +phone, user name (in_app), push token"),
     ] = None,
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
@@ -325,7 +330,7 @@ def send_test(
         fail(exc.message, 1)
     except Exception as exc:  # DeliveryError, or what a channel raised instead
         fail(f"send through {channel!r} failed: {_failure(exc)}", 1)
-    if as_json:
+    if chosen_format(fmt, as_json) is OutputFormat.JSON:
         print_json(outcome)
         return
     where = f" to {outcome['to']}" if outcome["to"] else ""

@@ -11,7 +11,7 @@ database failed; 2 bad input (not a UUID, an unknown status, a bad config).
 Example::
 
     dictamesh saga list --status failed
-    dictamesh saga show 0b6f…  --json
+    dictamesh saga show 0b6f…  --format json
     dictamesh saga retry 0b6f…
 """
 
@@ -36,6 +36,7 @@ from dictamesh.cli._catalog_commands import (
     print_json,
     when,
 )
+from dictamesh.cli._output import FormatOpt, OutputFormat, add_plain_row, chosen_format
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.principal import Principal
 
@@ -83,6 +84,7 @@ def list_sagas(
     saga: Annotated[str | None, typer.Option("--saga", help="e.g. create_invoice")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="newest N")] = 50,
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
@@ -100,7 +102,7 @@ def list_sagas(
         return [r.to_dict() for r in records]
 
     rows = _run(config, url, work)
-    if as_json:
+    if chosen_format(fmt, as_json) is OutputFormat.JSON:
         print_json(rows)
         return
     if not rows:
@@ -110,7 +112,7 @@ def list_sagas(
     for column in ("id", "saga", "status", "failed step", "started by", "created", "finished"):
         table.add_column(column)
     for r in rows:
-        table.add_row(
+        add_plain_row(table,
             r["id"], r["saga"], r["status"], r["failed_step"] or "-", r["started_by"] or "-",
             when(r["created_at"]), when(r["finished_at"]),
         )  # fmt: skip
@@ -121,6 +123,7 @@ def list_sagas(
 def show(
     saga_id: Annotated[str, typer.Argument(metavar="ID", help="the saga's id (a UUID)")],
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
@@ -136,7 +139,7 @@ def show(
         return {**record.to_dict(), "steps": [s.to_dict() for s in steps]}
 
     detail = _run(config, url, work)
-    if as_json:
+    if chosen_format(fmt, as_json) is OutputFormat.JSON:
         print_json(detail)
         return
     steps = detail.pop("steps")
@@ -146,7 +149,7 @@ def show(
         table.add_column(column)
     for s in steps:
         detail_value = s["error"] if s["error"] is not None else s["output"]
-        table.add_row(
+        add_plain_row(table,
             when(s["at"]), s["step"], s["phase"], s["status"], str(s["attempt"]),
             s["node"] or "-", "-" if s["duration_ms"] is None else f"{s['duration_ms']:.0f}",
             "-" if detail_value is None else json.dumps(detail_value, ensure_ascii=False),
@@ -154,8 +157,8 @@ def show(
     console.print(table)
 
 
-def _operate(action: str, saga_id: str, tenant: str | None, as_json: bool, config: Path | None,
-             url: str | None) -> None:  # fmt: skip
+def _operate(action: str, saga_id: str, tenant: str | None, fmt: OutputFormat,
+             config: Path | None, url: str | None) -> None:  # fmt: skip
     from dictamesh.saga.inputs import check_saga_id
 
     checked = parse_input(check_saga_id, saga_id)
@@ -166,7 +169,7 @@ def _operate(action: str, saga_id: str, tenant: str | None, as_json: bool, confi
         return dict(record.to_dict())
 
     record = _run(config, url, work)
-    if as_json:
+    if fmt is OutputFormat.JSON:
         print_json(record)
         return
     then = (
@@ -181,21 +184,23 @@ def _operate(action: str, saga_id: str, tenant: str | None, as_json: bool, confi
 def retry(
     saga_id: Annotated[str, typer.Argument(metavar="ID", help="a failed saga's id")],
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
 ) -> None:
     """Compensate a failed saga again (after the cause was fixed)."""
-    _operate("retry", saga_id, tenant, as_json, config, url)
+    _operate("retry", saga_id, tenant, chosen_format(fmt, as_json), config, url)
 
 
 @saga_app.command("abort")
 def abort(
     saga_id: Annotated[str, typer.Argument(metavar="ID", help="a failed saga's id")],
     tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     url: UrlOpt = None,
 ) -> None:
     """Give up on a failed saga (settled by hand): aborted, no more automatic work."""
-    _operate("abort", saga_id, tenant, as_json, config, url)
+    _operate("abort", saga_id, tenant, chosen_format(fmt, as_json), config, url)

@@ -200,6 +200,12 @@ class CatalogSettings(_Section):
     #: longest one relationship-graph walk may run in the database (then 400)
     graph_timeout_seconds: float = Field(default=5.0, gt=0)
     schema_registry: SchemaRegistryLimits = Field(default_factory=SchemaRegistryLimits)
+    #: a project's own revisions (its extra tables), applied after the catalog's;
+    #: ``dictamesh migrate new`` writes them here
+    migrations_dir: Path | None = None
+    #: ``module:attribute`` of the project's SQLAlchemy ``MetaData`` that
+    #: ``dictamesh migrate new`` autogenerates from
+    migrations_metadata: str | None = None
 
 
 class CacheSettings(_Section):

@@ -22,10 +22,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-__all__ = ["RECENT_SPANS", "RecentSpans", "recent_spans"]
+from dictamesh.observability.attributes import TENANT_ATTRIBUTE
 
-#: span attribute naming the tenant a request was served for (set by the HTTP middleware)
-TENANT_ATTRIBUTE = "dictamesh.tenant"
+__all__ = ["RECENT_SPANS", "RecentSpans", "recent_spans"]
 
 RECENT_SPANS = 5000
 MAX_TRACES = 200

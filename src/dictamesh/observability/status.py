@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dictamesh.core.errors import ValidationError
@@ -64,7 +65,7 @@ def check_reason(check: Mapping[str, Any]) -> str:
 def _render(out: Console, base: str, code: int, body: Mapping[str, Any]) -> bool:
     ready = code == 200 and body.get("status") == "ready"
     verdict = "[bold green]READY[/]" if ready else "[bold red]NOT READY[/]"
-    out.print(f"node {base} is {verdict} (HTTP {code})", highlight=False)
+    out.print(f"node {escape(base)} is {verdict} (HTTP {code})", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("check", "status", "latency", "reason"):
         table.add_column(column)
@@ -73,16 +74,17 @@ def _render(out: Console, base: str, code: int, body: Mapping[str, Any]) -> bool
         check = checks[name] if isinstance(checks[name], Mapping) else {}
         state = str(check.get("status", "?"))
         latency = check.get("latency_ms")
+        # the node's words are data: a "[x]" in a reason is printed, not styled
         table.add_row(
-            name,
-            f"[{_STYLE.get(state, 'white')}]{state}[/]",
+            escape(name),
+            f"[{_STYLE.get(state, 'white')}]{escape(state)}[/]",
             f"{latency:.1f} ms" if isinstance(latency, int | float) else "",
-            check_reason(check),
+            escape(check_reason(check)),
         )
     reasons = body.get("reasons") or {}
     for name, reason in sorted(reasons.items()):
         if name not in checks:  # e.g. "readiness": "timed out"
-            table.add_row(name, "[red]failed[/]", "", str(reason))
+            table.add_row(escape(name), "[red]failed[/]", "", escape(str(reason)))
     if table.row_count:
         out.print(table)
     return ready
@@ -101,15 +103,18 @@ def run_status(
     try:
         response = httpx.get(url, timeout=timeout, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
-        err.print(f"[bold red]node not reachable[/] at {url}: {exc or type(exc).__name__}")
+        reason = escape(str(exc) or type(exc).__name__)
+        err.print(f"[bold red]node not reachable[/] at {escape(url)}: {reason}")
         return 1
     try:
         body = response.json()
     except ValueError:
-        err.print(f"[bold red]not a DictaMesh node[/]: {url} answered HTTP {response.status_code}")
+        err.print(
+            f"[bold red]not a DictaMesh node[/]: {escape(url)} answered HTTP {response.status_code}"
+        )
         return 1
     if not isinstance(body, Mapping):
-        err.print(f"[bold red]unexpected answer[/] from {url}: {str(body)[:200]}")
+        err.print(f"[bold red]unexpected answer[/] from {escape(url)}: {escape(str(body)[:200])}")
         return 1
     if as_json:
         out.print_json(json.dumps(body))

@@ -55,8 +55,8 @@ def test_explain_denied_by_default_exits_1(policy: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tag", "secretish"], "unknown tag"),
-        (["--action", "fly"], "unknown action"),
+        (["--tag", "secretish"], "Invalid value for '--tag'"),
+        (["--action", "fly"], "Invalid value for '--action'"),
     ],
 )
 def test_explain_bad_input_exits_2(policy: Path, args: list[str], message: str) -> None:

@@ -69,7 +69,7 @@ def test_supergraph_json_lists_name_url_sdl_with_url_overrides(config: Path) -> 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--format", "toml"], "--format must be 'yaml' or 'json'"),
+        (["--format", "toml"], "Invalid value for '--format'"),
         (["--url", "products"], "--url must be NAME=http(s)://"),
         (["--url", "products=ftp://x"], "--url must be NAME=http(s)://"),
         (["--url", "shipping=http://x"], "unknown subgraph 'shipping'"),

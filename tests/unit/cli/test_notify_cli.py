@@ -45,16 +45,16 @@ def notify(*args: str) -> tuple[int, str]:
 def test_list_and_show(tmp_path: Path, sqlite_catalog_url: str) -> None:
     ids = asyncio.run(seeded(sqlite_catalog_url))
     url = ["--url", sqlite_catalog_url]
-    code, out = notify("list", "--json", *url)
+    code, out = notify("list", "--format", "json", *url)
     assert code == 0, out
     assert [n["id"] for n in json.loads(out)] == [ids["failed"], ids["dead"], ids["sent"]]
-    code, out = notify("list", "--status", "dead,FAILED", "--limit", "1", "--json", *url)
+    code, out = notify("list", "--status", "dead,FAILED", "--limit", "1", "--format", "json", *url)
     assert [n["id"] for n in json.loads(out)] == [ids["failed"]]
-    code, out = notify("list", "--rule", "other", "--json", *url)
+    code, out = notify("list", "--rule", "other", "--format", "json", *url)
     assert [n["id"] for n in json.loads(out)] == [ids["failed"]]
-    code, out = notify("list", "--recipient", "bob", "--json", *url)
+    code, out = notify("list", "--recipient", "bob", "--format", "json", *url)
     assert [n["id"] for n in json.loads(out)] == [ids["dead"]]
-    code, out = notify("list", "--tenant", "acme", "--json", *url)
+    code, out = notify("list", "--tenant", "acme", "--format", "json", *url)
     assert [n["id"] for n in json.loads(out)] == [ids["acme"]]
     code, out = notify("list", "--tenant", "globex", *url)
     assert (code, out.strip()) == (0, "no notifications")
@@ -62,7 +62,7 @@ def test_list_and_show(tmp_path: Path, sqlite_catalog_url: str) -> None:
     assert code == 0
     assert "notifications (1)" in out  # a table (cells wrap in the narrow test terminal)
 
-    code, out = notify("show", ids["dead"], "--json", *url)
+    code, out = notify("show", ids["dead"], "--format", "json", *url)
     assert code == 0, out
     detail = json.loads(out)
     assert (detail["status"], detail["recipient"]) == ("dead", "bob")
@@ -75,7 +75,7 @@ def test_list_and_show(tmp_path: Path, sqlite_catalog_url: str) -> None:
     # a node YAML naming the catalog works as well as --url
     config = tmp_path / "node.yaml"
     config.write_text(yaml.safe_dump({"catalog": {"url": sqlite_catalog_url}}))
-    code, out = notify("show", ids["sent"], "-c", str(config), "--json")
+    code, out = notify("show", ids["sent"], "-c", str(config), "--format", "json")
     assert code == 0, out
     assert json.loads(out)["id"] == ids["sent"]
 
@@ -87,7 +87,7 @@ def test_retry(sqlite_catalog_url: str) -> None:
     assert code == 0, out
     assert f"notification {ids['dead']} is pending" in out
     assert asyncio.run(status_of(sqlite_catalog_url, ids["dead"])) == "pending"
-    code, out = notify("retry", ids["failed"], "--json", *url)
+    code, out = notify("retry", ids["failed"], "--format", "json", *url)
     assert code == 0, out
     assert (json.loads(out)["status"], json.loads(out)["attempts"]) == ("pending", 0)
     for notification_id in (ids["sent"], ids["dead"]):  # sent; pending after the retry

@@ -40,12 +40,14 @@ def saga(url: str, *args: str) -> tuple[int, str]:
 
 def test_list_and_show(tmp_path: Path, sqlite_catalog_url: str) -> None:
     done, failed, other = asyncio.run(seed(sqlite_catalog_url))
-    code, out = saga(sqlite_catalog_url, "list", "--json")
+    code, out = saga(sqlite_catalog_url, "list", "--format", "json")
     assert code == 0, out
     assert [s["id"] for s in json.loads(out)] == [other, failed, done]
-    code, out = saga(sqlite_catalog_url, "list", "--status", "FAILED", "--json", "--limit", "1")
+    code, out = saga(
+        sqlite_catalog_url, "list", "--status", "FAILED", "--format", "json", "--limit", "1"
+    )
     assert [s["id"] for s in json.loads(out)] == [other]
-    code, out = saga(sqlite_catalog_url, "list", "--saga", "create-invoice", "--json")
+    code, out = saga(sqlite_catalog_url, "list", "--saga", "create-invoice", "--format", "json")
     assert len(json.loads(out)) == 3
     code, out = saga(sqlite_catalog_url, "list", "--tenant", "acme")
     assert (code, out.strip()) == (0, "no sagas")
@@ -53,7 +55,7 @@ def test_list_and_show(tmp_path: Path, sqlite_catalog_url: str) -> None:
     assert code == 0
     assert "sagas (1)" in out  # a table (its cells wrap in the test's narrow terminal)
 
-    code, out = saga(sqlite_catalog_url, "show", done, "--json")
+    code, out = saga(sqlite_catalog_url, "show", done, "--format", "json")
     assert code == 0, out
     detail = json.loads(out)
     assert detail["status"] == "completed"
@@ -66,7 +68,7 @@ def test_list_and_show(tmp_path: Path, sqlite_catalog_url: str) -> None:
     # a node YAML naming the catalog works as well as --url
     config = tmp_path / "node.yaml"
     config.write_text(yaml.safe_dump({"catalog": {"url": sqlite_catalog_url}}))
-    result = runner.invoke(app, ["saga", "show", done, "-c", str(config), "--json"])
+    result = runner.invoke(app, ["saga", "show", done, "-c", str(config), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["id"] == done
 
@@ -76,7 +78,7 @@ def test_retry_and_abort(sqlite_catalog_url: str) -> None:
     code, out = saga(sqlite_catalog_url, "retry", failed)
     assert code == 0, out
     assert f"saga {failed} is compensating" in out
-    code, out = saga(sqlite_catalog_url, "abort", other, "--json")
+    code, out = saga(sqlite_catalog_url, "abort", other, "--format", "json")
     assert code == 0, out
     assert json.loads(out)["status"] == "aborted"
     for action, saga_id in (("retry", done), ("abort", other), ("abort", failed)):

@@ -83,9 +83,13 @@ def test_readiness_that_timed_out_is_explained() -> None:
 @respx.mock
 def test_json_output_is_the_answer_as_is() -> None:
     respx.get(f"{NODE}/ready").mock(return_value=httpx.Response(503, json=NOT_READY))
-    result = runner.invoke(app, ["status", "--url", NODE, "--json"])
+    result = runner.invoke(app, ["status", "--url", NODE, "--format", "json"])
     assert result.exit_code == 1
     assert json.loads(result.output) == NOT_READY
+    # the old spelling still works; its deprecation note goes to stderr, not into the JSON
+    alias = runner.invoke(app, ["status", "--url", NODE, "--json"])
+    assert json.loads(alias.stdout) == NOT_READY
+    assert "deprecated" in alias.stderr
 
 
 @respx.mock

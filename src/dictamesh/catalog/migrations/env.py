@@ -26,7 +26,10 @@ config = context.config
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        # `dictamesh migrate new`: the catalog's and a project's tables, filtered to the
+        # project's (catalog.migrate.new_revision)
+        target_metadata=config.attributes.get("target_metadata", metadata),
+        include_object=config.attributes.get("include_object"),
         version_table=VERSION_TABLE,
         # SQLite can alter little in place: batch mode recreates tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
