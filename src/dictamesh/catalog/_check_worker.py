@@ -10,6 +10,7 @@ answer ``{"reasons": [...]}`` or ``{"error": "too_complex" | "invalid" | "intern
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Any
 
@@ -36,6 +37,9 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    # Ctrl+C in a terminal reaches the whole process group: the parent decides when this
+    # worker ends (it closes stdin), so a keyboard interrupt must not print a traceback here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for line in sys.stdin:
         sys.stdout.write(json.dumps(answer(json.loads(line))) + "\n")
         sys.stdout.flush()

@@ -447,8 +447,8 @@ def adapter_sample(
             fmt,
         )
     console.print(
-        f"{sample['count']} {sample['entity_type']} from {name}"
-        + (f"; withheld: {', '.join(sample['withheld'])}" if withheld else ""),
+        f"{sample['count']} {sample['entity_type']} entit{'y' if sample['count'] == 1 else 'ies'}"
+        f" from {name}" + (f"; withheld: {', '.join(sample['withheld'])}" if withheld else ""),
         highlight=False,
         soft_wrap=True,
     )

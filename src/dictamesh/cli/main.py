@@ -262,8 +262,8 @@ def router_command(
     host: Annotated[str | None, typer.Option(help="override api.host")] = None,
     port: Annotated[int | None, typer.Option(help="override api.port")] = None,
 ) -> None:
-    """Run the event router (``serve --role router``): rules from router.rules or
-    router.rules_file, /health, /ready and /metrics on api.host:api.port."""
+    """Run the event router (what serve --role router runs): rules from router.rules or
+    router.rules_file; /health, /ready and /metrics on api.host:api.port."""
     from dictamesh.node import NodeRole
 
     settings = _checked_settings(config, frozenset({NodeRole.ROUTER}))

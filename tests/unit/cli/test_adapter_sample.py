@@ -63,7 +63,7 @@ async def test_personal_data_is_withheld_from_an_anonymous_caller(
     assert table[0] == 0, table[2]
     assert "[withheld]" in table[1]
     assert "@" not in table[1]
-    assert table[1].splitlines()[-1].startswith("2 customer from crm; withheld: ")
+    assert table[1].splitlines()[-1].startswith("2 customer entities from crm; withheld: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mesh.yaml"]
 
 
