@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from dictamesh.cli._catalog_commands import ConfigOpt, fail, load_settings
 from dictamesh.cli._output import FormatOpt, OutputFormat, emit
-from dictamesh.codegen import CodegenTarget, CodegenUnavailable, GeneratedFile, generate
+from dictamesh.codegen import CodegenTarget, GeneratedFile, generate
 from dictamesh.codegen.files import check_output_dir, write_files
 from dictamesh.codegen.python import DEFAULT_PACKAGE
 from dictamesh.core.errors import DictaMeshError
@@ -84,8 +84,6 @@ def codegen(
                 files = generate(target, settings, package=package)
         else:
             files = generate(target, settings, package=package)
-    except CodegenUnavailable as exc:
-        fail(exc.message)
     except DictaMeshError as exc:
         fail(exc.message)
     try:

@@ -17,11 +17,10 @@ Example::
 """
 
 from dictamesh.codegen.files import GeneratedFile, check_output_dir, write_files
-from dictamesh.codegen.targets import CodegenTarget, CodegenUnavailable, generate
+from dictamesh.codegen.targets import CodegenTarget, generate
 
 __all__ = [
     "CodegenTarget",
-    "CodegenUnavailable",
     "GeneratedFile",
     "check_output_dir",
     "generate",

@@ -1,23 +1,25 @@
 """The codegen targets and one entry point generating any of them (in memory).
 
-``openapi`` is this package's ``openapi`` module (``generate(settings) -> dict``, the
-OpenAPI document of the node's REST API), imported when asked for; while that module is not
-installed the target raises :class:`CodegenUnavailable`.
+``openapi`` is :mod:`dictamesh.codegen.openapi` (the OpenAPI document of the node's REST
+API), imported only when asked for: it starts a node without adapters to read the served
+document, which the other targets do not need.
 """
 
 from __future__ import annotations
 
-import importlib
 from enum import StrEnum
 from typing import Final
 
-from dictamesh.codegen import avro, graphql, jsonschema, python, typescript
+import dictamesh.codegen.avro as avro
+import dictamesh.codegen.graphql as graphql
+import dictamesh.codegen.jsonschema as jsonschema
+import dictamesh.codegen.python as python
+import dictamesh.codegen.typescript as typescript
 from dictamesh.codegen.files import GeneratedFile, dump_json
 from dictamesh.codegen.mesh import load_registry
-from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.settings import DictaMeshSettings
 
-__all__ = ["OPENAPI_FILE", "CodegenTarget", "CodegenUnavailable", "generate"]
+__all__ = ["OPENAPI_FILE", "CodegenTarget", "generate"]
 
 OPENAPI_FILE: Final = "openapi.json"
 
@@ -31,19 +33,10 @@ class CodegenTarget(StrEnum):
     PYTHON = "python"
 
 
-class CodegenUnavailable(ConfigurationError):
-    """The target's generator is not part of this installation."""
-
-
 def _openapi(settings: DictaMeshSettings) -> list[GeneratedFile]:
-    try:
-        module = importlib.import_module("dictamesh.codegen.openapi")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dictamesh.codegen.openapi":
-            raise  # a dependency of the module is missing: that is its own error
-        raise CodegenUnavailable("codegen openapi is not available in this version") from None
-    document = module.generate(settings)
-    return [GeneratedFile(OPENAPI_FILE, dump_json(document))]
+    from dictamesh.codegen.openapi import generate as openapi_document
+
+    return [GeneratedFile(OPENAPI_FILE, dump_json(openapi_document(settings)))]
 
 
 def generate(
@@ -55,7 +48,7 @@ def generate(
     """The files of ``target`` for the mesh ``settings`` describe, sorted by path.
 
     Raises :class:`ConfigurationError` (no adapters, an unknown adapter kind, names that
-    cannot be generated) or :class:`CodegenUnavailable`."""
+    cannot be generated)."""
     if target is CodegenTarget.OPENAPI:
         files = _openapi(settings)
     else:
