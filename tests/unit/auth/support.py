@@ -53,7 +53,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "iat": now,
         "nbf": now,
-        "exp": now + 600,
+        # longer than any suite run: tokens minted at collection (module constants) stay
+        # valid until their test runs; expiry tests set exp themselves
+        "exp": now + 3 * 3600,
         "roles": ["reader"],
         "tenant_id": "acme",
     }

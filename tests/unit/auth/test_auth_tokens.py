@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -21,8 +22,6 @@ from tests.unit.auth.support import (
 from dictamesh.auth import Authenticator, JwtVerifier
 from dictamesh.core.errors import AuthenticationError
 
-NOW = int(time.time())
-
 
 async def test_valid_hs256_token_gives_its_claims() -> None:
     got = await JwtVerifier(settings()).verify(hs_token())
@@ -31,34 +30,44 @@ async def test_valid_hs256_token_gives_its_claims() -> None:
 
 
 @pytest.mark.parametrize(
-    ("token", "message"),
+    ("mint", "message"),
     [
-        pytest.param(hs_token(exp=NOW - 60), "token expired", id="expired"),
-        pytest.param(hs_token(nbf=NOW + 600), "invalid token", id="not-yet-valid"),
-        pytest.param(hs_token(iat=NOW + 600), "invalid token", id="issued-in-future"),
+        pytest.param(lambda: hs_token(exp=int(time.time()) - 60), "token expired", id="expired"),
         pytest.param(
-            hs_token(secret="another-secret-that-is-long-enough-000"),
+            lambda: hs_token(nbf=int(time.time()) + 600), "invalid token", id="not-yet-valid"
+        ),
+        pytest.param(
+            lambda: hs_token(iat=int(time.time()) + 600), "invalid token", id="issued-in-future"
+        ),
+        pytest.param(
+            lambda: hs_token(secret="another-secret-that-is-long-enough-000"),
             "invalid token",
             id="forged-signature",
         ),
-        pytest.param(hs_token(aud="someone-else"), "invalid token", id="wrong-audience"),
-        pytest.param(hs_token(aud=None), "invalid token", id="no-audience"),
-        pytest.param(hs_token(iss="https://evil.test/"), "invalid token", id="wrong-issuer"),
-        pytest.param(hs_token(exp=None), "invalid token", id="no-exp"),
-        pytest.param(hs_token(sub=None), "invalid token", id="no-sub"),
+        pytest.param(lambda: hs_token(aud="someone-else"), "invalid token", id="wrong-audience"),
+        pytest.param(lambda: hs_token(aud=None), "invalid token", id="no-audience"),
         pytest.param(
-            raw_token({"alg": "none", "typ": "JWT"}, claims(), None), "invalid token", id="alg-none"
+            lambda: hs_token(iss="https://evil.test/"), "invalid token", id="wrong-issuer"
+        ),
+        pytest.param(lambda: hs_token(exp=None), "invalid token", id="no-exp"),
+        pytest.param(lambda: hs_token(sub=None), "invalid token", id="no-sub"),
+        pytest.param(
+            lambda: raw_token({"alg": "none", "typ": "JWT"}, claims(), None),
+            "invalid token",
+            id="alg-none",
         ),
         pytest.param(
-            raw_token({"alg": "HS512"}, claims(), SECRET.encode()),
+            lambda: raw_token({"alg": "HS512"}, claims(), SECRET.encode()),
             "invalid token",
             id="unaccepted-hs512",
         ),
-        pytest.param("not.a.jwt", "invalid token", id="garbage"),
-        pytest.param("", "invalid token", id="empty"),
+        pytest.param(lambda: "not.a.jwt", "invalid token", id="garbage"),
+        pytest.param(lambda: "", "invalid token", id="empty"),
     ],
 )
-async def test_bad_tokens_are_rejected_generically(token: str, message: str) -> None:
+async def test_bad_tokens_are_rejected_generically(mint: Callable[[], str], message: str) -> None:
+    # minted when the test runs: tokens made at collection would expire during a long suite
+    token = mint()
     with pytest.raises(AuthenticationError) as caught:
         await JwtVerifier(settings()).verify(token)
     assert caught.value.message == message
@@ -74,7 +83,7 @@ async def test_tampered_payload_fails_the_signature() -> None:
 
 
 async def test_small_clock_skew_is_within_leeway() -> None:
-    now = int(time.time())  # not NOW: collection may have been seconds ago
+    now = int(time.time())
     token = hs_token(iat=now + 2, nbf=now + 2, exp=now - 2)
     assert (await JwtVerifier(settings(leeway_seconds=5)).verify(token))["sub"] == "alice"
     with pytest.raises(AuthenticationError):
