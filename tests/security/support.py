@@ -132,14 +132,16 @@ class HealthWatch:
         # a connection of its own: the attack's connections may be busy or broken
         with httpx.Client(base_url=self.url, timeout=2) as http:
             http.get("/health")  # connection set-up is not the node's latency
-            while not self._stop.is_set():
+            # at least one sample, even when the attack ended before the warm-up call did
+            while True:
                 started = time.perf_counter()
                 try:
                     status: int | None = http.get("/health").status_code
                 except httpx.HTTPError:
                     status = None
                 self.samples.append((time.perf_counter() - started, status))
-                self._stop.wait(self.interval)
+                if self._stop.wait(self.interval):
+                    break
 
     def assert_healthy(self) -> None:
         assert self.samples, "no /health sample taken"
