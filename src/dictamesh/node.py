@@ -172,7 +172,7 @@ def parse_roles(values: Iterable[str | NodeRole]) -> frozenset[NodeRole]:
 def adapter_topics(adapters: Iterable[Any], settings: DictaMeshSettings) -> list[str]:
     """The entity topics of ``adapters``, then (per-tenant prefixes) each tenant's copy."""
     return subscription_topics(
-        sorted({f"{a.source.domain}.{a.source.system}.entity_changed" for a in adapters}),
+        sorted({a.source.change_topic for a in adapters}),
         settings.tenancy,
     )
 
@@ -336,7 +336,7 @@ class MeshNode(AsyncResource):
             return
         by_topic: dict[str, list[tuple[str, EntitySchema]]] = {}
         for adapter in self.registry.adapters():
-            topic = f"{adapter.source.domain}.{adapter.source.system}.entity_changed"
+            topic = adapter.source.change_topic
             by_topic.setdefault(topic, []).append((adapter.name, adapter.get_schema()))
         for topic, members in sorted(by_topic.items()):
             entry = topic_settings_for(self.settings.bus.topics, topic)
@@ -447,10 +447,10 @@ class MeshNode(AsyncResource):
     async def _start_router_only(self) -> None:
         """The ``router`` role: the bus and the router; the adapters are built (not
         connected) only to know their topics."""
-        registry = AdapterRegistry()
-        if not self.settings.router.sources:
-            for config in self.settings.adapters:
-                registry.register(registry.build(config))
+        # with router.sources given, no adapter needs building
+        registry = AdapterRegistry.configured(
+            () if self.settings.router.sources else self.settings.adapters
+        )
         await self.bus.connect()
         await self._start_router(adapter_topics(registry.adapters(), self.settings))
 

@@ -150,6 +150,15 @@ class AdapterRegistry:
         """The adapter class of ``kind``; ConfigurationError if unknown or disabled."""
         return self.kinds.load(kind)
 
+    @classmethod
+    def configured(cls, configs: Iterable[AdapterConfig]) -> AdapterRegistry:
+        """A registry of every adapter ``configs`` names, built but not connected: what the
+        tools and the router role read schemas and topics from, calling no source."""
+        registry = cls()
+        for config in configs:
+            registry.register(registry.build(config))
+        return registry
+
     def build(self, config: AdapterConfig, **deps: Any) -> AdapterBase:
         """Instantiate ``config.kind`` with ``config`` and ``deps`` (client, cache, state…)."""
         adapter_class = self.load_kind(config.kind)

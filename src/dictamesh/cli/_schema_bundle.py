@@ -122,12 +122,10 @@ def current_bundle(settings: DictaMeshSettings) -> SchemaBundle:
         entity_records,
     )
 
-    registry = AdapterRegistry()
-    for config in settings.adapters:
-        registry.register(registry.build(config))
+    registry = AdapterRegistry.configured(settings.adapters)
     by_topic: dict[str, list[EntitySchema]] = {}
     for adapter in registry.adapters():
-        topic = f"{adapter.source.domain}.{adapter.source.system}.entity_changed"
+        topic = adapter.source.change_topic
         by_topic.setdefault(topic, []).append(adapter.get_schema())
     avro: dict[str, str] = {}
     for topic, schemas in sorted(by_topic.items()):

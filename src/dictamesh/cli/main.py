@@ -364,10 +364,8 @@ def _mesh_schemas(settings: object) -> dict[str, Any]:
     from dictamesh.core.settings import DictaMeshSettings
 
     assert isinstance(settings, DictaMeshSettings)
-    registry = AdapterRegistry()
     try:
-        for adapter_config in settings.adapters:
-            registry.register(registry.build(adapter_config))
+        registry = AdapterRegistry.configured(settings.adapters)
     except DictaMeshError as exc:
         fail(exc.message)
     return dict(registry.schemas())

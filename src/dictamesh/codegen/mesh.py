@@ -16,7 +16,4 @@ def load_registry(settings: DictaMeshSettings) -> AdapterRegistry:
     disabled, or two adapters serve one entity type."""
     if not settings.adapters:
         raise ConfigurationError("no adapters configured: codegen reads the adapters' schemas")
-    registry = AdapterRegistry()
-    for config in settings.adapters:
-        registry.register(registry.build(config))
-    return registry
+    return AdapterRegistry.configured(settings.adapters)

@@ -140,6 +140,11 @@ class SourceRef(_Model):
     domain: TypeName
     system: TypeName
 
+    @property
+    def change_topic(self) -> str:
+        """``<domain>.<system>.entity_changed``: where this source's changes are published."""
+        return f"{self.domain}.{self.system}.entity_changed"
+
 
 class EntityRef(_Model):
     type: TypeName
@@ -224,7 +229,7 @@ class ChangeEvent(_Model):
 
     @property
     def topic(self) -> str:
-        return f"{self.source.domain}.{self.source.system}.entity_changed"
+        return self.source.change_topic
 
     @classmethod
     def for_change(

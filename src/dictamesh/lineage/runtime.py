@@ -72,7 +72,7 @@ def topic_namespace(bus: BusSettings, node_name: str) -> str:
 
 
 def _base_topic(adapter: DataProductAdapter) -> str:
-    return f"{adapter.source.domain}.{adapter.source.system}.entity_changed"
+    return adapter.source.change_topic
 
 
 @dataclass(frozen=True, slots=True)
