@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install node-deps demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean
+.PHONY: install node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,12 @@ demo: install
 demo-check: install
 	$(BIN)/dictamesh demo --check
 
+# helm and actionlint, pinned, for tests/deploy (scripts/deploy-tools.sh; cached in .cache/).
+deploy-tools:
+	bash scripts/deploy-tools.sh
+
 # The whole suite, every marker, against real PostgreSQL, Redis, Kafka and an Apollo gateway.
-test: install services-up node-deps
+test: install services-up node-deps deploy-tools
 	$(BIN)/pytest
 
 test-unit: install
