@@ -14,6 +14,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from dictamesh.adapters.base import change_event_id
+from dictamesh.core.models import EventType
 from dictamesh.sources.runner import SampleSources
 from tests.cluster_support import run_cluster
 from tests.integration.cluster.leaders import capture_leader
@@ -23,7 +25,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.redis, pytest
 CUSTOMER_ID = "7"
 SUBSCRIPTION = """
 subscription ($id: ID) {
-  customerChanged(id: $id) { eventType entityId version changedFields entity { id } }
+  customerChanged(id: $id) { eventId eventType entityId version changedFields entity { id } }
 }"""
 
 
@@ -69,7 +71,11 @@ async def test_subscriber_on_b_sees_a_change_captured_by_a(
                     )
                     answer.raise_for_status()
                     version = answer.json()["data"]["version"]
-                    seen = await _update_of(ws, version, deadline=patched + 10)
+                    # other meshes on this Kafka change customers too: ours has our adapter's id
+                    expected = change_event_id(
+                        adapter, "customer", CUSTOMER_ID, version, EventType.UPDATED
+                    )
+                    seen = await _event(ws, str(expected), deadline=patched + 10)
                     if seen is not None:
                         break
             assert seen is not None, "no change reached the subscriber on node B"
@@ -82,8 +88,8 @@ async def test_subscriber_on_b_sees_a_change_captured_by_a(
               f" {elapsed:.2f} s after the write at the source")  # fmt: skip
 
 
-async def _update_of(ws: ClientConnection, version: int, *, deadline: float) -> Any:
-    """The subscription's event for ``version`` of the customer, or None by ``deadline``."""
+async def _event(ws: ClientConnection, event_id: str, *, deadline: float) -> Any:
+    """The subscription's change with ``event_id``, or None by ``deadline``."""
     while (left := deadline - time.monotonic()) > 0:
         try:
             message = await _receive(ws, left)
@@ -92,6 +98,6 @@ async def _update_of(ws: ClientConnection, version: int, *, deadline: float) -> 
         assert message["type"] == "next", message
         assert "errors" not in message["payload"], message
         change = message["payload"]["data"]["customerChanged"]
-        if change["eventType"] == "UPDATED" and change["version"] == version:
+        if change["eventId"] == event_id:
             return change
     return None
