@@ -126,6 +126,7 @@ def mesh_config(
     raw = _merge(raw, overrides or {})
     raw.pop("state_dir", None)  # each node its own (DICTAMESH_STATE_DIR): one machine each
     raw.pop("node_name", None)  # each node its own (DICTAMESH_NODE_NAME)
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "mesh.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
