@@ -37,25 +37,29 @@ class Balancer:
     """Round robin over the nodes ready at the last poll; counts every request."""
 
     cluster: Cluster
-    ready: list[str] = field(default_factory=list)  # base URLs
+    #: each node's URL while its last probe answered 200
+    answered: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def poll(self) -> None:
-        async with httpx.AsyncClient(timeout=POLL * 5) as client:
+    @property
+    def ready(self) -> list[str]:
+        return sorted(self.answered.values())
 
-            async def probe(node: NodeProcess) -> str | None:
-                if not node.url:
-                    return None
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{node.url}/ready")).status_code == 200:
-                        return node.url
-                return None
-
+    async def poll(self, node: NodeProcess) -> None:
+        """One node's readiness probe, every ``POLL`` (a probe times out after 1 s, as
+        Kubernetes' default ``timeoutSeconds``)."""
+        async with httpx.AsyncClient(timeout=1.0) as client:
             while not self.stop.is_set():
-                found = await asyncio.gather(*(probe(n) for n in self.cluster.nodes))
-                self.ready = [url for url in found if url]
+                url = node.url  # a new one after each restart
+                ok = False
+                with contextlib.suppress(httpx.HTTPError):
+                    ok = (await client.get(f"{url}/ready")).status_code == 200
+                if ok:
+                    self.answered[node.name] = url
+                else:
+                    self.answered.pop(node.name, None)
                 await asyncio.sleep(POLL)
 
     async def worker(self, queries: itertools.cycle[str], turn: itertools.count[int]) -> None:
@@ -97,7 +101,7 @@ async def test_rolling_restart_under_load_fails_no_request(
     async with run_cluster(config, tmp_path, 3, run_id=run_id) as cluster:
         balancer = Balancer(cluster)
         queries, turn = itertools.cycle(QUERIES), itertools.count()
-        tasks = [asyncio.create_task(balancer.poll())]
+        tasks = [asyncio.create_task(balancer.poll(node)) for node in cluster.nodes]
         tasks += [asyncio.create_task(balancer.worker(queries, turn)) for _ in range(WORKERS)]
         try:
             for node in cluster.nodes:
