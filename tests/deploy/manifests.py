@@ -187,13 +187,23 @@ def check_node_deployment(deployment: dict[str, Any], mesh: dict[str, Any]) -> N
     role_of(deployment)
 
 
-def secret_placeholders(deployment: dict[str, Any]) -> dict[str, str]:
+def secret_placeholders(
+    deployment: dict[str, Any], secrets: Iterable[str] | None = None
+) -> dict[str, str]:
     """The DICTAMESH_* variables a node's pod gets from Secrets, with stand-in values (long
-    enough for any length rule), and its node name: what the node loads mesh.yaml under."""
+    enough for any length rule), and its node name: what the node loads mesh.yaml under.
+    ``secrets``: the Secrets that exist (None: all); an optional reference to another one
+    sets nothing, as in the cluster."""
+    existing = None if secrets is None else set(secrets)
     values = {"DICTAMESH_NODE_NAME": "mesh-dictamesh-api-7d9f-abcde"}
     for env in deployment["spec"]["template"]["spec"]["containers"][0].get("env", []):
-        if "secretKeyRef" in env.get("valueFrom", {}):
-            values[env["name"]] = "stand-in-secret-value-" + "x" * 24
+        ref = env.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None:
+            continue
+        if existing is not None and ref["name"] not in existing:
+            assert ref.get("optional") is True, f"{env['name']}: Secret {ref['name']} missing"
+            continue
+        values[env["name"]] = "stand-in-secret-value-" + "x" * 24
     return values
 
 
