@@ -327,3 +327,39 @@ def test_validation_catches_unknown_and_mistyped_fields(helm: Path, tmp_path: Pa
         breaking(doc)
         with pytest.raises(pytest.fail.Exception):
             validate_object(doc)
+
+
+def test_changed_inline_secrets_roll_the_pods(helm: Path, tmp_path: Path) -> None:
+    def annotations(docs: list[dict[str, Any]]) -> dict[str, str]:
+        deployment = by_name(docs, "Deployment", "mesh-dictamesh-api")
+        return dict(deployment["spec"]["template"]["metadata"]["annotations"])
+
+    before = annotations(render(helm, tmp_path, INLINE_SECRETS))
+    rotated = copy.deepcopy(INLINE_SECRETS)
+    rotated["secrets"]["redis"]["url"] = "redis://redis:6379/1"
+    after = annotations(render(helm, tmp_path, rotated))
+    assert before["checksum/secrets"] != after["checksum/secrets"]
+    assert before["checksum/config"] == after["checksum/config"]
+    # existing Secrets are not read by the chart: nothing to hash
+    assert "checksum/secrets" not in annotations(render(helm, tmp_path, files=(PRODUCTION,)))
+
+
+def test_production_spreads_each_role_over_zones_and_nodes(helm: Path, tmp_path: Path) -> None:
+    docs = render(helm, tmp_path, files=(PRODUCTION,))
+    for deployment in of_kind(docs, "Deployment"):
+        pod = deployment["spec"]["template"]
+        spread = pod["spec"]["topologySpreadConstraints"]
+        assert [c["topologyKey"] for c in spread] == [
+            "topology.kubernetes.io/zone",
+            "kubernetes.io/hostname",
+        ]
+        for constraint in spread:
+            # each constraint counts the role's own pods only
+            assert (
+                constraint["labelSelector"]["matchLabels"]
+                == deployment["spec"]["selector"]["matchLabels"]
+            )
+    assert all(
+        "topologySpreadConstraints" not in d["spec"]["template"]["spec"]
+        for d in of_kind(render(helm, tmp_path), "Deployment")
+    )
