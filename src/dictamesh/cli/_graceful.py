@@ -51,9 +51,17 @@ async def serve_gracefully(
     timeout: int,
     on_listening: Callable[[str], None],
     before_close: Callable[[], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> None:
     """Serve ``app`` on ``host:port`` (0: any free port; ``on_listening`` gets the URL)
-    until a SIGTERM or SIGINT, then drain for ``delay`` s and close within ``timeout`` s."""
+    until a SIGTERM or SIGINT, then drain for ``delay`` s and close within ``timeout`` s.
+    Each phase is logged (``dictamesh.serve``) and told to ``on_phase``."""
+
+    def phase(message: str) -> None:
+        log.info("%s", message)
+        if on_phase is not None:
+            on_phase(message)
+
     server = _Server(
         uvicorn.Config(app, host=host, port=port, lifespan="off", timeout_graceful_shutdown=timeout)
     )
@@ -63,7 +71,7 @@ async def serve_gracefully(
 
     def on_signal(sig: signal.Signals) -> None:
         if not requested.is_set():
-            log.info("%s: shutting down gracefully", sig.name)
+            phase(f"{sig.name}: shutting down gracefully")
             requested.set()
             return
         hurry.set()  # a second signal: no more waiting for the load balancers
@@ -91,19 +99,16 @@ async def serve_gracefully(
         if task.done():  # the server ended on its own
             await task
             return
-        log.info("shutdown phase 1/3: draining, /ready answers 503 for %ss", delay)
+        phase(f"shutdown 1/3: draining, /ready answers 503 for {delay:g} s")
         drain()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(hurry.wait(), delay)
-        log.info(
-            "shutdown phase 2/3: listener closed, requests in flight get %ss to finish",
-            timeout,
-        )
+        phase(f"shutdown 2/3: listener closed, requests in flight get {timeout} s to finish")
         if before_close is not None:
             before_close()
         server.should_exit = True
         await task
-        log.info("shutdown phase 3/3: stopping the node (consumers drain their batch)")
+        phase("shutdown 3/3: stopping the node (consumers finish their batch)")
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

@@ -304,10 +304,15 @@ def _checked_settings(config: Path, roles: frozenset[Any]) -> Any:
         # rules and templates fail now, not at 3 a.m.
         if settings.notifications.enabled and not router_only:
             NodeNotifications.check(settings)
-        if settings.router.enabled or router_only:
+        if settings.router.enabled or NodeRole.ROUTER in roles:
             NodeRouter.check(settings)
     except DictaMeshError as exc:
         fail(exc.message)
+    # a role whose part is switched off would run nothing
+    if NodeRole.SAGA in roles and not settings.saga.enabled:
+        fail("--role saga runs the saga workers, but saga.enabled is false in this config")
+    if NodeRole.NOTIFY in roles and not settings.notifications.enabled:
+        fail("--role notify runs notifications, but notifications.enabled is false")
     return settings
 
 
@@ -330,6 +335,7 @@ async def _serve_node(node: Any, app: Any, host: str, port: int, describe: Any) 
         timeout=api.timeout_graceful_shutdown,
         on_listening=listening,
         before_close=node.changes.close,  # live subscriptions end now, not at the timeout
+        on_phase=lambda message: console.print(message, markup=False, highlight=False),
     )
 
 
@@ -386,6 +392,7 @@ async def _serve(
                 port,
                 lambda url: f"DictaMesh node {name!r} on {url}{what}\n{_runs(node)}",
             )
+        console.print("stopped", markup=False, highlight=False)
     except DictaMeshError as exc:
         fail(exc.message)
 
