@@ -30,7 +30,7 @@ import uvicorn
 
 __all__ = ["serve_gracefully"]
 
-log = logging.getLogger("dictamesh.serve")
+log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
@@ -55,7 +55,7 @@ async def serve_gracefully(
 ) -> None:
     """Serve ``app`` on ``host:port`` (0: any free port; ``on_listening`` gets the URL)
     until a SIGTERM or SIGINT, then drain for ``delay`` s and close within ``timeout`` s.
-    Each phase is logged (``dictamesh.serve``) and told to ``on_phase``."""
+    Each phase is logged and told to ``on_phase``."""
 
     def phase(message: str) -> None:
         log.info("%s", message)
