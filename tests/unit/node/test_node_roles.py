@@ -183,13 +183,13 @@ async def test_a_node_without_adapters_starts_in_the_ingest_role(tmp_path: Path)
 
 
 async def test_an_ingest_node_ingests_what_a_capture_node_publishes(tmp_path: Path) -> None:
-    """Two nodes over one embedded bus file and one SQLite catalog: ``capture`` polls the
-    products source and publishes; ``ingest`` (adapters configured, never connected) writes
-    the catalog and serves it over REST."""
+    """Two nodes over one embedded bus file and one SQLite catalog: ``capture`` receives the
+    products source's webhook on its ops app, re-fetches and publishes; ``ingest`` (adapters
+    configured, never connected) writes the catalog and serves it over REST."""
     async with run_sample_sources(products_rate_limit=None) as sources:
-        configs = [
+        configs = [  # polling every minute: within the test only the webhook brings changes
             c.model_dump(mode="json") | {"api_key": sources.products_api_key}
-            for c in reference_adapter_configs(sources, poll_interval_seconds=0.1)
+            for c in reference_adapter_configs(sources, poll_interval_seconds=60)
             if c.name == "products_rest"
         ]
         capture_settings = node_settings(tmp_path / "a", adapters=configs)
@@ -205,10 +205,16 @@ async def test_an_ingest_node_ingests_what_a_capture_node_publishes(tmp_path: Pa
             assert catalog_node.topics == ["products.thirdparty.entity_changed"]
             assert "catalog-ingest" not in capture_node.supervisor.health()
             product_id = sources.products_store.ids()[0]
-            await asyncio.sleep(0.3)  # the capture's first poll sets its watermark
+            await asyncio.sleep(0.5)  # the capture's first poll sets its watermark
             sources.products_store.update(product_id, {"name": "Renamed by the test"})
-            transport = httpx.ASGITransport(app=catalog_node.asgi_app())
-            async with httpx.AsyncClient(transport=transport, base_url="http://c") as client:
+            hook = {"type": "product.updated", "data": {"id": product_id}}
+            capture_app = httpx.ASGITransport(app=capture_node.asgi_app())
+            async with httpx.AsyncClient(transport=capture_app, base_url="http://a") as client:
+                accepted = await client.post("/webhooks/products_rest", json=hook)
+            assert accepted.status_code == 202
+            assert accepted.json() == {"accepted": 1}
+            catalog_app = httpx.ASGITransport(app=catalog_node.asgi_app())
+            async with httpx.AsyncClient(transport=catalog_app, base_url="http://c") as client:
                 deadline = time.monotonic() + 20
                 while True:
                     answer = await client.get(f"/api/v1/entities/product/{product_id}/events")
