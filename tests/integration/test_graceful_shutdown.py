@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -25,6 +26,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from dictamesh.sources.runner import SampleSources, reference_adapter_configs, run_sample_sources
 
@@ -151,11 +154,20 @@ async def test_sigterm_drains_then_finishes_the_request_in_flight(tmp_path: Path
 async def test_a_request_past_the_timeout_is_cut_and_the_process_still_exits(
     tmp_path: Path,
 ) -> None:
+    """A slow request and a live subscription (which would otherwise wait for changes
+    forever) do not hold the process past the timeout."""
     async with (
         run_sample_sources(products_rate_limit=None) as sources,
         serving(tmp_path, sources, delay=0, timeout=1) as (proc, url),
         httpx.AsyncClient(timeout=30) as client,
+        connect(
+            "ws" + url.removeprefix("http") + "/graphql", subprotocols=["graphql-transport-ws"]
+        ) as ws,
     ):
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "connection_ack"}
+        subscribe = {"query": "subscription { productChanged { entityId } }"}
+        await ws.send(json.dumps({"id": "s", "type": "subscribe", "payload": subscribe}))
         await slow_source(sources, 4.5)  # under the adapter's 5 s timeout
         request = await in_flight(client, url)
         signalled = time.monotonic()
@@ -166,9 +178,15 @@ async def test_a_request_past_the_timeout_is_cut_and_the_process_still_exits(
         except httpx.TransportError as exc:
             outcome = exc
         cut = time.monotonic()
+        with contextlib.suppress(ConnectionClosed):  # ended: "complete", then closed
+            async with asyncio.timeout(10):
+                async for _ in ws:
+                    pass
+        ws_closed = time.monotonic()
         code = await asyncio.wait_for(proc.wait(), 30)
         exited = time.monotonic()
     assert outcome != 200, "the request outlived the graceful timeout"
     assert cut - signalled < 3.5  # cut at the 1 s timeout, not when the source answered
+    assert ws_closed - signalled < 3.5
     assert code == 0
     assert exited - signalled < 10
