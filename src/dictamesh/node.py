@@ -92,6 +92,7 @@ from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_fo
 from dictamesh.core.errors import (
     CacheUnavailable,
     ConfigurationError,
+    NotFoundError,
     PermissionDenied,
     SerializationError,
 )
@@ -800,6 +801,7 @@ class MeshNode(AsyncResource):
                 registry_limits=self.settings.catalog.schema_registry,
                 sagas=self.sagas.engine if self.sagas else None,
                 notifications=self.notifications.service if self.notifications else None,
+                webhook_sink=None if self.runs(NodeRole.CAPTURE) else _not_captured_here,
             )
         )
 
@@ -847,6 +849,15 @@ class MeshNode(AsyncResource):
     async def aclose(self) -> None:
         """``stop()``: what ``async with node`` ends with (AsyncResource)."""
         await self.stop()
+
+
+async def _not_captured_here(adapter: str, payload: Any) -> int:
+    """The webhook sink of a node that does not capture: nothing here would publish what
+    the webhook announces, so it is refused rather than accepted and never published."""
+    raise NotFoundError(
+        f"this node does not capture {adapter!r}: send webhooks to a node with --role capture",
+        adapter=adapter,
+    )
 
 
 async def _check_row_level_security(catalog: CatalogService) -> None:

@@ -133,7 +133,15 @@ async def test_each_role_runs_its_tasks_and_serves_its_routes(tmp_path: Path, ro
             sdl = await client.post("/graphql", json={"query": "{ _service { sdl } }"})
             typename = await client.post("/graphql", json={"query": "{ __typename }"})
             hook = await client.post("/webhooks/nope", json={})
+            ours = await client.post("/webhooks/fake_widgets", json={"id": "w-1"})
             sagas = await client.get("/api/v1/sagas")
+        # accepted only where it is captured (elsewhere it would never be published)
+        if node.runs(NodeRole.CAPTURE):
+            assert ours.status_code == 202
+        else:
+            assert ours.status_code == 404
+            if node.runs(NodeRole.API):
+                assert "--role capture" in ours.text
         if http == "api":
             assert entity.status_code == 200
             assert "w-1" in entity.text
