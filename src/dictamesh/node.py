@@ -32,10 +32,23 @@ in ``tenancy.tenants``; each event is handled in its tenant's context, the topic
 being the authority (``docs/tenancy.md``). ``tenancy.quotas`` limit each tenant's requests,
 GraphQL cost and published events.
 
-Roles (``dictamesh serve --role``): ``all`` (the default) runs everything above, plus the
-event router when ``router.enabled``; ``router`` runs only the event router
-(``docs/router.md``) beside ``/health``, ``/ready`` and ``/metrics`` — no catalog, no
-adapters, no API.
+Roles (``dictamesh serve --role``, :class:`NodeRole`, ``docs/scale-out.md``): ``all`` (the
+default) runs everything above, plus the event router when ``router.enabled``. Otherwise each
+role runs its part, and several may be combined:
+
+* ``capture`` — adapters connected, one capture task per adapter, ``/webhooks/{adapter}``;
+* ``ingest`` — catalog ingest of every configured domain topic (adapters built, never
+  connected), system topics; serves the catalog REST API and the catalog subgraph;
+* ``api`` — adapters connected for queries, the cache-invalidation consumer feeding
+  :attr:`MeshNode.changes`, REST + GraphQL; it submits sagas that ``saga`` nodes run and
+  serves the in-app inbox that ``notify`` nodes fill;
+* ``saga`` — the saga engine's workers (adapters connected: the steps write to sources);
+* ``notify`` — notification rules, delivery and monitors;
+* ``router`` — the event router (``docs/router.md``); alone: no catalog, no adapters.
+
+A node serving neither ``api`` nor ``ingest`` answers only ``/health``, ``/ready`` and
+``/metrics`` (and the webhooks with ``capture``). :meth:`MeshNode.drain` turns ``/ready``
+to 503 (check ``draining``) before a graceful shutdown.
 
 Example::
 
@@ -44,6 +57,9 @@ Example::
 
     async with MeshNode(settings, roles=["router"]) as router_node:
         app = router_node.asgi_app()       # /health, /ready, /metrics
+
+    async with MeshNode(settings, roles=["ingest"]) as catalog_node:
+        app = catalog_node.asgi_app()      # catalog REST, catalog subgraph at /graphql
 """
 
 from __future__ import annotations
@@ -76,6 +92,7 @@ from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_fo
 from dictamesh.core.errors import (
     CacheUnavailable,
     ConfigurationError,
+    NotFoundError,
     PermissionDenied,
     SerializationError,
 )
@@ -97,6 +114,7 @@ from dictamesh.events.serde import (
     Serializer,
 )
 from dictamesh.events.system_topics import SystemTopicRelay
+from dictamesh.gateway.federation import build_subgraph
 from dictamesh.governance.runtime import NodeGovernance
 from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
@@ -139,13 +157,39 @@ _MAX_REMEMBERED = 10_000
 
 
 class NodeRole(StrEnum):
-    """What a node runs (``dictamesh serve --role``)."""
+    """What a node runs (``dictamesh serve --role``; ``docs/scale-out.md``, "Roles")."""
 
     #: everything: capture, ingest, cache invalidation, API, sagas, notifications, and the
     #: router when ``router.enabled``
     ALL = "all"
-    #: only the event router, with ``/health``, ``/ready`` and ``/metrics``
+    #: REST + GraphQL over connected adapters, cache invalidation, subscriptions
+    API = "api"
+    #: change capture of every adapter (and its webhooks)
+    CAPTURE = "capture"
+    #: catalog ingest of every configured domain topic, catalog REST and subgraph
+    INGEST = "ingest"
+    #: the event router, with ``/health``, ``/ready`` and ``/metrics``
     ROUTER = "router"
+    #: the saga engine's workers
+    SAGA = "saga"
+    #: notification rules, delivery and monitors
+    NOTIFY = "notify"
+
+    @property
+    def runs(self) -> str:
+        """What the role runs, in a few words (``dictamesh serve`` prints it)."""
+        return _ROLE_RUNS[self]
+
+
+_ROLE_RUNS: dict[NodeRole, str] = {
+    NodeRole.ALL: "everything (the router when router.enabled)",
+    NodeRole.API: "REST + GraphQL, cache invalidation, subscriptions",
+    NodeRole.CAPTURE: "change capture, webhooks",
+    NodeRole.INGEST: "catalog ingest, system topics, catalog REST + subgraph",
+    NodeRole.ROUTER: "event router",
+    NodeRole.SAGA: "saga workers",
+    NodeRole.NOTIFY: "notification rules, delivery, monitors",
+}
 
 
 def parse_roles(values: Iterable[str | NodeRole]) -> frozenset[NodeRole]:
@@ -286,6 +330,11 @@ class MeshNode(AsyncResource):
         #: GraphQL subscriptions and the response cache listen here (docs/graphql.md)
         self.changes = ChangeFeed(queue_size=settings.graphql.subscription_queue_size)
         self._extra_adapters = list(adapters or [])
+        #: where the node's domain topics and entity schemas come from: ``registry`` when
+        #: the node connects adapters, else the configured adapters built, never connected
+        self._domain = self.registry
+        #: set by :meth:`drain`: ``/ready`` answers 503 before a graceful shutdown
+        self._draining = False
         self._state = SqliteChangeStateStore(Path(settings.state_dir) / "changes.sqlite3")
         #: accepted webhooks, stored before the 202 (beside the change state)
         self._webhook_inbox = SqliteWebhookInbox(Path(settings.state_dir) / "changes.sqlite3")
@@ -358,16 +407,34 @@ class MeshNode(AsyncResource):
     @property
     def topics(self) -> list[str]:
         """The adapters' topics, then (per-tenant prefixes) each configured tenant's copy."""
-        return adapter_topics(self.registry.adapters(), self.settings)
+        return adapter_topics(self._domain.adapters(), self.settings)
 
     @property
     def router_only(self) -> bool:
         return self.roles == {NodeRole.ROUTER}
 
+    def runs(self, role: NodeRole) -> bool:
+        """Whether this node runs ``role`` (``all``: every one, the router only when
+        ``router.enabled``)."""
+        if NodeRole.ALL in self.roles:
+            return role is not NodeRole.ROUTER or self.settings.router.enabled
+        return role in self.roles
+
+    @property
+    def connects_adapters(self) -> bool:
+        """Queries (api), change capture and saga steps (writes) talk to the sources."""
+        return any(self.runs(r) for r in (NodeRole.API, NodeRole.CAPTURE, NodeRole.SAGA))
+
+    def drain(self) -> None:
+        """Readiness turns false (check ``draining``) while everything else still runs: the
+        first phase of a graceful shutdown (load balancers stop sending new requests)."""
+        self._draining = True
+
     async def start(self) -> None:
         if self._started:
             return
         self._stop.clear()  # a node may be started again after stop()
+        self._draining = False
         if not self.router_only:  # an unknown adapter kind fails before any file exists
             for config in self.settings.adapters:
                 self.registry.load_kind(config.kind)
@@ -394,6 +461,58 @@ class MeshNode(AsyncResource):
         self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
         await self.governance.start(self.metrics, spawn=self._spawn)
         await self.bus.connect()
+        if self.connects_adapters:
+            await self._connect_adapters()
+            self._domain = self.registry
+        else:
+            # ingest / notify alone: the configured adapters' topics and schemas, no source
+            self._domain = AdapterRegistry.configured(self.settings.adapters)
+            for extra in self._extra_adapters:
+                self._domain.register(extra)
+            for member in self._domain.adapters():
+                await self.catalog.register_entity_type(member.get_schema())
+        for topic in self.topics:  # a tenant's topic gets its base topic's spec
+            await self.bus.ensure_topic(self.publisher.spec_for(topic))
+        if self.settings.openlineage.enabled and (
+            self.runs(NodeRole.CAPTURE) or self.runs(NodeRole.INGEST)
+        ):
+            self._start_lineage()
+        # consumers drain: on stop they finish their batch rather than being cancelled in it
+        if self.runs(NodeRole.INGEST):
+            ingestor = CatalogIngestor(self.catalog, self._domain.schemas(), outbox=True)
+            self.metrics.watch_ingest(ingestor.stats)
+            await self._start_system_topics()
+            if self.topics:  # a mesh without adapters has no change topics to consume
+                self.supervisor.spawn(
+                    "catalog-ingest", lambda: self._run_ingest(ingestor), drains=True
+                )
+        if self.connects_adapters:
+            self._start_cache_status()  # this node's cache fills and hits
+        if self.runs(NodeRole.API) and self.topics:
+            self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
+        if self.runs(NodeRole.CAPTURE):
+            self._start_capture()
+        # circuit breaker state changes → system.adapters.breaker_changed (best effort)
+        await self.bus.ensure_topic(BREAKER_TOPIC_SPEC)
+        if self.connects_adapters:
+            breaker_events = BreakerEventRelay(self.bus, node=self.settings.node_name)
+            breaker_events.watch_adapters(self.registry.adapters())
+            self._spawn("breaker-events", breaker_events.run)
+        if self.settings.saga.enabled and (self.runs(NodeRole.SAGA) or self.runs(NodeRole.API)):
+            await self._start_sagas(workers=self.runs(NodeRole.SAGA))
+        if self.settings.notifications.enabled and (
+            self.runs(NodeRole.NOTIFY) or self.runs(NodeRole.API)
+        ):
+            await self._start_notifications(
+                breaker_topic=BREAKER_TOPIC_SPEC.name, deliver=self.runs(NodeRole.NOTIFY)
+            )
+        if self.runs(NodeRole.ROUTER):
+            await self._start_router(self.topics)
+        self._started = True
+
+    async def _connect_adapters(self) -> None:
+        """Build, connect and register every adapter; their types in the catalog, their
+        value schemas in the registry."""
         await self._state.initialize()  # once, before capture tasks share the new file
         await self._webhook_inbox.initialize()
         for config in self.settings.adapters:
@@ -406,43 +525,30 @@ class MeshNode(AsyncResource):
             await registered.connect()
             await self.catalog.register_entity_type(registered.get_schema())
         await self._register_value_schemas()  # before anything is published with them
-        for topic in self.topics:  # a tenant's topic gets its base topic's spec
-            await self.bus.ensure_topic(self.publisher.spec_for(topic))
-        if self.settings.openlineage.enabled:
-            self._start_lineage()
 
-        ingestor = CatalogIngestor(self.catalog, self.registry.schemas(), outbox=True)
-        self.metrics.watch_ingest(ingestor.stats)
-        await self._start_status()
-        # consumers drain: on stop they finish their batch rather than being cancelled in it
-        if self.topics:  # a node without adapters has no change topics to consume
-            self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
-            self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
+    def _start_capture(self) -> None:
+        """One capture task per adapter: the one place ``capture:<name>`` is spawned."""
         for member in self.registry.adapters():
             self._spawn(f"capture:{member.name}", functools.partial(self._capture, member))
-        # circuit breaker state changes → system.adapters.breaker_changed (best effort)
-        await self.bus.ensure_topic(BREAKER_TOPIC_SPEC)
-        breaker_events = BreakerEventRelay(self.bus, node=self.settings.node_name)
-        breaker_events.watch_adapters(self.registry.adapters())
-        self._spawn("breaker-events", breaker_events.run)
-        if self.settings.saga.enabled:
-            self.sagas = NodeSagas.build(
-                self.settings.saga,
-                node=self.settings.node_name,
-                database=self.catalog.database,
-                registry=self.registry,
-                guard=WriteGuard(self.governance.governance),
-                bus=self.bus,
-                metrics=self.metrics.registry,
-            )
-            await self.sagas.start()  # resumes this node's unfinished sagas at once
-            self._spawn("saga-events", self.sagas.publish_events)
+
+    async def _start_sagas(self, *, workers: bool) -> None:
+        """The saga engine; without ``workers`` (an api node) it only submits sagas, which
+        the ``saga`` nodes claim from the lease queue and run."""
+        assert self.governance is not None
+        self.sagas = NodeSagas.build(
+            self.settings.saga,
+            node=self.settings.node_name,
+            database=self.catalog.database,
+            registry=self.registry,
+            guard=WriteGuard(self.governance.governance),
+            bus=self.bus,
+            metrics=self.metrics.registry,
+            run_workers=workers,
+        )
+        await self.sagas.start()  # resumes this node's unfinished sagas at once
+        self._spawn("saga-events", self.sagas.publish_events)
+        if workers:
             self._spawn("saga-metrics", self.sagas.refresh_forever)
-        if self.settings.notifications.enabled:
-            await self._start_notifications(breaker_topic=BREAKER_TOPIC_SPEC.name)
-        if self.settings.router.enabled:
-            await self._start_router(self.topics)
-        self._started = True
 
     async def _start_router_only(self) -> None:
         """The ``router`` role: the bus and the router; the adapters are built (not
@@ -468,7 +574,9 @@ class MeshNode(AsyncResource):
         if router.loader.path is not None:
             self._spawn("router-reload", lambda: router.watch(self._stop))
 
-    async def _start_notifications(self, *, breaker_topic: str) -> None:
+    async def _start_notifications(self, *, breaker_topic: str, deliver: bool = True) -> None:
+        """Rules, delivery and monitors; without ``deliver`` (an api node) only the service
+        the in-app inbox endpoints read."""
         assert self.governance is not None
         notifications = NodeNotifications.build(
             self.settings,
@@ -476,11 +584,14 @@ class MeshNode(AsyncResource):
             database=self.catalog.database,
             bus=self.bus,
             governance=self.governance.governance,
-            schemas=self.registry.schemas,
+            schemas=lambda: self._domain.schemas(),
             metrics=self.metrics.registry,
             dead_lettered=self.metrics.dead_lettered,
             serializer=self.serializer,
         )
+        if not deliver:
+            self.notifications = notifications
+            return
         sagas = list(self.sagas.engine.definitions) if self.sagas else []
         system = [breaker_topic, *(s.name for s in saga_topic_specs(sagas))]
         await notifications.start(self.topics, system)
@@ -496,13 +607,13 @@ class MeshNode(AsyncResource):
     def _start_lineage(self) -> None:
         from dictamesh.lineage import NodeLineage  # the lineage extra, only when enabled
 
-        lineage = NodeLineage(self.settings, self.registry.adapters(), self.registry.schemas)
+        lineage = NodeLineage(self.settings, self._domain.adapters(), self._domain.schemas)
         lineage.start(self.metrics.registry)
         self.lineage = lineage
         self._spawn("lineage", lineage.run)
 
-    async def _start_status(self) -> None:
-        """System topics from the catalog's outbox; the cache's status into the catalog."""
+    async def _start_system_topics(self) -> None:
+        """System topics from the catalog's outbox (the ingest writes it)."""
         self.system_topics = SystemTopicRelay(
             self.bus,
             self.catalog.outbox,
@@ -510,6 +621,9 @@ class MeshNode(AsyncResource):
         )
         await self.system_topics.ensure_topics()
         self._spawn("system-topics", self.system_topics.run)  # also what a crash left
+
+    def _start_cache_status(self) -> None:
+        """The cache's fills, hits and invalidations into the catalog."""
         self.cache_status = CacheStatusWriter(self.catalog.cache_status)
         self.cache.listener = self.cache_status
         self._spawn("cache-status", self.cache_status.run)
@@ -619,6 +733,14 @@ class MeshNode(AsyncResource):
         )
 
     async def readiness(self) -> dict[str, HealthStatus]:
+        """The health of what this node's roles run (catalog, bus, router, its background
+        tasks, its connected adapters); draining: only ``draining``, unhealthy."""
+        if self._draining:  # no probe: the node is going away whatever they say
+            return {
+                "draining": HealthStatus(
+                    status=HealthState.UNHEALTHY, details={"reason": "shutting down"}
+                )
+            }
         checks: dict[str, HealthStatus] = {}
         if self._catalog is not None:
             checks["catalog"] = await _probe(self._catalog.ping)
@@ -636,12 +758,32 @@ class MeshNode(AsyncResource):
                 )
         return checks
 
+    @property
+    def serves_api(self) -> bool:
+        """Whether :meth:`asgi_app` serves REST and GraphQL (the ``api`` or ``ingest``
+        role), not only ``/health``, ``/ready``, ``/metrics`` (and the webhooks)."""
+        return self.runs(NodeRole.API) or self.runs(NodeRole.INGEST)
+
+    def catalog_subgraph(self) -> Any:
+        """The catalog's federation subgraph over this node's catalog."""
+        return build_subgraph(self._domain.schemas(), "catalog", catalog=self.catalog)
+
     def asgi_app(self, *, graphql_schema: Any = None) -> Any:
         """The node's HTTP app; ``graphql_schema`` replaces the one-node GraphQL schema at
         ``/graphql`` (``dictamesh serve --subgraph`` serves a federation subgraph there).
-        The ``router`` role serves only ``/health``, ``/ready`` and ``/metrics``."""
-        if self.router_only:
-            return create_ops_app(self.readiness, self.metrics)
+
+        ``api``: REST + GraphQL. ``ingest`` without ``api``: the catalog REST API and the
+        catalog subgraph at ``/graphql`` (no adapters). Neither: ``/health``, ``/ready`` and
+        ``/metrics``, plus ``/webhooks/{adapter}`` with ``capture``."""
+        if not self.serves_api:
+            webhooks = None
+            if self.runs(NodeRole.CAPTURE):
+                webhooks = ApiContext(
+                    registry=self.registry, catalog=self.catalog, readiness=self.readiness
+                )
+            return create_ops_app(self.readiness, self.metrics, webhooks=webhooks)
+        if graphql_schema is None and not self.runs(NodeRole.API):
+            graphql_schema = self.catalog_subgraph()
         return create_app(
             ApiContext(
                 registry=self.registry,
@@ -659,6 +801,7 @@ class MeshNode(AsyncResource):
                 registry_limits=self.settings.catalog.schema_registry,
                 sagas=self.sagas.engine if self.sagas else None,
                 notifications=self.notifications.service if self.notifications else None,
+                webhook_sink=None if self.runs(NodeRole.CAPTURE) else _not_captured_here,
             )
         )
 
@@ -674,6 +817,7 @@ class MeshNode(AsyncResource):
             await self.lineage.aclose()  # completes the open runs, delivers what is queued
             self.lineage = None
         self.router = None
+        self._domain = self.registry
         if self.sagas is not None:
             await self.sagas.aclose()  # running sagas stop; their leases are given back
             self.sagas = None
@@ -705,6 +849,15 @@ class MeshNode(AsyncResource):
     async def aclose(self) -> None:
         """``stop()``: what ``async with node`` ends with (AsyncResource)."""
         await self.stop()
+
+
+async def _not_captured_here(adapter: str, payload: Any) -> int:
+    """The webhook sink of a node that does not capture: nothing here would publish what
+    the webhook announces, so it is refused rather than accepted and never published."""
+    raise NotFoundError(
+        f"this node does not capture {adapter!r}: send webhooks to a node with --role capture",
+        adapter=adapter,
+    )
 
 
 async def _check_row_level_security(catalog: CatalogService) -> None:

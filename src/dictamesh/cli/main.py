@@ -210,6 +210,7 @@ def serve(
         typer.Option(
             "--subgraph",
             help="serve only this federation subgraph (a domain, or 'catalog') on /graphql;"
+            " only with the api role (an ingest node without it: only 'catalog');"
             " default port: api.port + 1 + its place in `dictamesh supergraph`",
         ),
     ] = None,
@@ -217,13 +218,20 @@ def serve(
         list[str] | None,
         typer.Option(
             "--role",
-            help="what this node runs: all (default: everything, plus the router when"
-            " router.enabled) or router (only the event router, /health, /ready, /metrics);"
-            " repeat or comma-separate",
+            help="what this node runs (repeat or comma-separate): all (default: everything,"
+            " plus the router when router.enabled); api (REST + GraphQL, cache"
+            " invalidation); capture (change capture, webhooks); ingest (catalog ingest of"
+            " every configured topic, catalog REST + subgraph); saga (saga workers); notify"
+            " (notification rules and delivery); router (the event router)."
+            " Nodes without api or ingest serve only /health, /ready, /metrics",
         ),
     ] = None,
 ) -> None:
-    """Start a mesh node from a YAML config naming adapters and backends."""
+    """Start a mesh node from a YAML config naming adapters and backends.
+
+    SIGTERM or SIGINT shut it down gracefully: /ready answers 503 for
+    api.shutdown_delay_seconds, then requests in flight get api.timeout_graceful_shutdown
+    seconds, then the consumers finish their batch (docs/scale-out.md)."""
     from dictamesh.node import NodeRole, parse_roles
 
     try:
@@ -231,29 +239,31 @@ def serve(
     except DictaMeshError as exc:
         fail(exc.message)
     settings = _checked_settings(config, roles)
-    if roles == {NodeRole.ROUTER}:
-        if subgraph is not None:
-            fail("--subgraph serves GraphQL: not with --role router")
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve_router(settings, host, port))
-        return
     if subgraph is not None:
-        from dictamesh.gateway.federation import default_subgraph_port
-
-        names = _subgraph_names(settings)
-        if subgraph not in names:
-            fail(f"unknown subgraph {subgraph!r}; this mesh has: {', '.join(names)}")
-        if port is None:
-            port = default_subgraph_port(names, subgraph, settings.api.port)
+        port = _subgraph_port(settings, roles, subgraph, port)
+    host = host or settings.api.host
+    port = settings.api.port if port is None else port  # 0: any free port
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            _serve(
-                settings,
-                host or settings.api.host,
-                settings.api.port if port is None else port,  # 0: any free port
-                subgraph,
-            )
-        )
+        if roles == {NodeRole.ROUTER}:
+            asyncio.run(_serve_router(settings, host, port))
+        else:
+            asyncio.run(_serve(settings, host, port, subgraph, roles))
+
+
+def _subgraph_port(settings: Any, roles: frozenset[Any], subgraph: str, port: int | None) -> int:
+    """The port of ``--subgraph`` (exit 2 when the roles serve no such GraphQL)."""
+    from dictamesh.gateway.federation import default_subgraph_port
+    from dictamesh.node import NodeRole
+
+    api = NodeRole.ALL in roles or NodeRole.API in roles
+    if not api and NodeRole.INGEST not in roles:
+        fail("--subgraph serves GraphQL: only with --role api or ingest (or all)")
+    names = _subgraph_names(settings)
+    if subgraph not in names:
+        fail(f"unknown subgraph {subgraph!r}; this mesh has: {', '.join(names)}")
+    if not api and subgraph != "catalog":
+        fail(f"--role ingest serves only the 'catalog' subgraph, not {subgraph!r}: add --role api")
+    return default_subgraph_port(names, subgraph, settings.api.port) if port is None else port
 
 
 @app.command("router")
@@ -268,7 +278,11 @@ def router_command(
 
     settings = _checked_settings(config, frozenset({NodeRole.ROUTER}))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_router(settings, host, port))
+        asyncio.run(
+            _serve_router(
+                settings, host or settings.api.host, settings.api.port if port is None else port
+            )
+        )
 
 
 def _checked_settings(config: Path, roles: frozenset[Any]) -> Any:
@@ -290,39 +304,50 @@ def _checked_settings(config: Path, roles: frozenset[Any]) -> Any:
         # rules and templates fail now, not at 3 a.m.
         if settings.notifications.enabled and not router_only:
             NodeNotifications.check(settings)
-        if settings.router.enabled or router_only:
+        if settings.router.enabled or NodeRole.ROUTER in roles:
             NodeRouter.check(settings)
     except DictaMeshError as exc:
         fail(exc.message)
+    # a role whose part is switched off would run nothing
+    if NodeRole.SAGA in roles and not settings.saga.enabled:
+        fail("--role saga runs the saga workers, but saga.enabled is false in this config")
+    if NodeRole.NOTIFY in roles and not settings.notifications.enabled:
+        fail("--role notify runs notifications, but notifications.enabled is false")
     return settings
 
 
-async def _listen(asgi_app: Any, host: str, port: int, describe: Any) -> None:
-    """Serve until stopped; once listening, print ``describe(url)`` with the port really
-    bound (``--port 0`` lets the system choose)."""
-    import uvicorn
+async def _serve_node(node: Any, app: Any, host: str, port: int, describe: Any) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT, then shut down in phases (cli/_graceful.py);
+    once listening, print ``describe(url)`` with the port really bound."""
+    from dictamesh.cli._graceful import serve_gracefully
 
-    server = uvicorn.Server(uvicorn.Config(asgi_app, host=host, port=port, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
-        await asyncio.sleep(0.02)
-    if server.started:
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        console.print(describe(f"http://{shown}:{bound}"), markup=False, highlight=False)
-    await task
+    api = node.settings.api
+
+    def listening(url: str) -> None:
+        console.print(describe(url), markup=False, highlight=False, soft_wrap=True)
+
+    await serve_gracefully(
+        app,
+        host,
+        port,
+        drain=node.drain,
+        delay=api.shutdown_delay(production=node.settings.environment == "production"),
+        timeout=api.timeout_graceful_shutdown,
+        on_listening=listening,
+        before_close=node.changes.close,  # live subscriptions end now, not at the timeout
+        on_phase=lambda message: console.print(message, markup=False, highlight=False),
+    )
 
 
-async def _serve_router(settings: Any, host: str | None, port: int | None) -> None:
+async def _serve_router(settings: Any, host: str, port: int) -> None:
     from dictamesh.node import MeshNode, NodeRole
 
-    host = host or settings.api.host
-    port = settings.api.port if port is None else port
     try:
         async with MeshNode(settings, roles=[NodeRole.ROUTER]) as node:
             assert node.router is not None
             router = node.router
-            await _listen(
+            await _serve_node(
+                node,
                 node.asgi_app(),
                 host,
                 port,
@@ -335,27 +360,55 @@ async def _serve_router(settings: Any, host: str | None, port: int | None) -> No
         fail(exc.message)
 
 
-async def _serve(settings: object, host: str, port: int, subgraph: str | None = None) -> None:
+async def _serve(
+    settings: object,
+    host: str,
+    port: int,
+    subgraph: str | None = None,
+    roles: frozenset[Any] | None = None,
+) -> None:
     from dictamesh.core.settings import DictaMeshSettings
     from dictamesh.gateway.federation import build_subgraph
-    from dictamesh.node import MeshNode
+    from dictamesh.node import MeshNode, NodeRole
 
     assert isinstance(settings, DictaMeshSettings)
     try:
-        async with MeshNode(settings) as node:
+        async with MeshNode(settings, roles=roles or [NodeRole.ALL]) as node:
             if subgraph is None:
                 asgi_app = node.asgi_app()
                 what = ""
             else:
-                schema = build_subgraph(node.registry.schemas(), subgraph, catalog=node.catalog)
+                if subgraph == "catalog":
+                    schema = node.catalog_subgraph()
+                else:
+                    schema = build_subgraph(node.registry.schemas(), subgraph, catalog=node.catalog)
                 asgi_app = node.asgi_app(graphql_schema=schema)
                 what = f", federation subgraph {subgraph!r} at /graphql"
             name = settings.node_name
-            await _listen(
-                asgi_app, host, port, lambda url: f"DictaMesh node {name!r} on {url}{what}"
+            await _serve_node(
+                node,
+                asgi_app,
+                host,
+                port,
+                lambda url: f"DictaMesh node {name!r} on {url}{what}\n{_runs(node)}",
             )
+        console.print("stopped", markup=False, highlight=False)
     except DictaMeshError as exc:
         fail(exc.message)
+
+
+def _runs(node: Any) -> str:
+    """What the node runs, for the start-up message: its roles, tasks and HTTP."""
+    from dictamesh.node import NodeRole
+
+    roles = ", ".join(f"{r.value} ({r.runs})" for r in sorted(node.roles))
+    tasks = ", ".join(sorted(node.supervisor.health())) or "none"
+    if node.serves_api:
+        http = "REST + GraphQL" if node.runs(NodeRole.API) else "catalog REST + subgraph"
+    else:
+        webhooks = ", /webhooks" if node.runs(NodeRole.CAPTURE) else ""
+        http = f"/health, /ready, /metrics{webhooks} only"
+    return f"  roles: {roles}\n  background tasks: {tasks}\n  HTTP: {http}"
 
 
 def _mesh_schemas(settings: object) -> dict[str, Any]:

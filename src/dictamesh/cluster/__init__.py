@@ -7,3 +7,5 @@ the limits that must hold mesh-wide (rate limits, tenant quotas) rather than per
 Higher layers (tenancy, gateway, node) use it; it imports only ``catalog``, ``events``,
 ``cache`` and ``core``.
 """
+
+__all__: list[str] = []

@@ -235,6 +235,19 @@ class ApiSettings(_Section):
     #: ``/openapi.json``, Swagger UI at ``/docs`` and ReDoc at ``/redoc``; unset: on, off
     #: when ``environment`` is ``production``. Env example: ``DICTAMESH_API__DOCS=true``
     docs: bool | None = None
+    #: on SIGTERM/SIGINT, seconds ``/ready`` answers 503 (``draining``) while the listener
+    #: still serves, so load balancers stop sending before it closes; unset: 5 when
+    #: ``environment`` is ``production``, else 0 (``docs/scale-out.md``, "Graceful
+    #: shutdown"). Env example: ``DICTAMESH_API__SHUTDOWN_DELAY_SECONDS=10``
+    shutdown_delay_seconds: float | None = Field(default=None, ge=0, le=3600)
+    #: then, seconds requests in flight (and websockets) get to finish before they are cut.
+    #: Env example: ``DICTAMESH_API__TIMEOUT_GRACEFUL_SHUTDOWN=60``
+    timeout_graceful_shutdown: int = Field(default=30, ge=0, le=3600)
+
+    def shutdown_delay(self, *, production: bool) -> float:
+        if self.shutdown_delay_seconds is not None:
+            return self.shutdown_delay_seconds
+        return 5.0 if production else 0.0
 
     def graphiql_enabled(self, *, production: bool) -> bool:
         return self.graphiql if self.graphiql is not None else not production

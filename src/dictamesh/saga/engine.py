@@ -174,8 +174,13 @@ class SagaEngine(AsyncResource):
         max_concurrent: int = 32,
         listeners: Sequence[SagaListener] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        run_workers: bool = True,
     ) -> None:
+        """``run_workers`` False: submit only (an API node beside saga-role nodes): new
+        sagas are stored unleased and run by whichever node's workers claim them first;
+        this engine claims and runs none."""
         self.store = store
+        self.run_workers = run_workers
         self.definitions = {d.name: d for d in definitions}
         self.writers = writers
         self.node = node
@@ -254,13 +259,15 @@ class SagaEngine(AsyncResource):
                 principal=_principal_json(principal),
                 traceparent=traceparent,
             ),
-            owner=self.owner,
+            owner=self.owner if self.run_workers else None,
             lease_seconds=self.lease_seconds,
             entries=[StepLog(definition.steps[0].name, ACTION, "started", 1)],
             node=self.node,
         )
         if created:
             await self._notify(record, "started")
+            if not self.run_workers:
+                return record, created  # a worker node's claim loop picks it up
             self._launch(ClaimedSaga(record.id, record.tenant_id, record.saga_type), announced=True)
         return record, created
 
@@ -331,8 +338,9 @@ class SagaEngine(AsyncResource):
     # --- lifecycle ---------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Free this node's earlier leases and start claiming sagas (idempotent)."""
-        if self._loop_task is not None:
+        """Free this node's earlier leases and start claiming sagas (idempotent; submit
+        only: nothing to claim)."""
+        if self._loop_task is not None or not self.run_workers:
             return
         self._closing = False
         freed = await self.store.release_previous_lives(self.node, self.owner)

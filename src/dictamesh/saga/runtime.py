@@ -60,7 +60,10 @@ class NodeSagas:
         bus: EventBus,
         metrics: CollectorRegistry | None = None,
         definitions: Sequence[SagaDefinition] = BUILT_IN_SAGAS,
+        run_workers: bool = True,
     ) -> NodeSagas:
+        """``run_workers`` False: the engine only submits sagas (an API node without the
+        ``saga`` role); nodes with the role claim and run them from the lease queue."""
         events = SagaEventPublisher(bus, node=node)
         engine = SagaEngine(
             SagaStore(database),
@@ -71,6 +74,7 @@ class NodeSagas:
             poll_interval_seconds=settings.poll_interval_seconds,
             max_concurrent=settings.max_concurrent,
             listeners=[events],
+            run_workers=run_workers,
         )
         saga_metrics = None
         if metrics is not None:

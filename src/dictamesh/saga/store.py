@@ -356,12 +356,13 @@ class SagaStore:
         self,
         saga: NewSaga,
         *,
-        owner: str,
+        owner: str | None,
         lease_seconds: float,
         entries: Sequence[StepLog] = (),
         node: str | None = None,
     ) -> tuple[SagaRecord, bool]:
-        """Insert the saga (status running) with its queue row already leased to ``owner``;
+        """Insert the saga (status running) with its queue row already leased to ``owner``
+        (``None``: unleased, for whichever node claims it first);
         ``(existing, False)`` when the idempotency key was used before for the same request,
         :class:`IdempotencyConflict` when for another."""
         now = self.database.now()
@@ -394,7 +395,9 @@ class SagaStore:
                 "saga_type": saga.saga_type,
                 "status": SagaStatus.RUNNING.value,
                 "lease_owner": owner,
-                "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                "lease_expires_at": None
+                if owner is None
+                else now + timedelta(seconds=lease_seconds),
                 "available_at": now,
             },
             # the first step's start, stored with the saga

@@ -22,6 +22,12 @@ rules:
 """
 
 
+PRODUCTS = (
+    "adapters: [{name: products_rest, kind: products_rest,"
+    " base_url: 'http://127.0.0.1:9', api_key: k}]\n"
+)
+
+
 def output(result: object) -> str:
     return " ".join(str(getattr(result, "output", "")).split())  # rich wraps long lines
 
@@ -64,4 +70,39 @@ def test_an_unknown_role_exits_2(tmp_path: Path) -> None:
     mesh.write_text("node_name: x\n")
     result = runner.invoke(app, ["serve", "--config", str(mesh), "--role", "router,gateway"])
     assert result.exit_code == 2, result.output
-    assert "unknown node role 'gateway' (known: all, router)" in output(result)
+    known = "all, api, capture, ingest, router, saga, notify"
+    assert f"unknown node role 'gateway' (known: {known})" in output(result)
+
+
+@pytest.mark.parametrize(
+    ("roles", "config", "message"),
+    [
+        (["--role", "capture", "--subgraph", "catalog"], "", "only with --role api or ingest"),
+        (["--role", "saga,notify", "--subgraph", "catalog"], "", "only with --role api or"),
+        (["--role", "router", "--subgraph", "catalog"], "", "only with --role api or ingest"),
+        (["--role", "ingest", "--subgraph", "widgets"], "", "unknown subgraph 'widgets'"),
+        (["--role", "ingest", "--subgraph", "products"], PRODUCTS, "serves only the 'catalog'"),
+        (["--role", "saga"], "saga: {enabled: false}\n", "saga.enabled is false"),
+        (["--role", "notify"], "notifications: {enabled: false}\n", "notifications.enabled"),
+    ],
+)
+def test_bad_role_combinations_exit_2(
+    tmp_path: Path, roles: list[str], config: str, message: str
+) -> None:
+    mesh = tmp_path / "mesh.yaml"
+    catalog = tmp_path / "catalog.sqlite3"
+    mesh.write_text(
+        f"node_name: x\nstate_dir: {tmp_path}\n"
+        f"catalog: {{url: 'sqlite+aiosqlite:///{catalog}'}}\n{config}"
+    )
+    result = runner.invoke(app, ["serve", "--config", str(mesh), *roles])
+    assert result.exit_code == 2, result.output
+    assert message in output(result)
+    assert not catalog.exists()  # refused before anything started
+
+
+def test_serve_help_lists_the_roles() -> None:
+    result = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for role in ("api", "capture", "ingest", "saga", "notify", "router", "all"):
+        assert f"{role} (" in output(result), role

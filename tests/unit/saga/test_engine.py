@@ -71,6 +71,7 @@ def make_engine(
     listeners: list[Any] | None = None,
     lease_seconds: float = 30.0,
     max_concurrent: int = 32,
+    run_workers: bool = True,
 ) -> SagaEngine:
     async def no_sleep(_: float) -> None:
         await asyncio.sleep(0)
@@ -85,6 +86,7 @@ def make_engine(
         max_concurrent=max_concurrent,
         listeners=listeners or [],
         sleep=no_sleep,
+        run_workers=run_workers,
     )
 
 
@@ -120,6 +122,29 @@ async def test_happy_path_completes_with_each_step_once(
     ]
     async with database.read() as conn:  # finished sagas leave the queue
         assert (await conn.execute(QUEUE.select())).all() == []
+
+
+async def test_a_submit_only_engine_stores_sagas_that_a_worker_node_runs(
+    database: CatalogDatabase, sources: FakeSources
+) -> None:
+    """An api node (``run_workers=False``) stores the saga unleased and runs nothing; a
+    saga-role node claims it from the lease queue and completes it."""
+    async with make_engine(database, sources, node="api", run_workers=False) as submitter:
+        record, created = await submitter.start("create_invoice", ORDER)
+        assert created
+        assert record.status is SagaStatus.RUNNING
+        await asyncio.sleep(0.2)  # several poll intervals: nothing runs it
+        assert sources.effects == {}
+        assert submitter.in_flight == {"create_invoice": 0}
+        async with database.read() as conn:
+            (queued,) = (await conn.execute(QUEUE.select())).all()
+        assert queued.lease_owner is None
+        async with make_engine(database, sources, node="worker") as worker:
+            # the submitter sees it end by reading the store (it ran elsewhere)
+            done = await submitter.wait(record.id, timeout=10)
+            assert worker.owner != submitter.owner
+    assert done.status is SagaStatus.COMPLETED
+    assert sources.effects == {"reserve": 1, "create": 1, "charge": 1}
 
 
 async def test_decline_cancels_the_invoice_then_releases_the_stock(
