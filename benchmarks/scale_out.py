@@ -7,12 +7,15 @@ processes, side by side in one run.
 Every node is a real ``dictamesh serve`` process (``tests/cluster_support.py`` starts them)
 on Kafka + PostgreSQL (+ Redis for the API nodes):
 
-(a) Ingest: a 12-partition topic is filled with N customer change events, then K processes
-    ``dictamesh serve --role ingest`` (one consumer group: Kafka splits the partitions
-    between them) drain it into a fresh catalog database, for K = 1, 2, 3. Events/second
-    are counted between the 10th and the 90th percentile of the events' ``recorded_at``
-    (the catalog's clock): the consumers' joins and rebalances at the start, and the last
-    partitions' tail, are left out, so the figure is the steady rate with K members. Each
+(a) Ingest: K processes ``dictamesh serve --role ingest`` (one consumer group: Kafka splits
+    the partitions between them) are started on an empty 12-partition topic and waited for
+    until the group is stable with K members holding all 12 partitions; then N customer
+    change events are published (in a fraction of the time the ingest takes, so the
+    consumers drain a full topic) and drained into a fresh catalog database, for K = 1, 2,
+    3. Filling after the group settled keeps the K members' joins and rebalances out of the
+    figure. Events/second are counted between the 10th and the 90th percentile of the
+    events' ``recorded_at`` (the catalog's clock), leaving out the first batches and the
+    last partitions' tail: the steady rate with K members. Each
     K has its own topic (a tenant's, ``<tenant>.customers.directus.entity_changed``:
     ``tenancy.topic_prefix_per_tenant``, so the node's own topic naming is what is run)
     and its own database; both are dropped at the end.
@@ -21,10 +24,12 @@ on Kafka + PostgreSQL (+ Redis for the API nodes):
     ``benchmarks/_load.py`` in a process of its own, round robin over 1, then 2 processes
     ``dictamesh serve --role api``.
 
-Ratios are against K = 1 of the same run. Next to each figure: the CPU each process used
-(seconds of CPU per second of wall time, from ``/proc``) and how busy the whole machine was,
-so it is plain when the figure is bounded by the machine's cores rather than the code: on a
-2-core box, two ingest processes, PostgreSQL and Kafka already share two cores.
+Ratios are against K = 1 of the same run. Next to each figure: where the machine's CPU went
+while it was measured (cores: seconds of CPU per second, from ``/proc``): each node
+process, the load generator or publisher, PostgreSQL, Kafka, Redis, the sample sources,
+and everything else on the machine, so it is plain when the figure is bounded by the
+machine's cores rather than the code: on a 2-core box two ingest processes, PostgreSQL and
+Kafka already share two cores.
 
 Addresses: ``DICTAMESH_POSTGRES_URL`` (a role that may CREATE DATABASE),
 ``DICTAMESH_KAFKA_BOOTSTRAP``, ``DICTAMESH_REDIS_URL`` (default: the ``scripts/services.sh``
@@ -57,7 +62,7 @@ from dictamesh.catalog.service import CatalogService
 from dictamesh.core.models import ChangeEvent, Entity, EventType, SourceRef
 from dictamesh.demo import ProductionUrls
 from dictamesh.events.kafka import KafkaBus
-from dictamesh.events.kafka_client import aiokafka_security
+from dictamesh.events.kafka_client import aiokafka_security, librdkafka_config
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.topics import TopicSpec
 from dictamesh.node import INGEST_GROUP
@@ -79,10 +84,20 @@ WARMUP = 2.0  # seconds of load before the measured interval
 # --- CPU accounting ---------------------------------------------------------------------------
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _all_cpu() -> dict[int, tuple[str, float, int]]:
+    """Every process's (command name, CPU seconds so far: user + system, parent pid)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):  # gone meanwhile
+            raw = (entry / "stat").read_text()
+            name = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw.rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / tick
+            found[int(entry.name)] = (name, cpu, int(fields[1]))
+    return found
 
 
 def _machine_cpu() -> tuple[float, float]:
@@ -92,28 +107,42 @@ def _machine_cpu() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
+#: the servers' processes, by command name
+_SERVERS = {"postgres": "postgres", "java": "kafka", "redis-server": "redis"}
+
+
 @dataclass
 class CpuWindow:
-    """CPU used by some processes, and by the machine, between :meth:`start` and
-    :meth:`stop`: cores busy (1.0 = one core all the time)."""
+    """Where the machine's CPU went between :meth:`start` and :meth:`stop`, in cores
+    (1.0 = one core all the time): each of ``pids``, PostgreSQL, Kafka and Redis, and
+    everything else on the machine (``other``: other users of a shared box)."""
 
     pids: dict[str, int]
     cores: dict[str, float] = field(default_factory=dict)
     machine_busy: float = 0.0  # of all cores, 0..1
-    _start: dict[str, float] = field(default_factory=dict)
+    _start: dict[int, tuple[str, float, int]] = field(default_factory=dict)
     _machine: tuple[float, float] = (0.0, 0.0)
     _wall: float = 0.0
 
     def start(self) -> None:
-        self._start = {name: _proc_cpu(pid) for name, pid in self.pids.items()}
+        self._start = _all_cpu()
         self._machine = _machine_cpu()
         self._wall = time.perf_counter()
 
     def stop(self) -> None:
         wall = time.perf_counter() - self._wall
-        for name, pid in self.pids.items():
-            with contextlib.suppress(FileNotFoundError):  # ended already
-                self.cores[name] = (_proc_cpu(pid) - self._start[name]) / wall
+        now = _all_cpu()
+        ours = {pid: name for name, pid in self.pids.items()}
+        names = [*self.pids, *_SERVERS.values(), "sources", "other"]
+        used: dict[str, float] = dict.fromkeys(names, 0.0)
+        me = os.getpid()
+        for pid, (command, seconds, parent) in now.items():
+            before = self._start.get(pid)
+            spent = seconds - (before[1] if before and before[0] == command else 0.0)
+            # this benchmark's children not named in pids: the sample sources' process
+            kind = "sources" if parent == me else _SERVERS.get(command, "other")
+            used[ours.get(pid) or kind] += spent
+        self.cores = {name: spent / wall for name, spent in used.items()}
         busy, total = _machine_cpu()
         self.machine_busy = (busy - self._machine[0]) / max(1.0, total - self._machine[1])
 
@@ -147,6 +176,7 @@ class IngestRun:
     events: int
     events_per_second: float
     seconds_to_all: float
+    publish_seconds: float
     cpu: str
     ratio: float = 1.0
 
@@ -191,73 +221,108 @@ async def ingest_run(
     async with scratch_database(pg_url, f"dictamesh_bench_scale_{run}_k{k}") as catalog_url:
         async with await CatalogService.open(catalog_url):  # migrated to head
             pass
+        config = directory / f"ingest-k{k}.yaml"
+        config.write_text(yaml.safe_dump(_ingest_config(bootstrap, catalog_url, tenant)))
+        nodes = [
+            NodeProcess(f"ingest-{run}-{k}-{i}", config, directory / f"k{k}-{i}", roles)
+            for i in range(1, k + 1)
+        ]
+        dsn = asyncpg_dsn(catalog_url)
         try:
             async with KafkaBus(
                 bootstrap, settings=kafka_settings(), client_id="dictamesh-bench", topic_specs=()
             ) as bus:
                 await bus.ensure_topic(TopicSpec(name=topic, partitions=PARTITIONS))
+                for node in nodes:
+                    await node.start()
+                for node in nodes:
+                    await node.wait_ready()
+                await _group_settled(bootstrap, topic, k)
+                window = CpuWindow(
+                    {f"ingest-{i}": n.pid for i, n in enumerate(nodes, 1)}
+                    | {"publisher": os.getpid()}
+                )
+                window.start()
+                started = time.perf_counter()
+                # the topic fills faster than it drains: the consumers are never left waiting
                 publisher = EventPublisher(bus, tenant_topics=True)
                 events = make_events(n, tenant)
                 for i in range(0, n, 2000):
                     await publisher.publish_events(events[i : i + 2000])
-            config = directory / f"ingest-k{k}.yaml"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "environment": "production",
-                        "bus": {"backend": "kafka", "kafka_bootstrap": bootstrap},
-                        "catalog": {"url": catalog_url, "migrate_on_start": False},
-                        "tenancy": {"topic_prefix_per_tenant": True, "tenants": [tenant]},
-                        # built, never connected by the ingest role: it names the topic
-                        "adapters": [
-                            {
-                                "name": "customers_directus",
-                                "kind": "customers_directus",
-                                "base_url": "http://127.0.0.1:9",
-                            }
-                        ],
-                        "saga": {"enabled": False},
-                        "notifications": {"enabled": False},
-                    }
-                )
-            )
-            nodes = [
-                NodeProcess(f"ingest-{run}-{k}-{i}", config, directory / f"k{k}-{i}", roles)
-                for i in range(1, k + 1)
-            ]
-            dsn = asyncpg_dsn(catalog_url)
-            try:
-                started = time.perf_counter()
-                for node in nodes:  # at once: they join the group together
-                    await node.start()
-                window = CpuWindow({node.name.rsplit("-", 1)[1]: node.pid for node in nodes})
-                window.start()
-                while (done := await _count(dsn)) < n:
-                    for node in nodes:
-                        if not node.running:
-                            raise SystemExit(f"{node.name} ended:\n{node.output()[-4000:]}")
-                    if time.perf_counter() - started > 600:
-                        raise SystemExit(f"only {done} of {n} events ingested after 600 s")
-                    await asyncio.sleep(0.25)
-                all_in = time.perf_counter() - started
-                window.stop()
-                if done != n:
-                    raise SystemExit(f"the catalog holds {done} events, expected {n}")
-                conn = await asyncpg.connect(dsn)
-                try:
-                    rows = await conn.fetch(
-                        "SELECT extract(epoch FROM recorded_at) AS t FROM dictamesh_event_log"
-                    )
-                finally:
-                    await conn.close()
-            finally:
+                published = time.perf_counter() - started
+            while (done := await _count(dsn)) < n:
                 for node in nodes:
-                    await node.terminate()
-            rate = _steady_rate([float(r["t"]) for r in rows])
-            cpu = "processes " + window.describe().removeprefix("cores used: ")
-            return IngestRun(k, n, rate, all_in, cpu)
+                    if not node.running:
+                        raise SystemExit(f"{node.name} ended:\n{node.output()[-4000:]}")
+                if time.perf_counter() - started > 600:
+                    raise SystemExit(f"only {done} of {n} events ingested after 600 s")
+                await asyncio.sleep(0.25)
+            all_in = time.perf_counter() - started
+            window.stop()
+            if done != n:
+                raise SystemExit(f"the catalog holds {done} events, expected {n}")
+            conn = await asyncpg.connect(dsn)
+            try:
+                rows = await conn.fetch(
+                    "SELECT extract(epoch FROM recorded_at) AS t FROM dictamesh_event_log"
+                )
+            finally:
+                await conn.close()
         finally:
+            for node in nodes:
+                if node.process is not None:
+                    await node.terminate()
             await _drop_topic(bootstrap, topic)
+    rate = _steady_rate([float(r["t"]) for r in rows])
+    return IngestRun(k, n, rate, all_in, published, window.describe())
+
+
+def _ingest_config(bootstrap: str, catalog_url: str, tenant: str) -> dict[str, Any]:
+    return {
+        "environment": "production",
+        "bus": {"backend": "kafka", "kafka_bootstrap": bootstrap},
+        "catalog": {"url": catalog_url, "migrate_on_start": False},
+        "tenancy": {"topic_prefix_per_tenant": True, "tenants": [tenant]},
+        # built, never connected by the ingest role: it names the topic
+        "adapters": [
+            {
+                "name": "customers_directus",
+                "kind": "customers_directus",
+                "base_url": "http://127.0.0.1:9",
+            }
+        ],
+        "saga": {"enabled": False},
+        "notifications": {"enabled": False},
+    }
+
+
+async def _group_settled(bootstrap: str, topic: str, members: int, timeout: float = 90) -> None:
+    """Until the ingest group is stable with ``members`` members sharing all of
+    ``topic``'s partitions: measured from then, every process consumes from the start."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(librdkafka_config(kafka_settings(), bootstrap))
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        future = admin.describe_consumer_groups([INGEST_GROUP], request_timeout=10)[INGEST_GROUP]
+        group = await asyncio.wrap_future(future)
+        holders = {
+            m.member_id: {tp.partition for tp in m.assignment.topic_partitions if tp.topic == topic}
+            for m in group.members
+        }
+        holders = {member: parts for member, parts in holders.items() if parts}
+        covered = set().union(*holders.values()) if holders else set()
+        seen = f"{group.state}, {len(holders)} members, {len(covered)} partitions"
+        if (
+            group.state == ConsumerGroupState.STABLE
+            and len(holders) == members
+            and len(covered) == PARTITIONS
+        ):
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"the ingest group never settled on {topic}: {seen}")
 
 
 # --- (b) GraphQL ------------------------------------------------------------------------------
@@ -382,8 +447,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             ingest.append(result)
             print(
                 f"ingest  {k} process(es): {result.events_per_second:8.0f} events/s steady"
-                f" ({result.ratio:.2f}x), all {args.events} in {result.seconds_to_all:.1f} s;"
-                f" {result.cpu}",
+                f" ({result.ratio:.2f}x), all {args.events} in {result.seconds_to_all:.1f} s"
+                f" (published in {result.publish_seconds:.1f} s); {result.cpu}",
                 flush=True,
             )
         async with scratch_database(pg_url, f"dictamesh_bench_scale_{run}_api") as catalog_url:
