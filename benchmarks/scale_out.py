@@ -10,8 +10,8 @@ on Kafka + PostgreSQL (+ Redis for the API nodes):
 (a) Ingest: K processes ``dictamesh serve --role ingest`` (one consumer group: Kafka splits
     the partitions between them) are started on an empty 12-partition topic and waited for
     until the group is stable with K members holding all 12 partitions; then N customer
-    change events are published (in a fraction of the time the ingest takes, so the
-    consumers drain a full topic) and drained into a fresh catalog database, for K = 1, 2,
+    change events are published (faster than they are ingested, so the consumers never
+    wait for the topic) and drained into a fresh catalog database, for K = 1, 2,
     3. Filling after the group settled keeps the K members' joins and rebalances out of the
     figure. Events/second are counted between the 10th and the 90th percentile of the
     events' ``recorded_at`` (the catalog's clock), leaving out the first batches and the
