@@ -7,3 +7,26 @@ the limits that must hold mesh-wide (rate limits, tenant quotas) rather than per
 Higher layers (tenancy, gateway, node) use it; it imports only ``catalog``, ``events``,
 ``cache`` and ``core``.
 """
+
+from dictamesh.cluster.buckets import (
+    BucketStore,
+    FailOpenBuckets,
+    LocalBuckets,
+    RedisBuckets,
+    Take,
+    TokenBucket,
+)
+from dictamesh.cluster.shared_redis import SharedRedis
+from dictamesh.cluster.state import SharedState
+
+# shared state (Redis): the names above; capture leases add theirs
+__all__ = [
+    "BucketStore",
+    "FailOpenBuckets",
+    "LocalBuckets",
+    "RedisBuckets",
+    "SharedRedis",
+    "SharedState",
+    "Take",
+    "TokenBucket",
+]

@@ -2,6 +2,8 @@
 
 One client per node, made from ``cache.redis_url``, with a short socket timeout: it sits
 on the request path, so a Redis that hangs must cost a request milliseconds, not seconds.
+After a failure, calls fail at once for ``retry_seconds`` (a hung Redis then costs one
+timeout per interval, not one per request).
 Every "cannot answer now" failure becomes :class:`~dictamesh.core.errors.CacheUnavailable`
 so callers decide in one place what an outage means for them (limits fall back to the
 node's own buckets, caches read as a miss).
@@ -17,7 +19,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from dictamesh.core.errors import CacheUnavailable, ConfigurationError, MissingDependencyError
@@ -33,7 +36,13 @@ class SharedRedis:
     """A redis-py asyncio client with a short timeout and outages as ``CacheUnavailable``."""
 
     def __init__(
-        self, url: str, *, timeout: float = DEFAULT_TIMEOUT, prefix: str = DEFAULT_PREFIX
+        self,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        prefix: str = DEFAULT_PREFIX,
+        retry_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
             import redis.asyncio as aioredis
@@ -44,6 +53,9 @@ class SharedRedis:
             raise ConfigurationError("the shared-state Redis timeout must be > 0")
         self.prefix = prefix
         self.timeout = timeout
+        self.retry_seconds = retry_seconds
+        self._clock = clock
+        self._down_until = 0.0
         self._outage: tuple[type[BaseException], ...] = (
             redis_errors.ConnectionError,
             redis_errors.TimeoutError,
@@ -64,12 +76,21 @@ class SharedRedis:
 
     @contextlib.contextmanager
     def unavailable(self, op: str) -> Iterator[None]:
-        """Translate an outage inside the block into :class:`CacheUnavailable`."""
+        """Translate an outage inside the block into :class:`CacheUnavailable` (raised at
+        once, without calling Redis, within ``retry_seconds`` of the last outage)."""
+        if self._clock() < self._down_until:
+            raise CacheUnavailable(
+                f"shared state in Redis: {op} skipped: Redis failed less than"
+                f" {self.retry_seconds:g} s ago",
+                layer="redis",
+                op=op,
+            )
         try:
             yield
         except CacheUnavailable:
             raise
         except self._outage as exc:
+            self._down_until = self._clock() + self.retry_seconds
             raise CacheUnavailable(
                 f"shared state in Redis: {op} failed: {exc}", layer="redis", op=op
             ) from exc

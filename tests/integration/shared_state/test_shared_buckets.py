@@ -16,6 +16,7 @@ import pytest
 from dictamesh.cluster.buckets import FailOpenBuckets, LocalBuckets, RedisBuckets
 from dictamesh.cluster.shared_redis import SharedRedis
 from dictamesh.core.errors import CacheUnavailable
+from dictamesh.gateway.shared_response_cache import RedisResponseCache
 from tests.integration.shared_state.conftest import RedisFactory
 
 pytestmark = pytest.mark.redis
@@ -194,3 +195,29 @@ async def test_fail_open_returns_to_redis_when_it_answers(make_redis: RedisFacto
     assert calls["n"] == 2
     assert buckets.fallbacks == 2
     assert first_shared.allowed  # Redis' bucket was never touched before
+
+
+async def test_after_an_outage_every_shared_call_fails_fast_for_a_while() -> None:
+    """The response cache and APQ share the client: a hung Redis costs them one timeout per
+    ``retry_seconds`` too, then Redis is asked again."""
+    async with _silent_server() as port:
+        redis = SharedRedis(f"redis://127.0.0.1:{port}/0", timeout=0.2, retry_seconds=0.5)
+        cache = RedisResponseCache(redis)
+        try:
+            started = time.monotonic()
+            assert await cache.lookup("k") is None
+            first_took = time.monotonic() - started
+            started = time.monotonic()
+            for _ in range(20):
+                assert await cache.lookup("k") is None
+                assert await cache.begin() == -1
+            rest_took = time.monotonic() - started
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            assert await cache.lookup("k") is None
+            again_took = time.monotonic() - started
+        finally:
+            await redis.aclose()
+    assert 0.15 <= first_took < 1.0
+    assert rest_took < 0.1
+    assert again_took >= 0.15  # asked (and timed out) again after retry_seconds
