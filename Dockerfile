@@ -8,11 +8,14 @@
 # tests/deploy/test_dockerfile.py runs the builder's RUN lines as written here (outside
 # Docker) and starts the node from the venv they make, so keep paths in ENV variables.
 
-FROM python:3.11.13-slim-bookworm AS builder
+FROM python:3.11.15-slim-trixie AS builder
 
 # pyproject's extras, comma-separated (postgres,kafka,redis,avro,otel,email,lineage,
 # lineage-kafka,cloudevents), or "all"; empty: the core only (embedded bus and catalog).
 ARG EXTRAS=all
+# More requirements from the package index, installed beside it (space-separated, so left
+# unquoted below): adapter plugins of group dictamesh.adapters, e.g. "my-adapter==1.2".
+ARG PACKAGES=
 ENV VENV=/opt/dictamesh \
     WHEELS=/tmp/wheels \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -22,14 +25,16 @@ COPY src ./src
 # hatchling (the build backend) runs in pip's isolated build environment, never in the venv.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --no-deps --wheel-dir "$WHEELS" .
+# The base image's pip installs into a venv that has no pip, setuptools or wheel of its own:
+# installers are not needed at run time, and are what image scanners flag most.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python -m venv "$VENV" \
+    python -m venv --without-pip "$VENV" \
     && wheel=$(ls "$WHEELS"/dictamesh-*.whl) \
-    && "$VENV/bin/pip" install "${wheel}${EXTRAS:+[$EXTRAS]}" \
+    && pip --python "$VENV/bin/python" install "${wheel}${EXTRAS:+[$EXTRAS]}" $PACKAGES \
     && "$VENV/bin/dictamesh" --version
 
 # Same base as the builder: the venv's python is a link to this image's /usr/local/bin/python.
-FROM python:3.11.13-slim-bookworm
+FROM python:3.11.15-slim-trixie
 
 ARG VERSION=dev
 ARG REVISION=unknown
@@ -44,11 +49,13 @@ LABEL org.opencontainers.image.title="DictaMesh" \
       org.opencontainers.image.revision="${REVISION}"
 
 # A fixed uid/gid, so Kubernetes' runAsUser/fsGroup and volume ownership can name it.
+# The base image's own installers go too: the node runs from the venv, which never sees them.
 RUN groupadd --system --gid 10001 dictamesh \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
        --home-dir /var/lib/dictamesh --shell /usr/sbin/nologin dictamesh \
     && install -d -o 10001 -g 10001 -m 0750 /var/lib/dictamesh \
-    && install -d -m 0755 /etc/dictamesh
+    && install -d -m 0755 /etc/dictamesh \
+    && python -m pip uninstall --yes --root-user-action=ignore pip setuptools wheel
 
 COPY --from=builder /opt/dictamesh /opt/dictamesh
 COPY deploy/image/mesh.yaml /etc/dictamesh/mesh.yaml
