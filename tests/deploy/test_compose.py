@@ -230,6 +230,15 @@ def test_prometheus_loads_the_shipped_alert_rules(
     assert mounted in rule_files
 
 
+def _scrape_targets(job: dict[str, Any]) -> set[str]:
+    """host:port of a job's static targets and DNS names (every replica of a service)."""
+    found = {t for static in job.get("static_configs", []) for t in static["targets"]}
+    for dns in job.get("dns_sd_configs", []):
+        assert dns.get("type", "SRV") == "A", "compose's DNS has no SRV records"
+        found |= {f"{name}:{dns['port']}" for name in dns["names"]}
+    return found
+
+
 def test_prometheus_scrapes_every_node(
     prometheus: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
@@ -237,8 +246,7 @@ def test_prometheus_scrapes_every_node(
         target
         for job in prometheus["scrape_configs"]
         if job.get("metrics_path", "/metrics") == "/metrics"
-        for static in job.get("static_configs", [])
-        for target in static["targets"]
+        for target in _scrape_targets(job)
     }
     port = _image_port()
     for name in _node_services(services):
