@@ -390,11 +390,6 @@ def test_the_image_serves_a_mounted_config_and_its_healthcheck_passes(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a node with no adapters cannot start yet (subscriptions need an entity type);"
-    " issue 19's roles part fixes it: then drop this marker",
-)
 def test_the_image_default_command_serves_health(image: BuiltImage) -> None:
     """`docker run ghcr.io/dictamesh/dictamesh` with no config mounted."""
     _serve_and_check_health(image, None)
