@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean
+.PHONY: install node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean dev-up dev-down dev-reset image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,27 @@ bench: install services-up
 # every goal of docs/performance.md in one table (each script's output in .dictamesh/bench/)
 bench-kpi: install services-up
 	$(BIN)/python benchmarks/kpi.py
+
+# The container image and the compose development stack (Docker needed; docs/deploy.md).
+# `make image EXTRAS=postgres,kafka,redis,otel` builds a slimmer one.
+IMAGE ?= ghcr.io/dictamesh/dictamesh
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+EXTRAS ?= all
+
+image:
+	docker build --build-arg EXTRAS=$(EXTRAS) --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+		-t $(IMAGE):$(VERSION) .
+
+dev-up:
+	docker compose up -d --build
+
+dev-down:
+	docker compose down
+
+dev-reset:
+	docker compose down -v
+	docker compose up -d --build
 
 clean:
 	rm -rf .dictamesh .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -88,6 +88,7 @@ from dictamesh.catalog.avro_registry import AvroLimits, CatalogSchemaRegistry
 from dictamesh.catalog.cache_status_writer import CacheStatusWriter
 from dictamesh.catalog.ingest import CatalogIngestor, IngestOutcome
 from dictamesh.catalog.service import CatalogService
+from dictamesh.cluster.state import SharedState
 from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_for
 from dictamesh.core.errors import (
     CacheUnavailable,
@@ -317,7 +318,11 @@ class MeshNode(AsyncResource):
         self.serializer: Serializer = (
             base if isinstance(base, TopicCodec) else TopicCodec(base, settings.bus.topics)
         )
-        self.quotas = TenantQuotas(settings.tenancy.quotas)
+        # shared state: limits, quotas, APQ and the response cache hold mesh-wide over Redis
+        self.shared = SharedState.from_settings(settings.cache)
+        self.quotas = TenantQuotas(
+            settings.tenancy.quotas, shared=self.shared.buckets if self.shared else None
+        )
         self.publisher = EventPublisher(
             self.bus,
             self.serializer,
@@ -326,6 +331,8 @@ class MeshNode(AsyncResource):
             topic_settings=settings.bus.topics,
         )
         self.metrics = MeshMetrics.for_node(self)  # served at /metrics by asgi_app()
+        if self.shared is not None:  # shared state: its fallback counter
+            self.metrics.registry.register(self.shared.collector())
         #: every change this node's invalidation consumer handled, after the invalidation:
         #: GraphQL subscriptions and the response cache listen here (docs/graphql.md)
         self.changes = ChangeFeed(queue_size=settings.graphql.subscription_queue_size)
@@ -802,6 +809,7 @@ class MeshNode(AsyncResource):
                 sagas=self.sagas.engine if self.sagas else None,
                 notifications=self.notifications.service if self.notifications else None,
                 webhook_sink=None if self.runs(NodeRole.CAPTURE) else _not_captured_here,
+                shared=self.shared,
             )
         )
 
@@ -840,6 +848,8 @@ class MeshNode(AsyncResource):
         for layer in self._cache_layers:
             # Redis holds a connection pool; a node that is stopped must not leak it.
             await layer.aclose()
+        if self.shared is not None:  # shared state
+            await self.shared.aclose()
         self._started = False
 
     async def connect(self) -> None:

@@ -21,6 +21,7 @@ from dictamesh.api.context import ApiContext
 from dictamesh.api.errors import GRAPHQL_PATH, install_error_handlers
 from dictamesh.api.governance_routes import install_governance
 from dictamesh.api.graphql_cache import CachingGraphQLApp
+from dictamesh.api.graphql_http import persisted_queries_from_settings
 from dictamesh.api.input_guard import InputGuardMiddleware
 from dictamesh.api.notifications import notification_router
 from dictamesh.api.observability import instrument_app
@@ -33,17 +34,22 @@ from dictamesh.api.ui_pages import OPENAPI_PATH, docs_router
 from dictamesh.auth import install_auth
 from dictamesh.catalog.registry_api import AvroLimits, registry_router
 from dictamesh.catalog.service import CatalogService
+from dictamesh.core.settings import QuotaSettings
 from dictamesh.events.fanout import ChangeFeed
+from dictamesh.gateway.apq import PersistedQueries, RedisPersistedQueryStore
 from dictamesh.gateway.catalog import CatalogPart, CatalogSource
 from dictamesh.gateway.context import AdapterSource
 from dictamesh.gateway.limits import QueryLimits, install_limits
 from dictamesh.gateway.notifications import NotificationPart
+from dictamesh.gateway.ratelimit import RateLimiter, SharedRateLimiter
+from dictamesh.gateway.response_cache import ResponseStore
 from dictamesh.gateway.sagas import SagaPart
 from dictamesh.gateway.schema_builder import GatewaySchema, SchemaPart
+from dictamesh.gateway.shared_response_cache import RedisResponseCache
 from dictamesh.gateway.subscriptions import build_live_schema
 from dictamesh.notifications.service import NotificationService
 from dictamesh.saga.engine import SagaEngine
-from dictamesh.tenancy.quotas import install_tenant_quotas
+from dictamesh.tenancy.quotas import TenantQuotas, install_tenant_quotas
 
 # ApiContext is create_app's argument, so it is named here too (its home is api/context.py).
 __all__ = ["ApiContext", "create_app", "one_node_schema"]
@@ -83,7 +89,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     # Innermost: bad text in a path or query string is a 400 before any route (after auth).
     app.add_middleware(InputGuardMiddleware)
     # Added first so the error middleware wraps it: a crash in auth is a JSON 500 too.
-    install_tenant_quotas(app, ctx.quotas)  # before auth: runs inside it, knows the tenant
+    quotas = ctx.quotas
+    if isinstance(quotas, QuotaSettings) and ctx.shared is not None:
+        quotas = TenantQuotas(quotas, shared=ctx.shared.buckets)
+    install_tenant_quotas(app, quotas)  # before auth: runs inside it, knows the tenant
     install_auth(app, ctx.auth)
     install_error_handlers(app)
     install_governance(app, ctx)  # masking on every path, /api/v1/governance
@@ -99,8 +108,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
         schema,
         ctx.registry,
         settings=ctx.graphql,
-        persisted_queries=ctx.persisted_queries,
+        persisted_queries=_persisted_queries(ctx),
+        rate_limiter=_rate_limiter(ctx),
         changes=ctx.changes,
+        response_cache=_response_cache(ctx),
         graphql_ide=graphiql,
     )
     app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])  # type: ignore[arg-type]
@@ -130,6 +141,35 @@ def create_app(ctx: ApiContext) -> FastAPI:
     instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans
     app.state.dictamesh = ctx
     return app
+
+
+# With shared state (Redis) the rate limit, persisted queries and response cache hold for
+# the whole mesh (docs/scale-out.md); without it CachingGraphQLApp builds in-process ones.
+
+
+def _persisted_queries(ctx: ApiContext) -> PersistedQueries | None:
+    if ctx.persisted_queries is not None or ctx.shared is None:
+        return ctx.persisted_queries
+    store = RedisPersistedQueryStore(
+        ctx.shared.redis, max_entries=ctx.graphql.persisted_queries_cache_size
+    )
+    return persisted_queries_from_settings(ctx.graphql, store=store)
+
+
+def _rate_limiter(ctx: ApiContext) -> RateLimiter | None:
+    if ctx.shared is None or ctx.graphql.rate_limit_per_second <= 0:
+        return None
+    return SharedRateLimiter(
+        ctx.shared.buckets, ctx.graphql.rate_limit_per_second, ctx.graphql.rate_limit_burst
+    )
+
+
+def _response_cache(ctx: ApiContext) -> ResponseStore | None:
+    if ctx.shared is None or ctx.changes is None or not ctx.graphql.response_cache_size:
+        return None
+    cache = RedisResponseCache(ctx.shared.redis)
+    ctx.shared.on_close(cache.aclose)
+    return cache
 
 
 def _document(app: FastAPI, ctx: ApiContext) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from strawberry import Schema
 from dictamesh import __version__ as _package_version
 from dictamesh.adapters.contract import DataProductAdapter
 from dictamesh.auth import Authenticator
+from dictamesh.cluster.state import SharedState
 from dictamesh.core.models import EntitySchema, HealthStatus
 from dictamesh.core.settings import (
     ApiSettings,
@@ -125,3 +126,7 @@ class ApiContext:
     #: ``/api/v1/admin/notifications`` and the GraphQL inbox fields (``notifications``,
     #: ``markNotificationsRead``, ``notificationAdded``); ``None``: none of them
     notifications: NotificationService | None = None
+    #: state shared with the other nodes (Redis, ``docs/scale-out.md``): with it the GraphQL
+    #: rate limit, tenant quotas, persisted queries and the response cache are mesh-wide;
+    #: ``None``: all of them live in this process
+    shared: SharedState | None = None

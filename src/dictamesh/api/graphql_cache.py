@@ -42,12 +42,13 @@ from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway import GatewayContext
 from dictamesh.gateway.apq import PersistedQueries, PersistedQueryError
 from dictamesh.gateway.context import AdapterSource
-from dictamesh.gateway.ratelimit import TokenBucketLimiter
+from dictamesh.gateway.ratelimit import RateLimiter
 from dictamesh.gateway.response_cache import (
     CachePlan,
     CachePolicy,
     Dependencies,
     ResponseCache,
+    ResponseStore,
     TrackingLoaders,
     cache_key,
 )
@@ -64,7 +65,9 @@ class CachingGraphQLApp(GraphQLApp):
 
     ``changes``: the node's change feed; with it (and ``settings.response_cache_size`` >
     0) a :class:`ResponseCache` is made and subscribed to it, unless ``response_cache``
-    is given. Without a cache only the ``Cache-Control`` hints are sent.
+    is given (e.g. the mesh-wide
+    :class:`~dictamesh.gateway.shared_response_cache.RedisResponseCache`). Without a cache
+    only the ``Cache-Control`` hints are sent.
     """
 
     def __init__(
@@ -74,10 +77,10 @@ class CachingGraphQLApp(GraphQLApp):
         *,
         settings: GraphQLSettings | None = None,
         persisted_queries: PersistedQueries | None = None,
-        rate_limiter: TokenBucketLimiter | None = None,
+        rate_limiter: RateLimiter | None = None,
         graphql_ide: bool = True,
         changes: ChangeFeed | None = None,
-        response_cache: ResponseCache | None = None,
+        response_cache: ResponseStore | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -135,7 +138,7 @@ class CachingGraphQLApp(GraphQLApp):
         deps = Dependencies(types=set(plan.listed_types))
         since = 0
         if cache is not None and key is not None:
-            hit = cache.get(key)
+            hit = await cache.lookup(key)
             if hit is not None:
                 if resolved.register is not None:
                     await self.persisted_queries.register(resolved.register, query)
@@ -144,7 +147,7 @@ class CachingGraphQLApp(GraphQLApp):
                 sub_response.headers[CACHE_STATUS_HEADER] = "HIT"
                 return ExecutionResult(data=hit.data, errors=None)
             context.loaders = TrackingLoaders(context.registry, deps)
-            since = cache.sequence
+            since = await cache.begin()
         result = await run(*args)
         if result.errors or result.data is None or result.extensions or is_request_error(result):
             if is_get:
@@ -153,7 +156,7 @@ class CachingGraphQLApp(GraphQLApp):
         if is_get:
             self._cache_control(request, sub_response, context, plan, plan.max_age)
         if cache is not None and key is not None:
-            cache.put(key, result.data, deps, ttl=plan.max_age, since=since)
+            await cache.store(key, result.data, deps, ttl=plan.max_age, since=since)
             sub_response.headers[CACHE_STATUS_HEADER] = "MISS"
         return result
 

@@ -67,13 +67,14 @@ from dictamesh.gateway.apq import (
     LruPersistedQueryStore,
     PersistedQueries,
     PersistedQueryError,
+    PersistedQueryStore,
     load_manifest,
 )
 from dictamesh.gateway.context import AdapterSource
 from dictamesh.gateway.document_cache import install_document_cache
 from dictamesh.gateway.errors import BAD_USER_INPUT
 from dictamesh.gateway.input_text import install_text_rule
-from dictamesh.gateway.ratelimit import RATE_LIMITED, TokenBucketLimiter, client_key
+from dictamesh.gateway.ratelimit import RATE_LIMITED, RateLimiter, TokenBucketLimiter, client_key
 from dictamesh.gateway.threaded_parse import install_threaded_parse
 
 __all__ = [
@@ -139,14 +140,20 @@ def negotiate(accept: str | None) -> str | None:
     return chosen
 
 
-def persisted_queries_from_settings(settings: GraphQLSettings) -> PersistedQueries:
+def persisted_queries_from_settings(
+    settings: GraphQLSettings, *, store: PersistedQueryStore | None = None
+) -> PersistedQueries:
+    """Mode and allow-list from ``settings``; ``store`` default: an LRU of
+    ``persisted_queries_cache_size`` in this process."""
     allowed = (
         load_manifest(settings.persisted_queries_file)
         if settings.persisted_queries_file is not None
         else None
     )
     return PersistedQueries(
-        LruPersistedQueryStore(settings.persisted_queries_cache_size),
+        store
+        if store is not None
+        else LruPersistedQueryStore(settings.persisted_queries_cache_size),
         mode=settings.persisted_queries,
         allowed=allowed,
     )
@@ -225,7 +232,7 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
         *,
         settings: GraphQLSettings | None = None,
         persisted_queries: PersistedQueries | None = None,
-        rate_limiter: TokenBucketLimiter | None = None,
+        rate_limiter: RateLimiter | None = None,
         graphql_ide: bool = True,
     ) -> None:
         super().__init__(
@@ -248,7 +255,7 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
             rate_limiter = TokenBucketLimiter(
                 self.settings.rate_limit_per_second, self.settings.rate_limit_burst
             )
-        self.rate_limiter = rate_limiter
+        self.rate_limiter: RateLimiter | None = rate_limiter
         self.timeout = self.settings.timeout_seconds or None
 
     @property
@@ -265,7 +272,7 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
         request = Request(scope, receive)
         media = negotiate(request.headers.get("accept")) or JSON
         try:
-            self._check_rate(request)
+            await self._check_rate(request)
             response = await self.run(request)
         except _Refusal as refusal:
             response = self._refusal_response(refusal, media)
@@ -275,11 +282,11 @@ class GraphQLApp(GraphQL[GatewayContext, None]):
         response.headers.setdefault("vary", "Accept")
         await response(scope, receive, send)
 
-    def _check_rate(self, request: Request) -> None:
+    async def _check_rate(self, request: Request) -> None:
         if self.rate_limiter is None:
             return
         key = client_key(request, trust_forwarded_for=self.settings.trust_forwarded_for)
-        decision = self.rate_limiter.hit(key)
+        decision = await self.rate_limiter.acquire(key)
         if not decision.allowed:
             logger.debug("graphql rate limit hit by %s", key)
             wait = decision.retry_after_seconds

@@ -8,4 +8,25 @@ Higher layers (tenancy, gateway, node) use it; it imports only ``catalog``, ``ev
 ``cache`` and ``core``.
 """
 
-__all__: list[str] = []
+from dictamesh.cluster.buckets import (
+    BucketStore,
+    FailOpenBuckets,
+    LocalBuckets,
+    RedisBuckets,
+    Take,
+    TokenBucket,
+)
+from dictamesh.cluster.shared_redis import SharedRedis
+from dictamesh.cluster.state import SharedState
+
+# shared state (Redis): the names above; capture leases add theirs
+__all__ = [
+    "BucketStore",
+    "FailOpenBuckets",
+    "LocalBuckets",
+    "RedisBuckets",
+    "SharedRedis",
+    "SharedState",
+    "Take",
+    "TokenBucket",
+]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -80,6 +81,7 @@ __all__ = [
     "TemplateText",
     "TenancySettings",
     "TenantQuota",
+    "default_node_name",
 ]
 
 
@@ -206,6 +208,14 @@ class CatalogSettings(_Section):
     #: ``module:attribute`` of the project's SQLAlchemy ``MetaData`` that
     #: ``dictamesh migrate new`` autogenerates from
     migrations_metadata: str | None = None
+
+
+def default_node_name() -> str:
+    """``<name>-<pid>``: ``POD_NAME`` (Kubernetes' downward API), else ``HOSTNAME`` (the pod
+    or container name), else the host name. The pid keeps two processes on one host apart;
+    in a container it is stable across restarts of the container (usually 1)."""
+    host = os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
+    return f"{host or 'dictamesh'}-{os.getpid()}"
 
 
 class CacheSettings(_Section):
@@ -764,7 +774,12 @@ class DictaMeshSettings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    node_name: str = "dictamesh-node"
+    #: this node's name, unique among the running nodes of a mesh: its cache-invalidation
+    #: consumer group is ``dictamesh-cache-<node_name>``, and two nodes sharing one would
+    #: split the change events between them (``docs/scale-out.md``). Default:
+    #: ``<pod or host name>-<pid>`` (:func:`default_node_name`).
+    #: Env example: ``DICTAMESH_NODE_NAME=api-0``
+    node_name: str = Field(default_factory=lambda: default_node_name())
     #: ``production`` switches developer conveniences off unless set explicitly (GraphiQL,
     #: the API docs pages: ``api.graphiql``, ``api.docs``; ``docs/api.md``).
     #: Env example: ``DICTAMESH_ENVIRONMENT=production``

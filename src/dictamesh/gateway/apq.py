@@ -13,7 +13,9 @@ body, or the ``extensions`` GET parameter) instead of the query text. The server
 Modes: ``auto`` (the above), ``allowlist`` (only queries from a manifest run, sent by hash
 or as text; anything else is ``PERSISTED_QUERY_NOT_IN_LIST``), ``off`` (a persisted query
 is ``PERSISTED_QUERY_NOT_SUPPORTED``). The store is a bounded in-process LRU by default; a
-:class:`CachePersistedQueryStore` shares queries between nodes through the node's cache.
+:class:`RedisPersistedQueryStore` (what a node with ``cache.redis_url`` uses) shares them
+between nodes, bounded the same way; a :class:`CachePersistedQueryStore` keeps them in any
+cache backend.
 
 Example::
 
@@ -34,7 +36,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from dictamesh.cache.base import CacheBackend
-from dictamesh.core.errors import ConfigurationError
+from dictamesh.cluster.shared_redis import SharedRedis
+from dictamesh.core.errors import CacheUnavailable, ConfigurationError
 
 __all__ = [
     "PERSISTED_QUERY_HASH_MISMATCH",
@@ -47,6 +50,7 @@ __all__ = [
     "PersistedQueryError",
     "PersistedQueryMode",
     "PersistedQueryStore",
+    "RedisPersistedQueryStore",
     "ResolvedQuery",
     "load_manifest",
     "query_hash",
@@ -140,6 +144,76 @@ class CachePersistedQueryStore:
     async def set(self, sha256: str, query: str) -> None:
         await self.local.set(sha256, query)
         await self.cache.set(self.prefix + sha256, {"query": query})
+
+
+# One sorted set of hashes by last use (Redis' clock) bounds the store as the LRU is bounded:
+# past max_entries the least recently used queries are removed, in the same script.
+_APQ_SET = """
+redis.call('SET', KEYS[1], ARGV[1])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[2])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #old, 2 do redis.call('DEL', ARGV[4] .. old[i]) end
+end
+return 1
+"""
+_APQ_GET = """
+local query = redis.call('GET', KEYS[1])
+if query then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], 'XX', tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[1])
+end
+return query
+"""
+
+
+class RedisPersistedQueryStore:
+    """At most ``max_entries`` queries in Redis for every node (least recently used out
+    first), in front of a local LRU of ``local_entries`` so hot queries cost no round trip.
+
+    Redis unreachable: a lookup is a miss (the client then sends the query once more) and a
+    registration stays in the local LRU only.
+    """
+
+    def __init__(
+        self, redis: SharedRedis, *, max_entries: int = 10_000, local_entries: int = 1000
+    ) -> None:
+        if max_entries < 1:
+            raise ConfigurationError("max_entries must be at least 1")
+        self.redis = redis
+        self.max_entries = max_entries
+        self.local = LruPersistedQueryStore(local_entries)
+        self._prefix = redis.key("apq", "q", "")
+        self._index = redis.key("apq", "index")
+        self._set = redis.script(_APQ_SET)
+        self._get = redis.script(_APQ_GET)
+
+    async def get(self, sha256: str) -> str | None:
+        query = await self.local.get(sha256)
+        if query is not None:
+            return query
+        try:
+            raw = await self.redis.run(self._get, [self._prefix + sha256, self._index], [sha256])
+        except CacheUnavailable:
+            return None
+        stored = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if isinstance(stored, str) and query_hash(stored) == sha256:
+            await self.local.set(sha256, stored)
+            return stored
+        return None
+
+    async def set(self, sha256: str, query: str) -> None:
+        await self.local.set(sha256, query)
+        try:
+            await self.redis.run(
+                self._set,
+                [self._prefix + sha256, self._index],
+                [query, sha256, self.max_entries, self._prefix],
+            )
+        except CacheUnavailable:
+            return  # kept here; other nodes ask the client for it once
 
 
 def load_manifest(path: str | Path) -> dict[str, str]:

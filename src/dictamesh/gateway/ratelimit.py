@@ -6,9 +6,11 @@ until a token is back). Clients are keyed by who they are when the auth layer kn
 (``sub:<subject>`` of the request's principal: a JWT subject or an API key's subject),
 else by address (``ip:<host>``).
 
-Buckets live in this process (each node limits on its own) and at most ``max_clients``
-of them: the least recently seen client is forgotten first, which only ever gives it a
-full bucket again.
+:class:`TokenBucketLimiter` keeps buckets in this process (each node limits on its own)
+and at most ``max_clients`` of them: the least recently seen client is forgotten first,
+which only ever gives it a full bucket again. :class:`SharedRateLimiter` keeps them in a
+:class:`~dictamesh.cluster.buckets.BucketStore` (Redis: one bucket per client for the
+whole mesh, ``docs/scale-out.md``). Callers use :meth:`RateLimiter.acquire`.
 
 Example::
 
@@ -27,10 +29,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dictamesh.cluster.buckets import BucketStore
 from dictamesh.core import context as core_context
 from dictamesh.core.errors import ConfigurationError
 
-__all__ = ["RATE_LIMITED", "Connection", "RateDecision", "TokenBucketLimiter", "client_key"]
+__all__ = [
+    "RATE_LIMITED",
+    "Connection",
+    "RateDecision",
+    "RateLimiter",
+    "SharedRateLimiter",
+    "TokenBucketLimiter",
+    "client_key",
+]
 
 RATE_LIMITED = "RATE_LIMITED"
 
@@ -60,6 +71,12 @@ class RateDecision:
     def retry_after_seconds(self) -> int:
         """``Retry-After`` value: whole seconds, at least 1."""
         return max(1, math.ceil(self.retry_after))
+
+
+class RateLimiter(Protocol):
+    """What ``/graphql`` asks before each request."""
+
+    async def acquire(self, key: str) -> RateDecision: ...
 
 
 class TokenBucketLimiter:
@@ -95,6 +112,24 @@ class TokenBucketLimiter:
             self._buckets.popitem(last=False)
         wait = 0.0 if allowed else (cost - tokens) / self.rate
         return RateDecision(allowed, int(tokens), wait)
+
+    async def acquire(self, key: str) -> RateDecision:
+        return self.hit(key)
+
+
+class SharedRateLimiter:
+    """The same buckets (``rate`` per second, ``burst``) kept in ``store`` for every node."""
+
+    def __init__(self, store: BucketStore, rate: float, burst: int) -> None:
+        if rate <= 0 or burst < 1:
+            raise ConfigurationError("a rate limit needs rate > 0 and burst >= 1")
+        self.store = store
+        self.rate = rate
+        self.burst = burst
+
+    async def acquire(self, key: str) -> RateDecision:
+        taken = await self.store.take(f"rate:{key}", rate=self.rate, capacity=self.burst)
+        return RateDecision(taken.allowed, max(0, int(taken.tokens)), taken.wait)
 
 
 def _principal_subject(request: Connection) -> str | None:

@@ -45,7 +45,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import (
     FieldNode,
@@ -78,6 +78,7 @@ __all__ = [
     "Dependencies",
     "ResponseCache",
     "ResponseCacheStats",
+    "ResponseStore",
     "TrackingLoaders",
     "cache_key",
 ]
@@ -381,6 +382,24 @@ class ResponseCacheStats:
     evictions: int = 0
 
 
+class ResponseStore(Protocol):
+    """What ``/graphql`` uses of a response cache: this process's :class:`ResponseCache`
+    or the mesh-wide one in Redis
+    (:class:`~dictamesh.gateway.shared_response_cache.RedisResponseCache`)."""
+
+    stats: ResponseCacheStats
+
+    async def lookup(self, key: str) -> CachedResponse | None: ...
+
+    async def begin(self) -> int: ...
+
+    async def store(
+        self, key: str, data: Mapping[str, Any], deps: Dependencies, *, ttl: float, since: int
+    ) -> bool: ...
+
+    def invalidate(self, event: ChangeEvent) -> Any: ...
+
+
 class ResponseCache:
     """In-process LRU of GraphQL answers with dependency-based invalidation."""
 
@@ -451,6 +470,18 @@ class ResponseCache:
             self._drop(oldest_key)
             self.stats.evictions += 1
         return True
+
+    # the ResponseStore face (what /graphql awaits)
+    async def lookup(self, key: str) -> CachedResponse | None:
+        return self.get(key)
+
+    async def begin(self) -> int:
+        return self.sequence
+
+    async def store(
+        self, key: str, data: Mapping[str, Any], deps: Dependencies, *, ttl: float, since: int
+    ) -> bool:
+        return self.put(key, data, deps, ttl=ttl, since=since)
 
     def invalidate(self, event: ChangeEvent) -> int:
         """Drop every answer ``event`` may alter; returns how many."""

@@ -143,12 +143,13 @@ def build_live_schema(
     )
 
 
-def subscription_type(builder: SchemaBuilder, feed: ChangeFeed) -> type:
+def subscription_type(builder: SchemaBuilder, feed: ChangeFeed) -> type | None:
     """The ``Subscription`` type over ``builder``'s entity types (call after
-    :meth:`SchemaBuilder.query_type`), with the subscription fields of its parts."""
+    :meth:`SchemaBuilder.query_type`), with the subscription fields of its parts. A mesh
+    with no entity types (a catalog-only node) has only the parts' fields, or none."""
     entity_types = list(builder.schemas)
     if not entity_types:
-        raise ConfigurationError("subscriptions need at least one entity type")
+        return builder.subscription_type()
     _check_names(builder)
     objects = {t: builder.object_types[t] for t in entity_types}
     field_names = {

@@ -1,7 +1,10 @@
 """Per-tenant quotas: API requests, GraphQL query cost, published change events.
 
 Configured under ``tenancy.quotas`` (``default`` for every tenant, ``per_tenant`` overrides);
-every limit is a token bucket per tenant, kept in this process (each node limits on its own):
+every limit is a token bucket per tenant. Request and event buckets are mesh-wide when the
+node has Redis (``cache.redis_url``: a :class:`~dictamesh.cluster.buckets.BucketStore` shared
+by every node, ``docs/scale-out.md``), else kept in this process; the GraphQL cost budget is
+always per node (it is charged inside the synchronous validation of the operation):
 
 * **requests** — :class:`TenantQuotaMiddleware`, inside the auth middleware so the tenant is
   the authenticated one: over quota → **429** ``TENANT_QUOTA_EXCEEDED`` with ``Retry-After``;
@@ -42,6 +45,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dictamesh.cluster.buckets import BucketStore, TokenBucket
 from dictamesh.core.context import current_tenant
 from dictamesh.core.errors import TenantQuotaExceeded
 from dictamesh.core.settings import QuotaSettings, TenancySettings, TenantQuota
@@ -74,41 +78,6 @@ def resolve_tenant(explicit: str | None = None) -> str:
     return explicit or current_tenant.get() or DEFAULT_TENANT
 
 
-class TokenBucket:
-    """Up to ``capacity`` tokens, refilled at ``rate`` per second; starts full."""
-
-    __slots__ = ("capacity", "rate", "tokens", "updated")
-
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self.tokens = capacity
-        self.updated = now
-
-    def _refill(self, now: float) -> None:
-        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.updated) * self.rate)
-        self.updated = now
-
-    def take(self, amount: float, now: float) -> float:
-        """Take ``amount`` if it is there; else nothing. 0, or seconds until it would be."""
-        self._refill(now)
-        if self.tokens >= amount:
-            self.tokens -= amount
-            return 0.0
-        return (amount - self.tokens) / self.rate
-
-    def take_debt(self, amount: float, now: float) -> float:
-        """Take ``amount`` as soon as ``min(amount, capacity)`` is there, possibly going
-        into debt (which later takers wait off), so a batch larger than the bucket still
-        passes at the long-run rate. 0, or seconds until it would pass."""
-        self._refill(now)
-        need = min(amount, self.capacity)
-        if self.tokens >= need:
-            self.tokens -= amount
-            return 0.0
-        return (need - self.tokens) / self.rate
-
-
 @dataclass(frozen=True, slots=True)
 class QuotaDecision:
     allowed: bool
@@ -129,7 +98,8 @@ class TenantQuotas:
 
     ``clock`` and ``sleep`` are injectable for tests. At most ``max_tenants`` tenants' buckets
     are kept per kind; the least recently used is forgotten first (it only ever gets a full
-    bucket again).
+    bucket again). ``shared``: where request and event buckets live so they hold across
+    nodes (:class:`~dictamesh.cluster.buckets.FailOpenBuckets` over Redis); ``None``: here.
     """
 
     def __init__(
@@ -139,8 +109,10 @@ class TenantQuotas:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_tenants: int = 10_000,
+        shared: BucketStore | None = None,
     ) -> None:
         self.settings = settings or QuotaSettings()
+        self.shared = shared
         self._clock = clock
         self._sleep = sleep
         self.max_tenants = max_tenants
@@ -186,6 +158,19 @@ class TenantQuotas:
         wait = self._bucket("requests", name, rate, burst).take(1, self._clock())
         return QuotaDecision(wait == 0, wait)
 
+    async def acheck_request(self, tenant: str | None = None) -> QuotaDecision:
+        """:meth:`check_request` against the shared buckets when there are (else the same)."""
+        if self.shared is None:
+            return self.check_request(tenant)
+        name = resolve_tenant(tenant)
+        quota = self.quota(name)
+        rate = quota.requests_per_second
+        if rate is None:
+            return _ALLOWED
+        burst = quota.request_burst or max(1, math.ceil(rate))
+        taken = await self.shared.take(f"quota:requests:{name}", rate=rate, capacity=burst)
+        return QuotaDecision(taken.allowed, taken.wait)
+
     # --- GraphQL cost -----------------------------------------------------------------------
 
     def charge_query_cost(self, tenant: str | None, cost: float) -> None:
@@ -229,10 +214,9 @@ class TenantQuotas:
         if rate is None or count <= 0:
             return
         burst = quota.event_burst or max(1, math.ceil(rate))
-        bucket = self._bucket("events", name, rate, burst)
         waited = 0.0
         while True:
-            wait = bucket.take_debt(count, self._clock())
+            wait = await self._take_events(name, rate, burst, count)
             if wait <= 0:
                 return
             if waited + wait > quota.max_publish_delay_seconds:
@@ -245,6 +229,14 @@ class TenantQuotas:
                 )
             await self._sleep(wait)
             waited += wait
+
+    async def _take_events(self, name: str, rate: float, burst: float, count: int) -> float:
+        if self.shared is not None:
+            taken = await self.shared.take(
+                f"quota:events:{name}", rate=rate, capacity=burst, cost=count, debt=True
+            )
+            return taken.wait
+        return self._bucket("events", name, rate, burst).take_debt(count, self._clock())
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -312,7 +304,7 @@ class TenantQuotaMiddleware:
             return
         with use_quotas(self.quotas):
             if not self.quotas.exempt(scope["path"]):
-                decision = self.quotas.check_request()
+                decision = await self.quotas.acheck_request()
                 if not decision.allowed:
                     await self._refuse(scope, receive, send, decision)
                     return

@@ -225,6 +225,13 @@ def test_without_a_feed_the_schema_has_no_subscriptions() -> None:
     assert schema.subscription is None
 
 
+def test_a_mesh_without_entity_types_has_a_schema_without_change_subscriptions() -> None:
+    # a catalog-only node (no adapters) still serves GraphQL: the container image's default
+    schema = build_live_schema(MemoryRegistry([]), ChangeFeed())
+    assert schema.subscription is None
+    assert schema.execute_sync("{ __typename }").data == {"__typename": "Query"}
+
+
 def test_names_that_would_clash_are_refused() -> None:
     clash = EntitySchema(
         entity_type="customer_change", domain="customers", fields=list(CUSTOMER.fields)
