@@ -400,6 +400,8 @@ async def api_nodes(
                 await node.start()
             for node in nodes:
                 await node.wait_ready()
+            for node in nodes:
+                await node.caught_up(f"dictamesh-cache-{node.name}")
             yield nodes
         finally:
             for node in nodes:
@@ -485,7 +487,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _counts(value: str) -> list[int]:
-    return [int(v) for v in value.split(",")]
+    """``1,2,3``; ``0`` or nothing: skip that part."""
+    return [int(v) for v in value.split(",") if v.strip() and int(v)]
 
 
 if __name__ == "__main__":

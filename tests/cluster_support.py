@@ -278,6 +278,22 @@ class NodeProcess:
             answer.raise_for_status()
         return metric_values(answer.text, name)
 
+    async def consumer_lag(self, group: str) -> float:
+        """Messages consumer group ``group`` of this node has not committed yet, over all
+        its partitions (``kafka_consumer_lag``)."""
+        samples = await self.metrics("kafka_consumer_lag")
+        return sum(value for labels, value in samples.items() if ("group", group) in labels)
+
+    async def caught_up(self, group: str, *, most: float = 10, timeout: float = 120) -> None:
+        """Until ``group`` is at most ``most`` messages behind. A node's new cache group
+        starts at the topics' beginning: until it has read their history it is busy
+        invalidating, which is not the steady state a measurement wants."""
+        deadline = time.monotonic() + timeout
+        while (lag := await self.consumer_lag(group)) > most:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: {group} still {lag:.0f} behind")
+            await asyncio.sleep(0.5)
+
     def output(self) -> str:
         """Every life's output, each under a header."""
         parts = []
