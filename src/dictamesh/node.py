@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.registry import AdapterRegistry
-from dictamesh.adapters.state import SqliteChangeStateStore
+from dictamesh.adapters.state import ChangeStateStore, SqliteChangeStateStore
 from dictamesh.adapters.webhook_inbox import SqliteWebhookInbox
 from dictamesh.api.app import ApiContext, create_app
 from dictamesh.api.debug_traces import setup_debug_traces
@@ -72,6 +72,7 @@ from dictamesh.catalog.avro_registry import AvroLimits, CatalogSchemaRegistry
 from dictamesh.catalog.cache_status_writer import CacheStatusWriter
 from dictamesh.catalog.ingest import CatalogIngestor, IngestOutcome
 from dictamesh.catalog.service import CatalogService
+from dictamesh.cluster.capture import CaptureLeadership
 from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_for
 from dictamesh.core.errors import (
     CacheUnavailable,
@@ -286,7 +287,11 @@ class MeshNode(AsyncResource):
         #: GraphQL subscriptions and the response cache listen here (docs/graphql.md)
         self.changes = ChangeFeed(queue_size=settings.graphql.subscription_queue_size)
         self._extra_adapters = list(adapters or [])
-        self._state = SqliteChangeStateStore(Path(settings.state_dir) / "changes.sqlite3")
+        self._state: ChangeStateStore = SqliteChangeStateStore(
+            Path(settings.state_dir) / "changes.sqlite3"
+        )
+        #: capture leader election (``docs/scale-out.md``); set by start()
+        self.capture_leadership: CaptureLeadership | None = None
         #: accepted webhooks, stored before the 202 (beside the change state)
         self._webhook_inbox = SqliteWebhookInbox(Path(settings.state_dir) / "changes.sqlite3")
         self._catalog: CatalogService | None = None
@@ -394,7 +399,13 @@ class MeshNode(AsyncResource):
         self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
         await self.governance.start(self.metrics, spawn=self._spawn)
         await self.bus.connect()
-        await self._state.initialize()  # once, before capture tasks share the new file
+        # leader election: one node captures a source; the state it resumes from is shared
+        self.capture_leadership = CaptureLeadership.from_settings(
+            self.settings, self.catalog.database, self.metrics.registry
+        )
+        self._state = self.capture_leadership.state(self._state)
+        if isinstance(self._state, SqliteChangeStateStore):
+            await self._state.initialize()  # once, before capture tasks share the new file
         await self._webhook_inbox.initialize()
         for config in self.settings.adapters:
             self.registry.register(self.registry.build(config, cache=self.cache, state=self._state))
@@ -419,7 +430,15 @@ class MeshNode(AsyncResource):
             self.supervisor.spawn("catalog-ingest", lambda: self._run_ingest(ingestor), drains=True)
             self.supervisor.spawn("cache-invalidation", self._run_invalidation, drains=True)
         for member in self.registry.adapters():
-            self._spawn(f"capture:{member.name}", functools.partial(self._capture, member))
+            self._spawn(
+                f"capture:{member.name}",
+                functools.partial(
+                    self.capture_leadership.run,
+                    member.name,
+                    functools.partial(self._capture, member),
+                    self._stop,
+                ),
+            )
         # circuit breaker state changes → system.adapters.breaker_changed (best effort)
         await self.bus.ensure_topic(BREAKER_TOPIC_SPEC)
         breaker_events = BreakerEventRelay(self.bus, node=self.settings.node_name)
