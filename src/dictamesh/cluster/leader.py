@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from dictamesh.cluster.leases import Lease, LeaseBackend
 
@@ -35,6 +35,8 @@ LeadershipListener = Callable[[bool], None]
 Work = Callable[[Lease], Coroutine[Any, Any, None]]
 
 _RELEASE_TIMEOUT = 5.0
+
+T = TypeVar("T")
 
 
 class LeaderElector:
@@ -132,8 +134,9 @@ class LeaderElector:
                 log.warning("%s: no renewal of %s succeeded in time", self.holder, self.name)
                 return
             try:
-                async with asyncio.timeout(deadline - attempt):
-                    renewed = await self.backend.renew(lease, self.lease_seconds)
+                renewed = await _bounded(
+                    self.backend.renew(lease, self.lease_seconds), deadline - attempt
+                )
             except TimeoutError:
                 return
             except Exception as exc:  # try again soon, until the deadline
@@ -146,8 +149,7 @@ class LeaderElector:
 
     async def _release(self, lease: Lease) -> None:
         try:
-            async with asyncio.timeout(_RELEASE_TIMEOUT):
-                await self.backend.release(lease)
+            await _bounded(self.backend.release(lease), _RELEASE_TIMEOUT)
         except Exception as exc:  # it expires by itself
             log.warning("%s: releasing %s failed: %r", self.holder, self.name, exc)
 
@@ -155,3 +157,35 @@ class LeaderElector:
         was, self.lease = self.lease is not None, lease
         if self._listener is not None and was != (lease is not None):
             self._listener(lease is not None)
+
+
+#: calls given up on (a database that does not answer): kept referenced until they end
+_abandoned: set[asyncio.Task[Any]] = set()
+
+
+async def _bounded(call: Coroutine[Any, Any, T], seconds: float) -> T:
+    """``await call``, but give up after ``seconds`` (``TimeoutError``) *without waiting for
+    it to wind down*: a database driver stuck in a lock wait may not honour cancellation
+    until the wait ends, and stepping down must not wait for that."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, seconds))
+    except asyncio.CancelledError:
+        _abandon(task)
+        raise
+    if not done:
+        _abandon(task)
+        raise TimeoutError
+    return task.result()
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    _abandoned.add(task)
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure of a call given up on is not news
