@@ -404,6 +404,7 @@ class MeshNode(AsyncResource):
             self.settings, self.catalog.database, self.metrics.registry
         )
         self._state = self.capture_leadership.state(self._state)
+        self._webhook_inbox = self.capture_leadership.webhook_inbox(self._webhook_inbox)
         if isinstance(self._state, SqliteChangeStateStore):
             await self._state.initialize()  # once, before capture tasks share the new file
         await self._webhook_inbox.initialize()

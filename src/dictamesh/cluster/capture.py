@@ -29,6 +29,7 @@ from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.cluster.change_state import CatalogChangeStateStore
 from dictamesh.cluster.leader import LeaderElector
 from dictamesh.cluster.leases import FileLeases, Lease, LeaseBackend, LeaseStore
+from dictamesh.cluster.webhook_inbox import CatalogWebhookInbox
 from dictamesh.core.settings import CaptureSettings, DictaMeshSettings
 
 __all__ = ["CaptureLeadership", "LeaderMetrics", "lease_name"]
@@ -73,6 +74,7 @@ class CaptureLeadership:
         *,
         backend: LeaseBackend | None,
         shared_state: CatalogChangeStateStore | None,
+        shared_inbox: CatalogWebhookInbox | None = None,
         holder: str,
         metrics: LeaderMetrics | None = None,
     ) -> None:
@@ -80,6 +82,7 @@ class CaptureLeadership:
         self.settings = settings
         self.backend = backend
         self.shared_state = shared_state
+        self.shared_inbox = shared_inbox
         self.holder = holder
         self.metrics = metrics
         #: the elector of each adapter run so far (status, tests)
@@ -112,6 +115,8 @@ class CaptureLeadership:
             capture,
             backend=backend,
             shared_state=CatalogChangeStateStore(database, leases=fence) if shared else None,
+            # webhooks accepted by any node reach the leader through the same database
+            shared_inbox=CatalogWebhookInbox(database) if shared else None,
             holder=f"{settings.node_name}/{os.getpid()}/{uuid.uuid4().hex[:8]}",
             metrics=LeaderMetrics(registry) if registry is not None else None,
         )
@@ -119,6 +124,10 @@ class CaptureLeadership:
     def state(self, local: Any) -> Any:
         """The change-state store adapters use: the shared one, else ``local``."""
         return self.shared_state if self.shared_state is not None else local
+
+    def webhook_inbox(self, local: Any) -> Any:
+        """The webhook inbox adapters store accepted webhooks in: shared, else ``local``."""
+        return self.shared_inbox if self.shared_inbox is not None else local
 
     async def run(
         self, adapter: str, capture: Callable[[], Awaitable[None]], stop: asyncio.Event

@@ -7,6 +7,8 @@
 * :data:`WATERMARKS`, :data:`SEEN` — the change-detection state of
   :mod:`dictamesh.adapters.state` shared by every node, so a new capture leader resumes
   where the old one committed.
+* :data:`WEBHOOK_INBOX` — webhooks accepted by any node, drained by the capture leader
+  (:mod:`dictamesh.adapters.webhook_inbox`'s rows, shared).
 
 Neither is a tenant's table: they hold the mesh's capture bookkeeping, read and written only
 by capture leaders, never served (``docs/scale-out.md``).
@@ -14,10 +16,10 @@ by capture leaders, never served (``docs/scale-out.md``).
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Float, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Float, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["LEASES", "SEEN", "WATERMARKS", "cluster_metadata"]
+__all__ = ["LEASES", "SEEN", "WATERMARKS", "WEBHOOK_INBOX", "cluster_metadata"]
 
 cluster_metadata = MetaData()
 
@@ -48,4 +50,15 @@ SEEN = Table(
     Column("entity_id", String(512), primary_key=True),
     Column("version", BigInteger, nullable=False),
     Column("snapshot", _SNAPSHOT, nullable=True),
+)
+
+WEBHOOK_INBOX = Table(
+    "dictamesh_webhook_inbox",
+    cluster_metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("adapter", String(200), nullable=False, index=True),
+    Column("body", JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+    Column("accepted_at", Float, nullable=False),
 )
