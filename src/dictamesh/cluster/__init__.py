@@ -7,3 +7,6 @@ the limits that must hold mesh-wide (rate limits, tenant quotas) rather than per
 Higher layers (tenancy, gateway, node) use it; it imports only ``catalog``, ``events``,
 ``cache`` and ``core``.
 """
+
+# submodules, imported by who needs them (importing the package opens nothing)
+__all__ = ["capture", "change_state", "leader", "leases", "tables", "webhook_inbox"]
