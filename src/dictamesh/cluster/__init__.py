@@ -8,5 +8,22 @@ Higher layers (tenancy, gateway, node) use it; it imports only ``catalog``, ``ev
 ``cache`` and ``core``.
 """
 
-# submodules, imported by who needs them (importing the package opens nothing)
-__all__ = ["capture", "change_state", "leader", "leases", "tables", "webhook_inbox"]
+from dictamesh.cluster.capture import CaptureLeadership, LeaderMetrics
+from dictamesh.cluster.change_state import CatalogChangeStateStore
+from dictamesh.cluster.leader import LeaderElector
+from dictamesh.cluster.leases import FileLeases, Lease, LeaseBackend, LeaseLost, LeaseStore
+from dictamesh.cluster.webhook_inbox import CatalogWebhookInbox
+
+# capture leases (leader election, shared change state, shared webhook inbox)
+__all__ = [
+    "CaptureLeadership",
+    "CatalogChangeStateStore",
+    "CatalogWebhookInbox",
+    "FileLeases",
+    "LeaderElector",
+    "LeaderMetrics",
+    "Lease",
+    "LeaseBackend",
+    "LeaseLost",
+    "LeaseStore",
+]
