@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,14 @@ class LeaderMetrics:
             registry=registry,
         )
 
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> LeaderMetrics:
+        """The metrics on ``registry``, made once (a node started again reuses them)."""
+        found = _METRICS.get(registry)
+        if found is None:
+            found = _METRICS[registry] = cls(registry)
+        return found
+
     def listener(self, adapter: str) -> Callable[[bool], None]:
         self.leader.labels(adapter).set(0)
 
@@ -65,6 +74,9 @@ class LeaderMetrics:
             self.changes.labels(adapter).inc()
 
         return changed
+
+
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, LeaderMetrics] = weakref.WeakKeyDictionary()
 
 
 class CaptureLeadership:
@@ -118,7 +130,7 @@ class CaptureLeadership:
             # webhooks accepted by any node reach the leader through the same database
             shared_inbox=CatalogWebhookInbox(database) if shared else None,
             holder=f"{settings.node_name}/{os.getpid()}/{uuid.uuid4().hex[:8]}",
-            metrics=LeaderMetrics(registry) if registry is not None else None,
+            metrics=LeaderMetrics.on(registry) if registry is not None else None,
         )
 
     def state(self, local: Any) -> Any:

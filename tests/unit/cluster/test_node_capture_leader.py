@@ -9,6 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
+from dictamesh.catalog import CatalogService
+from dictamesh.cluster.capture import CaptureLeadership
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.node import MeshNode
 from dictamesh.testing.adapters import FakeAdapter, FakeStore
@@ -61,3 +65,15 @@ async def test_two_nodes_one_captures_and_the_other_takes_over(tmp_path: Path) -
     finally:
         await b.stop()
         await a.stop()
+
+
+async def test_leadership_made_again_on_one_registry_reuses_its_metrics(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    config = settings(tmp_path, "a")
+    async with await CatalogService.open(config.catalog.url.get_secret_value()) as catalog:
+        first = CaptureLeadership.from_settings(config, catalog.database, registry)
+        again = CaptureLeadership.from_settings(config, catalog.database, registry)  # no clash
+    assert first.metrics is again.metrics
+    assert first.metrics is not None
+    first.metrics.listener("crm")(True)
+    assert registry.get_sample_value("dictamesh_capture_leader", {"adapter": "crm"}) == 1.0
