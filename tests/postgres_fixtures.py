@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dictamesh.catalog import CatalogService
 from dictamesh.catalog.migrate import downgrade, upgrade
 from dictamesh.catalog.models import Base
+from dictamesh.cluster.tables import cluster_metadata
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.saga.store import QUEUE, SAGAS, STEPS
 
@@ -62,7 +63,12 @@ async def truncate_catalog(url: str) -> None:
     """Empty every catalog table (as ``url``'s role, which must own them)."""
     tables = ", ".join(
         t.name
-        for t in [*Base.metadata.sorted_tables, *SAGA_TABLES, *notification_metadata.sorted_tables]
+        for t in [
+            *Base.metadata.sorted_tables,
+            *SAGA_TABLES,
+            *notification_metadata.sorted_tables,
+            *cluster_metadata.sorted_tables,
+        ]
     )
     engine = create_async_engine(url)
     try:

@@ -74,7 +74,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dictamesh.adapters.base import AdapterBase
 from dictamesh.adapters.registry import AdapterRegistry
-from dictamesh.adapters.state import SqliteChangeStateStore
+from dictamesh.adapters.state import ChangeStateStore, SqliteChangeStateStore
 from dictamesh.adapters.webhook_inbox import SqliteWebhookInbox
 from dictamesh.api.app import ApiContext, create_app
 from dictamesh.api.debug_traces import setup_debug_traces
@@ -88,6 +88,7 @@ from dictamesh.catalog.avro_registry import AvroLimits, CatalogSchemaRegistry
 from dictamesh.catalog.cache_status_writer import CacheStatusWriter
 from dictamesh.catalog.ingest import CatalogIngestor, IngestOutcome
 from dictamesh.catalog.service import CatalogService
+from dictamesh.cluster.capture import CaptureLeadership
 from dictamesh.cluster.state import SharedState
 from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_for
 from dictamesh.core.errors import (
@@ -342,7 +343,11 @@ class MeshNode(AsyncResource):
         self._domain = self.registry
         #: set by :meth:`drain`: ``/ready`` answers 503 before a graceful shutdown
         self._draining = False
-        self._state = SqliteChangeStateStore(Path(settings.state_dir) / "changes.sqlite3")
+        self._state: ChangeStateStore = SqliteChangeStateStore(
+            Path(settings.state_dir) / "changes.sqlite3"
+        )
+        #: capture leader election (``docs/scale-out.md``); set by start() with adapters
+        self.capture_leadership: CaptureLeadership | None = None
         #: accepted webhooks, stored before the 202 (beside the change state)
         self._webhook_inbox = SqliteWebhookInbox(Path(settings.state_dir) / "changes.sqlite3")
         self._catalog: CatalogService | None = None
@@ -520,7 +525,14 @@ class MeshNode(AsyncResource):
     async def _connect_adapters(self) -> None:
         """Build, connect and register every adapter; their types in the catalog, their
         value schemas in the registry."""
-        await self._state.initialize()  # once, before capture tasks share the new file
+        # leader election: one node captures a source; the state it resumes from is shared
+        self.capture_leadership = CaptureLeadership.from_settings(
+            self.settings, self.catalog.database, self.metrics.registry
+        )
+        self._state = self.capture_leadership.state(self._state)
+        self._webhook_inbox = self.capture_leadership.webhook_inbox(self._webhook_inbox)
+        if isinstance(self._state, SqliteChangeStateStore):
+            await self._state.initialize()  # once, before capture tasks share the new file
         await self._webhook_inbox.initialize()
         for config in self.settings.adapters:
             self.registry.register(self.registry.build(config, cache=self.cache, state=self._state))
@@ -534,9 +546,20 @@ class MeshNode(AsyncResource):
         await self._register_value_schemas()  # before anything is published with them
 
     def _start_capture(self) -> None:
-        """One capture task per adapter: the one place ``capture:<name>`` is spawned."""
+        """One capture task per adapter, each run while this node leads that adapter's
+        capture: the one place ``capture:<name>`` is spawned."""
+        leadership = self.capture_leadership
+        assert leadership is not None  # built with the adapters
         for member in self.registry.adapters():
-            self._spawn(f"capture:{member.name}", functools.partial(self._capture, member))
+            self._spawn(
+                f"capture:{member.name}",
+                functools.partial(
+                    leadership.run,
+                    member.name,
+                    functools.partial(self._capture, member),
+                    self._stop,
+                ),
+            )
 
     async def _start_sagas(self, *, workers: bool) -> None:
         """The saga engine; without ``workers`` (an api node) it only submits sagas, which

@@ -171,6 +171,9 @@ __all__ = [
 
 log = logging.getLogger("dictamesh.adapters")
 
+#: how often a capture leader looks for webhooks other nodes accepted (a shared inbox)
+_SHARED_INBOX_CHECK_SECONDS = 1.0
+
 T = TypeVar("T")
 
 _SHAPE_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError)
@@ -455,6 +458,11 @@ class AdapterBase(DataProductAdapter):
         #: memory only, lost if the process dies before they are emitted
         self.webhook_inbox: WebhookInbox | None = None
         self._inbox_replayed = False
+        #: inbox rows queued in memory or being emitted (not to be queued again)
+        self._inbox_taken: set[int] = set()
+        #: a change stream is running (this node captures: with a shared inbox, a node that
+        #: does not only stores the webhook for the one that does)
+        self._streaming = False
         self._pending: dict[uuid.UUID, _Commit] = {}
         self._seq = itertools.count(1)
         self._committed_seq = 0
@@ -963,32 +971,50 @@ class AdapterBase(DataProductAdapter):
         polling = interval is not None and self._overrides("fetch_changed_since")
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
-        await self._replay_webhook_inbox()
-        while not self._closed:
-            if self._inbox:
-                item = self._inbox.popleft()
-                async with contextlib.aclosing(self._inbound_changes(item)) as events:
-                    async for event in events:
-                        yield event
-                if item.inbox_row is not None and self.webhook_inbox is not None:
-                    # back here only once the consumer took the item's last event
-                    await self.webhook_inbox.done(item.inbox_row)
-                continue
-            if polling and loop.time() >= next_poll:
-                assert interval is not None
-                try:
-                    async with contextlib.aclosing(self._poll_changes()) as events:
+        shared = bool(getattr(self.webhook_inbox, "shared", False))
+        next_inbox = loop.time()
+        self._streaming = True
+        try:
+            await self._replay_webhook_inbox()
+            while not self._closed:
+                if self._inbox:
+                    item = self._inbox.popleft()
+                    async with contextlib.aclosing(self._inbound_changes(item)) as events:
                         async for event in events:
                             yield event
-                except SourceError as exc:
-                    log.warning("%s: polling for changes failed: %s", self.name, exc)
-                next_poll = loop.time() + interval
-                continue
-            self._wakeup.clear()
-            timeout = max(0.0, next_poll - loop.time()) if polling else None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wakeup.wait()
+                    if item.inbox_row is not None and self.webhook_inbox is not None:
+                        # back here only once the consumer took the item's last event
+                        await self.webhook_inbox.done(item.inbox_row)
+                        self._inbox_taken.discard(item.inbox_row)
+                    continue
+                if shared and loop.time() >= next_inbox:
+                    # webhooks other nodes accepted for us (we are the capture leader)
+                    await self._take_inbox()
+                    next_inbox = loop.time() + _SHARED_INBOX_CHECK_SECONDS
+                    if self._inbox:
+                        continue
+                if polling and loop.time() >= next_poll:
+                    assert interval is not None
+                    try:
+                        async with contextlib.aclosing(self._poll_changes()) as events:
+                            async for event in events:
+                                yield event
+                    except SourceError as exc:
+                        log.warning("%s: polling for changes failed: %s", self.name, exc)
+                    next_poll = loop.time() + interval
+                    continue
+                self._wakeup.clear()
+                timeout = max(0.0, next_poll - loop.time()) if polling else None
+                if shared:
+                    until_inbox = max(0.0, next_inbox - loop.time())
+                    timeout = until_inbox if timeout is None else min(timeout, until_inbox)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wakeup.wait()
+        finally:
+            self._streaming = False
+            # a row cut off mid-emission (leadership lost) is taken again by the next stream
+            self._inbox_taken = {i.inbox_row for i in self._inbox if i.inbox_row is not None}
 
     async def ack(self, event: ChangeEvent) -> None:
         """Persist the state for ``event`` now (instead of on the next ``__anext__``).
@@ -1023,7 +1049,8 @@ class AdapterBase(DataProductAdapter):
             self._check_id(entity_id)
         if not ids:
             return 0
-        if len(self._inbox) >= self.webhook_queue_size:
+        shared = bool(getattr(self.webhook_inbox, "shared", False))
+        if len(self._inbox) >= self.webhook_queue_size and not (shared and not self._streaming):
             raise SourceUnavailable(
                 f"{self.name}: change queue full; retry the webhook later", adapter=self.name
             )
@@ -1048,12 +1075,16 @@ class AdapterBase(DataProductAdapter):
         if self.webhook_inbox is not None:  # durable before the caller hears 202
             try:
                 item.inbox_row = await self.webhook_inbox.put(self.name, raws, item.vanished)
-            except (OSError, sqlite3.Error, TypeError, ValueError) as exc:
+            except (OSError, sqlite3.Error, TypeError, ValueError, DictaMeshError) as exc:
                 log.warning("%s: webhook not stored: %r", self.name, exc)
                 raise SourceUnavailable(
                     f"{self.name}: the webhook could not be stored; retry it later",
                     adapter=self.name,
                 ) from None
+        if shared and not self._streaming:
+            return len(ids)  # stored: the capture leader's stream picks it up
+        if item.inbox_row is not None:
+            self._inbox_taken.add(item.inbox_row)
         self._inbox.append(item)
         self._wakeup.set()
         return len(ids)
@@ -1064,15 +1095,29 @@ class AdapterBase(DataProductAdapter):
         if self._inbox_replayed or self.webhook_inbox is None:
             return
         self._inbox_replayed = True
-        queued = {i.inbox_row for i in self._inbox}
-        left = [
-            _Inbound(raws=raws, vanished=vanished, inbox_row=row)
-            for row, raws, vanished in await self.webhook_inbox.pending(self.name)
-            if row not in queued  # accepted by this process already: queued in memory
-        ]
+        left = await self._untaken_inbox_rows()
         if left:
             log.info("%s: replaying %d accepted webhooks", self.name, len(left))
         self._inbox.extendleft(reversed(left))
+
+    async def _take_inbox(self) -> None:
+        """Queue the shared inbox's rows that other nodes accepted since we last looked."""
+        try:
+            found = await self._untaken_inbox_rows()
+        except DictaMeshError as exc:  # the database is down: polling still runs
+            log.warning("%s: reading the webhook inbox failed: %s", self.name, exc)
+            return
+        self._inbox.extend(found)
+
+    async def _untaken_inbox_rows(self) -> list[_Inbound]:
+        assert self.webhook_inbox is not None
+        left = [
+            _Inbound(raws=raws, vanished=vanished, inbox_row=row)
+            for row, raws, vanished in await self.webhook_inbox.pending(self.name)
+            if row not in self._inbox_taken  # queued in memory, or being emitted
+        ]
+        self._inbox_taken.update(i.inbox_row for i in left if i.inbox_row is not None)
+        return left
 
     async def _poll_changes(self) -> AsyncGenerator[ChangeEvent, None]:
         """Page through ``fetch_changed_since`` from the stored watermark (inclusive)."""

@@ -16,13 +16,29 @@ from dictamesh.cluster.buckets import (
     Take,
     TokenBucket,
 )
+from dictamesh.cluster.capture import CaptureLeadership, LeaderMetrics
+from dictamesh.cluster.change_state import CatalogChangeStateStore
+from dictamesh.cluster.leader import LeaderElector
+from dictamesh.cluster.leases import FileLeases, Lease, LeaseBackend, LeaseLost, LeaseStore
 from dictamesh.cluster.shared_redis import SharedRedis
 from dictamesh.cluster.state import SharedState
+from dictamesh.cluster.webhook_inbox import CatalogWebhookInbox
 
-# shared state (Redis): the names above; capture leases add theirs
+# capture leases (leader election, shared change state and webhook inbox) and shared
+# state in Redis (limits, quotas)
 __all__ = [
     "BucketStore",
+    "CaptureLeadership",
+    "CatalogChangeStateStore",
+    "CatalogWebhookInbox",
     "FailOpenBuckets",
+    "FileLeases",
+    "LeaderElector",
+    "LeaderMetrics",
+    "Lease",
+    "LeaseBackend",
+    "LeaseLost",
+    "LeaseStore",
     "LocalBuckets",
     "RedisBuckets",
     "SharedRedis",

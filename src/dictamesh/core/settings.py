@@ -64,6 +64,7 @@ __all__ = [
     "AuthSettings",
     "BusSettings",
     "CacheSettings",
+    "CaptureSettings",
     "CatalogPoolSettings",
     "CatalogSettings",
     "DictaMeshSettings",
@@ -526,6 +527,25 @@ class OpenLineageSettings(_Section):
         return self
 
 
+class CaptureSettings(_Section):
+    """Which node captures a source when several nodes configure the same adapter
+    (``docs/scale-out.md``, "Capture leader election")."""
+
+    #: ``auto``: a lease row when the catalog is on PostgreSQL, else a file lock (one
+    #: machine); ``lease``: a lease row in the catalog database (SQLite: one machine);
+    #: ``file``: ``flock`` on ``<state_dir>/leases/`` (processes of one machine sharing
+    #: ``state_dir``); ``off``: every node captures (one node only)
+    leader_election: Literal["auto", "lease", "file", "off"] = "auto"
+    #: a dead leader is replaced at most this plus ``retry_seconds`` later (renewed every
+    #: third; a leader that cannot renew steps down with a third left)
+    lease_seconds: float = Field(default=6.0, ge=1.0, le=3600)
+    #: how often a node that is not the leader tries to become it
+    retry_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: where the watermark and seen rows live: ``auto``: the catalog database on
+    #: PostgreSQL, else ``<state_dir>/changes.sqlite3``
+    change_state: Literal["auto", "catalog", "file"] = "auto"
+
+
 class SagaSettings(_Section):
     """Layer 7 (``docs/sagas.md``): how a node works on sagas."""
 
@@ -796,6 +816,8 @@ class DictaMeshSettings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
     saga: SagaSettings = Field(default_factory=SagaSettings)
+    #: capture leader election and the shared change state (``docs/scale-out.md``)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
     #: the event router (``docs/router.md``): rules, transforms, targets

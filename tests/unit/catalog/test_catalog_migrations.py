@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from dictamesh.catalog import CatalogService, migrate
 from dictamesh.catalog._dialect import create_catalog_engine
 from dictamesh.catalog.models import metadata
+from dictamesh.cluster.tables import cluster_metadata
 from dictamesh.core.errors import CatalogError, ConfigurationError
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.saga.store import saga_metadata
@@ -40,7 +41,12 @@ def _diff(connection: Connection) -> list[Any]:
         opts={"compare_type": True, "version_table": migrate.VERSION_TABLE},
     )
     # layer 7's tables live in the catalog database too (migration 0006)
-    return list(compare_metadata(context, [metadata, saga_metadata, notification_metadata]))
+    # and the cluster layer's leases and shared change state (0011)
+    return list(
+        compare_metadata(
+            context, [metadata, saga_metadata, notification_metadata, cluster_metadata]
+        )
+    )
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -63,7 +69,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0010_system_outbox"
+    assert head == "0011_cluster"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -77,6 +83,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0007_graph_walk",
         "0008_ingest_indexes",
         "0009_notifications",
+        "0010_system_outbox",
         head,
     ]
     assert not before.up_to_date
