@@ -18,7 +18,11 @@ on Kafka + PostgreSQL (+ Redis for the API nodes):
     last partitions' tail: the steady rate with K members. Each
     K has its own topic (a tenant's, ``<tenant>.customers.directus.entity_changed``:
     ``tenancy.topic_prefix_per_tenant``, so the node's own topic naming is what is run)
-    and its own database; both are dropped at the end.
+    and its own database; both are dropped at the end. The processes join the node's one
+    ingest group (``dictamesh-catalog-ingest``: ``serve`` has no setting for another) and
+    also read the shared ``customers.directus.entity_changed``: run this beside no other
+    mesh on the same Kafka cluster, or some of that mesh's customer events land in this
+    run's scratch catalog (counted out here by tenant) instead of its own.
 (b) GraphQL: the demo mesh over the sample sources (in a child process), ``customer(id)``
     for 50 customers, closed loop (``--concurrency`` at once) from the load generator
     ``benchmarks/_load.py`` in a process of its own, round robin over 1, then 2 processes
@@ -199,10 +203,13 @@ async def _drop_topic(bootstrap: str, topic: str) -> None:
         await admin.close()
 
 
-async def _count(dsn: str) -> int:
+async def _count(dsn: str, tenant: str) -> int:
+    # The tenant's: the nodes also read the shared topic, where other meshes on this Kafka
+    # cluster publish customer changes.
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM dictamesh_event_log"))
+        query = "SELECT count(*) FROM dictamesh_event_log WHERE tenant_id = $1"
+        return int(await conn.fetchval(query, tenant))
     finally:
         await conn.close()
 
@@ -250,7 +257,7 @@ async def ingest_run(
                 for i in range(0, n, 2000):
                     await publisher.publish_events(events[i : i + 2000])
                 published = time.perf_counter() - started
-            while (done := await _count(dsn)) < n:
+            while (done := await _count(dsn, tenant)) < n:
                 for node in nodes:
                     if not node.running:
                         raise SystemExit(f"{node.name} ended:\n{node.output()[-4000:]}")
@@ -265,6 +272,8 @@ async def ingest_run(
             try:
                 rows = await conn.fetch(
                     "SELECT extract(epoch FROM recorded_at) AS t FROM dictamesh_event_log"
+                    " WHERE tenant_id = $1",
+                    tenant,
                 )
             finally:
                 await conn.close()
@@ -302,7 +311,8 @@ async def _group_settled(bootstrap: str, topic: str, members: int, timeout: floa
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(librdkafka_config(kafka_settings(), bootstrap))
+    # log_level 4: not librdkafka's notice of purged background events at close
+    admin = AdminClient(librdkafka_config(kafka_settings(), bootstrap) | {"log_level": 4})
     deadline = time.monotonic() + timeout
     seen = ""
     while time.monotonic() < deadline:
