@@ -23,12 +23,13 @@ OFFERED_PER_NODE = 12.0  # requests/second sent to each node: 36/s against a 5/s
 QUERY = {"query": "{ __typename }"}
 
 
-async def _offer(node: NodeProcess, until: float, counts: Counter[str]) -> None:
+async def _offer(node: NodeProcess, until: float, counts: Counter[str], sent: list[float]) -> None:
     """Requests to ``node`` at a steady pace until ``until``; every answer counted."""
     interval = 1.0 / OFFERED_PER_NODE
     async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
         next_at = time.monotonic()
         while next_at < until:
+            sent.append(time.monotonic())
             answer = await client.post("/graphql", json=QUERY)
             counts[f"{node.name} {answer.status_code}"] += 1
             next_at += interval
@@ -43,11 +44,11 @@ async def test_one_clients_limit_holds_across_three_nodes_within_5_percent(
     )
     async with run_cluster(config, tmp_path, 3, run_id=run_id) as cluster:
         counts: Counter[str] = Counter()
-        started = time.monotonic()
-        until = started + WINDOW
+        sent: list[float] = []
+        until = time.monotonic() + WINDOW
         # No auth: the client is its address, 127.0.0.1, on every node.
-        await asyncio.gather(*(_offer(node, until, counts) for node in cluster.nodes))
-        elapsed = time.monotonic() - started
+        await asyncio.gather(*(_offer(node, until, counts, sent) for node in cluster.nodes))
+        elapsed = max(sent) - min(sent)  # the time the limit had to refill in
 
     statuses = Counter(key.split()[1] for key in counts.elements())
     assert set(statuses) <= {"200", "429"}, counts
