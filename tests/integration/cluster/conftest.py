@@ -4,7 +4,7 @@ addresses with a migrated, emptied catalog and an emptied Redis database, a run 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -42,7 +42,9 @@ async def sources() -> AsyncIterator[SampleSources]:
 
 
 @pytest.fixture
-def config_for(tmp_path: Path, sources: SampleSources, cluster_urls: ProductionUrls, run_id: str):  # type: ignore[no-untyped-def]
+def config_for(
+    tmp_path: Path, sources: SampleSources, cluster_urls: ProductionUrls, run_id: str
+) -> Callable[..., Path]:
     """``config_for(**overrides)``: the run's mesh.yaml with these settings on top."""
 
     def write(poll: float = 0.5, **overrides: object) -> Path:
