@@ -94,6 +94,7 @@ from dictamesh.core.bus_config import Envelope, Serialization, topic_settings_fo
 from dictamesh.core.errors import (
     CacheUnavailable,
     ConfigurationError,
+    EventBusError,
     NotFoundError,
     PermissionDenied,
     SerializationError,
@@ -105,6 +106,7 @@ from dictamesh.events.avro_typed import TypedAvroEventSerializer
 from dictamesh.events.bus import EventBus, Message
 from dictamesh.events.codecs import TopicCodec, media_type
 from dictamesh.events.consume import BatchHandler, ConsumerStats, run_consumer
+from dictamesh.events.embedded import EmbeddedBus
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
@@ -156,6 +158,10 @@ log = logging.getLogger("dictamesh.node")
 
 INGEST_GROUP = "dictamesh-catalog-ingest"
 _MAX_REMEMBERED = 10_000
+#: each node process's own cache-invalidation group: ``dictamesh-cache-<node_name>``
+_CACHE_GROUP_PREFIX = "dictamesh-cache-"
+#: an embedded bus forgets such groups idle this long (Kafka's offsets.retention.minutes)
+_CACHE_GROUP_IDLE_MS = 7 * 24 * 3600 * 1000
 
 
 class NodeRole(StrEnum):
@@ -343,6 +349,9 @@ class MeshNode(AsyncResource):
         self._domain = self.registry
         #: set by :meth:`drain`: ``/ready`` answers 503 before a graceful shutdown
         self._draining = False
+        #: the change topics' end offsets when start() began: where this node's own cache
+        #: group starts on partitions it never committed on
+        self._changes_from: dict[str, dict[int, int]] | None = None
         self._state: ChangeStateStore = SqliteChangeStateStore(
             Path(settings.state_dir) / "changes.sqlite3"
         )
@@ -485,6 +494,8 @@ class MeshNode(AsyncResource):
                 await self.catalog.register_entity_type(member.get_schema())
         for topic in self.topics:  # a tenant's topic gets its base topic's spec
             await self.bus.ensure_topic(self.publisher.spec_for(topic))
+        if self.runs(NodeRole.API) and self.topics:  # before capturing or serving anything
+            self._changes_from = await self.bus.end_offsets(self.topics)
         if self.settings.openlineage.enabled and (
             self.runs(NodeRole.CAPTURE) or self.runs(NodeRole.INGEST)
         ):
@@ -750,12 +761,17 @@ class MeshNode(AsyncResource):
                 raise unavailable
             published.clear()
 
-        group = f"dictamesh-cache-{self.settings.node_name}"
+        group = f"{_CACHE_GROUP_PREFIX}{self.settings.node_name}"
+        if isinstance(self.bus, EmbeddedBus):  # Kafka expires groups of gone processes itself
+            await _prune_cache_groups(self.bus)
         await run_consumer(
             self.bus,
             group,
             self.topics,
             handle,
+            # a new process's group: only what was published since start() (not days of
+            # retained changes replayed to subscribers); commits win over it on a restart
+            initial_offsets=self._changes_from,
             stop=self._stop,
             stats=self.metrics.watch_consumer(
                 self.bus, group, lambda: self.topics, ConsumerStats()
@@ -904,6 +920,18 @@ async def _check_row_level_security(catalog: CatalogService) -> None:
             "row-level security does not separate tenants for this node: %s (docs/tenancy.md)",
             "; ".join(status.reasons),
         )
+
+
+async def _prune_cache_groups(bus: EmbeddedBus) -> None:
+    """Forget the cache groups of node processes long gone (one per process, since node
+    names are unique per process); best effort, they only take room in the file."""
+    try:
+        gone = await bus.prune_groups(_CACHE_GROUP_PREFIX, idle_ms=_CACHE_GROUP_IDLE_MS)
+    except EventBusError as exc:
+        log.warning("could not prune idle cache groups of the embedded bus: %s", exc)
+        return
+    if gone:
+        log.info("forgot %d idle cache group(s) of the embedded bus", len(gone))
 
 
 async def _probe(check: Any) -> HealthStatus:

@@ -129,6 +129,11 @@ COMMIT_OFFSET = (
     " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
     " next_offset = MAX(next_offset, excluded.next_offset), updated_at = excluded.updated_at"
 )
+# A never-committed partition's start (``initial_offsets``); an existing commit wins.
+START_OFFSET = (
+    "INSERT INTO dictamesh_bus_group_offsets (group_id, topic, partition, next_offset, updated_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id, topic, partition) DO NOTHING"
+)
 # Ranges wholly committed; one straddling the new position keeps counting its later part.
 FORGET_DELIVERIES = (
     "DELETE FROM dictamesh_bus_delivered"
@@ -148,6 +153,13 @@ SELECT_GROUP_OFFSETS = (
     "SELECT topic, partition, next_offset FROM dictamesh_bus_group_offsets WHERE group_id = ?"
 )
 SELECT_GROUPS = "SELECT DISTINCT group_id FROM dictamesh_bus_group_offsets ORDER BY group_id"
+# substr, not LIKE: a group name may hold % and _
+IDLE_GROUPS = (
+    "SELECT group_id FROM dictamesh_bus_group_offsets WHERE substr(group_id, 1, ?) = ?"
+    " GROUP BY group_id HAVING MAX(updated_at) < ?"
+)
+DELETE_GROUP_OFFSETS = "DELETE FROM dictamesh_bus_group_offsets WHERE group_id = ?"
+DELETE_GROUP_DELIVERIES = "DELETE FROM dictamesh_bus_delivered WHERE group_id = ?"
 SELECT_LOG_START = (
     "SELECT MIN(offset) FROM dictamesh_bus_messages WHERE topic = ? AND partition = ?"
 )

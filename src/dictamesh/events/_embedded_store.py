@@ -276,6 +276,38 @@ class Store:
             cur = self.conn.execute(sql.committed_sql(len(topics)), (group, *topics))
         return {(t, p): n for t, p, n in cur}
 
+    def start_group(
+        self, group: str, starts: Mapping[TopicPartition, int], now_ms: int
+    ) -> dict[TopicPartition, int]:
+        """Where the group reads each of ``starts``' partitions: its commit, or (never
+        committed) the given start, committed now. One transaction, so a commit another
+        process makes meanwhile is never overwritten."""
+        topics = sorted({t for t, _ in starts})
+        with self._tx() as conn:
+            committed = {
+                (t, p): n
+                for t, p, n in conn.execute(sql.committed_sql(len(topics)), (group, *topics))
+            }
+            fresh = [
+                (group, t, p, n, now_ms) for (t, p), n in starts.items() if (t, p) not in committed
+            ]
+            conn.executemany(sql.START_OFFSET, fresh)
+        return {tp: committed.get(tp, n) for tp, n in starts.items()}
+
+    def prune_groups(self, prefix: str, idle_before_ms: int, keep: Sequence[str]) -> list[str]:
+        """Forget the groups named ``prefix...`` whose last commit is older than
+        ``idle_before_ms`` (except ``keep``): their offsets and delivery counts."""
+        with self._tx() as conn:
+            stale = [
+                name
+                for (name,) in conn.execute(sql.IDLE_GROUPS, (len(prefix), prefix, idle_before_ms))
+                if name not in keep
+            ]
+            for name in stale:
+                conn.execute(sql.DELETE_GROUP_OFFSETS, (name,))
+                conn.execute(sql.DELETE_GROUP_DELIVERIES, (name,))
+        return stale
+
     def groups(self) -> list[str]:
         return [row[0] for row in self.conn.execute(sql.SELECT_GROUPS)]
 

@@ -8,6 +8,11 @@ Delivery is at-least-once: a consumer group sees every message of its topics, an
 is delivered again to the group until it is committed (acked). Ordering holds per partition,
 and the partition follows the key (the entity id), so one entity's changes stay in order.
 
+Where a group starts: at its committed offsets; where it never committed, at the earliest
+retained message (durable groups: catalog ingest, the router, notifications), or at
+``initial_offsets`` when given (a node's own cache group starts at the end offsets it saw at
+start-up, so a new process does not replay days of old changes to its subscribers).
+
 Example::
 
     async with EmbeddedBus(path) as bus:
@@ -17,6 +22,10 @@ Example::
             for msg in await c.poll(max_records=100, timeout=1.0):
                 handle(msg)
                 await c.commit(msg)
+
+        # a group of this process only: what is published from now on
+        now = await bus.end_offsets(["customers.directus.entity_changed"])
+        fresh = bus.consumer(f"cache-{os.getpid()}", list(now), initial_offsets=now)
 """
 
 from __future__ import annotations
@@ -35,11 +44,17 @@ __all__ = [
     "Message",
     "PartitionLag",
     "RecordMetadata",
+    "StartOffsets",
     "TopicInfo",
 ]
 
 #: the value of a tombstone record (Kafka: null); no event encodes to it
 TOMBSTONE: Final = b""
+
+StartOffsets = Mapping[str, Mapping[int, int]]
+"""``{topic: {partition: offset}}``: where a group's never-committed partitions start,
+typically :meth:`EventBus.end_offsets` taken when a process starts ("only what is new from
+now on", including what is published before the consumer has joined)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +157,23 @@ class EventBus(Protocol):
         headers: Mapping[str, bytes] | None = None,
     ) -> RecordMetadata: ...
 
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
-        """A consumer in ``group``; offsets start at the earliest uncommitted message."""
+    async def end_offsets(self, topics: Sequence[str] | None = None) -> dict[str, dict[int, int]]:
+        """Next offset to be written per partition: ``{topic: {partition: offset}}`` (only
+        topics that exist; ``None``: every topic). A snapshot for ``initial_offsets``."""
+        ...
+
+    def consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        initial_offsets: StartOffsets | None = None,
+    ) -> Consumer:
+        """A consumer in ``group``. A partition the group committed on resumes at its
+        commit. One it never committed on starts at ``initial_offsets[topic][partition]``
+        (0 where the mapping lacks it), and that start is committed for the group at once;
+        without ``initial_offsets`` it starts at the earliest retained message (the default:
+        a durable group must see every event)."""
         ...
 
     async def __aenter__(self) -> Self: ...

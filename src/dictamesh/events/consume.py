@@ -50,7 +50,7 @@ from dictamesh.core.errors import (
     SerializationError,
 )
 from dictamesh.core.models import ChangeEvent
-from dictamesh.events.bus import Consumer, EventBus, Message
+from dictamesh.events.bus import Consumer, EventBus, Message, StartOffsets
 from dictamesh.events.serde import JsonEventSerializer, Serializer
 from dictamesh.events.topics import TopicSpec, dlq_topic
 from dictamesh.observability.tracing import trace_batches
@@ -427,6 +427,7 @@ async def run_consumer(
     stats: ConsumerStats | None = None,
     transient: Callable[[BaseException], bool] = is_transient,
     tombstones: bool = False,
+    initial_offsets: StartOffsets | None = None,
 ) -> ConsumerStats:
     """Consume ``topics`` as ``group`` until ``stop`` is set (or the task is cancelled).
 
@@ -461,6 +462,11 @@ async def run_consumer(
     lost, and a supervisor may restart it. When ``stop`` fires mid-batch, the unfinished
     rest is left uncommitted and will be delivered again. Pass ``stats`` to watch the
     counters live; the same object is returned.
+
+    Partitions the group never committed on start at the earliest retained message, or at
+    ``initial_offsets`` (``{topic: {partition: offset}}``, e.g. ``bus.end_offsets(topics)``
+    taken at process start) for a group that only wants what is new: see
+    :meth:`EventBus.consumer <dictamesh.events.bus.EventBus.consumer>`.
     """
     if max_attempts < 1 or batch_attempts < 1:
         raise ConfigurationError("max_attempts and batch_attempts must be >= 1")
@@ -483,7 +489,14 @@ async def run_consumer(
         transient=transient,
         tombstones=tombstones,
     )
-    async with bus.consumer(group, list(topics)) as consumer:
+    # Only a group that asks passes the argument: bus plugins and wrappers written
+    # before it existed keep working for every durable group.
+    consumer = (
+        bus.consumer(group, list(topics))
+        if initial_offsets is None
+        else bus.consumer(group, list(topics), initial_offsets=initial_offsets)
+    )
+    async with consumer:
         while stop is None or not stop.is_set():
             batch = await _poll(consumer, batch_size, poll_timeout, stop)
             if not batch:

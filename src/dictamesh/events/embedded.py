@@ -25,8 +25,10 @@ Semantics worth knowing:
   The name must follow the mesh scheme (``[tenant.]<domain>.<source>.<event>[.dlq]``),
   else :class:`~dictamesh.core.errors.ValidationError`. An existing topic's configuration
   always wins over a later ``ensure_topic`` (a warning is logged).
-* A consumer starts each partition at its group's committed offset (or the earliest
-  message). ``poll`` moves the consumer's in-memory position; only ``commit`` is durable.
+* A consumer starts each partition at its group's committed offset, or where the group
+  never committed: at the earliest message, or at ``initial_offsets`` when given (that
+  start is then committed for the group, in the transaction that read the commits).
+  ``poll`` moves the consumer's in-memory position; only ``commit`` is durable.
   So a message polled but not committed is delivered again after the consumer closes or
   crashes, after a rebalance, or after :meth:`EmbeddedConsumer.seek_to_committed`; a
   committed message never comes back to that group. :attr:`Message.delivery_count` counts
@@ -79,7 +81,8 @@ from dictamesh.events._embedded_store import (
     decode_headers,
     encode_headers,
 )
-from dictamesh.events.bus import Message, PartitionLag, RecordMetadata, TopicInfo
+from dictamesh.events._start_offsets import start_positions
+from dictamesh.events.bus import Message, PartitionLag, RecordMetadata, StartOffsets, TopicInfo
 from dictamesh.events.partitioner import RoundRobin, partition_for_key
 from dictamesh.events.topics import TopicSpec, configured_spec
 
@@ -383,9 +386,17 @@ class EmbeddedBus(AsyncResource):
 
     # --- consuming -------------------------------------------------------------------------
 
-    def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
-        """A member of ``group``; it joins (and the group rebalances) on first use."""
-        return EmbeddedConsumer(self, group, topics)
+    def consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        initial_offsets: StartOffsets | None = None,
+    ) -> EmbeddedConsumer:
+        """A member of ``group``; it joins (and the group rebalances) on first use.
+        ``initial_offsets``: where partitions the group never committed on start (see
+        :meth:`EventBus.consumer <dictamesh.events.bus.EventBus.consumer>`)."""
+        return EmbeddedConsumer(self, group, topics, initial_offsets=initial_offsets)
 
     def _group(self, name: str) -> GroupState:
         state = self._groups.get(name)
@@ -455,6 +466,25 @@ class EmbeddedBus(AsyncResource):
         names.update(name for name, state in self._groups.items() if state.members)
         return sorted(names)
 
+    async def prune_groups(
+        self, prefix: str, *, idle_ms: int, now_ms: int | None = None
+    ) -> list[str]:
+        """Forget consumer groups named ``prefix...`` that committed nothing for ``idle_ms``
+        and have no member in this bus instance; returns their names.
+
+        What Kafka does by itself (``offsets.retention.minutes``) for groups of processes
+        that are gone, such as each node process's own cache group. Only for groups that
+        start anew without loss (``initial_offsets``): a pruned durable group would read
+        its topics again from the earliest message.
+        """
+        if not prefix:
+            raise ValidationError("prune_groups needs a group name prefix")
+        if idle_ms < 0:
+            raise ValidationError("idle_ms must be >= 0")
+        now = _now_ms() if now_ms is None else now_ms
+        live = [name for name, state in self._groups.items() if state.members]
+        return await self._call(Store.prune_groups, prefix, now - idle_ms, live)
+
     async def committed_offsets(
         self, group: str, topics: Sequence[str] | None = None
     ) -> dict[str, dict[int, int]]:
@@ -510,12 +540,20 @@ class EmbeddedBus(AsyncResource):
 class EmbeddedConsumer(AsyncResource):
     """A member of a consumer group on an :class:`EmbeddedBus` (see the module docs)."""
 
-    def __init__(self, bus: EmbeddedBus, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        bus: EmbeddedBus,
+        group: str,
+        topics: Sequence[str],
+        *,
+        initial_offsets: StartOffsets | None = None,
+    ) -> None:
         if not group or not isinstance(group, str):
             raise ValidationError("consumer group must be a non-empty string")
         if isinstance(topics, str) or not topics:
             raise ValidationError("topics must be a non-empty list of topic names")
         self._bus = bus
+        self._initial = start_positions(initial_offsets)
         self.group = group
         self.topics: tuple[str, ...] = tuple(dict.fromkeys(topics))
         self.member_id = new_member_id()
@@ -563,7 +601,12 @@ class EmbeddedConsumer(AsyncResource):
             if tp not in target:
                 del self._positions[tp]
         new = [tp for tp in target if tp not in self._positions]
-        if new:
+        if new and self._initial is not None:
+            starts = {tp: self._initial.get(tp, 0) for tp in new}
+            self._positions.update(
+                await bus._call(Store.start_group, self.group, starts, _now_ms())
+            )
+        elif new:
             topics = sorted({t for t, _ in new})
             committed = await bus._call(Store.committed, self.group, topics)
             for tp in new:
@@ -667,8 +710,9 @@ class EmbeddedConsumer(AsyncResource):
         if not self._positions:
             return
         committed = await self._bus._call(Store.committed, self.group, list(self.topics))
+        initial = self._initial or {}
         for tp in self._positions:
-            self._positions[tp] = committed.get(tp, 0)
+            self._positions[tp] = committed.get(tp, initial.get(tp, 0))
 
     async def aclose(self) -> None:
         """Leave the group without committing anything. Idempotent."""

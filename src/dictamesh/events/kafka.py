@@ -4,7 +4,8 @@
 (``enable_idempotence``, ``acks=all``), topics created from :class:`TopicSpec` (partitions,
 ``retention.ms``, ``cleanup.policy``) and consumer groups with manual commits
 (:class:`KafkaConsumer`, ``enable.auto.commit=false``, ``auto.offset.reset=earliest``,
-``isolation.level=read_committed``). ``bus.kafka``
+``isolation.level=read_committed``; with ``initial_offsets``, a partition the group never
+committed on starts there instead, sought and committed when it is assigned). ``bus.kafka``
 (:class:`~dictamesh.core.bus_config.KafkaClientSettings`) gives every client it starts its
 security (SASL, TLS) and tuning, and topics their default partitions (12 for domain topics,
 3 for ``system.*``), replication factor and ``min.insync.replicas`` (``docs/events.md``,
@@ -70,7 +71,8 @@ from dictamesh.core.errors import (
     ValidationError,
 )
 from dictamesh.core.lifecycle import AsyncResource
-from dictamesh.events.bus import Message, PartitionLag, RecordMetadata, TopicInfo
+from dictamesh.events._start_offsets import start_positions
+from dictamesh.events.bus import Message, PartitionLag, RecordMetadata, StartOffsets, TopicInfo
 from dictamesh.events.kafka_client import (
     aiokafka_security,
     explain_connect_failure,
@@ -818,13 +820,28 @@ class KafkaBus(AsyncResource):
 
     # -- consuming -------------------------------------------------------------------------
 
-    def consumer(self, group: str, topics: Sequence[str], **config: Any) -> KafkaConsumer:
+    def consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        initial_offsets: StartOffsets | None = None,
+        **config: Any,
+    ) -> KafkaConsumer:
         """A member of ``group`` subscribed to ``topics``; it joins on ``connect``
-        (``async with``, or the first poll). ``config`` overrides aiokafka consumer options
-        for this member."""
+        (``async with``, or the first poll). ``initial_offsets``: where partitions the group
+        never committed on start (see :meth:`EventBus.consumer
+        <dictamesh.events.bus.EventBus.consumer>`). ``config`` overrides aiokafka consumer
+        options for this member."""
         if self._closed:
             raise EventBusError("KafkaBus is closed")
-        consumer = KafkaConsumer(self, group, topics, {**self.consumer_config, **config})
+        consumer = KafkaConsumer(
+            self,
+            group,
+            topics,
+            {**self.consumer_config, **config},
+            initial_offsets=initial_offsets,
+        )
         self._consumers.add(consumer)
         return consumer
 
@@ -962,7 +979,13 @@ class KafkaConsumer(AsyncResource):
     """
 
     def __init__(
-        self, bus: KafkaBus, group: str, topics: Sequence[str], config: dict[str, Any]
+        self,
+        bus: KafkaBus,
+        group: str,
+        topics: Sequence[str],
+        config: dict[str, Any],
+        *,
+        initial_offsets: StartOffsets | None = None,
     ) -> None:
         if not group or not isinstance(group, str):
             raise ValidationError("consumer group must be a non-empty string")
@@ -972,6 +995,9 @@ class KafkaConsumer(AsyncResource):
         self.group = group
         self.topics: tuple[str, ...] = tuple(dict.fromkeys(topics))
         self.config = config
+        self._initial = start_positions(initial_offsets)
+        #: why the start of newly assigned partitions failed; the next poll raises it
+        self._start_error: BaseException | None = None
         self._consumer: Any = None
         self._committed: dict[tuple[str, int], int] = {}
         self._start_lock = asyncio.Lock()
@@ -990,9 +1016,16 @@ class KafkaConsumer(AsyncResource):
             # Subscribing to a missing topic would wait request_timeout_ms, then fail.
             await self.bus._maybe_create(self.topics)
             aiokafka = _aiokafka()
-            consumer = aiokafka.AIOKafkaConsumer(
-                *self.topics, group_id=self.group, **self.config, **self.bus._security()
-            )
+            if self._initial is None:
+                consumer = aiokafka.AIOKafkaConsumer(
+                    *self.topics, group_id=self.group, **self.config, **self.bus._security()
+                )
+            else:
+                consumer = aiokafka.AIOKafkaConsumer(
+                    group_id=self.group, **self.config, **self.bus._security()
+                )
+                aiokafka.ConsumerRebalanceListener.register(_StartUncommitted)
+                consumer.subscribe(list(self.topics), listener=_StartUncommitted(self, consumer))
             await self.bus._start(
                 consumer, consumer.stop, "consumer join", group=self.group, topics=list(self.topics)
             )
@@ -1007,6 +1040,12 @@ class KafkaConsumer(AsyncResource):
         if max_records < 1:
             raise ValidationError("max_records must be >= 1")
         await self.connect()
+        if self._start_error is not None:
+            raise EventBusError(
+                f"group {self.group}: cannot start the newly assigned partitions at their"
+                f" initial offsets: {self._start_error!r}",
+                group=self.group,
+            ) from self._start_error
         limit = min(max_records, self.config.get("max_poll_records") or max_records)
         with _kafka_errors("poll", group=self.group):
             batch = await self._consumer.getmany(
@@ -1088,8 +1127,8 @@ class KafkaConsumer(AsyncResource):
 
     async def seek_to_committed(self) -> None:
         """Rewind every assigned partition to the group's committed offset (redelivers
-        whatever was polled but not committed; partitions never committed go to the
-        earliest offset, as ``auto.offset.reset=earliest`` does on join)."""
+        whatever was polled but not committed; partitions never committed go to their
+        initial offset, else to the earliest offset, as on join)."""
         await self.connect()
         consumer = self._consumer
         assigned = list(consumer.assignment())
@@ -1099,8 +1138,49 @@ class KafkaConsumer(AsyncResource):
             committed = await consumer.seek_to_committed(*assigned)
             # aiokafka leaves partitions with no (or a zero) committed offset where they are
             uncommitted = [tp for tp in assigned if not committed.get(tp)]
-            if uncommitted:
-                await consumer.seek_to_beginning(*uncommitted)
+            if self._initial is None:
+                if uncommitted:
+                    await consumer.seek_to_beginning(*uncommitted)
+                return
+            for tp in uncommitted:
+                start = committed.get(tp)  # None: never committed; else 0
+                if start is None:
+                    start = self._initial.get((tp.topic, tp.partition), 0)
+                consumer.seek(tp, start)
+
+    async def _start_uncommitted(self, client: Any, assigned: Iterable[Any]) -> None:
+        """On assignment: each partition the group never committed on goes to its initial
+        offset, and that start is committed, before anything of it is handed out."""
+        tps = list(assigned)
+        if not tps or self._initial is None:
+            return
+        # Paused before the first await: the fetcher may already read from the reset
+        # position (the earliest message), and a paused partition returns nothing.
+        client.pause(*tps)
+        try:
+            committed = await self.bus._committed(self.group, sorted({t.topic for t in tps}))
+            fresh = {
+                tp: self._initial.get((tp.topic, tp.partition), 0)
+                for tp in tps
+                if (tp.topic, tp.partition) not in committed
+            }
+            for tp, offset in fresh.items():
+                client.seek(tp, offset)  # also drops whatever was fetched from elsewhere
+        except Exception as exc:
+            # aiokafka would only log a listener's error and go on from the earliest
+            # message: stay paused and fail the next poll instead.
+            self._start_error = exc
+            return
+        if fresh:
+            try:
+                await client.commit(fresh)
+            except Exception as exc:  # the seek holds; only lag reports the earliest start
+                log.warning("group %s: could not commit the start offsets: %r", self.group, exc)
+            else:
+                for tp, offset in fresh.items():
+                    key = (tp.topic, tp.partition)
+                    self._committed[key] = max(offset, self._committed.get(key, -1))
+        client.resume(*tps)
 
     @property
     def assignment(self) -> frozenset[tuple[str, int]]:
@@ -1116,6 +1196,21 @@ class KafkaConsumer(AsyncResource):
         if consumer is not None:
             with _kafka_errors("consumer close", group=self.group):
                 await consumer.stop()
+
+
+class _StartUncommitted:
+    """aiokafka rebalance listener of a consumer with ``initial_offsets`` (registered as a
+    virtual ``ConsumerRebalanceListener``: aiokafka is imported lazily)."""
+
+    def __init__(self, owner: KafkaConsumer, client: Any) -> None:
+        self.owner = owner
+        self.client = client
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        return None  # commits happen after each handled batch, never here
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.owner._start_uncommitted(self.client, assigned)
 
 
 def _fail_unsent(accumulator: Any, exc: BaseException) -> None:
