@@ -285,9 +285,8 @@ class NodeProcess:
         return sum(value for labels, value in samples.items() if ("group", group) in labels)
 
     async def caught_up(self, group: str, *, most: float = 10, timeout: float = 120) -> None:
-        """Until ``group`` is at most ``most`` messages behind. A node's new cache group
-        starts at the topics' beginning: until it has read their history it is busy
-        invalidating, which is not the steady state a measurement wants."""
+        """Until ``group`` is at most ``most`` messages behind: a measurement wants the
+        steady state, not a node still working off a backlog."""
         deadline = time.monotonic() + timeout
         while (lag := await self.consumer_lag(group)) > most:
             if time.monotonic() > deadline:
