@@ -82,6 +82,7 @@ bench: install services-up
 	$(BIN)/python benchmarks/notifications_throughput.py
 	$(BIN)/python benchmarks/notifications_throughput.py --backend postgres
 	$(BIN)/python benchmarks/router_throughput.py
+	$(BIN)/python benchmarks/scale_out.py
 
 # every goal of docs/performance.md in one table (each script's output in .dictamesh/bench/)
 bench-kpi: install services-up
