@@ -115,6 +115,15 @@ class LruPersistedQueryStore:
             self._queries.popitem(last=False)
 
 
+async def _verified(local: LruPersistedQueryStore, sha256: str, stored: Any) -> str | None:
+    """``stored`` when it is a query whose hash is ``sha256`` (a shared store may hold
+    anything under a key), remembered in ``local``; else None."""
+    if isinstance(stored, str) and query_hash(stored) == sha256:
+        await local.set(sha256, stored)
+        return stored
+    return None
+
+
 class CachePersistedQueryStore:
     """Queries in a :class:`~dictamesh.cache.base.CacheBackend` (e.g. the node's Redis
     layer), in front of a local LRU so hot queries cost no round trip.
@@ -135,11 +144,7 @@ class CachePersistedQueryStore:
         if query is not None:
             return query
         entry = await self.cache.get(self.prefix + sha256)
-        stored = entry.value.get("query") if entry is not None else None
-        if isinstance(stored, str) and query_hash(stored) == sha256:
-            await self.local.set(sha256, stored)
-            return stored
-        return None
+        return await _verified(self.local, sha256, entry.value.get("query") if entry else None)
 
     async def set(self, sha256: str, query: str) -> None:
         await self.local.set(sha256, query)
@@ -198,11 +203,9 @@ class RedisPersistedQueryStore:
             raw = await self.redis.run(self._get, [self._prefix + sha256, self._index], [sha256])
         except CacheUnavailable:
             return None
-        stored = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if isinstance(stored, str) and query_hash(stored) == sha256:
-            await self.local.set(sha256, stored)
-            return stored
-        return None
+        return await _verified(
+            self.local, sha256, raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        )
 
     async def set(self, sha256: str, query: str) -> None:
         await self.local.set(sha256, query)

@@ -147,14 +147,21 @@ class TenantQuotas:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def check_request(self, tenant: str | None = None) -> QuotaDecision:
-        """Count one API request of ``tenant`` (default: the current one)."""
+    def _request_limit(self, tenant: str | None) -> tuple[str, float, int] | None:
+        """``(tenant, rate, burst)`` of ``tenant``'s request quota; None: unlimited."""
         name = resolve_tenant(tenant)
         quota = self.quota(name)
         rate = quota.requests_per_second
         if rate is None:
+            return None
+        return name, rate, quota.request_burst or max(1, math.ceil(rate))
+
+    def check_request(self, tenant: str | None = None) -> QuotaDecision:
+        """Count one API request of ``tenant`` (default: the current one)."""
+        limit = self._request_limit(tenant)
+        if limit is None:
             return _ALLOWED
-        burst = quota.request_burst or max(1, math.ceil(rate))
+        name, rate, burst = limit
         wait = self._bucket("requests", name, rate, burst).take(1, self._clock())
         return QuotaDecision(wait == 0, wait)
 
@@ -162,12 +169,10 @@ class TenantQuotas:
         """:meth:`check_request` against the shared buckets when there are (else the same)."""
         if self.shared is None:
             return self.check_request(tenant)
-        name = resolve_tenant(tenant)
-        quota = self.quota(name)
-        rate = quota.requests_per_second
-        if rate is None:
+        limit = self._request_limit(tenant)
+        if limit is None:
             return _ALLOWED
-        burst = quota.request_burst or max(1, math.ceil(rate))
+        name, rate, burst = limit
         taken = await self.shared.take(f"quota:requests:{name}", rate=rate, capacity=burst)
         return QuotaDecision(taken.allowed, taken.wait)
 

@@ -113,9 +113,10 @@ async def test_change_on_a_drops_the_answer_b_serves_from_the_shared_cache(
     ):
         on_b = b.changes.subscribe("widget", entity_id="w-1")
         # While the start-up capture's events are still being handled, an answer may be
-        # refused as raced (correctly); a fresh query text per try is a fresh cache key.
+        # refused as raced (correctly); a fresh query text per try is a fresh cache key,
+        # and per run too (the Redis db outlives a run; the key does not name the source).
         for attempt in range(40):
-            query = f'{{ w{attempt}: widget(id: "w-1") {{ name size }} }}'
+            query = f'{{ w{uid}{attempt}: widget(id: "w-1") {{ name size }} }}'
             miss = await api_a.get("/graphql", params={"query": query})
             assert miss.headers[CACHE_STATUS_HEADER] == "MISS"
             hit = await api_b.get("/graphql", params={"query": query})
@@ -123,7 +124,7 @@ async def test_change_on_a_drops_the_answer_b_serves_from_the_shared_cache(
                 break
             await asyncio.sleep(0.25)
         assert hit.headers[CACHE_STATUS_HEADER] == "HIT"
-        assert hit.json() == {"data": {f"w{attempt}": {"name": "Gear", "size": 1}}}
+        assert hit.json() == {"data": {f"w{uid}{attempt}": {"name": "Gear", "size": 1}}}
 
         store_owner.put("w-1", size=2)
         await _updated(on_b)  # B handled the change (and queued its invalidation)
@@ -133,5 +134,5 @@ async def test_change_on_a_drops_the_answer_b_serves_from_the_shared_cache(
                 break
             await asyncio.sleep(0.05)
         assert fresh.headers[CACHE_STATUS_HEADER] == "MISS"
-        assert fresh.json() == {"data": {f"w{attempt}": {"name": "Gear", "size": 2}}}
+        assert fresh.json() == {"data": {f"w{uid}{attempt}": {"name": "Gear", "size": 2}}}
         on_b.close()
