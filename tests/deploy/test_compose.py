@@ -8,6 +8,7 @@ mesh.yaml load (docs/deploy.md, "Local development stack")."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tomllib
@@ -439,22 +440,28 @@ def test_the_environment_still_overrides_the_compose_mesh_yaml(
     ],
 )
 def test_make_dev_targets(target: str, commands: list[str]) -> None:
-    done = subprocess.run(
-        ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.splitlines() == commands
+    assert _make_dry_run(target).splitlines() == commands
 
 
 def test_make_image_builds_the_versioned_tag_with_the_extras() -> None:
-    done = subprocess.run(
-        ["make", "-n", "image", "EXTRAS=postgres,kafka"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    command = " ".join(done.stdout.replace("\\\n", " ").split())
+    done = _make_dry_run("image", "EXTRAS=postgres,kafka")
+    command = " ".join(done.replace("\\\n", " ").split())
     assert command.startswith("docker build ")
     assert "--build-arg EXTRAS=postgres,kafka" in command
     version = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["version"]
     assert command.endswith(f"-t ghcr.io/dictamesh/dictamesh:{version} ."), command
+
+
+def _make_dry_run(*args: str) -> str:
+    """What ``make -n ARGS`` would run. Without the calling make's variables: under ``make
+    test`` (MAKELEVEL, MAKEFLAGS) the inner make prints "Entering directory" lines."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return done.stdout
