@@ -38,33 +38,20 @@ from dictamesh.events.consume import (
 from dictamesh.events.partitioner import partition_for_key
 from dictamesh.events.topics import TopicSpec, dlq_topic
 
-__all__ = ["BusContract"]
+__all__ = ["BusContract", "ConsumeHelpers"]
 
 
 def _uid() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class BusContract:
+class ConsumeHelpers:
+    """Waiting for messages under a deadline, shared by the bus contracts."""
+
     #: upper bound (seconds) for any single wait; generous for a real broker's rebalances
     deadline: float = 30.0
     #: how long "nothing more arrives" is observed
     quiet_period: float = 1.5
-
-    # --- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def topic(suffix: str = "events") -> str:
-        return f"ct{_uid()}.contract.{suffix}"
-
-    @staticmethod
-    def group(name: str = "g") -> str:
-        return f"contract-{name}-{_uid()}"
-
-    async def new_topic(self, bus: EventBus, partitions: int = 3, suffix: str = "events") -> str:
-        name = self.topic(suffix)
-        await bus.ensure_topic(TopicSpec(name=name, partitions=partitions))
-        return name
 
     async def collect(
         self, consumer: Consumer, count: int, *, commit: bool = True
@@ -100,6 +87,23 @@ class BusContract:
             if loop.time() > end:
                 pytest.fail(f"timed out after {self.deadline}s waiting for {what}")
             await asyncio.sleep(0.02)
+
+
+class BusContract(ConsumeHelpers):
+    # --- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def topic(suffix: str = "events") -> str:
+        return f"ct{_uid()}.contract.{suffix}"
+
+    @staticmethod
+    def group(name: str = "g") -> str:
+        return f"contract-{name}-{_uid()}"
+
+    async def new_topic(self, bus: EventBus, partitions: int = 3, suffix: str = "events") -> str:
+        name = self.topic(suffix)
+        await bus.ensure_topic(TopicSpec(name=name, partitions=partitions))
+        return name
 
     # --- basics ----------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ Subclass :class:`StartOffsetsContract` with a ``bus`` fixture (see ``bus_contrac
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
@@ -21,11 +20,9 @@ from dictamesh.events.consume import run_consumer
 from dictamesh.events.partitioner import partition_for_key
 from dictamesh.events.topics import TopicSpec
 
+from .bus_contract import ConsumeHelpers, _uid
+
 __all__ = ["StartOffsetsContract"]
-
-
-def _uid() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def keys_for(partition: int, partitions: int, count: int) -> list[str]:
@@ -40,7 +37,7 @@ def keys_for(partition: int, partitions: int, count: int) -> list[str]:
     return found
 
 
-class StartOffsetsContract:
+class StartOffsetsContract(ConsumeHelpers):
     deadline: float = 30.0
     quiet_period: float = 1.0
 
@@ -64,22 +61,8 @@ class StartOffsetsContract:
         self, consumer: Consumer, count: int, *, commit: bool = True
     ) -> list[Message]:
         """Poll (and commit) until ``count`` messages came, then watch for strays."""
-        got: list[Message] = []
-        loop = asyncio.get_running_loop()
-        end = loop.time() + self.deadline
-        while len(got) < count:
-            remaining = end - loop.time()
-            if remaining <= 0:
-                pytest.fail(f"received {len(got)} of {count} messages in {self.deadline}s")
-            batch = await consumer.poll(max_records=500, timeout=min(remaining, 1.0))
-            if commit:
-                for m in batch:
-                    await consumer.commit(m)
-            got.extend(batch)
-        quiet_end = loop.time() + self.quiet_period
-        while (remaining := quiet_end - loop.time()) > 0:
-            got.extend(await consumer.poll(max_records=500, timeout=remaining))
-        return got
+        got = await super().collect(consumer, count, commit=commit)
+        return got + await self.quiet(consumer)
 
     async def lag_when_joined(
         self, consumer: Consumer, bus: EventBus, group: str, topic: str
