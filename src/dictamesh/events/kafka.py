@@ -519,14 +519,13 @@ class KafkaBus(AsyncResource):
         with _kafka_errors("create topics", topics=sorted(wanted)):
             response = await admin.create_topics(new_topics)
         failures = []
-        new = []
+        accepted = []
         for item in response.topic_errors:
             name, code = item[0], item[1]
             message = item[2] if len(item) > 2 else None
             if code in (0, _TOPIC_ALREADY_EXISTS):
                 self._created.add(name)
-                if code == 0:
-                    new.append(name)
+                accepted.append(name)
                 continue
             error = aiokafka.errors.for_code(code)
             failures.append(f"{name}: {error.__name__} ({message or error.description})")
@@ -535,11 +534,13 @@ class KafkaBus(AsyncResource):
                 "Kafka refused to create topic(s): " + "; ".join(failures),
                 topics=sorted(wanted),
             )
-        if new:
-            await self._await_metadata(new)
+        # "Already exists" may mean another node created it a moment ago, and the broker we
+        # describe through may not know it yet: wait for those as for our own.
+        if accepted:
+            await self._await_metadata(accepted)
 
     async def _await_metadata(self, topics: list[str]) -> None:
-        """Wait (at most ``request_timeout_ms``) until the broker knows freshly created topics.
+        """Wait (at most ``request_timeout_ms``) until the broker knows (freshly created) topics.
 
         The controller answers CreateTopics before the brokers have the new topic in their
         metadata; a describe (or produce) in that moment says "unknown topic".

@@ -97,6 +97,29 @@ async def test_ensure_topic_is_idempotent_and_keeps_an_existing_topic(
     assert (await kafka_bus.describe_topic_configs(name))["retention.ms"] == "60000"
 
 
+async def test_nodes_racing_to_create_a_topic_can_all_read_its_offsets_at_once(
+    kafka_bootstrap: str, topic_name: TopicName
+) -> None:
+    """Several nodes start together: one creates each topic, the others hear "already exists"
+    a moment before the broker they ask knows the topic. Each must wait for it rather than
+    fail its start with "unknown topic" (it did, once, in a three-node CI run)."""
+    names = [topic_name(f"race{i}") for i in range(8)]
+    buses = [KafkaBus(kafka_bootstrap, topic_specs=(), linger_ms=0) for _ in range(3)]
+    for bus in buses:
+        await bus.connect()
+    try:
+
+        async def start(bus: KafkaBus) -> dict[str, dict[int, int]]:
+            await bus.ensure_topics([spec(n, partitions=2) for n in names])
+            return await bus.end_offsets(names)
+
+        snapshots = await asyncio.gather(*(start(bus) for bus in buses))
+    finally:
+        for bus in buses:
+            await bus.aclose()
+    assert all(s == {n: {0: 0, 1: 0} for n in names} for s in snapshots)
+
+
 async def test_connect_creates_the_known_topics_and_publish_creates_dlq_like_base(
     kafka_bootstrap: str, topic_name: TopicName
 ) -> None:
