@@ -81,6 +81,9 @@ ALTER DATABASE dictamesh_test OWNER TO dictamesh_owner;
 SELECT $per_database$
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
+-- pgvector (semantic search, docs/search.md) is not a trusted extension: only a superuser
+-- creates it, so the owner's migration 0012 finds it here.
+CREATE EXTENSION IF NOT EXISTS vector;
 DO $$
 DECLARE
   stmt text;
@@ -106,3 +109,8 @@ $per_database$ AS per_database
 
 \connect dictamesh_test
 :per_database
+
+-- Databases made later (tests' scratch databases, a tenant's) copy template1: give them
+-- pgvector too.
+\connect template1
+CREATE EXTENSION IF NOT EXISTS vector;

@@ -355,6 +355,49 @@ postgres_install() {
   if is_root; then
     id postgres >/dev/null 2>&1 || die "no 'postgres' OS user (install the postgresql package)"
   fi
+  pgvector_install
+}
+
+# pgvector (semantic search, docs/search.md): Debian 12 packages none, so it is built from the
+# vendored source against postgresql-server-dev-<major>. Installing that dev package may
+# upgrade the server package under a running server, which then cannot load plpgsql until
+# restarted: restart it when that happened.
+PGVECTOR_VERSION=0.8.6
+PGVECTOR_SHA256=5743dac39fdfa740533cf95e71b033bd5513b71dda194b3cf19464ccbf76f3fb
+pgvector_install() {
+  local pg_config sharedir major
+  major=$(basename "$(dirname "$PG_BIN")")
+  pg_config="$PG_BIN/pg_config"
+  [[ -x $pg_config ]] || pg_config=/usr/lib/postgresql/$major/bin/pg_config
+  if [[ -x $pg_config ]]; then
+    sharedir=$("$pg_config" --sharedir)
+    [[ -f $sharedir/extension/vector--$PGVECTOR_VERSION.sql ]] && return 0
+  fi
+  local before after
+  before=$(dpkg-query -W -f='${Version}' "postgresql-$major" 2>/dev/null || true)
+  apt_install "postgresql-server-dev-$major" make gcc
+  after=$(dpkg-query -W -f='${Version}' "postgresql-$major" 2>/dev/null || true)
+  pg_config=/usr/lib/postgresql/$major/bin/pg_config
+  local tarball="$SCRIPTS_DIR/vendor/pgvector-$PGVECTOR_VERSION.tar.gz"
+  echo "$PGVECTOR_SHA256  $tarball" | sha256sum -c --quiet - ||
+    die "$tarball does not match its checksum"
+  local build="$SERVICES_DIR/build"
+  mkdir -p "$build"
+  rm -rf "$build/pgvector-$PGVECTOR_VERSION"
+  tar -xzf "$tarball" -C "$build"
+  log "building pgvector $PGVECTOR_VERSION (one-time, ~20 s)"
+  local build_log="$SERVICES_DIR/pgvector-build.log"
+  {
+    make -C "$build/pgvector-$PGVECTOR_VERSION" PG_CONFIG="$pg_config" OPTFLAGS="" &&
+      make -C "$build/pgvector-$PGVECTOR_VERSION" PG_CONFIG="$pg_config" install
+  } >"$build_log" 2>&1 || {
+    tail_log "$build_log"
+    die "building pgvector failed (see $build_log)"
+  }
+  if [[ $before != "$after" ]] && postgres_running; then
+    log "postgresql-$major was upgraded ($before -> $after) under the running server: restarting it"
+    postgres_down fast
+  fi
 }
 
 # Debian's own cluster(s) on our port (apt's postinst creates and starts "main" on 5432):

@@ -68,6 +68,7 @@ __all__ = [
     "CatalogPoolSettings",
     "CatalogSettings",
     "DictaMeshSettings",
+    "EmbeddingSettings",
     "GovernanceSettings",
     "GraphQLSettings",
     "NotificationSettings",
@@ -79,6 +80,7 @@ __all__ = [
     "RouterSettings",
     "SagaSettings",
     "SchemaRegistryLimits",
+    "SearchSettings",
     "TemplateText",
     "TenancySettings",
     "TenantQuota",
@@ -782,6 +784,53 @@ def _reading(path: Path) -> Iterator[None]:
         _YAML_FILE.reset(token)
 
 
+class EmbeddingSettings(_Section):
+    """Which model turns catalog text into vectors (``docs/search.md``, "Embeddings").
+    Providers are plugins found by name (:mod:`dictamesh.embeddings`)."""
+
+    #: ``wordllama``: a small static model shipped inside the ``wordllama`` wheel (no
+    #: download, CPU, the default); ``sentence-transformers``: a model directory on disk
+    #: (``path``); ``openai``: an OpenAI-compatible ``/embeddings`` endpoint (``url``);
+    #: ``off``: no semantic search (text search only)
+    provider: str = "wordllama"
+    #: provider-specific model name (wordllama: ``l2_supercat``; openai: the ``model`` field
+    #: sent, e.g. ``text-embedding-3-small``)
+    model: str | None = None
+    #: vector size; wordllama's bundled model gives 256 (smaller values truncate it, a
+    #: Matryoshka model), other providers must produce exactly this many
+    dimensions: int = Field(default=256, ge=8, le=4096)
+    #: sentence-transformers: the model directory
+    path: Path | None = None
+    #: openai: base URL (``/embeddings`` is appended)
+    url: str | None = None
+    api_key: SecretStr | None = None
+    #: texts per provider call
+    batch_size: int = Field(default=64, ge=1, le=2048)
+    #: deadline of one provider call
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+
+class SearchSettings(_Section):
+    """Catalog search (``docs/search.md``): text, semantic and hybrid."""
+
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    #: ``mode`` when a request names none
+    default_mode: Literal["text", "semantic", "hybrid"] = "hybrid"
+    #: entity type -> attribute names whose text is embedded; a type not named here embeds
+    #: its string attributes. Fields governance could mask for anyone are never embedded.
+    fields: dict[str, list[str]] = Field(default_factory=dict)
+    #: long text is cut into chunks of about this many characters, overlapping by
+    #: ``chunk_overlap``; an entity's score is its best chunk's
+    chunk_chars: int = Field(default=1000, ge=100, le=100_000)
+    chunk_overlap: int = Field(default=100, ge=0, le=10_000)
+    #: reciprocal rank fusion constant: score = sum of 1 / (rrf_k + rank)
+    rrf_k: int = Field(default=60, ge=1, le=10_000)
+    #: PostgreSQL: ``hnsw`` (pgvector HNSW index, approximate) or ``exact`` (sequential scan)
+    vector_index: Literal["hnsw", "exact"] = "hnsw"
+    #: pgvector ``hnsw.ef_search``: candidates per query (recall vs latency)
+    hnsw_ef_search: int = Field(default=64, ge=1, le=1000)
+
+
 class DictaMeshSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DICTAMESH_",
@@ -822,6 +871,8 @@ class DictaMeshSettings(BaseSettings):
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
     #: the event router (``docs/router.md``): rules, transforms, targets
     router: RouterSettings = Field(default_factory=RouterSettings)
+    #: catalog search: text, semantic (embeddings) and hybrid (``docs/search.md``)
+    search: SearchSettings = Field(default_factory=SearchSettings)
 
     _source_file: Path | None = PrivateAttr(default=None)
 

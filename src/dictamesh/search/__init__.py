@@ -1,0 +1,8 @@
+"""Catalog search beyond words: embeddings of catalog entries, semantic (vector) search and
+hybrid search fusing it with the catalog's text search (``docs/search.md``).
+
+The vectors live in their own tables (:mod:`dictamesh.search.store`) over the catalog's
+public database surface: pgvector with an HNSW index on PostgreSQL, ``sqlite-vec`` on the
+embedded SQLite catalog. Fields governance could mask are never embedded, so no score and no
+order can reveal a masked value.
+"""
