@@ -10,13 +10,13 @@ import textwrap
 
 import numpy as np
 import pytest
+from tests.network_guard import loopback_only
 
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.settings import EmbeddingSettings
 from dictamesh.embeddings import EmbeddingProviderError
 from dictamesh.embeddings.wordllama import WordLlamaProvider, bundled_files
-from tests.network_guard import loopback_only
 
 TEXTS = [
     "customer Maria Silva lives in Lisbon",
@@ -172,7 +172,7 @@ async def test_the_event_loop_keeps_running_while_embedding(no_network: object) 
 async def test_a_batch_past_the_deadline_is_a_provider_error(no_network: object) -> None:
     # the first batch also loads the model (~0.15 s): far past a 1 ms deadline
     provider = WordLlamaProvider(EmbeddingSettings(timeout_seconds=0.001))
-    with pytest.raises(EmbeddingProviderError, match="longer than 0.001 s") as caught:
+    with pytest.raises(EmbeddingProviderError, match=r"longer than 0\.001 s") as caught:
         await provider.embed(TEXTS)
     assert caught.value.http_status == 503
 
