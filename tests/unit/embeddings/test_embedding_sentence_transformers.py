@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from dictamesh.core.errors import ConfigurationError, MissingDependencyError
+from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.settings import EmbeddingSettings
 from dictamesh.embeddings.sentence_transformers import (
     SentenceTransformersProvider,
@@ -68,7 +69,8 @@ class _StandIn:
 
     def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
         assert kwargs == {"normalize_embeddings": True, "convert_to_numpy": True}
-        rows = [[len(t) + i for i in range(self.width)] for t in texts]
+        # "void" stands for a text the model maps to nothing (a zero vector)
+        rows = [[0 if t == "void" else len(t) + i for i in range(self.width)] for t in texts]
         return np.array(rows, dtype=np.float32)
 
 
@@ -108,3 +110,13 @@ async def test_a_model_of_another_size_is_refused_at_load(
     )
     with pytest.raises(ConfigurationError, match=r"dimensions is 384 but the model at .* gives 8"):
         await provider.load()
+
+
+async def test_a_text_without_direction_is_bad_input_named_by_its_position(
+    stand_in: type[_StandIn], tmp_path: Path
+) -> None:
+    provider = SentenceTransformersProvider(
+        EmbeddingSettings(path=model_dir(tmp_path), dimensions=8, batch_size=2)
+    )
+    with pytest.raises(InvalidInput, match=r"texts\[2\] has nothing the model can read"):
+        await provider.embed(["a", "b", "void", "c"])
