@@ -198,3 +198,14 @@ async def test_bad_input_is_400_before_the_model_loads() -> None:
 def test_settings_the_bundled_model_cannot_serve(settings: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigurationError, match=words):
         WordLlamaProvider(EmbeddingSettings(**settings))  # type: ignore[arg-type]
+
+
+async def test_pooling_groups_do_not_change_the_vectors(
+    monkeypatch: pytest.MonkeyPatch, no_network: object
+) -> None:
+    import dictamesh.embeddings.wordllama as module
+
+    texts = [*TEXTS, " ".join(["warehouse inventory report"] * 30), *TEXTS]
+    one_group = await embed(texts)
+    monkeypatch.setattr(module, "_GROUP_TOKENS", 12)  # every few texts: a group of its own
+    assert np.allclose(await embed(texts), one_group, atol=1e-6)
