@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from dictamesh.core.errors import (
     WriteInProgress,
     WriteRejected,
 )
+from dictamesh.core.retry_after import parse_retry_after
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -33,21 +32,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: the answer header a source sets when it replays a key's stored answer
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY_IN_USE = "idempotency_key_in_use"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def read_json(response: httpx.Response, source: str) -> Any:

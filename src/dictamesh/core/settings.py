@@ -803,11 +803,21 @@ class EmbeddingSettings(_Section):
     path: Path | None = None
     #: openai: base URL (``/embeddings`` is appended)
     url: str | None = None
+    #: openai: send ``dimensions`` in each request (shortened vectors); ``None``: only for
+    #: models known to take it (OpenAI's ``text-embedding-3-*``); the answer's size is
+    #: checked either way
+    send_dimensions: bool | None = None
     api_key: SecretStr | None = None
     #: texts per provider call
     batch_size: int = Field(default=64, ge=1, le=2048)
     #: deadline of one provider call
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: a longer text is refused (400) before any model or endpoint sees it; the search
+    #: layer chunks catalog text well below this (``chunk_chars``)
+    max_text_chars: int = Field(default=100_000, ge=100, le=1_000_000)
+    #: openai: further attempts after a 429, 5xx or timeout (backoff, ``Retry-After``
+    #: honoured up to ``timeout_seconds``)
+    retries: int = Field(default=2, ge=0, le=10)
 
 
 class SearchSettings(_Section):

@@ -14,14 +14,11 @@ path or query, and the reason is stored with the attempt.
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from datetime import time as clock
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +27,7 @@ from uuid import UUID
 import httpx
 
 from dictamesh.core.notification_config import ChannelConfig
+from dictamesh.core.retry_after import parse_retry_after
 from dictamesh.notifications.channels._common import tls_context
 from dictamesh.notifications.channels.base import DeliveryError
 
@@ -62,28 +60,6 @@ def json_body(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(
         payload, separators=(",", ":"), ensure_ascii=False, default=_json_default
     ).encode()
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay seconds or an HTTP date), never
-    negative; ``None`` when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)  # delay-seconds (a fraction is tolerated)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # an HTTP date is GMT by definition
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 def provider_id(response: httpx.Response, *fields: str) -> str | None:
