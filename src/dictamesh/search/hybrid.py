@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -82,14 +82,17 @@ class VectorIndex(Protocol):
         self,
         vector: Sequence[float],
         *,
-        tenant: str,
-        entity_types: Sequence[str] | None = None,
-        domains: Sequence[str] | None = None,
+        tenant: str | None = None,
+        entity_types: Iterable[str] | None = None,
+        domains: Iterable[str] | None = None,
         limit: int = 10,
         exact: bool = False,
+        exclude: tuple[str, str] | None = None,
     ) -> Sequence[Any]: ...
 
-    async def vectors_of(self, entity_type: str, entity_id: str) -> Sequence[Sequence[float]]: ...
+    async def vectors_of(
+        self, entity_type: str, entity_id: str, *, tenant: str | None = None
+    ) -> Sequence[Sequence[float]]: ...
 
 
 @dataclass
@@ -324,7 +327,12 @@ class SearchService:
         return [c for c in hits if await scope.readable(c.entity_type, c.domain)]
 
     async def _nearest(
-        self, vector: Sequence[float], types: list[str] | None, domain: str | None, limit: int
+        self,
+        vector: Sequence[float],
+        types: list[str] | None,
+        domain: str | None,
+        limit: int,
+        exclude: Key | None = None,
     ) -> list[_Candidate]:
         assert self.store is not None
         try:
@@ -334,18 +342,17 @@ class SearchService:
                 entity_types=types,
                 domains=[domain] if domain is not None else None,
                 limit=limit,
-                exact=self.settings.vector_index == "exact",
+                exclude=exclude,
             )
         except EmbeddingProviderError:
             raise
         except DictaMeshError as exc:
             raise EmbeddingProviderError("the vector store failed", reason=_reason(exc)) from exc
         best: dict[Key, _Candidate] = {}
-        for hit in found:  # a long entry's chunks: its best chunk counts
+        for hit in found:  # one per entity already (its best chunk); kept first if repeated
             key = (hit.entity_type, str(hit.entity_id))
             score = max(0.0, min(1.0, float(hit.score)))
-            if key not in best:
-                best[key] = _Candidate(key[0], key[1], hit.domain, [], {"semantic": score})
+            best.setdefault(key, _Candidate(key[0], key[1], hit.domain, [], {"semantic": score}))
         return list(best.values())
 
     async def _answer(
@@ -448,18 +455,19 @@ class SearchService:
             raise problem
         assert self.store is not None
         await self.catalog.get_entity_location(entity_type, entity_id)  # 404 when unknown
-        vectors = await self.store.vectors_of(entity_type, entity_id)
+        vectors = await self.store.vectors_of(
+            entity_type, entity_id, tenant=CatalogDatabase.tenant()
+        )
         if not vectors:
             return []
         types = await self._type_filter(scope, None)
         if types == []:
             return []
+        me = (entity_type, entity_id)
         best: dict[Key, _Candidate] = {}
-        for vector in vectors:
-            for c in await self._nearest(vector, types, None, limit + len(vectors) + 1):
+        for vector in vectors:  # a long entry's chunks: a neighbour's closest counts
+            for c in await self._nearest(vector, types, None, limit, exclude=me):
                 key = (c.entity_type, c.entity_id)
-                if key == (entity_type, entity_id):
-                    continue
                 held = best.get(key)
                 if held is None or c.scores["semantic"] > held.scores["semantic"]:
                     best[key] = c
