@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.core.errors import ValidationError
 from dictamesh.core.settings import SearchSettings
-from dictamesh.search.tables import VECTORS, pack_vector, pg_vector_text
+from dictamesh.search.tables import VECTORS, as_vector, pack_vector, pg_vector_text
 
 __all__ = [
     "MAX_LIMIT",
@@ -50,6 +50,7 @@ __all__ = [
     "Fingerprint",
     "VectorHit",
     "VectorStore",
+    "erase_vectors",
 ]
 
 log = logging.getLogger(__name__)
@@ -200,24 +201,13 @@ class VectorStore:
     async def erase(
         self, conn: AsyncConnection, tenant: str, entity_type: str, entity_id: str
     ) -> int:
-        """Delete an entity's vectors on ``conn`` (the erasure's transaction,
-        :func:`dictamesh.governance.erasure.erase_entity`'s ``steps``)."""
-        removed = await self._delete_keys(conn, tenant, [(entity_type, entity_id)])
+        """:func:`erase_vectors`, forgetting this store's cached matrix of the tenant."""
+        removed = await erase_vectors(conn, tenant, entity_type, entity_id)
         self._changed(tenant)
         return removed
 
     async def _delete_keys(self, conn: AsyncConnection, tenant: str, keys: Sequence[Key]) -> int:
-        removed = 0
-        for start in range(0, len(keys), 500):
-            part = list(keys[start : start + 500])
-            result = await conn.execute(
-                delete(VECTORS).where(
-                    VECTORS.c.tenant_id == tenant,
-                    tuple_(VECTORS.c.entity_type, VECTORS.c.entity_id).in_(part),
-                )
-            )
-            removed += int(result.rowcount or 0)
-        return removed
+        return await _delete_keys(conn, tenant, keys)
 
     # --- lookups for the indexer -------------------------------------------------------------
 
@@ -299,7 +289,7 @@ class VectorStore:
             .order_by(VECTORS.c.chunk)
         )
         async with self.database.read(tenant) as conn:
-            return [list(v) for v in (await conn.execute(query)).scalars()]
+            return [as_vector(v) for v in (await conn.execute(query)).scalars()]
 
     async def count(self, *, tenant: str | None = None) -> int:
         """Vector rows (chunks) of the tenant."""
@@ -518,7 +508,7 @@ class VectorStore:
                 )
             ).all()
         if rows:
-            vectors = np.asarray([r.embedding for r in rows], dtype=np.float32)
+            vectors = np.asarray([as_vector(r.embedding) for r in rows], dtype=np.float32)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             unit = vectors / np.where(norms == 0, 1, norms)
         else:
@@ -577,6 +567,28 @@ class _Matrix:
     types: Any
     domains: Any
     unit: Any
+
+
+async def erase_vectors(
+    conn: AsyncConnection, tenant: str, entity_type: str, entity_id: str
+) -> int:
+    """Delete an entity's vectors on ``conn``: an erasure step
+    (:func:`dictamesh.governance.erasure.erase_entity`), run in the erasure's transaction."""
+    return await _delete_keys(conn, tenant, [(entity_type, entity_id)])
+
+
+async def _delete_keys(conn: AsyncConnection, tenant: str, keys: Sequence[Key]) -> int:
+    removed = 0
+    for start in range(0, len(keys), 500):
+        part = list(keys[start : start + 500])
+        result = await conn.execute(
+            delete(VECTORS).where(
+                VECTORS.c.tenant_id == tenant,
+                tuple_(VECTORS.c.entity_type, VECTORS.c.entity_id).in_(part),
+            )
+        )
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed
 
 
 def _filter_values(name: str, values: Iterable[str] | None) -> list[str] | None:

@@ -42,6 +42,7 @@ __all__ = [
     "PgVector",
     "SqliteVector",
     "VectorType",
+    "as_vector",
     "pack_vector",
     "pg_vector_text",
     "search_metadata",
@@ -58,6 +59,16 @@ def pack_vector(vector: Sequence[float]) -> bytes:
 
 def unpack_vector(blob: bytes) -> list[float]:
     return [float(x) for x in np.frombuffer(blob, dtype="<f4")]
+
+
+def as_vector(value: Any) -> list[float]:
+    """A stored vector as read on either engine (a list, pgvector's text, or a blob):
+    SQLAlchemy does not apply a variant's result processing to every select."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return unpack_vector(bytes(value))
+    if isinstance(value, str):
+        return [float(x) for x in value.strip("[]").split(",") if x]
+    return [float(x) for x in value]
 
 
 def pg_vector_text(vector: Sequence[float]) -> str:
