@@ -248,16 +248,27 @@ class SearchService:
         elif request.mode is SearchMode.TEXT:
             lists["text"] = await self._text(request, scope)
         else:
-            lists["text"] = await self._text(request, scope)
             problem = self.semantic_problem()
             if problem is not None:
+                lists["text"] = await self._text(request, scope)
                 degraded = problem.message
             else:
-                try:
-                    lists["semantic"] = await self._semantic(request, scope)
-                except (EmbeddingProviderError, TimeoutError) as exc:
-                    degraded = _reason(exc)
+                # both lists at once: the embedding runs in a thread while the catalog searches
+                text, semantic = await asyncio.gather(
+                    self._text(request, scope),
+                    self._semantic(request, scope),
+                    return_exceptions=True,
+                )
+                if isinstance(text, BaseException):
+                    raise text
+                lists["text"] = text
+                if isinstance(semantic, EmbeddingProviderError | TimeoutError):
+                    degraded = _reason(semantic)
                     logger.warning("hybrid search answered from text only: %s", degraded)
+                elif isinstance(semantic, BaseException):
+                    raise semantic
+                else:
+                    lists["semantic"] = semantic
         return await self._answer(request, scope, lists, degraded)
 
     async def _text(self, request: SearchRequest, scope: SearchScope) -> list[_Candidate]:
