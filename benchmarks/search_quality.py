@@ -84,7 +84,9 @@ class Score:
 
 def load_queries(path: Path) -> list[Labelled]:
     raw = yaml.safe_load(path.read_text())
-    return [Labelled(str(q["q"]), str(q["kind"]), [str(w) for w in q["want"]]) for q in raw["queries"]]
+    return [
+        Labelled(str(q["q"]), str(q["kind"]), [str(w) for w in q["want"]]) for q in raw["queries"]
+    ]
 
 
 def entities() -> tuple[dict[str, EntitySchema], list[Any]]:
