@@ -60,19 +60,146 @@ TENANT = "default"
 SHAPE = "v1"  # bump when the generator changes, so old data is rebuilt
 LIMIT = 10
 
-ADJECTIVES = "blue red green black silver steel wooden organic premium compact heavy light \
-waterproof wireless vintage modern rugged smart eco portable".split()
-NOUNS = "widget gadget lamp chair table bottle backpack jacket drill kettle speaker \
-monitor keyboard bicycle tent blender router camera sofa shelf".split()
-CITIES = "Berlin Lisbon Paris Madrid Rome Vienna Prague Warsaw Oslo Dublin Athens \
-Helsinki Zurich Amsterdam Brussels Copenhagen Budapest Porto Lyon Munich".split()
-FIRST = "Anna Bruno Carla Dmitri Elena Farid Greta Hugo Ines Jonas Kira Luca Maya Nils \
-Olga Pedro Rosa Sven Tara Umar".split()
-LAST = "Schmidt Silva Dupont Garcia Rossi Novak Berg Murphy Papadopoulos Virtanen \
-Jensen Kovacs Weber Costa Martin Keller Moreau Fischer".split()
-ISSUES = "refund delayed delivery broken damaged missing invoice login password \
-warranty return exchange billing address payment card shipping tracking".split()
-MATERIALS = "aluminium cotton leather plastic glass bamboo ceramic wool carbon oak".split()
+ADJECTIVES = [
+    "blue",
+    "red",
+    "green",
+    "black",
+    "silver",
+    "steel",
+    "wooden",
+    "organic",
+    "premium",
+    "compact",
+    "heavy",
+    "light",
+    "waterproof",
+    "wireless",
+    "vintage",
+    "modern",
+    "rugged",
+    "smart",
+    "eco",
+    "portable",
+]
+NOUNS = [
+    "widget",
+    "gadget",
+    "lamp",
+    "chair",
+    "table",
+    "bottle",
+    "backpack",
+    "jacket",
+    "drill",
+    "kettle",
+    "speaker",
+    "monitor",
+    "keyboard",
+    "bicycle",
+    "tent",
+    "blender",
+    "router",
+    "camera",
+    "sofa",
+    "shelf",
+]
+CITIES = [
+    "Berlin",
+    "Lisbon",
+    "Paris",
+    "Madrid",
+    "Rome",
+    "Vienna",
+    "Prague",
+    "Warsaw",
+    "Oslo",
+    "Dublin",
+    "Athens",
+    "Helsinki",
+    "Zurich",
+    "Amsterdam",
+    "Brussels",
+    "Copenhagen",
+    "Budapest",
+    "Porto",
+    "Lyon",
+    "Munich",
+]
+FIRST = [
+    "Anna",
+    "Bruno",
+    "Carla",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Luca",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Pedro",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+]
+LAST = [
+    "Schmidt",
+    "Silva",
+    "Dupont",
+    "Garcia",
+    "Rossi",
+    "Novak",
+    "Berg",
+    "Murphy",
+    "Papadopoulos",
+    "Virtanen",
+    "Jensen",
+    "Kovacs",
+    "Weber",
+    "Costa",
+    "Martin",
+    "Keller",
+    "Moreau",
+    "Fischer",
+]
+ISSUES = [
+    "refund",
+    "delayed",
+    "delivery",
+    "broken",
+    "damaged",
+    "missing",
+    "invoice",
+    "login",
+    "password",
+    "warranty",
+    "return",
+    "exchange",
+    "billing",
+    "address",
+    "payment",
+    "card",
+    "shipping",
+    "tracking",
+]
+MATERIALS = [
+    "aluminium",
+    "cotton",
+    "leather",
+    "plastic",
+    "glass",
+    "bamboo",
+    "ceramic",
+    "wool",
+    "carbon",
+    "oak",
+]
 
 #: entity type -> (domain, share of entries)
 TYPES = {
@@ -165,7 +292,7 @@ async def build(store: VectorStore, provider: EmbeddingProvider, count: int) -> 
 
 def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def timed(
@@ -225,7 +352,8 @@ async def postgres(
             await conn.execute(text("ANALYZE dictamesh_search_vectors"))
         print(f"\nPostgreSQL, {args.entries} entries, {len(queries)} queries, limit {LIMIT}")
         print(
-            f"{'filter':<22} {'HNSW p50':>9} {'p95':>7} {'exact p50':>10} {'p95':>7} {'p95 ratio':>9} {'recall@10':>9}"
+            f"{'filter':<22} {'HNSW p50':>9} {'p95':>7} {'exact p50':>10} {'p95':>7}"
+            f" {'p95 ratio':>9} {'recall@10':>9}"
         )
         for name, where in FILTERS.items():
             hnsw_ms, hnsw = await timed(
@@ -273,7 +401,8 @@ async def sqlite(
                     lambda v, w=where: store.nearest(v, tenant=TENANT, limit=LIMIT, **w), queries
                 )
                 print(
-                    f"{name:<22} p50 {percentile(ms, 0.5):6.2f}ms  p95 {percentile(ms, 0.95):6.2f}ms",
+                    f"{name:<22} p50 {percentile(ms, 0.5):6.2f}ms"
+                    f"  p95 {percentile(ms, 0.95):6.2f}ms",
                     flush=True,
                 )
                 if name == "unfiltered":
