@@ -508,8 +508,6 @@ class MeshNode(AsyncResource):
         self.metrics.instrument_engine(self._catalog.engine)
         self.governance = NodeGovernance.from_settings(self.settings, self._catalog, self.publisher)
         await self.governance.start(self.metrics, spawn=self._spawn)
-        # an erased entity's vectors go in the erasure's transaction (provider on or off)
-        self.governance.governance.erasure_steps.append(erase_vectors)
         await self.bus.connect()
         if self.connects_adapters:
             await self._connect_adapters()
@@ -708,6 +706,11 @@ class MeshNode(AsyncResource):
             index=self.runs(NodeRole.INGEST),
             metrics=self._search_metrics,
             provider=self._embeddings,
+        )
+        # an erased entity's vectors go in the erasure's transaction (provider on or off)
+        store = self.search.store
+        self.governance.governance.erasure_steps.append(
+            store.erase if store is not None else erase_vectors
         )
         indexer = self.search.indexer
         if indexer is not None:

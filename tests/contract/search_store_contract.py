@@ -92,6 +92,14 @@ class VectorStoreContract:
             ("invoice", "b"),
         ]
 
+    async def test_ties_at_the_limit_keep_the_first_by_type_and_id(
+        self, store: VectorStore, exact: bool
+    ) -> None:
+        await store.upsert([entry(f"c{i:02d}", axis(0)) for i in reversed(range(12))])
+        await store.upsert([entry("near", axis(0, 0.01), entity_type="another")])
+        hits = await store.nearest(axis(0), limit=5, exact=exact)
+        assert [h.entity_id for h in hits] == ["c00", "c01", "c02", "c03", "c04"]
+
     async def test_filters_apply_inside_the_query(self, store: VectorStore, exact: bool) -> None:
         rnd = random.Random(7)
         # many close customers, a few far products: a filtered query must still fill its
@@ -140,7 +148,9 @@ class VectorStoreContract:
         assert await store.nearest(axis(0), limit=5) != []
         assert [h.entity_id for h in await store.nearest(axis(0), limit=5)] == ["c2"]
         async with database.write("default") as conn:
-            assert await erase_vectors(conn, "default", "customer", "c2") == 1
+            assert await store.erase(conn, "default", "customer", "c2") == 1
+        async with database.write("default") as conn:  # the plain step: nothing left
+            assert await erase_vectors(conn, "default", "customer", "c2") == 0
         assert await store.count() == 0
         assert await store.nearest(axis(0), limit=5) == []
 

@@ -67,7 +67,9 @@ async def test_without_sqlite_vec_search_falls_back_to_numpy_and_says_so_once(
 async def test_numpy_matrix_follows_writes_of_another_store(
     sqlite_catalog: CatalogService,
 ) -> None:
-    one = VectorStore(sqlite_catalog.database, provider="p", model="m", dimensions=DIMS)
+    one = VectorStore(
+        sqlite_catalog.database, provider="p", model="m", dimensions=DIMS, matrix_ttl=0
+    )
     two = VectorStore(sqlite_catalog.database, provider="p", model="m", dimensions=DIMS)
     await one.upsert([entry("c1", axis(0))])
     assert [h.entity_id for h in await one.nearest(axis(1), limit=5)] == ["c1"]

@@ -1,8 +1,8 @@
 """Which attributes of an entity are embedded, and the text made of them.
 
 An entity's text is its chosen fields' values: ``search.fields[entity_type]`` when set,
-else every string attribute of its schema. Whatever is chosen, a field **some** caller
-could be kept from reading in clear is never part of it
+else every string attribute of its schema but identifiers (``id``, ``*_id``). Whatever is
+chosen, a field **some** caller could be kept from reading in clear is never part of it
 (:meth:`~dictamesh.governance.policy.PolicyEngine.could_restrict_read`: every classified
 field, and an unclassified one a field- or tag-level ``deny read`` rule could apply to).
 
@@ -36,6 +36,12 @@ __all__ = ["FieldChooser", "text_hash"]
 
 #: most characters of one entity's text that is embedded (the rest is cut)
 MAX_TEXT_CHARS = 200_000
+
+
+def _is_identifier(name: str) -> bool:
+    """Ids and references (``id``, ``customer_id``) carry no meaning to embed; the text
+    search finds entities by id."""
+    return name == "id" or name.endswith("_id")
 
 
 def text_hash(text: str, *, chunk_chars: int, chunk_overlap: int) -> str:
@@ -72,7 +78,11 @@ class FieldChooser:
             if configured is not None:
                 names = [n for n in configured if n in specs]
             else:
-                names = [s.name for s in schema.fields if s.type is FieldType.STRING]
+                names = [
+                    s.name
+                    for s in schema.fields
+                    if s.type is FieldType.STRING and not _is_identifier(s.name)
+                ]
         chosen: list[str] = []
         for name in names:
             spec = specs.get(name)

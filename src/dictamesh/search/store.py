@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -113,6 +114,7 @@ class VectorStore:
         dimensions: int,
         vector_index: Literal["hnsw", "exact"] = "hnsw",
         ef_search: int = 64,
+        matrix_ttl: float = 1.0,
     ) -> None:
         self.database = database
         self.provider = provider
@@ -123,7 +125,8 @@ class VectorStore:
         self._sqlite_vec: bool | None = None if database.dialect == "sqlite" else False
         self._warned = False
         # NumPy fallback: each tenant's vectors as one matrix, rebuilt when the table changed
-        self._matrices: dict[tuple[str, Any], _Matrix] = {}
+        self._matrices: dict[str, _Matrix] = {}
+        self.matrix_ttl = matrix_ttl
 
     @classmethod
     def from_settings(
@@ -467,24 +470,52 @@ class VectorStore:
         q = np.asarray(query, dtype=np.float32)
         norm = float(np.linalg.norm(q))
         similarity = matrix.unit @ (q / norm if norm else q)
-        mask = np.ones(len(matrix.keys), dtype=bool)
+        rows = np.arange(len(matrix.keys))
         if types is not None:
-            mask &= np.isin(matrix.types, types)
+            rows = rows[np.isin(matrix.types[rows], types)]
         if domains is not None:
-            mask &= np.isin(matrix.domains, domains)
-        best: dict[Key, tuple[str, float]] = {}
-        for index in np.flatnonzero(mask):
+            rows = rows[np.isin(matrix.domains[rows], domains)]
+        # the best rows first; enough of them that ``wanted`` distinct entities are among
+        # them (an entity's further chunks take places), exactly: widened until they are
+        take = wanted * _CANDIDATES_PER_HIT
+        while True:
+            if take >= len(rows):
+                top = rows[np.argsort(-similarity[rows], kind="stable")]
+            else:
+                part = rows[np.argpartition(-similarity[rows], take)[:take]]
+                top = part[np.argsort(-similarity[part], kind="stable")]
+            found: dict[Key, tuple[str, str, str, float]] = {}
+            for index in top:
+                key = matrix.keys[index]
+                if key not in found:  # rows come best first: the entity's best chunk
+                    found[key] = (
+                        key[0],
+                        key[1],
+                        str(matrix.domains[index]),
+                        1.0 - float(similarity[index]),
+                    )
+            if len(found) >= wanted or len(top) == len(rows):
+                break
+            take *= 4
+        if not found:
+            return []
+        # rows tied with the last one kept compete on (type, id) in _best: add them all
+        cutoff = sorted(found.values(), key=lambda r: r[3])[:wanted][-1][3]
+        for index in rows[1.0 - similarity[rows].astype(np.float64) <= cutoff]:
             key = matrix.keys[index]
-            score = float(similarity[index])
-            known = best.get(key)
-            if known is None or score > known[1]:
-                best[key] = (str(matrix.domains[index]), score)
-        ordered = sorted(best.items(), key=lambda item: (-item[1][1], item[0]))[:wanted]
-        return [(k[0], k[1], d, 1.0 - s) for k, (d, s) in ordered]
+            distance = 1.0 - float(similarity[index])
+            if key not in found or distance < found[key][3]:
+                found[key] = (key[0], key[1], str(matrix.domains[index]), distance)
+        return list(found.values())
 
     async def _matrix(self, tenant: str) -> _Matrix:
-        """The tenant's vectors of this model as one normalised matrix, reused until the
-        table changes (this store's writes, or another process's: count and newest stamp)."""
+        """The tenant's vectors of this model as one normalised matrix. This store's writes
+        drop it; another process's are seen by a cheap stamp query (row count, newest
+        write) made at most every ``matrix_ttl`` seconds."""
+        now = time.monotonic()
+        cached = self._matrices.get(tenant)
+        if cached is not None and now - cached.checked < self.matrix_ttl:
+            return cached
         filters = [VECTORS.c.tenant_id == tenant, *self._model_filter()]
         async with self.database.read(tenant) as conn:
             stamp = tuple(
@@ -494,8 +525,8 @@ class VectorStore:
                     )
                 ).one()
             )
-            cached = self._matrices.get((tenant, stamp))
-            if cached is not None:
+            if cached is not None and cached.stamp == stamp:
+                cached.checked = now
                 return cached
             rows = (
                 await conn.execute(
@@ -518,13 +549,14 @@ class VectorStore:
             types=np.asarray([r.entity_type for r in rows], dtype=object),
             domains=np.asarray([r.domain for r in rows], dtype=object),
             unit=unit,
+            stamp=stamp,
+            checked=now,
         )
-        self._matrices = {k: v for k, v in self._matrices.items() if k[0] != tenant}
-        self._matrices[(tenant, stamp)] = matrix
+        self._matrices[tenant] = matrix
         return matrix
 
     def _changed(self, tenant: str) -> None:
-        self._matrices = {k: v for k, v in self._matrices.items() if k[0] != tenant}
+        self._matrices.pop(tenant, None)
 
     # --- sqlite-vec ------------------------------------------------------------------------
 
@@ -561,12 +593,15 @@ class VectorStore:
         return True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Matrix:
     keys: list[Key]
     types: Any
     domains: Any
     unit: Any
+    #: (rows, newest write) when read, and when that was last checked (monotonic)
+    stamp: tuple[Any, ...]
+    checked: float
 
 
 async def erase_vectors(

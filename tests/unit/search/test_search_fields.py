@@ -39,9 +39,9 @@ def _policy(*rules: dict[str, Any]) -> PolicyEngine:
 
 def test_default_fields_are_the_unclassified_string_attributes() -> None:
     chooser = FieldChooser(default_policy(), {})
-    assert chooser.fields("customer", CUSTOMER) == ("id", "name", "city", "segment")
+    assert chooser.fields("customer", CUSTOMER) == ("name", "city", "segment")
     text = chooser.text("customer", CUSTOMER, ATTRS)
-    assert text == "customer\nc1\nAcme Corp\nBerlin\nenterprise"
+    assert text == "customer\nAcme Corp\nBerlin\nenterprise"
 
 
 def test_classified_fields_are_never_embedded_even_when_configured() -> None:
@@ -79,7 +79,7 @@ def test_a_tag_level_deny_rule_on_internal_fields_keeps_them_out() -> None:
             "resource": {"tags": ["internal"]},
         }
     )
-    assert FieldChooser(policy, {}).fields("customer", CUSTOMER) == ("id", "name", "city")
+    assert FieldChooser(policy, {}).fields("customer", CUSTOMER) == ("name", "city")
 
 
 def test_an_entity_level_deny_does_not_hide_fields() -> None:
@@ -136,3 +136,18 @@ def test_the_hash_follows_the_text_and_the_chunking() -> None:
     assert base == text_hash("customer\nAcme", chunk_chars=1000, chunk_overlap=100)
     assert base != text_hash("customer\nAcme Corp", chunk_chars=1000, chunk_overlap=100)
     assert base != text_hash("customer\nAcme", chunk_chars=500, chunk_overlap=100)
+
+
+def test_identifiers_are_left_out_unless_configured() -> None:
+    schema = EntitySchema(
+        entity_type="invoice",
+        domain="billing",
+        fields=[
+            FieldSpec(name="id", type=FieldType.STRING),
+            FieldSpec(name="customer_id", type=FieldType.STRING),
+            FieldSpec(name="title", type=FieldType.STRING),
+        ],
+    )
+    assert FieldChooser(default_policy(), {}).fields("invoice", schema) == ("title",)
+    configured = FieldChooser(default_policy(), {"invoice": ["id", "title", "unknown"]})
+    assert configured.fields("invoice", schema) == ("id", "title")
