@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.settings import EmbeddingSettings
 from dictamesh.embeddings._texts import batches, check_texts
 from dictamesh.embeddings.base import EmbeddingProviderError
@@ -36,8 +37,9 @@ class LocalProvider(ABC, Generic[M]):
         """Read the model (runs in a worker thread, once)."""
 
     @abstractmethod
-    def _run(self, model: M, texts: list[str]) -> list[list[float]]:
-        """Unit vectors of ``texts`` (runs in a worker thread)."""
+    def _run(self, model: M, texts: list[str]) -> list[list[float] | None]:
+        """Unit vectors of ``texts`` (runs in a worker thread); ``None`` for a text that gave
+        no direction (no token the model knows, or tokens that cancel out)."""
 
     def _model(self) -> M:
         # worker threads: concurrent first calls wait for one load instead of each loading
@@ -46,7 +48,7 @@ class LocalProvider(ABC, Generic[M]):
                 self._loaded = self._load()
             return self._loaded
 
-    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+    def _embed_batch(self, texts: list[str]) -> list[list[float] | None]:
         return self._run(self._model(), texts)
 
     async def load(self) -> None:
@@ -59,7 +61,7 @@ class LocalProvider(ABC, Generic[M]):
         for batch in batches(checked, self._batch_size):
             try:
                 async with asyncio.timeout(self._timeout):
-                    vectors.extend(await asyncio.to_thread(self._embed_batch, batch))
+                    found = await asyncio.to_thread(self._embed_batch, batch)
             except TimeoutError as exc:
                 # the thread cannot be stopped; it finishes alone and its result is dropped
                 raise EmbeddingProviderError(
@@ -67,6 +69,14 @@ class LocalProvider(ABC, Generic[M]):
                     f" {self._timeout} s",
                     provider=self.name,
                 ) from exc
+            for vector in found:
+                if vector is None:
+                    # the input's fault, not the model's: a zero vector has no direction
+                    index = len(vectors)
+                    raise InvalidInput(
+                        f"texts[{index}] has nothing the model can read", index=index
+                    )
+                vectors.append(vector)
         return vectors
 
     async def aclose(self) -> None:

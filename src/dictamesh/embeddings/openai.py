@@ -80,6 +80,13 @@ class OpenAIProvider:
             raise ConfigurationError(
                 "search.embeddings.url: an http(s) base URL is required", host=parts.hostname
             )
+        if settings.api_key is not None and (parts.username or parts.password):
+            # httpx would send the URL's user:password as Basic auth instead of the key
+            raise ConfigurationError(
+                "search.embeddings.url carries credentials and search.embeddings.api_key is"
+                " set: keep one (the key)",
+                host=parts.hostname,
+            )
         if not settings.model:
             raise ConfigurationError(
                 "search.embeddings.model: provider 'openai' needs the model name"

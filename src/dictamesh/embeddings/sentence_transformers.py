@@ -27,7 +27,6 @@ from dictamesh.core.errors import ConfigurationError, MissingDependencyError
 from dictamesh.core.settings import EmbeddingSettings
 from dictamesh.embeddings._local import LocalProvider
 from dictamesh.embeddings._texts import unit
-from dictamesh.embeddings.base import EmbeddingProviderError
 
 __all__ = ["EXTRA", "SentenceTransformersProvider", "check_model_dir"]
 
@@ -85,9 +84,6 @@ class SentenceTransformersProvider(LocalProvider[Any]):
             )
         return model
 
-    def _run(self, model: Any, texts: list[str]) -> list[list[float]]:
+    def _run(self, model: Any, texts: list[str]) -> list[list[float] | None]:
         rows = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-        vectors = [unit(row.tolist()) for row in rows]
-        if any(v is None for v in vectors):
-            raise EmbeddingProviderError("sentence-transformers: the model gave a zero vector")
-        return [v for v in vectors if v is not None]
+        return [unit(row.tolist()) for row in rows]

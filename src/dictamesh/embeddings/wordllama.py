@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dictamesh.core.errors import ConfigurationError, MissingDependencyError
-from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.settings import EmbeddingSettings
 from dictamesh.embeddings._local import LocalProvider
 
@@ -54,6 +53,8 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
 }
 _DEFAULT_MODEL = "l2_supercat"
 _TENSOR = "embedding.weight"
+#: tokens pooled at once (x 256 float32 = 64 MB at most, whatever the texts' lengths)
+_GROUP_TOKENS = 65_536
 
 
 def bundled_files(model: str) -> tuple[Path, Path]:
@@ -95,26 +96,41 @@ class _Model:
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: list[str]) -> list[list[float] | None]:
         import numpy as np
 
         encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
-        out = np.empty((len(texts), self.table.shape[1]), dtype=np.float32)
-        last = self.table.shape[0] - 1
+        out = np.zeros((len(texts), self.table.shape[1]), dtype=np.float32)
+        # Texts are pooled in groups of at most _GROUP_TOKENS tokens, unpadded: WordLlama pads
+        # a batch to its longest text, so one long text would multiply the whole batch's
+        # memory; here a text costs only its own tokens.
+        group: list[int] = []
+        tokens = 0
         for i, enc in enumerate(encoded):
-            # one text at a time: WordLlama pads a batch to its longest text, so one long
-            # text would multiply the memory of the whole batch
-            ids = np.clip(np.asarray(enc.ids, dtype=np.int64), 0, last)
-            if ids.size == 0:
-                raise InvalidInput(f"texts[{i}] has nothing the model can read", index=i)
-            out[i] = self.table[ids].mean(axis=0)
+            if not enc.ids:
+                continue  # stays a zero row: reported as unreadable
+            if group and tokens + len(enc.ids) > _GROUP_TOKENS:
+                self._pool(encoded, group, out)
+                group, tokens = [], 0
+            group.append(i)
+            tokens += len(enc.ids)
+        if group:
+            self._pool(encoded, group, out)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        if not np.all(np.isfinite(norms)) or np.any(norms == 0.0):
-            # tokens whose vectors cancel out: no direction to compare (input, not the model)
-            raise InvalidInput("a text has nothing the model can read")
-        out /= norms
-        result: list[list[float]] = out.tolist()
-        return result
+        usable = np.isfinite(norms[:, 0]) & (norms[:, 0] > 0.0)
+        out /= np.where(usable[:, None], norms, 1.0)
+        rows: list[list[float]] = out.tolist()
+        return [row if ok else None for row, ok in zip(rows, usable.tolist(), strict=True)]
+
+    def _pool(self, encoded: list[Any], group: list[int], out: Any) -> None:
+        """Mean of each text's token vectors, for the texts ``group`` lists (none empty)."""
+        import numpy as np
+
+        lengths = np.array([len(encoded[i].ids) for i in group])
+        ids = np.concatenate([np.asarray(encoded[i].ids, dtype=np.int64) for i in group])
+        np.clip(ids, 0, self.table.shape[0] - 1, out=ids)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        out[group] = np.add.reduceat(self.table[ids], starts, axis=0) / lengths[:, None]
 
 
 class WordLlamaProvider(LocalProvider[_Model]):
@@ -151,5 +167,5 @@ class WordLlamaProvider(LocalProvider[_Model]):
     def _load(self) -> _Model:
         return _Model(self._weights, self._tokenizer, self.dimensions)
 
-    def _run(self, model: _Model, texts: list[str]) -> list[list[float]]:
+    def _run(self, model: _Model, texts: list[str]) -> list[list[float] | None]:
         return model.embed(texts)

@@ -129,6 +129,6 @@ def test_a_third_party_provider_is_found_by_name() -> None:
 
 
 def test_a_provider_settings_error_is_passed_through_as_is() -> None:
-    with pytest.raises(ConfigurationError, match="search.embeddings.url") as caught:
+    with pytest.raises(ConfigurationError, match=r"search\.embeddings\.url") as caught:
         provider_from_settings(EmbeddingSettings(provider="openai", model="m"))
     assert "pip install" not in caught.value.message

@@ -10,13 +10,13 @@ import textwrap
 
 import numpy as np
 import pytest
+from tests.network_guard import loopback_only
 
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.inputs import InvalidInput
 from dictamesh.core.settings import EmbeddingSettings
 from dictamesh.embeddings import EmbeddingProviderError
 from dictamesh.embeddings.wordllama import WordLlamaProvider, bundled_files
-from tests.network_guard import loopback_only
 
 TEXTS = [
     "customer Maria Silva lives in Lisbon",
@@ -172,7 +172,7 @@ async def test_the_event_loop_keeps_running_while_embedding(no_network: object) 
 async def test_a_batch_past_the_deadline_is_a_provider_error(no_network: object) -> None:
     # the first batch also loads the model (~0.15 s): far past a 1 ms deadline
     provider = WordLlamaProvider(EmbeddingSettings(timeout_seconds=0.001))
-    with pytest.raises(EmbeddingProviderError, match="longer than 0.001 s") as caught:
+    with pytest.raises(EmbeddingProviderError, match=r"longer than 0\.001 s") as caught:
         await provider.embed(TEXTS)
     assert caught.value.http_status == 503
 
@@ -198,3 +198,14 @@ async def test_bad_input_is_400_before_the_model_loads() -> None:
 def test_settings_the_bundled_model_cannot_serve(settings: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigurationError, match=words):
         WordLlamaProvider(EmbeddingSettings(**settings))  # type: ignore[arg-type]
+
+
+async def test_pooling_groups_do_not_change_the_vectors(
+    monkeypatch: pytest.MonkeyPatch, no_network: object
+) -> None:
+    import dictamesh.embeddings.wordllama as module
+
+    texts = [*TEXTS, " ".join(["warehouse inventory report"] * 30), *TEXTS]
+    one_group = await embed(texts)
+    monkeypatch.setattr(module, "_GROUP_TOKENS", 12)  # every few texts: a group of its own
+    assert np.allclose(await embed(texts), one_group, atol=1e-6)
