@@ -388,12 +388,15 @@ class SearchService:
             for name, cs in lists.items()
         }
         fused = fuse(ordered, self.settings.rrf_k)
+        classes: dict[str, str] = {}  # one schema lookup per type, not per candidate
         keys = []
         for f in fused:
             c = merged[f.key]
-            schema = await scope.lookup(c.entity_type)
-            cls = classification_of(schema)
-            keys.append(FacetKeys(c.entity_type, c.domain, sources.get(f.key), cls))
+            if c.entity_type not in classes:
+                classes[c.entity_type] = classification_of(await scope.lookup(c.entity_type))
+            keys.append(
+                FacetKeys(c.entity_type, c.domain, sources.get(f.key), classes[c.entity_type])
+            )
         hits = []
         for f in fused[: request.limit]:
             c = merged[f.key]
