@@ -4,7 +4,8 @@
 
 * root fields ``catalogEntry(type, id)``, ``catalogEntries(type, limit, cursor)``,
   ``catalogSearch(text, mode, type, domain, source, limit)`` (text, semantic or hybrid:
-  ``docs/search.md``), ``similarEntities(type, id, limit)``, ``relationshipGraph(type, id,
+  ``docs/search.md``), ``catalogSearchResults(...)`` (the same with facets and
+  ``degraded``), ``similarEntities(type, id, limit)``, ``relationshipGraph(type, id,
   depth, direction, limit)`` and ``lineage(type, id)``;
 * a ``catalog: CatalogEntry`` field on every entity type (``null`` when the catalog has
   not registered that entity yet);
@@ -52,7 +53,7 @@ from dictamesh.gateway.errors import bad_user_input
 from dictamesh.gateway.governance import guard_catalog_type, search_scope, type_access
 from dictamesh.gateway.schema_builder import Node
 from dictamesh.governance.related import visible_flow, visible_graph
-from dictamesh.search.hybrid import SearchHit, SearchService
+from dictamesh.search.hybrid import SearchAnswer, SearchHit, SearchService
 from dictamesh.search.request import SearchMode, SearchRequest
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "CatalogDataset",
     "CatalogEntry",
     "CatalogEntryPage",
+    "CatalogFacet",
+    "CatalogFacetCount",
     "CatalogGraph",
     "CatalogGraphDirection",
     "CatalogGraphEdge",
@@ -74,6 +77,7 @@ __all__ = [
     "CatalogSearchHit",
     "CatalogSearchMode",
     "CatalogSearchRank",
+    "CatalogSearchResults",
     "CatalogSource",
 ]
 
@@ -501,6 +505,49 @@ class CatalogSearchHit:
         )
 
 
+@strawberry.type(description="How many search candidates have one value of a facet.")
+class CatalogFacetCount:
+    value: str
+    count: int
+
+
+@strawberry.type(description="Counts of a search's candidates by one facet.")
+class CatalogFacet:
+    name: str = strawberry.field(description="domain | type | source | classification")
+    values: list[CatalogFacetCount]
+
+
+@strawberry.type(description="A catalog search's hits with facet counts (docs/search.md).")
+class CatalogSearchResults:
+    query: str
+    mode: CatalogSearchMode
+    hits: list[CatalogSearchHit]
+    facets: list[CatalogFacet]
+    candidates: int = strawberry.field(description="hits the facets count (all pages)")
+    degraded: bool = strawberry.field(
+        description="hybrid answered from the text list only: semantic search is off or failing"
+    )
+    degraded_reason: str | None
+
+    @classmethod
+    def of(cls, answer: SearchAnswer) -> CatalogSearchResults:
+        return cls(
+            query=answer.query,
+            mode=CatalogSearchMode(answer.mode.value),
+            hits=[CatalogSearchHit.of(h) for h in answer.hits],
+            facets=[
+                CatalogFacet(
+                    name=name,
+                    values=[CatalogFacetCount(value=v, count=n) for v, n in counts.items()],
+                )
+                for name, counts in answer.facets.items()
+            ],
+            candidates=answer.candidates,
+            degraded=answer.degraded,
+            degraded_reason=answer.degraded_reason,
+        )
+
+
 @strawberry.type
 class CatalogEntryPage:
     items: list[CatalogEntry]
@@ -521,11 +568,14 @@ CATALOG_TYPE_NAMES = frozenset(
         "CatalogLineageEdge",
         "CatalogEntry",
         "CatalogEntryPage",
+        "CatalogFacet",
+        "CatalogFacetCount",
         "CatalogCacheLayer",
         "CatalogCacheSummary",
         "CatalogSearchHit",
         "CatalogSearchMode",
         "CatalogSearchRank",
+        "CatalogSearchResults",
     }
 )
 """GraphQL type names the catalog part defines (entity types may not use them)."""
@@ -607,15 +657,15 @@ class CatalogPart:
             )
             return await _governed_graph(info, catalog, CatalogGraph.of(graph))
 
-        async def catalog_search(
+        async def answer(
             info: Info,
             text: str,
-            mode: CatalogSearchMode | None = None,
-            type: str | None = None,
-            domain: str | None = None,
-            source: str | None = None,
-            limit: int = 20,
-        ) -> list[CatalogSearchHit] | None:
+            mode: CatalogSearchMode | None,
+            type: str | None,
+            domain: str | None,
+            source: str | None,
+            limit: int,
+        ) -> SearchAnswer:
             request = SearchRequest.checked(  # before anything is searched or embedded
                 text,
                 mode=None if mode is None else SearchMode(mode.value),
@@ -626,9 +676,33 @@ class CatalogPart:
                 limit=limit,
             )
             # governance: hidden values neither match nor score, nor show in ``matched``;
-            # unreadable types are gone before fusion
-            answer = await self.search.search(request, search_scope(info, catalog))
-            return [CatalogSearchHit.of(h) for h in answer.hits]
+            # unreadable types are gone before fusion and facets
+            return await self.search.search(request, search_scope(info, catalog))
+
+        async def catalog_search(
+            info: Info,
+            text: str,
+            mode: CatalogSearchMode | None = None,
+            type: str | None = None,
+            domain: str | None = None,
+            source: str | None = None,
+            limit: int = 20,
+        ) -> list[CatalogSearchHit] | None:
+            found = await answer(info, text, mode, type, domain, source, limit)
+            return [CatalogSearchHit.of(h) for h in found.hits]
+
+        async def catalog_search_results(
+            info: Info,
+            text: str,
+            mode: CatalogSearchMode | None = None,
+            type: str | None = None,
+            domain: str | None = None,
+            source: str | None = None,
+            limit: int = 20,
+        ) -> CatalogSearchResults | None:
+            return CatalogSearchResults.of(
+                await answer(info, text, mode, type, domain, source, limit)
+            )
 
         async def similar_entities(
             info: Info, type: str, id: strawberry.ID, limit: int = 10
@@ -694,6 +768,12 @@ class CatalogPart:
                 " (`TEXT`), meaning (`SEMANTIC`) or both fused (`HYBRID`); `mode` defaults to"
                 " the node's search.default_mode. Without semantic search `HYBRID` answers"
                 " the text hits.",
+            ),
+            "catalog_search_results": _field(
+                catalog_search_results,
+                name="catalogSearchResults",
+                description="`catalogSearch` with its facet counts (all candidates, not only"
+                " this page) and whether hybrid search answered from text only.",
             ),
             "similar_entities": _field(
                 similar_entities,

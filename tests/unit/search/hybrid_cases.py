@@ -159,6 +159,14 @@ query($t: String!, $mode: CatalogSearchMode, $type: String, $limit: Int) {
     ranks { list rank score }
   }
 }"""
+RESULTS_QUERY = """
+query($t: String!) {
+  catalogSearchResults(text: $t, limit: 3) {
+    query mode candidates degraded degradedReason
+    hits { entityId sources }
+    facets { name values { value count } }
+  }
+}"""
 SIMILAR_QUERY = """
 query($type: String!, $id: ID!) {
   similarEntities(type: $type, id: $id, limit: 3) { entityType entityId sources score }
@@ -189,6 +197,16 @@ async def check_graphql(node: SearchNode) -> None:
     denied = await graphql(node, SIMILAR_QUERY, {"type": "payroll", "id": "y-1"}, role="support")
     assert denied["data"]["similarEntities"] is None
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    results = await graphql(node, RESULTS_QUERY, {"t": "Ada Lovelace"}, role="support")
+    page = results["data"]["catalogSearchResults"]
+    full = (await search(node, "support", q="Ada Lovelace", limit=3)).json()
+    assert page["mode"] == "HYBRID"
+    assert page["degraded"] is False
+    assert page["candidates"] == full["candidates"]
+    assert {f["name"]: {v["value"]: v["count"] for v in f["values"]} for f in page["facets"]} == (
+        full["facets"]
+    )
+    assert [h["entityId"] for h in page["hits"]] == [h["entity_id"] for h in full["results"]]
     bad = await graphql(node, SEARCH_QUERY, {"t": "x", "mode": "FUZZY"})
     assert bad["errors"]
     assert bad.get("data") is None
