@@ -772,8 +772,9 @@ class CatalogPart:
             "catalog_search_results": _field(
                 catalog_search_results,
                 name="catalogSearchResults",
-                description="`catalogSearch` with its facet counts (all candidates, not only"
-                " this page) and whether hybrid search answered from text only.",
+                description="The hits of `catalogSearch` with their facet counts (all"
+                " candidates, not only this page) and whether hybrid search answered from"
+                " text only.",
             ),
             "similar_entities": _field(
                 similar_entities,
