@@ -41,6 +41,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dictamesh.catalog.database import CatalogDatabase
+from dictamesh.catalog.tables import insert_for
 from dictamesh.core.errors import ValidationError
 from dictamesh.core.settings import SearchSettings
 from dictamesh.search.tables import VECTORS, as_vector, pack_vector, pg_vector_text
@@ -183,10 +184,20 @@ class VectorStore:
             ]
             async with self.database.write(tenant) as conn:
                 await self._delete_keys(conn, tenant, [(e.entity_type, e.entity_id) for e in group])
-                await conn.execute(VECTORS.insert(), rows)
+                await conn.execute(self._insert(), rows)
             written += len(rows)
             self._changed(tenant)
         return written
+
+    def _insert(self) -> Any:
+        """INSERT that overwrites a row another node wrote meanwhile (two ingest nodes
+        reconciling the same entity): the last writer's vectors stand, no key error."""
+        insert = insert_for(self.dialect, VECTORS)
+        columns = ("domain", "source_system", "text_hash", "provider", "model", "dimensions")
+        return insert.on_conflict_do_update(
+            index_elements=["tenant_id", "entity_type", "entity_id", "chunk"],
+            set_={c: insert.excluded[c] for c in (*columns, "updated_at", "embedding")},
+        )
 
     async def delete(self, entity_type: str, entity_id: str, *, tenant: str | None = None) -> int:
         """Remove an entity's vectors; how many rows went."""
