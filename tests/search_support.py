@@ -11,6 +11,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 
+from dictamesh.core.inputs import InvalidInput
 from dictamesh.embeddings.base import EmbeddingProviderError
 
 __all__ = ["HashingProvider", "hashed_vector"]
@@ -40,12 +41,18 @@ class HashingProvider:
         #: the next this many calls fail (a provider outage)
         self.fail_calls = 0
         self.closed = False
+        #: a text containing this word is refused as invalid input (400)
+        self.refuse: str | None = None
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         self.calls += 1
         if self.fail_calls:
             self.fail_calls -= 1
             raise EmbeddingProviderError("the test provider is down")
+        if self.refuse is not None:
+            for i, t in enumerate(texts):
+                if self.refuse in t:
+                    raise InvalidInput(f"texts[{i}] gives no direction", index=i)
         self.texts.extend(texts)
         return [hashed_vector(t, self.dimensions) for t in texts]
 

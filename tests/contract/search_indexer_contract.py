@@ -276,3 +276,18 @@ class SearchIndexerContract:
         assert report.embedded == 2
         assert provider.texts == ["customer Acme", "customer Zeta"]
         assert (await harness.nearest("zeta"))[0].score > 0.6
+
+    async def test_a_refused_text_is_skipped_and_the_rest_of_its_batch_embedded(
+        self, harness: Harness
+    ) -> None:
+        await harness.ingest_and_drain(change("c1", name="Acme"))
+        harness.provider.refuse = "poison"
+        report = await harness.ingest_and_drain(
+            change("c1", name="poison"), change("c2", name="Beta"), change("c3", name="Gamma")
+        )
+        assert report.embedded == 2
+        assert harness.indexer.pending == 0
+        assert harness.counted("failed") == 1
+        # c1's old vectors stood for a text that is gone
+        assert await harness.store.vectors_of("customer", "c1") == []
+        assert {h.entity_id for h in await harness.nearest("beta gamma")} == {"c2", "c3"}

@@ -262,6 +262,9 @@ class SearchIndexer:
                     self._requeue(batch[position:], exc)
                     break
                 self._failed(exc, 1, retrying=False)
+                # its text cannot be embedded: older vectors would stand for a text gone
+                tenant, entity_type, entity_id = key
+                await self.store.delete_many([(entity_type, entity_id)], tenant=tenant)
         return report
 
     def _take(self) -> int:
