@@ -29,6 +29,7 @@ from dictamesh.catalog.models import Base
 from dictamesh.cluster.tables import cluster_metadata
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.saga.store import QUEUE, SAGAS, STEPS
+from dictamesh.search.tables import search_metadata
 
 OWNER_ENV = "DICTAMESH_TEST_POSTGRES_OWNER_URL"
 ADMIN_ENV = "DICTAMESH_TEST_POSTGRES_ADMIN_URL"
@@ -68,6 +69,7 @@ async def truncate_catalog(url: str) -> None:
             *SAGA_TABLES,
             *notification_metadata.sorted_tables,
             *cluster_metadata.sorted_tables,
+            *search_metadata.sorted_tables,
         ]
     )
     engine = create_async_engine(url)

@@ -102,6 +102,7 @@ from dictamesh.core.errors import (
 from dictamesh.core.lifecycle import AsyncResource
 from dictamesh.core.models import ChangeEvent, EntitySchema, HealthState, HealthStatus
 from dictamesh.core.settings import DictaMeshSettings
+from dictamesh.embeddings.base import EmbeddingProvider
 from dictamesh.events.avro_typed import TypedAvroEventSerializer
 from dictamesh.events.bus import EventBus, Message
 from dictamesh.events.codecs import TopicCodec, media_type
@@ -134,6 +135,9 @@ from dictamesh.resilience.supervisor import (
 from dictamesh.router.runtime import NodeRouter
 from dictamesh.saga.events import saga_topic_specs
 from dictamesh.saga.runtime import NodeSagas
+from dictamesh.search.metrics import IndexerMetrics
+from dictamesh.search.runtime import NodeSearch
+from dictamesh.search.store import VectorStore, erase_vectors
 from dictamesh.tenancy import (
     TenantQuotas,
     event_for_topic,
@@ -306,10 +310,12 @@ class MeshNode(AsyncResource):
         ingest_group: str = INGEST_GROUP,
         restart_policy: RestartPolicy | None = None,
         roles: Iterable[str | NodeRole] = (NodeRole.ALL,),
+        embeddings: EmbeddingProvider | None = None,
     ) -> None:
         """``restart_policy``: how failed background tasks are restarted (default: after
         0.5 s doubling up to 30 s; recovered after 30 s of running). ``roles``: what the
-        node runs (:class:`NodeRole`; default all)."""
+        node runs (:class:`NodeRole`; default all). ``embeddings``: an embedding provider
+        to use instead of ``search.embeddings``' (tests, applications embedding their own)."""
         self.settings = settings
         self.roles = parse_roles(roles)
         self.ingest_group = ingest_group
@@ -380,6 +386,12 @@ class MeshNode(AsyncResource):
         self.system_topics: SystemTopicRelay | None = None
         #: writes the cache's fills, hits and invalidations to the catalog; set by start()
         self.cache_status: CacheStatusWriter | None = None
+        #: semantic search (``docs/search.md``), set by start() on nodes serving the API or
+        #: ingesting: the provider, the vector store and (ingest) the indexer. ``None`` with
+        #: ``search.embeddings.provider: off``
+        self.search: NodeSearch | None = None
+        self._embeddings = embeddings
+        self._search_metrics: IndexerMetrics | None = None
         self._started = False
 
     def _default_serializer(self) -> Serializer:
@@ -424,6 +436,21 @@ class MeshNode(AsyncResource):
         if self._catalog is None:
             raise RuntimeError("node not started")
         return self._catalog
+
+    @property
+    def embeddings(self) -> EmbeddingProvider | None:
+        """The embedding provider of semantic search (None: off or unavailable)."""
+        return self.search.provider if self.search is not None else None
+
+    @property
+    def vector_store(self) -> VectorStore | None:
+        """The catalog's vectors (None: semantic search off or unavailable)."""
+        return self.search.store if self.search is not None else None
+
+    @property
+    def search_unavailable(self) -> str | None:
+        """Why semantic search is down although configured (None: up, or off)."""
+        return self.search.unavailable if self.search is not None else None
 
     @property
     def topics(self) -> list[str]:
@@ -500,6 +527,8 @@ class MeshNode(AsyncResource):
             self.runs(NodeRole.CAPTURE) or self.runs(NodeRole.INGEST)
         ):
             self._start_lineage()
+        if self.serves_api:
+            self._start_search()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
         if self.runs(NodeRole.INGEST):
             ingestor = CatalogIngestor(self.catalog, self._domain.schemas(), outbox=True)
@@ -663,6 +692,30 @@ class MeshNode(AsyncResource):
         await self.system_topics.ensure_topics()
         self._spawn("system-topics", self.system_topics.run)  # also what a crash left
 
+    def _start_search(self) -> None:
+        """The provider and vector store; on ingest nodes the indexer, fed by the ingest."""
+        assert self.governance is not None
+        if self._search_metrics is None:  # once per registry: a node may start again
+            self._search_metrics = IndexerMetrics(self.metrics.registry)
+        schemas = self._domain.schemas
+        self.search = NodeSearch.build(
+            self.settings,
+            self.catalog.database,
+            policy=self.governance.governance.policy,
+            schemas=lambda: schemas(),
+            index=self.runs(NodeRole.INGEST),
+            metrics=self._search_metrics,
+            provider=self._embeddings,
+        )
+        # an erased entity's vectors go in the erasure's transaction (provider on or off)
+        store = self.search.store
+        self.governance.governance.erasure_steps.append(
+            store.erase if store is not None else erase_vectors
+        )
+        indexer = self.search.indexer
+        if indexer is not None:
+            self.supervisor.spawn("search-indexer", lambda: indexer.run(self._stop))
+
     def _start_cache_status(self) -> None:
         """The cache's fills, hits and invalidations into the catalog."""
         self.cache_status = CacheStatusWriter(self.catalog.cache_status)
@@ -711,6 +764,8 @@ class MeshNode(AsyncResource):
     def _ingested(self, outcome: IngestOutcome) -> None:
         if outcome.notices and self.system_topics is not None:
             self.system_topics.wake()
+        if self.search is not None and self.search.indexer is not None:
+            self.search.indexer.ingested(outcome)  # queues keys only: ingest never waits
 
     async def _run_invalidation(self) -> None:
         # Events of a batch already handed to self.changes while the batch is being retried
@@ -871,6 +926,10 @@ class MeshNode(AsyncResource):
         if self.notifications is not None:
             await self.notifications.aclose()
             self.notifications = None
+        if self.search is not None:
+            if self._embeddings is None:  # a provider handed in belongs to the caller
+                await self.search.aclose()
+            self.search = None
         for adapter in self.registry.adapters():
             await adapter.aclose()
         if self.governance is not None:

@@ -107,6 +107,14 @@ def test_the_design_stack_is_all_there(services: dict[str, dict[str, Any]]) -> N
         assert set(rs) <= ROLES, (name, rs)
 
 
+def test_the_database_has_pgvector(services: dict[str, dict[str, Any]]) -> None:
+    # migration 0012_search stops without the extension, which the init script creates
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:pg15")
+    init = (ROOT / "scripts" / "postgres-init.sql").read_text()
+    assert "CREATE EXTENSION IF NOT EXISTS vector" in init
+    assert _mounted_at(services["postgres"], ROOT / "scripts" / "postgres-init.sql")
+
+
 def test_every_mounted_file_exists(services: dict[str, dict[str, Any]]) -> None:
     mounts = 0
     for name, service in services.items():

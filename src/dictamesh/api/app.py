@@ -49,6 +49,7 @@ from dictamesh.gateway.shared_response_cache import RedisResponseCache
 from dictamesh.gateway.subscriptions import build_live_schema
 from dictamesh.notifications.service import NotificationService
 from dictamesh.saga.engine import SagaEngine
+from dictamesh.search.hybrid import SearchService
 from dictamesh.tenancy.quotas import TenantQuotas, install_tenant_quotas
 
 # ApiContext is create_app's argument, so it is named here too (its home is api/context.py).
@@ -61,10 +62,12 @@ def one_node_schema(
     catalog: CatalogSource | None,
     sagas: SagaEngine | None = None,
     notifications: NotificationService | None = None,
+    search: SearchService | None = None,
 ) -> GatewaySchema:
-    """The ``/graphql`` schema of one node: data products, the catalog, sagas, the inbox
-    (``catalog`` None: the schema is only printed, ``dictamesh schema export``)."""
-    parts: list[SchemaPart] = [CatalogPart(catalog)]
+    """The ``/graphql`` schema of one node: data products, the catalog (and its search),
+    sagas, the inbox (``catalog`` None: the schema is only printed, ``dictamesh schema
+    export``)."""
+    parts: list[SchemaPart] = [CatalogPart(catalog, search)]
     if sagas is not None:
         parts.append(SagaPart(sagas))
     if notifications is not None:
@@ -100,7 +103,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     schema = ctx.graphql_schema
     if schema is None:
         schema = one_node_schema(
-            ctx.registry, ctx.changes, ctx.catalog, ctx.sagas, ctx.notifications
+            ctx.registry,
+            ctx.changes,
+            ctx.catalog,
+            ctx.sagas,
+            ctx.notifications,
+            search=ctx.search_service(),
         )
     install_limits(schema, QueryLimits.from_settings(ctx.graphql))  # also on a given schema
     # Starlette routes to an ASGI app given as endpoint (typed for plain functions only).

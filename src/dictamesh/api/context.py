@@ -29,7 +29,9 @@ from dictamesh.core.settings import (
     GraphQLSettings,
     QuotaSettings,
     SchemaRegistryLimits,
+    SearchSettings,
 )
+from dictamesh.embeddings.base import EmbeddingProvider
 from dictamesh.events.fanout import ChangeFeed
 from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogSource
@@ -37,6 +39,7 @@ from dictamesh.governance.enforce import Governance
 from dictamesh.notifications.service import NotificationService
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.saga.engine import SagaEngine
+from dictamesh.search.hybrid import SearchService, VectorIndex
 from dictamesh.tenancy.quotas import TenantQuotas
 
 __all__ = ["ApiContext", "ApiRegistry", "CatalogReader", "Readiness", "WebhookSink"]
@@ -130,3 +133,32 @@ class ApiContext:
     #: rate limit, tenant quotas, persisted queries and the response cache are mesh-wide;
     #: ``None``: all of them live in this process
     shared: SharedState | None = None
+    #: catalog search (``docs/search.md``): the default mode, the fusion constant, whether
+    #: semantic search is configured (``search.embeddings.provider``)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    #: the node's embedding provider and vector store: semantic and hybrid search, similar
+    #: entities; ``None``: text only (``mode=semantic`` is refused, ``hybrid`` is degraded)
+    embedder: EmbeddingProvider | None = None
+    vectors: VectorIndex | None = None
+    #: why semantic search is unavailable although configured (a missing package, a store
+    #: that did not open): ``mode=semantic`` answers 503 with it
+    search_unavailable: str | None = None
+    _search_service: SearchService | None = field(default=None, init=False, repr=False)
+
+    def search_service(self) -> SearchService:
+        """The one :class:`SearchService` REST and GraphQL answer from (built once)."""
+        if self._search_service is None:
+            registry = self.registry
+
+            def type_sources() -> dict[str, str]:
+                return {a.entity_type: a.source.system for a in registry.adapters()}
+
+            self._search_service = SearchService(
+                self.catalog,
+                self.search,
+                provider=self.embedder,
+                store=self.vectors,
+                unavailable=self.search_unavailable,
+                type_sources=type_sources,
+            )
+        return self._search_service

@@ -6,8 +6,9 @@ the governance routes under ``/api/v1/governance``.
   :class:`GovernanceMiddleware`, which activates the governance for every HTTP request and
   WebSocket (GraphQL resolvers and subscriptions find it there) and adds the
   ``X-DictaMesh-Redacted`` header listing the fields withheld from the caller;
-* :func:`entity_body`, :func:`page_body`, :func:`events_body` and :func:`search_results`
-  mask what the REST routes return (``dictamesh.api.rest`` calls them); :func:`check_readable`,
+* :func:`entity_body`, :func:`page_body` and :func:`events_body` mask what the REST routes
+  return (``dictamesh.api.rest`` calls them), :func:`search_scope` governs search;
+  :func:`check_readable`,
   :func:`graph_body` and :func:`lineage_body` keep graphs and lineage to the entity types the
   caller may read;
 * ``GET /api/v1/governance/audit`` and ``/audit/summary`` read the audit log,
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -60,7 +61,7 @@ from dictamesh.governance.related import (
     visible_flow,
     visible_graph,
 )
-from dictamesh.governance.search import governed_search
+from dictamesh.search.hybrid import SearchScope
 
 if TYPE_CHECKING:
     from dictamesh.api.context import ApiContext
@@ -76,7 +77,7 @@ __all__ = [
     "install_governance",
     "lineage_body",
     "page_body",
-    "search_results",
+    "search_scope",
 ]
 
 REDACTED_HEADER = "X-DictaMesh-Redacted"
@@ -229,49 +230,20 @@ async def events_body(
     return out
 
 
-async def search(
-    ctx: ApiContext, text: str, entity_type: str | None, limit: int
-) -> list[dict[str, Any]]:
-    """``GET /search``: the catalog searched without the values the caller cannot read in
-    clear (they must not match, score or order: :mod:`dictamesh.governance.search`)."""
-    governance = _governance(ctx)
-    if governance is None:
-        hits = await ctx.catalog.search_entities(text, entity_type=entity_type, limit=limit)
-        return await search_results(ctx, text, hits)
-    redactor = governance.redactor(current_principal.get(), channel=CHANNEL_REST)
+def search_scope(ctx: ApiContext) -> SearchScope:
+    """``GET /search``, ``/similar``: the caller's governance for :class:`SearchService`
+    (hidden values neither match nor score, unreadable types are dropped before fusion)."""
 
     async def lookup(name: str) -> EntitySchema | None:
         return await _schema(ctx, name)
 
-    async def run(hidden: Mapping[str, frozenset[str]]) -> Sequence[Any]:
-        extra = {"hidden": hidden} if hidden else {}  # catalogs without hidden fields
-        return await ctx.catalog.search_entities(
-            text, entity_type=entity_type, limit=limit, **extra
-        )
-
-    known = [entity_type] if entity_type is not None else list(ctx.registry.schemas())
-    hits = await governed_search(redactor, run, lookup, known)
-    return await search_results(ctx, text, hits)
-
-
-async def search_results(ctx: ApiContext, text: str, hits: Sequence[Any]) -> list[dict[str, Any]]:
-    """``GET /search``: hits of readable types, ``matched`` without hidden fields."""
-    from fastapi.encoders import jsonable_encoder
-
-    governance = _governance(ctx)
-    if governance is None:
-        return list(jsonable_encoder(list(hits)))
-    redactor = governance.redactor(current_principal.get(), channel=CHANNEL_REST)
-
-    async def lookup(entity_type: str) -> EntitySchema | None:
-        return await _schema(ctx, entity_type)
-
-    out = []
-    for hit, matched in await redactor.search_hits(text, hits, lookup):
-        item = jsonable_encoder(hit)
-        item["matched"] = matched
-        out.append(item)
-    return out
+    return SearchScope(
+        governance=_governance(ctx),
+        principal=current_principal.get(),
+        channel=CHANNEL_REST,
+        lookup=lookup,
+        known_types=list(ctx.registry.schemas()),
+    )
 
 
 def _changed_fields_shown(

@@ -61,6 +61,7 @@ from dictamesh.api.responses import (
     SagaState,
     SchemaList,
     SearchResults,
+    SimilarEntities,
     WebhookAccepted,
 )
 from dictamesh.api.sagas import SAGAS_PATH
@@ -86,6 +87,7 @@ _NAMES = {
     "get_graph": "getEntityGraph",
     "get_events": "listEntityEvents",
     "search": "searchCatalog",
+    "similar": "listSimilarEntities",
     "get_type_lineage": "getTypeLineage",
     "get_entity_lineage": "getEntityLineage",
     "get_schema": "getEntitySchema",
@@ -117,6 +119,7 @@ _BODIES: dict[str, type[BaseModel]] = {
     "getEntityGraph": EntityGraph,
     "listEntityEvents": EntityEventList,
     "searchCatalog": SearchResults,
+    "listSimilarEntities": SimilarEntities,
     "getTypeLineage": EntityLineage,
     "getEntityLineage": EntityLineage,
     "listEntitySchemas": SchemaList,

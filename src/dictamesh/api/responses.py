@@ -54,7 +54,9 @@ __all__ = [
     "SagaState",
     "SagaStepLog",
     "SchemaList",
+    "SearchHitBody",
     "SearchResults",
+    "SimilarEntities",
     "WebhookAccepted",
 ]
 
@@ -113,9 +115,40 @@ class EntityEventList(BaseModel):
     events: list[EventLogRecord]
 
 
+class SearchHitBody(EntitySearchResult):
+    """One search hit (``docs/search.md``): which result lists found it, where."""
+
+    sources: list[Literal["text", "semantic"]] = Field(
+        default_factory=list, description="the result lists that found it"
+    )
+    ranks: dict[str, int] = Field(
+        default_factory=dict, description="its 1-based rank in each of those lists"
+    )
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="its score (0..1) in each of those lists"
+    )
+    source: str | None = Field(default=None, description="the system it comes from")
+
+
 class SearchResults(BaseModel):
     query: str
-    results: list[EntitySearchResult]
+    mode: Literal["text", "semantic", "hybrid"] = "text"
+    results: list[SearchHitBody]
+    facets: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="counts of the candidates by domain, type, source and classification",
+    )
+    candidates: int = Field(default=0, description="hits the facets count (all pages)")
+    degraded: bool = Field(
+        default=False, description="hybrid answered from text only: semantic search is off"
+    )
+    degraded_reason: str | None = None
+
+
+class SimilarEntities(BaseModel):
+    entity_type: str
+    entity_id: str
+    results: list[SearchHitBody]
 
 
 class EntityLineage(LineageView):

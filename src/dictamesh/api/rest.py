@@ -1,5 +1,6 @@
-"""REST routes: the catalog (locations, graph, lineage, events, schemas, search), the data products
-(lists, live reads, adapters), webhooks, and liveness/readiness.
+"""REST routes: the catalog (locations, graph, lineage, events, schemas, search, similar
+entities), the data products (lists, live reads, adapters), webhooks, and
+liveness/readiness.
 
 Routes are built by :func:`api_router` and :func:`ops_router` around one :class:`ApiContext`;
 :func:`dictamesh.api.app.create_app` mounts them. Every error is JSON (see
@@ -44,6 +45,7 @@ from dictamesh.core.models import (
     validate_entity_id,
 )
 from dictamesh.core.models import Query as EntityQuery
+from dictamesh.search.request import SearchRequest
 
 if TYPE_CHECKING:
     from dictamesh.api.context import ApiContext, Readiness
@@ -185,20 +187,70 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/search", tags=["catalog"])
     async def search(
-        q: Annotated[str | None, Query(description="words to find; typos are tolerated")] = None,
+        q: Annotated[
+            str | None, Query(description="words or a description; typos are tolerated")
+        ] = None,
+        mode: Annotated[
+            str | None,
+            Query(
+                max_length=16,
+                description="text | semantic | hybrid (default: the node's search.default_mode)",
+            ),
+        ] = None,
         entity_type: Annotated[
             str | None, Query(alias="type", max_length=63, description="only this type")
         ] = None,
+        domain: Annotated[str | None, Query(max_length=63, description="only this domain")] = None,
+        source: Annotated[
+            str | None, Query(max_length=63, description="only this source system")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_STORED_INT, description="at most 100")] = 20,
     ) -> Any:
-        """Catalog entities matching ``q`` (type, id, attribute values), best first.
+        """Catalog entities matching ``q``, best first, with facet counts.
 
-        Fuzzy on PostgreSQL, substring matching on SQLite; an exact id ranks first.
+        ``text``: fuzzy on PostgreSQL, substring matching on SQLite; an exact id ranks
+        first. ``semantic``: by meaning (embeddings). ``hybrid``: both fused by reciprocal
+        rank; each hit says which lists found it (``sources``) at which ``ranks``. Without
+        semantic search ``hybrid`` answers the text hits with ``degraded: true``.
         """
-        if q is None:
-            raise ValidationError("query parameter 'q' is required")
-        results = await governed.search(ctx, q, entity_type, limit)  # hidden values unsearched
-        return {"query": q.strip(), "results": results}
+        service = ctx.search_service()
+        request = SearchRequest.checked(  # 400 before anything is searched or embedded
+            q,
+            mode=mode,
+            default_mode=service.default_mode,
+            entity_type=entity_type,
+            domain=domain,
+            source=source,
+            limit=limit,
+        )
+        answer = await service.search(request, governed.search_scope(ctx))
+        return {
+            "query": answer.query,
+            "mode": answer.mode.value,
+            "results": [h.as_dict() for h in answer.hits],
+            "facets": answer.facets,
+            "candidates": answer.candidates,
+            "degraded": answer.degraded,
+            "degraded_reason": answer.degraded_reason,
+        }
+
+    @router.get("/entities/{entity_type}/{entity_id}/similar", tags=["catalog"])
+    async def similar(
+        entity_type: EntityTypePath,
+        entity_id: str,
+        limit: Annotated[int, Query(ge=1, le=MAX_STORED_INT, description="at most 100")] = 10,
+    ) -> Any:
+        """Entities nearest in meaning to this one (its own embeddings), itself excluded,
+        of types you may read. 400 when semantic search is off, 503 when it is failing."""
+        _checked_id(entity_id)
+        hits = await ctx.search_service().similar(
+            entity_type, entity_id, limit, governed.search_scope(ctx)
+        )
+        return {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "results": [h.as_dict() for h in hits],
+        }
 
     @router.get("/lineage/{entity_type}", tags=["catalog"])
     async def get_type_lineage(entity_type: EntityTypePath) -> Any:

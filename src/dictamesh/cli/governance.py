@@ -199,6 +199,7 @@ async def _erase(settings: Any, ref: Any, tenant: str | None, by: str) -> Any:
     from dictamesh.governance.audit import AuditEntry, AuditLog
     from dictamesh.governance.erasure import erase_entity
     from dictamesh.node import build_bus
+    from dictamesh.search.store import erase_vectors
 
     migration_url = settings.catalog.migration_url
     catalog = await CatalogService.open(
@@ -214,7 +215,7 @@ async def _erase(settings: Any, ref: Any, tenant: str | None, by: str) -> Any:
             bus, JsonEventSerializer(), tenant_topics=settings.tenancy.topic_prefix_per_tenant
         )
         with bind(None, tenant):
-            report = await erase_entity(catalog, publisher, ref)
+            report = await erase_entity(catalog, publisher, ref, steps=[erase_vectors])
             if settings.governance.audit:
                 await AuditLog(catalog).record(
                     [

@@ -839,6 +839,9 @@ class SearchSettings(_Section):
     vector_index: Literal["hnsw", "exact"] = "hnsw"
     #: pgvector ``hnsw.ef_search``: candidates per query (recall vs latency)
     hnsw_ef_search: int = Field(default=64, ge=1, le=1000)
+    #: entities waiting to be embedded, at most; past it new changes are dropped from the
+    #: queue and a reconcile of the whole catalog finds them again (``docs/search.md``)
+    index_queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class DictaMeshSettings(BaseSettings):

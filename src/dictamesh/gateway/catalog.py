@@ -3,8 +3,10 @@
 :class:`CatalogPart` is a :class:`~dictamesh.gateway.schema_builder.SchemaPart`: it adds
 
 * root fields ``catalogEntry(type, id)``, ``catalogEntries(type, limit, cursor)``,
-  ``catalogSearch(text, type, limit)``, ``relationshipGraph(type, id, depth, direction,
-  limit)`` and ``lineage(type, id)``;
+  ``catalogSearch(text, mode, type, domain, source, limit)`` (text, semantic or hybrid:
+  ``docs/search.md``), ``catalogSearchResults(...)`` (the same with facets and
+  ``degraded``), ``similarEntities(type, id, limit)``, ``relationshipGraph(type, id,
+  depth, direction, limit)`` and ``lineage(type, id)``;
 * a ``catalog: CatalogEntry`` field on every entity type (``null`` when the catalog has
   not registered that entity yet);
 * the node's cache status (``docs/catalog.md``): ``CatalogEntry.cache`` (each cache layer's
@@ -46,10 +48,13 @@ from strawberry.types.field import StrawberryField
 
 from dictamesh.core.errors import ConfigurationError, EntityNotFound
 from dictamesh.core.models import EntityRef, validate_entity_id
+from dictamesh.core.settings import EmbeddingSettings, SearchSettings
 from dictamesh.gateway.errors import bad_user_input
-from dictamesh.gateway.governance import governed_catalog_search, guard_catalog_type, type_access
+from dictamesh.gateway.governance import guard_catalog_type, search_scope, type_access
 from dictamesh.gateway.schema_builder import Node
 from dictamesh.governance.related import visible_flow, visible_graph
+from dictamesh.search.hybrid import SearchAnswer, SearchHit, SearchService
+from dictamesh.search.request import SearchMode, SearchRequest
 
 __all__ = [
     "CATALOG_TYPE_NAMES",
@@ -59,6 +64,8 @@ __all__ = [
     "CatalogDataset",
     "CatalogEntry",
     "CatalogEntryPage",
+    "CatalogFacet",
+    "CatalogFacetCount",
     "CatalogGraph",
     "CatalogGraphDirection",
     "CatalogGraphEdge",
@@ -68,10 +75,14 @@ __all__ = [
     "CatalogPart",
     "CatalogRef",
     "CatalogSearchHit",
+    "CatalogSearchMode",
+    "CatalogSearchRank",
+    "CatalogSearchResults",
     "CatalogSource",
 ]
 
 DEFAULT_GRAPH_LIMIT = 100
+_TEXT_ONLY = SearchSettings(default_mode="text", embeddings=EmbeddingSettings(provider="off"))
 
 
 class CatalogSource(Protocol):
@@ -443,13 +454,98 @@ class CatalogEntry:
     )
 
 
+@strawberry.enum(description="How `catalogSearch` searches (docs/search.md).")
+class CatalogSearchMode(Enum):
+    TEXT = "text"
+    SEMANTIC = "semantic"
+    HYBRID = "hybrid"
+
+
+@strawberry.type(description="Where one result list of a search placed a hit.")
+class CatalogSearchRank:
+    list: str = strawberry.field(description="text | semantic")
+    rank: int = strawberry.field(description="1: first in that list")
+    score: float = strawberry.field(description="that list's score (0..1)")
+
+
 @strawberry.type(description="One hit of a catalog search, best first.")
 class CatalogSearchHit:
     entity_type: str
     entity_id: strawberry.ID
     domain: str
-    score: float = strawberry.field(description="0..1; 1: the text is the entity's id")
+    score: float = strawberry.field(
+        description="0..1; text: 1 when the text is the entity's id; semantic: cosine"
+        " similarity; hybrid: the fused score over the best possible"
+    )
     matched: list[str] = strawberry.field(description="attributes the text matched")
+    sources: list[str] = strawberry.field(
+        default_factory=list, description="the result lists that found it: text, semantic"
+    )
+    ranks: list[CatalogSearchRank] = strawberry.field(
+        default_factory=list, description="its rank and score in each of those lists"
+    )
+    source_system: str | None = strawberry.field(
+        default=None, description="the system it comes from"
+    )
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> CatalogSearchHit:
+        return cls(
+            entity_type=hit.entity_type,
+            entity_id=strawberry.ID(hit.entity_id),
+            domain=hit.domain,
+            score=hit.score,
+            matched=list(hit.matched),
+            sources=list(hit.sources),
+            ranks=[
+                CatalogSearchRank(list=name, rank=rank, score=hit.scores.get(name, 0.0))
+                for name, rank in hit.ranks.items()
+            ],
+            source_system=hit.source,
+        )
+
+
+@strawberry.type(description="How many search candidates have one value of a facet.")
+class CatalogFacetCount:
+    value: str
+    count: int
+
+
+@strawberry.type(description="Counts of a search's candidates by one facet.")
+class CatalogFacet:
+    name: str = strawberry.field(description="domain | type | source | classification")
+    values: list[CatalogFacetCount]
+
+
+@strawberry.type(description="A catalog search's hits with facet counts (docs/search.md).")
+class CatalogSearchResults:
+    query: str
+    mode: CatalogSearchMode
+    hits: list[CatalogSearchHit]
+    facets: list[CatalogFacet]
+    candidates: int = strawberry.field(description="hits the facets count (all pages)")
+    degraded: bool = strawberry.field(
+        description="hybrid answered from the text list only: semantic search is off or failing"
+    )
+    degraded_reason: str | None
+
+    @classmethod
+    def of(cls, answer: SearchAnswer) -> CatalogSearchResults:
+        return cls(
+            query=answer.query,
+            mode=CatalogSearchMode(answer.mode.value),
+            hits=[CatalogSearchHit.of(h) for h in answer.hits],
+            facets=[
+                CatalogFacet(
+                    name=name,
+                    values=[CatalogFacetCount(value=v, count=n) for v, n in counts.items()],
+                )
+                for name, counts in answer.facets.items()
+            ],
+            candidates=answer.candidates,
+            degraded=answer.degraded,
+            degraded_reason=answer.degraded_reason,
+        )
 
 
 @strawberry.type
@@ -472,9 +568,14 @@ CATALOG_TYPE_NAMES = frozenset(
         "CatalogLineageEdge",
         "CatalogEntry",
         "CatalogEntryPage",
+        "CatalogFacet",
+        "CatalogFacetCount",
         "CatalogCacheLayer",
         "CatalogCacheSummary",
         "CatalogSearchHit",
+        "CatalogSearchMode",
+        "CatalogSearchRank",
+        "CatalogSearchResults",
     }
 )
 """GraphQL type names the catalog part defines (entity types may not use them)."""
@@ -505,8 +606,10 @@ class CatalogPart:
 
     type_names = CATALOG_TYPE_NAMES
 
-    def __init__(self, catalog: CatalogSource | None) -> None:
+    def __init__(self, catalog: CatalogSource | None, search: SearchService | None = None) -> None:
         self.catalog: CatalogSource = catalog if catalog is not None else _NoCatalog()
+        # without the node's search service: text search only (no embeddings here)
+        self.search = search if search is not None else SearchService(self.catalog, _TEXT_ONLY)
 
     async def entry(self, entity_type: str, entity_id: str) -> CatalogEntry | None:
         try:
@@ -554,21 +657,59 @@ class CatalogPart:
             )
             return await _governed_graph(info, catalog, CatalogGraph.of(graph))
 
+        async def answer(
+            info: Info,
+            text: str,
+            mode: CatalogSearchMode | None,
+            type: str | None,
+            domain: str | None,
+            source: str | None,
+            limit: int,
+        ) -> SearchAnswer:
+            request = SearchRequest.checked(  # before anything is searched or embedded
+                text,
+                mode=None if mode is None else SearchMode(mode.value),
+                default_mode=self.search.default_mode,
+                entity_type=type,
+                domain=domain,
+                source=source,
+                limit=limit,
+            )
+            # governance: hidden values neither match nor score, nor show in ``matched``;
+            # unreadable types are gone before fusion and facets
+            return await self.search.search(request, search_scope(info, catalog))
+
         async def catalog_search(
-            info: Info, text: str, type: str | None = None, limit: int = 20
+            info: Info,
+            text: str,
+            mode: CatalogSearchMode | None = None,
+            type: str | None = None,
+            domain: str | None = None,
+            source: str | None = None,
+            limit: int = 20,
         ) -> list[CatalogSearchHit] | None:
-            # governance: hidden values neither match nor score, nor show in ``matched``
-            found = await governed_catalog_search(info, catalog, text, type, limit)
-            return [
-                CatalogSearchHit(
-                    entity_type=h.entity_type,
-                    entity_id=strawberry.ID(h.entity_id),
-                    domain=h.domain,
-                    score=h.score,
-                    matched=matched,
-                )
-                for h, matched in found
-            ]
+            found = await answer(info, text, mode, type, domain, source, limit)
+            return [CatalogSearchHit.of(h) for h in found.hits]
+
+        async def catalog_search_results(
+            info: Info,
+            text: str,
+            mode: CatalogSearchMode | None = None,
+            type: str | None = None,
+            domain: str | None = None,
+            source: str | None = None,
+            limit: int = 20,
+        ) -> CatalogSearchResults | None:
+            return CatalogSearchResults.of(
+                await answer(info, text, mode, type, domain, source, limit)
+            )
+
+        async def similar_entities(
+            info: Info, type: str, id: strawberry.ID, limit: int = 10
+        ) -> list[CatalogSearchHit] | None:
+            entity_id = _checked_id(id)
+            hits = await self.search.similar(type, entity_id, limit, search_scope(info, catalog))
+            return [CatalogSearchHit.of(h) for h in hits]
 
         async def lineage(
             info: Info, type: str, id: strawberry.ID | None = None
@@ -623,8 +764,23 @@ class CatalogPart:
             "catalog_search": _field(
                 catalog_search,
                 name="catalogSearch",
-                description="Registered entities matching `text` (type, id, attribute values),"
-                " best first.",
+                description="Registered entities matching `text`, best first: by words"
+                " (`TEXT`), meaning (`SEMANTIC`) or both fused (`HYBRID`); `mode` defaults to"
+                " the node's search.default_mode. Without semantic search `HYBRID` answers"
+                " the text hits.",
+            ),
+            "catalog_search_results": _field(
+                catalog_search_results,
+                name="catalogSearchResults",
+                description="The hits of `catalogSearch` with their facet counts (all"
+                " candidates, not only this page) and whether hybrid search answered from"
+                " text only.",
+            ),
+            "similar_entities": _field(
+                similar_entities,
+                name="similarEntities",
+                description="Entities nearest in meaning to one entity (its embeddings),"
+                " itself excluded.",
             ),
             "relationship_graph": _field(
                 relationship_graph,

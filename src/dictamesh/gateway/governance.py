@@ -12,7 +12,8 @@ of :mod:`dictamesh.governance`; this module is only their GraphQL glue.
 * :func:`guard_query` refuses a page of an entity type the caller may not read, and
   filters and sorts on fields it cannot read in clear;
 * :func:`guard_subscribe` refuses a subscription without ``subscribe`` and ``read``;
-* :func:`governed_catalog_search` searches without the values the caller cannot read;
+* :func:`search_scope` governs catalog search: the values the caller cannot read in clear
+  neither match nor score, the types it cannot read are dropped before fusion;
 * :func:`guard_catalog_type` and :func:`type_access` keep the catalog's entries, graphs and
   lineage to the entity types the caller may read (``dictamesh.gateway.catalog`` filters
   with :mod:`dictamesh.governance.related`); :func:`visible_changed` drops the fields the
@@ -36,7 +37,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from graphql import OperationType
@@ -59,15 +60,15 @@ from dictamesh.governance.enforce import (
 from dictamesh.governance.masking import REDACTED, MaskStrategy
 from dictamesh.governance.policy import Action, Decision
 from dictamesh.governance.related import TypeAccess, visible_changed_fields
-from dictamesh.governance.search import governed_search
+from dictamesh.search.hybrid import SearchScope
 
 __all__ = [
-    "governed_catalog_search",
     "guard_catalog_type",
     "guard_entity",
     "guard_field",
     "guard_query",
     "guard_subscribe",
+    "search_scope",
     "type_access",
     "visible_changed",
 ]
@@ -276,31 +277,17 @@ def _schema_lookup(info: Info[Any, Any], catalog: Any) -> SchemaLookup:
     return lookup
 
 
-async def governed_catalog_search(
-    info: Info[Any, Any], catalog: Any, text: str, entity_type: str | None, limit: int
-) -> list[tuple[Any, list[str]]]:
-    """``catalogSearch``: the catalog searched without the values the caller cannot read
-    in clear (they must not match, score or order the hits), then filtered as
-    ``Redactor.search_hits`` filters them."""
-    governance = active_governance()
-    if governance is None:
-        hits = await catalog.search_entities(text, entity_type=entity_type, limit=limit)
-        return [(hit, list(hit.matched)) for hit in hits]
-    redactor = governance.redactor(_principal(info), channel=_channel(info))
-    lookup = _schema_lookup(info, catalog)
-
-    async def run(hidden: Mapping[str, frozenset[str]]) -> Sequence[Any]:
-        extra = {"hidden": hidden} if hidden else {}  # catalogs without hidden fields
-        found: Sequence[Any] = await catalog.search_entities(
-            text, entity_type=entity_type, limit=limit, **extra
-        )
-        return found
-
-    known = (
-        [entity_type] if entity_type is not None else list(gateway_context(info).registry.schemas())
+def search_scope(info: Info[Any, Any], catalog: Any) -> SearchScope:
+    """``catalogSearch``, ``similarEntities``: the caller's governance for
+    :class:`~dictamesh.search.hybrid.SearchService` (hidden values neither match nor score,
+    types the caller may not read are dropped before fusion and counts)."""
+    return SearchScope(
+        governance=active_governance(),
+        principal=_principal(info),
+        channel=_channel(info),
+        lookup=_schema_lookup(info, catalog),
+        known_types=list(gateway_context(info).registry.schemas()),
     )
-    hits = await governed_search(redactor, run, lookup, known)
-    return await redactor.search_hits(text, hits, lookup)
 
 
 def type_access(info: Info[Any, Any], catalog: Any = None) -> TypeAccess | None:

@@ -37,6 +37,7 @@ from contextvars import ContextVar
 from typing import Any, Literal, Protocol
 
 from opentelemetry import trace
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dictamesh.core.context import tenant_id
 from dictamesh.core.errors import PermissionDenied
@@ -53,6 +54,7 @@ __all__ = [
     "CHANNEL_REST",
     "CHANNEL_SUBSCRIPTION",
     "AuditSink",
+    "ErasureStep",
     "Governance",
     "Redactor",
     "SchemaLookup",
@@ -131,6 +133,16 @@ def field_at(schema: EntitySchema, path: str) -> tuple[FieldSpec, EntitySchema] 
     return None if spec is None else (spec, schema)
 
 
+class ErasureStep(Protocol):
+    """Removes what a higher layer holds of an entity, on the erasure's transaction (so
+    :func:`~dictamesh.governance.erasure.erase_entity` commits whole or not at all);
+    returns the rows removed."""
+
+    async def __call__(
+        self, conn: AsyncConnection, tenant: str, entity_type: str, entity_id: str
+    ) -> int: ...
+
+
 class AuditSink(Protocol):
     """Where audit entries go (:class:`~dictamesh.governance.audit_writer.AuditWriter`)."""
 
@@ -196,6 +208,9 @@ class Governance:
         self.restricts_unclassified = _restricts_unclassified(self.policy)
         self._cache_size = cache_size
         self._decisions: OrderedDict[Any, Decision] = OrderedDict()
+        #: what else :func:`~dictamesh.governance.erasure.erase_entity` removes, in its
+        #: transaction (higher layers' copies of an entity: the search vectors)
+        self.erasure_steps: list[ErasureStep] = []
 
     @contextlib.contextmanager
     def use(self) -> Iterator[Governance]:

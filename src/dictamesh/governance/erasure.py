@@ -5,7 +5,9 @@ everyone else:
 
 1. the catalog: the entity's snapshot is emptied and marked deleted, every event-log row of
    the entity loses its payload (the row, its id and type stay, so the log still proves what
-   happened and idempotent replays still recognise the event), its cache-status rows go;
+   happened and idempotent replays still recognise the event), its cache-status rows go,
+   and so do its rows in higher layers' tables (the search vectors): each
+   :class:`ErasureStep` runs in the same transaction;
 2. a ``DELETED`` change event with no attributes is published on the entity's topic: every
    node's cache-invalidation consumer drops the entity from L1/L2, and downstream consumers
    learn to erase their copies.
@@ -20,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -37,8 +40,10 @@ from dictamesh.core.models import (
     SourceRef,
 )
 from dictamesh.events.publisher import EventPublisher
+from dictamesh.governance.enforce import ErasureStep, active_governance
 
-__all__ = ["ErasureReport", "erase_entity"]
+__all__ = ["ErasureReport", "ErasureStep", "erase_entity"]
+
 
 _ERASED_PAYLOAD = {"erased": True}
 
@@ -55,8 +60,17 @@ class ErasureReport:
 
 
 async def erase_entity(
-    catalog: CatalogService, publisher: EventPublisher | None, ref: EntityRef
+    catalog: CatalogService,
+    publisher: EventPublisher | None,
+    ref: EntityRef,
+    *,
+    steps: Sequence[ErasureStep] | None = None,
 ) -> ErasureReport:
+    """Erase ``ref`` (see the module doc). ``steps``: what else holds the entity (default:
+    the active governance's ``erasure_steps``, which the node fills)."""
+    if steps is None:
+        governance = active_governance()
+        steps = governance.erasure_steps if governance is not None else ()
     database = catalog.database
     tenant = database.tenant()
     key = (ENTITY.c.tenant_id == tenant, ENTITY.c.entity_type == ref.type)
@@ -110,6 +124,8 @@ async def erase_entity(
                 CACHE.c.entity_id == ref.id,
             )
         )
+        for step in steps:
+            await step(conn, tenant, ref.type, ref.id)
     if publisher is not None:
         await publisher.publish_event(event)
     return ErasureReport(

@@ -341,17 +341,39 @@ class PolicyEngine:
                 return "tenant not listed"
             if pm.domains and not _glob_any(pm.domains, _principal_domain(principal)):
                 return "domain not listed"
-        if rm.entity_types and not _glob_any(rm.entity_types, resource.entity_type):
-            return "entity type not listed"
-        if rm.domains and not _glob_any(rm.domains, resource.domain):
-            return "resource domain not listed"
-        if rm.fields and not _glob_any(rm.fields, resource.field):
-            return "field not listed"
-        if rm.tags and not (
-            resource.field is not None and _glob_any(rm.tags, resource.classification.value)
-        ):
-            return "field tag not listed"
-        return None
+        return _resource_mismatch(rm, resource)
+
+    def could_restrict_read(self, resource: Resource) -> bool:
+        """Whether some caller could be kept from reading ``resource`` (a field) in clear:
+        it is classified (denied or masked unless a rule allows it), or a rule denying
+        ``read`` that names fields or tags applies to it for *some* principal. A rule
+        naming neither denies the whole entity to its principals, who then see none of
+        its hits, so it does not count. The search layer never embeds such a field: its
+        value would steer the scores of callers who may not read it."""
+        if resource.classified:
+            return True
+        return any(
+            rule.effect == "deny"
+            and Action.READ in rule.actions
+            and bool(rule.resource.fields or rule.resource.tags)
+            and _resource_mismatch(rule.resource, resource) is None
+            for rule in self.document.rules
+        )
+
+
+def _resource_mismatch(rm: ResourceMatch, resource: Resource) -> str | None:
+    """``None`` when the resource part of a rule applies to ``resource``."""
+    if rm.entity_types and not _glob_any(rm.entity_types, resource.entity_type):
+        return "entity type not listed"
+    if rm.domains and not _glob_any(rm.domains, resource.domain):
+        return "resource domain not listed"
+    if rm.fields and not _glob_any(rm.fields, resource.field):
+        return "field not listed"
+    if rm.tags and not (
+        resource.field is not None and _glob_any(rm.tags, resource.classification.value)
+    ):
+        return "field tag not listed"
+    return None
 
 
 def _principal_domain(principal: PrincipalLike) -> str | None:

@@ -42,6 +42,7 @@ from dictamesh.notifications.store import (
     NotificationStore,
 )
 from dictamesh.saga.store import NewSaga, SagaStore, StepLog
+from dictamesh.search.store import EntityVectors, VectorStore
 from dictamesh.tenancy import tenant_context
 from dictamesh.tenancy.rls import TENANT_TABLES
 from tests.contract.catalog_contract import CUSTOMER, INVOICE, PRODUCT, SCHEMAS, invoice_event
@@ -134,6 +135,11 @@ async def seed(catalog: CatalogService) -> None:
         )
         await inbox.add_to_inbox(record.message(address="alice"))
         await inbox.set_preferences("alice", {"min_priority": "low"}, tenant=tenant)
+    # vectors of a customer each (migration 0012)
+    vectors = VectorStore(catalog.database, provider="p", model="m", dimensions=3)
+    await vectors.upsert(
+        [EntityVectors(t, "customer", "c-1", "crm", "s", "h", [[1.0, 0.0, 0.0]]) for t in (A, B)]
+    )
 
 
 @pytest.fixture

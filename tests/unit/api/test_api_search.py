@@ -53,7 +53,14 @@ async def test_search_answers_ranked_hits(client: httpx.AsyncClient) -> None:
         "domain": "shop",
         "score": 1.0,
         "matched": ["name"],
+        # hybrid by default; without embeddings the text list alone, said so
+        "sources": ["text"],
+        "ranks": {"text": 1},
+        "scores": {"text": 1.0},
+        "source": "crm",
     }
+    assert body["mode"] == "hybrid"
+    assert body["degraded"] is True
     assert [r["entity_id"] for r in body["results"]] == ["c-1", "i-1"]
 
 

@@ -18,6 +18,7 @@ from dictamesh.cluster.tables import cluster_metadata
 from dictamesh.core.errors import CatalogError, ConfigurationError
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.saga.store import saga_metadata
+from dictamesh.search.tables import search_metadata
 
 TABLES = {
     "dictamesh_entity_catalog",
@@ -41,10 +42,11 @@ def _diff(connection: Connection) -> list[Any]:
         opts={"compare_type": True, "version_table": migrate.VERSION_TABLE},
     )
     # layer 7's tables live in the catalog database too (migration 0006)
-    # and the cluster layer's leases and shared change state (0011)
+    # and the cluster layer's leases and shared change state (0011), the search vectors (0012)
     return list(
         compare_metadata(
-            context, [metadata, saga_metadata, notification_metadata, cluster_metadata]
+            context,
+            [metadata, saga_metadata, notification_metadata, cluster_metadata, search_metadata],
         )
     )
 
@@ -69,7 +71,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0011_cluster"
+    assert head == "0012_search"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -84,6 +86,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0008_ingest_indexes",
         "0009_notifications",
         "0010_system_outbox",
+        "0011_cluster",
         head,
     ]
     assert not before.up_to_date
