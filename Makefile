@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install ui node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean dev-up dev-down dev-reset image
+.PHONY: install ui browser node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean dev-up dev-down dev-reset image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,12 +50,17 @@ demo-check: install
 deploy-tools:
 	bash scripts/deploy-tools.sh
 
-# The whole suite, every marker, against real PostgreSQL, Redis, Kafka and an Apollo gateway.
-test: install services-up node-deps deploy-tools
+# Headless Chromium and chromedriver for tests/browser (scripts/browser.sh: Debian packages).
+browser:
+	bash scripts/browser.sh >/dev/null
+
+# The whole suite, every marker, against real PostgreSQL, Redis, Kafka, an Apollo gateway and
+# a real browser.
+test: install services-up node-deps deploy-tools browser
 	$(BIN)/pytest
 
 test-unit: install
-	$(BIN)/pytest -m "not postgres and not redis and not kafka and not federation"
+	$(BIN)/pytest -m "not postgres and not redis and not kafka and not federation and not browser"
 
 # lint-imports: the layer contracts of pyproject.toml [tool.importlinter] (docs/architecture.md).
 lint: install

@@ -3,7 +3,7 @@ uvicorn on a free port, in a thread of its own (selenium's calls block), with
 
 * the catalog on PostgreSQL (its trigram search tolerates misspellings; SQLite matches
   substrings only),
-* auth required, with two API keys: a ``reader`` and an ``admin``,
+* auth required, with two API keys: a ``reader`` and an ``admin`` (and HS256 tokens),
 * a governance policy that shows the reader names in clear and e-mails and phones masked.
 """
 
@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 READER_KEY = "browser-reader-key-3f9c2a7d41"
 ADMIN_KEY = "browser-admin-key-8b1e6c0f95"
+#: HS256 secret of the tokens the JWT login test mints (dictamesh.auth.mint_dev_token)
+JWT_SECRET = "browser-tests-hs256-secret-0123456789abcdef"
 START_TIMEOUT = 60.0
 
 POLICY = """\
@@ -81,7 +83,7 @@ def browser_settings(
         ApiKeyConfig(sha256=hash_api_key(ADMIN_KEY), subject="admin", roles=["admin"]),
     ]
     update: dict[str, Any] = {
-        "auth": AuthSettings(mode="required", api_keys=keys),
+        "auth": AuthSettings(mode="required", api_keys=keys, jwt_secret=SecretStr(JWT_SECRET)),
         "catalog": settings.catalog.model_copy(
             update={"url": SecretStr(catalog_url), "migration_url": SecretStr(owner_url)}
         ),

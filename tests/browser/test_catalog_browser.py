@@ -13,8 +13,9 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
+from dictamesh.auth import mint_dev_token
 from tests.browser.conftest import Page, api, eventually
-from tests.browser.mesh import ADMIN_KEY, READER_KEY, RunningMesh
+from tests.browser.mesh import ADMIN_KEY, JWT_SECRET, READER_KEY, RunningMesh
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -47,6 +48,13 @@ def customer(mesh: RunningMesh) -> dict[str, Any]:
 
     eventually(ingested, "the sample sources' data in the catalog")
     return record
+
+
+def at_source(mesh: RunningMesh) -> dict[str, Any]:
+    """Customer 1 as its source holds it now (another test may have changed its email)."""
+    record = mesh.sources.customers_store.get(1) or mesh.sources.customers_store.get(CUSTOMER)
+    assert record is not None
+    return dict(record)
 
 
 def login(page: Page, key: str) -> None:
@@ -99,7 +107,10 @@ def attributes(page: Page) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_masked_for_the_reader_clear_for_the_admin(page: Page, customer: dict[str, Any]) -> None:
+def test_masked_for_the_reader_clear_for_the_admin(
+    page: Page, mesh: RunningMesh, customer: dict[str, Any]
+) -> None:
+    customer = at_source(mesh)
     email, phone = customer["email"], customer["phone"]
     page.open(f"#/entity/customer/{CUSTOMER}")
     # a wrong key is refused with the node's message, and nothing is shown
@@ -157,6 +168,10 @@ def test_the_graph_draws_the_customers_neighbourhood(
     first = invoices[0]
     assert [f"invoice/{first['id']}", f"customer/{CUSTOMER}"] in cy_edges
     assert page.testid("graph")[0].size["height"] > 300
+    # the lineage: the customers' data product, fed by the source system's customer table
+    lineage = "dataset/dictamesh/customers.customer"
+    page.wait(lambda d: lineage in graph_ids(page), "the lineage drawn")
+    assert "dataset/directus/customer" in graph_ids(page)
     legend = page.testid("graph-legend")[0].text
     assert "customers" in legend
     assert "products" in legend
@@ -240,3 +255,25 @@ def test_keyboard_only_search_to_entity(page: Page, customer: dict[str, Any]) ->
         "return getComputedStyle(document.activeElement).outlineStyle"
     )
     assert outline != "none"
+
+
+def test_a_token_logs_in_and_a_refused_session_returns_to_the_login(
+    page: Page, mesh: RunningMesh, customer: dict[str, Any]
+) -> None:
+    customer = at_source(mesh)
+    page.open(f"#/entity/customer/{CUSTOMER}")
+    token = mint_dev_token(JWT_SECRET, "ada", roles=["admin"])
+    page.wait(lambda d: page.testid("login-jwt"), "the login form")[0].send_keys(token)
+    page.testid("login-submit")[0].click()
+    assert attributes(page)["email"] == (customer["email"], "false")
+    assert "token" in page.testid("session-who")[0].text
+    # the credentials stop working (revoked, expired): the next call lands on the login
+    expired = mint_dev_token(JWT_SECRET, "ada", roles=["admin"], ttl_seconds=-120)
+    page.driver.execute_script(
+        "sessionStorage.setItem('dictamesh.session', JSON.stringify({jwt: arguments[0]}))", expired
+    )
+    page.open(f"#/graph/customer/{CUSTOMER}")
+    page.wait(lambda d: page.testid("login-submit"), "the login form again")
+    message = page.testid("error")[0].text
+    assert "expired" in message.lower() or "invalid" in message.lower()
+    assert page.driver.execute_script("return sessionStorage.getItem('dictamesh.session')") is None

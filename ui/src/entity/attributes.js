@@ -3,8 +3,11 @@
 // X-DictaMesh-Redacted those withheld (null). Both get data-masked="true".
 import { html } from "../html.js";
 
-export function AttributeTable({ attributes, masked, redacted }) {
-  const names = Object.keys(attributes ?? {});
+/** `fields`: the entity schema's fields (their order and classification), when known. */
+export function AttributeTable({ attributes, masked, redacted, fields = [] }) {
+  const declared = fields.map((f) => f.name).filter((name) => name in (attributes ?? {}));
+  const names = [...declared, ...Object.keys(attributes ?? {}).filter((n) => !declared.includes(n))];
+  const classification = Object.fromEntries(fields.map((f) => [f.name, f.classification]));
   if (names.length === 0) return html`<p class="muted">No attributes recorded.</p>`;
   return html`<table class="attributes">
     <caption class="visually-hidden">Attributes</caption>
@@ -15,9 +18,12 @@ export function AttributeTable({ attributes, masked, redacted }) {
         const isMasked = masked.has(name) || [...masked].some((p) => p.startsWith(`${name}.`));
         return html`<tr data-testid="attribute" data-field=${name}
           data-masked=${hidden || isMasked ? "true" : "false"}>
-          <th scope="row">${name}</th>
+          <th scope="row">${name}
+            ${classification[name] && classification[name] !== "public"
+              ? html` <span class="tag" title="classification">${classification[name]}</span>` : ""}
+          </th>
           <td>
-            ${hidden && attributes[name] === null
+            ${(hidden || isMasked) && attributes[name] === null
               ? html`<span class="masked">withheld</span>`
               : html`<${Value} value=${attributes[name]} masked=${isMasked || hidden} />`}
             ${isMasked && html` <span class="badge" title="masked by the node's policy">masked</span>`}

@@ -80,6 +80,18 @@ const STYLE = [
       "text-rotation": "autorotate",
     },
   },
+  {
+    selector: "node[kind = 'dataset']",
+    style: {
+      shape: "round-rectangle",
+      "background-color": "#eef1f5",
+      "border-width": 1,
+      "border-color": "#5a6573",
+      width: 34,
+      height: 18,
+    },
+  },
+  { selector: "edge[kind = 'lineage']", style: { "line-style": "dashed", "line-color": "#5a6573", "target-arrow-color": "#5a6573" } },
   { selector: "node:selected", style: { "border-width": 3, "border-color": "#ff9d00" } },
 ];
 
@@ -97,10 +109,54 @@ export function drawGraph(container, graph, domains, { onExpand, onOpen }) {
     minZoom: 0.2,
     maxZoom: 3,
   });
+  cy.scratch("dictameshRoots", roots); // later layouts keep the root on top
   const ref = (target) => ({ type: target.data("type"), id: target.data("entityId") });
-  cy.on("tap", "node", (event) => onExpand(ref(event.target)));
-  cy.on("dbltap", "node", (event) => onOpen(ref(event.target)));
+  // datasets are not entities: nothing to expand or open
+  cy.on("tap", "node[type]", (event) => onExpand(ref(event.target)));
+  cy.on("dbltap", "node[type]", (event) => onOpen(ref(event.target)));
   return cy;
+}
+
+function relayout(cy) {
+  cy.layout({ ...LAYOUT, roots: cy.scratch("dictameshRoots") }).run();
+}
+
+const datasetKey = (ref) => `dataset/${ref.namespace}/${ref.name}`;
+
+/**
+ * The lineage of the root entity as elements: its dataset (linked to the entity) and the
+ * flows into and out of it (GET /api/v1/lineage/{type}/{id}), drawn dashed.
+ */
+export function lineageElements(lineage, root) {
+  if (!lineage?.dataset) return [];
+  const nodes = new Map();
+  const edges = [];
+  const dataset = (ref) => {
+    const id = datasetKey(ref);
+    nodes.set(id, { group: "nodes", data: { id, kind: "dataset", label: `${ref.namespace}\n${ref.name}` } });
+    return id;
+  };
+  const own = dataset(lineage.dataset);
+  edges.push({ group: "edges", data: { id: `${key(root)}~${own}`, source: key(root), target: own, kind: "lineage", label: "in dataset" } });
+  for (const flow of [...(lineage.upstream ?? []), ...(lineage.downstream ?? [])]) {
+    const from = dataset(flow.upstream);
+    const to = dataset(flow.downstream);
+    edges.push({ group: "edges", data: { id: `${from}~${to}~${flow.transformation}`, source: from, target: to, kind: "lineage", label: flow.transformation } });
+  }
+  return [...nodes.values(), ...edges];
+}
+
+/** Add lineage elements not drawn yet (or remove them all: `show` false). */
+export function showLineage(cy, elementsToShow, show) {
+  if (!show) {
+    cy.remove("node[kind = 'dataset']");
+    return;
+  }
+  const fresh = elementsToShow.filter((el) => cy.getElementById(el.data.id).empty());
+  if (fresh.length === 0) return;
+  cy.add(fresh.filter((el) => el.group === "nodes"));
+  cy.add(fresh.filter((el) => el.group === "edges" && !cy.getElementById(el.data.source).empty()));
+  relayout(cy);
 }
 
 /** Add the nodes and edges of `graph` not drawn yet (an expanded node's neighbours). */
@@ -111,5 +167,5 @@ export function mergeGraph(cy, graph, domains) {
   const edges = fresh.filter((el) => el.group === "edges");
   cy.add(nodes);
   cy.add(edges.filter((e) => !cy.getElementById(e.data.source).empty() && !cy.getElementById(e.data.target).empty()));
-  cy.layout({ ...LAYOUT }).run();
+  relayout(cy);
 }

@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { headerSet } from "../api.js";
 import { ErrorBanner, Loading, Time } from "../components/common.js";
 import { AttributeTable } from "../entity/attributes.js";
-import { Freshness, Related, Similar, SourceState } from "../entity/panels.js";
+import { Freshness, Related, Similar, SourceState, useGet } from "../entity/panels.js";
 import { Timeline, useTimeline } from "../entity/timeline.js";
 import { useEntity } from "../entity/use-entity.js";
 import { html } from "../html.js";
@@ -23,6 +23,7 @@ export function EntityPage({ params }) {
 function Entity({ type, id }) {
   const [reload, setReload] = useState(0);
   const entity = useEntity(type, id, reload);
+  const schema = useGet(`/api/v1/schemas/${encodeURIComponent(type)}`, {}, [type]);
   const timeline = useTimeline(type, id, () => setReload((n) => n + 1));
   const body = entity.body;
   return html`<article aria-labelledby="entity-title">
@@ -44,7 +45,8 @@ function Entity({ type, id }) {
         </dl>
         <h2>Attributes</h2>
         <${AttributeTable} attributes=${body.attributes} masked=${headerSet(entity.headers, "X-DictaMesh-Masked")}
-          redacted=${headerSet(entity.headers, "X-DictaMesh-Redacted")} />
+          redacted=${headerSet(entity.headers, "X-DictaMesh-Redacted")}
+          fields=${schema.data?.fields ?? []} />
         <${Timeline} state=${timeline} />
       </div>
       <div>

@@ -4,7 +4,14 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { apiGet } from "../api.js";
 import { ErrorBanner, Loading } from "../components/common.js";
-import { UNKNOWN_COLOUR, domainColours, drawGraph, mergeGraph } from "../graph/draw.js";
+import {
+  UNKNOWN_COLOUR,
+  domainColours,
+  drawGraph,
+  lineageElements,
+  mergeGraph,
+  showLineage,
+} from "../graph/draw.js";
 import { useSchemas } from "../graph/schemas.js";
 import { html } from "../html.js";
 import { href, navigate } from "../router.js";
@@ -19,9 +26,10 @@ export function GraphPage({ params, query }) {
   const [type, id] = params;
   const depth = clampDepth(query.get("depth"));
   const direction = query.get("direction") ?? "both";
+  const lineage = query.get("lineage") !== "0";
   if (!type || !id) return html`<${PickEntity} />`;
   return html`<${EntityGraph} key=${`${type}/${id}/${depth}/${direction}`} type=${type} id=${id}
-    depth=${depth} direction=${direction} />`;
+    depth=${depth} direction=${direction} lineage=${lineage} />`;
 }
 
 function clampDepth(value) {
@@ -29,11 +37,29 @@ function clampDepth(value) {
   return Number.isFinite(depth) ? Math.min(Math.max(depth, 1), 5) : 2;
 }
 
-function EntityGraph({ type, id, depth, direction }) {
+function EntityGraph({ type, id, depth, direction, lineage }) {
   const container = useRef(null);
   const cy = useRef(null);
   const [state, setState] = useState({ graph: null, error: null, expanding: null });
+  const [flows, setFlows] = useState({ data: null, error: null });
   const domains = useSchemas();
+
+  useEffect(() => {
+    const controller = new AbortController();
+    apiGet(`/api/v1/lineage/${encodeURIComponent(type)}/${encodeURIComponent(id)}`, {
+      signal: controller.signal,
+    }).then(
+      (data) => setFlows({ data, error: null }),
+      (error) => controller.signal.aborted || setFlows({ data: null, error }),
+    );
+    return () => controller.abort();
+  }, []);
+
+  useEffect(() => {
+    if (cy.current && flows.data) {
+      showLineage(cy.current, lineageElements(flows.data, { type, id }), lineage);
+    }
+  }, [flows.data, lineage]);
 
   useEffect(() => {
     const controller = new AbortController();
@@ -55,6 +81,7 @@ function EntityGraph({ type, id, depth, direction }) {
         onOpen: (node) => navigate("entity", [node.type, node.id]),
       });
       window.__dictameshGraph = cy.current; // test hook (docs/ui.md, "Browser tests")
+      if (flows.data) showLineage(cy.current, lineageElements(flows.data, { type, id }), lineage);
     } else {
       mergeGraph(cy.current, state.graph, domains.byType);
     }
@@ -80,7 +107,8 @@ function EntityGraph({ type, id, depth, direction }) {
   }
 
   function setParam(key, value) {
-    navigate("graph", [type, id], { depth, direction, [key]: value }, { replace: true });
+    const query = { depth, direction, lineage: lineage ? "1" : "0", [key]: value };
+    navigate("graph", [type, id], query, { replace: true });
   }
 
   const graph = state.graph;
@@ -101,14 +129,17 @@ function EntityGraph({ type, id, depth, direction }) {
           ${DIRECTIONS.map(([value, label]) => html`<option value=${value}>${label}</option>`)}
         </select>
       </label>
+      <label class="inline"><input type="checkbox" data-testid="graph-lineage" checked=${lineage}
+        onChange=${(e) => setParam("lineage", e.currentTarget.checked ? "1" : "0")} /> Lineage</label>
       <button type="button" onClick=${() => cy.current?.fit(undefined, 30)}>Fit</button>
       <span class="muted" role="status" aria-live="polite">
         ${state.expanding ? `Expanding ${state.expanding}…` : ""}
         ${graph?.truncated ? "Truncated: more entities lie within this depth." : ""}
         ${graph?.withheld_nodes ? ` ${graph.withheld_nodes} entities withheld.` : ""}
+        ${lineage && flows.data?.withheld_edges ? ` ${flows.data.withheld_edges} flows withheld.` : ""}
       </span>
     </div>
-    <${ErrorBanner} error=${state.error || domains.error} />
+    <${ErrorBanner} error=${state.error || domains.error || (lineage ? flows.error : null)} />
     ${!graph && !state.error && html`<${Loading} />`}
     <div class="graph-area">
       <div class="graph" ref=${container} data-testid="graph" role="img"
@@ -120,6 +151,8 @@ function EntityGraph({ type, id, depth, direction }) {
             style=${{ background: colour }}></span>${domain}</li>`)}
           ${unknown && html`<li><span class="swatch" style=${{ background: UNKNOWN_COLOUR }}>
             </span>no schema here</li>`}
+          ${lineage && flows.data && html`<li><span class="swatch swatch-dataset"></span>
+            dataset (lineage, dashed)</li>`}
         </ul>
         <p class="muted">Click a node to expand it; double-click to open it. Scroll to zoom,
           drag to pan.</p>
