@@ -277,3 +277,48 @@ def test_a_token_logs_in_and_a_refused_session_returns_to_the_login(
     message = page.testid("error")[0].text
     assert "expired" in message.lower() or "invalid" in message.lower()
     assert page.driver.execute_script("return sessionStorage.getItem('dictamesh.session')") is None
+
+
+def type_facet(page: Page, value: str) -> Any:
+    found = [
+        f
+        for f in page.testid("facet")
+        if f.get_attribute("data-facet") == "type" and f.get_attribute("data-value") == value
+    ]
+    return found[0] if found else None
+
+
+def test_facets_filter_and_the_mode_switch_keeps_the_query(
+    page: Page, mesh: RunningMesh, customer: dict[str, Any]
+) -> None:
+    page.open()
+    login(page, READER_KEY)
+    query = customer["last_name"]
+    page.testid("search-input")[0].send_keys(query)
+    page.wait(lambda d: page.testid("search-result"), "results")
+    answer = api(mesh, "/api/v1/search", READER_KEY, q=query, mode="hybrid", limit=25)
+    types = {r["entity_type"] for r in answer["results"]}
+    if "facets" not in answer:  # a node without facets: none drawn, results all the same
+        assert page.testid("facet") == []
+    else:
+        facet = page.wait(lambda d: type_facet(page, "customer"), "the customer type facet")
+        facet.click()
+        page.wait(lambda d: "type=customer" in d.current_url, "the filter in the route")
+        page.wait(
+            lambda d: (
+                {r.get_attribute("data-entity-type") for r in page.testid("search-result")}
+                == {"customer"}
+            ),
+            "customers only",
+        )
+        assert facet.get_attribute("aria-pressed") == "true" or page.testid("active-filter")
+    assert "customer" in types
+    page.testid("mode-text")[0].click()
+    page.wait(lambda d: "mode=text" in d.current_url, "the mode in the route")
+    assert page.testid("search-input")[0].get_attribute("value") == query
+    page.wait(
+        lambda d: any(
+            r.get_attribute("data-entity-id") == CUSTOMER for r in page.testid("search-result")
+        ),
+        f"customer {CUSTOMER} among the text results",
+    )

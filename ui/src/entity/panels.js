@@ -120,7 +120,8 @@ export function Related({ type, id, reload }) {
 
 export function Similar({ type, id }) {
   const similar = useGet(`${entityPath(type, id)}/similar`, { limit: 8 }, [type, id]);
-  if (similar.missing || similar.loading) return null; // not offered by this node
+  // not offered by this node (404), or semantic search off by configuration (400)
+  if (similar.missing || similar.loading || similar.error?.status === 400) return null;
   const hits = similar.data?.results ?? similar.data?.similar ?? [];
   return html`<section aria-labelledby="similar-title" data-testid="similar">
     <h2 id="similar-title">Similar entities</h2>

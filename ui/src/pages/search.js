@@ -13,15 +13,15 @@ const MODES = [
   ["text", "Text"],
   ["semantic", "Semantic"],
 ];
-// the facet groups the API may answer, with the query parameter each one filters by
+// the facet groups the API may answer, with the query parameter each one filters by (the
+// search has no classification filter: those counts are shown, not clickable)
 const FACETS = [
   ["type", "type", "Type"],
-  ["entity_type", "type", "Type"],
   ["domain", "domain", "Domain"],
   ["source", "source", "Source"],
-  ["classification", "classification", "Classification"],
+  ["classification", null, "Classification"],
 ];
-const FILTERS = ["type", "domain", "source", "classification"];
+const FILTERS = ["type", "domain", "source"];
 
 export function SearchPage({ query }) {
   const q = (query.get("q") ?? "").trim();
@@ -81,7 +81,8 @@ export function SearchPage({ query }) {
     </p>`}
     <${ErrorBanner} error=${error} />
     ${answer?.degraded && html`<p class="banner banner-warn" role="status" data-testid="degraded">
-      Semantic search is unavailable here; these are text results.</p>`}
+      Semantic search is unavailable here; these are text results.
+      ${answer.degraded_reason ? html` <span class="muted">(${answer.degraded_reason})</span>` : ""}</p>`}
     <div class=${answer?.facets ? "search-layout with-facets" : "search-layout"}>
       <${Facets} facets=${answer?.facets} filters=${filters} onPick=${setParam} />
       <div class="search-results">
@@ -159,6 +160,10 @@ function Facets({ facets, filters, onPick }) {
       <h2>${label}</h2>
       <ul>
         ${facetEntries(facets[key]).map(({ value, count }) => {
+          if (!param) {
+            return html`<li class="facet" data-testid="facet" data-facet=${key} data-value=${value}>
+              ${value} <span class="count">${count}</span></li>`;
+          }
           const selected = filters[param] === value;
           return html`<li><button type="button" class="facet" data-testid="facet"
             data-facet=${param} data-value=${value} aria-pressed=${selected ? "true" : "false"}
