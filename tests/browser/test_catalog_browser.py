@@ -279,6 +279,12 @@ def test_a_token_logs_in_and_a_refused_session_returns_to_the_login(
     assert page.driver.execute_script("return sessionStorage.getItem('dictamesh.session')") is None
 
 
+def settled(page: Page) -> bool:
+    """The results shown answer the route's current query, mode and filters."""
+    found = page.testid("search-results")
+    return bool(found) and found[0].get_attribute("data-answer") == "current"
+
+
 def type_facet(page: Page, value: str) -> Any:
     found = [
         f
@@ -304,6 +310,7 @@ def test_facets_filter_and_the_mode_switch_keeps_the_query(
         facet = page.wait(lambda d: type_facet(page, "customer"), "the customer type facet")
         facet.click()
         page.wait(lambda d: "type=customer" in d.current_url, "the filter in the route")
+        page.wait(lambda d: settled(page), "the filtered answer")
         page.wait(
             lambda d: (
                 {r.get_attribute("data-entity-type") for r in page.testid("search-result")}
@@ -315,6 +322,7 @@ def test_facets_filter_and_the_mode_switch_keeps_the_query(
     assert "customer" in types
     page.testid("mode-text")[0].click()
     page.wait(lambda d: "mode=text" in d.current_url, "the mode in the route")
+    page.wait(lambda d: settled(page), "the text answer")
     assert page.testid("search-input")[0].get_attribute("value") == query
     page.wait(
         lambda d: any(

@@ -29,6 +29,8 @@ export function SearchPage({ query }) {
   const filters = Object.fromEntries(FILTERS.map((key) => [key, query.get(key) ?? ""]));
   const [state, setState] = useState({ answer: null, error: null, loading: false });
   const filterKey = JSON.stringify(filters);
+  // which request the shown answer is for (tests wait for the one they asked for)
+  const requestKey = `${mode}:${q}:${filterKey}`;
 
   useEffect(() => {
     if (!q) {
@@ -43,7 +45,7 @@ export function SearchPage({ query }) {
           params: { q, mode, limit: LIMIT, ...filters },
           signal: controller.signal,
         });
-        setState({ answer, error: null, loading: false });
+        setState({ answer, error: null, loading: false, key: requestKey });
       } catch (error) {
         if (!isAbort(error)) setState({ answer: null, error, loading: false });
       }
@@ -62,6 +64,7 @@ export function SearchPage({ query }) {
   }
 
   const { answer, error, loading } = state;
+  const answerKey = state.key === requestKey ? "current" : "stale";
   const results = answer?.results ?? [];
   const active = FILTERS.filter((key) => filters[key]);
   return html`<section class="search-page" aria-labelledby="search-title">
@@ -85,7 +88,8 @@ export function SearchPage({ query }) {
       ${answer.degraded_reason ? html` <span class="muted">(${answer.degraded_reason})</span>` : ""}</p>`}
     <div class=${answer?.facets ? "search-layout with-facets" : "search-layout"}>
       <${Facets} facets=${answer?.facets} filters=${filters} onPick=${setParam} />
-      <div class="search-results">
+      <div class="search-results" aria-busy=${loading ? "true" : "false"}
+        data-testid="search-results" data-answer=${answer ? answerKey : ""}>
         ${!q && html`<p class="muted">Type in the search box above: names, ids, emails,
           descriptions. Spelling mistakes are tolerated.</p>`}
         ${q && loading && !answer && html`<${Loading} label="Searching…" />`}
