@@ -61,6 +61,8 @@ const result = await esbuild.build({
   format: "esm",
   target: ["chrome109", "firefox115", "safari16"],
   entryNames: "[name]-[hash]",
+  chunkNames: "chunk-[hash]", // Cytoscape, loaded with the first graph (pages/graph.js)
+  splitting: true,
   outdir: join(out, "assets"),
   metafile: true,
   legalComments: "none", // the libraries' licences go to LICENSE beside the bundle instead
@@ -69,7 +71,7 @@ const result = await esbuild.build({
 const entry = {};
 for (const [file, meta] of Object.entries(result.metafile.outputs)) {
   const name = file.split("/").pop();
-  if (meta.entryPoint && name.endsWith(".js")) entry.js = name;
+  if (meta.entryPoint?.endsWith("src/main.js")) entry.js = name; // not the lazy chunks
   if (name.endsWith(".css")) entry.css = name;
 }
 writeFileSync(join(out, "LICENSE"), licences(result.metafile));

@@ -4,14 +4,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { apiGet } from "../api.js";
 import { ErrorBanner, Loading } from "../components/common.js";
-import {
-  UNKNOWN_COLOUR,
-  domainColours,
-  drawGraph,
-  lineageElements,
-  mergeGraph,
-  showLineage,
-} from "../graph/draw.js";
+import { UNKNOWN_COLOUR, domainColours } from "../graph/colours.js";
 import { useSchemas } from "../graph/schemas.js";
 import { html } from "../html.js";
 import { href, navigate } from "../router.js";
@@ -32,6 +25,22 @@ export function GraphPage({ params, query }) {
     depth=${depth} direction=${direction} lineage=${lineage} />`;
 }
 
+// Cytoscape.js is most of the bundle: it loads with the first graph shown, not with the app.
+let drawing = null;
+function loadDrawing() {
+  drawing ??= import("../graph/draw.js");
+  return drawing;
+}
+
+function useDrawing() {
+  const [module, setModule] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    loadDrawing().then(setModule, (failure) => setError({ message: `The graph cannot load: ${failure.message}` }));
+  }, []);
+  return { module, error };
+}
+
 function clampDepth(value) {
   const depth = Number.parseInt(value ?? "2", 10);
   return Number.isFinite(depth) ? Math.min(Math.max(depth, 1), 5) : 2;
@@ -43,6 +52,8 @@ function EntityGraph({ type, id, depth, direction, lineage }) {
   const [state, setState] = useState({ graph: null, error: null, expanding: null });
   const [flows, setFlows] = useState({ data: null, error: null });
   const domains = useSchemas();
+  const drawing = useDrawing();
+  const draw = drawing.module;
 
   useEffect(() => {
     const controller = new AbortController();
@@ -56,10 +67,10 @@ function EntityGraph({ type, id, depth, direction, lineage }) {
   }, []);
 
   useEffect(() => {
-    if (cy.current && flows.data) {
-      showLineage(cy.current, lineageElements(flows.data, { type, id }), lineage);
+    if (cy.current && flows.data && draw) {
+      draw.showLineage(cy.current, draw.lineageElements(flows.data, { type, id }), lineage);
     }
-  }, [flows.data, lineage]);
+  }, [flows.data, lineage, draw]);
 
   useEffect(() => {
     const controller = new AbortController();
@@ -74,19 +85,21 @@ function EntityGraph({ type, id, depth, direction, lineage }) {
   }, []);
 
   useEffect(() => {
-    if (!state.graph || !domains.loaded || !container.current) return undefined;
+    if (!state.graph || !domains.loaded || !container.current || !draw) return undefined;
     if (!cy.current) {
-      cy.current = drawGraph(container.current, state.graph, domains.byType, {
+      cy.current = draw.drawGraph(container.current, state.graph, domains.byType, {
         onExpand: expand,
         onOpen: (node) => navigate("entity", [node.type, node.id]),
       });
       window.__dictameshGraph = cy.current; // test hook (docs/ui.md, "Browser tests")
-      if (flows.data) showLineage(cy.current, lineageElements(flows.data, { type, id }), lineage);
+      if (flows.data) {
+        draw.showLineage(cy.current, draw.lineageElements(flows.data, { type, id }), lineage);
+      }
     } else {
-      mergeGraph(cy.current, state.graph, domains.byType);
+      draw.mergeGraph(cy.current, state.graph, domains.byType);
     }
     return undefined;
-  }, [state.graph, domains.loaded]);
+  }, [state.graph, domains.loaded, draw]);
 
   useEffect(() => () => {
     cy.current?.destroy();
@@ -139,7 +152,7 @@ function EntityGraph({ type, id, depth, direction, lineage }) {
         ${lineage && flows.data?.withheld_edges ? ` ${flows.data.withheld_edges} flows withheld.` : ""}
       </span>
     </div>
-    <${ErrorBanner} error=${state.error || domains.error || (lineage ? flows.error : null)} />
+    <${ErrorBanner} error=${state.error || drawing.error || domains.error || (lineage ? flows.error : null)} />
     ${!graph && !state.error && html`<${Loading} />`}
     <div class="graph-area">
       <div class="graph" ref=${container} data-testid="graph" role="img"
