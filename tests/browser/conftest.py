@@ -51,7 +51,10 @@ def browser() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,800",
-                     "--disable-gpu", "--disable-dev-shm-usage", "--lang=en-US"):  # fmt: skip
+                     "--disable-gpu", "--disable-dev-shm-usage", "--lang=en-US",
+                     # nothing but the node: no component, translation or hint downloads
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-features=Translate,OptimizationHints,MediaRouter"):  # fmt: skip
         options.add_argument(argument)
     # the console (CSP violations, errors) and the network answers the page received
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
@@ -113,6 +116,7 @@ class Page:
     def __init__(self, driver: WebDriver, mesh: RunningMesh) -> None:
         self.driver = driver
         self.mesh = mesh
+        self._events: list[dict[str, Any]] = []
 
     def open(self, route: str = "") -> None:
         self.driver.get(f"{self.mesh.url}/ui/{route}")
@@ -129,11 +133,26 @@ class Page:
     def testid(self, name: str) -> list[Any]:
         return self.css(f'[data-testid="{name}"]')
 
+    def devtools(self) -> list[dict[str, Any]]:
+        """Every DevTools event of this test so far (Chrome's performance log, read once)."""
+        self._events.extend(
+            json.loads(e["message"])["message"] for e in self.driver.get_log("performance")
+        )
+        return self._events
+
+    def requested_urls(self) -> list[str]:
+        return [
+            m["params"]["request"]["url"]
+            for m in self.devtools()
+            if m["method"] == "Network.requestWillBeSent"
+        ] + [
+            m["params"]["url"] for m in self.devtools() if m["method"] == "Network.webSocketCreated"
+        ]
+
     def network_bodies(self) -> list[str]:
-        """The body of every answer the page received since the last call (Chrome's log)."""
+        """The body of every answer the page received so far (while the page still has it)."""
         bodies = []
-        for entry in self.driver.get_log("performance"):
-            message = json.loads(entry["message"])["message"]
+        for message in self.devtools():
             if message["method"] != "Network.loadingFinished":
                 continue
             request_id = message["params"]["requestId"]
@@ -167,3 +186,11 @@ def page(browser: WebDriver, mesh: RunningMesh, request: pytest.FixtureRequest) 
         # the strict CSP holds: nothing the bundle does was refused
         violations = [m for m in ui.console_errors() if "Content Security Policy" in m]
         assert violations == []
+        # offline: the page asked nothing of anyone but the node (no CDN, no font service)
+        node = mesh.url.split("://", 1)[1]
+        elsewhere = [
+            u
+            for u in ui.requested_urls()
+            if u.split("://", 1)[-1].split("/", 1)[0] != node and not u.startswith("data:")
+        ]
+        assert elsewhere == []

@@ -132,6 +132,7 @@ def test_masked_for_the_reader_clear_for_the_admin(
     source = page.driver.page_source
     bodies = page.network_bodies()
     assert len(bodies) >= 3  # the entity, its events, its graph... were read
+    assert any("/api/v1/entities/customer/" in u for u in page.requested_urls())
     for secret in (email, phone):
         assert secret not in source
         assert not [b for b in bodies if secret in b]
@@ -221,6 +222,7 @@ def test_a_source_change_appears_in_the_timeline_without_reload(
     print(f"source change → timeline: {time.monotonic() - started:.2f} s")
     assert "email" in top.text
     assert page.driver.execute_script("return window.__notReloaded === true")
+    assert any(u.startswith("ws://") and u.endswith("/graphql") for u in page.requested_urls())
     # the attributes follow the change too
     page.wait(lambda d: attributes(page)["email"][0] == new_email, "the new email shown")
 
@@ -330,3 +332,36 @@ def test_facets_filter_and_the_mode_switch_keeps_the_query(
         ),
         f"customer {CUSTOMER} among the text results",
     )
+
+
+UNLABELLED = """
+return [...document.querySelectorAll('input, select, textarea')]
+  .filter((el) => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
+  .map((el) => el.outerHTML.slice(0, 120));
+"""
+
+
+@pytest.mark.parametrize(
+    "route", ["", f"#/entity/customer/{CUSTOMER}", f"#/graph/customer/{CUSTOMER}"]
+)
+def test_landmarks_and_a_label_on_every_input(
+    page: Page, customer: dict[str, Any], route: str
+) -> None:
+    page.open(route)
+    assert page.driver.execute_script(UNLABELLED) == []  # the login form
+    login(page, READER_KEY)
+    page.wait(lambda d: page.css("main h1"), "the page")
+    for landmark in ("header", "nav[aria-label]", "main", "form[role=search]"):
+        assert page.css(landmark), landmark
+    assert page.driver.execute_script(UNLABELLED) == []
+
+
+def test_the_tenant_typed_at_login_scopes_every_read(page: Page, customer: dict[str, Any]) -> None:
+    page.open(f"#/entity/customer/{CUSTOMER}")
+    page.wait(lambda d: page.testid("login-api-key"), "the login form")[0].send_keys(ADMIN_KEY)
+    page.testid("login-tenant")[0].send_keys("another-tenant")
+    page.testid("login-submit")[0].click()
+    error = page.wait(lambda d: page.testid("error"), "the entity missing in that tenant")[0]
+    assert "not found" in error.text.lower()
+    assert page.testid("attribute") == []
+    assert "tenant another-tenant" in page.testid("session-who")[0].text
