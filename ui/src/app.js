@@ -14,7 +14,6 @@ export function App() {
   const [session, setSession] = useState(loadSession);
   const [loginMessage, setLoginMessage] = useState(null);
   const [loginOpen, setLoginOpen] = useState(false);
-  const main = useRef(null);
 
   useEffect(
     () =>
@@ -65,7 +64,7 @@ export function App() {
       <${SessionControls} session=${session} onLogin=${() => setLoginOpen(true)}
         onLogout=${logout} />
     </header>
-    <main id="main" ref=${main} tabindex="-1">
+    <main id="main" tabindex="-1">
       ${needsLogin
         ? html`<${Login} message=${loginMessage} onLogin=${loggedIn} />`
         : Page

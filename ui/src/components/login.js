@@ -2,6 +2,7 @@
 // with one authenticated call before it is kept, so a typo gets its message here.
 import { useState } from "preact/hooks";
 import { apiGet } from "../api.js";
+import { config } from "../config.js";
 import { html } from "../html.js";
 import { saveSession } from "../session.js";
 import { ErrorBanner } from "./common.js";
@@ -38,8 +39,9 @@ export function Login({ message, onLogin }) {
 
   return html`<section class="login" aria-labelledby="login-title">
     <h1 id="login-title">Log in</h1>
-    <p class="muted">This node needs credentials: an API key or a JSON Web Token. They are
-      kept in this tab only.</p>
+    <p class="muted">
+      ${config.auth === "required" ? "This node needs credentials" : "Log in to see what your credentials allow"}:
+      an API key or a JSON Web Token. They are kept in this tab only.</p>
     <${ErrorBanner} error=${error} />
     <form onSubmit=${submit}>
       <label for="login-api-key">API key</label>
