@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean dev-up dev-down dev-reset image
+.PHONY: install ui browser node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean dev-up dev-down dev-reset image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ $(CODEGEN_TS)/node_modules/.installed: $(CODEGEN_TS)/package.json $(CODEGEN_TS)/
 
 node-deps: $(FEDERATION)/node_modules/.installed $(GRAPHQL_HTTP)/node_modules/.installed $(CODEGEN_TS)/node_modules/.installed
 
+# The browser UI's bundle (ui/ → src/dictamesh/api/static/ui/, committed: a wheel serves it
+# without Node.js). Run after changing ui/; a unit test fails while the bundle is older.
+.PHONY: ui
+ui:
+	cd ui && npm ci --ignore-scripts --no-audit --no-fund && node build.mjs
+
 demo: install
 	$(BIN)/dictamesh demo
 
@@ -44,12 +50,17 @@ demo-check: install
 deploy-tools:
 	bash scripts/deploy-tools.sh
 
-# The whole suite, every marker, against real PostgreSQL, Redis, Kafka and an Apollo gateway.
-test: install services-up node-deps deploy-tools
+# Headless Chromium and chromedriver for tests/browser (scripts/browser.sh: Debian packages).
+browser:
+	bash scripts/browser.sh >/dev/null
+
+# The whole suite, every marker, against real PostgreSQL, Redis, Kafka, an Apollo gateway and
+# a real browser.
+test: install services-up node-deps deploy-tools browser
 	$(BIN)/pytest
 
 test-unit: install
-	$(BIN)/pytest -m "not postgres and not redis and not kafka and not federation"
+	$(BIN)/pytest -m "not postgres and not redis and not kafka and not federation and not browser"
 
 # lint-imports: the layer contracts of pyproject.toml [tool.importlinter] (docs/architecture.md).
 lint: install

@@ -179,6 +179,7 @@ async def _demo_forever(backend: Literal["embedded", "production"], port: int) -
 def _print_demo(mesh: Any, traces: bool) -> None:
     console.print("[bold green]DictaMesh demo mesh is running[/] (Ctrl+C stops it)")
     for label, url in (
+        ("Catalog browser", f"{mesh.api_url}/ui/"),
         ("GraphQL (GraphiQL)", mesh.graphql_url),
         ("REST catalog", f"{mesh.api_url}/api/v1/entities/customer/1"),
         ("Relationship graph", f"{mesh.api_url}/api/v1/entities/customer/1/graph?depth=3"),

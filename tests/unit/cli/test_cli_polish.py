@@ -140,7 +140,14 @@ def test_py_typed_is_in_the_wheel(tmp_path: Path) -> None:
         timeout=120,
     )
     [wheel] = list(tmp_path.glob("dictamesh-*.whl"))
-    assert "dictamesh/py.typed" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "dictamesh/py.typed" in names
+    # the browser UI's committed bundle: a wheel serves /ui without Node.js (docs/ui.md)
+    ui = SRC / "dictamesh" / "api" / "static" / "ui"
+    manifest = json.loads((ui / "manifest.json").read_text(encoding="utf-8"))
+    for name in ("manifest.json", "LICENSE", *(f"assets/{a}" for a in manifest["entry"].values())):
+        assert f"dictamesh/api/static/ui/{name}" in names, name
+    assert not [n for n in names if "node_modules" in n or n.startswith("ui/")]
 
 
 def test_serve_port_0_prints_the_real_url_and_status_formats(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+var t=["#0072B2","#E69F00","#009E73","#CC79A7","#56B4E9","#D55E00","#F0E442","#000000"],s="#9aa3ad";function E(e){let n=[...new Set(Object.values(e))].sort();return Object.fromEntries(n.map((o,r)=>[o,t[r%t.length]]))}export{s as a,E as b};
