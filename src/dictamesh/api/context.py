@@ -22,6 +22,7 @@ from dictamesh import __version__ as _package_version
 from dictamesh.adapters.contract import DataProductAdapter
 from dictamesh.auth import Authenticator
 from dictamesh.cluster.state import SharedState
+from dictamesh.core.bus_config import TopicSettings
 from dictamesh.core.models import EntitySchema, HealthStatus
 from dictamesh.core.settings import (
     ApiSettings,
@@ -31,6 +32,7 @@ from dictamesh.core.settings import (
     SchemaRegistryLimits,
 )
 from dictamesh.events.fanout import ChangeFeed
+from dictamesh.events.inspect import InspectableBus
 from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogSource
 from dictamesh.governance.enforce import Governance
@@ -130,3 +132,9 @@ class ApiContext:
     #: rate limit, tenant quotas, persisted queries and the response cache are mesh-wide;
     #: ``None``: all of them live in this process
     shared: SharedState | None = None
+    #: the node's event bus, read (never consumed from or written) by the dead-letter
+    #: routes under ``/api/v1/admin/dlq``; ``None`` (or a bus that cannot be inspected):
+    #: no such routes
+    bus: InspectableBus | None = None
+    #: ``bus.topics``: the envelope each topic is written in, to decode dead letters
+    bus_topics: Sequence[TopicSettings] = ()
