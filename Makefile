@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean dev-up dev-down dev-reset image
+.PHONY: install ui node-deps deploy-tools demo demo-check test test-unit lint typecheck services-up services-down bench bench-kpi clean dev-up dev-down dev-reset image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ $(CODEGEN_TS)/node_modules/.installed: $(CODEGEN_TS)/package.json $(CODEGEN_TS)/
 	touch $@
 
 node-deps: $(FEDERATION)/node_modules/.installed $(GRAPHQL_HTTP)/node_modules/.installed $(CODEGEN_TS)/node_modules/.installed
+
+# The browser UI's bundle (ui/ → src/dictamesh/api/static/ui/, committed: a wheel serves it
+# without Node.js). Run after changing ui/; a unit test fails while the bundle is older.
+.PHONY: ui
+ui:
+	cd ui && npm ci --ignore-scripts --no-audit --no-fund && node build.mjs
 
 demo: install
 	$(BIN)/dictamesh demo

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from dictamesh.api.adapter_routes import adapter_status_router
 from dictamesh.api.body_limit import BodyLimitMiddleware
+from dictamesh.api.browser_ui import RootRedirect, browser_ui_router
 from dictamesh.api.cache_status import CacheStatusReader, cache_status_router
 from dictamesh.api.context import ApiContext
 from dictamesh.api.dlq_routes import dlq_router
@@ -146,6 +147,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.add_api_route(
             OPENAPI_PATH, lambda: JSONResponse(app.openapi()), include_in_schema=False
         )
+    if ctx.api.ui_enabled(production=ctx.production):  # /ui, and / redirects there
+        app.include_router(browser_ui_router(ctx))
+        app.add_middleware(RootRedirect)  # wraps auth: `/` finds the login page, not a 401
     app.openapi = lambda: _document(app, ctx)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.api.max_body_bytes)  # outermost
     instrument_app(app, ctx.metrics, registry=ctx.registry)  # /metrics, request spans

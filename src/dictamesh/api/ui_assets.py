@@ -38,6 +38,8 @@ __all__ = [
     "SWAGGER_CSS",
     "SWAGGER_FAVICON",
     "SWAGGER_JS",
+    "file_response",
+    "media_type_of",
     "static_router",
 ]
 
@@ -58,10 +60,12 @@ _MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
     ".txt": _TEXT,
 }
 #: compressing a PNG gains nothing
-_COMPRESSIBLE = frozenset({".js", ".css", ".txt", ""})
+_COMPRESSIBLE = frozenset({".js", ".css", ".txt", ".svg", ".json", ""})
 _MAX_AGE = 7 * 24 * 3600  # versioned paths: a week without revalidating
 
 
@@ -71,9 +75,10 @@ class _Asset:
     media_type: str
     etag: str
 
-    @property
-    def compressible(self) -> bool:
-        return self.path.suffix in _COMPRESSIBLE
+
+def media_type_of(path: Path) -> str:
+    """The ``Content-Type`` of a served file (plain text for unknown suffixes)."""
+    return _MEDIA_TYPES.get(path.suffix, _TEXT)
 
 
 @cache
@@ -85,7 +90,7 @@ def _assets() -> dict[str, _Asset]:
             stat = path.stat()  # the files change only with a new install: no need to hash them
             digest = hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
             found[path.relative_to(STATIC_DIR).as_posix()] = _Asset(
-                path, _MEDIA_TYPES.get(path.suffix, _TEXT), f'"{digest.hexdigest()[:32]}"'
+                path, media_type_of(path), f'"{digest.hexdigest()[:32]}"'
             )
     return found
 
@@ -102,6 +107,30 @@ def _accepts_gzip(request: Request) -> bool:
     )
 
 
+async def file_response(
+    request: Request, path: Path, *, media_type: str, etag: str, cache_control: str
+) -> Response:
+    """``path`` answered with ``etag`` (304 on a match), gzip when accepted, ``HEAD`` aware;
+    shared by ``/static`` and the browser UI's ``/ui/assets`` (``api/browser_ui.py``)."""
+    headers = {
+        "ETag": etag,
+        "Cache-Control": cache_control,
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if path.suffix in _COMPRESSIBLE and _accepts_gzip(request):
+        body = await asyncio.to_thread(_gzipped, path)
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = await asyncio.to_thread(path.read_bytes)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(status_code=200, headers=headers, media_type=media_type)
+    return Response(body, headers=headers, media_type=media_type)
+
+
 def static_router() -> APIRouter:
     """``GET``/``HEAD /static/{path}``: the vendored assets (404 for anything else)."""
     router = APIRouter()
@@ -113,22 +142,12 @@ def static_router() -> APIRouter:
         asset = _assets().get(asset_path)
         if asset is None:
             raise NotFoundError(f"no static asset {asset_path!r}")
-        headers = {
-            "ETag": asset.etag,
-            "Cache-Control": f"public, max-age={_MAX_AGE}",
-            "Vary": "Accept-Encoding",
-            "X-Content-Type-Options": "nosniff",
-        }
-        if request.headers.get("if-none-match") == asset.etag:
-            return Response(status_code=304, headers=headers)
-        if asset.compressible and _accepts_gzip(request):
-            body = await asyncio.to_thread(_gzipped, asset.path)
-            headers["Content-Encoding"] = "gzip"
-        else:
-            body = await asyncio.to_thread(asset.path.read_bytes)
-        if request.method == "HEAD":
-            headers["Content-Length"] = str(len(body))
-            return Response(status_code=200, headers=headers, media_type=asset.media_type)
-        return Response(body, headers=headers, media_type=asset.media_type)
+        return await file_response(
+            request,
+            asset.path,
+            media_type=asset.media_type,
+            etag=asset.etag,
+            cache_control=f"public, max-age={_MAX_AGE}",
+        )
 
     return router

@@ -248,6 +248,10 @@ class ApiSettings(_Section):
     #: ``/openapi.json``, Swagger UI at ``/docs`` and ReDoc at ``/redoc``; unset: on, off
     #: when ``environment`` is ``production``. Env example: ``DICTAMESH_API__DOCS=true``
     docs: bool | None = None
+    #: the browser UI at ``/ui`` (catalog search, entity pages, graph, operations pages;
+    #: ``docs/ui.md``); unset: on, in production too (it shows only what the caller's
+    #: credentials may read). Env example: ``DICTAMESH_API__UI=false``
+    ui: bool | None = None
     #: on SIGTERM/SIGINT, seconds ``/ready`` answers 503 (``draining``) while the listener
     #: still serves, so load balancers stop sending before it closes; unset: 5 when
     #: ``environment`` is ``production``, else 0 (``docs/scale-out.md``, "Graceful
@@ -267,6 +271,11 @@ class ApiSettings(_Section):
 
     def docs_enabled(self, *, production: bool) -> bool:
         return self.docs if self.docs is not None else not production
+
+    def ui_enabled(self, *, production: bool) -> bool:
+        # unlike the API tools, the catalog browser is for users: wanted in production too
+        del production
+        return self.ui if self.ui is not None else True
 
 
 class GraphQLSettings(_Section):
@@ -710,9 +719,10 @@ class AuthSettings(_Section):
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
     #: never authenticated: a path matches ``/x`` when it is ``/x`` or starts with ``/x/``
     #: (webhooks carry their own signatures; ``/static`` holds only the vendored browser
-    #: assets of GraphiQL and the docs pages; add ``/metrics`` for an open scrape endpoint)
+    #: assets of GraphiQL and the docs pages; ``/ui`` only the browser UI's page shell and
+    #: bundle, which must load before its login; add ``/metrics`` for an open scrape endpoint)
     public_paths: list[str] = Field(
-        default_factory=lambda: ["/health", "/ready", "/webhooks", "/static"]
+        default_factory=lambda: ["/health", "/ready", "/webhooks", "/static", "/ui"]
     )
     rules: list[AccessRule] = Field(default_factory=_default_rules)
     #: a request may name its tenant here; it must agree with the principal's tenant
