@@ -23,10 +23,10 @@ from dictamesh._serving import serve_in_process
 from dictamesh.api.context import ApiContext
 from dictamesh.auth import hash_api_key
 from dictamesh.core.settings import AuthSettings
-from dictamesh.demo import _register_webhooks, demo_settings
+from dictamesh.demo import DEMO_USER, _register_webhooks, demo_settings
 from dictamesh.events.inspect import InspectableBus
 from dictamesh.node import MeshNode
-from dictamesh.sources import run_sample_sources
+from dictamesh.sources import SampleSources, run_sample_sources
 
 T = TypeVar("T")
 
@@ -34,7 +34,8 @@ ADMIN_KEY = "dmk_ops_browser_admin_0123456789"
 READER_KEY = "dmk_ops_browser_reader_012345678"
 KEYS = [
     {"sha256": hash_api_key(ADMIN_KEY), "subject": "ops", "roles": ["admin"]},
-    {"sha256": hash_api_key(READER_KEY), "subject": "demo", "roles": ["reader"]},
+    # the demo's notification rule writes to user "demo"'s inbox: the reader's own
+    {"sha256": hash_api_key(READER_KEY), "subject": DEMO_USER, "roles": ["reader"]},
 ]
 
 
@@ -42,6 +43,7 @@ KEYS = [
 class OpsMesh:
     url: str
     node: MeshNode
+    sources: SampleSources
     loop: asyncio.AbstractEventLoop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
@@ -82,7 +84,7 @@ def ops_mesh(state_dir: Path, *, timeout: float = 60.0) -> Iterator[OpsMesh]:
                     await _register_webhooks(sources, settings, url)
                     stop = asyncio.Event()
                     stopping.append((asyncio.get_running_loop(), stop))
-                    ready.set_result(OpsMesh(url, node, asyncio.get_running_loop()))
+                    ready.set_result(OpsMesh(url, node, sources, asyncio.get_running_loop()))
                     await stop.wait()
 
     def thread_main() -> None:

@@ -210,3 +210,31 @@ def test_a_saga_started_through_the_api_shows_its_steps(mesh: OpsMesh, browser: 
     assert wait_for(browser, "saga-id").text == saga_id
     assert any(r.get_attribute("data-saga-id") == saga_id for r in all_of(browser, "saga-row"))
     shot(browser, "saga-steps")
+
+
+def test_a_source_change_lands_in_the_inbox_and_is_marked_read(
+    mesh: OpsMesh, browser: WebDriver
+) -> None:
+    new_email = f"ops.{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(
+        base_url=mesh.sources.customers_url,
+        headers={"Authorization": f"Bearer {mesh.sources.customers_token}"},
+    ) as cms:
+        cms.patch("/items/customers/1", json={"email": new_email}).raise_for_status()
+    log_in(browser, mesh, READER_KEY, "notifications")
+    assert "administrators" in wait_for(browser, "outbox-admin-only").text  # a reader
+    until(browser, lambda d: bool(all_of(d, "notification-mark-read")), timeout=30)
+    before = wait_for(browser, "inbox-unread").text
+    assert int(before.split()[0]) >= 1
+    all_of(browser, "notification-mark-read")[0].click()
+    until(
+        browser,
+        lambda d: int(wait_for(d, "inbox-unread").text.split()[0]) == int(before.split()[0]) - 1,
+    )
+    shot(browser, "inbox")
+
+    log_in(browser, mesh, ADMIN_KEY, "notifications")
+    until(browser, lambda d: bool(all_of(d, "outbox-row")))
+    statuses = {r.text for r in all_of(browser, "outbox-status")}
+    assert statuses & {"sent", "pending", "sending"}, statuses
+    shot(browser, "outbox")
