@@ -44,7 +44,12 @@ export function apiUrl(path, params = {}) {
  * GET a JSON answer. `signal` cancels it (a newer keystroke); the deadline always applies.
  * Rejects with ApiError (HTTP errors) or the AbortError of a cancelled call.
  */
-export async function apiGet(path, { params, signal, session } = {}) {
+export async function apiGet(path, options = {}) {
+  return (await apiFetch(path, options)).body;
+}
+
+/** apiGet's answer with its response headers too ({body, headers}). */
+export async function apiFetch(path, { params, signal, session } = {}) {
   const signals = [AbortSignal.timeout(DEADLINE_MS)];
   if (signal) signals.push(signal);
   let response;
@@ -76,7 +81,12 @@ export async function apiGet(path, { params, signal, session } = {}) {
     if (response.status === 401) unauthorizedListeners.forEach((listener) => listener(error));
     throw error;
   }
-  return body;
+  return { body, headers: response.headers };
+}
+
+/** A comma-separated list header (X-DictaMesh-Masked, X-DictaMesh-Redacted) as a Set. */
+export function headerSet(headers, name) {
+  return new Set((headers.get(name) ?? "").split(",").map((part) => part.trim()).filter(Boolean));
 }
 
 /** True for the rejection of a call cancelled on purpose (not worth showing). */

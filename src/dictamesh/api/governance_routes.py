@@ -5,7 +5,8 @@ the governance routes under ``/api/v1/governance``.
 * :func:`install_governance` (called by :func:`dictamesh.api.app.create_app`) adds
   :class:`GovernanceMiddleware`, which activates the governance for every HTTP request and
   WebSocket (GraphQL resolvers and subscriptions find it there) and adds the
-  ``X-DictaMesh-Redacted`` header listing the fields withheld from the caller;
+  ``X-DictaMesh-Redacted`` header listing the fields withheld from the caller (and
+  ``X-DictaMesh-Masked`` those served masked: the browser UI marks them);
 * :func:`entity_body`, :func:`page_body`, :func:`events_body` and :func:`search_results`
   mask what the REST routes return (``dictamesh.api.rest`` calls them); :func:`check_readable`,
   :func:`graph_body` and :func:`lineage_body` keep graphs and lineage to the entity types the
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from dictamesh.api.context import ApiContext
 
 __all__ = [
+    "MASKED_HEADER",
     "REDACTED_HEADER",
     "GovernanceMiddleware",
     "check_readable",
@@ -81,10 +83,13 @@ __all__ = [
 
 REDACTED_HEADER = "X-DictaMesh-Redacted"
 """Comma-separated paths of the fields a REST answer withheld (``email,items.card``)."""
+MASKED_HEADER = "X-DictaMesh-Masked"
+"""Comma-separated paths of the fields a REST answer served masked (``phone,first_name``)."""
 
 _redacted: ContextVar[dict[str, None] | None] = ContextVar(
     "dictamesh_redacted_fields", default=None
 )
+_masked: ContextVar[dict[str, None] | None] = ContextVar("dictamesh_masked_fields", default=None)
 _ENTITY_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -101,19 +106,25 @@ class GovernanceMiddleware:
             return
         websocket = scope["type"] == "websocket"
         redacted: dict[str, None] = {}
+        masked: dict[str, None] = {}
 
         async def send_reporting(message: Message) -> None:
-            if message["type"] == "http.response.start" and redacted:
+            if message["type"] == "http.response.start" and (redacted or masked):
                 headers = MutableHeaders(raw=message["headers"])
-                headers[REDACTED_HEADER] = ",".join(redacted)
+                if redacted:
+                    headers[REDACTED_HEADER] = ",".join(redacted)
+                if masked:
+                    headers[MASKED_HEADER] = ",".join(masked)
             await send(message)
 
         governance_token = current_governance.set(self.governance)
         channel_token = current_channel.set(CHANNEL_SUBSCRIPTION if websocket else CHANNEL_GRAPHQL)
         redacted_token = _redacted.set(redacted)
+        masked_token = _masked.set(masked)
         try:
             await self.app(scope, receive, send if websocket else send_reporting)
         finally:
+            _masked.reset(masked_token)
             _redacted.reset(redacted_token)
             current_channel.reset(channel_token)
             current_governance.reset(governance_token)
@@ -154,6 +165,9 @@ def _report(redactor: Redactor) -> None:
     reported = _redacted.get()
     if reported is not None:
         reported.update(dict.fromkeys(redactor.denied))
+    masked = _masked.get()
+    if masked is not None:
+        masked.update(dict.fromkeys(redactor.masked))
 
 
 async def _governed(

@@ -386,6 +386,7 @@ class Redactor:
         self.principal = principal
         self.channel = channel
         self._denied: dict[str, None] = {}
+        self._masked: dict[str, None] = {}
         self._entries: dict[tuple[str, str | None, str], AuditEntry] = {}
         self._served: list[tuple[dict[str, Any], str, str]] = []
         self._hidden: dict[str, frozenset[str]] = {}
@@ -394,6 +395,11 @@ class Redactor:
     def denied(self) -> list[str]:
         """Paths of the fields withheld from the caller, in the order first met."""
         return list(self._denied)
+
+    @property
+    def masked(self) -> list[str]:
+        """Paths of the fields served masked (not in clear), in the order first met."""
+        return list(self._masked)
 
     async def check_entity(
         self, entity_type: str, domain: str | None, entity_id: str | None = None
@@ -440,6 +446,8 @@ class Redactor:
                 self._denied[path] = None
                 continue
             out[spec.name] = gov.mask_value(out[spec.name], spec, decision.mask)
+            if decision.mask is not MaskStrategy.NONE:
+                self._masked[path] = None
             self._served.append((out, spec.name, path))
         for name, nested in schema.nested.items():
             items = out.get(name)

@@ -15,7 +15,7 @@ from tests.unit.governance.enforce_support import (
 )
 
 from dictamesh.api import ApiContext, create_app
-from dictamesh.api.governance_routes import REDACTED_HEADER
+from dictamesh.api.governance_routes import MASKED_HEADER, REDACTED_HEADER
 from dictamesh.governance.enforce import Governance
 from dictamesh.governance.masking import REDACTED
 from dictamesh.governance.policy import PolicyEngine
@@ -31,12 +31,14 @@ async def test_entity_snapshot_and_live_record_are_masked_per_role(node: Governe
     admin = await get(node, "admin", path, live="true")
     assert admin.status_code == 200
     assert REDACTED_HEADER not in admin.headers
+    assert MASKED_HEADER not in admin.headers  # the admin reads every field in clear
     for attributes in (admin.json()["attributes"], admin.json()["live"]["attributes"]):
         assert attributes["email"] == ADA["email"]
         assert attributes["cards"] == ADA["cards"]
 
     support = await get(node, "support", path, live="true")
     assert support.headers[REDACTED_HEADER] == "nickname,credit_score,cards.number"
+    assert support.headers[MASKED_HEADER] == "email,phone"  # what the browser UI marks
     for attributes in (support.json()["attributes"], support.json()["live"]["attributes"]):
         assert attributes["name"] == "Ada"
         assert attributes["email"] == "a***@example.com"
@@ -48,6 +50,7 @@ async def test_entity_snapshot_and_live_record_are_masked_per_role(node: Governe
 
     reader = await get(node, "reader", path)
     assert reader.headers[REDACTED_HEADER] == ("email,phone,nickname,credit_score,cards.number")
+    assert MASKED_HEADER not in reader.headers
     assert reader.json()["attributes"]["email"] is None
     assert reader.json()["attributes"]["country"] == "GB"
 
