@@ -35,7 +35,7 @@ function TopicTable({ topics, chosen }) {
     <caption class="visually-hidden">Dead-letter topics</caption>
     <thead><tr><th scope="col">Topic</th><th scope="col">Messages</th>
       <th scope="col">Replayed</th><th scope="col">End offsets</th></tr></thead>
-    <tbody>${topics.map((t) => html`<tr data-testid="dlq-topic" data-topic=${t.topic}
+    <tbody>${topics.map((t) => html`<tr key=${t.topic} data-testid="dlq-topic" data-topic=${t.topic}
         aria-selected=${t.topic === chosen ? "true" : undefined}>
       <th scope="row"><a href=${href("dlq", [t.topic])} data-testid="dlq-topic-link">${t.topic}</a>
         <div class="muted small">from ${t.source_topic}</div></th>
@@ -62,7 +62,7 @@ function Letters({ topic }) {
       <caption class="visually-hidden">Newest dead letters of ${topic}</caption>
       <thead><tr><th scope="col">When</th><th scope="col">Key</th><th scope="col">Error</th>
         <th scope="col">From</th><th scope="col">Payload</th></tr></thead>
-      <tbody>${letters.map((d) => html`<tr data-testid="dead-letter" data-key=${d.key ?? ""}>
+      <tbody>${letters.map((d) => html`<tr key=${d.ref} data-testid="dead-letter" data-key=${d.key ?? ""}>
         <td><${Time} value=${d.timestamp} /><div class="muted small">p${d.partition} @ ${d.offset}</div></td>
         <th scope="row" data-testid="dead-letter-key">${d.key ?? "—"}</th>
         <td data-testid="dead-letter-error"><strong>${(d.error_type ?? "").split(".").pop() || "—"}</strong>

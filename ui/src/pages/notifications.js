@@ -52,7 +52,7 @@ function Inbox() {
     <${ErrorBanner} error=${error ?? failure} />
     ${loading && !data && html`<${Loading} />`}
     ${data && items.length === 0 && html`<p class="muted">Nothing here.</p>`}
-    ${items.length > 0 && html`<ul class="notice-list" data-testid="inbox">${items.map((i) => html`<li
+    ${items.length > 0 && html`<ul class="notice-list" data-testid="inbox">${items.map((i) => html`<li key=${i.id}
         class=${i.read ? "" : "unread"} data-testid="notification" data-id=${i.id}>
       <span class=${`badge ${i.priority === "high" || i.priority === "urgent" ? "bad" : ""}`}>${i.priority}</span>
       <span class="notice-text"><span>${i.subject}</span>
@@ -84,7 +84,7 @@ function Outbox() {
       <thead><tr><th scope="col">Subject</th><th scope="col">Rule</th><th scope="col">Recipient</th>
         <th scope="col">Channel</th><th scope="col">Status</th><th scope="col">Attempts</th>
         <th scope="col">Created</th><th scope="col">Sent</th><th scope="col">Last error</th></tr></thead>
-      <tbody>${messages.map((m) => html`<tr data-testid="outbox-row" data-id=${m.id}>
+      <tbody>${messages.map((m) => html`<tr key=${m.id} data-testid="outbox-row" data-id=${m.id}>
         <th scope="row">${m.subject}</th><td>${m.rule}</td><td class="small">${m.recipient}</td>
         <td>${m.channel}</td>
         <td data-testid="outbox-status"><span class=${`badge ${m.status === "sent" ? "ok" : m.status === "dead" || m.status === "failed" ? "bad" : "warn"}`}>${m.status}</span></td>

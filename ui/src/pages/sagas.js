@@ -36,7 +36,7 @@ export function SagasPage({ params, query }) {
         : html`<div class="table-wrap"><table class="ops" data-testid="sagas-table">
             <caption class="visually-hidden">Newest sagas</caption>
             <thead><tr><th scope="col">Saga</th><th scope="col">Status</th><th scope="col">Started</th></tr></thead>
-            <tbody>${sagas.map((s) => html`<tr data-testid="saga-row" data-saga-id=${s.id}
+            <tbody>${sagas.map((s) => html`<tr key=${s.id} data-testid="saga-row" data-saga-id=${s.id}
                 aria-selected=${s.id === id ? "true" : undefined}>
               <th scope="row"><a href=${href("sagas", [s.id], { status })}>${s.saga}</a>
                 <div class="muted small">${s.id.slice(0, 8)}</div></th>

@@ -33,7 +33,7 @@ function SubjectTable({ subjects, chosen }) {
     <caption class="visually-hidden">Schema subjects</caption>
     <thead><tr><th scope="col">Subject</th><th scope="col">Type</th>
       <th scope="col">Versions</th><th scope="col">Compatibility</th></tr></thead>
-    <tbody>${subjects.map((s) => html`<tr data-testid="schema-subject" data-subject=${s.subject}
+    <tbody>${subjects.map((s) => html`<tr key=${s.subject} data-testid="schema-subject" data-subject=${s.subject}
         aria-selected=${s.subject === chosen ? "true" : undefined}>
       <th scope="row"><a href=${href("schemas", [s.subject])}>${s.subject}</a></th>
       <td class="small">${s.schema_type}</td>
