@@ -14,7 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from dictamesh.core.models import EntitySchema, FieldSpec, FieldType
-from tests.browser.conftest import Page
+from tests.browser.conftest import Page, eventually
 from tests.browser.mesh import ADMIN_KEY, READER_KEY, RunningMesh
 from tests.browser.ops_support import INBOX_KEY, OpsSite, ops_site
 from tests.unit.api.dlq_support import customer_event, send_to_dlq
@@ -176,3 +176,52 @@ def test_a_source_change_lands_in_the_inbox_and_is_marked_read(page: Page, ops: 
     page.wait(lambda d: page.testid("outbox-row"), "the outbox")
     statuses = {s.text for s in page.testid("outbox-status")}
     assert statuses & {"sent", "pending", "sending"}, statuses
+
+
+def test_an_admin_aborts_a_failed_saga_from_its_page(page: Page, ops: OpsSite) -> None:
+    s = ops.mesh.sources
+    payments = httpx.Client(
+        base_url=s.payments_url, headers={"Authorization": f"Bearer {s.payments_token}"}
+    )
+    invoices = httpx.Client(
+        base_url=s.invoices_url, headers={"Authorization": f"Bearer {s.invoices_token}"}
+    )
+    with payments, invoices:
+        # declined, slowly: time to delete the invoice, so cancelling it fails for good
+        payments.post("/_admin/declines", json={"customer_ids": ["2"]}).raise_for_status()
+        payments.post("/_admin/faults", json={"mode": "latency", "delay_seconds": 1})
+        try:
+            started = httpx.post(
+                f"{ops.url}/api/v1/sagas/create-invoice",
+                json={
+                    "customer_id": "2",
+                    "currency": "EUR",
+                    "items": [{"product_id": "prd_1001", "quantity": 1}],
+                },
+                headers={"X-API-Key": ADMIN_KEY},
+            )
+            saga_id = started.json()["saga_id"]
+
+            def saga() -> dict[str, Any]:
+                answer = httpx.get(
+                    f"{ops.url}/api/v1/sagas/{saga_id}", headers={"X-API-Key": ADMIN_KEY}
+                )
+                return dict(answer.json())
+
+            invoice = eventually(lambda: saga()["outputs"].get("create_invoice"), "the invoice")
+            invoices.delete(f"/api/invoices/{invoice['invoice_id']}").raise_for_status()
+            eventually(lambda: saga()["status"] == "failed", "the saga to fail")
+        finally:
+            payments.delete("/_admin/faults")
+            payments.delete("/_admin/declines")
+    log_in(page, ops, READER_KEY, f"sagas/{saga_id}?status=failed")
+    page.wait(lambda d: page.testid("saga-abort"), "the abort button")
+    page.testid("saga-abort")[0].click()  # a reader: the API refuses, the page says so
+    error = page.wait(lambda d: page.testid("error")[0:1], "the refusal")[0]
+    assert "FORBIDDEN" in error.text
+    log_in(page, ops, ADMIN_KEY, f"sagas/{saga_id}?status=failed")
+    page.wait(lambda d: page.testid("saga-abort"), "the abort button")
+    page.testid("saga-abort")[0].click()
+    page.wait(lambda d: page.testid("saga-action-done"), "the abort to be done")
+    assert saga()["status"] == "aborted"
+    page.wait(lambda d: "aborted" in page.testid("saga-detail")[0].text, "the aborted state")
