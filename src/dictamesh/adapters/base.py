@@ -958,6 +958,17 @@ class AdapterBase(DataProductAdapter):
             peak_in_flight=r.bulkhead.peak_in_flight,
         )
 
+    def latency_percentiles(self, *points: float) -> dict[float, float | None]:
+        """Source-call latency percentiles (ms, ``points`` in [0, 100]) over the last
+        :attr:`latency_window` calls (``None`` before the first call); the operations pages
+        show p99 too, which :class:`AdapterMetrics` does not carry."""
+        return {p: self._counters.latency.percentile(p) for p in points}
+
+    @property
+    def latency_window(self) -> int:
+        """How many of the latest source calls :meth:`latency_percentiles` covers now."""
+        return len(self._counters.latency)
+
     # --- change detection -----------------------------------------------------------------
 
     async def stream_changes(self) -> AsyncGenerator[ChangeEvent, None]:

@@ -15,10 +15,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from dictamesh.api.adapter_routes import adapter_status_router
 from dictamesh.api.body_limit import BodyLimitMiddleware
 from dictamesh.api.browser_ui import RootRedirect, browser_ui_router
 from dictamesh.api.cache_status import CacheStatusReader, cache_status_router
 from dictamesh.api.context import ApiContext
+from dictamesh.api.dlq_routes import dlq_router
 from dictamesh.api.errors import GRAPHQL_PATH, install_error_handlers
 from dictamesh.api.governance_routes import install_governance
 from dictamesh.api.graphql_cache import CachingGraphQLApp
@@ -29,6 +31,7 @@ from dictamesh.api.observability import instrument_app
 from dictamesh.api.openapi import openapi_document, operation_id
 from dictamesh.api.rest import api_router, ops_router
 from dictamesh.api.sagas import saga_router
+from dictamesh.api.schema_routes import schema_browser_router
 from dictamesh.api.staleness import StaleHeadersMiddleware
 from dictamesh.api.ui_assets import static_router
 from dictamesh.api.ui_pages import OPENAPI_PATH, docs_router
@@ -37,6 +40,7 @@ from dictamesh.catalog.registry_api import AvroLimits, registry_router
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.settings import QuotaSettings
 from dictamesh.events.fanout import ChangeFeed
+from dictamesh.events.inspect import InspectableBus
 from dictamesh.gateway.apq import PersistedQueries, RedisPersistedQueryStore
 from dictamesh.gateway.catalog import CatalogPart, CatalogSource
 from dictamesh.gateway.context import AdapterSource
@@ -138,6 +142,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     if ctx.schema_registry and isinstance(ctx.catalog, CatalogService):
         limits = AvroLimits(**ctx.registry_limits.model_dump())
         app.include_router(registry_router(ctx.catalog, limits=limits))
+    # the operations pages' reads (docs/ui.md): adapter status, dead letters, schema diffs
+    app.include_router(adapter_status_router(ctx))
+    if isinstance(ctx.bus, InspectableBus):  # /api/v1/admin/dlq
+        app.include_router(dlq_router(ctx, ctx.bus))
+    if isinstance(ctx.catalog, CatalogService):  # /api/v1/schema-subjects, /schemas/{s}/diff
+        app.include_router(schema_browser_router(ctx, ctx.catalog))
     if graphiql or docs:
         app.include_router(static_router())
     if docs:

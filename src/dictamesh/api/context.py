@@ -22,6 +22,7 @@ from dictamesh import __version__ as _package_version
 from dictamesh.adapters.contract import DataProductAdapter
 from dictamesh.auth import Authenticator
 from dictamesh.cluster.state import SharedState
+from dictamesh.core.bus_config import TopicSettings
 from dictamesh.core.models import EntitySchema, HealthStatus
 from dictamesh.core.settings import (
     ApiSettings,
@@ -33,6 +34,7 @@ from dictamesh.core.settings import (
 )
 from dictamesh.embeddings.base import EmbeddingProvider
 from dictamesh.events.fanout import ChangeFeed
+from dictamesh.events.inspect import InspectableBus
 from dictamesh.gateway.apq import PersistedQueries
 from dictamesh.gateway.catalog import CatalogSource
 from dictamesh.governance.enforce import Governance
@@ -143,6 +145,12 @@ class ApiContext:
     #: why semantic search is unavailable although configured (a missing package, a store
     #: that did not open): ``mode=semantic`` answers 503 with it
     search_unavailable: str | None = None
+    #: the node's event bus, read (never consumed from or written) by the dead-letter
+    #: routes under ``/api/v1/admin/dlq``; ``None`` (or a bus that cannot be inspected):
+    #: no such routes
+    bus: InspectableBus | None = None
+    #: ``bus.topics``: the envelope each topic is written in, to decode dead letters
+    bus_topics: Sequence[TopicSettings] = ()
     _search_service: SearchService | None = field(default=None, init=False, repr=False)
 
     def search_service(self) -> SearchService:

@@ -36,6 +36,14 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from dictamesh.api.ops_responses import (
+    AdapterStatus,
+    AdapterStatusList,
+    DeadLetterPage,
+    DeadLetterTopicList,
+    SchemaDiff,
+    SchemaSubjectList,
+)
 from dictamesh.api.responses import (
     AdapterList,
     CacheSummary,
@@ -142,6 +150,13 @@ _BODIES: dict[str, type[BaseModel]] = {
     "listOutboxMessages": OutboxPage,
     "getOutboxSummary": OutboxDepth,
     "getOutboxMessage": OutboxMessage,
+    # the operations pages' reads (api/adapter_routes.py, dlq_routes.py, schema_routes.py)
+    "getAdapterStatus": AdapterStatus,
+    "listAdapterStatuses": AdapterStatusList,
+    "listDeadLetterTopics": DeadLetterTopicList,
+    "listDeadLetters": DeadLetterPage,
+    "listSchemaSubjects": SchemaSubjectList,
+    "diffSchemaVersions": SchemaDiff,
 }
 
 #: statuses beyond the rules of the module docs, by operationId
@@ -159,6 +174,7 @@ _EXTRA: dict[str, set[int]] = {
     "listAuditRecords": {501},
     "getAuditSummary": {501},
     "requestErasure": {501},
+    "diffSchemaVersions": {422},  # INVALID_VERSION_RANGE
 }
 #: the caller's own inbox needs a signed-in caller even with auth off
 _SIGNED_IN = ("/api/v1/notifications",)
@@ -172,7 +188,7 @@ _DESCRIPTIONS = {
     "413": "Request body over the node's limit",
     "415": "Unsupported media type",
     "422": "Unprocessable: an invalid schema or request (schema registry), an Idempotency-Key"
-    " reused with another body (sagas)",
+    " reused with another body (sagas), two schema versions that cannot be compared",
     "429": "Tenant quota used up (`Retry-After` says when to retry)",
     "500": "Internal error (no details; the node logs them)",
     "501": "Not available on this node's catalog",
@@ -189,6 +205,7 @@ _TAGS = [
     {"name": "notifications", "description": "Inbox, preferences, outbox"},
     {"name": "governance", "description": "Audit, erasure, policy explanations"},
     {"name": "admin", "description": "Operator actions (admin role)"},
+    {"name": "dlq", "description": "Dead-letter topics (admin role)"},
     {"name": "webhooks", "description": "Change notifications from sources"},
     {"name": "ops", "description": "Liveness and readiness"},
     {"name": "schema registry", "description": "Confluent-compatible schema registry"},
