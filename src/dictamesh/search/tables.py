@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -138,4 +139,5 @@ VECTORS = Table(
     PrimaryKeyConstraint(
         "tenant_id", "entity_type", "entity_id", "chunk", name="pk_dictamesh_search_vectors"
     ),
+    Index("ix_dictamesh_search_vectors_tenant_id_domain", "tenant_id", "domain"),
 )

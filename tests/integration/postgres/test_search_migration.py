@@ -74,7 +74,7 @@ async def test_the_vector_table_is_indexed_and_tenant_protected(migrated_postgre
     assert "USING hnsw" in index
     assert "vector_cosine_ops" in index
     assert "(dimensions = 256)" in index
-    assert "(m='16', ef_construction='64')" in index
+    assert "(m='16', ef_construction='200')" in index
     assert rls is True
     assert rights == {
         "SELECT": True,
