@@ -1,4 +1,5 @@
-"""The search layer's table in the catalog database (migration ``0012_search``).
+"""The search layer's table in the catalog database (migrations ``0012_search`` and
+``0013_search_tuning``).
 
 :data:`VECTORS` — one row per (tenant, entity type, entity id, chunk): the entity's domain
 and source, the hash of the text that was embedded (re-embedded only when it changes), the

@@ -9,7 +9,7 @@ which only a superuser can create (it is not a trusted extension, and this migra
 as the tables' owner): without it the migration stops and says so. The column is an
 untyped ``vector``, so a model of another size needs no table rewrite: its vectors sit
 beside the old ones until the indexer has re-embedded everything. The HNSW index
-(``vector_cosine_ops``, m=16, ef_construction=200) is a *partial expression* index for the
+(``vector_cosine_ops``, m=16, ef_construction=64) is a *partial expression* index for the
 default 256 dimensions — ``(embedding::vector(256)) WHERE dimensions = 256`` — which is what
 queries for 256-dimension vectors use; another size gets its own index created the same way
 (the statement is in ``docs/search.md``), and until then its queries scan exactly.
@@ -46,11 +46,6 @@ _CONDITION = f"tenant_id = current_setting('{GUC}', true)"
 #: the dimension the HNSW index is built for (``search.embeddings.dimensions``' default)
 DIMENSIONS = 256
 HNSW_INDEX = f"ix_{VECTORS}_hnsw_{DIMENSIONS}"
-#: candidates kept while building the graph: 200 over pgvector's 64 raised recall@10 at
-#: ``hnsw.ef_search`` 64 from 0.78 to 0.91 on 100 000 catalog texts for 17 % more build
-#: time (benchmarks/vector_search.py, docs/search.md)
-EF_CONSTRUCTION = 200
-DOMAIN_INDEX = f"ix_{VECTORS}_tenant_id_domain"
 #: HNSW needs pgvector 0.5
 MINIMUM_PGVECTOR = (0, 5)
 
@@ -117,14 +112,12 @@ def upgrade() -> None:
             "tenant_id", "entity_type", "entity_id", "chunk", name=f"pk_{VECTORS}"
         ),
     )
-    # the domain filter (search facets) reads only its rows in exact queries
-    op.create_index(DOMAIN_INDEX, VECTORS, ["tenant_id", "domain"])
     if not postgres:
         return
     op.execute(
         f"CREATE INDEX {HNSW_INDEX} ON {VECTORS} USING hnsw"
         f" ((embedding::vector({DIMENSIONS})) vector_cosine_ops)"
-        f" WITH (m = 16, ef_construction = {EF_CONSTRUCTION}) WHERE dimensions = {DIMENSIONS}"
+        f" WITH (m = 16, ef_construction = 64) WHERE dimensions = {DIMENSIONS}"
     )
     op.execute(f"ALTER TABLE {VECTORS} ENABLE ROW LEVEL SECURITY")
     op.execute(
