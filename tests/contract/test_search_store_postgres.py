@@ -3,6 +3,8 @@ the index actually used."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import text
 
@@ -11,7 +13,7 @@ from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.search.store import VectorStore
 from dictamesh.search.tables import pg_vector_text
 
-from .search_store_contract import VectorStoreContract, axis, entry, raw_count
+from .search_store_contract import DIMS, VectorStoreContract, axis, entry, raw_count
 
 pytestmark = pytest.mark.postgres
 
@@ -20,6 +22,29 @@ class TestVectorStoreOnPostgres(VectorStoreContract):
     @pytest.fixture
     def database(self, postgres_catalog: CatalogService) -> CatalogDatabase:
         return postgres_catalog.database
+
+    @pytest.fixture
+    def store(self, database: CatalogDatabase) -> VectorStore:
+        # exact_below=0: filtered queries take the HNSW path too (the tables are tiny)
+        return VectorStore(
+            database, provider="hashing", model="words-v1", dimensions=DIMS, exact_below=0
+        )
+
+    async def test_a_selective_filter_is_answered_exactly(self, database: CatalogDatabase) -> None:
+        exact_calls: list[bool] = []
+
+        class Watched(VectorStore):
+            async def _pg_exact(self, *args: Any, **kwargs: Any) -> Any:
+                exact_calls.append(True)
+                return await super()._pg_exact(*args, **kwargs)
+
+        store = Watched(database, provider="hashing", model="words-v1", dimensions=DIMS)
+        await store.upsert([entry(f"c{i}", axis(i % 5, 0.1)) for i in range(20)])
+        hits = await store.nearest(axis(0), limit=3, entity_types=["customer"])
+        assert exact_calls == [True]  # the planner expects few rows: no graph walk
+        assert hits[0].entity_id in {"c0", "c5", "c10", "c15"}
+        await store.nearest(axis(0), limit=3)  # unfiltered: the index
+        assert exact_calls == [True]
 
     async def test_row_level_security_hides_other_tenants_rows(
         self, store: VectorStore, database: CatalogDatabase

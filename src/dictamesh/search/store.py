@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -116,6 +117,7 @@ class VectorStore:
         vector_index: Literal["hnsw", "exact"] = "hnsw",
         ef_search: int = 64,
         matrix_ttl: float = 1.0,
+        exact_below: int = 10_000,
     ) -> None:
         self.database = database
         self.provider = provider
@@ -128,6 +130,9 @@ class VectorStore:
         # NumPy fallback: each tenant's vectors as one matrix, rebuilt when the table changed
         self._matrices: dict[str, _Matrix] = {}
         self.matrix_ttl = matrix_ttl
+        #: PostgreSQL: a filtered query the planner expects to keep at most this many rows
+        #: is answered exactly (:meth:`_few`)
+        self.exact_below = exact_below
 
     @classmethod
     def from_settings(
@@ -405,6 +410,8 @@ class VectorStore:
         )
         params.update(q=pg_vector_text(query), candidates=wanted * _CANDIDATES_PER_HIT)
         async with self.database.read(tenant) as conn:
+            if (types is not None or domains is not None) and await self._few(conn, where, params):
+                return await self._pg_exact(query, tenant, types, domains, wanted, conn=conn)
             await conn.execute(
                 sql_text(
                     "SELECT set_config('hnsw.ef_search', :ef, true),"
@@ -415,6 +422,20 @@ class VectorStore:
             result = await conn.execute(statement, params)
             return [(t, i, d, float(dist)) for t, i, d, dist in result]
 
+    async def _few(self, conn: AsyncConnection, where: str, params: dict[str, Any]) -> bool:
+        """Whether the planner expects a filter to leave at most ``exact_below`` rows: then
+        comparing them all is exact and about as fast, where the index, walking a graph
+        of every row, finds them late and misses some (measured: recall@10 0.82 with a
+        filter keeping 5 % of 100 000 rows)."""
+        plan = (
+            await conn.execute(
+                sql_text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {VECTORS.name} WHERE {where}"),
+                params,
+            )
+        ).scalar_one()
+        document = json.loads(plan) if isinstance(plan, str) else plan
+        return float(document[0]["Plan"]["Plan Rows"]) <= self.exact_below
+
     async def _pg_exact(
         self,
         query: list[float],
@@ -422,6 +443,8 @@ class VectorStore:
         types: list[str] | None,
         domains: list[str] | None,
         wanted: int,
+        *,
+        conn: AsyncConnection | None = None,
     ) -> list[tuple[str, str, str, float]]:
         where, params = self._where(tenant, types, domains)
         # untyped <=>: no index expression matches, every candidate row is compared
@@ -433,8 +456,11 @@ class VectorStore:
             f" ORDER BY distance, entity_type, entity_id LIMIT :wanted"
         )
         params.update(q=pg_vector_text(query), wanted=wanted)
-        async with self.database.read(tenant) as conn:
+        if conn is not None:
             result = await conn.execute(statement, params)
+            return [(t, i, d, float(dist)) for t, i, d, dist in result]
+        async with self.database.read(tenant) as own:
+            result = await own.execute(statement, params)
             return [(t, i, d, float(dist)) for t, i, d, dist in result]
 
     async def _sqlite_vec_exact(

@@ -1,4 +1,5 @@
-"""The search layer's table in the catalog database (migration ``0012_search``).
+"""The search layer's table in the catalog database (migrations ``0012_search`` and
+``0013_search_tuning``).
 
 :data:`VECTORS` — one row per (tenant, entity type, entity id, chunk): the entity's domain
 and source, the hash of the text that was embedded (re-embedded only when it changes), the
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -138,4 +140,5 @@ VECTORS = Table(
     PrimaryKeyConstraint(
         "tenant_id", "entity_type", "entity_id", "chunk", name="pk_dictamesh_search_vectors"
     ),
+    Index("ix_dictamesh_search_vectors_tenant_id_domain", "tenant_id", "domain"),
 )

@@ -1,5 +1,6 @@
-"""Migration 0012_search on PostgreSQL: without pgvector it stops and says what to do; with
-it, the vector table has its HNSW index, row-level security and the app role's rights."""
+"""Migrations 0012_search and 0013_search_tuning on PostgreSQL: without pgvector the first
+stops and says what to do; with it, the vector table has its HNSW index (rebuilt by 0013),
+the domain index, row-level security and the app role's rights."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ async def test_the_vector_table_is_indexed_and_tenant_protected(migrated_postgre
                     )
                 )
             ).scalar_one()
+            domain = (
+                await conn.execute(
+                    text(
+                        "SELECT indexdef FROM pg_indexes"
+                        " WHERE indexname = 'ix_dictamesh_search_vectors_tenant_id_domain'"
+                    )
+                )
+            ).scalar_one()
             rls = (
                 await conn.execute(
                     text(
@@ -74,7 +83,8 @@ async def test_the_vector_table_is_indexed_and_tenant_protected(migrated_postgre
     assert "USING hnsw" in index
     assert "vector_cosine_ops" in index
     assert "(dimensions = 256)" in index
-    assert "(m='16', ef_construction='64')" in index
+    assert "(m='16', ef_construction='200')" in index
+    assert domain.endswith("USING btree (tenant_id, domain)")
     assert rls is True
     assert rights == {
         "SELECT": True,

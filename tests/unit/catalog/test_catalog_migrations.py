@@ -42,7 +42,7 @@ def _diff(connection: Connection) -> list[Any]:
         opts={"compare_type": True, "version_table": migrate.VERSION_TABLE},
     )
     # layer 7's tables live in the catalog database too (migration 0006)
-    # and the cluster layer's leases and shared change state (0011), the search vectors (0012)
+    # and the cluster layer's leases and shared change state (0011), the search vectors (0012, 0013)
     return list(
         compare_metadata(
             context,
@@ -71,7 +71,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0012_search"
+    assert head == "0013_search_tuning"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -87,6 +87,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0009_notifications",
         "0010_system_outbox",
         "0011_cluster",
+        "0012_search",
         head,
     ]
     assert not before.up_to_date
