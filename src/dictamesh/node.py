@@ -109,6 +109,7 @@ from dictamesh.events.codecs import TopicCodec, media_type
 from dictamesh.events.consume import BatchHandler, ConsumerStats, run_consumer
 from dictamesh.events.embedded import EmbeddedBus
 from dictamesh.events.fanout import ChangeFeed
+from dictamesh.events.inspect import InspectableBus
 from dictamesh.events.publisher import EventPublisher
 from dictamesh.events.registry import build_bus as bus_from_settings
 from dictamesh.events.schema_registry import HttpSchemaRegistryClient
@@ -904,6 +905,12 @@ class MeshNode(AsyncResource):
                 notifications=self.notifications.service if self.notifications else None,
                 webhook_sink=None if self.runs(NodeRole.CAPTURE) else _not_captured_here,
                 shared=self.shared,
+                search=self.settings.search,
+                embedder=self.embeddings,
+                vectors=self.vector_store,
+                search_unavailable=self.search_unavailable,
+                bus=self.bus if isinstance(self.bus, InspectableBus) else None,
+                bus_topics=self.settings.bus.topics,
             )
         )
 

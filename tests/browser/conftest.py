@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.selenium_manager import SeleniumManager
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -126,7 +126,13 @@ class Page:
 
     def wait(self, condition: Callable[[WebDriver], T], what: str, timeout: float = WAIT) -> T:
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
+            # the UI re-renders as answers arrive: an element read a moment ago may be gone
+            return WebDriverWait(
+                self.driver,
+                timeout,
+                poll_frequency=0.1,
+                ignored_exceptions=(StaleElementReferenceException,),
+            ).until(condition)
         except TimeoutException:
             raise AssertionError(f"timed out waiting for {what}") from None
 

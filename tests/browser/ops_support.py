@@ -1,11 +1,7 @@
 """A variant of the browser tests' mesh (``tests/browser/mesh.py``) for the operations pages:
-the same node, served a second time on its loop by an app that also has
-
-* the node's bus, for ``/api/v1/admin/dlq`` — until ``MeshNode.asgi_app`` passes it itself
-  (``ApiContext.bus``, docs/ui.md "Operations pages"); once it does, the mesh's own app is
-  used as it is;
-* a third API key, for the user the demo's notification rule writes to (its in-app inbox;
-  the mesh's ``reader`` and ``admin`` keys work unchanged).
+the same node, served a second time on its loop by an app with a third API key, for the user
+the demo's notification rule writes to (its in-app inbox; the mesh's ``reader`` and ``admin``
+keys work unchanged).
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from dictamesh.api.context import ApiContext
 from dictamesh.auth import hash_api_key
 from dictamesh.core.settings import ApiKeyConfig, AuthSettings
 from dictamesh.demo import DEMO_USER
-from dictamesh.events.inspect import InspectableBus
 from tests.browser.mesh import ADMIN_KEY, RunningMesh
 
 INBOX_KEY = "browser-inbox-key-5d2a9e7c13"
@@ -43,13 +38,11 @@ def _auth(auth: AuthSettings) -> AuthSettings:
     return auth.model_copy(update={"api_keys": [*auth.api_keys, key]})
 
 
-def _variant(create_app: Any, bus: InspectableBus | None, topics: Any) -> Any:
+def _variant(create_app: Any) -> Any:
     def create(ctx: ApiContext) -> Any:
         changes: dict[str, Any] = {}
         if isinstance(ctx.auth, AuthSettings):
             changes["auth"] = _auth(ctx.auth)
-        if ctx.bus is None and bus is not None:
-            changes["bus"], changes["bus_topics"] = bus, topics
         return create_app(dataclasses.replace(ctx, **changes))
 
     return create
@@ -58,12 +51,11 @@ def _variant(create_app: Any, bus: InspectableBus | None, topics: Any) -> Any:
 @contextlib.contextmanager
 def ops_site(mesh: RunningMesh) -> Iterator[OpsSite]:
     node = mesh.node
-    bus = node.bus if isinstance(node.bus, InspectableBus) else None
     stack = contextlib.AsyncExitStack()
 
     async def start() -> str:
         original = node_module.create_app
-        node_module.create_app = _variant(original, bus, node.settings.bus.topics)
+        node_module.create_app = _variant(original)
         try:
             app = node.asgi_app()
         finally:
@@ -75,7 +67,7 @@ def ops_site(mesh: RunningMesh) -> Iterator[OpsSite]:
 
     url = mesh.run(start)
     try:
-        # the variant really serves the dead-letter routes (else every DLQ check is moot)
+        # the node passes its bus: the dead-letter routes are served (else every DLQ check is moot)
         answer = httpx.get(f"{url}/api/v1/admin/dlq", headers={"X-API-Key": ADMIN_KEY})
         if answer.status_code != 200:
             pytest.fail(f"/api/v1/admin/dlq answered {answer.status_code}: {answer.text}")

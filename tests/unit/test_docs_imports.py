@@ -47,6 +47,7 @@ NOT_PYTHON = frozenset(
         "dictamesh.retention",
         "dictamesh.buses",
         "dictamesh.caches",
+        "dictamesh.embedding_providers",
         # OpenLineage job names (docs/lineage.md)
         "dictamesh.catalog_ingest",
         "dictamesh.adapter_sync",

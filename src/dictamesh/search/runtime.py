@@ -15,40 +15,23 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.core.errors import ConfigurationError, DictaMeshError
 from dictamesh.core.models import EntitySchema
-from dictamesh.core.settings import DictaMeshSettings, EmbeddingSettings
+from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.embeddings.base import EmbeddingProvider
+from dictamesh.embeddings.registry import provider_from_settings
 from dictamesh.governance.policy import PolicyEngine
 from dictamesh.search.indexer import SearchIndexer
 from dictamesh.search.metrics import IndexerMetrics
 from dictamesh.search.store import VectorStore
 
-__all__ = ["OFF", "NodeSearch", "provider_from_settings"]
+__all__ = ["NodeSearch"]
 
 log = logging.getLogger(__name__)
-
-#: ``search.embeddings.provider`` turning semantic search off
-OFF = "off"
-
-
-def provider_from_settings(settings: EmbeddingSettings) -> EmbeddingProvider | None:
-    """The configured provider (None when ``off``), from the embeddings registry."""
-    if settings.provider == OFF:
-        return None
-    # looked up at run time: the registry is the embeddings layer's plugin table
-    try:
-        registry: Any = importlib.import_module("dictamesh.embeddings.registry")
-    except ImportError as exc:
-        raise ConfigurationError(f"no embedding provider registry: {exc}") from exc
-    provider: EmbeddingProvider | None = registry.provider_from_settings(settings)
-    return provider
 
 
 class NodeSearch:
