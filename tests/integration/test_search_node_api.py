@@ -1,6 +1,7 @@
-"""Search through a running node: ingest -> the node's indexer -> vectors, then REST and
-GraphQL answer text, semantic and hybrid queries and similar entities from the node's own
-provider and vector store (the embedded catalog and bus, the default wordllama provider)."""
+"""Search through a running node: ingest -> the node's indexer -> vectors, then the node's own
+app (REST and GraphQL) answers text, semantic and hybrid queries and similar entities from
+its provider and vector store (the embedded catalog and bus, the default wordllama provider,
+shipped in its wheel)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,11 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import pytest
 
-from dictamesh.api import ApiContext, create_app
 from dictamesh.core.models import ChangeEvent, EntityVersionRef, EventType, SourceRef
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.node import MeshNode
 from dictamesh.testing import FakeAdapter
-
-pytest.importorskip("wordllama")
 
 THINGS = {
     "w-car": "red sports car with a powerful engine",
@@ -36,17 +33,8 @@ def event(entity_id: str, name: str) -> ChangeEvent:
 
 
 def api_of(node: MeshNode) -> httpx.AsyncClient:
-    """The node's catalog with its search parts, as ``MeshNode.asgi_app`` passes them."""
-    ctx = ApiContext(
-        registry=node.registry,
-        catalog=node.catalog,
-        search=node.settings.search,
-        embedder=node.embeddings,
-        vectors=node.vector_store,
-        search_unavailable=node.search_unavailable,
-    )
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://testserver"
+        transport=httpx.ASGITransport(app=node.asgi_app()), base_url="http://testserver"
     )
 
 
@@ -60,8 +48,10 @@ async def test_a_node_answers_every_mode(tmp_path: Path, sqlite_catalog_url: str
         }
     )
     async with MeshNode(settings, adapters=[FakeAdapter(records=[])]) as node:
-        store = node.vector_store
+        provider, store = node.embeddings, node.vector_store
+        assert provider is not None
         assert store is not None
+        assert (provider.name, provider.dimensions) == ("wordllama", 256)
         for entity_id, name in THINGS.items():
             await node.publisher.publish_event(event(entity_id, name))
         deadline = asyncio.get_running_loop().time() + 20
@@ -81,6 +71,7 @@ async def test_a_node_answers_every_mode(tmp_path: Path, sqlite_catalog_url: str
             assert await first("fast automobile", "hybrid") == "w-car"
             assert await first("smoothie", "text") == "w-drink"
             assert await first("smoothie", "hybrid") == "w-drink"
+            assert await first("fruit drink", "semantic") == "w-drink"
             similar = await http.get("/api/v1/entities/widget/w-car/similar", params={"limit": 1})
             assert [h["entity_id"] for h in similar.json()["results"]] == ["w-van"]
             query = '{ catalogSearch(text: "outdoor seating", mode: SEMANTIC) { entityId } }'
