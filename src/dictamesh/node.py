@@ -136,6 +136,7 @@ from dictamesh.resilience.supervisor import (
 from dictamesh.router.runtime import NodeRouter
 from dictamesh.saga.events import saga_topic_specs
 from dictamesh.saga.runtime import NodeSagas
+from dictamesh.search.hybrid import SearchService, adapter_sources
 from dictamesh.search.metrics import IndexerMetrics
 from dictamesh.search.runtime import NodeSearch
 from dictamesh.search.store import VectorStore, erase_vectors
@@ -867,8 +868,19 @@ class MeshNode(AsyncResource):
         return self.runs(NodeRole.API) or self.runs(NodeRole.INGEST)
 
     def catalog_subgraph(self) -> Any:
-        """The catalog's federation subgraph over this node's catalog."""
-        return build_subgraph(self._domain.schemas(), "catalog", catalog=self.catalog)
+        """The catalog's federation subgraph over this node's catalog, searching in every
+        mode the node's search parts allow (``catalogSearch(mode: SEMANTIC)``)."""
+        search = SearchService(
+            self.catalog,
+            self.settings.search,
+            provider=self.embeddings,
+            store=self.vector_store,
+            unavailable=self.search_unavailable,
+            type_sources=adapter_sources(self._domain),
+        )
+        return build_subgraph(
+            self._domain.schemas(), "catalog", catalog=self.catalog, search=search
+        )
 
     def asgi_app(self, *, graphql_schema: Any = None) -> Any:
         """The node's HTTP app; ``graphql_schema`` replaces the one-node GraphQL schema at

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,10 +33,9 @@ def event(entity_id: str, name: str) -> ChangeEvent:
     )
 
 
-def api_of(node: MeshNode) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=node.asgi_app()), base_url="http://testserver"
-    )
+def api_of(node: MeshNode, graphql_schema: Any = None) -> httpx.AsyncClient:
+    app = node.asgi_app(graphql_schema=graphql_schema)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
 async def test_a_node_answers_every_mode(tmp_path: Path, sqlite_catalog_url: str) -> None:
@@ -77,3 +77,7 @@ async def test_a_node_answers_every_mode(tmp_path: Path, sqlite_catalog_url: str
             query = '{ catalogSearch(text: "outdoor seating", mode: SEMANTIC) { entityId } }'
             answer = (await http.post("/graphql", json={"query": query})).json()
             assert answer["data"]["catalogSearch"][0]["entityId"] == "w-bench"
+        # the federation catalog subgraph (`serve --subgraph catalog`, ingest-only nodes)
+        async with api_of(node, node.catalog_subgraph()) as http:
+            answer = (await http.post("/graphql", json={"query": query})).json()
+            assert answer["data"]["catalogSearch"][0]["entityId"] == "w-bench", answer

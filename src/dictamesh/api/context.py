@@ -41,7 +41,7 @@ from dictamesh.governance.enforce import Governance
 from dictamesh.notifications.service import NotificationService
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.saga.engine import SagaEngine
-from dictamesh.search.hybrid import SearchService, VectorIndex
+from dictamesh.search.hybrid import SearchService, VectorIndex, adapter_sources
 from dictamesh.tenancy.quotas import TenantQuotas
 
 __all__ = ["ApiContext", "ApiRegistry", "CatalogReader", "Readiness", "WebhookSink"]
@@ -156,17 +156,12 @@ class ApiContext:
     def search_service(self) -> SearchService:
         """The one :class:`SearchService` REST and GraphQL answer from (built once)."""
         if self._search_service is None:
-            registry = self.registry
-
-            def type_sources() -> dict[str, str]:
-                return {a.entity_type: a.source.system for a in registry.adapters()}
-
             self._search_service = SearchService(
                 self.catalog,
                 self.search,
                 provider=self.embedder,
                 store=self.vectors,
                 unavailable=self.search_unavailable,
-                type_sources=type_sources,
+                type_sources=adapter_sources(self.registry),
             )
         return self._search_service

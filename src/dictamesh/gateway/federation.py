@@ -64,6 +64,7 @@ from dictamesh.gateway.schema_builder import (
     extension_factories,
     type_name,
 )
+from dictamesh.search.hybrid import SearchService
 
 __all__ = [
     "CATALOG_SUBGRAPH",
@@ -244,12 +245,14 @@ def build_subgraph(
     plurals: Mapping[str, str] | None = None,
     extensions: Sequence[ExtensionFactory] = (),
     max_depth: int | None = MAX_DEPTH,
+    search: SearchService | None = None,
 ) -> SubgraphSchema:
     """The subgraph ``name`` (a domain, or ``catalog``) of the mesh made of ``schemas``.
 
     ``schemas`` are all entity schemas of the mesh (``registry.schemas()``): the subgraph
     serves the ones of its domain and references the others. ``catalog`` backs the
-    catalog subgraph (``None``: build it only to print its SDL).
+    catalog subgraph (``None``: build it only to print its SDL); ``search`` answers its
+    ``catalogSearch`` (``None``: text search only).
     """
     names = subgraph_names(schemas)
     if name not in names:
@@ -267,7 +270,7 @@ def build_subgraph(
         builder = SubgraphBuilder(
             {},
             references=schemas,
-            parts=[CatalogPart(catalog)],
+            parts=[CatalogPart(catalog, search)],
             mesh_types=list(schemas),
             shared_nested=shared_nested,
         )

@@ -51,6 +51,7 @@ __all__ = [
     "SemanticSearchOff",
     "TextSearcher",
     "VectorIndex",
+    "adapter_sources",
 ]
 
 logger = logging.getLogger("dictamesh.search")
@@ -182,6 +183,16 @@ class _Candidate:
     domain: str
     matched: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
+
+
+def adapter_sources(registry: Any) -> Callable[[], dict[str, str]]:
+    """``type_sources`` for :class:`SearchService`: the source system of each type the
+    ``registry``'s adapters serve, read on each call (adapters may register later)."""
+
+    def type_sources() -> dict[str, str]:
+        return {a.entity_type: a.source.system for a in registry.adapters()}
+
+    return type_sources
 
 
 class SearchService:
