@@ -48,7 +48,7 @@ def _require_chromium() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[WebDriver]:
     _require_chromium()
     options = webdriver.ChromeOptions()
@@ -77,7 +77,7 @@ def browser() -> Iterator[WebDriver]:
         mp.undo()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mesh(
     migrated_postgres: str, postgres_owner_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningMesh]:
