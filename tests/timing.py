@@ -1,11 +1,14 @@
-"""Wall-clock bounds that check the code, not the machine: :class:`LoopStalls`."""
+"""Wall-clock bounds that check the code, not the machine: :class:`LoopStalls`; and
+:func:`eventually`, waiting for an asynchronous effect under a deadline."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-__all__ = ["LoopStalls"]
+__all__ = ["LoopStalls", "eventually"]
 
 
 class LoopStalls:
@@ -37,3 +40,18 @@ class LoopStalls:
             asleep = loop.time()
             await asyncio.sleep(self.tick)
             self.total += max(0.0, loop.time() - asleep - self.tick)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 15.0, poll: float = 0.05
+) -> Any:
+    """``check()``'s result once it stops raising AssertionError; its last AssertionError
+    after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(poll)

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import select, tuple_
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.ingest import IngestOutcome
@@ -51,6 +51,7 @@ from dictamesh.search.chunking import chunks
 from dictamesh.search.fields import FieldChooser, text_hash
 from dictamesh.search.metrics import IndexerMetrics
 from dictamesh.search.store import EntityVectors, VectorStore
+from dictamesh.search.tables import after_key
 
 __all__ = ["IndexReport", "SearchIndexer", "schemas_by_type"]
 
@@ -447,12 +448,7 @@ class SearchIndexer:
             .limit(_PAGE)
         )
         if after is not None:
-            query = query.where(
-                or_(
-                    ENTITY.c.entity_type > after[0],
-                    and_(ENTITY.c.entity_type == after[0], ENTITY.c.entity_id > after[1]),
-                )
-            )
+            query = query.where(after_key(ENTITY, after))
         async with self.database.read(tenant) as conn:
             return [_row(r) for r in await conn.execute(query)]
 

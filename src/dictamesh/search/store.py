@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -45,7 +45,7 @@ from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.catalog.tables import insert_for
 from dictamesh.core.errors import ValidationError
 from dictamesh.core.settings import SearchSettings
-from dictamesh.search.tables import VECTORS, as_vector, pack_vector, pg_vector_text
+from dictamesh.search.tables import VECTORS, after_key, as_vector, pack_vector, pg_vector_text
 
 __all__ = [
     "MAX_LIMIT",
@@ -283,12 +283,7 @@ class VectorStore:
             .limit(limit)
         )
         if after is not None:
-            query = query.where(
-                or_(
-                    VECTORS.c.entity_type > after[0],
-                    and_(VECTORS.c.entity_type == after[0], VECTORS.c.entity_id > after[1]),
-                )
-            )
+            query = query.where(after_key(VECTORS, after))
         async with self.database.read(tenant) as conn:
             return [(str(t), str(i)) for t, i in await conn.execute(query)]
 

@@ -30,8 +30,10 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    and_,
     cast,
     literal_column,
+    or_,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
@@ -44,6 +46,7 @@ __all__ = [
     "PgVector",
     "SqliteVector",
     "VectorType",
+    "after_key",
     "as_vector",
     "pack_vector",
     "pg_vector_text",
@@ -52,6 +55,13 @@ __all__ = [
 ]
 
 search_metadata = MetaData()
+
+
+def after_key(table: Table, after: tuple[str, str]) -> ColumnElement[bool]:
+    """Rows of ``table`` after ``after`` in (entity_type, entity_id) order: keyset paging
+    over the registry and the vectors alike."""
+    entity_type, entity_id = table.c.entity_type, table.c.entity_id
+    return or_(entity_type > after[0], and_(entity_type == after[0], entity_id > after[1]))
 
 
 def pack_vector(vector: Sequence[float]) -> bytes:

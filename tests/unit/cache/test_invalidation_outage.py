@@ -3,13 +3,12 @@ node whose invalidation consumer retries the batch until the layer is back."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis import exceptions as redis_errors
+from tests.timing import eventually
 from tests.unit.cache.test_cache_layer_outage import FlakyLayer
 from tests.unit.gateway.fakes import CUSTOMER
 from tests.unit.tenancy.test_tenant_topics import QuietCustomers, event, node_settings
@@ -21,17 +20,6 @@ from dictamesh.core.errors import CacheUnavailable
 from dictamesh.core.models import ChangeEvent
 from dictamesh.events.consume import is_transient
 from dictamesh.node import MeshNode
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.02)
 
 
 async def test_an_unreachable_layer_makes_invalidate_raise_cache_unavailable() -> None:
@@ -130,7 +118,7 @@ async def test_node_retries_invalidation_until_the_layer_is_back(
             assert await l1.get(key) is None
             assert node.cache.stats()["redis"].errors >= 3  # retried, still failing
 
-        await eventually(delivered_once_l1_dropped)
+        await eventually(delivered_once_l1_dropped, timeout=10.0, poll=0.02)
         lag = await node.bus.lag(group, node.topics)
         assert sum(lag[node.topics[0]].values()) == 1  # not committed while L2 is down
         assert client.data  # the copy Redis still holds
@@ -142,7 +130,7 @@ async def test_node_retries_invalidation_until_the_layer_is_back(
             lag = await node.bus.lag(group, node.topics)
             assert sum(lag[node.topics[0]].values()) == 0
 
-        await eventually(applied)
+        await eventually(applied, timeout=10.0, poll=0.02)
         assert [e.entity.id for e in seen] == ["c-1"]  # subscribers got it once
         async with node.bus.consumer("t-dlq", [f"{node.topics[0]}.dlq"]) as consumer:
             assert await consumer.poll(timeout=0.2) == []

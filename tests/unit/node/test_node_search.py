@@ -4,14 +4,13 @@ On SQLite and on PostgreSQL (marker ``postgres``)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 from tests.search_support import HashingProvider, hashed_vector
+from tests.timing import eventually
 
 from dictamesh.core.models import ChangeEvent, EntityRef, EntityVersionRef, EventType, SourceRef
 from dictamesh.core.settings import DictaMeshSettings
@@ -48,17 +47,6 @@ def widget_event(entity_id: str, version: int, **after: Any) -> ChangeEvent:
         source=SourceRef(domain="testing", system="fake"),
         after={"id": entity_id, **after},
     )
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.05)
 
 
 async def test_ingested_changes_are_embedded_and_erasure_removes_them(

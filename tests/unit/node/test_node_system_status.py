@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import httpx
 import pytest
 from tests.contract.catalog_contract import TOPIC, invoice_event
 from tests.contract.system_status_contract import stored_edges
+from tests.timing import eventually
 from tests.unit.gateway.fakes import INVOICE, MemoryAdapter
 
 from dictamesh.auth import hash_api_key
@@ -76,17 +77,6 @@ def build(state: Path, catalog_url: str) -> tuple[MeshNode, FakeAdapter]:
     )
     widgets.cache = node.cache  # the node's cache, as adapters built from settings get it
     return node, widgets
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.05)
 
 
 async def settled(node: MeshNode) -> None:
