@@ -41,6 +41,9 @@ subscription ($id: ID) {
 async def live_node(tmp_path: Path) -> AsyncIterator[tuple[SampleSources, MeshNode, str]]:
     async with run_sample_sources() as sources:
         settings = demo_settings(sources, tmp_path, poll=POLL)
+        # No embedding model: its batches run in a worker thread holding the GIL, time the
+        # loop-stall measure below cannot see, so it would only blur the latency bound.
+        settings.search.embeddings.provider = "off"
         async with (
             MeshNode(settings) as node,
             serve_in_process(node.asgi_app(), "127.0.0.1", 0, shutdown_timeout=2) as url,
