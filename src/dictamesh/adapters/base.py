@@ -440,6 +440,8 @@ class AdapterBase(DataProductAdapter):
         self.state: ChangeStateStore = state if state is not None else MemoryChangeStateStore()
         self._clock = clock
         self._counters = AdapterCounters()
+        #: told ``(outcome, seconds)`` after every source call (:meth:`observe_calls`)
+        self._call_observers: list[Callable[[str, float], None]] = []
         self.policy = ResiliencePolicy.from_settings(
             config.resilience,
             name=config.name,
@@ -592,6 +594,11 @@ class AdapterBase(DataProductAdapter):
         instrument_http_client(self._client)  # source requests traced while tracing is on
         watch(self._client)  # tells a hook's errors before sending from those after (_guarded)
         return self._client
+
+    def observe_calls(self, observer: Callable[[str, float], None]) -> None:
+        """Call ``observer(outcome, seconds)`` after every source call (the SLA monitor's
+        window, ``docs/sla.md``); it runs on the call path, so it must only record."""
+        self._call_observers.append(observer)
 
     @property
     def counters(self) -> AdapterCounters:
@@ -1451,6 +1458,8 @@ class AdapterBase(DataProductAdapter):
                 elapsed = self._clock() - started
                 self._counters.latency.add(elapsed * 1000)
                 self._counters.record_call(op, outcome, elapsed)
+                for observer in self._call_observers:
+                    observer(outcome, elapsed)
 
     async def _guarded(self, op: str, awaitable: Awaitable[T]) -> T:
         """Await a hook, turning httpx and parsing errors into typed SourceErrors; an error

@@ -81,6 +81,7 @@ __all__ = [
     "SagaSettings",
     "SchemaRegistryLimits",
     "SearchSettings",
+    "SlaSettings",
     "TemplateText",
     "TenancySettings",
     "TenantQuota",
@@ -571,6 +572,28 @@ class SagaSettings(_Section):
     max_concurrent: int = Field(default=64, ge=1, le=10_000)
 
 
+class SlaSettings(_Section):
+    """SLA monitoring (``docs/sla.md``): each adapter's declared SLA measured over a sliding
+    window on the nodes that serve adapters (api) or ingest (catalog freshness).
+
+    Env example: ``DICTAMESH_SLA__WINDOW_SECONDS=60``."""
+
+    #: measure and judge SLAs on this node (breach / recovery events, ``dictamesh_sla_*``)
+    enabled: bool = True
+    #: the sliding window every measurement covers
+    window_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: how often the objectives are judged (and events published)
+    evaluation_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    #: fewer source calls than this in the window: availability and latency are not judged
+    min_samples: int = Field(default=20, ge=1, le=100_000)
+    #: fewer changes than this in the window: freshness is not judged
+    min_changes: int = Field(default=3, ge=1, le=100_000)
+    #: evaluations in a row that must agree before a state flips (breach and recovery)
+    consecutive_evaluations: int = Field(default=2, ge=1, le=100)
+    #: samples kept per adapter and measurement (the oldest go first under a flood)
+    max_samples: int = Field(default=10_000, ge=10, le=1_000_000)
+
+
 class TemplateText(_Section):
     """One locale's variant of a notification template (Jinja2, sandboxed)."""
 
@@ -891,6 +914,7 @@ class DictaMeshSettings(BaseSettings):
     #: capture leader election and the shared change state (``docs/scale-out.md``)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
     #: the event router (``docs/router.md``): rules, transforms, targets
     router: RouterSettings = Field(default_factory=RouterSettings)
