@@ -428,13 +428,15 @@ class AdapterBase(DataProductAdapter):
             )
         self.config = config
         self.name = config.name
+        #: the class's SLA with the targets ``mesh.yaml`` overrides (``adapters[].sla``)
+        self._sla = cls.sla.model_copy(update=config.sla.model_dump(exclude_none=True))
         self._client = client
         self._owns_client = client is None
         self.cache = (
             cache
             if cache is not None
             else TieredCache(
-                [MemoryCache(1_000, ttl=min(self.default_cache_ttl, cls.sla.freshness_seconds))]
+                [MemoryCache(1_000, ttl=min(self.default_cache_ttl, self._sla.freshness_seconds))]
             )
         )
         self.state: ChangeStateStore = state if state is not None else MemoryChangeStateStore()
@@ -869,7 +871,7 @@ class AdapterBase(DataProductAdapter):
         return self.schema
 
     def get_sla(self) -> SLA:
-        return self.sla
+        return self._sla
 
     def get_lineage(self) -> Lineage:
         collection = self.source_collection or f"{self.entity_type}s"
@@ -915,9 +917,9 @@ class AdapterBase(DataProductAdapter):
         reasons = []
         if breaker is not BreakerState.CLOSED:
             reasons.append(f"circuit breaker {breaker.value}")
-        if latency_ms > self.sla.latency_p95_ms:
+        if latency_ms > self._sla.latency_p95_ms:
             reasons.append(
-                f"latency {latency_ms:.0f} ms above SLA p95 {self.sla.latency_p95_ms} ms"
+                f"latency {latency_ms:.0f} ms above SLA p95 {self._sla.latency_p95_ms} ms"
             )
         details.update(breaker=breaker.value, reasons=reasons)
         return HealthStatus(

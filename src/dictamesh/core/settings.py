@@ -81,6 +81,7 @@ __all__ = [
     "SagaSettings",
     "SchemaRegistryLimits",
     "SearchSettings",
+    "SlaOverride",
     "SlaSettings",
     "TemplateText",
     "TenancySettings",
@@ -122,6 +123,15 @@ class ResilienceSettings(_Section):
     bulkhead_max_waiting: int | None = Field(default=None, ge=0)
 
 
+class SlaOverride(_Section):
+    """An adapter's SLA targets set in ``mesh.yaml`` (``adapters[].sla``), over those its
+    class declares; unset fields keep the class's (``docs/sla.md``)."""
+
+    freshness_seconds: float | None = Field(default=None, gt=0)
+    availability_target: float | None = Field(default=None, gt=0, le=1)
+    latency_p95_ms: float | None = Field(default=None, gt=0)
+
+
 class AdapterConfig(_Section):
     """One adapter of a node: ``kind`` names an entry point of group ``dictamesh.adapters``."""
 
@@ -137,6 +147,8 @@ class AdapterConfig(_Section):
     webhook_secret: SecretStr | None = None
     #: how far a timestamped signature (``X-DictaMesh-Signature: t=...``) may be from now
     webhook_tolerance_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: SLA targets over the adapter class's (measured by ``sla``, ``docs/sla.md``)
+    sla: SlaOverride = Field(default_factory=SlaOverride)
 
 
 class BusSettings(_Section):

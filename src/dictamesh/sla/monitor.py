@@ -103,13 +103,13 @@ class _Tracked:
 
     __slots__ = ("adapter", "calls", "lags")
 
-    def __init__(self, adapter: DataProductAdapter, settings: SlaSettings) -> None:
+    def __init__(
+        self, adapter: DataProductAdapter, settings: SlaSettings, clock: Callable[[], float]
+    ) -> None:
         self.adapter = adapter
-        self.calls = SlidingWindow(settings.window_seconds, max_samples=settings.max_samples)
-        self.lags = {
-            stage: SlidingWindow(settings.window_seconds, max_samples=settings.max_samples)
-            for stage in STAGES
-        }
+        size, bound = settings.window_seconds, settings.max_samples
+        self.calls = SlidingWindow(size, max_samples=bound, clock=clock)
+        self.lags = {stage: SlidingWindow(size, max_samples=bound, clock=clock) for stage in STAGES}
 
 
 class SlaMonitor:
@@ -121,12 +121,15 @@ class SlaMonitor:
         relay: EventRelay | None = None,
         node: str = "",
         wall: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``wall``: the clock event timestamps are compared with (and ``since`` is told
+        in); ``clock``: the windows' (both injectable for tests)."""
         self.settings = settings
         self.relay = relay
         self.node = node
         self._wall = wall
-        self._tracked = {a.name: _Tracked(a, settings) for a in adapters}
+        self._tracked = {a.name: _Tracked(a, settings, clock) for a in adapters}
         self._by_type: dict[str, list[_Tracked]] = {}
         for tracked in self._tracked.values():
             self._by_type.setdefault(tracked.adapter.entity_type, []).append(tracked)
