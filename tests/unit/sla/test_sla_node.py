@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from dictamesh.api.ops_responses import AdapterStatus
+from dictamesh.api.responses import AdapterList
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.node import MeshNode
 from dictamesh.testing import FakeAdapter
@@ -39,6 +41,9 @@ async def adapters_listed(node: MeshNode) -> list[dict[str, Any]]:
     assert status.status_code == 200
     adapters: list[dict[str, Any]] = listed.json()["adapters"]
     (found,) = adapters
+    # the OpenAPI models describe the real answers (null window or not)
+    AdapterList.model_validate(listed.json())
+    AdapterStatus.model_validate(status.json())
     window = status.json()["sla"]["window"]  # the status route carries the same block
     assert (window is None) is (found["sla_window"] is None)
     if window is not None:
