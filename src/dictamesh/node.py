@@ -140,6 +140,8 @@ from dictamesh.search.hybrid import SearchService, adapter_sources
 from dictamesh.search.metrics import IndexerMetrics
 from dictamesh.search.runtime import NodeSearch
 from dictamesh.search.store import VectorStore, erase_vectors
+from dictamesh.sla.monitor import SLA_TOPICS
+from dictamesh.sla.runtime import NodeSla
 from dictamesh.tenancy import (
     TenantQuotas,
     event_for_topic,
@@ -377,6 +379,9 @@ class MeshNode(AsyncResource):
         self.notifications: NodeNotifications | None = None
         #: OpenLineage events (``docs/lineage.md``); set by start() if ``openlineage.enabled``
         self.lineage: NodeLineage | None = None
+        #: SLA monitoring (``docs/sla.md``); set by start() on api / ingest nodes unless
+        #: ``sla.enabled`` is off
+        self.sla: NodeSla | None = None
         #: the event router (``docs/router.md``); set by start() with ``router.enabled``
         #: or the ``router`` role
         self.router: NodeRouter | None = None
@@ -531,6 +536,8 @@ class MeshNode(AsyncResource):
             self._start_lineage()
         if self.serves_api:
             self._start_search()
+        if self.settings.sla.enabled and self.serves_api:  # before ingest and invalidation
+            await self._start_sla()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
         if self.runs(NodeRole.INGEST):
             ingestor = CatalogIngestor(self.catalog, self._domain.schemas(), outbox=True)
@@ -666,6 +673,9 @@ class MeshNode(AsyncResource):
             return
         sagas = list(self.sagas.engine.definitions) if self.sagas else []
         system = [breaker_topic, *(s.name for s in saga_topic_specs(sagas))]
+        for spec in SLA_TOPICS:  # published by the api / ingest nodes' SLA monitors
+            await self.bus.ensure_topic(spec)
+        system += [spec.name for spec in SLA_TOPICS]
         await notifications.start(self.topics, system)
         self.notifications = notifications
         self.supervisor.spawn(
@@ -675,6 +685,21 @@ class MeshNode(AsyncResource):
             "notifications-delivery", lambda: notifications.deliver(self._stop), drains=True
         )
         self._spawn("notifications-monitor", notifications.monitor)
+
+    async def _start_sla(self) -> None:
+        """SLA monitoring (``docs/sla.md``): source calls where adapters are connected, the
+        catalog stage where changes are ingested, the api stage where caches invalidate."""
+        sla = NodeSla.build(
+            self.settings.sla,
+            self._domain.adapters(),
+            self.bus,
+            node=self.settings.node_name,
+            observe_calls=self.connects_adapters,
+            metrics=self.metrics.registry,
+        )
+        await sla.ensure_topics(self.bus)
+        self.sla = sla
+        self._spawn("sla-monitor", sla.run)
 
     def _start_lineage(self) -> None:
         from dictamesh.lineage import NodeLineage  # the lineage extra, only when enabled
@@ -764,6 +789,8 @@ class MeshNode(AsyncResource):
         )
 
     def _ingested(self, outcome: IngestOutcome) -> None:
+        if self.sla is not None:  # committed just now: the catalog stage's lag
+            self.sla.changes_committed(outcome.events)
         if outcome.notices and self.system_topics is not None:
             self.system_topics.wake()
         if self.search is not None and self.search.indexer is not None:
@@ -813,6 +840,8 @@ class MeshNode(AsyncResource):
                 if event_id not in published:
                     # At once even when L2 is down: readers then miss L2 and see the source.
                     self.changes.publish(event)  # never blocks: slow subscribers are dropped
+                    if self.sla is not None:  # the API serves the new value from now
+                        self.sla.change_served(event)
                     published.add(event_id)
             if unavailable is not None:
                 raise unavailable
@@ -915,6 +944,7 @@ class MeshNode(AsyncResource):
                 registry_limits=self.settings.catalog.schema_registry,
                 sagas=self.sagas.engine if self.sagas else None,
                 notifications=self.notifications.service if self.notifications else None,
+                sla=self.sla.monitor if self.sla else None,
                 webhook_sink=None if self.runs(NodeRole.CAPTURE) else _not_captured_here,
                 shared=self.shared,
                 search=self.settings.search,
@@ -945,6 +975,9 @@ class MeshNode(AsyncResource):
         if self.notifications is not None:
             await self.notifications.aclose()
             self.notifications = None
+        if self.sla is not None:
+            await self.sla.aclose()  # publishes the queued breach / recovery events
+            self.sla = None
         if self.search is not None:
             if self._embeddings is None:  # a provider handed in belongs to the caller
                 await self.search.aclose()

@@ -428,18 +428,22 @@ class AdapterBase(DataProductAdapter):
             )
         self.config = config
         self.name = config.name
+        #: the class's SLA with the targets ``mesh.yaml`` overrides (``adapters[].sla``)
+        self._sla = cls.sla.model_copy(update=config.sla.model_dump(exclude_none=True))
         self._client = client
         self._owns_client = client is None
         self.cache = (
             cache
             if cache is not None
             else TieredCache(
-                [MemoryCache(1_000, ttl=min(self.default_cache_ttl, cls.sla.freshness_seconds))]
+                [MemoryCache(1_000, ttl=min(self.default_cache_ttl, self._sla.freshness_seconds))]
             )
         )
         self.state: ChangeStateStore = state if state is not None else MemoryChangeStateStore()
         self._clock = clock
         self._counters = AdapterCounters()
+        #: told ``(outcome, seconds)`` after every source call (:meth:`observe_calls`)
+        self._call_observers: list[Callable[[str, float], None]] = []
         self.policy = ResiliencePolicy.from_settings(
             config.resilience,
             name=config.name,
@@ -592,6 +596,11 @@ class AdapterBase(DataProductAdapter):
         instrument_http_client(self._client)  # source requests traced while tracing is on
         watch(self._client)  # tells a hook's errors before sending from those after (_guarded)
         return self._client
+
+    def observe_calls(self, observer: Callable[[str, float], None]) -> None:
+        """Call ``observer(outcome, seconds)`` after every source call (the SLA monitor's
+        window, ``docs/sla.md``); it runs on the call path, so it must only record."""
+        self._call_observers.append(observer)
 
     @property
     def counters(self) -> AdapterCounters:
@@ -862,7 +871,7 @@ class AdapterBase(DataProductAdapter):
         return self.schema
 
     def get_sla(self) -> SLA:
-        return self.sla
+        return self._sla
 
     def get_lineage(self) -> Lineage:
         collection = self.source_collection or f"{self.entity_type}s"
@@ -908,9 +917,9 @@ class AdapterBase(DataProductAdapter):
         reasons = []
         if breaker is not BreakerState.CLOSED:
             reasons.append(f"circuit breaker {breaker.value}")
-        if latency_ms > self.sla.latency_p95_ms:
+        if latency_ms > self._sla.latency_p95_ms:
             reasons.append(
-                f"latency {latency_ms:.0f} ms above SLA p95 {self.sla.latency_p95_ms} ms"
+                f"latency {latency_ms:.0f} ms above SLA p95 {self._sla.latency_p95_ms} ms"
             )
         details.update(breaker=breaker.value, reasons=reasons)
         return HealthStatus(
@@ -1451,6 +1460,8 @@ class AdapterBase(DataProductAdapter):
                 elapsed = self._clock() - started
                 self._counters.latency.add(elapsed * 1000)
                 self._counters.record_call(op, outcome, elapsed)
+                for observer in self._call_observers:
+                    observer(outcome, elapsed)
 
     async def _guarded(self, op: str, awaitable: Awaitable[T]) -> T:
         """Await a hook, turning httpx and parsing errors into typed SourceErrors; an error

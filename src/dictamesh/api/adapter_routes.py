@@ -3,7 +3,9 @@
 * ``GET /api/v1/adapters/{name}/status``: one adapter's health (its health probe), breaker
   state, when the catalog last took a change from it (``last_sync_at``), error rate,
   source-call latency p50/p95/p99 and its SLA target next to what this node measured
-  (:func:`dictamesh.adapters.status.adapter_status`). ``404`` for an unknown adapter (no
+  (:func:`dictamesh.adapters.status.adapter_status`), and under ``sla.window`` the SLA over
+  the node's sliding window per objective (:meth:`dictamesh.sla.monitor.SlaMonitor.report`,
+  ``docs/sla.md``). ``404`` for an unknown adapter (no
   source is called), ``403`` when the caller may not read its entity type.
 * ``GET /api/v1/adapters/status``: the same for every adapter whose entity type the caller
   may read, by name.
@@ -104,7 +106,9 @@ def adapter_status_router(ctx: ApiContext) -> APIRouter:
         probed, synced = await asyncio.gather(
             health.get(adapter), _last_sync(ctx, adapter.entity_type)
         )
-        return adapter_status(adapter, probed, last_sync_at=synced)
+        status = adapter_status(adapter, probed, last_sync_at=synced)
+        status["sla"]["window"] = ctx.sla.report(adapter.name) if ctx.sla else None
+        return status
 
     @router.get("/status")
     async def list_adapter_statuses() -> Any:

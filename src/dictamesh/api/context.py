@@ -42,6 +42,7 @@ from dictamesh.notifications.service import NotificationService
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.saga.engine import SagaEngine
 from dictamesh.search.hybrid import SearchService, VectorIndex, adapter_sources
+from dictamesh.sla.monitor import SlaMonitor
 from dictamesh.tenancy.quotas import TenantQuotas
 
 __all__ = ["ApiContext", "ApiRegistry", "CatalogReader", "Readiness", "WebhookSink"]
@@ -131,6 +132,9 @@ class ApiContext:
     #: ``/api/v1/admin/notifications`` and the GraphQL inbox fields (``notifications``,
     #: ``markNotificationsRead``, ``notificationAdded``); ``None``: none of them
     notifications: NotificationService | None = None
+    #: the node's SLA monitor (``docs/sla.md``): the ``window`` block of the adapter routes'
+    #: ``sla``; ``None``: targets and since-start figures only
+    sla: SlaMonitor | None = None
     #: state shared with the other nodes (Redis, ``docs/scale-out.md``): with it the GraphQL
     #: rate limit, tenant quotas, persisted queries and the response cache are mesh-wide;
     #: ``None``: all of them live in this process

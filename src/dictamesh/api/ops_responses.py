@@ -30,6 +30,8 @@ __all__ = [
     "SchemaDiff",
     "SchemaSubject",
     "SchemaSubjectList",
+    "SlaObjective",
+    "SlaWindow",
 ]
 
 
@@ -54,9 +56,36 @@ class MeasuredSla(BaseModel):
     met: SlaVerdict
 
 
+class SlaObjective(BaseModel):
+    target: float = Field(description="ratio (availability), ms (latency) or seconds (freshness)")
+    measured: float | None = Field(description="over the window; null: no samples")
+    samples: int = Field(description="source calls or changes in the window")
+    met: bool | None = Field(description="null: fewer samples than the minimum")
+    state: Literal["ok", "breached"]
+    since: datetime = Field(description="the last transition (or when monitoring began)")
+    breaches: int
+
+
+class SlaWindow(BaseModel):
+    """The SLA over the node's sliding window (``docs/sla.md``)."""
+
+    window_seconds: float
+    min_samples: int
+    min_changes: int
+    node: str
+    calls: int
+    error_rate: float | None
+    latency_p50_ms: float | None
+    freshness_lag_p50_seconds: dict[str, float | None]
+    objectives: dict[str, SlaObjective]
+
+
 class SlaStatus(BaseModel):
     target: SLA
     measured: MeasuredSla
+    window: SlaWindow | None = Field(
+        default=None, description="over the sliding window; null where no monitor runs"
+    )
 
 
 class AdapterStatus(BaseModel):

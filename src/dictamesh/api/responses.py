@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dictamesh.api.ops_responses import SlaWindow
 from dictamesh.catalog.records import (
     EntityLocation,
     EntitySearchResult,
@@ -167,6 +168,9 @@ class AdapterInfo(BaseModel):
     source: SourceRef
     capabilities: list[str]
     sla: SLA
+    sla_window: SlaWindow | None = Field(
+        default=None, description="the SLA measured over the node's window (docs/sla.md)"
+    )
     metrics: AdapterMetrics
 
 

@@ -302,6 +302,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
                     "source": _json(adapter.source),
                     "capabilities": sorted(c.value for c in adapter.capabilities),
                     "sla": _json(adapter.get_sla()),
+                    "sla_window": ctx.sla.report(adapter.name) if ctx.sla else None,
                     "metrics": _json(adapter.get_metrics()),
                 }
                 for adapter in sorted(registry.adapters(), key=lambda a: a.name)

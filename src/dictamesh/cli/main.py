@@ -29,7 +29,7 @@ from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
 from dictamesh.cli.saga import saga_app
 from dictamesh.cli.scaffold import init, new_app
-from dictamesh.cli.schema import schema_app
+from dictamesh.cli.schema import ApiKeyOpt, TokenOpt, schema_app
 from dictamesh.core.errors import DictaMeshError
 
 __all__ = ["app", "main"]
@@ -650,8 +650,11 @@ def status(
     fmt: FormatOpt = OutputFormat.TABLE,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
+    token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
-    """Ask a running node whether it is ready: every dependency and adapter, with why.
+    """Ask a running node whether it is ready: every dependency and adapter, with why, and
+    each adapter's SLA over the node's window (``docs/sla.md``).
 
     Exit code 0 when ready, 1 when not ready or unreachable, 2 for bad input.
     """
@@ -662,7 +665,15 @@ def status(
         api = load_settings(config).api
         url = f"http://{'127.0.0.1' if api.host in ('0.0.0.0', '::') else api.host}:{api.port}"
     try:
-        code = run_status(url, timeout=timeout, out=console, err=err, as_json=json_out)
+        code = run_status(
+            url,
+            timeout=timeout,
+            out=console,
+            err=err,
+            as_json=json_out,
+            token=token,
+            api_key=api_key,
+        )
     except DictaMeshError as exc:
         fail(exc.message)
     raise typer.Exit(code)

@@ -65,13 +65,14 @@ class Priority(StrEnum):
 _RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.CRITICAL: 3}
 
 #: the mesh's own events a rule may name in ``when.mesh_events``: the topic (a glob) each
-#: arrives on and the body fields it must have. ``sla_breached`` and ``dlq_growing`` come
-#: from monitors (``docs/notifications.md``).
+#: arrives on and the body fields it must have. ``sla_breached`` / ``sla_recovered``
+#: (``docs/sla.md``) and ``dlq_growing`` come from monitors (``docs/notifications.md``).
 MESH_EVENTS: dict[str, tuple[str, dict[str, str]]] = {
     "breaker_opened": ("system.adapters.breaker_changed", {"new_state": "open"}),
     "breaker_closed": ("system.adapters.breaker_changed", {"new_state": "closed"}),
     "dlq_growing": ("system.bus.dlq_growing", {}),
-    "sla_breached": ("system.sla.*.breached", {}),
+    "sla_breached": ("system.sla.breached", {}),
+    "sla_recovered": ("system.sla.recovered", {}),
     "saga_failed": ("system.saga.*.failed", {}),
     "saga_compensated": ("system.saga.*.compensated", {}),
     "outbox_growing": ("system.notifications.outbox_growing", {}),

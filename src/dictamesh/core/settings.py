@@ -81,6 +81,8 @@ __all__ = [
     "SagaSettings",
     "SchemaRegistryLimits",
     "SearchSettings",
+    "SlaOverride",
+    "SlaSettings",
     "TemplateText",
     "TenancySettings",
     "TenantQuota",
@@ -121,6 +123,15 @@ class ResilienceSettings(_Section):
     bulkhead_max_waiting: int | None = Field(default=None, ge=0)
 
 
+class SlaOverride(_Section):
+    """An adapter's SLA targets set in ``mesh.yaml`` (``adapters[].sla``), over those its
+    class declares; unset fields keep the class's (``docs/sla.md``)."""
+
+    freshness_seconds: float | None = Field(default=None, gt=0)
+    availability_target: float | None = Field(default=None, gt=0, le=1)
+    latency_p95_ms: float | None = Field(default=None, gt=0)
+
+
 class AdapterConfig(_Section):
     """One adapter of a node: ``kind`` names an entry point of group ``dictamesh.adapters``."""
 
@@ -136,6 +147,8 @@ class AdapterConfig(_Section):
     webhook_secret: SecretStr | None = None
     #: how far a timestamped signature (``X-DictaMesh-Signature: t=...``) may be from now
     webhook_tolerance_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: SLA targets over the adapter class's (measured by ``sla``, ``docs/sla.md``)
+    sla: SlaOverride = Field(default_factory=SlaOverride)
 
 
 class BusSettings(_Section):
@@ -571,6 +584,28 @@ class SagaSettings(_Section):
     max_concurrent: int = Field(default=64, ge=1, le=10_000)
 
 
+class SlaSettings(_Section):
+    """SLA monitoring (``docs/sla.md``): each adapter's declared SLA measured over a sliding
+    window on the nodes that serve adapters (api) or ingest (catalog freshness).
+
+    Env example: ``DICTAMESH_SLA__WINDOW_SECONDS=60``."""
+
+    #: measure and judge SLAs on this node (breach / recovery events, ``dictamesh_sla_*``)
+    enabled: bool = True
+    #: the sliding window every measurement covers
+    window_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: how often the objectives are judged (and events published)
+    evaluation_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    #: fewer source calls than this in the window: availability and latency are not judged
+    min_samples: int = Field(default=20, ge=1, le=100_000)
+    #: fewer changes than this in the window: freshness is not judged
+    min_changes: int = Field(default=3, ge=1, le=100_000)
+    #: evaluations in a row that must agree before a state flips (breach and recovery)
+    consecutive_evaluations: int = Field(default=2, ge=1, le=100)
+    #: samples kept per adapter and measurement (the oldest go first under a flood)
+    max_samples: int = Field(default=10_000, ge=10, le=1_000_000)
+
+
 class TemplateText(_Section):
     """One locale's variant of a notification template (Jinja2, sandboxed)."""
 
@@ -891,6 +926,7 @@ class DictaMeshSettings(BaseSettings):
     #: capture leader election and the shared change state (``docs/scale-out.md``)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
     #: the event router (``docs/router.md``): rules, transforms, targets
     router: RouterSettings = Field(default_factory=RouterSettings)

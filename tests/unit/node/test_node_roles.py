@@ -89,17 +89,21 @@ EVERY_TASK = {
     "notifications-rules",
     "notifications-delivery",
     "notifications-monitor",
+    "sla-monitor",
     "router",
 }
 ROLES: dict[str, tuple[set[str], str]] = {
     "all": (EVERY_TASK - {"router"}, "api"),
-    "api": ({"cache-status", "cache-invalidation", "breaker-events", "saga-events"}, "api"),
+    "api": (
+        {"cache-status", "cache-invalidation", "breaker-events", "saga-events", "sla-monitor"},
+        "api",
+    ),
     "capture": ({"capture:fake_widgets", "cache-status", "breaker-events"}, "webhooks"),
-    "ingest": ({"catalog-ingest", "system-topics"}, "catalog"),
+    "ingest": ({"catalog-ingest", "system-topics", "sla-monitor"}, "catalog"),
     "saga": ({"cache-status", "breaker-events", "saga-events", "saga-metrics"}, "ops"),
     "notify": ({"notifications-rules", "notifications-delivery", "notifications-monitor"}, "ops"),
     "router": ({"router"}, "ops"),
-    "ingest,router": ({"catalog-ingest", "system-topics", "router"}, "catalog"),
+    "ingest,router": ({"catalog-ingest", "system-topics", "sla-monitor", "router"}, "catalog"),
 }
 
 
@@ -122,6 +126,8 @@ async def test_each_role_runs_its_tasks_and_serves_its_routes(tmp_path: Path, ro
         if node.sagas is not None:
             assert node.sagas.engine.run_workers is (role in ("all", "saga"))
         assert (node.notifications is not None) is (role in ("all", "api", "notify"))
+        # SLA: measured where adapters are served (calls, api stage) or ingested (catalog)
+        assert (node.sla is not None) is node.serves_api
 
         transport = httpx.ASGITransport(app=node.asgi_app())
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:

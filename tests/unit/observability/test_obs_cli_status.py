@@ -48,8 +48,14 @@ def flat(text: str) -> str:
     return " ".join(text.split())  # rich wraps long lines
 
 
+def no_sla() -> None:
+    """A node that serves no ``/api/v1/adapters`` (ops only)."""
+    respx.get(f"{NODE}/api/v1/adapters").mock(return_value=httpx.Response(404, json={}))
+
+
 @respx.mock
 def test_ready_node_exits_0_and_lists_every_check() -> None:
+    no_sla()
     respx.get(f"{NODE}/ready").mock(return_value=httpx.Response(200, json=READY))
     result = runner.invoke(app, ["status", "--url", NODE])
     assert result.exit_code == 0, result.output
@@ -62,6 +68,7 @@ def test_ready_node_exits_0_and_lists_every_check() -> None:
 
 @respx.mock
 def test_not_ready_node_exits_1_with_the_reason() -> None:
+    no_sla()
     respx.get(f"{NODE}/ready").mock(return_value=httpx.Response(503, json=NOT_READY))
     result = runner.invoke(app, ["status", "--url", NODE + "/"])
     assert result.exit_code == 1, result.output
@@ -73,6 +80,7 @@ def test_not_ready_node_exits_1_with_the_reason() -> None:
 
 @respx.mock
 def test_readiness_that_timed_out_is_explained() -> None:
+    no_sla()
     body = {"status": "not_ready", "checks": {}, "reasons": {"readiness": "timed out"}}
     respx.get(f"{NODE}/ready").mock(return_value=httpx.Response(503, json=body))
     result = runner.invoke(app, ["status", "--url", NODE])
@@ -82,6 +90,7 @@ def test_readiness_that_timed_out_is_explained() -> None:
 
 @respx.mock
 def test_json_output_is_the_answer_as_is() -> None:
+    no_sla()
     respx.get(f"{NODE}/ready").mock(return_value=httpx.Response(503, json=NOT_READY))
     result = runner.invoke(app, ["status", "--url", NODE, "--format", "json"])
     assert result.exit_code == 1
@@ -112,6 +121,67 @@ def test_bad_input_exits_2(args: list[str]) -> None:
     result = runner.invoke(app, ["status", *args])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+def _objective(target: float, measured: float | None, *, met: bool | None, state: str) -> dict:
+    return {
+        "target": target,
+        "measured": measured,
+        "samples": 40,
+        "met": met,
+        "state": state,
+        "since": "2026-01-01T00:00:00+00:00",
+        "breaches": 1 if state == "breached" else 0,
+    }
+
+
+ADAPTERS = {
+    "adapters": [
+        {
+            "name": "crm",
+            "sla_window": {
+                "window_seconds": 300.0,
+                "objectives": {
+                    "availability": _objective(0.99, 0.8, met=False, state="breached"),
+                    "latency_p95_ms": _objective(300.0, 12.5, met=True, state="ok"),
+                    "freshness_catalog": _objective(60.0, 1.25, met=True, state="ok"),
+                    "freshness_api": _objective(60.0, None, met=None, state="ok"),
+                },
+            },
+        },
+        {"name": "unmonitored", "sla_window": None},
+    ]
+}
+
+
+@respx.mock
+def test_the_sla_section_shows_each_objective_and_keeps_the_exit_code() -> None:
+    respx.get(f"{NODE}/ready").mock(return_value=httpx.Response(200, json=READY))
+    route = respx.get(f"{NODE}/api/v1/adapters").mock(
+        return_value=httpx.Response(200, json=ADAPTERS)
+    )
+    result = runner.invoke(app, ["status", "--url", NODE, "--api-key", "k-123"])
+    assert result.exit_code == 0, result.output  # a breach is reported, readiness decides
+    out = flat(result.output)
+    assert "SLA over the last 300 s" in out
+    for cell in ("0.8 / 0.99", "12.5 / 300 ms", "1.25 / 60 s", "- / 60 s"):
+        assert cell in out
+    assert out.endswith("availability")  # the breached column
+    assert "unmonitored" not in out
+    assert route.calls.last.request.headers["X-API-Key"] == "k-123"
+    as_json = runner.invoke(app, ["status", "--url", NODE, "--format", "json"])
+    found = json.loads(as_json.output)
+    assert found["sla"]["crm"]["objectives"]["availability"]["state"] == "breached"
+    assert found["checks"] == READY["checks"]
+
+
+@respx.mock
+def test_an_sla_the_node_refuses_is_explained_not_failed() -> None:
+    respx.get(f"{NODE}/ready").mock(return_value=httpx.Response(200, json=READY))
+    respx.get(f"{NODE}/api/v1/adapters").mock(return_value=httpx.Response(401, json={}))
+    result = runner.invoke(app, ["status", "--url", NODE])
+    assert result.exit_code == 0
+    assert "SLA: not shown: HTTP 401 (pass --token or --api-key)" in flat(result.output)
 
 
 def test_helpers() -> None:
