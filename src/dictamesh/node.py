@@ -65,6 +65,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -126,6 +127,9 @@ from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
 from dictamesh.observability import setup_observability
 from dictamesh.observability.metrics import MeshMetrics
+from dictamesh.quality.evaluator import QUALITY_TOPIC
+from dictamesh.quality.metrics import QualityMetrics
+from dictamesh.quality.runtime import NodeQuality
 from dictamesh.resilience.events import BREAKER_TOPIC_SPEC, BreakerEventRelay
 from dictamesh.resilience.supervisor import (
     RestartPolicy,
@@ -394,6 +398,10 @@ class MeshNode(AsyncResource):
         self.search: NodeSearch | None = None
         self._embeddings = embeddings
         self._search_metrics: IndexerMetrics | None = None
+        #: data-quality rules (``docs/quality.md``): on-ingest checks, scheduled runs (one
+        #: node at a time), results; set by start() on ingest and api nodes
+        self.quality: NodeQuality | None = None
+        self._quality_metrics: QualityMetrics | None = None
         self._started = False
 
     def _default_serializer(self) -> Serializer:
@@ -531,6 +539,8 @@ class MeshNode(AsyncResource):
             self._start_lineage()
         if self.serves_api:
             self._start_search()
+        if self.settings.quality.enabled and self.serves_api:  # before the ingest starts
+            await self._start_quality()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
         if self.runs(NodeRole.INGEST):
             ingestor = CatalogIngestor(self.catalog, self._domain.schemas(), outbox=True)
@@ -666,6 +676,8 @@ class MeshNode(AsyncResource):
             return
         sagas = list(self.sagas.engine.definitions) if self.sagas else []
         system = [breaker_topic, *(s.name for s in saga_topic_specs(sagas))]
+        if self.quality is not None:  # quality_failed rules (its topic exists by now)
+            system.append(QUALITY_TOPIC)
         await notifications.start(self.topics, system)
         self.notifications = notifications
         self.supervisor.spawn(
@@ -718,6 +730,27 @@ class MeshNode(AsyncResource):
         if indexer is not None:
             self.supervisor.spawn("search-indexer", lambda: indexer.run(self._stop))
 
+    async def _start_quality(self) -> None:
+        """Quality results for the API; on ingest nodes the on-ingest checks, their flush
+        and the scheduled runs (led by one node)."""
+        if self._quality_metrics is None:  # once per registry: a node may start again
+            self._quality_metrics = QualityMetrics(self.metrics.registry)
+        ingest = self.runs(NodeRole.INGEST)
+        quality = NodeQuality.build(
+            self.settings,
+            self.catalog.database,
+            self.bus,
+            ingest=ingest,
+            metrics=self._quality_metrics,
+        )
+        await quality.start(self.bus)
+        self.quality = quality
+        self._spawn("quality-events", quality.relay.run)
+        if ingest:
+            self._spawn("quality-schedule", lambda: quality.schedule(self._stop))
+            if quality.checker is not None:
+                self._spawn("quality-flush", lambda: quality.flush_forever(self._stop))
+
     def _start_cache_status(self) -> None:
         """The cache's fills, hits and invalidations into the catalog."""
         self.cache_status = CacheStatusWriter(self.catalog.cache_status)
@@ -768,6 +801,8 @@ class MeshNode(AsyncResource):
             self.system_topics.wake()
         if self.search is not None and self.search.indexer is not None:
             self.search.indexer.ingested(outcome)  # queues keys only: ingest never waits
+        if self.quality is not None and self.quality.checker is not None:
+            self.quality.checker.ingested(outcome)  # counts in memory: no I/O
 
     async def _run_invalidation(self) -> None:
         # Events of a batch already handed to self.changes while the batch is being retried
@@ -923,6 +958,7 @@ class MeshNode(AsyncResource):
                 search_unavailable=self.search_unavailable,
                 bus=self.bus if isinstance(self.bus, InspectableBus) else None,
                 bus_topics=self.settings.bus.topics,
+                quality=self.quality,
             )
         )
 
@@ -945,6 +981,11 @@ class MeshNode(AsyncResource):
         if self.notifications is not None:
             await self.notifications.aclose()
             self.notifications = None
+        if self.quality is not None:
+            with contextlib.suppress(Exception):  # best effort: counts and queued events
+                await self.quality.flush()
+                await self.quality.relay.flush()
+            self.quality = None
         if self.search is not None:
             if self._embeddings is None:  # a provider handed in belongs to the caller
                 await self.search.aclose()

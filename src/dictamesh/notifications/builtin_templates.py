@@ -25,6 +25,7 @@ _MESH_TITLES = {
         "saga_failed": "Saga failed",
         "saga_compensated": "Saga compensated",
         "outbox_growing": "Notification outbox growing",
+        "quality_failed": "Data-quality rule failed",
     },
     "de": {
         "breaker_opened": "Circuit Breaker geöffnet",
@@ -34,6 +35,7 @@ _MESH_TITLES = {
         "saga_failed": "Saga fehlgeschlagen",
         "saga_compensated": "Saga kompensiert",
         "outbox_growing": "Benachrichtigungs-Outbox wächst",
+        "quality_failed": "Datenqualitätsregel verletzt",
     },
 }
 _VERBS = {
