@@ -29,6 +29,8 @@ TABLES = {
     "dictamesh_event_log",
     "dictamesh_data_lineage",
     "dictamesh_cache_status",
+    "dictamesh_quality_runs",
+    "dictamesh_quality_results",
 }
 
 
@@ -97,6 +99,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0010_system_outbox",
         "0011_cluster",
         "0012_search",
+        "0013_search_tuning",
         head,
     ]
     assert not before.up_to_date
