@@ -91,13 +91,15 @@ async def test_an_archived_customer_fails_referential_integrity(tmp_path: Path) 
                 )
                 assert run.status_code == 200, run.text
                 (result,) = run.json()["results"]
-                assert result["passed"] is False and result["failing"] >= 1
+                assert result["passed"] is False
+                assert result["failing"] >= 1
                 for invoice_id in result["sample"]:  # ids of invoices, nothing else
                     assert (await catalog.get_entity_location("invoice", invoice_id)).entity_id
 
                 scores = (await http.get("/api/v1/quality")).json()["data_products"]
                 invoice = next(s for s in scores if s["entity_type"] == "invoice")
-                assert invoice["score"] < 1.0 and invoice["failed_errors"] == 1
+                assert invoice["score"] < 1.0
+                assert invoice["failed_errors"] == 1
                 detail = (await http.get("/api/v1/quality/invoice")).json()
                 failing = [r for r in detail["results"] if not r["passed"]]
                 assert [r["rule_id"] for r in failing] == ["invoice-customer-exists"]
@@ -124,7 +126,8 @@ async def test_an_archived_customer_fails_referential_integrity(tmp_path: Path) 
                 # (runs while the capture was still going may have failed and told it too)
                 (body,) = await eventually(this_run)
                 assert body["rule_id"] == "invoice-customer-exists"
-                assert body["entity_type"] == "invoice" and body["failing"] == result["failing"]
+                assert body["entity_type"] == "invoice"
+                assert body["failing"] == result["failing"]
                 assert set(body) >= {"tenant_id", "severity", "checked", "message"}
 
                 # …and a notification rule on quality_failed acted on it
@@ -136,7 +139,8 @@ async def test_an_archived_customer_fails_referential_integrity(tmp_path: Path) 
                 await eventually(noticed)
 
                 # the on-ingest checks counted the captured invoices
-                assert node.quality is not None and node.quality.checker is not None
+                assert node.quality is not None
+                assert node.quality.checker is not None
                 await node.quality.flush()
                 ingest = (await http.get("/api/v1/quality/invoice")).json()["ingest"]
                 assert {r["rule_id"] for r in ingest} >= {"invoice-customer-set"}

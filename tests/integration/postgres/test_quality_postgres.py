@@ -5,13 +5,13 @@ the results under row-level security."""
 from __future__ import annotations
 
 import pytest
-from tests.quality_support import bad_data, good_data, ingest, settings
-from tests.unit.quality import test_rules as on_sqlite
 
 from dictamesh.catalog import CatalogService
 from dictamesh.quality.evaluator import QualityEvaluator
 from dictamesh.quality.store import QualityStore
 from dictamesh.tenancy import tenant_context
+from tests.quality_support import bad_data, good_data, ingest, settings
+from tests.unit.quality import test_rules as on_sqlite
 
 pytestmark = pytest.mark.postgres
 
@@ -25,9 +25,7 @@ async def test_each_rule_type_finds_its_failures(postgres_catalog: CatalogServic
 
 
 async def test_referential_integrity_after_a_delete(postgres_catalog: CatalogService) -> None:
-    await on_sqlite.test_referential_integrity_fails_when_the_customer_is_deleted(
-        postgres_catalog
-    )
+    await on_sqlite.test_referential_integrity_fails_when_the_customer_is_deleted(postgres_catalog)
 
 
 async def test_freshness_and_row_count_change(postgres_catalog: CatalogService) -> None:
