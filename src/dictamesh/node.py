@@ -746,7 +746,7 @@ class MeshNode(AsyncResource):
         await quality.start(self.bus)
         self.quality = quality
         self._spawn("quality-events", quality.relay.run)
-        if ingest:
+        if ingest and quality.settings.all_rules():  # a task that returns counts as failed
             self._spawn("quality-schedule", lambda: quality.schedule(self._stop))
             if quality.checker is not None:
                 self._spawn("quality-flush", lambda: quality.flush_forever(self._stop))

@@ -100,6 +100,10 @@ async def test_an_archived_customer_fails_referential_integrity(tmp_path: Path) 
                 invoice = next(s for s in scores if s["entity_type"] == "invoice")
                 assert invoice["score"] < 1.0
                 assert invoice["failed_errors"] == 1
+                adapters = (await http.get("/api/v1/adapters")).json()["adapters"]
+                listed = {a["entity_type"]: a["quality"] for a in adapters}
+                assert listed["invoice"]["score"] == invoice["score"]
+                assert listed["customer"] is None  # no rule for customers
                 detail = (await http.get("/api/v1/quality/invoice")).json()
                 failing = [r for r in detail["results"] if not r["passed"]]
                 assert [r["rule_id"] for r in failing] == ["invoice-customer-exists"]

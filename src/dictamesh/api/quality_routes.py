@@ -31,7 +31,7 @@ from dictamesh.quality.store import Run, score
 if TYPE_CHECKING:
     from dictamesh.api.context import ApiContext
 
-__all__ = ["QUALITY_PATH", "quality_router"]
+__all__ = ["QUALITY_PATH", "quality_router", "scores_by_type"]
 
 QUALITY_PATH = "/api/v1/quality"
 RUN_PATH = "/api/v1/admin/quality/run"
@@ -48,6 +48,15 @@ class RunRequest(BaseModel):
 
 def _tenant(quality: NodeQuality) -> str:
     return quality.store.database.tenant(current_tenant.get())
+
+
+async def scores_by_type(ctx: ApiContext) -> dict[str, dict[str, Any]]:
+    """Each data product's quality score for the caller's tenant (``GET /api/v1/adapters``
+    lists it beside the SLA); empty without quality on the node."""
+    if ctx.quality is None:
+        return {}
+    scores = await ctx.quality.store.scores(_tenant(ctx.quality))
+    return {t: s.as_dict() for t, s in scores.items()}
 
 
 def run_body(run: Run) -> dict[str, Any]:
