@@ -914,7 +914,11 @@ class MeshNode(AsyncResource):
             type_sources=adapter_sources(self._domain),
         )
         return build_subgraph(
-            self._domain.schemas(), "catalog", catalog=self.catalog, search=search
+            self._domain.schemas(),
+            "catalog",
+            catalog=self.catalog,
+            search=search,
+            quality=self.quality,
         )
 
     def asgi_app(self, *, graphql_schema: Any = None) -> Any:

@@ -115,6 +115,18 @@ async def test_an_archived_customer_fails_referential_integrity(tmp_path: Path) 
                 )  # fmt: skip
                 (product,) = graphql.json()["data"]["dataQuality"]
                 assert product["failedErrors"] == 1
+                # the same in the catalog subgraph (`serve --subgraph catalog`, ingest nodes)
+                subgraph = node.asgi_app(graphql_schema=node.catalog_subgraph())
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=subgraph), base_url="http://testserver"
+                ) as federated:
+                    answer = await federated.post(
+                        "/graphql", json={"query": "{ dataQuality { entityType score } }"}
+                    )
+                    scored = {
+                        p["entityType"]: p["score"] for p in answer.json()["data"]["dataQuality"]
+                    }
+                    assert scored["invoice"] == product["score"]
 
                 # the failure event, once (a transition), with ids and counts only
                 assert isinstance(node.bus, InspectableBus)
