@@ -4,6 +4,8 @@ the results under row-level security."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dictamesh.catalog import CatalogService
@@ -12,6 +14,7 @@ from dictamesh.quality.store import QualityStore
 from dictamesh.tenancy import tenant_context
 from tests.quality_support import bad_data, good_data, ingest, settings
 from tests.unit.quality import test_rules as on_sqlite
+from tests.unit.quality.test_schedule import one_node_runs_the_schedule
 
 pytestmark = pytest.mark.postgres
 
@@ -45,3 +48,8 @@ async def test_results_stay_with_their_tenant(postgres_catalog: CatalogService) 
     assert len(await store.latest("acme")) == 9
     assert await store.latest("default") == []  # row-level security and the tenant filter
     assert (await store.scores("acme"))["customer"].score == 0.0
+
+
+async def test_one_node_runs_the_schedule(postgres_catalog: CatalogService, tmp_path: Path) -> None:
+    # the lease row in the catalog database (capture.leader_election: lease)
+    await one_node_runs_the_schedule(postgres_catalog, tmp_path, "lease")

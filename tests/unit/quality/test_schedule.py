@@ -16,12 +16,12 @@ from dictamesh.quality.runtime import NodeQuality
 from dictamesh.quality.store import QualityStore
 
 
-def _settings(tmp_path: Path, name: str) -> DictaMeshSettings:
+def _settings(tmp_path: Path, name: str, election: str = "file") -> DictaMeshSettings:
     return DictaMeshSettings.from_mapping(
         {
             "node_name": name,
             "state_dir": str(tmp_path / "state"),
-            "capture": {"leader_election": "file", "lease_seconds": 1, "retry_seconds": 0.1},
+            "capture": {"leader_election": election, "lease_seconds": 1, "retry_seconds": 0.1},
             "quality": {"rules": RULES, "interval_seconds": 1},
         }
     )
@@ -35,10 +35,17 @@ async def _until(check: object, seconds: float = 30.0) -> None:
 
 
 async def test_one_node_runs_the_schedule(sqlite_catalog: CatalogService, tmp_path: Path) -> None:
-    await ingest(sqlite_catalog, good_data())
+    await one_node_runs_the_schedule(sqlite_catalog, tmp_path, "file")
+
+
+async def one_node_runs_the_schedule(
+    catalog: CatalogService, tmp_path: Path, election: str
+) -> None:
+    """(also on PostgreSQL with the lease row: tests/integration/postgres)"""
+    await ingest(catalog, good_data())
     async with EmbeddedBus(tmp_path / "bus.sqlite3") as bus:
         a, b = (
-            NodeQuality.build(_settings(tmp_path, n), sqlite_catalog.database, bus, ingest=True)
+            NodeQuality.build(_settings(tmp_path, n, election), catalog.database, bus, ingest=True)
             for n in ("a", "b")
         )
         stop_a, stop_b = asyncio.Event(), asyncio.Event()
@@ -52,7 +59,7 @@ async def test_one_node_runs_the_schedule(sqlite_catalog: CatalogService, tmp_pa
         await _until(lambda: b.runs_done >= 1)  # a released it: b leads now
         stop_b.set()
         await task_b
-        runs = await QualityStore(sqlite_catalog.database).runs("default", limit=100)
+        runs = await QualityStore(catalog.database).runs("default", limit=100)
         assert {r["node"] for r in runs} == {"a", "b"}
         assert all(r["trigger"] == "schedule" and r["failed"] == 0 for r in runs)
 
