@@ -33,6 +33,7 @@ SCRIPTS = {
     "observability_overhead": [],
     "notifications_throughput": [],
     "router_throughput": [],
+    "quality_rules": [],
 }
 
 

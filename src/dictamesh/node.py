@@ -65,6 +65,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -126,6 +127,9 @@ from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
 from dictamesh.observability import setup_observability
 from dictamesh.observability.metrics import MeshMetrics
+from dictamesh.quality.evaluator import QUALITY_TOPIC_SPEC
+from dictamesh.quality.metrics import QualityMetrics
+from dictamesh.quality.runtime import NodeQuality
 from dictamesh.resilience.events import BREAKER_TOPIC_SPEC, BreakerEventRelay
 from dictamesh.resilience.supervisor import (
     RestartPolicy,
@@ -399,6 +403,10 @@ class MeshNode(AsyncResource):
         self.search: NodeSearch | None = None
         self._embeddings = embeddings
         self._search_metrics: IndexerMetrics | None = None
+        #: data-quality rules (``docs/quality.md``): on-ingest checks, scheduled runs (one
+        #: node at a time), results; set by start() on ingest and api nodes
+        self.quality: NodeQuality | None = None
+        self._quality_metrics: QualityMetrics | None = None
         self._started = False
 
     def _default_serializer(self) -> Serializer:
@@ -538,6 +546,8 @@ class MeshNode(AsyncResource):
             self._start_search()
         if self.settings.sla.enabled and self.serves_api:  # before ingest and invalidation
             await self._start_sla()
+        if self.settings.quality.enabled and self.serves_api:  # before the ingest starts
+            await self._start_quality()
         # consumers drain: on stop they finish their batch rather than being cancelled in it
         if self.runs(NodeRole.INGEST):
             ingestor = CatalogIngestor(self.catalog, self._domain.schemas(), outbox=True)
@@ -676,6 +686,9 @@ class MeshNode(AsyncResource):
         for spec in SLA_TOPICS:  # published by the api / ingest nodes' SLA monitors
             await self.bus.ensure_topic(spec)
         system += [spec.name for spec in SLA_TOPICS]
+        # quality_failed rules: the topic is made here too (a notify node runs no quality)
+        await self.bus.ensure_topic(QUALITY_TOPIC_SPEC)
+        system.append(QUALITY_TOPIC_SPEC.name)
         await notifications.start(self.topics, system)
         self.notifications = notifications
         self.supervisor.spawn(
@@ -743,6 +756,27 @@ class MeshNode(AsyncResource):
         if indexer is not None:
             self.supervisor.spawn("search-indexer", lambda: indexer.run(self._stop))
 
+    async def _start_quality(self) -> None:
+        """Quality results for the API; on ingest nodes the on-ingest checks, their flush
+        and the scheduled runs (led by one node)."""
+        if self._quality_metrics is None:  # once per registry: a node may start again
+            self._quality_metrics = QualityMetrics(self.metrics.registry)
+        ingest = self.runs(NodeRole.INGEST)
+        quality = NodeQuality.build(
+            self.settings,
+            self.catalog.database,
+            self.bus,
+            ingest=ingest,
+            metrics=self._quality_metrics,
+        )
+        await quality.start(self.bus)
+        self.quality = quality
+        self._spawn("quality-events", quality.relay.run)
+        if ingest and quality.settings.all_rules():  # a task that returns counts as failed
+            self._spawn("quality-schedule", lambda: quality.schedule(self._stop))
+            if quality.checker is not None:
+                self._spawn("quality-flush", lambda: quality.flush_forever(self._stop))
+
     def _start_cache_status(self) -> None:
         """The cache's fills, hits and invalidations into the catalog."""
         self.cache_status = CacheStatusWriter(self.catalog.cache_status)
@@ -795,6 +829,8 @@ class MeshNode(AsyncResource):
             self.system_topics.wake()
         if self.search is not None and self.search.indexer is not None:
             self.search.indexer.ingested(outcome)  # queues keys only: ingest never waits
+        if self.quality is not None and self.quality.checker is not None:
+            self.quality.checker.ingested(outcome)  # counts in memory: no I/O
 
     async def _run_invalidation(self) -> None:
         # Events of a batch already handed to self.changes while the batch is being retried
@@ -908,7 +944,11 @@ class MeshNode(AsyncResource):
             type_sources=adapter_sources(self._domain),
         )
         return build_subgraph(
-            self._domain.schemas(), "catalog", catalog=self.catalog, search=search
+            self._domain.schemas(),
+            "catalog",
+            catalog=self.catalog,
+            search=search,
+            quality=self.quality,
         )
 
     def asgi_app(self, *, graphql_schema: Any = None) -> Any:
@@ -953,6 +993,7 @@ class MeshNode(AsyncResource):
                 search_unavailable=self.search_unavailable,
                 bus=self.bus if isinstance(self.bus, InspectableBus) else None,
                 bus_topics=self.settings.bus.topics,
+                quality=self.quality,
             )
         )
 
@@ -978,6 +1019,11 @@ class MeshNode(AsyncResource):
         if self.sla is not None:
             await self.sla.aclose()  # publishes the queued breach / recovery events
             self.sla = None
+        if self.quality is not None:
+            with contextlib.suppress(Exception):  # best effort: counts and queued events
+                await self.quality.flush()
+                await self.quality.relay.flush()
+            self.quality = None
         if self.search is not None:
             if self._embeddings is None:  # a provider handed in belongs to the caller
                 await self.search.aclose()

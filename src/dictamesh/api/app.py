@@ -29,6 +29,7 @@ from dictamesh.api.input_guard import InputGuardMiddleware
 from dictamesh.api.notifications import notification_router
 from dictamesh.api.observability import instrument_app
 from dictamesh.api.openapi import openapi_document, operation_id
+from dictamesh.api.quality_routes import quality_router
 from dictamesh.api.rest import api_router, ops_router
 from dictamesh.api.sagas import saga_router
 from dictamesh.api.schema_routes import schema_browser_router
@@ -53,6 +54,7 @@ from dictamesh.gateway.schema_builder import GatewaySchema, SchemaPart
 from dictamesh.gateway.shared_response_cache import RedisResponseCache
 from dictamesh.gateway.subscriptions import build_live_schema
 from dictamesh.notifications.service import NotificationService
+from dictamesh.quality.runtime import NodeQuality
 from dictamesh.saga.engine import SagaEngine
 from dictamesh.search.hybrid import SearchService
 from dictamesh.tenancy.quotas import TenantQuotas, install_tenant_quotas
@@ -68,11 +70,12 @@ def one_node_schema(
     sagas: SagaEngine | None = None,
     notifications: NotificationService | None = None,
     search: SearchService | None = None,
+    quality: NodeQuality | None = None,
 ) -> GatewaySchema:
     """The ``/graphql`` schema of one node: data products, the catalog (and its search),
     sagas, the inbox (``catalog`` None: the schema is only printed, ``dictamesh schema
     export``)."""
-    parts: list[SchemaPart] = [CatalogPart(catalog, search)]
+    parts: list[SchemaPart] = [CatalogPart(catalog, search, quality)]
     if sagas is not None:
         parts.append(SagaPart(sagas))
     if notifications is not None:
@@ -114,6 +117,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             ctx.sagas,
             ctx.notifications,
             search=ctx.search_service(),
+            quality=ctx.quality,
         )
     install_limits(schema, QueryLimits.from_settings(ctx.graphql))  # also on a given schema
     # Starlette routes to an ASGI app given as endpoint (typed for plain functions only).
@@ -146,6 +150,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(adapter_status_router(ctx))
     if isinstance(ctx.bus, InspectableBus):  # /api/v1/admin/dlq
         app.include_router(dlq_router(ctx, ctx.bus))
+    if ctx.quality is not None:  # /api/v1/quality, /api/v1/admin/quality/run
+        app.include_router(quality_router(ctx, ctx.quality))
     if isinstance(ctx.catalog, CatalogService):  # /api/v1/schema-subjects, /schemas/{s}/diff
         app.include_router(schema_browser_router(ctx, ctx.catalog))
     if graphiql or docs:

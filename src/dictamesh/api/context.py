@@ -40,6 +40,7 @@ from dictamesh.gateway.catalog import CatalogSource
 from dictamesh.governance.enforce import Governance
 from dictamesh.notifications.service import NotificationService
 from dictamesh.observability.metrics import MeshMetrics
+from dictamesh.quality.runtime import NodeQuality
 from dictamesh.saga.engine import SagaEngine
 from dictamesh.search.hybrid import SearchService, VectorIndex, adapter_sources
 from dictamesh.sla.monitor import SlaMonitor
@@ -155,6 +156,9 @@ class ApiContext:
     bus: InspectableBus | None = None
     #: ``bus.topics``: the envelope each topic is written in, to decode dead letters
     bus_topics: Sequence[TopicSettings] = ()
+    #: the node's data quality (``docs/quality.md``): ``/api/v1/quality``, the admin run
+    #: and the GraphQL ``dataQuality`` field; ``None``: none of them
+    quality: NodeQuality | None = None
     _search_service: SearchService | None = field(default=None, init=False, repr=False)
 
     def search_service(self) -> SearchService:

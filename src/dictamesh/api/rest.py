@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 
 import dictamesh.api.governance_routes as governed
 from dictamesh.api.errors import error_response
+from dictamesh.api.quality_routes import scores_by_type
 from dictamesh.api.webhook_auth import check_webhook_signature
 from dictamesh.core.errors import (
     DictaMeshError,
@@ -293,7 +294,9 @@ def api_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/adapters", tags=["adapters"])
     async def list_adapters() -> Any:
-        """Every adapter: what it serves, from where, what it can do and promises, metrics."""
+        """Every adapter: what it serves, from where, what it can do and promises, metrics,
+        and its data product's quality score (``docs/quality.md``; null: not evaluated)."""
+        quality = await scores_by_type(ctx)
         return {
             "adapters": [
                 {
@@ -304,6 +307,7 @@ def api_router(ctx: ApiContext) -> APIRouter:
                     "sla": _json(adapter.get_sla()),
                     "sla_window": ctx.sla.report(adapter.name) if ctx.sla else None,
                     "metrics": _json(adapter.get_metrics()),
+                    "quality": quality.get(adapter.entity_type),
                 }
                 for adapter in sorted(registry.adapters(), key=lambda a: a.name)
             ]

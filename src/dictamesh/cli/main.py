@@ -27,6 +27,7 @@ from dictamesh.cli.checks import register as register_checks
 from dictamesh.cli.codegen import codegen
 from dictamesh.cli.governance import governance_app, policy_app
 from dictamesh.cli.notify import notify_app
+from dictamesh.cli.quality import quality_app
 from dictamesh.cli.saga import saga_app
 from dictamesh.cli.scaffold import init, new_app
 from dictamesh.cli.schema import ApiKeyOpt, TokenOpt, schema_app
@@ -54,6 +55,7 @@ app.add_typer(schema_app, name="schema")
 app.command("codegen")(codegen)
 register_checks(app)  # adapters, adapter, plugins, config, check
 app.add_typer(bus_app, name="bus")
+app.add_typer(quality_app, name="quality")
 
 console = Console()
 err = Console(stderr=True)

@@ -48,12 +48,18 @@ def _is_constrained_scalar(node: dict[str, Any]) -> bool:
     return bool(rules - {"format"}) or node.get("format") not in (None, "password")
 
 
-def _rewrite(node: Any) -> Any:
+#: keys whose value maps names to schemas (a property named ``type`` is not a schema's type)
+_NAMED_SCHEMAS = frozenset({"properties", "$defs", "patternProperties"})
+
+
+def _rewrite(node: Any, *, schema: bool = True) -> Any:
     if isinstance(node, list):
         return [_rewrite(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: _rewrite(value) for key, value in node.items()}
+    out = {key: _rewrite(value, schema=key not in _NAMED_SCHEMAS) for key, value in node.items()}
+    if not schema:
+        return out
     if out.get("writeOnly") and out.get("default") == _HIDDEN:
         del out["default"]  # pydantic shows a secret's default masked: say nothing instead
     if _is_constrained_scalar(out):

@@ -76,6 +76,7 @@ MESH_EVENTS: dict[str, tuple[str, dict[str, str]]] = {
     "saga_failed": ("system.saga.*.failed", {}),
     "saga_compensated": ("system.saga.*.compensated", {}),
     "outbox_growing": ("system.notifications.outbox_growing", {}),
+    "quality_failed": ("system.quality.failed", {}),
 }
 
 

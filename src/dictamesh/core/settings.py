@@ -52,6 +52,7 @@ from dictamesh.core.bus_config import (
 )
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.notification_config import ChannelConfig, NotificationRule, RecipientDirectory
+from dictamesh.core.quality_config import QualityRule, check_rule_ids
 from dictamesh.core.retention import RetentionRule
 from dictamesh.core.router_config import RouterSettings
 from dictamesh.core.yaml_env import config_problem, load_yaml_file, message_path
@@ -75,6 +76,7 @@ __all__ = [
     "NotificationWorkerSettings",
     "ObservabilitySettings",
     "OpenLineageSettings",
+    "QualitySettings",
     "QuotaSettings",
     "ResilienceSettings",
     "RouterSettings",
@@ -889,6 +891,35 @@ class SearchSettings(_Section):
     index_queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
+class QualitySettings(_Section):
+    """Data-quality rules (``docs/quality.md``): per entity type, checked on ingest (the
+    per-event rules) and on a schedule over the catalog (all of them).
+
+    Env example: ``DICTAMESH_QUALITY__INTERVAL_SECONDS=600``."""
+
+    #: evaluate rules on this node (on ingest; the schedule on one node of the cluster)
+    enabled: bool = True
+    #: entity type -> its rules (:class:`~dictamesh.core.quality_config.QualityRule`)
+    rules: dict[str, list[QualityRule]] = Field(default_factory=dict, max_length=1000)
+    #: seconds between two scheduled runs over the catalog (one node runs them: a lease)
+    interval_seconds: float = Field(default=300.0, ge=1.0, le=7 * 86400)
+    #: seconds between two writes of the on-ingest counts (one stored run each)
+    ingest_flush_seconds: float = Field(default=60.0, ge=0.1, le=86400)
+    #: failing entity ids kept per rule result (ids only, never values)
+    sample_size: int = Field(default=20, ge=0, le=1000)
+    #: runs kept per tenant (older runs and their results are deleted)
+    history_runs: int = Field(default=200, ge=1, le=100_000)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_ids(cls, value: dict[str, list[QualityRule]]) -> dict[str, list[QualityRule]]:
+        return check_rule_ids(value)
+
+    def all_rules(self) -> list[tuple[str, QualityRule]]:
+        """(entity type, rule) of every rule, in configuration order."""
+        return [(t, r) for t, listed in self.rules.items() for r in listed]
+
+
 class DictaMeshSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DICTAMESH_",
@@ -932,6 +963,8 @@ class DictaMeshSettings(BaseSettings):
     router: RouterSettings = Field(default_factory=RouterSettings)
     #: catalog search: text, semantic (embeddings) and hybrid (``docs/search.md``)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    #: data-quality rules, results and scores (``docs/quality.md``)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
 
     _source_file: Path | None = PrivateAttr(default=None)
 

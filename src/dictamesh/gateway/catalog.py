@@ -53,6 +53,8 @@ from dictamesh.gateway.errors import bad_user_input
 from dictamesh.gateway.governance import guard_catalog_type, search_scope, type_access
 from dictamesh.gateway.schema_builder import Node
 from dictamesh.governance.related import visible_flow, visible_graph
+from dictamesh.quality.runtime import NodeQuality
+from dictamesh.quality.store import RuleResult, TypeScore, score
 from dictamesh.search.hybrid import SearchAnswer, SearchHit, SearchService
 from dictamesh.search.request import SearchMode, SearchRequest
 
@@ -576,9 +578,64 @@ CATALOG_TYPE_NAMES = frozenset(
         "CatalogSearchMode",
         "CatalogSearchRank",
         "CatalogSearchResults",
+        "DataQuality",
+        "DataQualityResult",
     }
 )
 """GraphQL type names the catalog part defines (entity types may not use them)."""
+
+
+# --- data quality (docs/quality.md) ---------------------------------------------------
+
+
+@strawberry.type(description="One rule's latest result over the catalog (ids only, no values).")
+class DataQualityResult:
+    rule_id: str
+    rule_type: str
+    severity: str = strawberry.field(description="warn | error")
+    passed: bool
+    checked: float = strawberry.field(description="entities checked")
+    failing: float = strawberry.field(description="entities failing")
+    sample: list[str] = strawberry.field(description="a bounded sample of failing entity ids")
+    message: str
+    evaluated_at: datetime
+
+    @classmethod
+    def of(cls, r: RuleResult) -> DataQualityResult:
+        return cls(
+            rule_id=r.rule_id,
+            rule_type=r.rule_type,
+            severity=r.severity,
+            passed=r.passed,
+            checked=float(r.checked),
+            failing=float(r.failing),
+            sample=list(r.sample),
+            message=r.message,
+            evaluated_at=r.evaluated_at,
+        )
+
+
+@strawberry.type(description="A data product's quality: the weighted share of passing rules.")
+class DataQuality:
+    entity_type: str
+    score: float = strawberry.field(description="0..1; an error weighs three warnings")
+    rules: int
+    failed: int
+    failed_errors: int
+    evaluated_at: datetime | None
+    results: list[DataQualityResult]
+
+    @classmethod
+    def of(cls, s: TypeScore, results: Sequence[RuleResult]) -> DataQuality:
+        return cls(
+            entity_type=s.entity_type,
+            score=s.score,
+            rules=s.rules,
+            failed=s.failed,
+            failed_errors=s.failed_errors,
+            evaluated_at=s.evaluated_at,
+            results=[DataQualityResult.of(r) for r in results if r.entity_type == s.entity_type],
+        )
 
 
 # --- the part -------------------------------------------------------------------------
@@ -606,8 +663,14 @@ class CatalogPart:
 
     type_names = CATALOG_TYPE_NAMES
 
-    def __init__(self, catalog: CatalogSource | None, search: SearchService | None = None) -> None:
+    def __init__(
+        self,
+        catalog: CatalogSource | None,
+        search: SearchService | None = None,
+        quality: NodeQuality | None = None,
+    ) -> None:
         self.catalog: CatalogSource = catalog if catalog is not None else _NoCatalog()
+        self.quality = quality
         # without the node's search service: text search only (no embeddings here)
         self.search = search if search is not None else SearchService(self.catalog, _TEXT_ONLY)
 
@@ -744,7 +807,28 @@ class CatalogPart:
                 if access is None or await access.readable(r.entity_type)
             ]
 
+        async def data_quality(info: Info, entity_type: str | None = None) -> list[DataQuality]:
+            quality = self.quality
+            if quality is None:
+                return []
+            if entity_type is not None:
+                await guard_catalog_type(info, entity_type, catalog)
+            store = quality.store
+            latest = await store.latest(store.database.tenant(), entity_type=entity_type)
+            access = type_access(info, catalog)
+            return [
+                DataQuality.of(s, latest)
+                for t, s in score(latest).items()
+                if access is None or await access.readable(t)
+            ]
+
         return {
+            "data_quality": _field(
+                data_quality,
+                name="dataQuality",
+                description="Data products' quality scores and rule results (latest run over"
+                " the catalog; `entityType`: one product). Empty without quality rules.",
+            ),
             "cache_summary": _field(
                 cache_summary,
                 name="cacheSummary",

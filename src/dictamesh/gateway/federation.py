@@ -64,6 +64,7 @@ from dictamesh.gateway.schema_builder import (
     extension_factories,
     type_name,
 )
+from dictamesh.quality.runtime import NodeQuality
 from dictamesh.search.hybrid import SearchService
 
 __all__ = [
@@ -246,13 +247,14 @@ def build_subgraph(
     extensions: Sequence[ExtensionFactory] = (),
     max_depth: int | None = MAX_DEPTH,
     search: SearchService | None = None,
+    quality: NodeQuality | None = None,
 ) -> SubgraphSchema:
     """The subgraph ``name`` (a domain, or ``catalog``) of the mesh made of ``schemas``.
 
     ``schemas`` are all entity schemas of the mesh (``registry.schemas()``): the subgraph
     serves the ones of its domain and references the others. ``catalog`` backs the
     catalog subgraph (``None``: build it only to print its SDL); ``search`` answers its
-    ``catalogSearch`` (``None``: text search only).
+    ``catalogSearch`` (``None``: text search only); ``quality`` its ``dataQuality``.
     """
     names = subgraph_names(schemas)
     if name not in names:
@@ -270,7 +272,7 @@ def build_subgraph(
         builder = SubgraphBuilder(
             {},
             references=schemas,
-            parts=[CatalogPart(catalog, search)],
+            parts=[CatalogPart(catalog, search, quality)],
             mesh_types=list(schemas),
             shared_nested=shared_nested,
         )

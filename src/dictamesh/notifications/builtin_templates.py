@@ -26,6 +26,7 @@ _MESH_TITLES = {
         "saga_failed": "Saga failed",
         "saga_compensated": "Saga compensated",
         "outbox_growing": "Notification outbox growing",
+        "quality_failed": "Data-quality rule failed",
     },
     "de": {
         "breaker_opened": "Circuit Breaker geöffnet",
@@ -36,6 +37,7 @@ _MESH_TITLES = {
         "saga_failed": "Saga fehlgeschlagen",
         "saga_compensated": "Saga kompensiert",
         "outbox_growing": "Benachrichtigungs-Outbox wächst",
+        "quality_failed": "Datenqualitätsregel verletzt",
     },
 }
 _VERBS = {

@@ -17,6 +17,7 @@ from dictamesh.catalog.models import metadata
 from dictamesh.cluster.tables import cluster_metadata
 from dictamesh.core.errors import CatalogError, ConfigurationError
 from dictamesh.notifications.tables import notification_metadata
+from dictamesh.quality.tables import quality_metadata
 from dictamesh.saga.store import saga_metadata
 from dictamesh.search.tables import search_metadata
 
@@ -28,6 +29,8 @@ TABLES = {
     "dictamesh_event_log",
     "dictamesh_data_lineage",
     "dictamesh_cache_status",
+    "dictamesh_quality_runs",
+    "dictamesh_quality_results",
 }
 
 
@@ -42,11 +45,19 @@ def _diff(connection: Connection) -> list[Any]:
         opts={"compare_type": True, "version_table": migrate.VERSION_TABLE},
     )
     # layer 7's tables live in the catalog database too (migration 0006)
-    # and the cluster layer's leases and shared change state (0011), the search vectors (0012, 0013)
+    # and the cluster layer's leases and shared change state (0011), the search vectors (0012,
+    # 0013), the quality runs and results (0014)
     return list(
         compare_metadata(
             context,
-            [metadata, saga_metadata, notification_metadata, cluster_metadata, search_metadata],
+            [
+                metadata,
+                saga_metadata,
+                notification_metadata,
+                cluster_metadata,
+                search_metadata,
+                quality_metadata,
+            ],
         )
     )
 
@@ -71,7 +82,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0013_search_tuning"
+    assert head == "0014_quality"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -88,6 +99,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0010_system_outbox",
         "0011_cluster",
         "0012_search",
+        "0013_search_tuning",
         head,
     ]
     assert not before.up_to_date
