@@ -27,6 +27,7 @@ from dictamesh.catalog import CatalogService
 from dictamesh.catalog.migrate import downgrade, upgrade
 from dictamesh.catalog.models import Base
 from dictamesh.cluster.tables import cluster_metadata
+from dictamesh.governance.tables import consent_metadata
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.saga.store import QUEUE, SAGAS, STEPS
 from dictamesh.search.tables import search_metadata
@@ -70,6 +71,7 @@ async def truncate_catalog(url: str) -> None:
             *notification_metadata.sorted_tables,
             *cluster_metadata.sorted_tables,
             *search_metadata.sorted_tables,
+            *consent_metadata.sorted_tables,
         ]
     )
     engine = create_async_engine(url)

@@ -48,6 +48,7 @@ TENANT_TABLES = (
     "dictamesh_notification_inbox",
     "dictamesh_notification_preferences",
     "dictamesh_search_vectors",
+    "dictamesh_consent_records",
 )
 #: tables with a ``tenant_id`` deliberately *not* under the policy: the saga lease queue
 #: (migration 0006) and the notification claim queue (0009) hold ids, tenants and times

@@ -213,7 +213,7 @@ async def test_open_migrates_as_the_owner_and_serves_as_the_app(
     scratch: tuple[str, str], scratch_catalog: CatalogService
 ) -> None:
     app, owner = scratch
-    assert await current(app) == "0013_search_tuning"
+    assert await current(app) == "0015_consent"
     status = await rls_status(scratch_catalog)
     assert status.enforced, status.reasons
     await scratch_catalog.set_compatibility(Compatibility.FULL)  # a row, as the app role

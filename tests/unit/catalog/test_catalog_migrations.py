@@ -16,6 +16,7 @@ from dictamesh.catalog._dialect import create_catalog_engine
 from dictamesh.catalog.models import metadata
 from dictamesh.cluster.tables import cluster_metadata
 from dictamesh.core.errors import CatalogError, ConfigurationError
+from dictamesh.governance.tables import consent_metadata
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.saga.store import saga_metadata
 from dictamesh.search.tables import search_metadata
@@ -42,11 +43,19 @@ def _diff(connection: Connection) -> list[Any]:
         opts={"compare_type": True, "version_table": migrate.VERSION_TABLE},
     )
     # layer 7's tables live in the catalog database too (migration 0006)
-    # and the cluster layer's leases and shared change state (0011), the search vectors (0012, 0013)
+    # and the cluster layer's leases and shared change state (0011), the search vectors
+    # (0012, 0013), the consent records (0015)
     return list(
         compare_metadata(
             context,
-            [metadata, saga_metadata, notification_metadata, cluster_metadata, search_metadata],
+            [
+                metadata,
+                saga_metadata,
+                notification_metadata,
+                cluster_metadata,
+                search_metadata,
+                consent_metadata,
+            ],
         )
     )
 
@@ -71,7 +80,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0013_search_tuning"
+    assert head == "0015_consent"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
