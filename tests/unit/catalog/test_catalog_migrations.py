@@ -97,6 +97,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0010_system_outbox",
         "0011_cluster",
         "0012_search",
+        "0013_search_tuning",
         head,
     ]
     assert not before.up_to_date
