@@ -63,6 +63,7 @@ def compliance_router(ctx: ApiContext, governance: Governance) -> APIRouter:
             since=_utc(since),
             until=_utc(until),
             sample=sample,
+            subject_types=(governance.consent.settings.subject_types if governance.consent else ()),
         )
         if format == "markdown":
             return PlainTextResponse(to_markdown(body), media_type="text/markdown")

@@ -432,7 +432,10 @@ def compliance_report(
     async def work(catalog: Any, consent: Any) -> Any:
         from dictamesh.governance.compliance import build_report
 
-        return await build_report(catalog, consent=consent, since=start, until=end, sample=sample)
+        return await build_report(
+            catalog, consent=consent, since=start, until=end, sample=sample,
+            subject_types=consent.settings.subject_types,
+        )  # fmt: skip
 
     try:
         report = asyncio.run(_with_consent(settings, tenant, work))

@@ -476,6 +476,9 @@ class ConsentSettings(_Section):
     default_purpose: str | None = None
     #: roles of third parties: their reads count as purpose ``sale`` unless they declare one
     third_party_roles: list[str] = Field(default_factory=list)
+    #: entity types whose entities are data subjects (the compliance report's consent
+    #: coverage counts them); empty: every type with ``pii_*`` fields
+    subject_types: list[str] = Field(default_factory=list)
     #: the largest evidence/notes text of one consent record
     max_evidence_chars: int = Field(default=2000, ge=1, le=100_000)
 

@@ -149,7 +149,7 @@ def guard_field(
             principal = _principal(info)
             entity_type, path, entity_id = _locate(root, name)
             # the subject's consents, read once per request (docs/governance.md)
-            consents = await governance.consents(entity_type, [entity_id])
+            consents = await governance.consents(entity_type, [entity_id], principal)
             decision = governance.field_decision(
                 principal, entity_type, schema.domain, path, spec.classification,
                 entity_id=entity_id, consents=consents,

@@ -202,7 +202,7 @@ class Governance:
         #: anything, opt-out purposes stay in effect, purposes come from the header only)
         self.consent = consent
         self._consent_types = [
-            rule.resource.entity_types for rule in self.policy.document.rules
+            (rule.resource.entity_types, rule.purposes) for rule in self.policy.document.rules
             if rule.require_consent
         ]  # fmt: skip
         self.uses_purpose = self.policy.uses_purpose
@@ -277,20 +277,31 @@ class Governance:
             return self.consent.declared_purpose(principal)
         return current_purpose.get()
 
-    def needs_consent(self, entity_type: str) -> bool:
-        """Whether reading ``entity_type``'s fields may depend on its subject's consent."""
+    def needs_consent(self, entity_type: str, purpose: str | None) -> bool:
+        """Whether reading ``entity_type``'s fields for ``purpose`` may depend on its
+        subject's consent (a rule requiring consent could apply)."""
+
+        def matches(patterns: list[str], value: str | None) -> bool:
+            return not patterns or (
+                value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
+            )
+
         return any(
-            not types or any(fnmatch.fnmatchcase(entity_type, t) for t in types)
-            for types in self._consent_types
+            matches(types, entity_type) and matches(purposes, purpose)
+            for types, purposes in self._consent_types
         )
 
     async def consents(
-        self, entity_type: str, entity_ids: Iterable[str | None]
+        self,
+        entity_type: str,
+        entity_ids: Iterable[str | None],
+        principal: PrincipalLike | None = None,
     ) -> dict[str, frozenset[str]]:
-        """subject (``type:id``) → purposes in effect, for the entities a read is about to
-        show: read once per request from the shared consent store (the next read after a
-        withdrawal, on any node, sees it). Empty when no rule depends on consent."""
-        if not self.needs_consent(entity_type):
+        """subject (``type:id``) → purposes in effect, for the entities a read by
+        ``principal`` is about to show: read once per request from the shared consent store
+        (the next read after a withdrawal, on any node, sees it). Empty when no rule
+        requiring consent applies to this type and the request's purpose."""
+        if not self._consent_types or not self.needs_consent(entity_type, self.purpose(principal)):
             return {}
         subjects = [f"{entity_type}:{i}" for i in entity_ids if i is not None]
         if self.consent is None:
@@ -476,7 +487,9 @@ class Redactor:
         """Read the consents of the entities about to be shown (call before
         :meth:`attributes` when the policy may require consent; a subject not prepared
         counts as having consented to nothing)."""
-        self._consents.update(await self.governance.consents(entity_type, entity_ids))
+        self._consents.update(
+            await self.governance.consents(entity_type, entity_ids, self.principal)
+        )
 
     @property
     def denied(self) -> list[str]:
