@@ -116,14 +116,12 @@ class ConsentStore:
         async with self._db.read(tenant) as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
-                newest = (
-                    select(func.max(c.id).label("id"))
-                    .where(c.tenant_id == self._db.tenant(tenant), c.subject.in_(chunk))
-                    .group_by(c.subject, c.purpose)
-                    .subquery()
-                )
+                # a subject's history is short: read it in order and keep the newest per
+                # purpose (one index range scan, cheaper than a max(id) group-by join)
                 rows = await conn.execute(
-                    select(c.subject, c.purpose, c.state).where(c.id.in_(select(newest.c.id)))
+                    select(c.subject, c.purpose, c.state)
+                    .where(c.tenant_id == self._db.tenant(tenant), c.subject.in_(chunk))
+                    .order_by(c.id)
                 )
                 for subject, purpose, state in rows:
                     out.setdefault(subject, {})[purpose] = state
