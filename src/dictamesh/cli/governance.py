@@ -74,6 +74,11 @@ def explain(
     principal_domain: Annotated[
         str | None, typer.Option("--principal-domain", help="the principal's domain (team)")
     ] = None,
+    purpose: Annotated[str | None, typer.Option(help="the purpose the request declares")] = None,
+    consent: Annotated[
+        list[str] | None,
+        typer.Option(help="purposes in effect for the data subject (repeat or comma-separate)"),
+    ] = None,
 ) -> None:
     """Decide one access and print why: every rule, matched or skipped with its reason."""
     from dictamesh.governance.policy import PolicyEngine, Resource
@@ -92,7 +97,9 @@ def explain(
         who = _Principal(sub, _split(roles), tenant, claims)
     resource = Resource(entity_type, domain, field, classification, resource_tenant)
     try:
-        decision = engine.decide(who, action.value, resource)
+        decision = engine.decide(
+            who, action.value, resource, purpose=purpose, consents=frozenset(_split(consent))
+        )
     except DictaMeshError as exc:
         fail(exc.message)
     typer.echo(decision.explain())

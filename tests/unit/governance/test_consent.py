@@ -4,6 +4,7 @@ catalog, and the REST and GraphQL reads they govern (withdrawal masks the very n
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +283,22 @@ async def test_consent_routes_refuse_bad_input_and_strangers(node: GovernedNode)
         assert other.status_code == 403
     rows = await node.audit(entity_type="customer", entity_id="c-1")
     assert any(r.reason.startswith("consent given: purpose analytics") for r in rows)
+
+
+def test_policy_explain_takes_purpose_and_consents(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dictamesh.cli.main import app
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(CONSENT_POLICY)
+    base = ["policy", "explain", "-p", str(policy), "--action", "read", "--entity-type",
+            "customer", "--field", "email", "--tag", "pii_email", "--sub", "alice",
+            "--roles", "admin", "--purpose", "marketing"]  # fmt: skip
+    without = CliRunner().invoke(app, base)
+    assert without.exit_code == 0, without.output
+    assert "masked with: redact" in without.output
+    assert "rule marketing-needs-consent: matched" in without.output
+    given = CliRunner().invoke(app, [*base, "--consent", "marketing,sale"])
+    assert "masked with" not in given.output
+    assert "the subject consented to marketing" in given.output
