@@ -27,6 +27,7 @@ from dictamesh.catalog import CatalogService
 from dictamesh.catalog.migrate import downgrade, upgrade
 from dictamesh.catalog.models import Base
 from dictamesh.cluster.tables import cluster_metadata
+from dictamesh.governance.tables import consent_metadata
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.quality.tables import quality_metadata
 from dictamesh.saga.store import QUEUE, SAGAS, STEPS
@@ -72,6 +73,7 @@ async def truncate_catalog(url: str) -> None:
             *cluster_metadata.sorted_tables,
             *search_metadata.sorted_tables,
             *quality_metadata.sorted_tables,
+            *consent_metadata.sorted_tables,
         ]
     )
     engine = create_async_engine(url)

@@ -19,6 +19,8 @@ from dictamesh.api.adapter_routes import adapter_status_router
 from dictamesh.api.body_limit import BodyLimitMiddleware
 from dictamesh.api.browser_ui import RootRedirect, browser_ui_router
 from dictamesh.api.cache_status import CacheStatusReader, cache_status_router
+from dictamesh.api.compliance_routes import compliance_router
+from dictamesh.api.consent_routes import consent_router
 from dictamesh.api.context import ApiContext
 from dictamesh.api.dlq_routes import dlq_router
 from dictamesh.api.errors import GRAPHQL_PATH, install_error_handlers
@@ -106,7 +108,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     install_tenant_quotas(app, quotas)  # before auth: runs inside it, knows the tenant
     install_auth(app, ctx.auth)
     install_error_handlers(app)
-    install_governance(app, ctx)  # masking on every path, /api/v1/governance
+    governance = install_governance(app, ctx)  # masking on every path, /api/v1/governance
     app.add_middleware(StaleHeadersMiddleware)  # X-DictaMesh-Stale, Age, Warning when stale
     schema = ctx.graphql_schema
     if schema is None:
@@ -148,6 +150,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(registry_router(ctx.catalog, limits=limits))
     # the operations pages' reads (docs/ui.md): adapter status, dead letters, schema diffs
     app.include_router(adapter_status_router(ctx))
+    # consent records and the compliance report (docs/governance.md)
+    app.include_router(consent_router(ctx, governance))
+    app.include_router(compliance_router(ctx, governance))
     if isinstance(ctx.bus, InspectableBus):  # /api/v1/admin/dlq
         app.include_router(dlq_router(ctx, ctx.bus))
     if ctx.quality is not None:  # /api/v1/quality, /api/v1/admin/quality/run

@@ -38,12 +38,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dictamesh.api.errors import error_response
 from dictamesh.catalog.service import CatalogService
-from dictamesh.core.context import current_principal, tenant_id
+from dictamesh.core.context import current_principal, current_purpose, tenant_id
 from dictamesh.core.errors import DictaMeshError, PermissionDenied, ValidationError
 from dictamesh.core.inputs import MAX_STORED_INT
 from dictamesh.core.models import Classification, EntityRef, EntitySchema, validate_entity_id
 from dictamesh.core.principal import Principal
 from dictamesh.governance.audit import MAX_AUDIT_QUERY_LIMIT, AuditLog
+from dictamesh.governance.consent import consent_scope
 from dictamesh.governance.enforce import (
     CHANNEL_GRAPHQL,
     CHANNEL_REST,
@@ -92,6 +93,9 @@ _redacted: ContextVar[dict[str, None] | None] = ContextVar(
 )
 _masked: ContextVar[dict[str, None] | None] = ContextVar("dictamesh_masked_fields", default=None)
 _ENTITY_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
+PURPOSE_HEADER = "X-DictaMesh-Purpose"
+"""The default purpose header (``governance.consent.header``)."""
 
 
 class GovernanceMiddleware:
@@ -118,17 +122,50 @@ class GovernanceMiddleware:
                     headers[MASKED_HEADER] = ",".join(masked)
             await send(message)
 
+        try:
+            purpose = declared_purpose(self.governance, scope)
+        except ValidationError as exc:
+            if websocket:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            response = error_response(exc.http_status, exc.code, exc.message, exc.details)
+            await response(scope, receive, send)
+            return
         governance_token = current_governance.set(self.governance)
         channel_token = current_channel.set(CHANNEL_SUBSCRIPTION if websocket else CHANNEL_GRAPHQL)
         redacted_token = _redacted.set(redacted)
         masked_token = _masked.set(masked)
+        purpose_token = current_purpose.set(purpose)
         try:
-            await self.app(scope, receive, send if websocket else send_reporting)
+            if websocket:  # a subscription reads consents afresh for every event it sends
+                await self.app(scope, receive, send)
+            else:
+                with consent_scope():
+                    await self.app(scope, receive, send_reporting)
         finally:
+            current_purpose.reset(purpose_token)
             _masked.reset(masked_token)
             _redacted.reset(redacted_token)
             current_channel.reset(channel_token)
             current_governance.reset(governance_token)
+
+
+def declared_purpose(governance: Governance, scope: Scope) -> str | None:
+    """The purpose header's value (``governance.consent.header``); an unknown purpose is a
+    typed 400 before anything is read."""
+    consent = governance.consent
+    name = (consent.settings.header if consent is not None else PURPOSE_HEADER).lower()
+    raw = next(
+        (v for k, v in scope.get("headers") or () if k.decode("latin-1").lower() == name), None
+    )
+    if raw is None:
+        return None
+    value: str = bytes(raw).decode("latin-1").strip()
+    if consent is not None:
+        return consent.check_purpose(value)
+    if not _PURPOSE.match(value):
+        raise ValidationError("malformed purpose", header=name)
+    return value
 
 
 def install_governance(app: FastAPI, ctx: ApiContext) -> Governance:
@@ -194,6 +231,7 @@ async def entity_body(
     if governed is None:
         return body
     redactor, schema = governed
+    await redactor.prepare(entity_type, [entity_id])
     if isinstance(body.get("attributes"), dict):
         body["attributes"] = redactor.attributes(schema, body["attributes"], entity_id=entity_id)
     live = body.get("live")
@@ -210,6 +248,8 @@ async def page_body(ctx: ApiContext, entity_type: str, body: dict[str, Any]) -> 
     if governed is None:
         return body
     redactor, schema = governed
+    items = [i for i in body.get("items") or () if isinstance(i, dict)]
+    await redactor.prepare(entity_type, [i.get("id") for i in items])
     for item in body.get("items") or ():
         if isinstance(item, dict) and isinstance(item.get("attributes"), dict):
             item["attributes"] = redactor.attributes(
@@ -228,6 +268,7 @@ async def events_body(
     if governed is None:
         return events
     redactor, schema = governed
+    await redactor.prepare(entity_type, [r.get("entity_id") for r in events])
     out = []
     for record in events:
         payload = record.get("payload")

@@ -74,6 +74,11 @@ def explain(
     principal_domain: Annotated[
         str | None, typer.Option("--principal-domain", help="the principal's domain (team)")
     ] = None,
+    purpose: Annotated[str | None, typer.Option(help="the purpose the request declares")] = None,
+    consent: Annotated[
+        list[str] | None,
+        typer.Option(help="purposes in effect for the data subject (repeat or comma-separate)"),
+    ] = None,
 ) -> None:
     """Decide one access and print why: every rule, matched or skipped with its reason."""
     from dictamesh.governance.policy import PolicyEngine, Resource
@@ -92,7 +97,9 @@ def explain(
         who = _Principal(sub, _split(roles), tenant, claims)
     resource = Resource(entity_type, domain, field, classification, resource_tenant)
     try:
-        decision = engine.decide(who, action.value, resource)
+        decision = engine.decide(
+            who, action.value, resource, purpose=purpose, consents=frozenset(_split(consent))
+        )
     except DictaMeshError as exc:
         fail(exc.message)
     typer.echo(decision.explain())
@@ -255,3 +262,200 @@ def _report_json(report: Any) -> dict[str, Any]:
         "suggestions": [asdict(s) for s in report.suggestions],
         "tagged": {k: v.value for k, v in report.tagged.items()},
     }
+
+
+# --- consent and the compliance report ------------------------------------------------------
+
+consent_app = typer.Typer(
+    help="Consent records of data subjects (customer:c-1): give, withdraw, show.",
+    no_args_is_help=True,
+)
+governance_app.add_typer(consent_app, name="consent")
+
+_ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="node YAML (the catalog)")]
+_TenantOpt = Annotated[str | None, typer.Option(help="the subject's tenant")]
+
+
+async def _with_consent(settings: Any, tenant: str | None, work: Any) -> Any:
+    """Run ``work(catalog, consent)`` against the node's catalog, as ``tenant``."""
+    from dictamesh.catalog.service import CatalogService
+    from dictamesh.core.context import bind
+    from dictamesh.governance.audit import AuditLog
+    from dictamesh.governance.consent import ConsentService
+    from dictamesh.governance.consent_store import ConsentStore
+
+    migration_url = settings.catalog.migration_url
+    catalog = await CatalogService.open(
+        settings.catalog.url.get_secret_value(),
+        migrate=False,  # a database that was never migrated holds no consent records
+        pool=settings.catalog.pool,
+        migration_url=migration_url.get_secret_value() if migration_url else None,
+    )
+    try:
+        gs = settings.governance
+        consent = ConsentService(
+            gs.consent,
+            ConsentStore(catalog.database),
+            audit=AuditLog(catalog) if gs.audit else None,
+        )
+        with bind(None, tenant):
+            return await work(catalog, consent)
+    finally:
+        await catalog.aclose()
+
+
+def _load(config: Path) -> Any:
+    from dictamesh.core.settings import DictaMeshSettings
+
+    try:
+        return DictaMeshSettings.from_yaml(config)
+    except DictaMeshError as exc:
+        fail(exc.message)
+    except ValueError as exc:
+        fail(str(exc).splitlines()[0])
+
+
+def _change(
+    config: Path, subject: str, purpose: str, state: str, evidence: str, source: str,
+    by: str | None, tenant: str | None,
+) -> None:  # fmt: skip
+    from dictamesh.governance.consent import parse_subject
+
+    settings = _load(config)
+    try:
+        parse_subject(subject)
+        purposes = settings.governance.consent.purposes
+        if purpose not in purposes:
+            fail(f"unknown purpose {purpose!r}; declared: {', '.join(sorted(purposes))}")
+    except DictaMeshError as exc:
+        fail(exc.message)
+    actor = by or f"cli:{_os_user()}"
+
+    async def work(_catalog: Any, consent: Any) -> Any:
+        return await consent.record(
+            subject, purpose, state, source=source, actor=actor, evidence=evidence,
+            auth_method="cli",
+        )  # fmt: skip
+
+    try:
+        record = asyncio.run(_with_consent(settings, tenant, work))
+    except DictaMeshError as exc:
+        fail(exc.message, 2 if exc.http_status == 400 else 1)
+    typer.echo(f"consent {record.state}: {record.subject} purpose {record.purpose} (#{record.id})")
+
+
+_EvidenceOpt = Annotated[str, typer.Option(help="evidence or notes (a form id, a ticket)")]
+_ByOpt = Annotated[str | None, typer.Option(help="who records it (default: cli:<OS user>)")]
+_SourceOpt = Annotated[str, typer.Option(help="cli, or import for a bulk load")]
+
+
+@consent_app.command("give")
+def consent_give(
+    subject: Annotated[str, typer.Argument(help="data subject, e.g. customer:c-1")],
+    purpose: Annotated[str, typer.Argument(help="a purpose of governance.consent.purposes")],
+    config: _ConfigOpt,
+    evidence: _EvidenceOpt = "",
+    source: _SourceOpt = "cli",
+    by: _ByOpt = None,
+    tenant: _TenantOpt = None,
+) -> None:
+    """Record that SUBJECT gave consent for PURPOSE (audited)."""
+    _change(config, subject, purpose, "given", evidence, source, by, tenant)
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    subject: Annotated[str, typer.Argument(help="data subject, e.g. customer:c-1")],
+    purpose: Annotated[str, typer.Argument(help="a purpose (sale/share: the CCPA opt-outs)")],
+    config: _ConfigOpt,
+    evidence: _EvidenceOpt = "",
+    source: _SourceOpt = "cli",
+    by: _ByOpt = None,
+    tenant: _TenantOpt = None,
+) -> None:
+    """Record that SUBJECT withdrew consent for PURPOSE: the next read on every node is
+    masked or denied as the policy says (audited)."""
+    _change(config, subject, purpose, "withdrawn", evidence, source, by, tenant)
+
+
+@consent_app.command("show")
+def consent_show(
+    subject: Annotated[str, typer.Argument(help="data subject, e.g. customer:c-1")],
+    config: _ConfigOpt,
+    tenant: _TenantOpt = None,
+) -> None:
+    """SUBJECT's consents as JSON: state per purpose, CCPA flags, history."""
+    from dictamesh.governance.consent import parse_subject
+
+    settings = _load(config)
+    try:
+        parse_subject(subject)
+    except DictaMeshError as exc:
+        fail(exc.message)
+
+    async def work(_catalog: Any, consent: Any) -> Any:
+        return await consent.state(subject)
+
+    try:
+        state = asyncio.run(_with_consent(settings, tenant, work))
+    except DictaMeshError as exc:
+        fail(exc.message, 1)
+    typer.echo(json.dumps(state, indent=2))
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+def _when(value: str | None, name: str) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--{name} must be an ISO 8601 date or time, e.g. 2026-12-01")
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+@governance_app.command("compliance-report")
+def compliance_report(
+    config: _ConfigOpt,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.JSON,
+    since: Annotated[str | None, typer.Option(help="reads from (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="reads until (ISO 8601, exclusive)")] = None,
+    sample: Annotated[
+        int, typer.Option(min=0, max=1000, help="catalog snapshots per type for the detectors")
+    ] = 200,
+    tenant: _TenantOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
+) -> None:
+    """Personal fields, where they flow by lineage, who read them, consent coverage."""
+    settings = _load(config)
+    start, end = _when(since, "since"), _when(until, "until")
+
+    async def work(catalog: Any, consent: Any) -> Any:
+        from dictamesh.governance.compliance import build_report
+
+        return await build_report(
+            catalog, consent=consent, since=start, until=end, sample=sample,
+            subject_types=consent.settings.subject_types,
+        )  # fmt: skip
+
+    try:
+        report = asyncio.run(_with_consent(settings, tenant, work))
+    except DictaMeshError as exc:
+        fail(exc.message, 1)
+    if format is ReportFormat.MARKDOWN:
+        from dictamesh.governance.compliance import to_markdown
+
+        text = to_markdown(report)
+    else:
+        text = json.dumps(report, indent=2, default=str)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(text)

@@ -19,10 +19,20 @@ from contextvars import ContextVar
 
 from dictamesh.core.principal import Principal
 
-__all__ = ["bind", "current_principal", "current_tenant", "principal", "tenant_id"]
+__all__ = [
+    "bind",
+    "current_principal",
+    "current_purpose",
+    "current_tenant",
+    "principal",
+    "tenant_id",
+]
 
 current_tenant: ContextVar[str | None] = ContextVar("dictamesh_tenant", default=None)
 current_principal: ContextVar[Principal | None] = ContextVar("dictamesh_principal", default=None)
+#: the purpose the request declared (header ``X-DictaMesh-Purpose``; the governance
+#: middleware sets it, a JWT claim is read where it is decided: ``docs/governance.md``)
+current_purpose: ContextVar[str | None] = ContextVar("dictamesh_purpose", default=None)
 
 
 def tenant_id() -> str | None:

@@ -450,6 +450,68 @@ class TenancySettings(_Section):
         return self
 
 
+class PurposeSettings(_Section):
+    """One purpose personal data may be processed for (``governance.consent.purposes``)."""
+
+    description: str = Field(default="", max_length=500)
+    #: processing personal data for it needs the subject's consent (policies may require it)
+    personal: bool = True
+    #: CCPA style: allowed until the subject opts out (``do_not_sell``/``do_not_share``);
+    #: otherwise (GDPR style) not allowed until the subject gives consent
+    opt_out: bool = False
+
+
+def _default_purposes() -> dict[str, PurposeSettings]:
+    return {
+        "sale": PurposeSettings(description="selling personal data (CCPA do-not-sell)",
+                                opt_out=True),
+        "share": PurposeSettings(
+            description="sharing personal data for cross-context advertising (CCPA"
+            " do-not-share)", opt_out=True,
+        ),
+    }  # fmt: skip
+
+
+class ConsentSettings(_Section):
+    """Consent and purpose (``docs/governance.md``, "Consent and purpose").
+
+    Env example: ``DICTAMESH_GOVERNANCE__CONSENT__HEADER=X-Purpose``.
+    """
+
+    #: purpose name → what it is; ``sale`` and ``share`` are the CCPA opt-out flags
+    purposes: dict[str, PurposeSettings] = Field(default_factory=_default_purposes)
+    #: the request header declaring the purpose of a read
+    header: str = Field(default="X-DictaMesh-Purpose", min_length=1, max_length=64)
+    #: the JWT claim declaring it (the header wins when both are given)
+    claim: str = Field(default="purpose", min_length=1, max_length=64)
+    #: the JWT claim naming the data subject a caller is (``customer:c-1``): such a caller
+    #: may read and change its own consents
+    subject_claim: str = Field(default="dictamesh_subject", min_length=1, max_length=64)
+    #: the purpose of a request that declares none (``None``: no purpose)
+    default_purpose: str | None = None
+    #: roles of third parties: their reads count as purpose ``sale`` unless they declare one
+    third_party_roles: list[str] = Field(default_factory=list)
+    #: entity types whose entities are data subjects (the compliance report's consent
+    #: coverage counts them); empty: every type with ``pii_*`` fields
+    subject_types: list[str] = Field(default_factory=list)
+    #: the largest evidence/notes text of one consent record
+    max_evidence_chars: int = Field(default=2000, ge=1, le=100_000)
+
+    @field_validator("purposes")
+    @classmethod
+    def _names(cls, value: dict[str, PurposeSettings]) -> dict[str, PurposeSettings]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_.-]{0,62}", name):
+                raise ValueError(f"purpose name {name!r}: lowercase letters, digits, _ . -")
+        return value
+
+    @model_validator(mode="after")
+    def _default_declared(self) -> ConsentSettings:
+        if self.default_purpose is not None and self.default_purpose not in self.purposes:
+            raise ValueError(f"default_purpose {self.default_purpose!r} is not a purpose")
+        return self
+
+
 class GovernanceSettings(_Section):
     """Policy enforcement, masking, audit and retention (``docs/governance.md``).
 
@@ -474,6 +536,8 @@ class GovernanceSettings(_Section):
     #: ``RetentionRule`` mappings (``dictamesh.core.retention``)
     retention: list[RetentionRule] = Field(default_factory=list)
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    #: consent records, declared purposes, CCPA opt-outs
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
 
     @field_validator("retention", mode="before")
     @classmethod

@@ -148,9 +148,12 @@ def guard_field(
                 return resolve(root)
             principal = _principal(info)
             entity_type, path, entity_id = _locate(root, name)
+            # the subject's consents, read once per request (docs/governance.md)
+            consents = await governance.consents(entity_type, [entity_id], principal)
             decision = governance.field_decision(
-                principal, entity_type, schema.domain, path, spec.classification
-            )
+                principal, entity_type, schema.domain, path, spec.classification,
+                entity_id=entity_id, consents=consents,
+            )  # fmt: skip
             if decision is None:  # pragma: no cover - classified fields are always decided
                 return resolve(root)
             entry = governance.entry(
@@ -174,10 +177,16 @@ def guard_field(
         principal = _principal(info)
         entity_type, path, entity_id = _locate(root, name)
         decision = governance.field_decision(
-            principal, entity_type, schema.domain, path, spec.classification
-        )
-        if decision is None or decision.allowed:
+            principal, entity_type, schema.domain, path, spec.classification,
+            entity_id=entity_id,
+        )  # fmt: skip
+        if decision is None:
             return resolve(root)
+        if decision.allowed:  # masked by a purpose/consent rule
+            governance.record_nowait(
+                [governance.entry(decision, principal, channel=_channel(info), entity_id=entity_id)]
+            )
+            return _masked(governance, spec, root.attributes.get(name), decision.mask, info)
         governance.record_nowait(
             [governance.entry(decision, principal, channel=_channel(info), entity_id=entity_id)]
         )

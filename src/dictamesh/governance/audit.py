@@ -203,6 +203,27 @@ class AuditLog:
             rows = (await conn.execute(query)).mappings().all()
         return [AuditRow(**dict(r)) for r in rows]
 
+    async def readers(
+        self, *, since: datetime | None = None, until: datetime | None = None, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """Reads of classified fields per principal, entity type, field and decision (the
+        compliance report's "who read them"); most-read first, at most ``limit`` rows."""
+        c = AUDIT.c
+        keys = (c.subject, c.entity_type, c.field, c.decision)
+        query = (
+            self._filtered(
+                select(*keys, func.count().label("reads")), subject=None, entity_type=None,
+                entity_id=None, decision=None, since=since, until=until,
+            )
+            .where(c.action == "read", c.field.is_not(None))
+            .group_by(*keys)
+            .order_by(func.count().desc(), *keys)
+            .limit(limit)
+        )  # fmt: skip
+        async with self._database.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [dict(r) for r in rows]
+
     async def summary(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:

@@ -39,10 +39,11 @@ from typing import Any, Literal, Protocol
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dictamesh.core.context import tenant_id
+from dictamesh.core.context import current_purpose, tenant_id
 from dictamesh.core.errors import PermissionDenied
 from dictamesh.core.models import Classification, EntitySchema, FieldSpec
 from dictamesh.governance.audit import AuditEntry, AuditLog
+from dictamesh.governance.consent import ConsentService
 from dictamesh.governance.masking import Masker, MaskStrategy
 from dictamesh.governance.policy import Action, Decision, PolicyEngine, PrincipalLike, Resource
 
@@ -166,7 +167,7 @@ def _who(principal: PrincipalLike | None) -> Any:
 def _restricts_unclassified(engine: PolicyEngine) -> bool:
     """Could a deny rule apply to an unclassified field? (Else those are never decided.)"""
     for rule in engine.document.rules:
-        if rule.effect != "deny" or Action.READ not in rule.actions:
+        if rule.effect == "allow" or Action.READ not in rule.actions:
             continue
         tags = rule.resource.tags
         if tags and any(fnmatch.fnmatchcase(c.value, t) for t in tags for c in _UNCLASSIFIED):
@@ -194,8 +195,17 @@ class Governance:
         publisher: Any = None,
         on_audit_overflow: Literal["deny", "drop"] = "deny",
         cache_size: int = 4096,
+        consent: ConsentService | None = None,
     ) -> None:
         self.policy = policy if policy is not None else default_policy()
+        #: consent records and declared purposes (``None``: no subject has consented to
+        #: anything, opt-out purposes stay in effect, purposes come from the header only)
+        self.consent = consent
+        self._consent_types = [
+            (rule.resource.entity_types, rule.purposes) for rule in self.policy.document.rules
+            if rule.require_consent
+        ]  # fmt: skip
+        self.uses_purpose = self.policy.uses_purpose
         self.masker = masker if masker is not None else Masker()
         self.audit_sink = audit
         #: read side of the audit trail (audit API); writes go through ``audit_sink``
@@ -224,16 +234,27 @@ class Governance:
     # --- decisions --------------------------------------------------------------------------
 
     def decide(
-        self, principal: PrincipalLike | None, action: Action | str, resource: Resource
+        self,
+        principal: PrincipalLike | None,
+        action: Action | str,
+        resource: Resource,
+        *,
+        purpose: str | None = None,
+        consents: frozenset[str] | None = None,
     ) -> Decision:
-        """:meth:`PolicyEngine.decide`, remembered per (principal, action, resource)."""
+        """:meth:`PolicyEngine.decide`, remembered per (principal, action, resource,
+        purpose, consents in effect): a consent change yields another key, so no
+        remembered decision outlives it."""
         act = Action(action)
-        key = (_who(principal), act, resource)
+        key = (_who(principal), act, resource, purpose, consents)
         found = self._decisions.get(key)
         if found is not None:
             self._decisions.move_to_end(key)
             return found
-        decision = dataclasses.replace(self.policy.decide(principal, act, resource), trace=())
+        decision = dataclasses.replace(
+            self.policy.decide(principal, act, resource, purpose=purpose, consents=consents),
+            trace=(),
+        )
         self._decisions[key] = decision
         if len(self._decisions) > self._cache_size:
             self._decisions.popitem(last=False)
@@ -248,6 +269,45 @@ class Governance:
     ) -> Decision:
         return self.decide(principal, action, Resource(entity_type, domain, tenant=tenant_id()))
 
+    # --- purpose and consent ----------------------------------------------------------------
+
+    def purpose(self, principal: PrincipalLike | None) -> str | None:
+        """The purpose the current request declared (header, JWT claim, third-party role)."""
+        if self.consent is not None:
+            return self.consent.declared_purpose(principal)
+        return current_purpose.get()
+
+    def needs_consent(self, entity_type: str, purpose: str | None) -> bool:
+        """Whether reading ``entity_type``'s fields for ``purpose`` may depend on its
+        subject's consent (a rule requiring consent could apply)."""
+
+        def matches(patterns: list[str], value: str | None) -> bool:
+            return not patterns or (
+                value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
+            )
+
+        return any(
+            matches(types, entity_type) and matches(purposes, purpose)
+            for types, purposes in self._consent_types
+        )
+
+    async def consents(
+        self,
+        entity_type: str,
+        entity_ids: Iterable[str | None],
+        principal: PrincipalLike | None = None,
+    ) -> dict[str, frozenset[str]]:
+        """subject (``type:id``) → purposes in effect, for the entities a read by
+        ``principal`` is about to show: read once per request from the shared consent store
+        (the next read after a withdrawal, on any node, sees it). Empty when no rule
+        requiring consent applies to this type and the request's purpose."""
+        if not self._consent_types or not self.needs_consent(entity_type, self.purpose(principal)):
+            return {}
+        subjects = [f"{entity_type}:{i}" for i in entity_ids if i is not None]
+        if self.consent is None:
+            return dict.fromkeys(subjects, frozenset())
+        return await self.consent.in_effect(subjects)
+
     def field_decision(
         self,
         principal: PrincipalLike | None,
@@ -255,15 +315,31 @@ class Governance:
         domain: str | None,
         path: str,
         classification: Classification,
+        *,
+        entity_id: str | None = None,
+        consents: Mapping[str, frozenset[str]] | None = None,
     ) -> Decision | None:
         """The decision on one field, or ``None`` when it is unrestricted (unclassified and
-        no rule denies it): nothing to mask, nothing to audit."""
+        no rule denies or masks it): nothing to mask, nothing to audit.
+
+        ``consents``: what :meth:`consents` read for the entities shown; a subject not in
+        it counts as having consented to nothing (a read that did not look is masked)."""
         classified = is_classified(classification)
         if not classified and not self.restricts_unclassified:
             return None
         resource = Resource(entity_type, domain, path, classification, tenant_id())
-        decision = self.decide(principal, Action.READ, resource)
-        if decision.allowed and not classified:
+        purpose = self.purpose(principal) if self.uses_purpose else None
+        subject_consents: frozenset[str] | None = None
+        if entity_id is not None and self._consent_types:
+            subject = f"{entity_type}:{entity_id}"
+            if consents is not None:
+                subject_consents = consents.get(subject)
+            if subject_consents is None and self.consent is not None:
+                subject_consents = self.consent.cached(subject)
+        decision = self.decide(
+            principal, Action.READ, resource, purpose=purpose, consents=subject_consents
+        )
+        if decision.allowed and not classified and decision.mask is MaskStrategy.NONE:
             return None
         return decision
 
@@ -405,6 +481,15 @@ class Redactor:
         self._entries: dict[tuple[str, str | None, str], AuditEntry] = {}
         self._served: list[tuple[dict[str, Any], str, str]] = []
         self._hidden: dict[str, frozenset[str]] = {}
+        self._consents: dict[str, frozenset[str]] = {}
+
+    async def prepare(self, entity_type: str, entity_ids: Iterable[str | None]) -> None:
+        """Read the consents of the entities about to be shown (call before
+        :meth:`attributes` when the policy may require consent; a subject not prepared
+        counts as having consented to nothing)."""
+        self._consents.update(
+            await self.governance.consents(entity_type, entity_ids, self.principal)
+        )
 
     @property
     def denied(self) -> list[str]:
@@ -447,8 +532,9 @@ class Redactor:
                 continue
             path = prefix + spec.name
             decision = gov.field_decision(
-                self.principal, entity_type, schema.domain, path, spec.classification
-            )
+                self.principal, entity_type, schema.domain, path, spec.classification,
+                entity_id=entity_id, consents=self._consents,
+            )  # fmt: skip
             if decision is None:
                 continue
             key = (entity_type, entity_id, path)

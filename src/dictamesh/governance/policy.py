@@ -10,6 +10,14 @@ Rules are evaluated together, not in order: any matching ``deny`` wins; otherwis
 
 A principal never reaches another tenant's resources, whatever the rules say.
 
+Rules may also depend on the request's declared *purpose* and on the *consent* of the data
+subject whose field is read (:mod:`dictamesh.governance.consent`): ``purposes`` lists the
+purposes a rule applies to, and ``require_consent: <purpose>`` makes a rule apply only to a
+field of a subject that has *not* given consent for that purpose (or opted out of it: CCPA's
+``sale``/``share``). Such a rule is usually ``deny`` or ``mask``: a ``mask`` rule grants
+nothing, it only turns an allowed read of the field into a masked one (its ``mask``, else
+``default_mask``); a deny still wins.
+
 Example policy (YAML)::
 
     version: 1
@@ -25,6 +33,12 @@ Example policy (YAML)::
         effect: allow
         actions: [read, read_unmasked, subscribe, admin, write]
         principal: {roles: [admin]}
+      - id: marketing-needs-consent
+        effect: mask
+        actions: [read]
+        purposes: [marketing]
+        require_consent: marketing
+        resource: {entity_types: [customer], tags: ["pii_*"]}
 
     engine = PolicyEngine.from_yaml(text)
     decision = engine.decide(principal, "read", Resource("customer", "customers", "email",
@@ -34,6 +48,7 @@ Example policy (YAML)::
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +57,14 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.models import Classification
@@ -140,13 +162,24 @@ class ResourceMatch(_Strict):
 class PolicyRule(_Strict):
     id: str = Field(min_length=1, max_length=200)
     description: str = ""
-    effect: Literal["allow", "deny"]
+    #: ``mask``: masks an otherwise allowed ``read`` of a field, grants nothing
+    effect: Literal["allow", "deny", "mask"]
     actions: list[Action] = Field(min_length=1)
     principal: PrincipalMatch = Field(default_factory=PrincipalMatch)
     resource: ResourceMatch = Field(default_factory=ResourceMatch)
     mask: MaskStrategy | None = None
+    #: the declared purposes the rule applies to (``*`` globs); empty: any, or none
+    purposes: list[str] = Field(default_factory=list)
+    #: applies only to fields of a subject without consent for this purpose
+    require_consent: str | None = Field(default=None, min_length=1, max_length=63)
 
-    _as_list = field_validator("actions", mode="before")(_patterns)
+    _as_list = field_validator("actions", "purposes", mode="before")(_patterns)
+
+    @model_validator(mode="after")
+    def _mask_reads(self) -> PolicyRule:
+        if self.effect == "mask" and self.actions != [Action.READ]:
+            raise ValueError("a mask rule applies to actions [read] only")
+        return self
 
 
 class PolicyDocument(_Strict):
@@ -245,9 +278,27 @@ class PolicyEngine:
 
     # --- deciding ---------------------------------------------------------------------------
 
+    @property
+    def uses_consent(self) -> bool:
+        """Whether some rule depends on a subject's consent (reads then look it up)."""
+        return any(rule.require_consent for rule in self.document.rules)
+
+    @property
+    def uses_purpose(self) -> bool:
+        return any(rule.purposes or rule.require_consent for rule in self.document.rules)
+
     def decide(
-        self, principal: PrincipalLike | None, action: Action | str, resource: Resource
+        self,
+        principal: PrincipalLike | None,
+        action: Action | str,
+        resource: Resource,
+        *,
+        purpose: str | None = None,
+        consents: frozenset[str] | None = None,
     ) -> Decision:
+        """``purpose``: what the request declared it reads for; ``consents``: the purposes
+        in effect for the subject whose field ``resource`` is (``None``: unknown, counted
+        as no consent at all)."""
         try:
             act = Action(action)
         except ValueError:
@@ -261,7 +312,7 @@ class PolicyEngine:
         trace: list[RuleTrace] = []
         matched: list[PolicyRule] = []
         for rule in self.document.rules:
-            why_not = self._mismatch(rule, principal, act, resource)
+            why_not = self._mismatch(rule, principal, act, resource, purpose, consents)
             trace.append(RuleTrace(rule.id, why_not is None, why_not or ""))
             if why_not is None:
                 matched.append(rule)
@@ -273,10 +324,33 @@ class PolicyEngine:
                 trace=tuple(trace),
             )  # fmt: skip
         allows = [r for r in matched if r.effect == "allow"]
+        decision = self._granted(act, resource, allows, principal, purpose, consents, trace)
+        masks = [r for r in matched if r.effect == "mask"]
+        if masks and decision.allowed and act is Action.READ and resource.field is not None:
+            return dataclasses.replace(
+                decision,
+                mask=next((r.mask for r in masks if r.mask is not None), None)
+                or self.document.default_mask,
+                reason="masked by rule",
+                deciding_rules=tuple(r.id for r in masks),
+            )
+        return decision
 
+    def _granted(
+        self,
+        act: Action,
+        resource: Resource,
+        allows: list[PolicyRule],
+        principal: PrincipalLike | None,
+        purpose: str | None,
+        consents: frozenset[str] | None,
+        trace: list[RuleTrace],
+    ) -> Decision:
         if act is Action.READ and resource.classified:
             unmasked = [
-                r for r in self._matching_for(Action.READ_UNMASKED, principal, resource)
+                r for r in self._matching_for(
+                    Action.READ_UNMASKED, principal, resource, purpose, consents
+                )
                 if r.effect == "allow"
             ]  # fmt: skip
             if unmasked:
@@ -314,19 +388,38 @@ class PolicyEngine:
         )  # fmt: skip
 
     def _matching_for(
-        self, act: Action, principal: PrincipalLike | None, resource: Resource
+        self,
+        act: Action,
+        principal: PrincipalLike | None,
+        resource: Resource,
+        purpose: str | None = None,
+        consents: frozenset[str] | None = None,
     ) -> list[PolicyRule]:
         return [
-            r for r in self.document.rules if self._mismatch(r, principal, act, resource) is None
+            r
+            for r in self.document.rules
+            if self._mismatch(r, principal, act, resource, purpose, consents) is None
         ]
 
     @staticmethod
     def _mismatch(
-        rule: PolicyRule, principal: PrincipalLike | None, act: Action, resource: Resource
+        rule: PolicyRule,
+        principal: PrincipalLike | None,
+        act: Action,
+        resource: Resource,
+        purpose: str | None = None,
+        consents: frozenset[str] | None = None,
     ) -> str | None:
         """``None`` when ``rule`` applies, else the first reason it does not."""
         if act not in rule.actions:
             return f"action {act.value} not in {[a.value for a in rule.actions]}"
+        if rule.purposes and not _glob_any(rule.purposes, purpose):
+            return "purpose not listed"
+        if rule.require_consent is not None:
+            if resource.field is None:
+                return "consent rules apply to fields"
+            if consents is not None and rule.require_consent in consents:
+                return f"the subject consented to {rule.require_consent}"
         pm, rm = rule.principal, rule.resource
         if pm.authenticated is not None and pm.authenticated != (principal is not None):
             return "authentication state differs"
@@ -353,7 +446,7 @@ class PolicyEngine:
         if resource.classified:
             return True
         return any(
-            rule.effect == "deny"
+            rule.effect in ("deny", "mask")
             and Action.READ in rule.actions
             and bool(rule.resource.fields or rule.resource.tags)
             and _resource_mismatch(rule.resource, resource) is None

@@ -31,6 +31,8 @@ from dictamesh.catalog.service import CatalogService
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.governance.audit import AuditLog
 from dictamesh.governance.audit_writer import AuditWriter, AuditWriterCollector
+from dictamesh.governance.consent import ConsentService
+from dictamesh.governance.consent_store import ConsentStore
 from dictamesh.governance.enforce import Governance, default_policy
 from dictamesh.governance.masking import Masker
 from dictamesh.governance.policy import PolicyEngine
@@ -109,6 +111,9 @@ class NodeGovernance:
             audit_log=audit_log,
             publisher=publisher,
             on_audit_overflow=gs.audit_on_overflow,
+            consent=ConsentService(
+                gs.consent, ConsentStore(catalog.database), audit=audit_log if gs.audit else None
+            ),
         )
         retention = RetentionJob(catalog, gs.retention) if gs.retention else None
         return cls(

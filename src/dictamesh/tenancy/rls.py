@@ -50,6 +50,7 @@ TENANT_TABLES = (
     "dictamesh_search_vectors",
     "dictamesh_quality_runs",
     "dictamesh_quality_results",
+    "dictamesh_consent_records",
 )
 #: tables with a ``tenant_id`` deliberately *not* under the policy: the saga lease queue
 #: (migration 0006) and the notification claim queue (0009) hold ids, tenants and times

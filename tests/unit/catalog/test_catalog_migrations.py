@@ -16,6 +16,7 @@ from dictamesh.catalog._dialect import create_catalog_engine
 from dictamesh.catalog.models import metadata
 from dictamesh.cluster.tables import cluster_metadata
 from dictamesh.core.errors import CatalogError, ConfigurationError
+from dictamesh.governance.tables import consent_metadata
 from dictamesh.notifications.tables import notification_metadata
 from dictamesh.quality.tables import quality_metadata
 from dictamesh.saga.store import saga_metadata
@@ -45,8 +46,8 @@ def _diff(connection: Connection) -> list[Any]:
         opts={"compare_type": True, "version_table": migrate.VERSION_TABLE},
     )
     # layer 7's tables live in the catalog database too (migration 0006)
-    # and the cluster layer's leases and shared change state (0011), the search vectors (0012,
-    # 0013), the quality runs and results (0014)
+    # and the cluster layer's leases and shared change state (0011), the search vectors
+    # (0012, 0013), the quality runs and results (0014), the consent records (0015)
     return list(
         compare_metadata(
             context,
@@ -57,6 +58,7 @@ def _diff(connection: Connection) -> list[Any]:
                 cluster_metadata,
                 search_metadata,
                 quality_metadata,
+                consent_metadata,
             ],
         )
     )
@@ -82,7 +84,7 @@ async def test_migrations_match_the_models(url: str) -> None:
 
 async def test_upgrade_downgrade_upgrade(url: str) -> None:
     head = migrate.head()
-    assert head == "0014_quality"
+    assert head == "0015_consent"
     assert await migrate.current(url) is None
     before = await migrate.status(url)
     assert (before.current, before.head) == (None, head)
@@ -100,6 +102,7 @@ async def test_upgrade_downgrade_upgrade(url: str) -> None:
         "0011_cluster",
         "0012_search",
         "0013_search_tuning",
+        "0014_quality",
         head,
     ]
     assert not before.up_to_date
