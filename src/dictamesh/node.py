@@ -1020,9 +1020,9 @@ class MeshNode(AsyncResource):
             await self.sla.aclose()  # publishes the queued breach / recovery events
             self.sla = None
         if self.quality is not None:
-            with contextlib.suppress(Exception):  # best effort: counts and queued events
+            with contextlib.suppress(Exception):  # best effort: the counts since the last flush
                 await self.quality.flush()
-                await self.quality.relay.flush()
+            await self.quality.relay.flush_on_close()
             self.quality = None
         if self.search is not None:
             if self._embeddings is None:  # a provider handed in belongs to the caller

@@ -17,10 +17,24 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-__all__ = ["AsyncResource"]
+__all__ = ["AsyncResource", "run_together"]
+
+
+async def run_together(*coroutines: Coroutine[Any, Any, Any]) -> None:
+    """Run background loops side by side until all end; when one fails, or the caller is
+    cancelled, the others are cancelled and awaited, so no loop outlives its owner."""
+    tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class AsyncResource:

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import deque
@@ -23,9 +24,12 @@ from typing import Any
 
 from dictamesh.events.bus import EventBus
 
-__all__ = ["EventRelay"]
+__all__ = ["FLUSH_ON_CLOSE_SECONDS", "EventRelay"]
 
 log = logging.getLogger("dictamesh.events")
+
+#: how long closing waits for the queued events to go out (``flush_on_close``)
+FLUSH_ON_CLOSE_SECONDS = 2.0
 
 _JSON = {"content-type": b"application/json"}
 
@@ -87,6 +91,12 @@ class EventRelay:
             self.published += 1
             sent += 1
         return sent
+
+    async def flush_on_close(self, timeout: float = FLUSH_ON_CLOSE_SECONDS) -> None:
+        """What is queued still goes out, briefly: at most ``timeout`` seconds, and a bus
+        that fails now is no reason to fail a shutdown."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), timeout)
 
     async def run(self) -> None:
         """Publish events as they come, until cancelled."""

@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.core.errors import PermissionDenied, SerializationError
+from dictamesh.core.lifecycle import run_together
 from dictamesh.core.models import EntitySchema
 from dictamesh.core.settings import DictaMeshSettings
 from dictamesh.events.bus import EventBus, Message
@@ -68,7 +69,6 @@ class _ConfigCheckInbox:
 
 
 _NO_INBOX = _ConfigCheckInbox()
-_FLUSH_ON_CLOSE_SECONDS = 2.0
 
 
 @dataclass
@@ -243,19 +243,13 @@ class NodeNotifications:
         await self.worker.run(stop)
 
     async def monitor(self) -> None:
-        tasks = [asyncio.create_task(self.outbox.run()), asyncio.create_task(self.relay.run())]
+        loops = [self.outbox.run(), self.relay.run()]
         if self.dlq is not None:
-            tasks.append(asyncio.create_task(self.dlq.run()))
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            loops.append(self.dlq.run())
+        await run_together(*loops)
 
     async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.relay.flush(), _FLUSH_ON_CLOSE_SECONDS)
+        await self.relay.flush_on_close()
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.aclose()

@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,14 +31,12 @@ from dictamesh.saga.metrics import SagaMetrics
 from dictamesh.saga.store import SagaStore
 from dictamesh.saga.writer import GovernedWriters
 
-__all__ = ["BUILT_IN_SAGAS", "FLUSH_ON_CLOSE_SECONDS", "METRICS_REFRESH_SECONDS", "NodeSagas"]
+__all__ = ["BUILT_IN_SAGAS", "METRICS_REFRESH_SECONDS", "NodeSagas"]
 
 #: the sagas every node knows
 BUILT_IN_SAGAS: tuple[SagaDefinition, ...] = (CREATE_INVOICE,)
 #: how often the mesh-wide needs-attention gauge is read from the catalog
 METRICS_REFRESH_SECONDS = 15.0
-#: how long a stopping node spends publishing the saga events still queued
-FLUSH_ON_CLOSE_SECONDS = 2.0
 
 
 @dataclass
@@ -102,5 +99,4 @@ class NodeSagas:
 
     async def aclose(self) -> None:
         await self.engine.aclose()
-        with contextlib.suppress(Exception):  # what is queued still goes out, briefly
-            await asyncio.wait_for(self.events.relay.flush(), FLUSH_ON_CLOSE_SECONDS)
+        await self.events.relay.flush_on_close()

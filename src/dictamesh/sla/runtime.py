@@ -8,13 +8,12 @@ publishes. The node calls :meth:`NodeSla.changes_committed` after each ingest co
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
 
 from dictamesh.adapters.contract import DataProductAdapter
+from dictamesh.core.lifecycle import run_together
 from dictamesh.core.models import ChangeEvent
 from dictamesh.core.settings import SlaSettings
 from dictamesh.events.bus import EventBus
@@ -23,8 +22,6 @@ from dictamesh.sla.metrics import SlaCollector
 from dictamesh.sla.monitor import SLA_TOPICS, SlaMonitor
 
 __all__ = ["NodeSla"]
-
-_FLUSH_ON_CLOSE_SECONDS = 2.0
 
 
 class NodeSla:
@@ -71,14 +68,7 @@ class NodeSla:
         self.monitor.record_lag("api", event.entity.type, event.timestamp)
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self.monitor.run()), asyncio.create_task(self.relay.run())]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await run_together(self.monitor.run(), self.relay.run())
 
     async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.relay.flush(), _FLUSH_ON_CLOSE_SECONDS)
+        await self.relay.flush_on_close()
