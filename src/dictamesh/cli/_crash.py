@@ -27,13 +27,13 @@ def _config_path(argv: Sequence[str]) -> Path | None:
 
 def _command_path(app: Any, argv: Sequence[str]) -> str:
     """The command and group names ``argv`` starts with (only names the CLI defines)."""
-    import click
     import typer.main
 
     command: Any = typer.main.get_command(app)
     words = []
     for token in argv:
-        if not isinstance(command, click.Group) or token not in command.commands:
+        # a group has ``commands`` (typer's own click or the real one: duck-typed)
+        if token not in (getattr(command, "commands", None) or {}):
             break
         words.append(token)
         command = command.commands[token]

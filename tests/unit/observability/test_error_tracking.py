@@ -270,14 +270,58 @@ def test_a_scrubber_failure_drops_the_event() -> None:
         error_tracking._state.scrubber = None
 
 
+def _chained() -> None:
+    try:
+        raise KeyError("jane.doe")
+    except KeyError as exc:
+        raise ValidationError("bad input") from exc
+
+
 def test_vetted_errors_are_dictamesh_errors() -> None:
     from dictamesh.observability.error_tracking import _unvetted_messages, _vetted
 
     with pytest.raises(ValidationError) as caught:
-        try:
-            raise KeyError("jane.doe")
-        except KeyError as exc:
-            raise ValidationError("bad input") from exc
+        _chained()
     hint = {"exc_info": (caught.type, caught.value, caught.tb)}
     assert _vetted(hint) == {("dictamesh.core.errors", "ValidationError")}
     assert "'jane.doe'" in _unvetted_messages(hint)  # the KeyError's, not the vetted one
+
+
+async def test_a_cli_crash_is_reported_with_its_command_only(tmp_path: Path) -> None:
+    from dictamesh.cli._crash import report_crash
+    from dictamesh.cli.main import app
+
+    email = "jane.crash@example.com"
+    async with sentry_receiver() as receiver:
+        config = tmp_path / "mesh.yaml"
+        config.write_text(
+            f"node_name: ops-cli\nobservability:\n  sentry:\n    dsn: {receiver.dsn()}\n"
+        )
+        argv = ["governance", "export", f"customer:{email}", "-c", str(config)]
+        crash = RuntimeError(f"export failed for {email}")
+        # the SDK's sender posts from its thread while this loop serves the receiver
+        await asyncio.to_thread(report_crash, app, crash, argv)
+        assert not error_tracking_enabled()  # started for the crash, closed after it
+
+        async def reported() -> list[dict[str, Any]]:
+            assert receiver.events()
+            return receiver.events()
+
+        (event,) = await eventually(reported)
+    assert event["tags"]["command"] == "governance export"
+    assert event["tags"]["node"] == "ops-cli"
+    assert event["tags"]["node_role"] == "cli"
+    raw = b"".join(envelope.raw for envelope in receiver.envelopes())
+    assert email.encode() not in raw
+    assert b"jane.crash" not in raw
+
+
+async def test_a_cli_crash_without_a_dsn_sends_nothing(tmp_path: Path) -> None:
+    from dictamesh.cli._crash import report_crash
+    from dictamesh.cli.main import app
+
+    config = tmp_path / "mesh.yaml"
+    config.write_text("node_name: ops-cli\n")
+    await asyncio.to_thread(report_crash, app, RuntimeError("x"), ["status", "-c", str(config)])
+    assert not error_tracking_enabled()
+    assert not sentry_sdk.get_client().is_active()
