@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import sentry_sdk
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tests.timing import eventually
 from tests.unit.auth.support import AUDIENCE, ISSUER, SECRET, bearer, hs_token
 from tests.unit.observability.sentry_receiver import sentry_receiver
@@ -77,7 +78,7 @@ def settings_for(
                 "issuer": ISSUER,
                 "audience": [AUDIENCE],
             },
-            "observability": {"traces_exporter": "memory", "sentry": sentry},
+            "observability": {"sentry": sentry},
             "adapters": [
                 c.model_dump(mode="python")
                 for c in reference_adapter_configs(sources.endpoints(), poll_interval_seconds=None)
@@ -124,7 +125,10 @@ async def run_failures(
 
 
 async def test_errors_reach_sentry_tagged_and_without_personal_values(
-    tmp_path: Path, sqlite_catalog_url: str, sources: SampleSources
+    tmp_path: Path,
+    sqlite_catalog_url: str,
+    sources: SampleSources,
+    spans: InMemorySpanExporter,  # request spans (a private provider): trace ids to tag
 ) -> None:
     jwt = hs_token(sub="ops", roles=["admin"], tenant_id="acme")
     async with sentry_receiver() as receiver:
