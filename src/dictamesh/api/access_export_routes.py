@@ -9,7 +9,7 @@ download, and the export itself is written to the audit log before it is served.
 Example::
 
     GET /api/v1/admin/governance/subjects/customer:42/export
-    → {"manifest": {"format": "dictamesh.access-export/1", "counts": {...}}, "entities": [...]}
+    → {"manifest": {"format": "dictamesh-access-export/1", "counts": {...}}, "entities": [...]}
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ Which records are *about* the subject (:func:`about_subject`): those that refere
 that ``pays`` their invoice), and the nested items of any of these (``has_item``). Records
 the subject merely references (the product on their invoice line) are not about them and
 stay out. A record that also references *another* entity of the subject's type (a
-transfer between two customers) is about someone else too: it is withheld, and listed by
-reference only under ``manifest.withheld`` for a person to review.
+transfer between two customers) is about someone else too, and so is a record of the
+subject's type (a customer ``referred_by`` ours): it is withheld, and listed by reference
+only under ``manifest.withheld`` for a person to review.
 
 The bundle is bounded (:data:`MAX_RECORDS` entities, :data:`MAX_ROWS` rows per section;
 a larger one is a :class:`~dictamesh.core.errors.ValidationError` naming the limit, never
@@ -60,7 +61,7 @@ __all__ = [
     "parse_subject",
 ]
 
-EXPORT_FORMAT = "dictamesh.access-export/1"
+EXPORT_FORMAT = "dictamesh-access-export/1"
 """The bundle's format and version (``manifest.format``)."""
 MAX_RECORDS = 5000
 """Most entities one bundle holds (the subject and the records about them)."""
@@ -142,7 +143,7 @@ async def about_subject(
             if len(found) > max_records:
                 raise ValidationError(
                     f"the access export holds at most {max_records} records; this subject"
-                    " has more (export it in parts: raise the limit in code for a one-off)"
+                    " has more (export_subject's max_records raises the bound)"
                 )
         if not frontier:
             break
@@ -150,7 +151,10 @@ async def about_subject(
 
 
 async def _about_someone_else(catalog: CatalogService, ref: EntityRef, subject: EntityRef) -> bool:
-    """Does ``ref`` reference an entity of the subject's type other than the subject?"""
+    """Is ``ref`` another data subject (of the subject's type: a customer ``referred_by``
+    ours), or does it reference one?"""
+    if ref.type == subject.type:
+        return True
     for rel in await catalog.list_relationships(ref, direction="out"):
         if rel.relationship_type == NESTED:
             continue

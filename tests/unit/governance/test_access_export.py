@@ -121,7 +121,7 @@ async def get(node: MeshNode, path: str, headers: dict[str, str] | None) -> http
 
 def check_bundle(bundle: dict[str, Any], sources: SampleSources) -> None:
     manifest = bundle["manifest"]
-    assert manifest["format"] == "dictamesh.access-export/1"
+    assert manifest["format"] == "dictamesh-access-export/1"
     assert manifest["subject"] == f"customer:{SUBJECT}"
     assert manifest["sections"] == ["entities", "events", "relationships", "lineage", "audit"]
     assert manifest["withheld"] == []
@@ -234,6 +234,13 @@ async def test_a_record_about_two_subjects_is_withheld(node: MeshNode) -> None:
     )  # fmt: skip
     await catalog.record_relationship(shared, "pays", invoice)
     await catalog.record_relationship(shared, "paid_by", EntityRef(type="customer", id=OTHER))
+    # a customer referred by ours is another person, not a record about ours
+    referred = EntityRef(type="customer", id=OTHER)
+    await catalog.record_relationship(
+        referred, "referred_by", EntityRef(type="customer", id=SUBJECT)
+    )
     found, withheld = await about_subject(catalog, EntityRef(type="customer", id=SUBJECT))
     assert shared in withheld
+    assert referred in withheld
     assert shared not in found
+    assert referred not in found
