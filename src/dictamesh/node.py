@@ -123,9 +123,11 @@ from dictamesh.events.serde import (
 from dictamesh.events.system_topics import SystemTopicRelay
 from dictamesh.gateway.federation import build_subgraph
 from dictamesh.governance.runtime import NodeGovernance
+from dictamesh.governance.scrubbing import start_error_tracking
 from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
 from dictamesh.observability import setup_observability
+from dictamesh.observability.error_tracking import close_error_tracking
 from dictamesh.observability.metrics import MeshMetrics
 from dictamesh.quality.evaluator import QUALITY_TOPIC_SPEC
 from dictamesh.quality.metrics import QualityMetrics
@@ -358,6 +360,7 @@ class MeshNode(AsyncResource):
         #: GraphQL subscriptions and the response cache listen here (docs/graphql.md)
         self.changes = ChangeFeed(queue_size=settings.graphql.subscription_queue_size)
         self._extra_adapters = list(adapters or [])
+        self._error_tracking = False
         #: where the node's domain topics and entity schemas come from: ``registry`` when
         #: the node connects adapters, else the configured adapters built, never connected
         self._domain = self.registry
@@ -534,6 +537,13 @@ class MeshNode(AsyncResource):
                 self._domain.register(extra)
             for member in self._domain.adapters():
                 await self.catalog.register_entity_type(member.get_schema())
+        # error tracking (observability.sentry): events scrubbed by governance's masker
+        self._error_tracking = start_error_tracking(
+            self.settings,
+            self.governance.governance.masker,
+            self._domain.schemas().values(),
+            role=",".join(sorted(self.roles)),
+        )
         for topic in self.topics:  # a tenant's topic gets its base topic's spec
             await self.bus.ensure_topic(self.publisher.spec_for(topic))
         if self.runs(NodeRole.API) and self.topics:  # before capturing or serving anything
@@ -1001,6 +1011,9 @@ class MeshNode(AsyncResource):
         self._stop.set()
         self.changes.close()  # live subscriptions end
         await self.supervisor.aclose()  # cancels every background task and waits for it
+        if self._error_tracking:  # after the tasks: their last failures are sent too
+            self._error_tracking = False
+            close_error_tracking(self.settings.observability.sentry.shutdown_timeout_seconds)
         if self.cache_status is not None:
             self.cache.listener = None
             await self.cache_status.aclose()  # writes the last reports

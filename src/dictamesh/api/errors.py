@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dictamesh.catalog.registry_api import REGISTRY_PREFIX
 from dictamesh.core.errors import DictaMeshError, SourceError, SourceRateLimited
 from dictamesh.core.inputs import scrub_text
+from dictamesh.observability.error_tracking import capture_error
 
 __all__ = [
     "GRAPHQL_PATH",
@@ -106,6 +107,8 @@ async def _dictamesh_error(request: Request, exc: Exception) -> JSONResponse:
         logger.warning(
             "%s %s failed: %s %s", request.method, request.url.path, exc.code, exc.message
         )
+        if not isinstance(exc, SourceError):  # a source's outage is the SLA monitor's
+            capture_error(exc, tags=_tags(request.scope))
     return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
 
 
@@ -156,12 +159,29 @@ class InternalErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
-        except Exception:
+        except Exception as exc:
             logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            capture_error(exc, tags=_tags(scope))
             if started:
                 raise  # too late for a clean answer; let the server close the connection
             response = error_response(500, "INTERNAL", "internal error")
             await response(scope, receive, send)
+
+
+def _tags(scope: Scope) -> dict[str, str]:
+    """An error event's tags: the method, the matched route's template
+    (``/api/v1/entities/{entity_type}``, not the path: ids in a path may be personal, and
+    templates group alike errors) and the tenant the auth middleware resolved (its
+    context is unbound by the time the error reaches this middleware)."""
+    route = scope.get("route")
+    tags = {
+        "method": str(scope.get("method")),
+        "route": str(getattr(route, "path", None) or "unmatched"),
+    }
+    tenant = (scope.get("state") or {}).get("tenant")
+    if isinstance(tenant, str):
+        tags["tenant"] = tenant
+    return tags
 
 
 def install_error_handlers(app: FastAPI) -> None:

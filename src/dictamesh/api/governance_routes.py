@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dictamesh.api.access_export_routes import access_export_router
 from dictamesh.api.errors import error_response
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.context import current_principal, current_purpose, tenant_id
@@ -176,6 +177,7 @@ def install_governance(app: FastAPI, ctx: ApiContext) -> Governance:
         governance = Governance()
     app.add_middleware(GovernanceMiddleware, governance=governance)
     app.include_router(governance_router(ctx, governance))
+    app.include_router(access_export_router(ctx, governance))
     return governance
 
 

@@ -689,3 +689,8 @@ def main() -> None:
             fail(exc.message)
         except typer.Exit as done:
             sys.exit(done.exit_code)
+    except Exception as exc:
+        from dictamesh.cli._crash import report_crash
+
+        report_crash(app, exc, sys.argv[1:])  # observability.sentry, when configured
+        raise

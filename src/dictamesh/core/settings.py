@@ -83,6 +83,7 @@ __all__ = [
     "SagaSettings",
     "SchemaRegistryLimits",
     "SearchSettings",
+    "SentrySettings",
     "SlaOverride",
     "SlaSettings",
     "TemplateText",
@@ -349,6 +350,35 @@ class GraphQLSettings(_Section):
         return self
 
 
+class SentrySettings(_Section):
+    """Error tracking with Sentry (``docs/observability.md``, "Error tracking"): off
+    without a ``dsn``. Needs the ``sentry`` extra. Every event is scrubbed by the
+    governance masker before it leaves the process.
+
+    Env example: ``DICTAMESH_OBSERVABILITY__SENTRY__DSN=https://key@sentry.example.com/1``.
+    """
+
+    #: where events go (the project's DSN); unset: nothing is initialised or sent
+    dsn: SecretStr | None = None
+    #: the environment events are filed under (``production``, ``staging``...)
+    environment: str = Field(default="production", min_length=1, max_length=64)
+    #: the release events are filed under; default: ``dictamesh@<version>``
+    release: str | None = Field(default=None, max_length=200)
+    #: share of error events sent (1.0: all)
+    sample_rate: float = Field(default=1.0, ge=0, le=1)
+    #: vetted: only DictaMesh errors' messages are sent (written to hold no personal value;
+    #: still scrubbed), other exceptions' messages are replaced; scrubbed: every message is
+    #: sent after scrubbing (detectors find emails, phones, cards... not names)
+    exception_messages: Literal["vetted", "scrubbed"] = "vetted"
+    #: send stack frames' local variables, scrubbed (values of classified field names
+    #: masked, detector matches hashed); off: frames carry no variables at all
+    include_local_variables: bool = False
+    #: log records kept as breadcrumbs of the next event (scrubbed like the rest); 0: none
+    max_breadcrumbs: int = Field(default=0, ge=0, le=100)
+    #: how long closing waits for queued events to be sent
+    shutdown_timeout_seconds: float = Field(default=2.0, ge=0, le=60)
+
+
 class ObservabilitySettings(_Section):
     """Traces and logs of a node (``docs/observability.md``); metrics are always at
     ``/metrics``. Everything here is off by default, so an embedded node prints nothing.
@@ -373,6 +403,8 @@ class ObservabilitySettings(_Section):
     #: serve ``GET /debug/traces`` (needs ``traces_exporter: memory``): admins only, each
     #: tenant-bound admin its tenant's traces; off by default (``dictamesh demo`` sets it)
     debug_traces: bool = False
+    #: error tracking (Sentry); off without ``sentry.dsn``
+    sentry: SentrySettings = Field(default_factory=SentrySettings)
 
 
 _TOPIC_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

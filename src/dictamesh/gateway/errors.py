@@ -24,6 +24,7 @@ from pydantic_core import to_jsonable_python
 from strawberry.extensions import SchemaExtension
 
 from dictamesh.core.errors import DictaMeshError
+from dictamesh.observability.error_tracking import capture_error
 
 __all__ = [
     "BAD_USER_INPUT",
@@ -120,6 +121,8 @@ def log_errors(errors: list[GraphQLError]) -> None:
                 error.path,
                 exc_info=(type(original), original, original.__traceback__),
             )
+            field = ".".join(str(p) for p in error.path or () if isinstance(p, str))
+            capture_error(original, tags={"graphql_field": field or "-"})
 
 
 class DictaMeshErrorExtension(SchemaExtension):

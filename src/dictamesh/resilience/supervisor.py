@@ -41,6 +41,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from dictamesh.core.models import HealthState, HealthStatus
+from dictamesh.observability.error_tracking import capture_error
 
 __all__ = ["RestartPolicy", "SupervisorCollector", "TaskFactory", "TaskState", "TaskSupervisor"]
 
@@ -175,6 +176,8 @@ class TaskSupervisor:
                 delay,
                 exc_info=error,
             )
+            if error is not None:
+                capture_error(error, tags={"task": state.name})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
             if self._stop.is_set():
