@@ -24,7 +24,8 @@ from dictamesh.api.errors import error_response
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.context import current_principal, tenant_id
 from dictamesh.core.errors import PermissionDenied
-from dictamesh.governance.access_export import export_subject, parse_subject
+from dictamesh.core.models import EntityRef
+from dictamesh.governance.access_export import export_subject
 from dictamesh.governance.audit import AuditLog
 from dictamesh.governance.enforce import CHANNEL_REST, Governance
 from dictamesh.governance.policy import Action, Resource
@@ -43,7 +44,7 @@ def access_export_router(ctx: ApiContext, governance: Governance) -> APIRouter:
     @router.get(EXPORT_PATH)
     async def export(ref: str) -> Any:
         """Everything the mesh holds about one data subject (right of access; admin)."""
-        subject = parse_subject(ref)  # a 400 before any decision or read
+        subject = EntityRef.parse(ref)  # a 400 before any decision or read
         schemas = ctx.registry.schemas()
         domain = schemas[subject.type].domain if subject.type in schemas else None
         principal = current_principal.get()

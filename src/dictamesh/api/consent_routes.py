@@ -30,7 +30,8 @@ from starlette.responses import JSONResponse
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.context import current_principal, tenant_id
 from dictamesh.core.errors import PermissionDenied, ValidationError
-from dictamesh.governance.consent import CCPA_FLAGS, ConsentService, parse_subject
+from dictamesh.core.models import EntityRef
+from dictamesh.governance.consent import CCPA_FLAGS, ConsentService
 from dictamesh.governance.consent_store import ConsentStore
 from dictamesh.governance.enforce import CHANNEL_REST, Governance
 from dictamesh.governance.policy import Action, Resource
@@ -96,7 +97,7 @@ def consent_router(ctx: ApiContext, governance: Governance) -> APIRouter:
 
     async def allowed(subject: str) -> str:
         """The normalised subject, once the caller may see and change its consents."""
-        ref = parse_subject(subject)
+        ref = EntityRef.parse(subject)
         consent = service()
         principal = current_principal.get()
         if consent.is_subject(principal, str(ref)):

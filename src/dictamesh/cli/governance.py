@@ -203,12 +203,12 @@ def export(
 ) -> None:
     """Everything the mesh holds about a data subject (right of access) as a JSON bundle;
     the export is recorded in the audit log. Exit 2: bad subject; 1: unknown subject."""
+    from dictamesh.core.models import EntityRef
     from dictamesh.core.settings import DictaMeshSettings
-    from dictamesh.governance.access_export import parse_subject
 
     try:
         settings = DictaMeshSettings.from_yaml(config)
-        ref = parse_subject(subject)
+        ref = EntityRef.parse(subject)
     except DictaMeshError as exc:
         fail(exc.message)
     try:
@@ -387,11 +387,11 @@ def _change(
     config: Path, subject: str, purpose: str, state: str, evidence: str, source: str,
     by: str | None, tenant: str | None,
 ) -> None:  # fmt: skip
-    from dictamesh.governance.consent import parse_subject
+    from dictamesh.core.models import EntityRef
 
     settings = _load(config)
     try:
-        parse_subject(subject)
+        EntityRef.parse(subject)
         purposes = settings.governance.consent.purposes
         if purpose not in purposes:
             fail(f"unknown purpose {purpose!r}; declared: {', '.join(sorted(purposes))}")
@@ -453,11 +453,11 @@ def consent_show(
     tenant: _TenantOpt = None,
 ) -> None:
     """SUBJECT's consents as JSON: state per purpose, CCPA flags, history."""
-    from dictamesh.governance.consent import parse_subject
+    from dictamesh.core.models import EntityRef
 
     settings = _load(config)
     try:
-        parse_subject(subject)
+        EntityRef.parse(subject)
     except DictaMeshError as exc:
         fail(exc.message)
 

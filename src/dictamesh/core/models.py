@@ -170,6 +170,19 @@ class EntityRef(_Model):
             field = ".".join(str(part) for part in first["loc"]) or "ref"
             raise ValidationError(f"invalid entity {field}: {first['msg']}") from None
 
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """``customer:c-1`` (what ``str()`` gives) from a caller: the way a data subject is
+        named (erasure, access export, consent); anything else is a typed 400."""
+        entity_type, colon, entity_id = (
+            text.partition(":") if isinstance(text, str) else ("", "", "")
+        )
+        if not colon or not entity_type or not entity_id:
+            raise ValidationError(
+                "a data subject is an entity reference <type>:<id>, e.g. customer:c-1"
+            )
+        return cls.from_input(entity_type, entity_id)
+
 
 class EntityVersionRef(EntityRef):
     version: int = Field(ge=0)

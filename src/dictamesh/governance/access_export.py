@@ -30,7 +30,7 @@ records) is one more builder in the list passed to :func:`export_subject`.
 
 Example::
 
-    bundle = await export_subject(catalog, parse_subject("customer:42"))
+    bundle = await export_subject(catalog, EntityRef.parse("customer:42"))
     bundle["manifest"]["counts"]      # {"entities": 5, "events": 9, ...}
 """
 
@@ -47,6 +47,7 @@ from dictamesh.catalog.service import CatalogService
 from dictamesh.catalog.tables import AUDIT, EVENTS
 from dictamesh.core.errors import EntityNotFound, ValidationError
 from dictamesh.core.models import EntityRef
+from dictamesh.governance.consent_store import ConsentStore
 
 __all__ = [
     "DEFAULT_SECTIONS",
@@ -57,8 +58,8 @@ __all__ = [
     "Section",
     "SectionBuilder",
     "about_subject",
+    "consent_section",
     "export_subject",
-    "parse_subject",
 ]
 
 EXPORT_FORMAT = "dictamesh-access-export/1"
@@ -74,14 +75,6 @@ MAX_DEPTH = 4
 
 NESTED = "has_item"
 """The relationship the catalog ingest gives a parent and each of its nested items."""
-
-
-def parse_subject(text: str) -> EntityRef:
-    """``<type>:<id>`` → a ref; a malformed one is a :class:`ValidationError` (a 400)."""
-    entity_type, colon, entity_id = text.partition(":")
-    if not colon or not entity_type or not entity_id:
-        raise ValidationError("subject must be <entity type>:<entity id>, e.g. customer:42")
-    return EntityRef.from_input(entity_type, entity_id)
 
 
 @dataclass(slots=True)
@@ -333,12 +326,22 @@ async def lineage_section(scope: ExportScope) -> Section:
     return Section("lineage", rows)
 
 
+async def consent_section(scope: ExportScope) -> Section:
+    """The subject's consent records (given, withdrawn: when, from where, by whom), the
+    whole append-only history (docs/governance.md, "Consent and purpose")."""
+    records = await ConsentStore(scope.catalog.database).history(
+        str(scope.subject), tenant=scope.tenant
+    )
+    return Section("consent", [record.to_dict() for record in records])
+
+
 DEFAULT_SECTIONS: tuple[SectionBuilder, ...] = (
     entities_section,
     events_section,
     relationships_section,
     lineage_section,
     audit_section,
+    consent_section,
 )
 """The sections every bundle has, in order; pass ``(*DEFAULT_SECTIONS, more)`` to add one."""
 

@@ -25,7 +25,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -48,13 +47,11 @@ __all__ = [
     "SOURCES",
     "ConsentService",
     "consent_scope",
-    "parse_subject",
 ]
 
 SOURCES = ("api", "cli", "import")
 #: the CCPA flags and the opt-out purposes they withdraw
 CCPA_FLAGS = {"do_not_sell": "sale", "do_not_share": "share"}
-_SUBJECT = re.compile(r"^([a-z][a-z0-9_]{0,62}):(.+)$")
 #: this request's consents already read: (tenant, subject) → purposes in effect
 _memo: ContextVar[dict[tuple[str | None, str], frozenset[str]] | None] = ContextVar(
     "dictamesh_consent_memo", default=None
@@ -63,16 +60,6 @@ _memo: ContextVar[dict[tuple[str | None, str], frozenset[str]] | None] = Context
 
 class _AuditRecorder(Protocol):
     async def record(self, entries: Iterable[AuditEntry]) -> int: ...
-
-
-def parse_subject(text: str) -> EntityRef:
-    """``customer:c-1`` → its :class:`EntityRef`; anything else is a typed 400."""
-    found = _SUBJECT.match(text or "") if isinstance(text, str) and len(text) <= 200 else None
-    if found is None:
-        raise ValidationError(
-            "a data subject is an entity reference '<type>:<id>', e.g. customer:c-1"
-        )
-    return EntityRef.from_input(found.group(1), found.group(2))
 
 
 @contextlib.contextmanager
@@ -166,7 +153,7 @@ class ConsentService:
 
     async def state(self, subject: str) -> dict[str, Any]:
         """A subject's consents: current state per purpose, CCPA flags, full history."""
-        ref = str(parse_subject(subject))
+        ref = str(EntityRef.parse(subject))
         store = self._require_store()
         history = await store.history(ref)
         newest: dict[str, ConsentRecord] = {}
@@ -211,7 +198,7 @@ class ConsentService:
     ) -> ConsentRecord:
         """Append one change (validated first: a typed 400 before anything is written),
         then audit it. The next read on any node sees it (the store is shared)."""
-        ref = str(parse_subject(subject))
+        ref = str(EntityRef.parse(subject))
         self.check_purpose(purpose)
         if state not in ("given", "withdrawn"):
             raise ValidationError("consent state must be 'given' or 'withdrawn'")

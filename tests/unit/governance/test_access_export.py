@@ -22,6 +22,7 @@ from dictamesh.core.errors import EntityNotFound
 from dictamesh.core.models import Entity, EntityRef, SourceRef
 from dictamesh.governance.access_export import about_subject
 from dictamesh.governance.audit import AuditLog
+from dictamesh.governance.consent_store import ConsentChange, ConsentStore
 from dictamesh.node import MeshNode
 from dictamesh.sources.runner import (
     SampleSources,
@@ -123,7 +124,9 @@ def check_bundle(bundle: dict[str, Any], sources: SampleSources) -> None:
     manifest = bundle["manifest"]
     assert manifest["format"] == "dictamesh-access-export/1"
     assert manifest["subject"] == f"customer:{SUBJECT}"
-    assert manifest["sections"] == ["entities", "events", "relationships", "lineage", "audit"]
+    assert manifest["sections"] == [
+        "entities", "events", "relationships", "lineage", "audit", "consent",
+    ]  # fmt: skip
     assert manifest["withheld"] == []
     refs = {(e["entity_type"], e["entity_id"]) for e in bundle["entities"]}
     invoices = invoices_of(sources, SUBJECT)
@@ -153,6 +156,12 @@ async def test_the_admin_api_exports_everything_about_one_customer_only(
     node: MeshNode, sources: SampleSources
 ) -> None:
     path = f"/api/v1/admin/governance/subjects/customer:{SUBJECT}/export"
+    # consents of both customers on record: the subject's history is in the bundle, alone
+    consents = ConsentStore(node.catalog.database)
+    for person, purpose in ((SUBJECT, "sale"), (OTHER, "share"), (SUBJECT, "share")):
+        await consents.append(
+            ConsentChange(f"customer:{person}", purpose, "withdrawn", "api", f"cust-{person}")
+        )
     # someone read the subject before: the export shows who
     seen = await get(node, f"/api/v1/entities/customer/{SUBJECT}", admin())
     assert seen.status_code == 200
@@ -167,6 +176,10 @@ async def test_the_admin_api_exports_everything_about_one_customer_only(
     check_bundle(bundle, sources)
     readers = {(row["subject"], row["entity_id"]) for row in bundle["audit"]}
     assert ("dpo", SUBJECT) in readers
+    assert [(c["subject"], c["purpose"], c["state"]) for c in bundle["consent"]] == [
+        (f"customer:{SUBJECT}", "sale", "withdrawn"),
+        (f"customer:{SUBJECT}", "share", "withdrawn"),
+    ]
 
     # the export itself is audited (written before it is served)
     rows = await AuditLog(node.catalog).query(entity_type="customer", entity_id=SUBJECT)

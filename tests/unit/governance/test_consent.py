@@ -20,10 +20,10 @@ from tests.unit.governance.enforce_support import ADA, GovernedNode, graphql
 from dictamesh.api.governance_routes import MASKED_HEADER, REDACTED_HEADER
 from dictamesh.catalog.service import CatalogService
 from dictamesh.core.errors import ConfigurationError, ValidationError
-from dictamesh.core.models import Classification
+from dictamesh.core.models import Classification, EntityRef
 from dictamesh.core.principal import Principal
 from dictamesh.governance.audit import AuditLog
-from dictamesh.governance.consent import ConsentService, parse_subject
+from dictamesh.governance.consent import ConsentService
 from dictamesh.governance.consent_store import ConsentStore
 from dictamesh.governance.masking import REDACTED, MaskStrategy
 from dictamesh.governance.policy import PolicyEngine, Resource
@@ -79,10 +79,10 @@ def test_a_mask_rule_must_be_a_read_rule() -> None:
 
 
 def test_subjects_are_entity_references() -> None:
-    assert str(parse_subject("customer:c-1")) == "customer:c-1"
+    assert str(EntityRef.parse("customer:c-1")) == "customer:c-1"
     for bad in ("c-1", "Customer:c-1", "customer:", "customer:a b", ":x", "x" * 300):
         with pytest.raises(ValidationError):
-            parse_subject(bad)
+            EntityRef.parse(bad)
 
 
 # --- the consent service --------------------------------------------------------------------
