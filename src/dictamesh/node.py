@@ -122,7 +122,7 @@ from dictamesh.events.serde import (
 )
 from dictamesh.events.system_topics import SystemTopicRelay
 from dictamesh.gateway.federation import build_subgraph
-from dictamesh.governance.runtime import NodeGovernance
+from dictamesh.governance.runtime import NodeGovernance, masker_from_settings
 from dictamesh.governance.scrubbing import start_error_tracking
 from dictamesh.governance.writes import WriteGuard
 from dictamesh.notifications.runtime import NodeNotifications
@@ -655,6 +655,13 @@ class MeshNode(AsyncResource):
         # with router.sources given, no adapter needs building
         registry = AdapterRegistry.configured(
             () if self.settings.router.sources else self.settings.adapters
+        )
+        # no catalog, so no node governance: the settings' masker scrubs its error events
+        self._error_tracking = start_error_tracking(
+            self.settings,
+            masker_from_settings(self.settings),
+            registry.schemas().values(),
+            role=NodeRole.ROUTER,
         )
         await self.bus.connect()
         await self._start_router(adapter_topics(registry.adapters(), self.settings))

@@ -183,6 +183,37 @@ async def test_errors_reach_sentry_tagged_and_without_personal_values(
         assert at < 0, (value, raw[max(0, at - 400) : at + 100])
 
 
+async def test_a_router_node_reports_its_failed_tasks_scrubbed(
+    tmp_path: Path, sqlite_catalog_url: str, sources: SampleSources
+) -> None:
+    """A router node has no catalog, hence no node governance: the settings' masker and
+    the adapters' schemas scrub its events all the same."""
+    person = next(c for c in sources.customers_store.all() if str(c["id"]) == CUSTOMER)
+    async with sentry_receiver() as receiver:
+        settings = settings_for(tmp_path, sqlite_catalog_url, sources, receiver.dsn())
+        async with MeshNode(settings, roles=["router"]) as node:
+            assert error_tracking_enabled()
+
+            async def reroute() -> None:
+                holder = person
+                raise RuntimeError(f"could not route {holder['email']}")
+
+            node.supervisor.spawn("reroute", reroute)
+
+            async def reported() -> dict[str, Any]:
+                found = [e for e in receiver.events() if (e.get("tags") or {}).get("task")]
+                assert found, receiver.events()
+                return found[0]
+
+            event = await eventually(reported, timeout=30)
+        assert not error_tracking_enabled()
+    assert event["tags"]["node_role"] == "router"
+    assert event["tags"]["task"] == "reroute"
+    raw = b"".join(envelope.raw for envelope in receiver.envelopes())
+    for value in personal_values(person):
+        assert value.encode() not in raw, value
+
+
 async def test_without_a_dsn_nothing_is_initialised_or_sent(
     tmp_path: Path, sqlite_catalog_url: str, sources: SampleSources
 ) -> None:
