@@ -46,6 +46,8 @@ def node_settings(tmp_path: Path, catalog_url: str, sources: SampleSources) -> d
         "state_dir": str(tmp_path),
         "bus": {"path": str(tmp_path / "bus.sqlite3")},
         "catalog": {"url": catalog_url},
+        # no embedding model: it would index the whole sample mesh in a thread
+        "search": {"embeddings": {"provider": "off"}},
         "auth": {
             "mode": "required",
             "jwt_secret": SECRET,
