@@ -34,6 +34,7 @@ from dictamesh.core.models import (
 )
 from dictamesh.core.notification_config import Priority
 from dictamesh.governance.audit import AuditLog
+from dictamesh.governance.consent_store import ConsentChange, ConsentStore
 from dictamesh.notifications.inbox_store import InboxStore
 from dictamesh.notifications.store import (
     Attempt,
@@ -41,6 +42,7 @@ from dictamesh.notifications.store import (
     NotificationStatus,
     NotificationStore,
 )
+from dictamesh.quality.store import QualityStore, RuleResult, Run
 from dictamesh.saga.store import NewSaga, SagaStore, StepLog
 from dictamesh.search.store import EntityVectors, VectorStore
 from dictamesh.tenancy import tenant_context
@@ -140,6 +142,23 @@ async def seed(catalog: CatalogService) -> None:
     await vectors.upsert(
         [EntityVectors(t, "customer", "c-1", "crm", "s", "h", [[1.0, 0.0, 0.0]]) for t in (A, B)]
     )
+    # a quality run with one result each (migration 0014), a consent record each (0015)
+    quality = QualityStore(catalog.database)
+    consents = ConsentStore(catalog.database)
+    now = catalog.database.now()
+    for tenant in (A, B):
+        run_id = str(uuid.uuid4())
+        result = RuleResult(
+            rule_id="email_present", entity_type="customer", rule_type="not_null",
+            severity="error", passed=True, checked=1, failing=0, message="ok",
+            evaluated_at=now, run_id=run_id,
+        )  # fmt: skip
+        await quality.save(
+            Run(run_id, tenant, "schedule", "seed", now, now, results=[result]), keep=10
+        )
+        await consents.append(
+            ConsentChange("customer:c-1", "sale", "withdrawn", "api", "seed"), tenant=tenant
+        )
 
 
 @pytest.fixture
