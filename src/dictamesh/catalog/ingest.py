@@ -368,6 +368,10 @@ class CatalogIngestor:
         )
 
 
+def _in_key_order(rows: Mapping[tuple[str, ...], dict[str, Any]]) -> list[dict[str, Any]]:
+    return [rows[key] for key in sorted(rows)]
+
+
 def _json_dumps(catalog: CatalogService) -> Callable[[Any], str]:
     """The engine's JSON serializer (as SQLAlchemy's JSON type would use), else json.dumps."""
     dumps = getattr(catalog.engine.dialect, "_json_serializer", None)
@@ -893,10 +897,13 @@ class _Batch:
         if dialect == "postgresql":
             params: dict[str, Any] = {"tenant": self.tenant}
             dumps = self.dumps
+            # Rows in key order: concurrent consumers (partitions, nodes) whose batches
+            # share rows — the lineage row of a data product above all — then lock them in
+            # the same order and wait for each other instead of deadlocking.
             for prefix, columns, rows in (
-                ("u_", _pg.ENTITY_COLUMNS, self.upserts.values()),
-                ("d_", _pg.ENTITY_COLUMNS, self.deletes.values()),
-                ("l_", _pg.LINEAGE_COLUMNS, self.lineage.values()),
+                ("u_", _pg.ENTITY_COLUMNS, _in_key_order(self.upserts)),
+                ("d_", _pg.ENTITY_COLUMNS, _in_key_order(self.deletes)),
+                ("l_", _pg.LINEAGE_COLUMNS, _in_key_order(self.lineage)),
             ):
                 for name, kind in columns:
                     values = [row[name] for row in rows]
