@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -76,6 +76,7 @@ Key = tuple[str, str, str]
 """(tenant, entity type, entity id)"""
 Link = tuple[str, str, str]
 """(relationship type, object type, object id)"""
+_K = TypeVar("_K", bound=tuple[str, ...])
 
 
 @dataclass(slots=True)
@@ -368,7 +369,7 @@ class CatalogIngestor:
         )
 
 
-def _in_key_order(rows: Mapping[tuple[str, ...], dict[str, Any]]) -> list[dict[str, Any]]:
+def _in_key_order(rows: Mapping[_K, dict[str, Any]]) -> list[dict[str, Any]]:
     return [rows[key] for key in sorted(rows)]
 
 
