@@ -10,10 +10,10 @@ consumer *processes* (one group, ``run_consumer`` + :func:`dictamesh.node.
 catalog_ingest_handler`, as K nodes would), each into the same warmed-up PostgreSQL
 catalog. Printed per K: events/s, and how often a backend of the catalog was waiting for a
 lock (``pg_stat_activity`` sampled every ~2 ms by this process: the share of samples with
-at least one backend in ``wait_event_type = 'Lock'``). ``--old-lineage`` times the lineage
-upsert of before (counts added to the shared row inside every ingest transaction) in
-alternating rounds with the current path, for an A/B in the same run. The lineage totals
-are checked against the number of events.
+at least one backend in ``wait_event_type = 'Lock'``). Each round fills a new topic once
+every consumer has joined its group (a rebalance while draining would time the group
+protocol); the rounds alternate the K values. The lineage total is checked against the
+number of events.
 
 Addresses as ``kafka_pg_ingest.py`` (``DICTAMESH_POSTGRES_URL``, ``DICTAMESH_KAFKA_BOOTSTRAP``);
 everything it creates (databases, topic, groups) is dropped at the end.
@@ -66,7 +66,6 @@ async def _consume(
     topic: str,
     group: str,
     batch: int,
-    old_lineage: bool,
     committed: Any,
     first: Any,
     stop: Any,
@@ -78,7 +77,6 @@ async def _consume(
         await CatalogService.open(catalog_url) as catalog,
     ):
         ingestor = CatalogIngestor(catalog, {"customer": SCHEMA})
-        ingestor._old_lineage = old_lineage  # benchmark-only switch (A/B in one run)
         handler = catalog_ingest_handler(ingestor, JsonEventSerializer())
 
         async def timed(messages: list[Message]) -> None:
@@ -115,7 +113,6 @@ async def one_round(
     n: int,
     k: int,
     batch: int,
-    old_lineage: bool,
     fill: Callable[[], Awaitable[None]],
     system: str,
 ) -> tuple[float, float]:
@@ -126,7 +123,7 @@ async def one_round(
     procs = [
         ctx.Process(
             target=consumer_process,
-            args=(bootstrap, catalog_url, topic, group, batch, old_lineage, c, f, stop),
+            args=(bootstrap, catalog_url, topic, group, batch, c, f, stop),
         )
         for c, f in zip(counts, firsts, strict=True)
     ]
@@ -193,62 +190,47 @@ async def publish(bootstrap: str, events: list[ChangeEvent]) -> None:
             await publisher.publish_events(events[i : i + 1000])
 
 
-async def main(
-    n: int, ks: list[int], rounds: int, batch: int, old: bool, pg_url: str, bootstrap: str
-) -> None:
+async def main(n: int, ks: list[int], rounds: int, batch: int, pg_url: str, bootstrap: str) -> None:
     ctx = mp.get_context("spawn")
-    modes = [False, True] if old else [False]
-    results: dict[tuple[int, bool], list[tuple[float, float]]] = {}
+    results: dict[int, list[tuple[float, float]]] = {}
     print(f"events: {n}, batch size: {batch}, {PARTITIONS} partitions")
     for r in range(rounds):
-        for k in ks:
-            for mode in modes if r % 2 == 0 else modes[::-1]:
-                # A topic per round, filled once every consumer has joined: a rebalance
-                # while draining would time the group protocol, not the ingest.
-                run = uuid.uuid4().hex[:8]
-                system = f"k{run}"
-                topic = f"bench.{system}.entity_changed"  # the publisher's topic
-                group = f"bench-conc-{run}"
-                events = ingest_embedded.make_events(n, SourceRef(domain="bench", system=system))
-                try:
-                    async with KafkaBus(
-                        bootstrap,
-                        settings=kafka_settings(),
-                        client_id="dictamesh-bench",
-                        topic_specs=(),
-                    ) as bus:
-                        await bus.ensure_topic(TopicSpec(name=topic, partitions=PARTITIONS))
-                    async with scratch_database(pg_url, f"dictamesh_bench_conc_{run}") as url:
-                        await warm_up(url, 2000, batch)
-                        rate, waits = await one_round(
-                            ctx,
-                            bootstrap,
-                            url,
-                            topic,
-                            group,
-                            n,
-                            k,
-                            batch,
-                            mode,
-                            functools.partial(publish, bootstrap, events),
-                            system,
-                        )
-                        await check_totals(url, system, n)
-                finally:
-                    await drop_kafka_leftovers(bootstrap, topic, [group])
-                results.setdefault((k, mode), []).append((rate, waits))
-                label = "old lineage" if mode else "current"
-                print(
-                    f"  round {r + 1}, {k} consumer(s), {label:<11}: {rate:>7,.0f} events/s,"
-                    f" lock waits in {waits:5.1%} of samples",
-                    flush=True,
-                )
-    for (k, mode), values in sorted(results.items()):
+        for k in ks if r % 2 == 0 else ks[::-1]:
+            # A topic per round, filled once every consumer has joined: a rebalance while
+            # draining would time the group protocol, not the ingest.
+            run = uuid.uuid4().hex[:8]
+            system = f"k{run}"
+            topic = f"bench.{system}.entity_changed"  # the publisher's topic
+            group = f"bench-conc-{run}"
+            events = ingest_embedded.make_events(n, SourceRef(domain="bench", system=system))
+            try:
+                async with KafkaBus(
+                    bootstrap,
+                    settings=kafka_settings(),
+                    client_id="dictamesh-bench",
+                    topic_specs=(),
+                ) as bus:
+                    await bus.ensure_topic(TopicSpec(name=topic, partitions=PARTITIONS))
+                async with scratch_database(pg_url, f"dictamesh_bench_conc_{run}") as url:
+                    await warm_up(url, 2000, batch)
+                    fill = functools.partial(publish, bootstrap, events)
+                    rate, waits = await one_round(
+                        ctx, bootstrap, url, topic, group, n, k, batch, fill, system
+                    )
+                    await check_totals(url, system, n)
+            finally:
+                await drop_kafka_leftovers(bootstrap, topic, [group])
+            results.setdefault(k, []).append((rate, waits))
+            print(
+                f"  round {r + 1}, {k} consumer(s): {rate:>7,.0f} events/s,"
+                f" lock waits in {waits:5.1%} of samples",
+                flush=True,
+            )
+    for k, values in sorted(results.items()):
         rates = [v[0] for v in values]
         waits = [v[1] for v in values]
         print(
-            f"{k} consumer(s), {'old lineage' if mode else 'current':<11}:"
-            f" median {statistics.median(rates):>7,.0f} events/s"
+            f"{k} consumer(s): median {statistics.median(rates):>7,.0f} events/s"
             f" (range {min(rates):,.0f}-{max(rates):,.0f}),"
             f" lock waits {min(waits):.1%}-{max(waits):.1%} of samples"
         )
@@ -260,9 +242,6 @@ if __name__ == "__main__":
     parser.add_argument("--consumers", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument(
-        "--old-lineage", action="store_true", help="also time the lineage path of before"
-    )
     args = parser.parse_args()
     asyncio.run(
         main(
@@ -270,7 +249,6 @@ if __name__ == "__main__":
             args.consumers,
             args.rounds,
             args.batch_size,
-            args.old_lineage,
             os.environ.get("DICTAMESH_POSTGRES_URL", DEFAULT_PG),
             os.environ.get("DICTAMESH_KAFKA_BOOTSTRAP", DEFAULT_KAFKA),
         )
