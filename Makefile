@@ -80,6 +80,7 @@ services-down:
 bench: install services-up
 	$(BIN)/python benchmarks/ingest_embedded.py
 	$(BIN)/python benchmarks/kafka_pg_ingest.py
+	$(BIN)/python benchmarks/ingest_concurrent.py
 	$(BIN)/python benchmarks/graph_query.py
 	$(BIN)/python benchmarks/gateway_overhead.py
 	$(BIN)/python benchmarks/graphql_cross_domain.py

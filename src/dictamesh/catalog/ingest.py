@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -76,6 +76,7 @@ Key = tuple[str, str, str]
 """(tenant, entity type, entity id)"""
 Link = tuple[str, str, str]
 """(relationship type, object type, object id)"""
+_K = TypeVar("_K", bound=tuple[str, ...])
 
 
 @dataclass(slots=True)
@@ -366,6 +367,10 @@ class CatalogIngestor:
             relationships=tuple(relationships),
             notices=notices,
         )
+
+
+def _in_key_order(rows: Mapping[_K, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [rows[key] for key in sorted(rows)]
 
 
 def _json_dumps(catalog: CatalogService) -> Callable[[Any], str]:
@@ -893,10 +898,13 @@ class _Batch:
         if dialect == "postgresql":
             params: dict[str, Any] = {"tenant": self.tenant}
             dumps = self.dumps
+            # Rows in key order: concurrent consumers (partitions, nodes) whose batches
+            # share rows — the lineage row of a data product above all — then lock them in
+            # the same order and wait for each other instead of deadlocking.
             for prefix, columns, rows in (
-                ("u_", _pg.ENTITY_COLUMNS, self.upserts.values()),
-                ("d_", _pg.ENTITY_COLUMNS, self.deletes.values()),
-                ("l_", _pg.LINEAGE_COLUMNS, self.lineage.values()),
+                ("u_", _pg.ENTITY_COLUMNS, _in_key_order(self.upserts)),
+                ("d_", _pg.ENTITY_COLUMNS, _in_key_order(self.deletes)),
+                ("l_", _pg.LINEAGE_COLUMNS, _in_key_order(self.lineage)),
             ):
                 for name, kind in columns:
                     values = [row[name] for row in rows]

@@ -10,6 +10,7 @@ side, deletes).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -158,3 +159,52 @@ async def test_the_received_payload_is_stored_not_re_encoded(catalog: CatalogSer
     assert json.loads(stored[0]) == json.loads(raw)
     location = await catalog.get_entity_location("customer", "c-1")
     assert location.attributes == {"n": 10.5, "name": "Customer 1"}
+
+
+async def test_concurrent_batches_lock_lineage_rows_in_key_order(
+    catalog: CatalogService,
+) -> None:
+    """Two consumers whose batches count the same lineage rows in different event orders
+    would deadlock if each locked them in its own order: rows are written in key order."""
+    source = SourceRef(domain="zoo", system="crm")
+
+    def animal(kind: str, n: int) -> ChangeEvent:
+        entity = Entity(type=kind, id=f"{kind}-{n}", source=source, attributes={"n": n})
+        return ChangeEvent.for_change(EventType.CREATED, entity)
+
+    ingestor = CatalogIngestor(catalog, {})
+    await ingestor.handle_batch([(animal("zebra", 0), TOPIC), (animal("aardvark", 0), TOPIC)])
+    rows = "SELECT 1 FROM dictamesh_data_lineage WHERE upstream_name = :name FOR UPDATE"
+    async with catalog.write() as holder:
+        # Another transaction holds the row that sorts first ...
+        held = await holder.execute(text(rows), {"name": "aardvark"})
+        assert len(held.all()) == 1
+        # ... while a batch counting zebra before aardvark (in event order) runs.
+        batch = [(animal("zebra", 1), TOPIC), (animal("aardvark", 1), TOPIC)]
+        ingest = asyncio.create_task(ingestor.handle_batch(batch))
+        async with catalog.engine.connect() as watcher:
+            for _ in range(500):
+                # pg_stat_activity is a snapshot per transaction unless cleared
+                await watcher.execute(text("SELECT pg_stat_clear_snapshot()"))
+                waiting = await watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                        " current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting == 1, f"the ingest should wait for the held row {ingest}"
+        # It waits for aardvark before it takes zebra's row: zebra is still free.
+        await holder.execute(text(rows + " NOWAIT"), {"name": "zebra"})
+    assert await ingest == 2
+    async with catalog.database.read() as conn:
+        counts = dict(
+            (
+                await conn.execute(
+                    text("SELECT upstream_name, occurrences FROM dictamesh_data_lineage")
+                )
+            ).all()
+        )
+    assert counts == {"zebra": 2, "aardvark": 2}
