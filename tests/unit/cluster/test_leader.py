@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from tests.timing import LoopStalls
 
 from dictamesh.catalog.database import CatalogDatabase
 from dictamesh.cluster.leader import LeaderElector
@@ -113,11 +114,12 @@ async def test_takeover_when_the_holder_stops_renewing(
     since = time.monotonic()
     witness = Witness()
     b = elector(other_database, "b", lease=lease_seconds)
-    async with running(b, witness.work("b"), asyncio.Event()):
+    async with LoopStalls() as stalls, running(b, witness.work("b"), asyncio.Event()):
         await wait_for(lambda: b.is_leader, 10)
         takeover = time.monotonic() - since
     print(f"lease takeover after the holder stopped renewing: {takeover:.2f} s")
-    assert lease_seconds - 0.3 < takeover < lease_seconds + 1.0, takeover
+    # never before expiry; after it, within a retry plus what a loaded machine held us up
+    assert lease_seconds - 0.3 < takeover < lease_seconds + 1.0 + stalls.total, takeover
     assert b.lease is None
 
 
