@@ -4,7 +4,7 @@ rule set only; every limit still applies on every request; errors come every tim
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import strawberry.schema.schema as strawberry_schema
@@ -336,3 +336,25 @@ async def test_the_limits_walk_is_remembered_per_variable_reading(
                         {"id": f"c-{i}"})  # fmt: skip
         assert got.errors is None
     assert len(walks) == 4
+
+
+class _Sometimes(SchemaExtension):
+    """A hook that says per request whether it has anything to do."""
+
+    entered: ClassVar[list[str]] = []
+
+    def hook_needed(self, hook_name: str) -> bool:
+        return "busy" in (self.execution_context.query or "")
+
+    def on_operation(self) -> Iterator[None]:
+        self.entered.append(self.execution_context.query or "")
+        yield
+
+
+async def test_a_hook_with_nothing_to_do_is_not_entered() -> None:
+    registry = MemoryRegistry(list(shop()))
+    schema = build_schema(registry, extensions=[_Sometimes])
+    _Sometimes.entered.clear()
+    assert (await run(schema, registry, "{ entityTypes }")).errors is None
+    assert (await run(schema, registry, "query busy { entityTypes }")).errors is None
+    assert _Sometimes.entered == ["query busy { entityTypes }"]
