@@ -31,13 +31,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from graphql import (
     ASTValidationRule,
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    OperationDefinitionNode,
     ParallelVisitor,
     Token,
     TypeInfo,
@@ -75,7 +76,13 @@ _MAX_VERDICTS = 16  # rule sets / operations / schemas remembered per document
 
 class RequestValidationRule(ValidationRule):
     """A rule whose verdict depends on the request (variables, the caller's budget), not
-    only on the document: never part of a cached verdict, run on every request."""
+    only on the document: never part of a cached verdict, run on every request.
+
+    ``operations_only``: the rule looks at nothing but each operation definition (it
+    returns ``SKIP`` there and at fragment definitions), so :func:`validate_alone` calls
+    it on them directly instead of walking the document with type information."""
+
+    operations_only: ClassVar[bool] = False
 
 
 _ParseKey = tuple[str, frozenset[tuple[str, Any]]]
@@ -229,8 +236,10 @@ def validate_alone(
 
     graphql-core walks the whole document through its parallel visitor whatever the rules
     return; one rule visited on its own stops where it returns ``SKIP`` (the query limits
-    rule does at every operation, after measuring it). Type info, the error limit and the
-    abort on runaway recursion are as in ``validate``.
+    rule does at every operation, after measuring it). Rules that are all
+    ``operations_only`` are not walked at all: they are called on each operation
+    definition. Type info, the error limit and the abort on runaway recursion are as in
+    ``validate``.
     """
     errors: list[GraphQLError] = []
 
@@ -242,8 +251,14 @@ def validate_alone(
     type_info = TypeInfo(schema)
     context = ValidationContext(schema, document, type_info, on_error)
     visitors: list[Visitor] = [rule(context) for rule in rules]
-    visitor = visitors[0] if len(visitors) == 1 else ParallelVisitor(visitors)
     try:
+        if all(getattr(rule, "operations_only", False) for rule in rules):
+            for definition in document.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    for one in visitors:
+                        one.enter_operation_definition(definition)  # type: ignore[attr-defined]
+            return errors
+        visitor = visitors[0] if len(visitors) == 1 else ParallelVisitor(visitors)
         visit(document, TypeInfoVisitor(type_info, visitor))
     except _Aborted:
         errors.append(

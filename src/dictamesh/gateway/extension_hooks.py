@@ -8,6 +8,11 @@ the CPU of a small query. The hook *kind* and wrapper depend only on the extensi
 so this runner keeps them per class; per request it only binds them to the instance.
 Hooks that are plain functions (not generators) take Strawberry's own path.
 
+An extension may also say, when a phase begins, that its hook has nothing to do for this
+request: ``hook_needed(hook_name) -> bool`` (e.g. tracing switched off, a document too
+small to parse in a thread). Such a hook is not entered at all — no context manager, no
+generator — which is what a hook that only yields would cost.
+
 Used by :class:`~dictamesh.gateway.schema_builder.GatewaySchema`.
 """
 
@@ -36,7 +41,7 @@ _Wrapper = Callable[[SchemaExtension], Any]
 _UNHANDLED = "unhandled"
 
 
-_Found = tuple[_Wrapper, bool] | str | None
+_Found = tuple[_Wrapper, bool, bool] | str | None
 # (extension class, hook name) -> wrapper; extension classes are few and live as long
 _WRAPPERS: dict[tuple[type[SchemaExtension], str], _Found] = {}
 
@@ -51,15 +56,16 @@ def _wrapper(cls: type[SchemaExtension], hook_name: str) -> _Found:
 
 
 def _inspect(cls: type[SchemaExtension], hook_name: str) -> _Found:
-    """``(wrapper, is_async)`` of ``cls``'s hook; None: no hook; ``_UNHANDLED``: not a
-    generator (left to Strawberry)."""
+    """``(wrapper, is_async, asks)`` of ``cls``'s hook (``asks``: it has ``hook_needed``);
+    None: no hook; ``_UNHANDLED``: not a generator (left to Strawberry)."""
     hook = getattr(cls, hook_name)
     if hook is getattr(SchemaExtension, hook_name):
         return None
+    asks = callable(getattr(cls, "hook_needed", None))
     if inspect.isgeneratorfunction(hook):
-        return contextlib.contextmanager(hook), False
+        return contextlib.contextmanager(hook), False, asks
     if inspect.isasyncgenfunction(hook):
-        return contextlib.asynccontextmanager(hook), True
+        return contextlib.asynccontextmanager(hook), True, asks
     return _UNHANDLED
 
 
@@ -72,7 +78,9 @@ class _CachedHooks(ExtensionContextManagerBase):
             return None
         if isinstance(found, str):
             return super().get_hook(extension)
-        wrapper, is_async = found
+        wrapper, is_async, asks = found
+        if asks and not extension.hook_needed(self.HOOK_NAME):  # type: ignore[attr-defined]
+            return None
         return WrappedHook(extension=extension, hook=partial(wrapper, extension), is_async=is_async)
 
 

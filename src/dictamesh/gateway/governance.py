@@ -142,11 +142,25 @@ def guard_field(
 
     if is_classified(spec.classification):
 
-        async def classified(root: Any, info: Info) -> Any:
-            governance = active_governance()
-            if governance is None:
+        def outcome(
+            governance: Governance, decision: Decision, audited: bool, root: Any, info: Info
+        ) -> Any:
+            if not decision.allowed or not audited:
+                if decision.allowed:
+                    governance.withheld += 1
+                return _withheld(spec, info)
+            if decision.mask is MaskStrategy.NONE:
                 return resolve(root)
-            principal = _principal(info)
+            return _masked(governance, spec, root.attributes.get(name), decision.mask, info)
+
+        async def audited_later(
+            governance: Governance, decision: Decision, entry: Any, root: Any, info: Info
+        ) -> Any:
+            return outcome(governance, decision, await governance.record([entry]), root, info)
+
+        async def with_consents(
+            governance: Governance, principal: Principal | None, root: Any, info: Info
+        ) -> Any:
             entity_type, path, entity_id = _locate(root, name)
             # the subject's consents, read once per request (docs/governance.md)
             consents = await governance.consents(entity_type, [entity_id], principal)
@@ -159,14 +173,31 @@ def guard_field(
             entry = governance.entry(
                 decision, principal, channel=_channel(info), entity_id=entity_id
             )
-            audited = await governance.record([entry])
-            if not decision.allowed or not audited:
-                if decision.allowed:
-                    governance.withheld += 1
-                return _withheld(spec, info)
-            if decision.mask is MaskStrategy.NONE:
+            return outcome(governance, decision, await governance.record([entry]), root, info)
+
+        def classified(root: Any, info: Info) -> Any:
+            # Synchronous unless it must wait (a consent lookup, a full audit queue): an
+            # async resolver costs graphql-core a coroutine and an event-loop round.
+            governance = active_governance()
+            if governance is None:
                 return resolve(root)
-            return _masked(governance, spec, root.attributes.get(name), decision.mask, info)
+            principal = _principal(info)
+            if governance.uses_consent:
+                return with_consents(governance, principal, root, info)
+            entity_type, path, entity_id = _locate(root, name)
+            decision = governance.field_decision(
+                principal, entity_type, schema.domain, path, spec.classification,
+                entity_id=entity_id,
+            )  # fmt: skip
+            if decision is None:  # pragma: no cover - classified fields are always decided
+                return resolve(root)
+            entry = governance.entry(
+                decision, principal, channel=_channel(info), entity_id=entity_id
+            )
+            audited = governance.record_now([entry])
+            if audited is None:  # the audit queue is full: wait for room as record() does
+                return audited_later(governance, decision, entry, root, info)
+            return outcome(governance, decision, audited, root, info)
 
         return classified
 

@@ -31,6 +31,9 @@ Example::
 from __future__ import annotations
 
 import re
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -45,6 +48,7 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
@@ -221,6 +225,23 @@ class QueryCost:
 _ZERO = QueryCost()
 
 
+_INT, _REPRESENTATIONS = 0, 1
+#: (how it was read, variable name, what the walk got: an int, or None)
+_Read = tuple[int, str, int | None]
+
+
+def _derive(
+    kind: int, name: str, variables: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> int | None:
+    """What the walk takes from variable ``name``: an int argument's value (else its
+    default; not an int: None), or how many representations a list holds."""
+    if kind == _REPRESENTATIONS:
+        value = variables.get(name)
+        return len(value) if isinstance(value, list) else 1
+    found = variables.get(name, defaults.get(name))
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
 class _Measure:
     """Walks one operation; fragments are measured once each (no fragment-bomb blowup)."""
 
@@ -240,6 +261,8 @@ class _Measure:
                 self.defaults[definition.variable.name.value] = int(definition.default_value.value)
         self._fragments: dict[tuple[str, int | None, bool], QueryCost] = {}
         self._visiting: set[str] = set()
+        #: what the walk read from the variables, in order: the cost is a function of these
+        self.reads: list[_Read] = []
 
     def selection_set(
         self,
@@ -332,20 +355,22 @@ class _Measure:
             if isinstance(argument.value, ListValueNode):
                 return len(argument.value.values)
             if isinstance(argument.value, VariableNode):
-                value = self.variables.get(argument.value.name.value)
-                return len(value) if isinstance(value, list) else 1
+                found = _derive(_REPRESENTATIONS, argument.value.name.value, self.variables, {})
+                self.reads.append((_REPRESENTATIONS, argument.value.name.value, found))
+                return found
             return 1  # one object, coerced to a list of one
         return None
 
     def int_value(self, value: ValueNode) -> int | None:
         """An argument's int: a literal, or the variable's value (else its default)."""
-        found: Any = None
         if isinstance(value, IntValueNode):
-            found = int(value.value)
-        elif isinstance(value, VariableNode):
+            return int(value.value)
+        if isinstance(value, VariableNode):
             var = value.name.value
-            found = self.variables.get(var, self.defaults.get(var))
-        return found if isinstance(found, int) and not isinstance(found, bool) else None
+            found = _derive(_INT, var, self.variables, self.defaults)
+            self.reads.append((_INT, var, found))
+            return found
+        return None
 
     @staticmethod
     def default_int(definition: GraphQLField, name: str) -> int | None:
@@ -387,14 +412,92 @@ def measure_operation(
     variables: Mapping[str, Any] | None = None,
 ) -> QueryCost:
     """Depth, cost and aliases of ``operation`` (fragments expanded)."""
+    return _measure(context, operation, limits, variables or {})[0]
+
+
+def _measure(
+    context: ValidationContext,
+    operation: OperationDefinitionNode,
+    limits: QueryLimits,
+    variables: Mapping[str, Any],
+) -> tuple[QueryCost, tuple[_Read, ...]]:
     schema = context.schema
     root = {
         OperationType.QUERY: schema.query_type,
         OperationType.MUTATION: schema.mutation_type,
         OperationType.SUBSCRIPTION: schema.subscription_type,
     }.get(operation.operation)
-    measure = _Measure(context, operation, limits, variables or {})
-    return measure.selection_set(operation.selection_set, root, None, False)
+    measure = _Measure(context, operation, limits, variables)
+    cost = measure.selection_set(operation.selection_set, root, None, False)
+    return cost, tuple(measure.reads)
+
+
+_MAX_COSTED_OPERATIONS = 1000
+_MAX_VARIANTS = 8  # variable readings remembered per operation
+
+
+class _CostCache:
+    """Costs of operations already walked, per operation node (the document cache hands
+    the same parsed document to every request sending its text) and per what the walk
+    read from the variables: ``limit: $n`` is priced again only when ``n`` changes.
+
+    The walk is a function of the document, the schema, the limits and those readings,
+    so a remembered cost equals a new walk's. Entries leave with their document (weak
+    reference) or, oldest first, past ``_MAX_COSTED_OPERATIONS``."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[int, _Costed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cost(
+        self,
+        context: ValidationContext,
+        operation: OperationDefinitionNode,
+        limits: QueryLimits,
+        variables: Mapping[str, Any],
+    ) -> QueryCost:
+        key = id(operation)
+        found = self._entries.get(key)
+        if found is not None and found.operation() is operation and found.schema is context.schema:
+            defaults = found.defaults
+            for reads, cost in found.variants:
+                if all(_derive(k, n, variables, defaults) == v for k, n, v in reads):
+                    return cost
+        cost, reads = _measure(context, operation, limits, variables)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or found.operation() is not operation:
+                found = _Costed(self, operation, context.schema)
+                self._entries[key] = found
+                while len(self._entries) > _MAX_COSTED_OPERATIONS:
+                    self._entries.popitem(last=False)
+            if len(found.variants) >= _MAX_VARIANTS:
+                found.variants.clear()
+            found.variants.append((reads, cost))
+        return cost
+
+    def drop(self, key: int, ref: weakref.ref[OperationDefinitionNode]) -> None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found.operation is ref:
+                del self._entries[key]
+
+
+class _Costed:
+    __slots__ = ("defaults", "operation", "schema", "variants")
+
+    def __init__(
+        self, cache: _CostCache, operation: OperationDefinitionNode, schema: GraphQLSchema
+    ) -> None:
+        key = id(operation)
+        self.operation = weakref.ref(operation, lambda ref: cache.drop(key, ref))
+        self.schema = schema
+        self.defaults = {
+            d.variable.name.value: int(d.default_value.value)
+            for d in operation.variable_definitions or ()
+            if isinstance(d.default_value, IntValueNode)
+        }
+        self.variants: list[tuple[tuple[_Read, ...], QueryCost]] = []
 
 
 def limits_rule(
@@ -419,12 +522,16 @@ def _limits_rule(
     limits: QueryLimits, variables: Callable[[], Mapping[str, Any]]
 ) -> type[RequestValidationRule]:
     # Priced per request (variables) and charged to the tenant: a RequestValidationRule,
-    # so a cached verdict never stands in for it.
+    # so a cached verdict never stands in for it; the walk itself is remembered.
+    costs = _CostCache()
+
     class QueryLimitsRule(RequestValidationRule):
+        operations_only = True
+
         def enter_operation_definition(
             self, node: OperationDefinitionNode, *_args: Any
         ) -> VisitorAction:
-            cost = measure_operation(self.context, node, limits, variables())
+            cost = costs.cost(self.context, node, limits, variables())
             name = f"operation {node.name.value!r}" if node.name else "the operation"
             checks = (
                 (limits.max_depth, cost.depth, QUERY_TOO_DEEP, "depth"),

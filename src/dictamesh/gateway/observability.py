@@ -21,6 +21,10 @@ __all__ = ["GraphQLTracing"]
 
 
 class GraphQLTracing(SchemaExtension):
+    def hook_needed(self, hook_name: str) -> bool:
+        """Nothing to do with tracing off (``CachedHooksRunner`` then skips the hook)."""
+        return tracing_enabled()
+
     def on_operation(self) -> Iterator[None]:
         if not tracing_enabled():
             yield

@@ -83,6 +83,7 @@ from dictamesh.core.models import (
     validate_entity_id,
 )
 from dictamesh.gateway.context import AdapterSource, gateway_context
+from dictamesh.gateway.direct_resolvers import direct, install_direct_resolvers
 from dictamesh.gateway.errors import (
     DictaMeshErrorExtension,
     bad_user_input,
@@ -761,7 +762,12 @@ class DepthLimitFactory:
 
 class GatewaySchema(strawberry.Schema):
     """A Strawberry schema that logs expected errors briefly and bugs with stack traces,
-    and runs its extensions' hooks without re-inspecting them per request."""
+    and runs its extensions' hooks without re-inspecting them per request; the generated
+    fields' resolvers are called by graphql-core directly (:mod:`.direct_resolvers`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        install_direct_resolvers(self._schema)
 
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
@@ -777,7 +783,8 @@ class GatewaySchema(strawberry.Schema):
 # --- field factories ------------------------------------------------------------------
 
 
-def _resolve_id(root: Node) -> str | None:
+@direct
+def _resolve_id(root: Node, info: Info) -> str | None:
     return root.id
 
 
@@ -806,7 +813,7 @@ def _attribute_field(spec: FieldSpec, schema: EntitySchema) -> StrawberryField:
         tag = f"classification: {spec.classification.value}"
         description = f"{description} ({tag})" if description else tag.capitalize()
     return _field(
-        resolver=guard_field(resolve, spec, schema),  # policy, masking, audit
+        resolver=direct(guard_field(resolve, spec, schema)),  # policy, masking, audit
         name=to_camel_case(name),
         graphql_type=annotation,
         description=description,
@@ -814,7 +821,8 @@ def _attribute_field(spec: FieldSpec, schema: EntitySchema) -> StrawberryField:
 
 
 def _nested_field(name: str, nested: EntitySchema, cls: type) -> StrawberryField:
-    def resolve(root: Node) -> list[Node]:
+    @direct
+    def resolve(root: Node, info: Info) -> list[Node]:
         raw = root.attributes.get(name)
         if raw is None:
             return []
@@ -839,6 +847,7 @@ def _relationship_field(rel: RelationshipSpec, target_cls: type, *, load: bool) 
 
     if rel.cardinality is Cardinality.MANY:
 
+        @direct
         async def resolve_many(root: Node, info: Info) -> list[Node]:
             ids = ids_at(root.attributes, via)
             if not ids:
@@ -855,6 +864,7 @@ def _relationship_field(rel: RelationshipSpec, target_cls: type, *, load: bool) 
             description=description,
         )
 
+    @direct
     async def resolve_one(root: Node, info: Info) -> Node | None:
         ids = ids_at(root.attributes, via)
         if not ids:
@@ -873,6 +883,7 @@ def _relationship_field(rel: RelationshipSpec, target_cls: type, *, load: bool) 
 
 
 def _inverse_field(inverse: _Inverse, source_cls: type) -> StrawberryField:
+    @direct
     async def resolve(root: Node, info: Info) -> list[Node]:
         if root.id is None:
             return []

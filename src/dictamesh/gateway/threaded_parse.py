@@ -34,6 +34,14 @@ class ThreadedParseExtension(SchemaExtension):
     def __init__(self, threshold_bytes: int) -> None:
         self.threshold_bytes = threshold_bytes
 
+    def hook_needed(self, hook_name: str) -> bool:
+        """Only for a document above the threshold (``CachedHooksRunner`` skips the hook
+        otherwise: an async hook that only yields still costs a context manager)."""
+        query = self.execution_context.query
+        return bool(
+            self.threshold_bytes and query is not None and len(query) > self.threshold_bytes
+        )
+
     async def on_parse(self) -> AsyncIterator[None]:
         ctx = self.execution_context
         query = ctx.query

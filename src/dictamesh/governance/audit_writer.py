@@ -134,6 +134,10 @@ class AuditWriter:
             self._queue(entry)
         return True
 
+    def has_room(self, count: int) -> bool:
+        """Whether ``count`` entries fit now (:meth:`submit` would not wait for them)."""
+        return len(self._pending) + count <= self.max_pending
+
     def submit_nowait(self, entries: Sequence[AuditEntry]) -> bool:
         """Queue ``entries`` without waiting (for code that cannot await); False: dropped."""
         if not entries:

@@ -206,6 +206,8 @@ class Governance:
             if rule.require_consent
         ]  # fmt: skip
         self.uses_purpose = self.policy.uses_purpose
+        #: whether any rule requires consent (else :meth:`consents` is always empty)
+        self.uses_consent = bool(self._consent_types)
         self.masker = masker if masker is not None else Masker()
         self.audit_sink = audit
         #: read side of the audit trail (audit API); writes go through ``audit_sink``
@@ -393,6 +395,17 @@ class Governance:
         if await self.audit_sink.submit(entries):
             return True
         return self.on_audit_overflow == "drop"
+
+    def record_now(self, entries: Sequence[AuditEntry]) -> bool | None:
+        """:meth:`record` without awaiting when the sink has room now (a sink without
+        ``has_room`` never does); ``None``: it would have to wait, call :meth:`record`."""
+        sink = self.audit_sink
+        if not entries or sink is None:
+            return True
+        has_room = getattr(sink, "has_room", None)
+        if has_room is None or not has_room(len(entries)):
+            return None
+        return self.record_nowait(entries)
 
     def record_nowait(self, entries: Sequence[AuditEntry]) -> bool:
         if not entries or self.audit_sink is None:

@@ -4,7 +4,7 @@ rule set only; every limit still applies on every request; errors come every tim
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import strawberry.schema.schema as strawberry_schema
@@ -307,3 +307,54 @@ async def test_plain_function_hooks_still_run() -> None:
     _PlainHooks.calls.clear()
     assert (await run(schema, registry, "{ entityTypes }")).errors is None
     assert _PlainHooks.calls == ["parse", "execute"]
+
+
+async def test_the_limits_walk_is_remembered_per_variable_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    walks: list[Any] = []
+    real = limits_module._measure
+
+    def counting(*args: Any) -> Any:
+        walks.append(args[3])
+        return real(*args)
+
+    charged: list[float] = []
+    monkeypatch.setattr(limits_module, "_measure", counting)
+    monkeypatch.setattr(limits_module, "charge_query_cost", lambda _t, cost: charged.append(cost))
+    schema, registry, _ = cached_schema(max_complexity=50)
+    for n in (2, 3, 2, 3):
+        assert (await run(schema, registry, PAGE, {"n": n})).errors is None
+    refused = await run(schema, registry, PAGE, {"n": 100})
+    assert codes(refused) == [QUERY_TOO_COMPLEX]
+    # priced at each request's n (customers 1 + items 1 + n * invoices 1), walked once per n
+    assert charged == [2 + 2, 2 + 3, 2 + 2, 2 + 3]
+    assert [w["n"] for w in walks] == [2, 3, 100]
+    # a variable the walk does not read (the customer's id) prices nothing again
+    for i in (1, 2, 3):
+        got = await run(schema, registry, "query ($id: ID!) { customer(id: $id) { name } }",
+                        {"id": f"c-{i}"})  # fmt: skip
+        assert got.errors is None
+    assert len(walks) == 4
+
+
+class _Sometimes(SchemaExtension):
+    """A hook that says per request whether it has anything to do."""
+
+    entered: ClassVar[list[str]] = []
+
+    def hook_needed(self, hook_name: str) -> bool:
+        return "busy" in (self.execution_context.query or "")
+
+    def on_operation(self) -> Iterator[None]:
+        self.entered.append(self.execution_context.query or "")
+        yield
+
+
+async def test_a_hook_with_nothing_to_do_is_not_entered() -> None:
+    registry = MemoryRegistry(list(shop()))
+    schema = build_schema(registry, extensions=[_Sometimes])
+    _Sometimes.entered.clear()
+    assert (await run(schema, registry, "{ entityTypes }")).errors is None
+    assert (await run(schema, registry, "query busy { entityTypes }")).errors is None
+    assert _Sometimes.entered == ["query busy { entityTypes }"]

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from strawberry.extensions import SchemaExtension
 from tests.unit.gateway.conftest import Shop
-from tests.unit.gateway.fakes import CUSTOMER, INVOICE, PRODUCT, MemoryAdapter, MemoryRegistry
+from tests.unit.gateway.fakes import (
+    CUSTOMER,
+    INVOICE,
+    PRODUCT,
+    MemoryAdapter,
+    MemoryRegistry,
+    shop,
+)
 
 from dictamesh.core.errors import ConfigurationError
 from dictamesh.core.models import (
@@ -18,6 +27,7 @@ from dictamesh.core.models import (
     RelationshipSpec,
 )
 from dictamesh.gateway import FilterOperator, GatewayContext, SchemaBuilder, build_schema, type_name
+from dictamesh.gateway.schema_builder import _resolve_id
 
 
 def fields_of(sdl: str, kind: str, name: str) -> dict[str, str]:
@@ -258,3 +268,24 @@ def test_each_build_makes_its_own_types(shop_fx: Shop) -> None:
     two = build_schema(MemoryRegistry([shop_fx.products]))
     assert "type Customer" in one.as_str()
     assert "type Customer" not in two.as_str()
+
+
+async def test_generated_fields_are_resolved_by_graphql_core_directly() -> None:
+    seen: list[str] = []
+
+    class FieldSpy(SchemaExtension):  # a per-field hook: Strawberry makes it middleware
+        def resolve(self, _next: Any, root: Any, info: Any, **kwargs: Any) -> Any:
+            seen.append(info.field_name)
+            return _next(root, info, **kwargs)
+
+    registry = MemoryRegistry(list(shop()))
+    schema = build_schema(registry, extensions=[FieldSpy])
+    customer = schema._schema.type_map["Customer"]
+    assert customer.fields["id"].resolve is _resolve_id  # no Strawberry wrapper
+    query = '{ customer(id: "c-1") { id name invoices { invoiceNumber } } }'
+    result = await schema.execute(query, context_value=GatewayContext(registry))
+    assert result.errors is None
+    assert result.data is not None
+    assert result.data["customer"]["id"] == "c-1"
+    assert result.data["customer"]["name"] == "Customer 1"
+    assert {"customer", "id", "name", "invoices", "invoiceNumber"} <= set(seen)

@@ -227,3 +227,66 @@ async def test_nothing_is_governed_without_an_active_governance(node: GovernedNo
         '{ customer(id: "c-1") { email } }', context_value=GatewayContext(node.registry)
     )
     assert result.data == {"customer": {"email": ADA["email"]}}
+
+
+class _StalledLog:
+    """An audit log whose writes wait for ``gate`` (the catalog is slow)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.rows = 0
+
+    async def record(self, entries: Any) -> int:
+        await self.gate.wait()
+        self.rows += len(entries)
+        return len(entries)
+
+
+async def test_a_full_audit_queue_waits_then_withholds_the_values_it_could_not_audit() -> None:
+    from tests.unit.gateway.fakes import MemoryAdapter, MemoryRegistry
+    from tests.unit.governance.enforce_support import CUSTOMER, POLICY
+
+    from dictamesh.governance.audit_writer import AuditWriter
+    from dictamesh.governance.enforce import Governance
+    from dictamesh.governance.policy import PolicyEngine
+
+    log = _StalledLog()
+    writer = AuditWriter(log, batch_size=1, flush_interval=60, max_pending=1, max_wait=0.05)  # type: ignore[arg-type]
+    governance = Governance(PolicyEngine.from_yaml(POLICY), audit=writer)
+    registry = MemoryRegistry([MemoryAdapter(CUSTOMER, [ADA], system="crm")])
+    schema = build_live_schema(registry, None)
+    query = '{ customer(id: "c-1") { name email phone nickname } }'
+    admin = Principal(subject="ada", roles=frozenset({"admin"}))
+    try:
+        with governance.use(), bind(admin):
+            # email fills the queue; phone and nickname wait for room: the stalled write
+            # takes email, one of them gets the room, the other is withheld after max_wait
+            result = await schema.execute(query, context_value=GatewayContext(registry))
+            customer = (result.data or {})["customer"]
+            assert customer["name"] == "Ada"
+            assert customer["email"] == ADA["email"]
+            served = {
+                "phone": customer["phone"] == ADA["phone"],
+                "nickname": customer["nickname"] == ADA["nickname"],
+            }
+            assert sorted(served.values()) == [False, True]
+            assert customer["phone"] in (ADA["phone"], None)  # nullable: null and FORBIDDEN
+            assert customer["nickname"] in (ADA["nickname"], REDACTED)  # String!: placeholder
+            assert governance.withheld == 1
+            assert writer.stats.dropped == 1
+            # the queue is still full: a field that can wait gets its value once room comes
+            writer.max_wait = 5
+            answer = asyncio.ensure_future(
+                schema.execute(
+                    '{ customer(id: "c-1") { email } }', context_value=GatewayContext(registry)
+                )
+            )
+            await asyncio.sleep(0.05)
+            assert not answer.done()
+            log.gate.set()
+            result = await answer
+            assert result.errors is None
+            assert (result.data or {})["customer"]["email"] == ADA["email"]
+    finally:
+        log.gate.set()
+        await writer.aclose()
