@@ -118,7 +118,7 @@ def bad_data() -> list[ChangeEvent]:
         event("customer", "c3", {"email": None}),
         event("customer", "c4", {"email": "ada@example.com"}),  # duplicate of c1
         event("customer", "c5", {"email": "not-an-email"}),
-        event("invoice", "i3", {"customer_id": "c9", "status": "lost", "total": 5000}),
+        event("invoice", "i3", {"customer_id": "gone-customer-9", "status": "lost", "total": 5000}),
         event("invoice", "i4", {"customer_id": "c1", "status": "paid", "total": "ten"}),
         event("invoice", "i5", {"customer_id": "c2", "status": "paid"}),
     ]

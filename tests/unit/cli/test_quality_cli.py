@@ -52,7 +52,7 @@ def test_exit_codes(tmp_path: Path, sqlite_catalog_url: str) -> None:
     assert code == 1, out
     (result,) = json.loads(out)["results"]
     assert (result["rule_id"], result["sample"]) == ("invoice-customer-exists", ["i3"])
-    assert "c9" not in out  # the missing customer's id is a value of the invoice
+    assert "gone-customer-9" not in out  # the missing customer's id is a value of the invoice
     code, out = quality("-c", config, "--rule", "invoice-customer-exists")  # the table
     assert code == 1
     assert "i3" in out
