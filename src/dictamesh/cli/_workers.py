@@ -49,7 +49,7 @@ from typing import Any
 from dictamesh.core.settings import DictaMeshSettings, TenantQuota, default_node_name
 from dictamesh.node import NodeRole
 
-__all__ = ["run_workers", "worker_info", "worker_roles", "worker_settings"]
+__all__ = ["run_workers", "worker_roles", "worker_settings"]
 
 #: bus backends whose consumer groups split partitions across processes
 _GROUPS_ACROSS_PROCESSES = frozenset({"kafka"})
@@ -73,20 +73,6 @@ def worker_roles(
         return frozenset(every)
     rest = roles - _GROUP_ROLES
     return rest or None
-
-
-def worker_info(registry: Any, index: int) -> None:
-    """``dictamesh_worker_info{worker, pid}`` = 1 on worker ``index``'s ``/metrics`` (a
-    scrape of the shared port reaches one worker: this says which)."""
-    from prometheus_client import Gauge
-
-    info = Gauge(
-        "dictamesh_worker_info",
-        "1 on each serve --workers process: its index and pid",
-        ["worker", "pid"],
-        registry=registry,
-    )
-    info.labels(str(index), str(os.getpid())).set(1)
 
 
 def _share(value: float | None, count: int) -> float | None:
@@ -177,6 +163,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker_main(
+    serve: Callable[..., Any],
     index: int,
     settings: DictaMeshSettings,
     roles: frozenset[NodeRole],
@@ -189,8 +176,6 @@ def _worker_main(
     """One worker process (spawned): serve ``sock`` until the supervisor's signal."""
     import typer
 
-    from dictamesh.cli.main import _serve
-
     os.setpgrp()  # Ctrl-C in a terminal reaches the supervisor only, which forwards it
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
@@ -200,9 +185,7 @@ def _worker_main(
     code = 0
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(
-                _serve(settings, host, 0, subgraph, roles, sock=sock, say=say, worker=index)
-            )
+            asyncio.run(serve(settings, host, 0, subgraph, roles, sock=sock, say=say, worker=index))
     except typer.Exit as exc:
         code = exc.exit_code
     events.close()
@@ -230,7 +213,9 @@ class _Supervisor:
         host: str,
         sock: socket.socket,
         say: Callable[[str, str], None],
+        serve: Callable[..., Any],
     ) -> None:
+        self.serve = serve  # cli.main._serve, passed in: no import cycle
         self.settings = settings
         self.count = count
         self.roles = roles
@@ -255,6 +240,7 @@ class _Supervisor:
             target=_worker_main,
             name=f"dictamesh-worker-{index}",
             args=(
+                self.serve,
                 index,
                 worker_settings(self.settings, index, self.count, explicit_name=self.explicit_name),
                 roles,
@@ -345,6 +331,7 @@ def run_workers(
     port: int,
     say: Callable[[str, str], None],
     fail: Callable[[str], Any],
+    serve: Callable[..., Any],
 ) -> int:
     """Serve ``host:port`` with ``count`` worker processes until SIGTERM/SIGINT; the exit
     code (0: every worker stopped cleanly)."""
@@ -368,7 +355,7 @@ def run_workers(
     except DictaMeshError as exc:
         sock.close()
         fail(exc.message)
-    supervisor = _Supervisor(settings, count, roles, subgraph, host, sock, say)
+    supervisor = _Supervisor(settings, count, roles, subgraph, host, sock, say, serve)
 
     def on_signal(number: int, _frame: Any) -> None:
         supervisor.signals.append(signal.Signals(number))  # forwarded by the loop

@@ -258,7 +258,9 @@ def serve(
     if count > 1 and roles != {NodeRole.ROUTER}:  # the router alone: one process
         from dictamesh.cli._workers import run_workers
 
-        raise typer.Exit(run_workers(settings, count, roles, subgraph, host, port, _say, fail))
+        raise typer.Exit(
+            run_workers(settings, count, roles, subgraph, host, port, _say, fail, _serve)
+        )
     with contextlib.suppress(KeyboardInterrupt):
         if roles == {NodeRole.ROUTER}:
             asyncio.run(_serve_router(settings, host, port))
@@ -434,9 +436,7 @@ async def _serve(
                 asgi_app = node.asgi_app(graphql_schema=schema)
                 what = f", federation subgraph {subgraph!r} at /graphql"
             if worker is not None:  # serve --workers: which process answered a scrape
-                from dictamesh.cli._workers import worker_info
-
-                worker_info(node.metrics.registry, worker)
+                _worker_info(node.metrics.registry, worker)
             name = settings.node_name
             await _serve_node(
                 node,
@@ -450,6 +450,22 @@ async def _serve(
         say("stopped", "stopped")
     except DictaMeshError as exc:
         fail(exc.message)
+
+
+def _worker_info(registry: Any, index: int) -> None:
+    """``dictamesh_worker_info{worker, pid}`` = 1 on worker ``index``'s ``/metrics`` (a
+    scrape of the shared port reaches one worker: this says which)."""
+    import os
+
+    from prometheus_client import Gauge
+
+    info = Gauge(
+        "dictamesh_worker_info",
+        "1 on each serve --workers process: its index and pid",
+        ["worker", "pid"],
+        registry=registry,
+    )
+    info.labels(str(index), str(os.getpid())).set(1)
 
 
 def _runs(node: Any) -> str:
