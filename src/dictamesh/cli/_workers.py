@@ -15,6 +15,8 @@ What stays single across workers (``docs/cli.md``, "serve"):
   consumers (catalog ingest, notification rules, the router) and the others run
   ``api``, ``capture`` and ``saga`` of the configured roles (:func:`worker_roles`);
 * every worker's cache-invalidation group is its own (node names differ per worker);
+* one ``governance.masking_key``: when unset, one random key drawn by the supervisor
+  (hashed values must not depend on the worker that answered);
 * rate limits and tenant quotas without Redis: each worker gets 1/N of every rate and
   burst, so the node as a whole admits at most what is configured (with
   ``cache.redis_url`` they are shared buckets, not divided); the GraphQL cost budget is
@@ -32,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -46,10 +50,14 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
+from pydantic import SecretStr
+
 from dictamesh.core.settings import DictaMeshSettings, TenantQuota, default_node_name
 from dictamesh.node import NodeRole
 
 __all__ = ["run_workers", "worker_roles", "worker_settings"]
+
+log = logging.getLogger("dictamesh.cli")
 
 #: bus backends whose consumer groups split partitions across processes
 _GROUPS_ACROSS_PROCESSES = frozenset({"kafka"})
@@ -128,6 +136,21 @@ def worker_settings(
     return settings.model_copy(
         update={"node_name": name, "catalog": catalog, "graphql": graphql, "tenancy": tenancy}
     )
+
+
+def _one_masking_key(settings: DictaMeshSettings) -> DictaMeshSettings:
+    """Without ``governance.masking_key`` each process would draw its own random key, and
+    a hashed value would depend on the worker that answered: the workers share one."""
+    if settings.governance.masking_key is not None:
+        return settings
+    log.warning(
+        "governance.masking_key is not set: hashed and tokenized values use a random key"
+        " drawn at start, shared by the workers (not comparable across nodes or restarts)"
+    )
+    governance = settings.governance.model_copy(
+        update={"masking_key": SecretStr(secrets.token_hex(32))}
+    )
+    return settings.model_copy(update={"governance": governance})
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -355,6 +378,7 @@ def run_workers(
     except DictaMeshError as exc:
         sock.close()
         fail(exc.message)
+    settings = _one_masking_key(settings)
     supervisor = _Supervisor(settings, count, roles, subgraph, host, sock, say, serve)
 
     def on_signal(number: int, _frame: Any) -> None:
