@@ -5,12 +5,14 @@ file leases): a real process, port 0, the URL read from what it prints.
 * one capture leader per adapter among the workers;
 * a change at a source is published once and ingested once (the embedded bus does not
   share a consumer group across processes: only worker 0 ingests);
+* a worker killed with SIGKILL is started again;
 * SIGTERM drains every worker once (each phase printed once) and the process exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -114,6 +116,15 @@ async def test_two_workers_serve_one_port_capture_once_and_stop_cleanly(tmp_path
                     await asyncio.sleep(0.3)
             await asyncio.sleep(3)  # several polls and ingest batches later
 
+            # a worker that dies while serving is started again
+            pids = await _worker_pids(url)
+            os.kill(pids["1"], signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while (again := await _worker_pids(url)).get("1") in (None, pids["1"]):
+                assert time.monotonic() < deadline, again
+                await asyncio.sleep(0.2)
+            assert again["0"] == pids["0"]
+
             signalled = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), 60)
@@ -126,6 +137,8 @@ async def test_two_workers_serve_one_port_capture_once_and_stop_cleanly(tmp_path
 
     assert code == 0, printed
     assert stopped_after < 30, printed  # api.timeout_graceful_shutdown: 30
+    assert "worker 1 (pid" in printed, printed
+    assert "restarting" in printed, printed
     phases = ["SIGTERM", "shutdown 1/3", "shutdown 2/3", "shutdown 3/3", "stopped"]
     for phase in phases:  # each printed once, not once per worker
         assert printed.count(phase) == 1, printed
@@ -153,6 +166,20 @@ async def test_two_workers_serve_one_port_capture_once_and_stop_cleanly(tmp_path
         await catalog.aclose()
     ingested = [e for e in log if company in json.dumps(e.payload)]
     assert len(ingested) == 1, ingested
+
+
+async def _worker_pids(url: str) -> dict[str, int]:
+    """The pid answering as each worker, from scrapes over new connections."""
+    pids: dict[str, int] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(100):
+            with contextlib.suppress(httpx.TransportError):  # the killed worker's connection
+                text = (await client.get(f"{url}/metrics", headers={"Connection": "close"})).text
+                for pid, worker in WORKER.findall(text):
+                    pids[worker] = int(pid)
+            if len(pids) == 2:
+                break
+    return pids
 
 
 async def _customer_topics(bus: EmbeddedBus) -> list[str]:

@@ -339,6 +339,11 @@ class _Supervisor:
                 self.start(index)
             if self.stopping and not self.workers:
                 break
+        while True:  # the last phases a worker sent just before it exited
+            try:
+                self.handle(*self.events.get(timeout=0.05))
+            except Empty:
+                break
         self.events.close()
         if self.code == 0:
             self.say("stopped", "stopped")

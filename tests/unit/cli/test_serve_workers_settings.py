@@ -87,7 +87,8 @@ def test_workers_share_one_masking_key_when_none_is_set() -> None:
     assert drawn.governance.masking_key is not None
     one = worker_settings(drawn, 0, 2, explicit_name=False).governance.masking_key
     two = worker_settings(drawn, 1, 2, explicit_name=False).governance.masking_key
-    assert one is not None and two is not None
+    assert one is not None
+    assert two is not None
     assert one.get_secret_value() == two.get_secret_value()
     kept = _settings(governance={"masking_key": "k" * 32})
     assert _one_masking_key(kept) is kept
