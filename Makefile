@@ -91,6 +91,7 @@ bench: install services-up
 	$(BIN)/python benchmarks/saga_throughput.py --backend postgres
 	$(BIN)/python benchmarks/saga_throughput.py --backend production
 	$(BIN)/python benchmarks/http_throughput.py
+	$(BIN)/python benchmarks/http_workers.py
 	$(BIN)/python benchmarks/notifications_throughput.py
 	$(BIN)/python benchmarks/notifications_throughput.py --backend postgres
 	$(BIN)/python benchmarks/router_throughput.py

@@ -26,6 +26,8 @@ SCRIPTS = {
     "graph_query": [],
     "gateway_overhead": [],
     "http_throughput": [],
+    # serve --workers: per core (1) and the whole machine (every core), bare route alike
+    "http_workers": [],
     # no adapter cache: every level is a source call, so calls per request = levels
     "graphql_cross_domain": [],
     "kafka_pg_ingest": [],

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -52,10 +53,12 @@ async def serve_gracefully(
     on_listening: Callable[[str], None],
     before_close: Callable[[], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve ``app`` on ``host:port`` (0: any free port; ``on_listening`` gets the URL)
     until a SIGTERM or SIGINT, then drain for ``delay`` s and close within ``timeout`` s.
-    Each phase is logged and told to ``on_phase``."""
+    Each phase is logged and told to ``on_phase``. ``sock``: a listening socket to serve
+    instead (``serve --workers``: every worker accepts on the one its supervisor bound)."""
 
     def phase(message: str) -> None:
         log.info("%s", message)
@@ -83,7 +86,7 @@ async def serve_gracefully(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, on_signal, sig)
             installed.append(sig)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=None if sock is None else [sock]))
     try:
         while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
             await asyncio.sleep(0.02)

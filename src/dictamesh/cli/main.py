@@ -229,6 +229,14 @@ def serve(
             " Nodes without api or ingest serve only /health, /ready, /metrics",
         ),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="processes serving the port, each a node of these roles; 0 or auto: one"
+            " per CPU core (default: api.workers, 1)",
+        ),
+    ] = None,
 ) -> None:
     """Start a mesh node from a YAML config naming adapters and backends.
 
@@ -246,11 +254,31 @@ def serve(
         port = _subgraph_port(settings, roles, subgraph, port)
     host = host or settings.api.host
     port = settings.api.port if port is None else port  # 0: any free port
+    count = _worker_count(settings, workers)
+    if count > 1 and roles != {NodeRole.ROUTER}:  # the router alone: one process
+        from dictamesh.cli._workers import run_workers
+
+        raise typer.Exit(
+            run_workers(settings, count, roles, subgraph, host, port, _say, fail, _serve)
+        )
     with contextlib.suppress(KeyboardInterrupt):
         if roles == {NodeRole.ROUTER}:
             asyncio.run(_serve_router(settings, host, port))
         else:
             asyncio.run(_serve(settings, host, port, subgraph, roles))
+
+
+def _worker_count(settings: Any, workers: str | None) -> int:
+    """``--workers`` (else ``api.workers``) as a number of processes (exit 2 if invalid)."""
+    from pydantic import ValidationError
+
+    api = settings.api
+    if workers is not None:
+        try:
+            api = api.model_validate({**api.model_dump(), "workers": workers.strip().lower()})
+        except ValidationError:
+            fail(f"--workers {workers!r}: a number of processes (1-256), or 0 / auto: one per core")
+    return int(api.worker_count())
 
 
 def _subgraph_port(settings: Any, roles: frozenset[Any], subgraph: str, port: int | None) -> int:
@@ -319,7 +347,22 @@ def _checked_settings(config: Path, roles: frozenset[Any]) -> Any:
     return settings
 
 
-async def _serve_node(node: Any, app: Any, host: str, port: int, describe: Any) -> None:
+def _say(kind: str, text: str) -> None:
+    """What ``serve`` prints (one process); a worker of ``serve --workers`` tells its
+    supervisor instead (``kind``: listening, phase, stopped)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=kind == "listening")
+
+
+async def _serve_node(
+    node: Any,
+    app: Any,
+    host: str,
+    port: int,
+    describe: Any,
+    *,
+    sock: Any = None,
+    say: Any = _say,
+) -> None:
     """Serve ``app`` until SIGTERM/SIGINT, then shut down in phases (cli/_graceful.py);
     once listening, print ``describe(url)`` with the port really bound."""
     from dictamesh.cli._graceful import serve_gracefully
@@ -327,7 +370,7 @@ async def _serve_node(node: Any, app: Any, host: str, port: int, describe: Any) 
     api = node.settings.api
 
     def listening(url: str) -> None:
-        console.print(describe(url), markup=False, highlight=False, soft_wrap=True)
+        say("listening", describe(url))
 
     await serve_gracefully(
         app,
@@ -338,7 +381,8 @@ async def _serve_node(node: Any, app: Any, host: str, port: int, describe: Any) 
         timeout=api.timeout_graceful_shutdown,
         on_listening=listening,
         before_close=node.changes.close,  # live subscriptions end now, not at the timeout
-        on_phase=lambda message: console.print(message, markup=False, highlight=False),
+        on_phase=lambda message: say("phase", message),
+        sock=sock,
     )
 
 
@@ -369,6 +413,10 @@ async def _serve(
     port: int,
     subgraph: str | None = None,
     roles: frozenset[Any] | None = None,
+    *,
+    sock: Any = None,
+    say: Any = _say,
+    worker: int | None = None,
 ) -> None:
     from dictamesh.core.settings import DictaMeshSettings
     from dictamesh.gateway.federation import build_subgraph
@@ -387,6 +435,8 @@ async def _serve(
                     schema = build_subgraph(node.registry.schemas(), subgraph, catalog=node.catalog)
                 asgi_app = node.asgi_app(graphql_schema=schema)
                 what = f", federation subgraph {subgraph!r} at /graphql"
+            if worker is not None:  # serve --workers: which process answered a scrape
+                _worker_info(node.metrics.registry, worker)
             name = settings.node_name
             await _serve_node(
                 node,
@@ -394,10 +444,28 @@ async def _serve(
                 host,
                 port,
                 lambda url: f"DictaMesh node {name!r} on {url}{what}\n{_runs(node)}",
+                sock=sock,
+                say=say,
             )
-        console.print("stopped", markup=False, highlight=False)
+        say("stopped", "stopped")
     except DictaMeshError as exc:
         fail(exc.message)
+
+
+def _worker_info(registry: Any, index: int) -> None:
+    """``dictamesh_worker_info{worker, pid}`` = 1 on worker ``index``'s ``/metrics`` (a
+    scrape of the shared port reaches one worker: this says which)."""
+    import os
+
+    from prometheus_client import Gauge
+
+    info = Gauge(
+        "dictamesh_worker_info",
+        "1 on each serve --workers process: its index and pid",
+        ["worker", "pid"],
+        registry=registry,
+    )
+    info.labels(str(index), str(os.getpid())).set(1)
 
 
 def _runs(node: Any) -> str:

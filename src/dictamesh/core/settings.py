@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -90,6 +90,7 @@ __all__ = [
     "TenancySettings",
     "TenantQuota",
     "default_node_name",
+    "usable_cores",
 ]
 
 
@@ -229,6 +230,14 @@ class CatalogSettings(_Section):
     migrations_metadata: str | None = None
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def default_node_name() -> str:
     """``<name>-<pid>``: ``POD_NAME`` (Kubernetes' downward API), else ``HOSTNAME`` (the pod
     or container name), else the host name. The pid keeps two processes on one host apart;
@@ -276,6 +285,16 @@ class ApiSettings(_Section):
     #: then, seconds requests in flight (and websockets) get to finish before they are cut.
     #: Env example: ``DICTAMESH_API__TIMEOUT_GRACEFUL_SHUTDOWN=60``
     timeout_graceful_shutdown: int = Field(default=30, ge=0, le=3600)
+    #: processes serving ``api.port`` (``dictamesh serve --workers``); ``0`` or ``auto``: one
+    #: per CPU core this process may run on (``docs/cli.md``, "serve"). Env example:
+    #: ``DICTAMESH_API__WORKERS=auto``
+    workers: Annotated[int, Field(ge=0, le=256)] | Literal["auto"] = 1
+
+    def worker_count(self) -> int:
+        """``workers`` as a number of processes (``0``/``auto``: the usable CPU cores)."""
+        if self.workers == "auto" or self.workers == 0:
+            return usable_cores()
+        return self.workers
 
     def shutdown_delay(self, *, production: bool) -> float:
         if self.shutdown_delay_seconds is not None:
