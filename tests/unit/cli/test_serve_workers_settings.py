@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from dictamesh.cli._workers import worker_roles, worker_settings
+from dictamesh.cli._workers import _bind, worker_roles, worker_settings
 from dictamesh.cli.main import app
 from dictamesh.core.settings import ApiSettings, DictaMeshSettings, usable_cores
 from dictamesh.node import NodeRole
@@ -92,3 +94,27 @@ def test_workers_share_one_masking_key_when_none_is_set() -> None:
     assert one.get_secret_value() == two.get_secret_value()
     kept = _settings(governance={"masking_key": "k" * 32})
     assert _one_masking_key(kept) is kept
+
+
+async def test_the_shared_socket_gives_connections_tcp_nodelay() -> None:
+    """Accepted sockets inherit the listener's protocol; asyncio turns Nagle off only where
+    it says TCP (else small answers wait ~40 ms for the client's delayed ACK)."""
+    listener = _bind("127.0.0.1", 0)
+    nodelay: list[int] = []
+
+    async def accepted(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accepted, sock=listener)
+    async with server:
+        port = listener.getsockname()[1]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(200):
+            if nodelay:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+    assert nodelay
+    assert nodelay[0] != 0
