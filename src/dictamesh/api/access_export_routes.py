@@ -25,7 +25,7 @@ from dictamesh.catalog.service import CatalogService
 from dictamesh.core.context import current_principal, tenant_id
 from dictamesh.core.errors import PermissionDenied
 from dictamesh.core.models import EntityRef
-from dictamesh.governance.access_export import export_subject
+from dictamesh.governance.access_export import audit_reason, export_subject
 from dictamesh.governance.audit import AuditLog
 from dictamesh.governance.enforce import CHANNEL_REST, Governance
 from dictamesh.governance.policy import Action, Resource
@@ -60,11 +60,7 @@ def access_export_router(ctx: ApiContext, governance: Governance) -> APIRouter:
             )
         bundle = await export_subject(ctx.catalog, subject)
         log = governance.audit_log or AuditLog(ctx.catalog)
-        counts = bundle["manifest"]["counts"]
-        note = dataclasses.replace(
-            decision,
-            reason="access export: " + ", ".join(f"{n} {name}" for name, n in counts.items()),
-        )
+        note = dataclasses.replace(decision, reason=audit_reason(bundle))
         # written now, not queued: an export of personal data must be provable
         await log.record(
             [governance.entry(note, principal, channel=CHANNEL_REST, entity_id=subject.id)]

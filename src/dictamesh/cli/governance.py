@@ -227,7 +227,7 @@ def export(
 async def _export(settings: Any, ref: Any, tenant: str | None, by: str) -> dict[str, Any]:
     from dictamesh.catalog.service import CatalogService
     from dictamesh.core.context import bind
-    from dictamesh.governance.access_export import export_subject
+    from dictamesh.governance.access_export import audit_reason, export_subject
     from dictamesh.governance.audit import AuditEntry, AuditLog
 
     migration_url = settings.catalog.migration_url
@@ -241,14 +241,13 @@ async def _export(settings: Any, ref: Any, tenant: str | None, by: str) -> dict[
         with bind(None, tenant):
             bundle = await export_subject(catalog, ref)
             manifest = bundle["manifest"]
-            counts = ", ".join(f"{n} {name}" for name, n in manifest["counts"].items())
             await AuditLog(catalog).record(
                 [
                     AuditEntry(
                         subject=by, roles=(), auth_method="cli", channel="cli",
                         action="admin", entity_type=ref.type, entity_id=ref.id, field=None,
                         classification=None, decision="allow", mask=None, rules=(),
-                        reason=f"access export: {counts}", tenant=manifest["tenant"],
+                        reason=audit_reason(bundle), tenant=manifest["tenant"],
                     )
                 ]
             )  # fmt: skip

@@ -58,6 +58,7 @@ __all__ = [
     "Section",
     "SectionBuilder",
     "about_subject",
+    "audit_reason",
     "consent_section",
     "export_subject",
 ]
@@ -344,6 +345,12 @@ DEFAULT_SECTIONS: tuple[SectionBuilder, ...] = (
     consent_section,
 )
 """The sections every bundle has, in order; pass ``(*DEFAULT_SECTIONS, more)`` to add one."""
+
+
+def audit_reason(bundle: dict[str, Any]) -> str:
+    """What the audit log says of an export (the route and the CLI): the bundle's counts."""
+    counts = bundle["manifest"]["counts"]
+    return "access export: " + ", ".join(f"{n} {name}" for name, n in counts.items())
 
 
 async def export_subject(
